@@ -1,0 +1,81 @@
+"""Every ``CONVOSCOPE_*`` setting, declared once with its type, default and reason.
+
+No other module reads the environment: settings travel as arguments from the composition roots
+(``server.app`` and ``cli.main``), which keeps every other module testable with plain values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".convoscope"
+
+
+class Settings(BaseSettings):
+    """Server and CLI configuration; environment variables win over the optional TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVOSCOPE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded stores live: chDB files, SQLite metadata, recordings.",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface the server binds; loopback by default.")
+    port: int = Field(default=8000, description="Port the server listens on.")
+    clickhouse_url: str | None = Field(
+        default=None,
+        description="http(s)://user:pass@host:8123/db of a ClickHouse server; unset means embedded chDB.",
+    )
+    metadata_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata database; unset means SQLite in the data directory.",
+    )
+    init_api_key: str | None = Field(
+        default=None,
+        description="Seeds this key for the default project on first start (headless set-up).",
+    )
+    default_project: str = Field(default="default", description="Name of the project created on first start.")
+    max_body_bytes: int = Field(
+        default=25 * 1024 * 1024, description="Largest request body accepted; larger gets 413."
+    )
+    max_batch_calls: int = Field(default=1000, description="Most calls in one POST /api/v1/calls batch.")
+    max_call_bytes: int = Field(
+        default=5 * 1024 * 1024, description="Largest single call, as JSON; larger gets 413."
+    )
+    max_turns_per_call: int = Field(default=5000, description="Most turns one call may carry; more is 422.")
+    max_tool_calls_per_call: int = Field(default=2000, description="Most tool calls one call may carry.")
+    max_spans_per_call: int = Field(default=20000, description="Most spans stored for one call.")
+    max_recording_bytes: int = Field(
+        default=200 * 1024 * 1024, description="Largest recording file accepted on upload."
+    )
+    outbox_batch_calls: int = Field(
+        default=2000, description="Calls the ingest worker writes to ClickHouse in one insert."
+    )
+    outbox_poll_s: float = Field(default=0.5, description="How often the worker looks for work it was not told of.")
+    outbox_retention_days: int = Field(
+        default=7, description="Days a drained outbox row (the raw payload) is kept before it is purged."
+    )
+    query_max_threads: int = Field(
+        default=2, description="Threads one UI/API query may use, so reads cannot starve ingest on a small box."
+    )
+    system_log_ttl_days: int = Field(
+        default=3, description="TTL applied to any ClickHouse system log table found at start-up."
+    )
+
+    @property
+    def resolved_metadata_url(self) -> str:
+        """The metadata database URL, defaulting to SQLite inside the data directory."""
+        return self.metadata_url or f"sqlite:///{self.data_dir / 'metadata.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit CLI options on top (None means not given)."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**given)  # type: ignore[arg-type]

@@ -1,0 +1,236 @@
+"""The canonical call: the one shape every source becomes and every consumer reads.
+
+Times inside a call are seconds from call start (float); wall-clock times are timezone-aware UTC.
+Models are frozen and reject unknown fields, so a typo in a producer fails loudly at the edge instead of
+vanishing silently. Free-form data belongs in ``metadata``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+
+from .enums import CallSource, Direction, EndReason, Role
+
+__all__ = [
+    "Call",
+    "CostLine",
+    "LatencyStats",
+    "Recording",
+    "SimulationRef",
+    "ToolCall",
+    "Turn",
+    "Usage",
+    "Word",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+_Seconds = Field(ge=0.0, allow_inf_nan=False)
+
+
+class Word(BaseModel):
+    """One recognised word with its timing, when the source gives word-level timestamps."""
+
+    model_config = _FROZEN
+
+    word: str
+    start_s: float = _Seconds
+    end_s: float = _Seconds
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Turn(BaseModel):
+    """One utterance of one party.
+
+    The latency components are what the platform or framework reported for this turn (the time to its
+    agent speech); ``e2e_s`` is their end-to-end figure. Audio-truth gaps are measured separately.
+    """
+
+    model_config = _FROZEN
+
+    index: int = Field(ge=0)
+    role: Role
+    text: str = ""
+    start_s: float = _Seconds
+    end_s: float = _Seconds
+    words: list[Word] | None = None
+    interrupted: bool = False
+    e2e_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    eou_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    stt_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    llm_ttft_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    tts_ttfb_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Turn:
+        if self.end_s < self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) is before start_s ({self.start_s})")
+        return self
+
+
+class ToolCall(BaseModel):
+    """A tool (function) the agent invoked, linked to its result."""
+
+    model_config = _FROZEN
+
+    id: str
+    turn_index: int | None = Field(default=None, ge=0)
+    name: str
+    arguments: JsonValue = None
+    result: JsonValue = None
+    success: bool | None = None
+    start_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    end_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+
+
+class Recording(BaseModel):
+    """Audio of the call.
+
+    ``channel_map`` maps a channel number (0 = left) to the role heard on it. It is never assumed: the
+    adapter sets it from the vendor's documented convention or the user sets it; empty means unknown, and
+    overlap metrics then report "not scorable". ``vantage`` and ``offset_s`` say where the audio was
+    captured and how its clock relates to the call's, because a framework's recording is not wall-clock
+    truth.
+    """
+
+    model_config = _FROZEN
+
+    uri: str | None = None
+    source_url: str | None = None
+    format: str | None = None
+    sample_rate: int | None = Field(default=None, gt=0)
+    channels: int | None = Field(default=None, ge=1)
+    channel_map: dict[int, Role] = Field(default_factory=dict)
+    duration_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    vantage: str | None = None
+    offset_s: float = Field(default=0.0, allow_inf_nan=False)
+
+
+class CostLine(BaseModel):
+    """One cost item in its true unit (``currency`` may be ``USD``, ``credits``, ...), never converted."""
+
+    model_config = _FROZEN
+
+    product: str
+    amount: float = Field(allow_inf_nan=False)
+    currency: str = "USD"
+    quantity: float | None = None
+    unit: str | None = None
+    unit_price: float | None = None
+
+
+class Usage(BaseModel):
+    """What the call consumed; ``extra`` carries vendor-specific counters."""
+
+    model_config = _FROZEN
+
+    llm_prompt_tokens: int | None = Field(default=None, ge=0)
+    llm_completion_tokens: int | None = Field(default=None, ge=0)
+    tts_characters: int | None = Field(default=None, ge=0)
+    stt_audio_s: float | None = Field(default=None, ge=0.0)
+    audio_s: float | None = Field(default=None, ge=0.0)
+    extra: dict[str, float] = Field(default_factory=dict)
+
+
+class LatencyStats(BaseModel):
+    """A vendor's summary of one latency component over a call, in seconds."""
+
+    model_config = _FROZEN
+
+    p50_s: float | None = None
+    p90_s: float | None = None
+    p95_s: float | None = None
+    p99_s: float | None = None
+    min_s: float | None = None
+    max_s: float | None = None
+    count: int | None = Field(default=None, ge=0)
+    values_s: list[float] | None = None
+
+
+class SimulationRef(BaseModel):
+    """Links a simulated call to the run, scenario and persona that produced it."""
+
+    model_config = _FROZEN
+
+    run_id: str
+    scenario_id: str | None = None
+    persona_id: str | None = None
+
+
+class Call(BaseModel):
+    """A conversation with an agent, from any source.
+
+    ``(project_id, source, external_id)`` identifies a call: ingesting the same key again replaces it.
+    ``id`` and ``project_id`` are assigned by the server (the API key decides the project); on input they
+    may be left out. ``cost`` lines stay in their own currencies; ``vendor_analysis`` keeps the platform's
+    own verdicts apart from ours.
+    """
+
+    model_config = _FROZEN
+
+    id: str | None = None
+    project_id: str | None = None
+    source: CallSource
+    external_id: str = Field(min_length=1, max_length=512)
+    agent_id: str | None = None
+    agent_version: str | None = None
+    direction: Direction = Direction.UNKNOWN
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    duration_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    end_reason: EndReason = EndReason.UNKNOWN
+    end_reason_raw: str | None = None
+    turns: list[Turn] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    recordings: list[Recording] = Field(default_factory=list)
+    vendor_latency: dict[str, LatencyStats] = Field(default_factory=dict)
+    cost: list[CostLine] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    vendor_analysis: dict[str, JsonValue] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    simulation: SimulationRef | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_turns(cls, data: Any) -> Any:
+        """Turns may omit ``index``: their position in the list is the index."""
+        if isinstance(data, dict) and isinstance(data.get("turns"), list):
+            turns = data["turns"]
+            if any(isinstance(t, dict) and "index" not in t for t in turns):
+                data = dict(data)
+                data["turns"] = [
+                    {**t, "index": i} if isinstance(t, dict) and "index" not in t else t
+                    for i, t in enumerate(turns)
+                ]
+        return data
+
+    @field_validator("started_at", "ended_at")
+    @classmethod
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Call:
+        indices = [turn.index for turn in self.turns]
+        if len(set(indices)) != len(indices):
+            raise ValueError("turn indices must be unique")
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+    @property
+    def effective_duration_s(self) -> float:
+        """The call's length: as given, else from the end time, else from the last turn."""
+        if self.duration_s is not None:
+            return self.duration_s
+        if self.ended_at is not None:
+            return (self.ended_at - self.started_at).total_seconds()
+        return max((turn.end_s for turn in self.turns), default=0.0)
+
+    def cost_total(self, currency: str = "USD") -> float:
+        """Sum of the cost lines in one currency (lines in other units are not converted)."""
+        return sum(line.amount for line in self.cost if line.currency == currency)
