@@ -1,0 +1,585 @@
+"""``CallStore`` over ClickHouse SQL: embedded chDB or a ClickHouse server, through clickhouse-connect.
+
+The same statements run on both; only the DDL dialect differs (see ``schema.Dialect``). Every statement
+names its tables with the database (``db.table``), so the client never depends on a session ``USE``, and
+every value reaches the server as a typed parameter (``{p:String}``), never formatted into SQL.
+
+Replacement: every table is a ``ReplacingMergeTree(version)``. Calls are read with ``FINAL``, so the
+highest version of a ``(project_id, source, external_id)`` wins in every query. Child rows (turns, tool
+calls) carry the version of the call they were written with, and every read of them asks for the call's
+current version, so a re-ingest with fewer turns, or an older payload replayed later, never leaks rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from ..errors import PayloadError, StoreError
+from ..model import Call, MetricResult, Span
+from .base import Aggregate, Bucket, CallFilter, CallPage, CallSummary, SeriesPoint, SeriesQuery, StoredCall
+from .rows import (
+    CallRows,
+    call_from_row,
+    call_to_rows,
+    datetime_from_micros,
+    metric_from_row,
+    metric_to_row,
+    micros,
+    span_from_row,
+    span_to_row,
+    tool_call_from_row,
+    turn_from_row,
+)
+from .schema import (
+    CALLS,
+    SCHEMA_INFO,
+    SCHEMA_VERSION,
+    SCORES,
+    SPANS,
+    TABLES,
+    TOOL_CALLS,
+    TURNS,
+    Dialect,
+    SeriesField,
+    TableSpec,
+    ddl_statements,
+    resolve_series_field,
+)
+
+__all__ = ["MAX_PAGE_SIZE", "MIN_SERVER_VERSION", "ClickHouseStore", "open_clickhouse_store"]
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+"""Largest page ``list_calls`` returns; larger requests are clamped, so one request stays cheap."""
+
+MIN_SERVER_VERSION = (23, 8)
+"""Oldest ClickHouse server accepted over HTTP (an LTS with every function and type the schema uses)."""
+
+_QUANTILES = {Aggregate.P50: 0.5, Aggregate.P90: 0.9, Aggregate.P95: 0.95, Aggregate.P99: 0.99}
+_BUCKET_FN = {Bucket.HOUR: "toStartOfHour", Bucket.DAY: "toStartOfDay"}
+
+
+@contextmanager
+def _store_errors(action: str) -> Iterator[None]:
+    """Turn driver and engine failures into ``StoreError`` naming what the store was doing."""
+    try:
+        yield
+    except (ClickHouseError, RuntimeError, OSError) as exc:
+        raise StoreError(f"ClickHouse store could not {action}: {exc}") from exc
+
+
+def _select_list(spec: TableSpec) -> str:
+    """The table's columns for a SELECT, with wall-clock columns read as microsecond ticks."""
+    return ", ".join(
+        f"toUnixTimestamp64Micro(`{name}`) AS `{name}`" if "DateTime64" in kind else f"`{name}`"
+        for name, kind in spec.columns
+    )
+
+
+def _encode_cursor(started_us: int, call_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{started_us}|{call_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        started, call_id = raw.split("|", 1)
+        return int(started), call_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise PayloadError(
+            "invalid cursor", [{"loc": ["cursor"], "msg": "not a cursor this API issued"}]
+        ) from exc
+
+
+class ClickHouseStore:
+    """The event store over one clickhouse-connect client and one database.
+
+    Build it with :func:`open_clickhouse_store`, which creates the schema. Reads run with ``max_threads``
+    capped, so a dashboard cannot starve ingest of the CPU on a small box.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        database: str,
+        embedded: bool,
+        query_max_threads: int,
+        system_logs: Mapping[str, object],
+    ) -> None:
+        self._client = client
+        self._db = database
+        self._embedded = embedded
+        self._read_settings = {"max_threads": query_max_threads}
+        self._system_logs = dict(system_logs)
+
+    @property
+    def database(self) -> str:
+        """The database holding the tables."""
+        return self._db
+
+    @property
+    def system_logs(self) -> dict[str, object]:
+        """What open found about ClickHouse's system log tables (present, TTLs applied, failures)."""
+        return dict(self._system_logs)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _table(self, spec: TableSpec) -> str:
+        return f"`{self._db}`.`{spec.name}`"
+
+    def _rows(self, sql: str, parameters: Mapping[str, object], action: str) -> list[dict[str, Any]]:
+        with _store_errors(action):
+            result = self._client.query(sql, parameters=dict(parameters), settings=self._read_settings)
+            names = result.column_names
+            return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def _insert(self, spec: TableSpec, rows: Sequence[tuple[Any, ...]], action: str) -> None:
+        """One column-oriented insert; column types are given so no ``DESCRIBE`` runs per batch."""
+        if not rows:
+            return
+        with _store_errors(action):
+            self._client.insert(
+                spec.name,
+                list(zip(*rows, strict=True)),
+                database=self._db,
+                column_names=spec.column_names,
+                column_type_names=spec.column_types,
+                column_oriented=True,
+            )
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def insert_calls(self, project_id: str, calls: Sequence[Call], *, version: int) -> list[str]:
+        """Write a batch with one insert per table; returns the ids in input order.
+
+        Within a batch the last payload of a key wins (the same key twice in one insert would otherwise
+        mix turns of both). Children are written before the calls, so a reader never sees a call version
+        whose turns are not there yet; a crash between the inserts is healed by the outbox replay.
+        """
+        if version < 0:
+            raise PayloadError(f"version must be >= 0, got {version}")
+        ingested_at = datetime.now(UTC)
+        latest: dict[tuple[str, str], CallRows] = {}
+        ids: list[str] = []
+        for call in calls:
+            rows = call_to_rows(project_id, call, version=version, ingested_at=ingested_at)
+            latest[(call.source.value, call.external_id)] = rows
+            ids.extend(rows.ids)
+        batch = CallRows()
+        for rows in latest.values():
+            batch.extend(rows)
+        self._insert(TURNS, batch.turns, "write turns")
+        self._insert(TOOL_CALLS, batch.tool_calls, "write tool calls")
+        self._insert(CALLS, batch.calls, "write calls")
+        return ids
+
+    def get_call(self, project_id: str, call_id: str) -> StoredCall | None:
+        """The newest version of one call with the turns and tool calls of that version, and its scores."""
+        params = {"p": project_id, "id": call_id}
+        found = self._rows(
+            f"SELECT {_select_list(CALLS)} FROM {self._table(CALLS)} FINAL "
+            "WHERE project_id = {p:String} AND id = {id:String}",
+            params,
+            "read a call",
+        )
+        if not found:
+            return None
+        row = found[0]
+        child = {**params, "v": row["version"]}
+        turns = self._rows(
+            f"SELECT {_select_list(TURNS)} FROM {self._table(TURNS)} FINAL "
+            "WHERE project_id = {p:String} AND call_id = {id:String} AND version = {v:UInt64} ORDER BY idx",
+            child,
+            "read turns",
+        )
+        tools = self._rows(
+            f"SELECT {_select_list(TOOL_CALLS)} FROM {self._table(TOOL_CALLS)} FINAL "
+            "WHERE project_id = {p:String} AND call_id = {id:String} AND version = {v:UInt64} ORDER BY seq",
+            child,
+            "read tool calls",
+        )
+        call = call_from_row(
+            row,
+            turns=[turn_from_row(t) for t in turns],
+            tool_calls=[tool_call_from_row(t) for t in tools],
+        )
+        return StoredCall(
+            call=call,
+            scores=self._scores(project_id, call_id),
+            version=row["version"],
+            ingested_at=datetime_from_micros(row["ingested_at"]),
+        )
+
+    def list_calls(self, project_id: str, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
+        """Newest first by (started_at, id); the cursor is the last row's key, so pages never overlap.
+
+        ``limit`` is clamped to ``MAX_PAGE_SIZE``; below 1 is a ``PayloadError``.
+        """
+        if limit < 1:
+            raise PayloadError(
+                f"limit must be >= 1, got {limit}", [{"loc": ["limit"], "msg": "must be >= 1"}]
+            )
+        limit = min(limit, MAX_PAGE_SIZE)
+        where, params = self._call_filter(project_id, filters)
+        if cursor is not None:
+            started_us, last_id = _decode_cursor(cursor)
+            where.append(
+                "(started_at < fromUnixTimestamp64Micro({cur_t:Int64}, 'UTC') OR "
+                "(started_at = fromUnixTimestamp64Micro({cur_t:Int64}, 'UTC') AND id < {cur_id:String}))"
+            )
+            params.update(cur_t=started_us, cur_id=last_id)
+        params["lim"] = limit + 1
+        rows = self._rows(
+            "SELECT id, source, external_id, agent_id, toUnixTimestamp64Micro(started_at) AS started_us, "
+            "duration_s, end_reason, turn_count, tool_call_count, tool_error_count, cost_usd, has_recording, "
+            f"tags FROM {self._table(CALLS)} FINAL WHERE {' AND '.join(where)} "
+            "ORDER BY started_at DESC, id DESC LIMIT {lim:UInt32}",
+            params,
+            "list calls",
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            CallSummary(
+                id=r["id"],
+                source=r["source"],
+                external_id=r["external_id"],
+                agent_id=r["agent_id"],
+                started_at=datetime_from_micros(r["started_us"]),
+                duration_s=r["duration_s"],
+                end_reason=r["end_reason"],
+                turn_count=r["turn_count"],
+                tool_call_count=r["tool_call_count"],
+                tool_error_count=r["tool_error_count"],
+                cost_usd=r["cost_usd"],
+                has_recording=bool(r["has_recording"]),
+                tags=list(r["tags"]),
+            )
+            for r in rows
+        ]
+        next_cursor = _encode_cursor(rows[-1]["started_us"], rows[-1]["id"]) if more else None
+        return CallPage(items=items, next_cursor=next_cursor)
+
+    @staticmethod
+    def _call_filter(project_id: str, filters: CallFilter) -> tuple[list[str], dict[str, object]]:
+        """WHERE conditions on ``calls`` and their parameters; every value is a typed parameter."""
+        where = ["project_id = {p:String}"]
+        params: dict[str, object] = {"p": project_id}
+        if filters.agent_id is not None:
+            where.append("agent_id = {agent:String}")
+            params["agent"] = filters.agent_id
+        if filters.source is not None:
+            where.append("source = {source:String}")
+            params["source"] = filters.source.value
+        if filters.since is not None:
+            where.append("started_at >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')")
+            params["since"] = micros(filters.since)
+        if filters.until is not None:
+            where.append("started_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
+            params["until"] = micros(filters.until)
+        if filters.tag is not None:
+            where.append("has(tags, {tag:String})")
+            params["tag"] = filters.tag
+        if filters.end_reason is not None:
+            where.append("end_reason = {end_reason:String}")
+            params["end_reason"] = filters.end_reason.value
+        if filters.has_recording is not None:
+            where.append("has_recording = {has_rec:UInt8}")
+            params["has_rec"] = int(filters.has_recording)
+        return where, params
+
+    def count_calls(self, project_id: str) -> int:
+        """Distinct calls of the project after replacement."""
+        rows = self._rows(
+            f"SELECT count() AS n FROM {self._table(CALLS)} FINAL WHERE project_id = {{p:String}}",
+            {"p": project_id},
+            "count calls",
+        )
+        return int(rows[0]["n"])
+
+    # -- series --------------------------------------------------------------------------------------
+
+    def series(self, project_id: str, query: SeriesQuery) -> list[SeriesPoint]:
+        """One point per (bucket, agent) that has values; buckets are UTC hours or days of call start.
+
+        Turn and score series are bucketed by their call's start too, so every series over one range
+        covers the same calls. Percentiles are exact (``quantileExactInclusive``, the same linear
+        interpolation as ``numpy.percentile``'s default); ``count`` is the number of values.
+        """
+        field = resolve_series_field(query.field)
+        if query.since.tzinfo is None or query.until.tzinfo is None:
+            raise PayloadError("series since/until must be timezone-aware")
+        if query.until <= query.since:
+            raise PayloadError(
+                "series until must be after since", [{"loc": ["until"], "msg": "must be > since"}]
+            )
+        params: dict[str, object] = {
+            "p": project_id,
+            "since": micros(query.since),
+            "until": micros(query.until),
+        }
+        if query.agent_id is not None:
+            params["agent"] = query.agent_id
+        if query.source is not None:
+            params["source"] = query.source.value
+        if field.metric is not None:
+            params["metric"] = field.metric
+        values = self._series_values(field, query)
+        if field.name == "calls" or query.aggregate is Aggregate.COUNT:
+            agg = "toFloat64(count())"
+        elif query.aggregate is Aggregate.AVG:
+            agg = "avg(v)"
+        else:
+            agg = f"quantileExactInclusive({_QUANTILES[query.aggregate]})(v)"
+        group = "agent_id" if query.group_by_agent else "CAST(NULL, 'Nullable(String)')"
+        rows = self._rows(
+            f"SELECT toUnixTimestamp({_BUCKET_FN[query.bucket]}(started_at)) AS b, {group} AS g, "
+            f"{agg} AS value, count() AS n FROM ({values}) WHERE v IS NOT NULL "
+            "GROUP BY b, g ORDER BY b, g",
+            params,
+            f"compute the series {field.name!r}",
+        )
+        return [
+            SeriesPoint(
+                bucket_start=datetime.fromtimestamp(r["b"], UTC),
+                group=r["g"],
+                value=None if r["value"] is None else float(r["value"]),
+                count=int(r["n"]),
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _series_where(query: SeriesQuery, time_column: str) -> str:
+        """The project, time range, agent and source conditions, on the table's call-start column."""
+        where = [
+            "project_id = {p:String}",
+            f"{time_column} >= fromUnixTimestamp64Micro({{since:Int64}}, 'UTC')",
+            f"{time_column} < fromUnixTimestamp64Micro({{until:Int64}}, 'UTC')",
+        ]
+        if query.agent_id is not None:
+            where.append("agent_id = {agent:String}")
+        if query.source is not None:
+            where.append("source = {source:String}")
+        return " AND ".join(where)
+
+    def _series_values(self, field: SeriesField, query: SeriesQuery) -> str:
+        """A subquery of (started_at, agent_id, v) rows for a field, restricted to current calls."""
+        calls = self._table(CALLS)
+        calls_where = self._series_where(query, "started_at")
+        if field.table == "calls":
+            return f"SELECT started_at, agent_id, {field.expr} AS v FROM {calls} FINAL WHERE {calls_where}"
+        if field.table == "turns":
+            # Turns carry their call's agent, source and start, so no join is needed; the (id, version)
+            # filter keeps only turns of each call's current version.
+            turn_where = self._series_where(query, "call_started_at")
+            return (
+                f"SELECT call_started_at AS started_at, agent_id, {field.expr} AS v "
+                f"FROM {self._table(TURNS)} FINAL WHERE {turn_where} AND {field.where} "
+                f"AND (call_id, version) IN (SELECT id, version FROM {calls} FINAL WHERE {calls_where})"
+            )
+        # Scores hold no agent or call start: they are joined to the current call at query time, so a
+        # call re-ingested with another agent or start moves its scores with it, and scores of a call id
+        # that no longer exists (its start changed) drop out instead of being counted twice.
+        return (
+            "SELECT c.started_at AS started_at, c.agent_id AS agent_id, s.v AS v FROM "
+            f"(SELECT call_id, {field.expr} AS v FROM {self._table(SCORES)} FINAL "
+            f"WHERE project_id = {{p:String}} AND {field.where}) AS s "
+            f"INNER JOIN (SELECT id, started_at, agent_id FROM {calls} FINAL WHERE {calls_where}) AS c "
+            "ON s.call_id = c.id"
+        )
+
+    # -- scores and spans ----------------------------------------------------------------------------
+
+    def insert_scores(self, project_id: str, results: Sequence[MetricResult]) -> None:
+        """Write metric results; the latest ``evaluated_at`` of a (call, metric) wins."""
+        self._insert(SCORES, [metric_to_row(project_id, result) for result in results], "write scores")
+
+    def _scores(self, project_id: str, call_id: str) -> list[MetricResult]:
+        rows = self._rows(
+            f"SELECT {_select_list(SCORES)} FROM {self._table(SCORES)} FINAL "
+            "WHERE project_id = {p:String} AND call_id = {id:String} ORDER BY metric",
+            {"p": project_id, "id": call_id},
+            "read scores",
+        )
+        return [metric_from_row(row) for row in rows]
+
+    def insert_spans(self, project_id: str, spans: Sequence[Span]) -> None:
+        """Write spans; the write time is the version, so the last write of a (trace, span) wins."""
+        version = time.time_ns() // 1000
+        self._insert(SPANS, [span_to_row(project_id, span, version=version) for span in spans], "write spans")
+
+    def list_spans(
+        self, project_id: str, *, call_id: str | None = None, trace_id: str | None = None
+    ) -> list[Span]:
+        """Spans of one call or one trace (both given: both must match), by start time."""
+        if call_id is None and trace_id is None:
+            raise PayloadError("list_spans needs a call_id or a trace_id")
+        where = ["project_id = {p:String}"]
+        params: dict[str, object] = {"p": project_id}
+        if call_id is not None:
+            where.append("call_id = {call:String}")
+            params["call"] = call_id
+        if trace_id is not None:
+            where.append("trace_id = {trace:String}")
+            params["trace"] = trace_id
+        rows = self._rows(
+            f"SELECT {_select_list(SPANS)} FROM {self._table(SPANS)} FINAL WHERE {' AND '.join(where)} "
+            "ORDER BY start_at, span_id",
+            params,
+            "list spans",
+        )
+        return [span_from_row(row) for row in rows]
+
+    # -- health --------------------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, object]:
+        """A real round trip: the engine version and the row count of every table (a read of each)."""
+        counts: dict[str, int] = {}
+        with _store_errors("answer a health probe"):
+            version = str(self._client.query("SELECT version()").result_rows[0][0])
+            for spec in TABLES:
+                result = self._client.query(
+                    f"SELECT count() FROM {self._table(spec)}", settings=self._read_settings
+                )
+                counts[spec.name] = int(result.result_rows[0][0])
+        return {
+            "ok": True,
+            "backend": "chdb" if self._embedded else "clickhouse",
+            "engine_version": version,
+            "database": self._db,
+            "schema_version": SCHEMA_VERSION,
+            "table_rows": counts,
+            "system_logs": self.system_logs,
+        }
+
+    def close(self) -> None:
+        """Close the client, releasing chDB's data directory for another path in this process."""
+        with _store_errors("close"):
+            self._client.close()
+
+
+# -- opening -----------------------------------------------------------------------------------------
+
+
+def _check_server_version(client: Any) -> None:
+    raw = str(client.server_version)
+    try:
+        major, minor = (int(part) for part in raw.split(".")[:2])
+    except ValueError:
+        return
+    if (major, minor) < MIN_SERVER_VERSION:
+        client.close()
+        wanted = ".".join(map(str, MIN_SERVER_VERSION))
+        raise StoreError(f"ClickHouse server {raw} is too old; convoscope needs {wanted} or newer")
+
+
+def _apply_schema(client: Any, database: str, dialect: Dialect) -> None:
+    """Create the schema idempotently and refuse a store written by a newer schema."""
+    for statement in ddl_statements(database, dialect):
+        client.command(statement)
+    info = f"`{database}`.`{SCHEMA_INFO.name}`"
+    stored = client.query(f"SELECT max(version) FROM {info} FINAL").result_rows[0][0]
+    if stored and int(stored) > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {database!r} has schema version {stored}; this convoscope knows {SCHEMA_VERSION}. "
+            "Upgrade convoscope."
+        )
+    if int(stored or 0) < SCHEMA_VERSION:
+        client.insert(
+            SCHEMA_INFO.name,
+            [(1, SCHEMA_VERSION)],
+            database=database,
+            column_names=SCHEMA_INFO.column_names,
+            column_type_names=SCHEMA_INFO.column_types,
+        )
+
+
+def _system_log_hygiene(client: Any, *, embedded: bool, ttl_days: int) -> dict[str, object]:
+    """Find the system log tables; on a server, bound each with a TTL so they cannot fill the disk.
+
+    Log tables without a TTL grew to tens of GB on small boxes (langfuse/langfuse#13123). chDB keeps
+    them per process and they are reported only. A TTL that cannot be applied (no privilege, a managed
+    service) is reported in the result rather than failing open.
+    """
+    rows = client.query(
+        "SELECT t.name, countIf(c.name = 'event_date') AS dated FROM system.tables AS t "
+        "LEFT JOIN system.columns AS c ON c.database = t.database AND c.table = t.name "
+        "WHERE t.database = 'system' AND t.name LIKE '%\\_log' GROUP BY t.name ORDER BY t.name"
+    ).result_rows
+    present = [str(name) for name, _ in rows]
+    applied: list[str] = []
+    failed: dict[str, str] = {}
+    if not embedded:
+        for name, dated in rows:
+            if not dated:
+                continue
+            try:
+                client.command(
+                    f"ALTER TABLE system.`{name}` MODIFY TTL event_date + INTERVAL {int(ttl_days)} DAY"
+                )
+                applied.append(str(name))
+            except ClickHouseError as exc:
+                failed[str(name)] = str(exc).splitlines()[0]
+                logger.warning("could not set a TTL on system.%s: %s", name, failed[str(name)])
+    return {"tables": present, "ttl_days": ttl_days, "ttl_applied": applied, "ttl_failed": failed}
+
+
+def open_clickhouse_store(
+    *,
+    path: Path | None = None,
+    url: str | None = None,
+    database: str = "convoscope",
+    query_max_threads: int = 2,
+    system_log_ttl_days: int = 3,
+    cluster: str | None = None,
+) -> ClickHouseStore:
+    """Open (and create if needed) the store: chDB in ``path``, or the server at ``url``.
+
+    Exactly one of ``path`` and ``url``. chDB allows one data directory per process: close the store
+    before opening another path. ``cluster`` renders replicated DDL with ``ON CLUSTER`` (server only).
+    """
+    if (path is None) == (url is None):
+        raise StoreError("open_clickhouse_store needs exactly one of path (embedded chDB) or url (a server)")
+    if query_max_threads < 1:
+        raise StoreError(f"query_max_threads must be >= 1, got {query_max_threads}")
+    embedded = path is not None
+    if embedded and cluster is not None:
+        raise StoreError("a cluster needs a ClickHouse server url, not an embedded path")
+    dialect = Dialect.cluster(cluster) if cluster else Dialect.embedded()
+    where = str(path) if path is not None else "the ClickHouse server"
+    client: Any = None
+    try:
+        with _store_errors(f"open {where}"):
+            if path is not None:
+                path.mkdir(parents=True, exist_ok=True)
+                client = clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}")
+            else:
+                client = clickhouse_connect.get_client(dsn=url)
+                _check_server_version(client)
+        with _store_errors(f"create the schema in {database!r}"):
+            try:
+                _apply_schema(client, database, dialect)
+            except ValueError as exc:
+                raise StoreError(str(exc)) from exc
+            logs = _system_log_hygiene(client, embedded=embedded, ttl_days=system_log_ttl_days)
+    except BaseException:
+        if client is not None:
+            client.close()
+        raise
+    return ClickHouseStore(
+        client, database=database, embedded=embedded, query_max_threads=query_max_threads, system_logs=logs
+    )

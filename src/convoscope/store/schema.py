@@ -1,0 +1,309 @@
+"""The versioned ClickHouse schema of the event store, and the fields a time series may ask for.
+
+One set of table specs renders to DDL for embedded chDB and for a ClickHouse server or cluster. Everything
+that differs between the two (engine names, replication paths, ``ON CLUSTER``) lives in :class:`Dialect`,
+so DML and queries never change with the deployment.
+
+Every table is a ``ReplacingMergeTree(version)``: ClickHouse has no unique keys, so idempotent re-ingest
+comes from a sorting key equal to the natural identity plus a version that decides which row survives.
+Reads use ``FINAL`` so the newest version wins before the data is merged on disk. No table is partitioned
+by time: a partition key that changes between versions of one row (a corrected ``started_at``) would put
+the versions in different partitions, where they are never replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import PayloadError
+
+__all__ = [
+    "CALLS",
+    "METRIC_PREFIX",
+    "SCHEMA_VERSION",
+    "SCORES",
+    "SERIES_FIELDS",
+    "SPANS",
+    "TABLES",
+    "TOOL_CALLS",
+    "TURNS",
+    "Dialect",
+    "SeriesField",
+    "TableSpec",
+    "ddl_statements",
+    "resolve_series_field",
+]
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store."""
+
+_TS = "DateTime64(6, 'UTC')"
+_LC = "LowCardinality(String)"
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The deployment-specific part of the DDL: the only place engine and cluster syntax is spelled.
+
+    ``embedded()`` serves chDB and a single server; ``cluster(name)`` renders replicated engines whose
+    Keeper path follows the usual ``{shard}``/``{replica}`` macros, and ``ON CLUSTER`` on every statement.
+    """
+
+    cluster_name: str | None = None
+
+    @classmethod
+    def embedded(cls) -> Dialect:
+        """Plain engines, no cluster clause: chDB or one ClickHouse server."""
+        return cls(cluster_name=None)
+
+    @classmethod
+    def cluster(cls, name: str) -> Dialect:
+        """Replicated engines and ``ON CLUSTER name`` for a ClickHouse cluster."""
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"cluster name {name!r} must be alphanumeric or '_'")
+        return cls(cluster_name=name)
+
+    @property
+    def on_cluster(self) -> str:
+        """The clause placed after an object name in DDL; empty when embedded."""
+        return f" ON CLUSTER {self.cluster_name}" if self.cluster_name else ""
+
+    def engine(self, table: str, version_column: str) -> str:
+        """The table engine for a replacing table with ``version_column`` deciding the survivor."""
+        if self.cluster_name is None:
+            return f"ReplacingMergeTree({version_column})"
+        return (
+            f"ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{table}', "
+            f"'{{replica}}', {version_column})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """One table: ordered columns (the insert order of ``rows``), sorting key and skip indexes."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    order_by: tuple[str, ...]
+    version_column: str = "version"
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """Column names in insert order."""
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def column_types(self) -> tuple[str, ...]:
+        """Column types in insert order; passed to inserts so no ``DESCRIBE`` runs per batch."""
+        return tuple(kind for _, kind in self.columns)
+
+    def create(self, database: str, dialect: Dialect) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for this table."""
+        body = [f"    `{name}` {kind}" for name, kind in self.columns]
+        body += [f"    {index}" for index in self.indexes]
+        columns = ",\n".join(body)
+        return (
+            f"CREATE TABLE IF NOT EXISTS `{database}`.`{self.name}`{dialect.on_cluster} (\n{columns}\n)\n"
+            f"ENGINE = {dialect.engine(self.name, self.version_column)}\n"
+            f"ORDER BY ({', '.join(self.order_by)})"
+        )
+
+
+CALLS = TableSpec(
+    name="calls",
+    columns=(
+        ("project_id", _LC),
+        ("source", _LC),
+        ("external_id", "String"),
+        ("id", "String"),
+        ("agent_id", "LowCardinality(Nullable(String))"),
+        ("agent_version", "LowCardinality(Nullable(String))"),
+        ("direction", _LC),
+        ("started_at", _TS),
+        ("ended_at", f"Nullable({_TS})"),
+        # The effective length (given, else from ended_at, else from the last turn) that lists and series
+        # use, and the raw given value kept apart so the stored call reads back exactly as sent.
+        ("duration_s", "Float64"),
+        ("duration_given_s", "Nullable(Float64)"),
+        ("end_reason", _LC),
+        ("end_reason_raw", "Nullable(String)"),
+        ("turn_count", "UInt32"),
+        ("tool_call_count", "UInt32"),
+        ("tool_error_count", "UInt32"),
+        ("cost_usd", "Float64"),
+        ("has_recording", "UInt8"),
+        ("tags", "Array(LowCardinality(String))"),
+        ("recordings", "String"),
+        ("cost", "String"),
+        ("usage", "String"),
+        ("vendor_latency", "String"),
+        ("vendor_analysis", "String"),
+        ("metadata", "String"),
+        ("simulation", "String"),
+        ("version", "UInt64"),
+        ("ingested_at", _TS),
+    ),
+    order_by=("project_id", "source", "external_id"),
+    indexes=("INDEX idx_started_at started_at TYPE minmax GRANULARITY 1",),
+)
+
+TURNS = TableSpec(
+    name="turns",
+    columns=(
+        ("project_id", _LC),
+        ("call_id", "String"),
+        ("idx", "UInt32"),
+        ("version", "UInt64"),
+        ("agent_id", "LowCardinality(Nullable(String))"),
+        ("source", _LC),
+        ("call_started_at", _TS),
+        ("role", _LC),
+        ("text", "String"),
+        ("start_s", "Float64"),
+        ("end_s", "Float64"),
+        ("words", "Nullable(String)"),
+        ("interrupted", "UInt8"),
+        ("e2e_s", "Nullable(Float64)"),
+        ("eou_s", "Nullable(Float64)"),
+        ("stt_s", "Nullable(Float64)"),
+        ("llm_ttft_s", "Nullable(Float64)"),
+        ("tts_ttfb_s", "Nullable(Float64)"),
+    ),
+    order_by=("project_id", "call_id", "idx"),
+)
+
+TOOL_CALLS = TableSpec(
+    name="tool_calls",
+    columns=(
+        ("project_id", _LC),
+        ("call_id", "String"),
+        ("seq", "UInt32"),
+        ("tool_call_id", "String"),
+        ("version", "UInt64"),
+        ("turn_index", "Nullable(UInt32)"),
+        ("name", _LC),
+        ("arguments", "String"),
+        ("result", "String"),
+        ("success", "Nullable(UInt8)"),
+        ("start_s", "Nullable(Float64)"),
+        ("end_s", "Nullable(Float64)"),
+    ),
+    # Keyed by position, not by the vendor's tool-call id: the model does not require those ids to be
+    # unique within a call, and two tool calls sharing one must not replace each other.
+    order_by=("project_id", "call_id", "seq"),
+)
+
+SPANS = TableSpec(
+    name="spans",
+    columns=(
+        ("project_id", _LC),
+        ("trace_id", "String"),
+        ("span_id", "String"),
+        ("version", "UInt64"),
+        ("call_id", "Nullable(String)"),
+        ("parent_span_id", "Nullable(String)"),
+        ("name", "String"),
+        ("kind", _LC),
+        ("start_at", _TS),
+        ("end_at", f"Nullable({_TS})"),
+        ("status_code", _LC),
+        ("status_message", "String"),
+        ("attributes", "String"),
+        ("resource_attributes", "String"),
+        ("scope_name", _LC),
+    ),
+    order_by=("project_id", "trace_id", "span_id"),
+)
+
+SCORES = TableSpec(
+    name="scores",
+    columns=(
+        ("project_id", _LC),
+        ("call_id", "String"),
+        ("metric", _LC),
+        ("version", "UInt64"),
+        ("metric_version", _LC),
+        ("value_num", "Nullable(Float64)"),
+        ("value_bool", "Nullable(UInt8)"),
+        ("value_label", "Nullable(String)"),
+        ("passed", "Nullable(UInt8)"),
+        ("params", "String"),
+        ("evidence", "String"),
+        ("source", _LC),
+        ("evaluated_at", _TS),
+    ),
+    order_by=("project_id", "call_id", "metric"),
+)
+
+SCHEMA_INFO = TableSpec(
+    name="schema_info",
+    columns=(("singleton", "UInt8"), ("version", "UInt64")),
+    order_by=("singleton",),
+)
+
+TABLES: tuple[TableSpec, ...] = (CALLS, TURNS, TOOL_CALLS, SPANS, SCORES)
+"""The event tables, in creation order."""
+
+
+def ddl_statements(database: str, dialect: Dialect) -> list[str]:
+    """Every statement that creates the database and its tables; each is idempotent."""
+    if not database.replace("_", "").isalnum():
+        raise ValueError(f"database name {database!r} must be alphanumeric or '_'")
+    statements = [f"CREATE DATABASE IF NOT EXISTS `{database}`{dialect.on_cluster}"]
+    statements += [table.create(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
+    return statements
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesField:
+    """Where a series field lives: its table, the SQL value expression and the rows it counts.
+
+    ``expr`` may only name columns of ``table``; ``where`` is an extra row condition (agent turns only,
+    one metric). For scores, ``metric`` is bound as a server-side parameter, never formatted in.
+    """
+
+    name: str
+    table: str
+    expr: str
+    where: str = "1"
+    metric: str | None = None
+
+
+METRIC_PREFIX = "metric:"
+
+_AGENT_TURN = "role = 'agent'"
+
+SERIES_FIELDS: Mapping[str, SeriesField] = {
+    "calls": SeriesField("calls", "calls", "1"),
+    "duration_s": SeriesField("duration_s", "calls", "duration_s"),
+    "cost_usd": SeriesField("cost_usd", "calls", "cost_usd"),
+    "turn_count": SeriesField("turn_count", "calls", "toFloat64(turn_count)"),
+    "tool_error_count": SeriesField("tool_error_count", "calls", "toFloat64(tool_error_count)"),
+    "e2e_s": SeriesField("e2e_s", "turns", "e2e_s", _AGENT_TURN),
+    "eou_s": SeriesField("eou_s", "turns", "eou_s", _AGENT_TURN),
+    "stt_s": SeriesField("stt_s", "turns", "stt_s", _AGENT_TURN),
+    "llm_ttft_s": SeriesField("llm_ttft_s", "turns", "llm_ttft_s", _AGENT_TURN),
+    "tts_ttfb_s": SeriesField("tts_ttfb_s", "turns", "tts_ttfb_s", _AGENT_TURN),
+}
+"""Public series names. ``calls`` counts calls whatever the aggregate asked for."""
+
+# A score's numeric reading: its number, else its bool as 0/1, else its pass/fail as 0/1 (a label metric
+# with a threshold), so every stored metric can be charted.
+_SCORE_VALUE = "coalesce(value_num, toFloat64(value_bool), toFloat64(passed))"
+
+
+def resolve_series_field(name: str) -> SeriesField:
+    """The field behind a public series name; unknown names raise ``PayloadError`` listing valid ones."""
+    if name.startswith(METRIC_PREFIX) and len(name) > len(METRIC_PREFIX):
+        metric = name[len(METRIC_PREFIX) :]
+        return SeriesField(name, "scores", _SCORE_VALUE, "metric = {metric:String}", metric=metric)
+    field = SERIES_FIELDS.get(name)
+    if field is None:
+        valid = ", ".join([*SERIES_FIELDS, f"{METRIC_PREFIX}<name>"])
+        raise PayloadError(
+            f"unknown series field {name!r}; valid fields: {valid}",
+            [{"loc": ["field"], "msg": f"must be one of: {valid}"}],
+        )
+    return field
