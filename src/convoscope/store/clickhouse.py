@@ -189,9 +189,14 @@ class ClickHouseStore:
     def get_call(self, project_id: str, call_id: str) -> StoredCall | None:
         """The newest version of one call with the turns and tool calls of that version, and its scores."""
         params = {"p": project_id, "id": call_id}
+        # The inner read (no FINAL, only key columns) finds the call's natural key from any version that
+        # had this id; FINAL over that key range then yields the current version, which must still carry
+        # the id (a changed started_at gives a new id, and the old one must not resolve).
+        calls = self._table(CALLS)
         found = self._rows(
-            f"SELECT {_select_list(CALLS)} FROM {self._table(CALLS)} FINAL "
-            "WHERE project_id = {p:String} AND id = {id:String}",
+            f"SELECT {_select_list(CALLS)} FROM {calls} FINAL WHERE project_id = {{p:String}} "
+            f"AND (source, external_id) IN (SELECT source, external_id FROM {calls} "
+            "WHERE project_id = {p:String} AND id = {id:String}) AND id = {id:String}",
             params,
             "read a call",
         )

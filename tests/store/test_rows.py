@@ -1,0 +1,63 @@
+"""The pure row conversions, without a store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from convoscope.model import MetricResult, MetricSource, Span
+from convoscope.store.rows import (
+    call_to_rows,
+    datetime_from_micros,
+    metric_from_row,
+    metric_to_row,
+    micros,
+    span_from_row,
+    span_to_row,
+)
+from convoscope.store.schema import CALLS, SCORES, SPANS, TOOL_CALLS, TURNS
+
+from .factories import make_call
+
+T0 = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+def test_micros_are_exact_and_zone_independent() -> None:
+    far = datetime(2300, 1, 1, 0, 0, 0, 999999, tzinfo=UTC)
+    shifted = T0.astimezone(timezone(timedelta(hours=-7)))
+
+    assert datetime_from_micros(micros(far)) == far
+    assert micros(shifted) == micros(T0)
+    assert micros(T0) % 1_000_000 == 123456
+
+
+def test_call_rows_follow_the_schema_column_order() -> None:
+    call = make_call("x", started_at=T0, turns=5, tools=3)
+
+    rows = call_to_rows("proj", call, version=4, ingested_at=T0)
+
+    assert len(rows.calls) == 1 and len(rows.calls[0]) == len(CALLS.columns)
+    assert len(rows.turns) == 5 and all(len(r) == len(TURNS.columns) for r in rows.turns)
+    assert len(rows.tool_calls) == 3 and all(len(r) == len(TOOL_CALLS.columns) for r in rows.tool_calls)
+    record = dict(zip(CALLS.column_names, rows.calls[0], strict=True))
+    assert record["id"] == rows.ids[0]
+    assert record["version"] == 4
+    assert record["tool_error_count"] == 0
+
+
+def test_metric_row_round_trip_and_version_is_evaluation_time() -> None:
+    result = MetricResult(
+        call_id="c", metric="m", value=True, passed=False, source=MetricSource.JUDGE, evaluated_at=T0
+    )
+
+    row = dict(zip(SCORES.column_names, metric_to_row("proj", result), strict=True))
+
+    assert row["version"] == micros(T0)
+    assert metric_from_row(row) == result
+
+
+def test_span_row_round_trip() -> None:
+    span = Span(trace_id="a" * 32, span_id="b" * 16, name="llm", start=T0, attributes={"k": [1, "v"]})
+
+    row = dict(zip(SPANS.column_names, span_to_row("proj", span, version=1), strict=True))
+
+    assert span_from_row(row) == span
