@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "settings_table"]
 
 
 def _default_data_dir() -> Path:
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         default=None,
         description="Seeds this key for the default project on first start (headless set-up).",
     )
+    api_key: str | None = Field(
+        default=None, description="Key the CLI sends to a running server (else it mints a local one)."
+    )
     default_project: str = Field(default="default", description="Name of the project created on first start.")
     max_body_bytes: int = Field(
         default=25 * 1024 * 1024, description="Largest request body accepted; larger gets 413."
@@ -58,12 +61,15 @@ class Settings(BaseSettings):
     outbox_batch_calls: int = Field(
         default=2000, description="Calls the ingest worker writes to ClickHouse in one insert."
     )
-    outbox_poll_s: float = Field(default=0.5, description="How often the worker looks for work it was not told of.")
+    outbox_poll_s: float = Field(
+        default=0.5, description="How often the worker looks for work it was not told of."
+    )
     outbox_retention_days: int = Field(
         default=7, description="Days a drained outbox row (the raw payload) is kept before it is purged."
     )
     query_max_threads: int = Field(
-        default=2, description="Threads one UI/API query may use, so reads cannot starve ingest on a small box."
+        default=2,
+        description="Threads one UI/API query may use, so reads cannot starve ingest on a small box.",
     )
     system_log_ttl_days: int = Field(
         default=3, description="TTL applied to any ClickHouse system log table found at start-up."
@@ -79,3 +85,17 @@ def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit CLI options on top (None means not given)."""
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)  # type: ignore[arg-type]
+
+
+def settings_table() -> str:
+    """The configuration reference as a Markdown table, generated so the docs cannot drift."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = "`~/.convoscope`" if name == "data_dir" else "(computed)"
+        elif field.default is None:
+            default = "unset"
+        else:
+            default = f"`{field.default}`"
+        rows.append(f"| `CONVOSCOPE_{name.upper()}` | {default} | {field.description or ''} |")
+    return "\n".join(rows) + "\n"

@@ -1,27 +1,13 @@
-"""A chDB store per test: one data directory per pytest process (chDB's rule), one database per test."""
+"""The store tests use the shared per-test chDB database under the name ``store``."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
-
-
-@pytest.fixture(scope="session")
-def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The one chDB data directory this test process may open."""
-    return tmp_path_factory.mktemp("chdb")
+from convoscope.store.clickhouse import ClickHouseStore
 
 
 @pytest.fixture
-def store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
-    """A fresh, empty store in its own database, closed after the test."""
-    opened = open_clickhouse_store(path=chdb_dir, database=f"t_{uuid.uuid4().hex}")
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(clickhouse_store: ClickHouseStore) -> ClickHouseStore:
+    """A fresh, empty store in its own database."""
+    return clickhouse_store

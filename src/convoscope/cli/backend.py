@@ -1,0 +1,200 @@
+"""Where CLI commands act: a running server over HTTP, or the store directly when no server holds it.
+
+chDB lets one process open a data directory, so while ``convoscope serve`` runs, every command goes
+through its HTTP API; otherwise the command takes the directory lock and opens the stores itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from ..config import Settings
+from ..errors import AuthError, ConvoscopeError, NotFound, PayloadError, StoreError
+from ..model import Call
+from ..server.services import Services, open_services
+from ..server.worker import assign_identity
+from ..store.base import CallFilter, CallPage, StoredCall
+from ..store.lock import DataDirLock, running_server_url
+from ..store.metadata import MetadataStore
+
+__all__ = ["Backend", "DirectBackend", "HttpBackend", "open_backend", "project_key"]
+
+
+class Backend(Protocol):
+    """What the CLI needs, whichever way it reaches the store."""
+
+    where: str
+
+    def ingest(self, calls: Sequence[Call]) -> int:
+        """Store calls (durably acknowledged); returns how many were accepted."""
+        ...
+
+    def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
+        """A page of calls."""
+        ...
+
+    def get_call(self, call_id: str) -> StoredCall:
+        """One call in full; NotFound if absent."""
+        ...
+
+
+def project_key(settings: Settings, project: str) -> str:
+    """A key for ``project``: the configured one, else a local CLI key kept in the data directory.
+
+    The credentials file is readable only by its owner; anyone who can read the data directory can read
+    the data itself, so it adds no exposure.
+    """
+    if settings.api_key:
+        return settings.api_key
+    path = settings.data_dir / "credentials" / f"{project}.key"
+    meta = MetadataStore(settings.resolved_metadata_url)
+    try:
+        if path.exists():
+            key = path.read_text().strip()
+            if meta.resolve_api_key(key) is not None:
+                return key
+        info = meta.ensure_project(project)
+        key = meta.create_api_key(info.id, name="cli")
+    finally:
+        meta.close()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+class HttpBackend:
+    """Talks to a running server."""
+
+    def __init__(self, url: str, key: str, *, timeout_s: float = 60.0) -> None:
+        self.where = url
+        self._client = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout_s
+        )
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code < 400:
+            return response.json()
+        try:
+            error = response.json()["error"]
+            message = str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        if response.status_code == 404:
+            raise NotFound(message)
+        if response.status_code == 401:
+            raise AuthError(message)
+        if response.status_code in (400, 413, 422):
+            raise PayloadError(message)
+        raise StoreError(f"server answered {response.status_code}: {message}")
+
+    def ingest(self, calls: Sequence[Call]) -> int:
+        body = orjson.dumps([c.model_dump(mode="json", exclude_none=True) for c in calls])
+        result = self._check(
+            self._client.post("/api/v1/calls", content=body, headers={"content-type": "application/json"})
+        )
+        return int(result["accepted"])
+
+    def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
+        params: dict[str, Any] = {
+            "agent": filters.agent_id,
+            "source": filters.source,
+            "since": filters.since.isoformat() if filters.since else None,
+            "until": filters.until.isoformat() if filters.until else None,
+            "tag": filters.tag,
+            "end_reason": filters.end_reason,
+            "has_recording": filters.has_recording,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        clean = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items() if v is not None}
+        return CallPage.model_validate(self._check(self._client.get("/api/v1/calls", params=clean)))
+
+    def get_call(self, call_id: str) -> StoredCall:
+        return StoredCall.model_validate(self._check(self._client.get(f"/api/v1/calls/{call_id}")))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class DirectBackend:
+    """Owns the data directory for the duration of a command."""
+
+    def __init__(self, services: Services, project: str) -> None:
+        self.where = str(services.settings.data_dir)
+        self._services = services
+        self._project_id = services.meta.ensure_project(project).id
+
+    def ingest(self, calls: Sequence[Call]) -> int:
+        version = int(time.time() * 1_000_000)
+        stored = [assign_identity(self._project_id, call) for call in calls]
+        self._services.store.insert_calls(self._project_id, stored, version=version)
+        return len(stored)
+
+    def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
+        return self._services.store.list_calls(self._project_id, filters, limit=limit, cursor=cursor)
+
+    def get_call(self, call_id: str) -> StoredCall:
+        stored = self._services.store.get_call(self._project_id, call_id)
+        if stored is None:
+            raise NotFound(f"call {call_id} not found")
+        return stored
+
+
+@contextmanager
+def open_backend(settings: Settings, *, project: str) -> Iterator[Backend]:
+    """The running server if there is one, else the store itself under the directory lock."""
+    url = running_server_url(settings.data_dir)
+    if url is not None:
+        http = HttpBackend(url, project_key(settings, project))
+        try:
+            yield http
+        finally:
+            http.close()
+        return
+    lock = DataDirLock(settings.data_dir)
+    if not lock.try_acquire():
+        raise StoreError(
+            f"data directory {settings.data_dir} is held by another process that is not a server"
+        )
+    try:
+        services = open_services(settings)
+        try:
+            yield DirectBackend(services, project)
+        finally:
+            services.close()
+    finally:
+        lock.release()
+
+
+def utc_now() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+def read_documents(path: Path) -> list[Any]:
+    """The call documents in a JSON or JSON-lines file; errors name the file and line."""
+    from ..ingest.canonical import iter_jsonl
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConvoscopeError(f"{path}: cannot read: {exc.strerror}") from None
+    stripped = text.lstrip()
+    if path.suffix == ".jsonl" or (stripped and stripped[0] == "{" and "\n{" in text.strip()):
+        return list(iter_jsonl(text, name=str(path)))
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(f"{path}: malformed JSON: {exc}") from None
+    if isinstance(document, dict) and "calls" in document and "source" not in document:
+        document = document["calls"]
+    return document if isinstance(document, list) else [document]

@@ -1,0 +1,1 @@
+"""Raw bytes in, canonical calls out. Pure: no store, no network."""

@@ -1,0 +1,125 @@
+"""Reading calls: the list, one call in full, and its recording with HTTP range support."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import InputError, NotFound
+from ...model import CallSource, EndReason
+from ...store.base import CallFilter, CallPage, StoredCall
+from ..auth import CurrentProject
+from ..deps import get_services
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["calls"])
+
+_MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@router.get("/calls", summary="List calls, newest first")
+async def list_calls(
+    request: Request,
+    project: CurrentProject,
+    agent: str | None = None,
+    source: CallSource | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    tag: str | None = None,
+    end_reason: EndReason | None = None,
+    has_recording: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> CallPage:
+    """Filters combine with AND; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    filters = CallFilter(
+        agent_id=agent,
+        source=source,
+        since=since,
+        until=until,
+        tag=tag,
+        end_reason=end_reason,
+        has_recording=has_recording,
+    )
+    store = get_services(request).store
+    return await run_in_threadpool(store.list_calls, project.id, filters, limit=limit, cursor=cursor)
+
+
+async def _stored_call(request: Request, project_id: str, call_id: str) -> StoredCall:
+    stored = await run_in_threadpool(get_services(request).store.get_call, project_id, call_id)
+    if stored is None:
+        raise NotFound(f"call {call_id} not found")
+    return stored
+
+
+@router.get("/calls/{call_id}", summary="One call with turns, tool calls, recordings and scores")
+async def get_call(call_id: str, request: Request, project: CurrentProject) -> StoredCall:
+    """The newest stored version of the call."""
+    return await _stored_call(request, project.id, call_id)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive byte range a ``Range`` header asks for; None for the whole file."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or (not match.group(1) and not match.group(2)):
+        raise _Unsatisfiable(size)
+    first, last = match.group(1), match.group(2)
+    if not first:
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise _Unsatisfiable(size)
+    return start, end
+
+
+class _Unsatisfiable(InputError):
+    def __init__(self, size: int) -> None:
+        super().__init__("requested range not satisfiable")
+        self.size = size
+
+
+@router.get(
+    "/calls/{call_id}/recording",
+    summary="The call's recording (supports Range requests)",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}, 206: {"description": "Partial content"}},
+)
+async def get_recording(
+    call_id: str,
+    request: Request,
+    project: CurrentProject,
+    index: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Serves our re-hosted copy; ``index`` picks one of several recordings."""
+    stored = await _stored_call(request, project.id, call_id)
+    recordings = stored.call.recordings
+    if index >= len(recordings):
+        raise NotFound(f"call {call_id} has no recording {index}")
+    recording = recordings[index]
+    if not recording.uri or not recording.uri.startswith("blob:"):
+        raise NotFound(f"recording {index} of call {call_id} is not stored here yet")
+    sha = recording.uri.removeprefix("blob:")
+    blobs = get_services(request).blobs
+    size = await run_in_threadpool(blobs.size, sha)
+    media_type = _MEDIA_TYPES.get((recording.format or "").lower(), "application/octet-stream")
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{sha}"'}
+    try:
+        byte_range = _byte_range(request.headers.get("range"), size)
+    except _Unsatisfiable:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    if byte_range is None:
+        data = await run_in_threadpool(blobs.read_range, sha, 0, size)
+        return Response(data, media_type=media_type, headers=headers)
+    start, end = byte_range
+    data = await run_in_threadpool(blobs.read_range, sha, start, end + 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(data, status_code=206, media_type=media_type, headers=headers)

@@ -1,0 +1,151 @@
+"""``POST /api/v1/calls``: durable ingest of canonical calls.
+
+The handler validates the body, commits it to the outbox and only then answers 202; the worker stores it.
+A multipart upload carries one call and its recording: the audio is probed, written to the blob store
+(fsync'd) and referenced from the call before the outbox commit, so a 202 never points at missing bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from ...audio.probe import probe_audio
+from ...errors import NotFound, PayloadError
+from ...ingest.canonical import parse_calls
+from ...model import Call, Recording, Role, call_id_for
+from ..auth import CurrentProject
+from ..deps import get_services
+from ..services import Services, limits_of
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+
+def _enqueue(
+    services: Services, project_id: str, body: bytes, blob_refs: list[str]
+) -> tuple[int, list[Call]]:
+    calls = parse_calls(body, limits_of(services.settings))
+    ingest_id = services.meta.enqueue(
+        project_id, kind="calls", payload=body, content_type="application/json", blob_refs=blob_refs
+    )
+    return ingest_id, calls
+
+
+def _accepted(services: Services, project_id: str, ingest_id: int, calls: list[Call]) -> JSONResponse:
+    services.worker.notify()
+    ids = [call_id_for(project_id, c.source, c.external_id, c.started_at) for c in calls]
+    return JSONResponse({"accepted": len(calls), "ids": ids, "ingest_id": ingest_id}, status_code=202)
+
+
+def _parse_channel_map(text: str) -> dict[int, Role]:
+    """``user,agent`` → {0: user, 1: agent}; the order is the channel order, stated by the sender."""
+    roles = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return {index: Role(role) for index, role in enumerate(roles)}
+    except ValueError:
+        raise PayloadError(
+            f"channel_map: {text!r} is not a comma-separated list of roles (user, agent, system, tool)",
+            [{"loc": "channel_map", "msg": "expected e.g. 'user,agent'"}],
+        ) from None
+
+
+async def _multipart(request: Request, services: Services, project_id: str) -> JSONResponse:
+    form = await request.form(max_files=1, max_fields=8)
+    raw_call = form.get("call")
+    if raw_call is None:
+        raise PayloadError(
+            "multipart body needs a 'call' part with the call JSON", [{"loc": "call", "msg": "missing"}]
+        )
+    call_bytes = await raw_call.read() if isinstance(raw_call, UploadFile) else raw_call.encode()
+    limits = limits_of(services.settings)
+    document = parse_calls(call_bytes, limits)
+    if len(document) != 1:
+        raise PayloadError(
+            "multipart ingest takes exactly one call", [{"loc": "call", "msg": "one call expected"}]
+        )
+    upload = form.get("recording")
+    if not isinstance(upload, UploadFile):
+        return await _json_ingest(services, project_id, call_bytes)
+    audio = await upload.read()
+    info = await run_in_threadpool(probe_audio, audio, filename=upload.filename)
+    channel_text = form.get("channel_map")
+    channel_map = _parse_channel_map(channel_text) if isinstance(channel_text, str) else {}
+    if channel_map and len(channel_map) != info.channels:
+        raise PayloadError(
+            f"channel_map names {len(channel_map)} channels but the recording has {info.channels}",
+            [{"loc": "channel_map", "msg": "channel count mismatch"}],
+        )
+    sha = await run_in_threadpool(services.blobs.put, audio)
+    recording = Recording(
+        uri=f"blob:{sha}",
+        format=info.format,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        channel_map=channel_map,
+        duration_s=info.duration_s,
+        sha256=sha,
+        vantage=str(form.get("vantage") or "upload"),
+    )
+    call = document[0]
+    stored = call.model_copy(update={"recordings": [recording, *call.recordings]})
+    body = orjson.dumps(stored.model_dump(mode="json", exclude_none=True))
+    ingest_id, calls = await run_in_threadpool(_enqueue, services, project_id, body, [sha])
+    return _accepted(services, project_id, ingest_id, calls)
+
+
+async def _json_ingest(services: Services, project_id: str, body: bytes) -> JSONResponse:
+    ingest_id, calls = await run_in_threadpool(_enqueue, services, project_id, body, [])
+    return _accepted(services, project_id, ingest_id, calls)
+
+
+@router.post(
+    "/calls",
+    status_code=202,
+    summary="Ingest calls",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Call"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "call": {"type": "string", "description": "the call as JSON"},
+                            "recording": {"type": "string", "format": "binary"},
+                            "channel_map": {"type": "string", "example": "user,agent"},
+                        },
+                        "required": ["call"],
+                    }
+                },
+            },
+        }
+    },
+)
+async def ingest_calls(request: Request, project: CurrentProject) -> JSONResponse:
+    """Accept one call, a list of up to 1,000, ``{"calls": [...]}``, or a multipart call with its recording.
+
+    Answers 202 with the calls' ids once the payload is durable; the calls become queryable when the
+    worker has stored them (``GET /api/v1/ingest/{ingest_id}`` tells).
+    """
+    services = get_services(request)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return await _multipart(request, services, project.id)
+    return await _json_ingest(services, project.id, await request.body())
+
+
+@router.get("/ingest/{ingest_id}", summary="Status of one ingest request")
+async def ingest_status(ingest_id: int, request: Request, project: CurrentProject) -> dict[str, Any]:
+    """``pending``, ``done`` or ``failed`` (with the error) for an ``ingest_id`` a POST returned."""
+    services = get_services(request)
+    status = await run_in_threadpool(services.meta.status, ingest_id)
+    if status is None or status.project_id != project.id:
+        raise NotFound(f"ingest {ingest_id} not found")
+    return {"ingest_id": ingest_id, "status": status.status, "error": status.error}

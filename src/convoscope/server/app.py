@@ -1,0 +1,70 @@
+"""``create_app``: wires services, routers, error mapping and the ingest worker into one FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..model import Call
+from .api import calls, health, ingest, metrics
+from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
+from .services import Services
+from .ui import router as ui_router
+
+__all__ = ["create_app"]
+
+
+def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
+    """The app over already-opened services; the worker drains the outbox while the app runs."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(services.worker.run()) if run_worker else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="convoscope",
+        version=__version__,
+        summary="Test, monitor and evaluate voice AI agents.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for router in (ingest.router, calls.router, metrics.router, health.router, ui_router):
+        app.include_router(router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        json_limit=services.settings.max_body_bytes,
+        upload_limit=services.settings.max_recording_bytes,
+    )
+    _publish_call_schema(app)
+    return app
+
+
+def _publish_call_schema(app: FastAPI) -> None:
+    """Put the canonical ``Call`` schema into the OpenAPI document the ingest body refers to."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            call_schema = Call.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in call_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components["Call"] = call_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

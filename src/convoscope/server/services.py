@@ -1,0 +1,86 @@
+"""What the server runs on: the stores, the blob store and the ingest worker, opened together.
+
+This is one of the two places (with the CLI) that names concrete store classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..ingest.canonical import CallLimits
+from ..store.base import CallStore
+from ..store.blobs import FileBlobStore
+from ..store.clickhouse import open_clickhouse_store
+from ..store.metadata import MetadataStore, ProjectInfo
+from .worker import IngestWorker
+
+__all__ = ["Services", "limits_of", "open_call_store", "open_services"]
+
+log = logging.getLogger("convoscope.server")
+
+
+@dataclass
+class Services:
+    """Everything a request handler may touch."""
+
+    settings: Settings
+    store: CallStore
+    meta: MetadataStore
+    blobs: FileBlobStore
+    worker: IngestWorker
+    default_project: ProjectInfo
+
+    def close(self) -> None:
+        """Close the stores (chDB allows one open data directory per process)."""
+        self.store.close()
+        self.meta.close()
+
+
+def limits_of(settings: Settings) -> CallLimits:
+    """The ingest bounds configured in the settings."""
+    return CallLimits(
+        max_batch_calls=settings.max_batch_calls,
+        max_call_bytes=settings.max_call_bytes,
+        max_turns_per_call=settings.max_turns_per_call,
+        max_tool_calls_per_call=settings.max_tool_calls_per_call,
+    )
+
+
+def open_call_store(settings: Settings, *, database: str = "convoscope") -> CallStore:
+    """The ClickHouse store the settings name: a server URL, else chDB in the data directory."""
+    if settings.clickhouse_url:
+        return open_clickhouse_store(
+            url=settings.clickhouse_url,
+            database=database,
+            query_max_threads=settings.query_max_threads,
+            system_log_ttl_days=settings.system_log_ttl_days,
+        )
+    return open_clickhouse_store(
+        path=settings.data_dir / "chdb",
+        database=database,
+        query_max_threads=settings.query_max_threads,
+        system_log_ttl_days=settings.system_log_ttl_days,
+    )
+
+
+def open_services(settings: Settings, *, store: CallStore | None = None) -> Services:
+    """Open metadata, blobs and the call store; seed the default project and the headless key."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    meta = MetadataStore(settings.resolved_metadata_url)
+    project = meta.ensure_project(settings.default_project)
+    if settings.init_api_key:
+        meta.seed_api_key(project.id, settings.init_api_key, name="init")
+    call_store = store if store is not None else open_call_store(settings)
+    worker = IngestWorker(
+        meta=meta,
+        store=call_store,
+        limits=limits_of(settings),
+        batch_calls=settings.outbox_batch_calls,
+        poll_s=settings.outbox_poll_s,
+    )
+    blobs = FileBlobStore(settings.data_dir / "blobs")
+    return Services(
+        settings=settings, store=call_store, meta=meta, blobs=blobs, worker=worker, default_project=project
+    )

@@ -1,0 +1,137 @@
+"""Drains the ingest outbox into ClickHouse in batches.
+
+A request is acknowledged once its raw body is committed to the outbox; this worker turns those rows into
+stored calls. Rows are marked done only after the insert returned, so a crash replays them, and because a
+call's id and replacement key are deterministic, a replay cannot duplicate anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..errors import ConvoscopeError, InputError
+from ..ingest.canonical import CallLimits, parse_calls
+from ..model import Call, call_id_for
+from ..store.base import CallStore
+from ..store.metadata import MetadataStore, OutboxItem
+
+__all__ = ["IngestWorker", "assign_identity"]
+
+log = logging.getLogger("convoscope.worker")
+
+
+def assign_identity(project_id: str, call: Call) -> Call:
+    """The call as stored: in its project, with its deterministic id."""
+    call_id = call_id_for(project_id, call.source, call.external_id, call.started_at)
+    return call.model_copy(update={"id": call_id, "project_id": project_id})
+
+
+@dataclass
+class _Batch:
+    """Calls of one project gathered from several outbox rows; later rows win on the same key."""
+
+    calls: dict[tuple[str, str], Call] = field(default_factory=dict)
+    version: int = 0
+
+    def add(self, calls: Iterable[Call], version: int) -> None:
+        for call in calls:
+            self.calls[(call.source, call.external_id)] = call
+        self.version = max(self.version, version)
+
+
+class IngestWorker:
+    """One consumer of the outbox inside the server process."""
+
+    def __init__(
+        self,
+        *,
+        meta: MetadataStore,
+        store: CallStore,
+        limits: CallLimits,
+        batch_calls: int,
+        poll_s: float,
+        claim_rows: int = 256,
+    ) -> None:
+        self._meta = meta
+        self._store = store
+        self._limits = limits
+        self._batch_calls = batch_calls
+        self._poll_s = poll_s
+        self._claim_rows = claim_rows
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stored_calls = 0
+        self.failed_rows = 0
+        self.last_error: str | None = None
+
+    def notify(self) -> None:
+        """Wake the worker now (thread-safe); it also polls on its own."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        """Drain until cancelled, waking on notify or every poll interval."""
+        self._loop = asyncio.get_running_loop()
+        backoff_s = self._poll_s
+        while True:
+            try:
+                drained = await asyncio.to_thread(self.drain_once)
+                backoff_s = self._poll_s
+            except ConvoscopeError as exc:
+                self.last_error = str(exc)
+                log.warning("ingest worker: %s; retrying in %.1fs", exc, backoff_s)
+                drained = 0
+                backoff_s = min(backoff_s * 2, 30.0)
+            if drained:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def drain_once(self) -> int:
+        """Store one claim of outbox rows; returns how many rows were handled."""
+        items = self._meta.claim(self._claim_rows)
+        if not items:
+            return 0
+        batches: dict[str, _Batch] = {}
+        done: list[int] = []
+        pending_calls = 0
+        for item in items:
+            try:
+                calls = self._parse(item)
+            except InputError as exc:
+                # Validated before the 202, so this means the rules changed under a stored row: keep it
+                # for inspection rather than dropping it.
+                self._meta.mark_failed(item.id, str(exc))
+                self.failed_rows += 1
+                continue
+            batches.setdefault(item.project_id, _Batch()).add(
+                (assign_identity(item.project_id, call) for call in calls), _version_of(item)
+            )
+            done.append(item.id)
+            pending_calls += len(calls)
+            if pending_calls >= self._batch_calls:
+                self._flush(batches, done)
+                batches, done, pending_calls = {}, [], 0
+        self._flush(batches, done)
+        return len(items)
+
+    def _parse(self, item: OutboxItem) -> list[Call]:
+        return parse_calls(item.payload, self._limits)
+
+    def _flush(self, batches: dict[str, _Batch], done: list[int]) -> None:
+        for project_id, batch in batches.items():
+            self._store.insert_calls(project_id, list(batch.calls.values()), version=batch.version)
+            self.stored_calls += len(batch.calls)
+        if done:
+            self._meta.mark_done(done)
+
+
+def _version_of(item: OutboxItem) -> int:
+    """Later payloads win: the receive time in microseconds orders replacements."""
+    return int(item.received_at.timestamp() * 1_000_000)

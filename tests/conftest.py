@@ -1,0 +1,31 @@
+"""Fixtures shared by every test directory.
+
+chDB allows one data directory per process, so the whole pytest process (each xdist worker is one)
+shares one directory, and every test gets its own database in it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one chDB data directory this test process may open."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def clickhouse_store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
+    """A fresh, empty store in its own database, closed after the test."""
+    opened = open_clickhouse_store(path=chdb_dir, database=f"t_{uuid.uuid4().hex}")
+    try:
+        yield opened
+    finally:
+        opened.close()
