@@ -1,0 +1,256 @@
+"""Recordings and other large bytes, stored once by content.
+
+Vendor recording URLs expire, so recordings are copied here at ingest and referenced from calls as
+``blob:<sha256>``. Addressing by SHA-256 makes a repeated upload free (same bytes, same name), makes a
+reference self-verifying, and leaves no name a caller can choose, so no path traversal. The interface is a
+Protocol so an object store can stand in for the filesystem later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from ..errors import InputError, NotFound, StoreError
+
+__all__ = ["BlobStore", "FileBlobStore", "check_sha256"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that died; younger ones may be in use
+_CHUNK = 1 << 20
+
+
+def check_sha256(sha: str) -> str:
+    """``sha`` if it is 64 lowercase hex digits; InputError otherwise (it becomes a path, so be strict)."""
+    if not isinstance(sha, str) or _SHA256.fullmatch(sha) is None:
+        raise InputError(
+            f"not a sha256 blob id: {sha[:80]!r}" if isinstance(sha, str) else "not a sha256 blob id"
+        )
+    return sha
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes: the SHA-256 of the content is its only name."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` durably and return its SHA-256 hex; storing the same bytes again is a no-op."""
+        ...
+
+    def put_stream(self, chunks: Iterable[bytes]) -> str:
+        """Like ``put`` for content too large to hold in memory at once."""
+        ...
+
+    def read(self, sha: str) -> bytes:
+        """The whole content; NotFound if absent."""
+        ...
+
+    def read_range(self, sha: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` (end exclusive, clamped to the size), for HTTP range requests."""
+        ...
+
+    def open(self, sha: str) -> BinaryIO:
+        """A binary file object to stream the content; the caller closes it."""
+        ...
+
+    def exists(self, sha: str) -> bool:
+        """Whether the content is stored."""
+        ...
+
+    def size(self, sha: str) -> int:
+        """The content's length in bytes; NotFound if absent."""
+        ...
+
+    def delete(self, sha: str) -> bool:
+        """Remove the content; False when it was not there."""
+        ...
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class FileBlobStore:
+    """Blobs as files under ``root/ab/cd/<sha256>``, written atomically and fsync'd.
+
+    A blob is written to a temporary file under ``root/.tmp`` (the same filesystem), fsync'd, renamed into
+    place with ``os.replace`` and the directory fsync'd, so after ``put`` returns the content survives a
+    crash and a reader never sees a partial file. Temporary files left by a writer that died are removed
+    when a store is opened, once they are an hour old (a younger one may belong to another process).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+        self._tmp = self._root / ".tmp"
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the blob directory {self._root}: {exc.strerror}") from exc
+        self._remove_stale_temps()
+
+    @property
+    def root(self) -> Path:
+        """The directory holding the blobs."""
+        return self._root
+
+    def path(self, sha: str) -> Path:
+        """Where the blob ``sha`` lives (whether or not it exists)."""
+        check_sha256(sha)
+        return self._root / sha[:2] / sha[2:4] / sha
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; returns its SHA-256. The same bytes stored twice are written once."""
+        sha = hashlib.sha256(data).hexdigest()
+        if self._present(sha, len(data)):
+            return sha
+        return self._write(sha, (data,))
+
+    def put_stream(self, chunks: Iterable[bytes]) -> str:
+        """Store content arriving in chunks, hashing while writing; returns its SHA-256."""
+        digest = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="stream-", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                size = 0
+                for chunk in chunks:
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            sha = digest.hexdigest()
+            if self._present(sha, size):
+                tmp.unlink()
+                return sha
+            self._move_into_place(tmp, sha)
+            return sha
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write a blob under {self._root}: {exc.strerror}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def read(self, sha: str) -> bytes:
+        """The whole content of ``sha``."""
+        try:
+            return self.path(sha).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha} not found") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read blob {sha}: {exc.strerror}") from exc
+
+    def read_range(self, sha: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``sha``; ``end`` past the size is clamped, ``start`` past it is empty."""
+        if start < 0 or end < start:
+            raise InputError(f"bad byte range [{start}, {end})")
+        try:
+            with self.path(sha).open("rb") as handle:
+                handle.seek(start)
+                return handle.read(end - start)
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha} not found") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read blob {sha}: {exc.strerror}") from exc
+
+    def open(self, sha: str) -> BinaryIO:
+        """A binary file object over the content, for streaming; the caller closes it."""
+        try:
+            return self.path(sha).open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha} not found") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open blob {sha}: {exc.strerror}") from exc
+
+    def exists(self, sha: str) -> bool:
+        """Whether ``sha`` is stored."""
+        return self.path(sha).is_file()
+
+    def size(self, sha: str) -> int:
+        """The length of ``sha`` in bytes."""
+        try:
+            return self.path(sha).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha} not found") from None
+        except OSError as exc:
+            raise StoreError(f"cannot stat blob {sha}: {exc.strerror}") from exc
+
+    def delete(self, sha: str) -> bool:
+        """Remove ``sha``; False when it was not stored. Empty fan-out directories are left in place."""
+        target = self.path(sha)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot delete blob {sha}: {exc.strerror}") from exc
+        _fsync_dir(target.parent)
+        return True
+
+    def _present(self, sha: str, size: int) -> bool:
+        """Already stored with the right length: content addressing makes a rewrite pointless."""
+        try:
+            return self.path(sha).stat().st_size == size
+        except FileNotFoundError:
+            return False
+
+    def _write(self, sha: str, chunks: Iterable[bytes]) -> str:
+        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=f"{sha[:16]}-", suffix=".tmp")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._move_into_place(tmp, sha)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write blob {sha}: {exc.strerror}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return sha
+
+    def _move_into_place(self, tmp: Path, sha: str) -> None:
+        """Rename a fsync'd temp file to its final name and make the new directory entries durable."""
+        target = self.path(sha)
+        self._make_dirs(target.parent)
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+
+    def _make_dirs(self, leaf: Path) -> None:
+        """Create ``ab/cd`` and fsync each parent that gained an entry, so the rename's parent survives."""
+        for directory in (leaf.parent, leaf):
+            if not directory.is_dir():
+                directory.mkdir(exist_ok=True)
+                _fsync_dir(directory.parent)
+
+    def _remove_stale_temps(self) -> None:
+        cutoff = time.time() - _STALE_TEMP_S
+        try:
+            entries = list(self._tmp.iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.is_file() and entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except OSError:
+                continue

@@ -1,0 +1,148 @@
+"""SQLAlchemy tables of the metadata database: projects, API keys and the ingest outbox.
+
+The same models serve SQLite (embedded) and PostgreSQL (at scale), so only portable column types are
+used. The migration in ``migrations/versions`` is written by hand to match these classes; a test compares
+the migrated schema with this metadata so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiKeyRow",
+    "NAMING_CONVENTION",
+    "Base",
+    "OutboxRow",
+    "OutboxStatusValue",
+    "ProjectRow",
+    "UtcDateTime",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is UTC-aware in Python on every backend.
+
+    SQLite keeps no time zone and hands back naive values; PostgreSQL converts to the session zone. Values
+    are normalised to UTC on the way in and UTC is attached on the way out, so callers only ever see
+    aware UTC datetimes and SQLite's text timestamps still sort chronologically.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class OutboxStatusValue:
+    """The states of an outbox row (plain strings in the table, portable across backends)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# PostgreSQL gets a 64-bit identity; SQLite needs exactly INTEGER for a rowid alias with AUTOINCREMENT.
+_OUTBOX_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+# Explicit constraint names, identical on SQLite and PostgreSQL, so later migrations can drop or alter
+# a constraint by name and autogenerate comparisons line up.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the metadata tables; ``Base.metadata`` is what the migration must match."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class ProjectRow(Base):
+    """A project: the unit every API key, call and setting belongs to."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    # Per-source options (webhook secrets, channel maps) arrive here later; JSON keeps the schema stable.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ApiKeyRow(Base):
+    """An API key of a project; only the SHA-256 of the key is stored, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class OutboxRow(Base):
+    """One acknowledged ingest request, kept until the worker has stored it.
+
+    ``id`` never repeats, even after the newest rows were purged and the process restarted (SQLite
+    AUTOINCREMENT, PostgreSQL identity), so it doubles as the ingest id returned to clients.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_id", "status", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(_OUTBOX_ID, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_bytes: Mapped[int] = mapped_column(BigInteger)
+    blob_refs: Mapped[list[str]] = mapped_column(default=list)
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatusValue.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]

@@ -1,0 +1,593 @@
+"""The metadata service: projects, API keys and the durable ingest outbox, over SQLAlchemy.
+
+SQLite in the data directory is the default, PostgreSQL the scale-out choice; the queries here are plain
+SQLAlchemy Core/ORM so they mean the same on both. SQLite is opened in WAL mode with ``synchronous=FULL``:
+the server answers 202 only after ``enqueue`` returns, and must keep that promise through ``kill -9`` or a
+power cut, so every commit is fsync'd before it returns.
+
+API keys are stored as SHA-256 digests only. A generated key carries 256 bits of entropy, so a fast hash
+is enough (no password stretching needed) and lets a request find its key by an indexed equality lookup
+rather than by comparing secrets one by one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from ..errors import InputError, NotFound, StoreError
+from .meta import ApiKeyRow, OutboxRow, OutboxStatusValue, ProjectRow
+
+__all__ = [
+    "ApiKeyInfo",
+    "MetadataStore",
+    "OutboxItem",
+    "OutboxStatus",
+    "ProjectInfo",
+    "hash_api_key",
+    "upgrade_metadata",
+]
+
+KEY_PREFIX = "cvs_"
+"""Every generated key starts with this, so secret scanners and people can recognise one."""
+
+MIN_SEEDED_KEY_CHARS = 20
+"""A headless (``CONVOSCOPE_INIT_API_KEY``) key shorter than this is refused as guessable."""
+
+_SHOWN_CHARS_GENERATED = 12  # "cvs_" and 8 random characters: 48 of at least 256 bits shown
+_SHOWN_CHARS_SEEDED = 6  # a seeded key may be as short as 20 characters: show little of it
+_LAST_USED_EVERY_S = 60.0  # write last_used_at at most this often per key: a write per request is an fsync
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PAYLOAD_ZLIB_LEVEL = 1  # the outbox is transient and on the 202 path: speed over ratio
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A project as callers see it."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    """An API key's public facts; never its hash or plaintext."""
+
+    id: str
+    project_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One pending ingest request, payload decompressed, as the worker consumes it."""
+
+    id: int
+    project_id: str
+    kind: str
+    content_type: str
+    payload: bytes
+    blob_refs: tuple[str, ...]
+    received_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """Where one ingest request stands, for ``GET /api/v1/ingest/{id}`` and for inspection."""
+
+    id: int
+    project_id: str
+    kind: str
+    status: str
+    attempts: int
+    error: str | None
+    received_at: datetime
+    processed_at: datetime | None
+
+
+def hash_api_key(plaintext: str) -> str:
+    """The stored form of a key: the SHA-256 hex digest of its UTF-8 bytes."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def _short_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _migrations_dir() -> str:
+    # A real directory is needed: alembic reads scripts from the filesystem, never from a zip.
+    return str(Path(__file__).resolve().parent / "migrations")
+
+
+def _alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", _migrations_dir())
+    # ConfigParser interpolation would eat a '%' in a password.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _upgrade_on(connection: Connection, url: str) -> None:
+    config = _alembic_config(url)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def upgrade_metadata(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema (``alembic upgrade head``), in code.
+
+    No ``alembic.ini`` is needed: the migration scripts ship inside the package and the config is built
+    here. ``MetadataStore`` calls this itself on open; the function is public for deploy scripts that
+    migrate a PostgreSQL database before starting servers.
+    """
+    engine = _create_engine(url)
+    try:
+        with engine.begin() as connection:
+            _upgrade_on(connection, url)
+    finally:
+        engine.dispose()
+
+
+def _is_memory_sqlite(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {}
+    if _is_memory_sqlite(url):
+        # One shared connection, or every pooled connection would see its own empty database.
+        kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    elif parsed.get_backend_name() == "sqlite":
+        kwargs = {"connect_args": {"check_same_thread": False}}
+    else:
+        kwargs = {"pool_pre_ping": True}
+    engine = create_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Durable, concurrent-reader SQLite: WAL, fsync on every commit, wait rather than fail on a lock."""
+    cursor = dbapi_connection.cursor()
+    try:
+        # The busy timeout first: switching to WAL needs a lock another opener may briefly hold.
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _compress(payload: bytes) -> bytes:
+    return zlib.compress(payload, _PAYLOAD_ZLIB_LEVEL)
+
+
+class MetadataStore:
+    """Projects, API keys and the outbox over one SQLAlchemy engine; safe to share between threads.
+
+    Opening it migrates the database to the newest schema, so a fresh data directory works at once and an
+    upgraded install upgrades its database on first start.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            self._backend = make_url(url).get_backend_name()
+            self._engine = _create_engine(url)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"bad metadata database URL: {_describe(exc)}") from exc
+        except ImportError as exc:
+            raise StoreError(
+                f"no driver for the metadata database ({exc.name});"
+                " for PostgreSQL install convoscope[postgres]"
+            ) from exc
+        try:
+            with self._engine.begin() as connection:
+                _upgrade_on(connection, url)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StoreError(
+                f"cannot open the metadata database ({self._backend}): {_describe(exc)}"
+            ) from exc
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._claim_lock = threading.Lock()
+        self._last_used_lock = threading.Lock()
+        self._last_used_written: dict[str, float] = {}
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying engine, for tests and maintenance tools."""
+        return self._engine
+
+    def close(self) -> None:
+        """Release pooled connections (a SQLite WAL file is checkpointed when the last one closes)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> MetadataStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session committed on success, rolled back otherwise; database failures become StoreError."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata database error: {_describe(exc)}") from exc
+
+    # Projects ---------------------------------------------------------------------------------------
+
+    def ensure_project(self, name: str) -> ProjectInfo:
+        """The project called ``name``, created if it does not exist (safe against a concurrent creator)."""
+        name = name.strip()
+        if not name:
+            raise InputError("a project needs a non-empty name")
+        found = self.get_project(name)
+        if found is not None:
+            return found
+        try:
+            with self._session() as session:
+                row = ProjectRow(id=_short_id(), name=name, created_at=_now(), settings={})
+                session.add(row)
+                return ProjectInfo(id=row.id, name=row.name)
+        except IntegrityError:
+            # Another process or thread created it between our read and our insert.
+            found = self.get_project(name)
+            if found is None:
+                raise StoreError(f"project {name!r} could neither be created nor found") from None
+            return found
+
+    def get_project(self, name: str) -> ProjectInfo | None:
+        """The project called ``name``, or None."""
+        with self._session() as session:
+            row = session.scalars(select(ProjectRow).where(ProjectRow.name == name)).one_or_none()
+            return None if row is None else ProjectInfo(id=row.id, name=row.name)
+
+    def list_projects(self) -> list[ProjectInfo]:
+        """Every project, by name."""
+        with self._session() as session:
+            rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name)).all()
+            return [ProjectInfo(id=row.id, name=row.name) for row in rows]
+
+    # API keys ---------------------------------------------------------------------------------------
+
+    def create_api_key(self, project_id: str, *, name: str = "default") -> str:
+        """A new key for the project; the plaintext is returned here once and never stored."""
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+        try:
+            self._insert_key(project_id, plaintext, name=name, prefix=plaintext[:_SHOWN_CHARS_GENERATED])
+        except IntegrityError as exc:
+            raise StoreError(f"API key could not be stored: {_describe(exc)}") from exc
+        return plaintext
+
+    def seed_api_key(self, project_id: str, plaintext: str, *, name: str) -> bool:
+        """Store a key chosen by the operator (headless start); returns False when it is already stored.
+
+        Idempotent so the server can seed ``CONVOSCOPE_INIT_API_KEY`` on every start. A key already stored
+        for another project is left alone rather than moved. A revoked seeded key stays revoked.
+        """
+        if len(plaintext) < MIN_SEEDED_KEY_CHARS:
+            raise InputError(f"an API key must be at least {MIN_SEEDED_KEY_CHARS} characters long")
+        if any(ch.isspace() for ch in plaintext):
+            raise InputError("an API key must not contain whitespace")
+        digest = hash_api_key(plaintext)
+        with self._session() as session:
+            if session.scalars(select(ApiKeyRow.id).where(ApiKeyRow.key_hash == digest)).first() is not None:
+                return False
+        try:
+            self._insert_key(project_id, plaintext, name=name, prefix=plaintext[:_SHOWN_CHARS_SEEDED])
+        except IntegrityError:
+            return False
+        return True
+
+    def _insert_key(self, project_id: str, plaintext: str, *, name: str, prefix: str) -> None:
+        with self._session() as session:
+            if session.get(ProjectRow, project_id) is None:
+                raise NotFound(f"project {project_id} not found")
+            session.add(
+                ApiKeyRow(
+                    id=_short_id(),
+                    project_id=project_id,
+                    name=name,
+                    prefix=prefix,
+                    key_hash=hash_api_key(plaintext),
+                    created_at=_now(),
+                )
+            )
+
+    def resolve_api_key(self, plaintext: str) -> ProjectInfo | None:
+        """The project a key opens, or None for an unknown or revoked key.
+
+        The key is found by its digest through the unique index; the digest is then compared in constant
+        time. Nothing is cached, so a revocation takes effect on the next request, in every process.
+        """
+        if not plaintext:
+            return None
+        digest = hash_api_key(plaintext)
+        with self._session() as session:
+            found = session.execute(
+                select(ApiKeyRow.id, ApiKeyRow.key_hash, ProjectRow.id, ProjectRow.name)
+                .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
+                .where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
+            ).first()
+        if found is None or not hmac.compare_digest(found[1], digest):
+            return None
+        key_id, _, project_id, project_name = found
+        self._touch_key(key_id)
+        return ProjectInfo(id=project_id, name=project_name)
+
+    def _touch_key(self, key_id: str) -> None:
+        """Record use at most once a minute per key, so authenticating is not a disk write per request."""
+        now = time.monotonic()
+        with self._last_used_lock:
+            last = self._last_used_written.get(key_id)
+            if last is not None and now - last < _LAST_USED_EVERY_S:
+                return
+            self._last_used_written[key_id] = now
+        with self._session() as session:
+            session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=_now()))
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """Revoke a key for good; the row stays for the audit trail. Revoking twice keeps the first time."""
+        with self._session() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None:
+                raise NotFound(f"API key {key_id} not found")
+            if row.revoked_at is None:
+                row.revoked_at = _now()
+
+    def list_api_keys(self, project_id: str) -> list[ApiKeyInfo]:
+        """The project's keys, oldest first, revoked ones included; never a hash or a plaintext."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(ApiKeyRow)
+                .where(ApiKeyRow.project_id == project_id)
+                .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+            ).all()
+            return [
+                ApiKeyInfo(
+                    id=row.id,
+                    project_id=row.project_id,
+                    name=row.name,
+                    prefix=row.prefix,
+                    created_at=row.created_at,
+                    last_used_at=row.last_used_at,
+                    revoked_at=row.revoked_at,
+                )
+                for row in rows
+            ]
+
+    # Outbox -----------------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        project_id: str,
+        *,
+        kind: str,
+        payload: bytes,
+        content_type: str,
+        blob_refs: Sequence[str] = (),
+    ) -> int:
+        """Commit one raw request to the outbox and return its id; durable once this returns.
+
+        The caller answers 202 only after this, so the commit must reach the disk first (SQLite
+        ``synchronous=FULL``; PostgreSQL's default ``synchronous_commit``).
+        """
+        row = OutboxRow(
+            project_id=project_id,
+            kind=kind,
+            content_type=content_type,
+            payload=_compress(payload),
+            payload_bytes=len(payload),
+            blob_refs=list(blob_refs),
+            received_at=_now(),
+            status=OutboxStatusValue.PENDING,
+            attempts=0,
+        )
+        with self._session() as session:
+            session.add(row)
+            session.flush()
+            row_id = row.id
+        return int(row_id)
+
+    def claim(self, limit: int) -> list[OutboxItem]:
+        """Up to ``limit`` pending rows, oldest first, payloads decompressed.
+
+        Claiming does not change a row: it stays pending until ``mark_done``, ``mark_failed`` or
+        ``release``, so a consumer that dies or fails mid-batch sees the same rows again (at-least-once;
+        the call store's replacement makes a replay harmless). A lock serialises concurrent claims
+        from several threads of one process.
+        """
+        if limit <= 0:
+            return []
+        with self._claim_lock, self._session() as session:
+            rows = session.scalars(
+                select(OutboxRow)
+                .where(OutboxRow.status == OutboxStatusValue.PENDING)
+                .order_by(OutboxRow.id)
+                .limit(limit)
+            ).all()
+            items: list[OutboxItem] = []
+            for row in rows:
+                try:
+                    payload = zlib.decompress(row.payload)
+                except zlib.error as exc:
+                    raise StoreError(f"outbox row {row.id} has a corrupt payload: {exc}") from exc
+                items.append(
+                    OutboxItem(
+                        id=row.id,
+                        project_id=row.project_id,
+                        kind=row.kind,
+                        content_type=row.content_type,
+                        payload=payload,
+                        blob_refs=tuple(row.blob_refs),
+                        received_at=row.received_at,
+                        attempts=row.attempts,
+                    )
+                )
+            return items
+
+    def mark_done(self, ids: Iterable[int]) -> None:
+        """Mark rows stored; the payload stays until ``purge_done`` removes it after the retention time."""
+        id_list = sorted(set(ids))
+        if not id_list:
+            return
+        now = _now()
+        with self._session() as session:
+            # Chunks stay well under every backend's bound-parameter limit.
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(chunk))
+                    .values(status=OutboxStatusValue.DONE, processed_at=now, error=None)
+                )
+
+    def mark_failed(self, item_id: int, error: str) -> None:
+        """Give up on a row for good, keeping it with its error for inspection; it is never retried."""
+        with self._session() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(
+                    status=OutboxStatusValue.FAILED,
+                    error=error,
+                    attempts=OutboxRow.attempts + 1,
+                    processed_at=_now(),
+                )
+            )
+            if _rowcount(result) == 0:
+                raise NotFound(f"outbox row {item_id} not found")
+
+    def release(self, item_id: int, error: str) -> None:
+        """Hand a row back for a later retry after a transient failure: one more attempt, still pending."""
+        with self._session() as session:
+            result = session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id, OutboxRow.status == OutboxStatusValue.PENDING)
+                .values(error=error, attempts=OutboxRow.attempts + 1)
+            )
+            if _rowcount(result) == 0 and session.get(OutboxRow, item_id) is None:
+                raise NotFound(f"outbox row {item_id} not found")
+
+    def pending_count(self) -> int:
+        """How many rows wait for the worker."""
+        with self._session() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.status == OutboxStatusValue.PENDING)
+            )
+            return int(count or 0)
+
+    def status(self, item_id: int) -> OutboxStatus | None:
+        """Where one row stands, or None if there is no such row (never enqueued, or purged)."""
+        with self._session() as session:
+            found = session.execute(
+                select(
+                    OutboxRow.id,
+                    OutboxRow.project_id,
+                    OutboxRow.kind,
+                    OutboxRow.status,
+                    OutboxRow.attempts,
+                    OutboxRow.error,
+                    OutboxRow.received_at,
+                    OutboxRow.processed_at,
+                ).where(OutboxRow.id == item_id)
+            ).first()
+        if found is None:
+            return None
+        return OutboxStatus(
+            id=found.id,
+            project_id=found.project_id,
+            kind=found.kind,
+            status=found.status,
+            attempts=found.attempts,
+            error=found.error,
+            received_at=found.received_at,
+            processed_at=found.processed_at,
+        )
+
+    def purge_done(self, older_than: datetime) -> int:
+        """Delete done rows processed before ``older_than``; failed rows are kept. Returns how many."""
+        if older_than.tzinfo is None:
+            raise InputError("purge_done needs a timezone-aware datetime")
+        with self._session() as session:
+            result = session.execute(
+                delete(OutboxRow).where(
+                    OutboxRow.status == OutboxStatusValue.DONE, OutboxRow.processed_at < older_than
+                )
+            )
+            return _rowcount(result)
+
+    # Health -----------------------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, object]:
+        """Count the rows of each table with a real query; StoreError when the database cannot answer."""
+        try:
+            with self._engine.connect() as connection:
+                counts = connection.execute(
+                    select(
+                        select(func.count()).select_from(ProjectRow).scalar_subquery().label("projects"),
+                        select(func.count()).select_from(ApiKeyRow).scalar_subquery().label("api_keys"),
+                        select(func.count())
+                        .select_from(OutboxRow)
+                        .where(OutboxRow.status == OutboxStatusValue.PENDING)
+                        .scalar_subquery()
+                        .label("outbox_pending"),
+                        select(func.count())
+                        .select_from(OutboxRow)
+                        .where(OutboxRow.status == OutboxStatusValue.FAILED)
+                        .scalar_subquery()
+                        .label("outbox_failed"),
+                    )
+                ).one()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata database error: {_describe(exc)}") from exc
+        return {"backend": self._backend, **{key: int(value) for key, value in counts._mapping.items()}}
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    """The driver's own message without the SQL statement and parameters SQLAlchemy appends."""
+    original = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}: {original if original is not None else exc.args[0] if exc.args else ''}"
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
