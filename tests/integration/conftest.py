@@ -57,33 +57,34 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, command: str = "serve", timeout_s: float = 60.0) -> None:
-        log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "convoscope",
-                command,
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            env=cli_env(self.data_dir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        log_path = self.data_dir.parent / f"server-{self.port}.log"
+        with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "convoscope",
+                    command,
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=cli_env(self.data_dir),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; see {log.name}")
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {log_path}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"server did not become healthy in {timeout_s}s; see {log.name}")
+        raise RuntimeError(f"server did not become healthy in {timeout_s}s; see {log_path}")
 
     def kill9(self) -> None:
         assert self.process is not None

@@ -158,7 +158,9 @@ class CallStore(Protocol):
         """Write spans (OpenTelemetry-shaped), replacing a span with the same (trace_id, span_id)."""
         ...
 
-    def list_spans(self, project_id: str, *, call_id: str | None = None, trace_id: str | None = None) -> list[Span]:
+    def list_spans(
+        self, project_id: str, *, call_id: str | None = None, trace_id: str | None = None
+    ) -> list[Span]:
         """Spans of one call or one trace, by start time."""
         ...
 

@@ -13,7 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from ...audio.probe import probe_audio
 from ...errors import NotFound, PayloadError
@@ -57,7 +57,11 @@ def _parse_channel_map(text: str) -> dict[int, Role]:
 
 
 async def _multipart(request: Request, services: Services, project_id: str) -> JSONResponse:
-    form = await request.form(max_files=1, max_fields=8)
+    async with request.form(max_files=1, max_fields=8) as form:
+        return await _ingest_form(form, services, project_id)
+
+
+async def _ingest_form(form: FormData, services: Services, project_id: str) -> JSONResponse:
     raw_call = form.get("call")
     if raw_call is None:
         raise PayloadError(
