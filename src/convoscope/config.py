@@ -6,12 +6,22 @@ No other module reads the environment: settings travel as arguments from the com
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 __all__ = ["Settings", "load_settings", "settings_table"]
+
+
+CONFIG_FILE_VARIABLE = "CONVOSCOPE_CONFIG"
+"""Names a TOML file of settings (keys are the field names, e.g. ``port = 8100``)."""
 
 
 def _default_data_dir() -> Path:
@@ -74,6 +84,22 @@ class Settings(BaseSettings):
     system_log_ttl_days: int = Field(
         default=3, description="TTL applied to any ClickHouse system log table found at start-up."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit options, then the environment, then the TOML file named by ``CONVOSCOPE_CONFIG``."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
 
     @property
     def resolved_metadata_url(self) -> str:

@@ -87,9 +87,10 @@ def demo(
             console.print(f"seeded {added} demo calls into {settings.data_dir}")
         key = project_key(settings, settings.default_project)
         url = f"http://{settings.host}:{settings.port}"
-        console.print(f"\nconvoscope demo is running: open [bold]{url}/?key={key}[/bold]")
-        console.print(f"API key for this project: {key}")
-        console.print(f'try: curl -H "Authorization: Bearer {key}" {url}/api/v1/calls?limit=3\n')
+        # Plain prints: a URL must never be wrapped across lines.
+        print(f"\nconvoscope demo is running: open {url}/?key={key}")
+        print(f"API key for this project: {key}")
+        print(f'try: curl -H "Authorization: Bearer {key}" "{url}/api/v1/calls?limit=3"\n', flush=True)
 
     _run(lambda: run_server(settings, before_start=before_start))
 

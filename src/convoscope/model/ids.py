@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["call_id_for"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def call_id_for(project_id: str, source: str, external_id: str, started_at: datetime) -> str:
     """The id of the call with this identity that started at ``started_at``."""
-    millis = int(started_at.timestamp() * 1000) & ((1 << 48) - 1)
+    # Integer arithmetic: a float timestamp can round 1 ms down and change the id.
+    millis = ((started_at - _EPOCH) // timedelta(milliseconds=1)) & ((1 << 48) - 1)
     digest = hashlib.sha256(f"{project_id}\x1f{source}\x1f{external_id}".encode()).digest()
     tail = int.from_bytes(digest[:10], "big")
     rand_a = tail >> 68 & 0xFFF
