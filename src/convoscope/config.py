@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         default=2,
         description="Threads one UI/API query may use, so reads cannot starve ingest on a small box.",
     )
+    merge_threads: int = Field(
+        default=2, ge=1, description="Background merge threads of the embedded engine (chDB)."
+    )
+    max_memory_bytes: int | None = Field(
+        default=None, description="Memory cap of the embedded engine; unset lets it use up to 90% of RAM."
+    )
     system_log_ttl_days: int = Field(
         default=3, description="TTL applied to any ClickHouse system log table found at start-up."
     )

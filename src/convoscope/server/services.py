@@ -62,6 +62,8 @@ def open_call_store(settings: Settings, *, database: str = "convoscope") -> Call
         database=database,
         query_max_threads=settings.query_max_threads,
         system_log_ttl_days=settings.system_log_ttl_days,
+        merge_threads=settings.merge_threads,
+        max_memory_bytes=settings.max_memory_bytes,
     )
 
 

@@ -456,6 +456,13 @@ class ClickHouseStore:
         counts: dict[str, int] = {}
         with _store_errors("answer a health probe"):
             version = str(self._client.query("SELECT version()").result_rows[0][0])
+            engine = {
+                str(name): str(value)
+                for name, value in self._client.query(
+                    "SELECT name, value FROM system.server_settings WHERE name IN "
+                    "('background_pool_size', 'max_server_memory_usage')"
+                ).result_rows
+            }
             for spec in TABLES:
                 result = self._client.query(
                     f"SELECT count() FROM {self._table(spec)}", settings=self._read_settings
@@ -469,6 +476,7 @@ class ClickHouseStore:
             "schema_version": SCHEMA_VERSION,
             "table_rows": counts,
             "system_logs": self.system_logs,
+            "engine_limits": engine,
         }
 
     def close(self) -> None:
@@ -551,11 +559,16 @@ def open_clickhouse_store(
     query_max_threads: int = 2,
     system_log_ttl_days: int = 3,
     cluster: str | None = None,
+    merge_threads: int = 2,
+    max_memory_bytes: int | None = None,
 ) -> ClickHouseStore:
     """Open (and create if needed) the store: chDB in ``path``, or the server at ``url``.
 
     Exactly one of ``path`` and ``url``. chDB allows one data directory per process: close the store
     before opening another path. ``cluster`` renders replicated DDL with ``ON CLUSTER`` (server only).
+    ``merge_threads`` and ``max_memory_bytes`` bound the embedded engine's background merges and memory
+    (a server is tuned in its own configuration): idle merges burning both cores and unbounded memory
+    are what small self-hosted boxes suffer from most.
     """
     if (path is None) == (url is None):
         raise StoreError("open_clickhouse_store needs exactly one of path (embedded chDB) or url (a server)")
@@ -571,7 +584,12 @@ def open_clickhouse_store(
         with _store_errors(f"open {where}"):
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
-                client = clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}")
+                engine_options: dict[str, object] = {"background_pool_size": merge_threads}
+                if max_memory_bytes is not None:
+                    engine_options["max_server_memory_usage"] = max_memory_bytes
+                client = clickhouse_connect.get_client(
+                    dsn=f"chdb://{path.resolve()}", chdb_options=engine_options
+                )
             else:
                 client = clickhouse_connect.get_client(dsn=url)
                 _check_server_version(client)
