@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -63,9 +64,23 @@ class IngestWorker:
         self._claim_rows = claim_rows
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Calls validated by the request handler, by outbox id: the worker uses them instead of parsing the
+        # committed payload again. Only a shortcut: after a restart the payload is parsed from the outbox.
+        self._handed: dict[int, list[Call]] = {}
+        self._handed_calls = 0
+        self._handed_limit = 50_000
+        self._handed_lock = threading.Lock()
         self.stored_calls = 0
         self.failed_rows = 0
         self.last_error: str | None = None
+
+    def hand_over(self, ingest_id: int, calls: list[Call]) -> None:
+        """Offer the already-validated calls of a committed outbox row, then wake the worker."""
+        with self._handed_lock:
+            if self._handed_calls + len(calls) <= self._handed_limit:
+                self._handed[ingest_id] = calls
+                self._handed_calls += len(calls)
+        self.notify()
 
     def notify(self) -> None:
         """Wake the worker now (thread-safe); it also polls on its own."""
@@ -119,10 +134,22 @@ class IngestWorker:
                 self._flush(batches, done)
                 batches, done, pending_calls = {}, [], 0
         self._flush(batches, done)
+        self._forget_handed(items[-1].id)
         return len(items)
 
     def _parse(self, item: OutboxItem) -> list[Call]:
+        with self._handed_lock:
+            handed = self._handed.pop(item.id, None)
+            if handed is not None:
+                self._handed_calls -= len(handed)
+                return handed
         return parse_calls(item.payload, self._limits)
+
+    def _forget_handed(self, up_to_id: int) -> None:
+        """Drop offers for rows already stored from their payload (the offer came after the claim)."""
+        with self._handed_lock:
+            for stale in [key for key in self._handed if key <= up_to_id]:
+                self._handed_calls -= len(self._handed.pop(stale))
 
     def _flush(self, batches: dict[str, _Batch], done: list[int]) -> None:
         for project_id, batch in batches.items():

@@ -39,7 +39,7 @@ def _enqueue(
 
 
 def _accepted(services: Services, project_id: str, ingest_id: int, calls: list[Call]) -> JSONResponse:
-    services.worker.notify()
+    services.worker.hand_over(ingest_id, calls)
     ids = [call_id_for(project_id, c.source, c.external_id, c.started_at) for c in calls]
     return JSONResponse({"accepted": len(calls), "ids": ids, "ingest_id": ingest_id}, status_code=202)
 
