@@ -51,3 +51,16 @@ def test_a_failing_row_is_kept_as_failed_and_the_rest_stored(services: Services)
     assert services.store.count_calls(project) == 1
     assert services.worker.failed_rows == 1
     assert services.meta.pending_count() == 0
+
+
+def test_drained_payloads_are_purged_after_the_retention(services: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    row, _ = _enqueue(services, ["old"])
+    services.worker.drain_once()
+    assert services.worker.purge_if_due(now=datetime.now(UTC)) == 0  # younger than the retention
+    assert services.worker.purge_if_due(now=datetime.now(UTC) + timedelta(minutes=1)) == 0  # not due yet
+    later = datetime.now(UTC) + timedelta(days=services.settings.outbox_retention_days, seconds=1)
+    assert services.worker.purge_if_due(now=later) == 1
+    assert services.meta.status(row) is None
+    assert services.store.count_calls(services.default_project.id) == 1  # the call itself stays

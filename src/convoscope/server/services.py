@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ..config import Settings
 from ..ingest.canonical import CallLimits
@@ -81,6 +82,7 @@ def open_services(settings: Settings, *, store: CallStore | None = None) -> Serv
         limits=limits_of(settings),
         batch_calls=settings.outbox_batch_calls,
         poll_s=settings.outbox_poll_s,
+        retention=timedelta(days=settings.outbox_retention_days),
     )
     blobs = FileBlobStore(settings.data_dir / "blobs")
     return Services(

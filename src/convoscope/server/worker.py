@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from ..errors import ConvoscopeError, InputError
 from ..ingest.canonical import CallLimits, parse_calls
@@ -55,6 +56,8 @@ class IngestWorker:
         batch_calls: int,
         poll_s: float,
         claim_rows: int = 256,
+        retention: timedelta = timedelta(days=7),
+        purge_every_s: float = 3600.0,
     ) -> None:
         self._meta = meta
         self._store = store
@@ -62,6 +65,9 @@ class IngestWorker:
         self._batch_calls = batch_calls
         self._poll_s = poll_s
         self._claim_rows = claim_rows
+        self._retention = retention
+        self._purge_every_s = purge_every_s
+        self._last_purge: datetime | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Calls validated by the request handler, by outbox id: the worker uses them instead of parsing the
@@ -102,6 +108,7 @@ class IngestWorker:
                 backoff_s = min(backoff_s * 2, 30.0)
             if drained:
                 continue
+            await asyncio.to_thread(self.purge_if_due)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff_s)
             except TimeoutError:
@@ -136,6 +143,19 @@ class IngestWorker:
         self._flush(batches, done)
         self._forget_handed(items[-1].id)
         return len(items)
+
+    def purge_if_due(self, *, now: datetime | None = None) -> int:
+        """Delete stored outbox payloads older than the retention, at most once per interval."""
+        moment = now or datetime.now(UTC)
+        if self._last_purge is not None and (moment - self._last_purge).total_seconds() < self._purge_every_s:
+            return 0
+        self._last_purge = moment
+        cutoff = moment - self._retention
+        try:
+            return self._meta.purge_done(cutoff)
+        except ConvoscopeError as exc:
+            self.last_error = str(exc)
+            return 0
 
     def _parse(self, item: OutboxItem) -> list[Call]:
         with self._handed_lock:
