@@ -1,0 +1,193 @@
+"""Shared helpers of the benchmarks: the machine description, percentiles, tables and a server process.
+
+Figures from a shared 2-core box drift from run to run, so every benchmark prints the environment it ran
+on next to its results and states each figure also as a ratio to a reference measured in the same run;
+the helpers here keep that presentation identical across scripts.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "API_KEY",
+    "ServerProcess",
+    "environment",
+    "percentile",
+    "print_environment",
+    "print_table",
+    "write_json",
+]
+
+API_KEY = "cvs_benchmark_key_0123456789abcdef"
+"""Seeded into the benchmark servers with ``CONVOSCOPE_INIT_API_KEY`` (headless set-up, no CLI step)."""
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _ram_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment() -> dict[str, Any]:
+    """What the figures depend on: cores, memory, interpreter and engine versions, the code revision."""
+    return {
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "ram_gib": _ram_gib(),
+        "python": platform.python_version(),
+        "chdb-core": _version("chdb-core"),
+        "clickhouse-connect": _version("clickhouse-connect"),
+        "pydantic": _version("pydantic"),
+        "fastapi": _version("fastapi"),
+        "convoscope_commit": _git_commit(),
+    }
+
+
+def print_environment(env: dict[str, Any]) -> None:
+    """One line per fact, so a pasted log carries its own context."""
+    print("environment:")
+    for key, value in env.items():
+        print(f"  {key:20s} {value}")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), without pulling numpy into the timing loop."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A Markdown table, so the output can be pasted into docs/benchmarks.md as is."""
+    cells = [[str(c) for c in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for number, row in enumerate(cells):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if number == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def write_json(path: Path | None, payload: dict[str, Any]) -> None:
+    """Keep the raw figures next to the printed tables when asked (``--json``)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"results written to {path}")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """``convoscope serve`` as a child process on a loopback port, as an operator would run it.
+
+    A separate process because chDB allows one data directory per process, and because the HTTP figures
+    must include the real server stack (uvicorn, the outbox commit, the worker) and not an in-process app.
+    """
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout_s: float = 90.0, extra_env: dict[str, str] | None = None) -> None:
+        """Start the server and wait (bounded) until ``/healthz`` answers 200."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOSCOPE_")}
+        env.update({"CONVOSCOPE_DATA_DIR": str(self.data_dir), "CONVOSCOPE_INIT_API_KEY": API_KEY})
+        env.update(extra_env or {})
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "convoscope",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not become healthy in {timeout_s}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        """SIGINT (a clean shutdown closes chDB), then SIGKILL of this child only if it hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)

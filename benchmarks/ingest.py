@@ -1,0 +1,372 @@
+"""Ingest throughput: the store path and the HTTP path, each as a ratio to a raw chDB insert.
+
+Why these three figures:
+
+* **raw** -- the same rows (``call_to_rows``, prepared before timing) inserted with a bare
+  clickhouse-connect client into identically shaped tables (the same DDL, another database). It is the
+  floor the engine and driver set on this machine in this run; every other figure is divided by it, so a
+  noisy shared box still gives comparable ratios between runs.
+* **store** -- ``ClickHouseStore.insert_calls`` on prepared ``Call`` objects, in batches of 1,000: what
+  the worker pays per batch (row conversion, dedup, transposition, three inserts).
+* **HTTP** -- a real ``convoscope serve`` process on a loopback port, two client connections POSTing
+  pre-encoded batches of 1,000 calls. ``ack`` counts 202s (validation + durable outbox commit); ``e2e``
+  runs until ``/healthz`` reports no pending outbox rows and the calls list holds every call.
+
+chDB allows one data directory per process, so the store and the raw reference share this process (two
+databases in one directory) and the server runs in a child process with its own data directory.
+
+Run: ``uv run python benchmarks/ingest.py`` (about 2-3 minutes); ``--quick`` for a small smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    API_KEY,
+    ServerProcess,
+    environment,
+    print_environment,
+    print_table,
+    write_json,
+)
+from _synth import synth_calls, synth_payloads
+from convoscope.model import Call
+from convoscope.store.clickhouse import open_clickhouse_store
+from convoscope.store.rows import CallRows, call_to_rows
+from convoscope.store.schema import CALLS, TOOL_CALLS, TURNS, Dialect, ddl_statements
+
+PROJECT = "bench"
+RAW_DB = "raw_reference"
+GOAL_STORE_CALLS_S = 2_000.0
+GOAL_HTTP_CALLS_S = 1_000.0
+
+
+@dataclass
+class Rate:
+    """Calls and turns moved in some seconds."""
+
+    calls: int
+    turns: int
+    seconds: float
+
+    @property
+    def calls_s(self) -> float:
+        return self.calls / self.seconds
+
+    @property
+    def turns_s(self) -> float:
+        return self.turns / self.seconds
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "calls": self.calls,
+            "turns": self.turns,
+            "seconds": round(self.seconds, 4),
+            "calls_s": round(self.calls_s, 1),
+            "turns_s": round(self.turns_s, 1),
+        }
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _raw_columns(calls: list[Call], version: int) -> tuple[CallRows, float]:
+    """The rows of a batch, as the store would write them, and the seconds ``call_to_rows`` took."""
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    rows = CallRows()
+    for call in calls:
+        rows.extend(call_to_rows(PROJECT, call, version=version, ingested_at=now))
+    return rows, time.perf_counter() - started
+
+
+def bench_store(calls_n: int, batch: int, workdir: Path, profile: Path | None) -> dict[str, Any]:
+    """Store path and raw reference, interleaved batch by batch so both see the same machine noise."""
+    print(f"\n== store path: {calls_n} calls in batches of {batch} ==")
+    t0 = time.perf_counter()
+    calls = synth_calls(calls_n)
+    print(f"prepared {calls_n} Call objects in {time.perf_counter() - t0:.1f}s (untimed)")
+    batches = _batches(calls, batch)
+    turns_per_batch = [sum(len(c.turns) for c in b) for b in batches]
+
+    # Raw rows are prepared before timing and transposed to columns, exactly the shape the store hands
+    # the driver, so the raw figure is the driver + engine floor only.
+    prepared: list[tuple[list[tuple[Any, ...]], ...]] = []
+    to_rows_s = 0.0
+    for number, group in enumerate(batches):
+        rows, seconds = _raw_columns(group, version=number + 1)
+        to_rows_s += seconds
+        prepared.append(
+            tuple(
+                list(zip(*table_rows, strict=True))
+                for table_rows in (rows.turns, rows.tool_calls, rows.calls)
+            )
+        )
+
+    path = workdir / "store-chdb"
+    store = open_clickhouse_store(path=path, database="convoscope")
+    raw = clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}")
+    for statement in ddl_statements(RAW_DB, Dialect.embedded()):
+        raw.command(statement)
+
+    raw_s = store_s = 0.0
+    profiler = cProfile.Profile() if profile is not None else None
+    try:
+        for number, (group, columns) in enumerate(zip(batches, prepared, strict=True)):
+
+            def run_raw(columns: tuple[list[tuple[Any, ...]], ...] = columns) -> float:
+                started = time.perf_counter()
+                for spec, data in zip((TURNS, TOOL_CALLS, CALLS), columns, strict=True):
+                    raw.insert(
+                        spec.name,
+                        data,
+                        database=RAW_DB,
+                        column_names=spec.column_names,
+                        column_type_names=spec.column_types,
+                        column_oriented=True,
+                    )
+                return time.perf_counter() - started
+
+            def run_store(group: list[Call] = group, number: int = number) -> float:
+                started = time.perf_counter()
+                if profiler is not None:
+                    profiler.enable()
+                store.insert_calls(PROJECT, group, version=number + 1)
+                if profiler is not None:
+                    profiler.disable()
+                return time.perf_counter() - started
+
+            # Alternate which goes first, so neither always runs right after the other's merge trigger.
+            if number % 2 == 0:
+                raw_s += run_raw()
+                store_s += run_store()
+            else:
+                store_s += run_store()
+                raw_s += run_raw()
+        stored = store.count_calls(PROJECT)
+        raw_count = int(raw.query(f"SELECT count() FROM `{RAW_DB}`.calls FINAL").result_rows[0][0])
+    finally:
+        raw.close()
+        store.close()
+    if stored != calls_n or raw_count != calls_n:
+        raise SystemExit(f"count mismatch: store {stored}, raw {raw_count}, expected {calls_n}")
+
+    turns = sum(turns_per_batch)
+    raw_rate = Rate(calls_n, turns, raw_s)
+    store_rate = Rate(calls_n, turns, store_s)
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(str(profile))
+        print(f"store-path profile written to {profile}")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    return {
+        "calls": calls_n,
+        "batch": batch,
+        "raw": raw_rate.as_dict(),
+        "store": store_rate.as_dict(),
+        "call_to_rows_s": round(to_rows_s, 4),
+        "call_to_rows_us_per_call": round(to_rows_s / calls_n * 1e6, 1),
+    }
+
+
+def _count_via_api(client: httpx.Client, expected: int) -> int:
+    """Walk the calls list with the largest page; bounded by the page count ``expected`` allows."""
+    total, cursor = 0, None
+    for _ in range(expected // 500 + 2):
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/calls", params=params).raise_for_status().json()
+        total += len(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return total
+
+
+def bench_http(
+    calls_n: int, batch: int, clients: int, workdir: Path, drain_timeout_s: float
+) -> dict[str, Any]:
+    """POST pre-encoded batches from ``clients`` connections; time the 202s and the drain to the store."""
+    print(f"\n== HTTP path: {calls_n} calls in batches of {batch}, {clients} connections ==")
+    t0 = time.perf_counter()
+    payloads = list(synth_payloads(calls_n, seed=11))
+    bodies = [orjson.dumps(group) for group in _batches(payloads, batch)]
+    turns = sum(len(p["turns"]) for p in payloads)
+    del payloads
+    print(
+        f"prepared {len(bodies)} bodies ({sum(map(len, bodies)) / len(bodies) / 1e6:.1f} MB each) "
+        f"in {time.perf_counter() - t0:.1f}s (untimed)"
+    )
+
+    server = ServerProcess(data_dir=workdir / "server-data")
+    server.start()
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    work: queue.Queue[bytes] = queue.Queue()
+    for body in bodies:
+        work.put(body)
+    errors: list[str] = []
+    ack_times: list[float] = []
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=300) as client:
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                response = client.post("/api/v1/calls", content=body)
+                done = time.perf_counter()
+                with lock:
+                    if response.status_code != 202:
+                        errors.append(f"{response.status_code}: {response.text[:200]}")
+                    ack_times.append(done)
+
+    try:
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        acked = max(ack_times)
+        if errors:
+            raise SystemExit(f"ingest failed: {errors[:3]}")
+
+        with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+            deadline = time.monotonic() + drain_timeout_s
+            health: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                health = client.get("/healthz").json()
+                if health["checks"]["ingest"]["pending"] == 0:
+                    break
+                time.sleep(0.05)
+            else:
+                raise SystemExit(f"outbox not drained in {drain_timeout_s}s: {health['checks']['ingest']}")
+            drained = time.perf_counter()
+            listed = _count_via_api(client, calls_n)
+            verified = time.perf_counter()
+            ingest_state = health["checks"]["ingest"]
+    finally:
+        server.stop()
+    if listed != calls_n:
+        raise SystemExit(f"calls list holds {listed} calls after the drain, expected {calls_n}")
+    return {
+        "calls": calls_n,
+        "batch": batch,
+        "clients": clients,
+        "body_mb": round(sum(map(len, bodies)) / len(bodies) / 1e6, 2),
+        "ack": Rate(calls_n, turns, acked - started).as_dict(),
+        "e2e_drained": Rate(calls_n, turns, drained - started).as_dict(),
+        "e2e_verified": Rate(calls_n, turns, verified - started).as_dict(),
+        "count_check_s": round(verified - drained, 3),
+        "worker": ingest_state,
+    }
+
+
+def report(results: dict[str, Any]) -> None:
+    """Print the result table: rates, ratios to raw, and the goals beside them."""
+    store = results.get("store")
+    http = results.get("http")
+    raw = store["raw"] if store else None
+    rows: list[list[object]] = []
+
+    def ratio(calls_s: float) -> str:
+        return f"{calls_s / raw['calls_s']:.2f}" if raw else "n/a"
+
+    def verdict(calls_s: float, goal: float) -> str:
+        return f">= {goal:,.0f}: {'met' if calls_s >= goal else 'MISSED'}"
+
+    if store:
+        rows.append(
+            ["raw chDB insert (reference)", f"{raw['calls_s']:,.0f}", f"{raw['turns_s']:,.0f}", "1.00", ""]
+        )
+        s = store["store"]
+        rows.append(
+            [
+                "store: insert_calls",
+                f"{s['calls_s']:,.0f}",
+                f"{s['turns_s']:,.0f}",
+                ratio(s["calls_s"]),
+                verdict(s["calls_s"], GOAL_STORE_CALLS_S),
+            ]
+        )
+    if http:
+        for key, label in (
+            ("ack", "HTTP: 202 acks"),
+            ("e2e_drained", "HTTP: end-to-end (outbox drained)"),
+            ("e2e_verified", "HTTP: end-to-end (+ list count checked)"),
+        ):
+            h = http[key]
+            goal = verdict(h["calls_s"], GOAL_HTTP_CALLS_S) if key != "ack" else ""
+            rows.append([label, f"{h['calls_s']:,.0f}", f"{h['turns_s']:,.0f}", ratio(h["calls_s"]), goal])
+    print("\n== results ==")
+    print_table(["path", "calls/s", "turns/s", "ratio to raw", "goal (calls/s)"], rows)
+    if store:
+        print(
+            f"\nstore path: call_to_rows costs {store['call_to_rows_us_per_call']} us/call "
+            f"({store['call_to_rows_s']:.2f}s of the store's {store['store']['seconds']:.2f}s)"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--store-calls", type=int, default=20_000, help="calls through the store path")
+    parser.add_argument("--http-calls", type=int, default=10_000, help="calls through the HTTP path")
+    parser.add_argument("--batch", type=int, default=1_000, help="calls per insert / per POST (max 1000)")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP connections")
+    parser.add_argument("--quick", action="store_true", help="small smoke run (2,000 + 2,000 calls)")
+    parser.add_argument("--skip-store", action="store_true", help="skip the store path and raw reference")
+    parser.add_argument("--skip-http", action="store_true", help="skip the HTTP path")
+    parser.add_argument(
+        "--drain-timeout", type=float, default=300.0, help="max seconds to wait for the drain"
+    )
+    parser.add_argument("--workdir", type=Path, default=None, help="where data dirs go (default: a temp dir)")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile the store path into this file")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.store_calls, args.http_calls = 2_000, 2_000
+
+    env = environment()
+    print_environment(env)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="convoscope-bench-ingest-"))
+    results: dict[str, Any] = {"environment": env, "args": {k: str(v) for k, v in vars(args).items()}}
+    try:
+        if not args.skip_store:
+            results["store"] = bench_store(args.store_calls, args.batch, workdir, args.profile)
+        if not args.skip_http:
+            results["http"] = bench_http(
+                args.http_calls, args.batch, args.clients, workdir, args.drain_timeout
+            )
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report(results)
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
