@@ -49,8 +49,11 @@ from _common import (
     write_json,
 )
 from _synth import synth_calls, synth_payloads
-from convoscope.model import Call
+from convoscope.ingest.canonical import CallLimits, parse_calls
+from convoscope.model import Call, call_id_for
+from convoscope.server.worker import assign_identity
 from convoscope.store.clickhouse import open_clickhouse_store
+from convoscope.store.metadata import MetadataStore
 from convoscope.store.rows import CallRows, call_to_rows
 from convoscope.store.schema import CALLS, TOOL_CALLS, TURNS, Dialect, ddl_statements
 
@@ -164,6 +167,7 @@ def bench_store(calls_n: int, batch: int, workdir: Path, profile: Path | None) -
                 store_s += run_store()
                 raw_s += run_raw()
         stored = store.count_calls(PROJECT)
+        stages = bench_stages(store, workdir, batch, repeats=5)
         raw_count = int(raw.query(f"SELECT count() FROM `{RAW_DB}`.calls FINAL").result_rows[0][0])
     finally:
         raw.close()
@@ -185,7 +189,55 @@ def bench_store(calls_n: int, batch: int, workdir: Path, profile: Path | None) -
         "store": store_rate.as_dict(),
         "call_to_rows_s": round(to_rows_s, 4),
         "call_to_rows_us_per_call": round(to_rows_s / calls_n * 1e6, 1),
+        "server_stages_us_per_call": stages,
     }
+
+
+def bench_stages(store: Any, meta_dir: Path, batch: int, repeats: int) -> dict[str, float]:
+    """Microseconds per call of each step a call takes through the server, run one at a time.
+
+    The server splits these steps over a request thread and the worker thread of one process, so under
+    the GIL their sum is close to the CPU cost of one call end to end; comparing the sum with the HTTP
+    figure shows whether the server is CPU-bound in Python or waiting on something else.
+    """
+    body = orjson.dumps(list(synth_payloads(batch, seed=13)))
+    limits = CallLimits()
+    meta = MetadataStore(f"sqlite:///{meta_dir / 'stages.db'}")
+    project = meta.ensure_project("stages").id
+    stages: dict[str, list[float]] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        started = time.perf_counter()
+        value = fn()
+        stages.setdefault(name, []).append((time.perf_counter() - started) / batch * 1e6)
+        return value
+
+    try:
+        for number in range(repeats):
+            calls = timed("handler: orjson.loads + validate (parse_calls)", lambda: parse_calls(body, limits))
+            timed(
+                "handler: outbox enqueue (zlib + SQLite commit, fsync)",
+                lambda: meta.enqueue(project, kind="calls", payload=body, content_type="application/json"),
+            )
+            timed(
+                "handler: call ids for the 202",
+                lambda calls=calls: [
+                    call_id_for(project, c.source, c.external_id, c.started_at) for c in calls
+                ],
+            )
+            items = timed("worker: claim (SQLite read + zlib decompress)", lambda: meta.claim(1))
+            stored = timed(
+                "worker: assign_identity (model_copy)",
+                lambda calls=calls: [assign_identity(project, c) for c in calls],
+            )
+            timed(
+                "worker: insert_calls",
+                lambda stored=stored, number=number: store.insert_calls(project, stored, version=number + 1),
+            )
+            timed("worker: mark_done", lambda items=items: meta.mark_done([i.id for i in items]))
+    finally:
+        meta.close()
+    return {name: round(sorted(values)[len(values) // 2], 1) for name, values in stages.items()}
 
 
 def _count_via_api(client: httpx.Client, expected: int) -> int:
@@ -326,6 +378,14 @@ def report(results: dict[str, Any]) -> None:
         print(
             f"\nstore path: call_to_rows costs {store['call_to_rows_us_per_call']} us/call "
             f"({store['call_to_rows_s']:.2f}s of the store's {store['store']['seconds']:.2f}s)"
+        )
+        stages = store["server_stages_us_per_call"]
+        total = sum(stages.values())
+        print("\nserver stages, one at a time in this process (median of 5 batches), us per call:")
+        print_table(
+            ["stage", "us/call", "share"],
+            [[name, f"{us:.0f}", f"{us / total:.0%}"] for name, us in stages.items()]
+            + [["sum (one core, GIL-serialised)", f"{total:.0f}", f"-> {1e6 / total:,.0f} calls/s"]],
         )
 
 
