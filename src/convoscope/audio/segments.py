@@ -1,0 +1,241 @@
+"""Voice-activity segments: the interface between voice detection and the turn-taking metrics.
+
+``detect_speech`` (in :mod:`convoscope.audio.vad`) produces one :class:`ChannelActivity` per party; the
+event and metric code reads only these shapes, so a different detector (or transcript timing) can feed
+the same metrics. Times are seconds on the call clock (the loader has already applied any clock offset).
+Every knob that shapes the segments lives in :class:`VadParams`, a frozen, versioned model that results
+echo, so two numbers computed with different settings are never silently compared.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..model import Role
+
+__all__ = ["VAD_PARAMS_VERSION", "ChannelActivity", "Segment", "Speech", "VadParams"]
+
+VAD_PARAMS_VERSION = "vad-1"
+"""Bumped whenever the meaning of a field or the post-processing changes, so stored results say which
+rules produced them."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Segment:
+    """One stretch of speech on one channel, ``[start_s, end_s)`` in call seconds.
+
+    Ordered by start then end, so ``sorted(segments)`` is time order.
+    """
+
+    start_s: float
+    end_s: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.start_s) and math.isfinite(self.end_s)):
+            raise ValueError(f"segment bounds must be finite, got {self.start_s!r}..{self.end_s!r}")
+        if self.start_s < 0.0:
+            raise ValueError(f"segment start must be >= 0 s, got {self.start_s!r}")
+        if self.end_s < self.start_s:
+            raise ValueError(f"segment end {self.end_s!r} s is before its start {self.start_s!r} s")
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the segment in seconds."""
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelActivity:
+    """Who spoke when on one channel.
+
+    ``segments`` are sorted and never overlap (post-processing merges them). ``probabilities`` is the
+    per-frame speech evidence on a ``frame_s`` grid starting at call time 0 (after gating, before
+    segment post-processing), kept so a chart can show why a segment is there; ``None`` when the source
+    had no frame-level evidence (transcript timing, for example). It is excluded from equality because
+    arrays do not compare as booleans.
+    """
+
+    role: Role
+    segments: tuple[Segment, ...]
+    frame_s: float
+    probabilities: npt.NDArray[np.float32] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (self.frame_s > 0.0 and math.isfinite(self.frame_s)):
+            raise ValueError(f"frame_s must be a positive number of seconds, got {self.frame_s!r}")
+        previous_end = 0.0
+        for segment in self.segments:
+            if segment.start_s < previous_end:
+                raise ValueError(
+                    f"{self.role} segments must be sorted and disjoint: "
+                    f"{segment.start_s} s starts before the previous end {previous_end} s"
+                )
+            previous_end = segment.end_s
+
+    @property
+    def speech_s(self) -> float:
+        """Total seconds of speech on this channel."""
+        return sum(segment.duration_s for segment in self.segments)
+
+
+Speech = dict[Role, ChannelActivity]
+"""The detector's answer for a call: one activity per party (normally ``Role.USER`` and ``Role.AGENT``)."""
+
+_DEFAULT_HYSTERESIS = 0.15
+
+
+class VadParams(BaseModel):
+    """Every parameter that shapes speech segments, with the reason for its default.
+
+    Frozen and echoed into each metric result, with ``version``, so results are reproducible and
+    comparable only when computed under the same rules.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: Literal["silero", "webrtc"] = Field(
+        default="silero",
+        description=(
+            "Default 'silero': a neural VAD that holds up under noise and music far better than the "
+            "GMM-based webrtcvad; 'webrtc' is the cheap, dependency-light option for bulk rescoring."
+        ),
+    )
+    threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Default 0.5: speech probability at or above which a silero frame enters speech; silero's "
+            "own recommended operating point."
+        ),
+    )
+    neg_threshold: float = Field(
+        default=-1.0,
+        le=1.0,
+        description=(
+            "Default threshold - 0.15 (filled in when omitted): probability below which an ongoing "
+            "speech run ends. The gap between the two thresholds (hysteresis) keeps a probability "
+            "wobbling around one value from chopping a word into pieces; silero's reference uses 0.15."
+        ),
+    )
+    webrtc_mode: Literal[0, 1, 2, 3] = Field(
+        default=2,
+        description=(
+            "Default 2: webrtcvad aggressiveness (0 most permissive .. 3 most aggressive). 2 rejects most "
+            "line noise without clipping soft onsets, the common choice for telephone audio."
+        ),
+    )
+    webrtc_frame_ms: Literal[10, 20, 30] = Field(
+        default=30,
+        description=(
+            "Default 30: webrtcvad decision length (it accepts only 10, 20 or 30 ms). 30 ms decisions "
+            "are the most reliable; boundaries are refined on the finer energy grid afterwards anyway."
+        ),
+    )
+    frame_ms: float = Field(
+        default=10.0,
+        ge=5.0,
+        le=50.0,
+        description=(
+            "Default 10 ms: hop of the energy grid on which VAD evidence is resampled, gated and turned "
+            "into segments. It sets boundary precision (the onset error goal is a median of 20 ms), so "
+            "it is finer than silero's 32 ms window."
+        ),
+    )
+    min_speech_s: float = Field(
+        default=0.1,
+        ge=0.0,
+        description=(
+            "Default 0.1 s: speech runs shorter than this (after merging) are dropped. A click or a "
+            "cough is shorter; the shortest backchannel ('mm') is about 0.15 s, so it survives."
+        ),
+    )
+    min_silence_s: float = Field(
+        default=0.2,
+        ge=0.0,
+        description=(
+            "Default 0.2 s: silences shorter than this inside one party's speech are merged away. Stop "
+            "closures and micro-pauses are shorter; human within-turn pauses that matter for turn-taking "
+            "(Heldner & Edlund) are longer, so they stay visible as pauses."
+        ),
+    )
+    hangover_s: float = Field(
+        default=0.1,
+        ge=0.0,
+        description=(
+            "Default 0.1 s: speech is held this long after the evidence drops before the frame is "
+            "called silence, bridging weak frames inside a word. Offsets are then re-refined on frame "
+            "energy, so the hangover does not push segment ends later."
+        ),
+    )
+    speech_pad_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description=(
+            "Default 0 s: widen every final segment by this much on both sides. Zero because boundaries "
+            "are already refined on 10 ms energy frames and padding would bias every onset early and "
+            "every offset late; raise it only to cut audio clips around segments."
+        ),
+    )
+    crosstalk_db: float = Field(
+        default=15.0,
+        ge=0.0,
+        description=(
+            "Default 15 dB: while the other channel is active, a frame counts as speech only if it is at "
+            "least this much louder than the other channel in the same frame. Bleed or echo of the other "
+            "party arrives 20-30 dB down, while genuine double talk is within a few dB, so 15 dB rejects "
+            "the first and keeps the second."
+        ),
+    )
+    noise_floor_percentile: float = Field(
+        default=10.0,
+        gt=0.0,
+        lt=100.0,
+        description=(
+            "Default 10: the channel's noise floor is this percentile of its frame energies. Any call "
+            "has at least 10% of frames without that party's speech (they listen), so the 10th "
+            "percentile sits on background noise, not on speech."
+        ),
+    )
+    snr_gate_db: float = Field(
+        default=6.0,
+        ge=0.0,
+        description=(
+            "Default 6 dB: frames whose energy is less than this above the noise floor are never speech. "
+            "Stationary noise fluctuates about 1 dB over 10 ms frames, so 6 dB rejects noise that a VAD "
+            "mistakes for speech (hiss, hum at 10 dB SNR) while voiced speech is well above it."
+        ),
+    )
+    version: str = Field(
+        default=VAD_PARAMS_VERSION,
+        description="Version of these rules; stored with every result so changed rules are not mixed up.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_neg_threshold(cls, data: Any) -> Any:
+        """Derive the hysteresis threshold from ``threshold`` when the caller did not set it."""
+        if isinstance(data, dict) and data.get("neg_threshold") is None:
+            threshold = float(data.get("threshold", 0.5))
+            return {**data, "neg_threshold": max(0.0, round(threshold - _DEFAULT_HYSTERESIS, 6))}
+        return data
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> VadParams:
+        if not 0.0 <= self.neg_threshold <= self.threshold:
+            raise ValueError(
+                f"neg_threshold must lie in [0, threshold]: got {self.neg_threshold} with threshold "
+                f"{self.threshold}"
+            )
+        return self
+
+    @property
+    def frame_s(self) -> float:
+        """``frame_ms`` in seconds."""
+        return self.frame_ms / 1000.0
