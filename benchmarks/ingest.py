@@ -15,7 +15,10 @@ Why these three figures:
 chDB allows one data directory per process, so the store and the raw reference share this process (two
 databases in one directory) and the server runs in a child process with its own data directory.
 
-Run: ``uv run python benchmarks/ingest.py`` (about 2-3 minutes); ``--quick`` for a small smoke run.
+Run: ``uv run python benchmarks/ingest.py`` (about 1-3 minutes); ``--quick`` for a small smoke run;
+``--py-spy FILE`` also samples the server during the HTTP phase (py-spy from PATH or through ``uvx``)
+and prints where its CPU went; the sampler costs the server some throughput, so take the rates from a
+run without it.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ import cProfile
 import pstats
 import queue
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,6 +246,101 @@ def bench_stages(store: Any, meta_dir: Path, batch: int, repeats: int) -> dict[s
     return {name: round(sorted(values)[len(values) // 2], 1) for name, values in stages.items()}
 
 
+SPY_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("handler: Call.model_validate (pydantic)", ("model_validate",)),
+    ("handler: parse_calls rest (orjson loads/dumps, limits)", ("parse_calls", "validate_calls")),
+    ("handler: outbox enqueue (zlib, SQLite commit)", ("enqueue",)),
+    ("handler: call ids for the 202", ("call_id_for",)),
+    ("worker: call_to_rows", ("call_to_rows",)),
+    ("worker: chDB insert (driver + engine)", ("_insert",)),
+    ("worker: rest (claim, identity, mark done)", ("drain_once", "_flush")),
+)
+"""Sample attribution: the first stage whose marker is a frame of the stack, checked in this order."""
+
+
+def _py_spy_command() -> list[str]:
+    """py-spy from PATH, else through ``uvx`` (it is a profiler, not a project dependency)."""
+    if exe := shutil.which("py-spy"):
+        return [exe]
+    if uvx := shutil.which("uvx"):
+        return [uvx, "py-spy"]
+    raise SystemExit("--py-spy needs py-spy on PATH or uvx (uv tool run py-spy)")
+
+
+def start_py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """Sample every thread of the server at 100 Hz, collapsed stacks (``--format raw``) into ``output``.
+
+    Why py-spy and not cProfile: the server runs the handler in a thread pool and the worker in
+    ``asyncio.to_thread``, which cProfile in the main thread does not see; a sampler sees all threads
+    and does not slow the pure-Python parts down the way deterministic profiling does.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [*_py_spy_command(), "record", "--pid", str(pid), "--rate", "100", "--format", "raw"]
+        + ["--output", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1.0)  # let it attach before the load starts
+    if process.poll() is not None:
+        err = process.stderr.read().decode() if process.stderr else ""
+        raise SystemExit(f"py-spy could not attach to {pid}: {err[-500:]}")
+    return process
+
+
+def stop_py_spy(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT makes py-spy write its output and exit; bounded wait, then this child only is killed."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+
+
+SPY_OTHER = "server: rest (Python parts of uvicorn/starlette, auth, healthz)"
+SPY_IDLE_LEAVES = frozenset({"wait", "get", "_worker", "select", "sleep", "poll"})
+"""Leaf functions of a thread that is blocked, not working: such samples are counted apart."""
+
+SPY_LOOP_LEAF = "Runner.run "
+"""The main thread inside uvloop's C event loop: socket reads, HTTP parsing or an idle epoll alike, so
+these samples are neither busy nor idle for certain and are counted apart too."""
+
+
+def summarise_py_spy(path: Path) -> dict[str, float]:
+    """Share of the server's busy samples per stage (``SPY_STAGES``), from py-spy's collapsed stacks.
+
+    A frame reads ``Class.function (file:line)``; a stage matches on the bare function name anywhere in
+    the stack, first stage first. Samples whose innermost frame is a blocking wait are idle.
+    """
+    counts: Counter[str] = Counter()
+    idle = loop = 0
+    for line in path.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        frames = stack.split(";")
+        names = [frame.split(" (", 1)[0].rsplit(".", 1)[-1] for frame in frames]
+        if names[-1] in SPY_IDLE_LEAVES:
+            idle += int(number)
+            continue
+        if frames[-1].startswith(SPY_LOOP_LEAF):
+            loop += int(number)
+            continue
+        stage = next(
+            (label for label, markers in SPY_STAGES if any(n in markers for n in names)),
+            SPY_OTHER,
+        )
+        counts[stage] += int(number)
+    busy = sum(counts.values()) or 1
+    order = [label for label, _ in SPY_STAGES] + [SPY_OTHER]
+    return {label: round(counts[label] / busy, 3) for label in order} | {
+        "busy_samples": float(busy),
+        "idle_samples": float(idle),
+        "event_loop_c_samples": float(loop),
+    }
+
+
 def _count_via_api(client: httpx.Client, expected: int) -> int:
     """Walk the calls list with the largest page; bounded by the page count ``expected`` allows."""
     total, cursor = 0, None
@@ -256,7 +357,7 @@ def _count_via_api(client: httpx.Client, expected: int) -> int:
 
 
 def bench_http(
-    calls_n: int, batch: int, clients: int, workdir: Path, drain_timeout_s: float
+    calls_n: int, batch: int, clients: int, workdir: Path, drain_timeout_s: float, py_spy: Path | None
 ) -> dict[str, Any]:
     """POST pre-encoded batches from ``clients`` connections; time the 202s and the drain to the store."""
     print(f"\n== HTTP path: {calls_n} calls in batches of {batch}, {clients} connections ==")
@@ -294,6 +395,8 @@ def bench_http(
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                     ack_times.append(done)
 
+    assert server.process is not None
+    spy = start_py_spy(server.process.pid, py_spy) if py_spy is not None else None
     try:
         started = time.perf_counter()
         threads = [threading.Thread(target=client_loop) for _ in range(clients)]
@@ -316,14 +419,21 @@ def bench_http(
             else:
                 raise SystemExit(f"outbox not drained in {drain_timeout_s}s: {health['checks']['ingest']}")
             drained = time.perf_counter()
+            if spy is not None:
+                stop_py_spy(spy)
+                spy = None
             listed = _count_via_api(client, calls_n)
             verified = time.perf_counter()
             ingest_state = health["checks"]["ingest"]
     finally:
+        if spy is not None:
+            stop_py_spy(spy)
         server.stop()
     if listed != calls_n:
         raise SystemExit(f"calls list holds {listed} calls after the drain, expected {calls_n}")
+    profile = summarise_py_spy(py_spy) if py_spy is not None else None
     return {
+        "py_spy_shares": profile,
         "calls": calls_n,
         "batch": batch,
         "clients": clients,
@@ -349,7 +459,7 @@ def report(results: dict[str, Any]) -> None:
     def verdict(calls_s: float, goal: float) -> str:
         return f">= {goal:,.0f}: {'met' if calls_s >= goal else 'MISSED'}"
 
-    if store:
+    if store and raw:
         rows.append(
             ["raw chDB insert (reference)", f"{raw['calls_s']:,.0f}", f"{raw['turns_s']:,.0f}", "1.00", ""]
         )
@@ -387,6 +497,15 @@ def report(results: dict[str, Any]) -> None:
             [[name, f"{us:.0f}", f"{us / total:.0%}"] for name, us in stages.items()]
             + [["sum (one core, GIL-serialised)", f"{total:.0f}", f"-> {1e6 / total:,.0f} calls/s"]],
         )
+    if http and http.get("py_spy_shares"):
+        shares = dict(http["py_spy_shares"])
+        busy, idle = int(shares.pop("busy_samples")), int(shares.pop("idle_samples"))
+        loop = int(shares.pop("event_loop_c_samples"))
+        print(
+            f"\nserver under HTTP load, py-spy at 100 Hz, all threads: share of {busy:,} busy samples "
+            f"(left out: {idle:,} idle, {loop:,} in uvloop's C loop, busy or not):"
+        )
+        print_table(["stage", "share"], [[name, f"{share:.0%}"] for name, share in shares.items()])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -406,6 +525,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where data dirs go (default: a temp dir)")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the store path into this file")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        help="sample the server with py-spy during the HTTP phase, collapsed stacks into this file",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.store_calls, args.http_calls = 2_000, 2_000
@@ -419,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
             results["store"] = bench_store(args.store_calls, args.batch, workdir, args.profile)
         if not args.skip_http:
             results["http"] = bench_http(
-                args.http_calls, args.batch, args.clients, workdir, args.drain_timeout
+                args.http_calls, args.batch, args.clients, workdir, args.drain_timeout, args.py_spy
             )
     finally:
         if args.workdir is None:

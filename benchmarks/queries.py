@@ -7,12 +7,25 @@ kinds instead of landing on one. Each figure is printed also as a ratio to ``SEL
 client, measured in the same rounds: that is chDB's fixed per-query overhead (parse, plan, result
 marshalling) on this machine at this moment, the floor no query can go under.
 
+A second reference, a bare ``SELECT count() FROM calls`` (no ``FINAL``, answered from part metadata), is
+the cost of the smallest query that touches the table.
+
 The API rows run the same list and detail requests through ``create_app`` in-process (Starlette's
 TestClient), so the difference to the direct store figure is the HTTP stack's overhead (auth lookup,
 validation, serialisation) without a network in between.
 
-Run: ``uv run python benchmarks/queries.py`` (100,000 calls, about 2-3 minutes);
-``--calls 10000 --runs 20`` for a quick run.
+Phases, in this order, on the same store:
+
+1. **as built** -- the realistic state: parts as the inserts and background merges left them.
+2. **diagnosis** -- each statement of ``get_call`` and of the turn-latency series timed on its own, as
+   written and in variants (``PREWHERE`` on the sort key, without ``FINAL``, without the semi-join, a
+   prototype with the latencies on the call row), so where a goal is missed the cause is measured in the
+   same run rather than asserted. Every variant is checked to return the same rows as the original.
+3. **after OPTIMIZE FINAL** -- one part per table, the best case ``FINAL`` can get; a separate variant
+   because a live store is rarely in that state (``--skip-optimize`` leaves it out).
+
+Run: ``uv run python benchmarks/queries.py`` (100,000 calls, about 3-4 minutes);
+``--calls 5000 --runs 10`` for a quick run.
 """
 
 from __future__ import annotations
@@ -40,7 +53,14 @@ from convoscope.config import Settings
 from convoscope.server.app import create_app
 from convoscope.server.services import open_services
 from convoscope.store.base import Aggregate, Bucket, CallFilter, SeriesQuery
-from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
+from convoscope.store.clickhouse import ClickHouseStore, _select_list, open_clickhouse_store
+from convoscope.store.rows import micros
+from convoscope.store.schema import CALLS, SCORES, TOOL_CALLS, TURNS
+
+REFERENCES = ("reference: SELECT 1", "reference: SELECT count() FROM calls")
+"""Measured in every round next to the queries; the ratios are to their p50s."""
+
+OPTIMIZED_TABLES = ("calls", "turns", "tool_calls")
 
 GOALS_MS = {
     "list: first page": 150.0,
@@ -113,6 +133,256 @@ def run_rounds(cases: dict[str, Callable[[], object]], runs: int, warmup: int) -
     return timings
 
 
+def timed_statement(
+    client: Any, sql: str, params: list[dict[str, object]], settings: dict[str, object], repeats: int
+) -> tuple[list[float], list[list[tuple[Any, ...]]]]:
+    """Milliseconds of ``repeats`` runs of one statement, cycling through ``params``; and each answer."""
+    times: list[float] = []
+    answers: list[list[tuple[Any, ...]]] = [[] for _ in params]
+    for number in range(repeats):
+        index = number % len(params)
+        started = time.perf_counter()
+        rows = client.query(sql, parameters=params[index], settings=settings).result_rows
+        times.append((time.perf_counter() - started) * 1000)
+        answers[index] = [tuple(row) for row in rows]
+    return times, answers
+
+
+def diagnose_get_call(
+    store: ClickHouseStore, project: str, ids: list[str], repeats: int
+) -> list[dict[str, object]]:
+    """Each statement ``get_call`` runs, timed alone: as the store writes it and with ``PREWHERE``.
+
+    Why: ``get_call`` reads tables with ``FINAL``, and ClickHouse does not move ``WHERE`` conditions to
+    ``PREWHERE`` under ``FINAL`` (``optimize_move_to_prewhere_if_final`` is off by default), so every
+    column of every granule the key selects is read and merged. Putting the sort-key conditions in
+    ``PREWHERE`` by hand is safe (a sort-key filter keeps or drops whole key groups, so it cannot change
+    which version ``FINAL`` keeps); this measures what it would save. The statements mirror
+    ``store/clickhouse.py`` (same columns through the store's own ``_select_list``).
+    """
+    client, db = store._client, store.database
+    settings: dict[str, object] = dict(store._read_settings)
+    rng = random.Random(3)
+    sample = [rng.choice(ids) for _ in range(8)]
+    versions = {
+        str(cid): int(v)
+        for cid, v in client.query(
+            f"SELECT id, version FROM `{db}`.calls FINAL WHERE id IN {{ids:Array(String)}}",
+            parameters={"ids": sample},
+        ).result_rows
+    }
+    params: list[dict[str, object]] = [{"p": project, "id": cid, "v": versions[cid]} for cid in sample]
+    calls, turns, tools, scores = (f"`{db}`.`{t.name}`" for t in (CALLS, TURNS, TOOL_CALLS, SCORES))
+    key_of_id = (
+        f"(source, external_id) IN (SELECT source, external_id FROM {calls} "
+        "WHERE project_id = {p:String} AND id = {id:String})"
+    )
+    child = "project_id = {p:String} AND call_id = {id:String}"
+    statements: list[tuple[str, str, str | None]] = [
+        (
+            "calls FINAL: current version by id",
+            f"SELECT {_select_list(CALLS)} FROM {calls} FINAL WHERE project_id = {{p:String}} "
+            f"AND {key_of_id} AND id = {{id:String}}",
+            f"SELECT {_select_list(CALLS)} FROM {calls} FINAL PREWHERE project_id = {{p:String}} "
+            f"AND {key_of_id} WHERE id = {{id:String}}",
+        ),
+        (
+            "turns FINAL of that version",
+            f"SELECT {_select_list(TURNS)} FROM {turns} FINAL WHERE {child} AND version = {{v:UInt64}} "
+            "ORDER BY idx",
+            f"SELECT {_select_list(TURNS)} FROM {turns} FINAL PREWHERE {child} WHERE version = {{v:UInt64}} "
+            "ORDER BY idx",
+        ),
+        (
+            "tool_calls FINAL of that version",
+            f"SELECT {_select_list(TOOL_CALLS)} FROM {tools} FINAL WHERE {child} "
+            "AND version = {v:UInt64} ORDER BY seq",
+            f"SELECT {_select_list(TOOL_CALLS)} FROM {tools} FINAL PREWHERE {child} "
+            "WHERE version = {v:UInt64} ORDER BY seq",
+        ),
+        (
+            "scores FINAL",
+            f"SELECT {_select_list(SCORES)} FROM {scores} FINAL WHERE {child} ORDER BY metric",
+            None,
+        ),
+    ]
+    out: list[dict[str, object]] = []
+    for name, written, variant in statements:
+        times, answers = timed_statement(client, written, params, settings, repeats)
+        row: dict[str, object] = {"statement": name, "as_written_ms": round(percentile(times, 0.5), 1)}
+        if variant is not None:
+            v_times, v_answers = timed_statement(client, variant, params, settings, repeats)
+            if v_answers != answers:
+                raise SystemExit(f"PREWHERE variant of {name!r} returned other rows than the original")
+            row["prewhere_ms"] = round(percentile(v_times, 0.5), 1)
+        out.append(row)
+    totals: list[float] = []
+    for number in range(repeats):
+        started = time.perf_counter()
+        store.get_call(project, sample[number % len(sample)])
+        totals.append((time.perf_counter() - started) * 1000)
+    out.append(
+        {
+            "statement": "store.get_call, whole (for comparison)",
+            "as_written_ms": round(percentile(totals, 0.5), 1),
+        }
+    )
+    return out
+
+
+def diagnose_turn_series(store: ClickHouseStore, project: str, repeats: int) -> list[dict[str, object]]:
+    """The daily p95 turn ``e2e_s`` series taken apart: ``FINAL`` on turns, the semi-join, a prototype.
+
+    Why: the turn series filters ``turns FINAL`` (2 M rows at 100 k calls) with ``(call_id, version) IN
+    (SELECT id, version FROM calls FINAL ...)`` so only turns of each call's current version count. Timing
+    it without ``FINAL`` and without the semi-join says which half costs what (those two variants are
+    *not* correct in general -- on this data, written once per call, they happen to return the same
+    rows). The prototype keeps the agent-turn latencies as an array on a call-shaped
+    ``ReplacingMergeTree`` (built here from the store's own rows, in 8 inserts so it has parts like a
+    live table) and answers with ``FINAL`` + ``arrayJoin``: a replaced call replaces its array, so it
+    needs no version join. Every variant is checked to give the store's exact answer.
+    """
+    client, db = store._client, store.database
+    settings: dict[str, object] = dict(store._read_settings)
+    calls, turns = f"`{db}`.calls", f"`{db}`.turns"
+
+    def where(column: str) -> str:
+        return (
+            f"project_id = {{p:String}} AND {column} >= fromUnixTimestamp64Micro({{since:Int64}}, 'UTC') "
+            f"AND {column} < fromUnixTimestamp64Micro({{until:Int64}}, 'UTC')"
+        )
+
+    def outer(values: str) -> str:
+        return (
+            "SELECT toUnixTimestamp(toStartOfDay(started_at)) AS b, agent_id AS g, "
+            f"quantileExactInclusive(0.95)(v) AS value, count() AS n FROM ({values}) WHERE v IS NOT NULL "
+            "GROUP BY b, g ORDER BY b, g"
+        )
+
+    semi = f"(call_id, version) IN (SELECT id, version FROM {calls} FINAL WHERE {where('started_at')})"
+
+    def turn_values(final: bool, semijoin: bool) -> str:
+        return (
+            f"SELECT call_started_at AS started_at, agent_id, e2e_s AS v FROM {turns}"
+            f"{' FINAL' if final else ''} WHERE {where('call_started_at')} AND role = 'agent'"
+            + (f" AND {semi}" if semijoin else "")
+        )
+
+    proto = "`bench_proto`.`calls_e2e`"
+    types = dict(CALLS.columns)
+    keep = ("project_id", "source", "external_id", "id", "version", "agent_id", "started_at")
+    client.command("CREATE DATABASE IF NOT EXISTS bench_proto")
+    client.command(f"DROP TABLE IF EXISTS {proto}")
+    client.command(
+        f"CREATE TABLE {proto} ({', '.join(f'`{c}` {types[c]}' for c in keep)}, "
+        "`agent_e2e_s` Array(Float64), INDEX idx_started_at started_at TYPE minmax GRANULARITY 1) "
+        "ENGINE = ReplacingMergeTree(version) ORDER BY (project_id, source, external_id)"
+    )
+    build_started = time.perf_counter()
+    for shard in range(8):
+        client.command(
+            f"INSERT INTO {proto} SELECT {', '.join(f'c.{c}' for c in keep)}, t.e2e FROM "
+            f"(SELECT {', '.join(keep)} FROM {calls} FINAL WHERE cityHash64(id) % 8 = {shard}) AS c "
+            "LEFT JOIN (SELECT call_id, version, groupArray(e2e_s) AS e2e FROM "
+            f"{turns} FINAL WHERE role = 'agent' AND e2e_s IS NOT NULL AND cityHash64(call_id) % 8 = {shard} "
+            "GROUP BY call_id, version) AS t ON c.id = t.call_id AND c.version = t.version"
+        )
+    build_s = time.perf_counter() - build_started
+    proto_values = (
+        f"SELECT started_at, agent_id, arrayJoin(agent_e2e_s) AS v FROM {proto} FINAL "
+        f"WHERE {where('started_at')}"
+    )
+    params: list[dict[str, object]] = [{"p": project, "since": micros(SPAN_START), "until": micros(SPAN_END)}]
+    variants = [
+        ("as written: turns FINAL + (call_id, version) IN calls FINAL", turn_values(True, True), True),
+        ("turns FINAL, no semi-join", turn_values(True, False), False),
+        ("turns without FINAL + semi-join", turn_values(False, True), False),
+        ("turns without FINAL, no semi-join (column read floor)", turn_values(False, False), False),
+        (
+            f"prototype: agent_e2e_s array on the call row, FINAL + arrayJoin (built in {build_s:.1f}s)",
+            proto_values,
+            True,
+        ),
+    ]
+    out: list[dict[str, object]] = []
+    reference: list[tuple[Any, ...]] | None = None
+    for name, values, correct in variants:
+        times, answers = timed_statement(client, outer(values), params, settings, repeats)
+        if reference is None:
+            reference = answers[0]
+        same = answers[0] == reference
+        if correct and not same:
+            raise SystemExit(f"series variant {name!r} returned other points than the store's query")
+        out.append(
+            {
+                "variant": name,
+                "p50_ms": round(percentile(times, 0.5), 1),
+                "same_answer": same,
+                "correct_in_general": correct,
+            }
+        )
+    client.command(f"DROP TABLE IF EXISTS {proto}")
+    return out
+
+
+def optimize_final(client: Any, database: str) -> dict[str, float]:
+    """``OPTIMIZE TABLE ... FINAL`` on the tables the queries read; seconds each took."""
+    seconds: dict[str, float] = {}
+    for table in OPTIMIZED_TABLES:
+        started = time.perf_counter()
+        client.command(f"OPTIMIZE TABLE `{database}`.`{table}` FINAL")
+        seconds[table] = round(time.perf_counter() - started, 1)
+    return seconds
+
+
+def summarise(
+    title: str, timings: dict[str, list[float]], baseline: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Print one phase's table (percentiles, ratios to both references, goals); return the figures."""
+    ref1 = percentile(timings[REFERENCES[0]], 0.5)
+    refc = percentile(timings[REFERENCES[1]], 0.5)
+    rows: list[list[object]] = []
+    summary: dict[str, dict[str, Any]] = {}
+    for name, values in timings.items():
+        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+        goal = GOALS_MS.get(name)
+        verdict = "" if goal is None else f"p95 <= {goal:.0f}: {'met' if p95 <= goal else 'MISSED'}"
+        summary[name] = {
+            "runs": len(values),
+            "p50_ms": round(p50, 2),
+            "p95_ms": round(p95, 2),
+            "max_ms": round(max(values), 2),
+            "p50_ratio_to_select1": round(p50 / ref1, 1),
+            "p95_ratio_to_select1": round(p95 / ref1, 1),
+            "p50_ratio_to_count": round(p50 / refc, 1),
+            "goal": verdict,
+        }
+        row: list[object] = [
+            name,
+            len(values),
+            f"{p50:.1f}",
+            f"{p95:.1f}",
+            f"{p50 / ref1:.1f}x",
+            f"{p95 / ref1:.1f}x",
+            f"{p50 / refc:.1f}x",
+        ]
+        if baseline is not None:
+            row.append(f"{p50 / baseline[name]['p50_ms']:.2f}")
+        rows.append([*row, verdict])
+    headers = ["query", "runs", "p50 ms", "p95 ms", "p50 / SELECT 1", "p95 / SELECT 1", "p50 / count()"]
+    if baseline is not None:
+        headers.append("p50 vs as built")
+    print(f"\n== results: {title} (ratios to the p50s: SELECT 1 {ref1:.2f} ms, count() {refc:.2f} ms) ==")
+    print_table([*headers, "goal"], rows)
+    for api, direct in (
+        ("API list: first page", "list: first page"),
+        ("API detail: get_call", "detail: get_call"),
+    ):
+        overhead = summary[api]["p50_ms"] - summary[direct]["p50_ms"]
+        print(f"API overhead over the store call, p50: {api.removeprefix('API ')}: {overhead:+.1f} ms")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -121,8 +391,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=60, help="timed runs per query (>= 50 for the report)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds before timing")
     parser.add_argument("--settle-timeout", type=float, default=120.0, help="max wait for merges, seconds")
+    parser.add_argument("--diagnose-runs", type=int, default=15, help="runs per statement in the diagnosis")
+    parser.add_argument("--skip-diagnose", action="store_true", help="leave out the per-statement diagnosis")
+    parser.add_argument("--skip-optimize", action="store_true", help="leave out the OPTIMIZE FINAL variant")
     parser.add_argument("--workdir", type=Path, default=None, help="data dir parent (default: a temp dir)")
-    parser.add_argument("--profile", type=Path, default=None, help="cProfile one extra round into this file")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile 5 extra rounds into this file")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -144,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         count = store.count_calls(project)
         if count != args.calls:
             raise SystemExit(f"store holds {count} calls, expected {args.calls}")
-        client = store._client  # the reference must run on the very client the store queries with
+        client = store._client  # the references must run on the very client the store queries with
         settled = settle(client, args.settle_timeout)
         results["build"] = {"seconds": round(build_s, 1), **build_split, **settled}
         print(
@@ -188,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
             warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
             from starlette.testclient import TestClient
         headers = {"Authorization": f"Bearer {API_KEY}"}
+        count_sql = f"SELECT count() FROM `{store.database}`.calls"
         with TestClient(app) as http:
 
             def api_list() -> object:
@@ -199,7 +473,8 @@ def main(argv: list[str] | None = None) -> None:
             assert len(api_list().json()["items"]) == 50  # type: ignore[attr-defined]
             assert api_detail().json()["call"]["turns"]  # type: ignore[attr-defined]
             cases: dict[str, Callable[[], object]] = {
-                "reference: SELECT 1": lambda: client.query("SELECT 1"),
+                REFERENCES[0]: lambda: client.query("SELECT 1"),
+                REFERENCES[1]: lambda: client.query(count_sql),
                 "list: first page": lambda: store.list_calls(project, CallFilter(), limit=50, cursor=None),
                 "list: agent + 1-day range": filtered,
                 "list: page 21 (cursor)": lambda: store.list_calls(
@@ -211,8 +486,12 @@ def main(argv: list[str] | None = None) -> None:
                 "API list: first page": api_list,
                 "API detail: get_call": api_detail,
             }
-            print(f"\n== timing: {args.runs} rounds of {len(cases)} cases ({args.warmup} warm-up rounds) ==")
-            timings = run_rounds(cases, args.runs, args.warmup)
+            print(
+                f"\n== timing, as built: {args.runs} rounds of {len(cases)} cases ({args.warmup} warm-up) =="
+            )
+            as_built = run_rounds(cases, args.runs, args.warmup)
+            results["queries"] = summarise(f"as built, {args.calls:,} calls", as_built)
+
             if args.profile is not None:
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -220,48 +499,44 @@ def main(argv: list[str] | None = None) -> None:
                 profiler.disable()
                 profiler.dump_stats(str(args.profile))
                 print(f"profile of 5 extra rounds written to {args.profile}")
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+            if not args.skip_diagnose:
+                print(f"\n== diagnosis: statements timed alone, p50 of {args.diagnose_runs} runs ==")
+                detail = diagnose_get_call(store, project, ids, args.diagnose_runs)
+                print_table(
+                    ["statement of get_call", "as written ms", "sort key in PREWHERE ms"],
+                    [[d["statement"], d["as_written_ms"], d.get("prewhere_ms", "-")] for d in detail],
+                )
+                turn_series = diagnose_turn_series(store, project, args.diagnose_runs)
+                print()
+                print_table(
+                    ["daily p95 turn e2e_s, variant", "p50 ms", "same answer", "correct in general"],
+                    [
+                        [d["variant"], d["p50_ms"], d["same_answer"], d["correct_in_general"]]
+                        for d in turn_series
+                    ],
+                )
+                results["diagnosis"] = {"get_call": detail, "turn_series": turn_series}
+
+            if not args.skip_optimize:
+                print("\n== OPTIMIZE TABLE ... FINAL (separate variant: one part per table) ==")
+                seconds = optimize_final(client, store.database)
+                settled_opt = settle(client, args.settle_timeout)
+                print(f"optimized in {seconds} s; active parts {settled_opt['active_parts']}")
+                optimized = run_rounds(cases, args.runs, args.warmup)
+                results["optimized"] = {
+                    "optimize_s": seconds,
+                    **settled_opt,
+                    "queries": summarise(
+                        f"after OPTIMIZE FINAL, {args.calls:,} calls", optimized, results["queries"]
+                    ),
+                }
     finally:
         services.meta.close()
         store.close()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-    ref_p50 = percentile(timings["reference: SELECT 1"], 0.5)
-    rows: list[list[object]] = []
-    summary: dict[str, dict[str, float | str]] = {}
-    for name, values in timings.items():
-        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
-        goal = GOALS_MS.get(name)
-        verdict = "" if goal is None else f"p95 <= {goal:.0f}: {'met' if p95 <= goal else 'MISSED'}"
-        summary[name] = {
-            "runs": len(values),
-            "p50_ms": round(p50, 2),
-            "p95_ms": round(p95, 2),
-            "max_ms": round(max(values), 2),
-            "p50_ratio_to_select1": round(p50 / ref_p50, 1),
-            "goal": verdict,
-        }
-        rows.append(
-            [
-                name,
-                len(values),
-                f"{p50:.1f}",
-                f"{p95:.1f}",
-                f"{p50 / ref_p50:.1f}x",
-                f"{p95 / ref_p50:.1f}x",
-                verdict,
-            ]
-        )
-    results["queries"] = summary
-    print(f"\n== results ({args.calls:,} calls; ratios are to the p50 of SELECT 1, {ref_p50:.2f} ms) ==")
-    print_table(["query", "runs", "p50 ms", "p95 ms", "p50 / SELECT 1", "p95 / SELECT 1", "goal"], rows)
-    for api, direct in (
-        ("API list: first page", "list: first page"),
-        ("API detail: get_call", "detail: get_call"),
-    ):
-        overhead = summary[api]["p50_ms"] - summary[direct]["p50_ms"]  # type: ignore[operator]
-        print(f"API overhead over the store call, p50: {api.removeprefix('API ')}: {overhead:+.1f} ms")
     write_json(args.json, results)
 
 
