@@ -93,7 +93,7 @@ def test_effective_duration_and_cost_totals() -> None:
     millis=st.integers(min_value=0, max_value=2**47),
 )
 def test_call_ids_are_stable_uuid7_ordered_by_start(project: str, external: str, millis: int) -> None:
-    started = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    started = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
     first = call_id_for(project, "vapi", external, started)
     assert first == call_id_for(project, "vapi", external, started)
     parsed = uuid.UUID(first)
