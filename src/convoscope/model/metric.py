@@ -20,7 +20,8 @@ class MetricResult(BaseModel):
 
     ``value`` is a number, a bool or a label; ``passed`` is None where no threshold applies. ``params``
     echoes every parameter and threshold used, and ``evidence`` holds what produced the value (segments,
-    frame ranges, quotes, judge reasoning), so any number can be checked by a person.
+    frame ranges, quotes, judge reasoning), so any number can be checked by a person. A metric that could
+    not be computed says why in ``error`` (its value is then None) rather than disappearing.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,4 +34,6 @@ class MetricResult(BaseModel):
     params: dict[str, JsonValue] = Field(default_factory=dict)
     evidence: dict[str, JsonValue] = Field(default_factory=dict)
     source: MetricSource
+    error: str | None = None
+    """Why the metric could not produce a value (a judge reply that was not JSON, an unreadable file)."""
     evaluated_at: AwareDatetime = Field(default_factory=_now)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from .model import Call
+from ..model import Call
 
 __all__ = ["call_payload", "make_call", "stereo_wav_bytes", "write_stereo_wav"]
 

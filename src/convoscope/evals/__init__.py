@@ -1,0 +1,1 @@
+"""Evaluators: the open metric framework, deterministic metrics, LLM judges and calibration."""
