@@ -1,0 +1,135 @@
+"""The vendor source interface: what one platform's adapter must provide to the webhook framework.
+
+A vendor delivers a call as one or more events (Retell sends ``call_started``, ``call_ended`` and
+``call_analyzed``; Bland an immediate and a corrected webhook; ElevenLabs a transcript and, apart, the
+audio). The framework stores every raw event of a call, so nothing a vendor sends is lost, and rebuilds the
+canonical call from all of them each time one arrives. An adapter is therefore three pure functions:
+``identify`` (which call, which event: enough to store it idempotently), ``assemble`` (all stored events of
+one call → the call) and ``verify`` (the vendor's signature scheme). Adapters do no I/O: downloading
+recordings, choosing the project and filling project defaults happen in the server.
+
+Each adapter lives in its own module ``convoscope.ingest.<name>`` and exposes its instance as the module
+attribute ``SOURCE``; :func:`get_source` imports it on first use, so an adapter is registered by existing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+from ..errors import NotFound
+from ..model import Call
+
+__all__ = [
+    "ATTACHMENT_SCHEME",
+    "SOURCES",
+    "SOURCE_NAMES",
+    "Assembled",
+    "Source",
+    "SourceEvent",
+    "all_sources",
+    "body_event_key",
+    "get_source",
+]
+
+SOURCE_NAMES: tuple[str, ...] = ("retell", "vapi", "elevenlabs", "bland", "webex", "generic")
+"""Every vendor source convoscope knows, each a module of this package."""
+
+ATTACHMENT_SCHEME = "attachment:"
+"""A recording whose ``source_url`` is ``attachment:<name>`` is the bytes ``Assembled.attachments[name]``."""
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """What the framework needs to know of one webhook/pulled event before storing it."""
+
+    external_id: str
+    """The vendor's call / conversation id (``identify`` raises PayloadError naming the field if missing)."""
+    event_type: str
+    """E.g. ``call_ended``, ``end-of-call-report``, ``post_call_audio``, ``immediate``, ``corrected``."""
+    event_key: str
+    """Identifies this exact event so a replay is harmless (vendor event id, else type + sha256 of body)."""
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """The canonical call built from every stored event of one vendor call."""
+
+    call: Call
+    """``project_id``/``id`` are assigned later by the server."""
+    attachments: Mapping[str, bytes] = field(default_factory=dict)
+    """Audio carried inside a payload (ElevenLabs base64 MP3): a Recording whose ``source_url`` is
+    ``attachment:<name>`` gets these bytes stored in the blob store (uri/sha256 filled in) by the server."""
+    warnings: tuple[str, ...] = ()
+    """Recoverable oddities; stored on the call as ``metadata["ingest_warnings"]``."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One vendor's adapter. Pure: no store, no network, no clock (``now`` is passed in)."""
+
+    name: str
+    """``retell``, ``vapi``, ``elevenlabs``, ``bland``, ``webex`` or ``generic``."""
+
+    def identify(self, payload: Any) -> SourceEvent:
+        """Which call and event ``payload`` (parsed JSON) is; PayloadError (→ 400/422) naming the problem."""
+        ...
+
+    def assemble(self, events: Sequence[Any]) -> Assembled:
+        """All stored events of one call, oldest first; later events complete earlier ones."""
+        ...
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str, *, now: datetime) -> None:
+        """Raise SignatureError (→ 401) on a missing, bad or expired signature.
+
+        ``headers`` keys are lower-case. Comparisons use ``hmac.compare_digest``; the replay window is a
+        parameter of the adapter, not a constant buried in it.
+        """
+        ...
+
+
+def body_event_key(event_type: str, payload: Any) -> str:
+    """An event key for vendors that send no event id: the type plus the sha256 of the canonical body.
+
+    The body is re-serialised with sorted keys so the same event re-sent with another key order or
+    whitespace is still recognised as a replay.
+    """
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return f"{event_type}:{hashlib.sha256(canonical).hexdigest()}"
+
+
+SOURCES: dict[str, Source] = {}
+"""The adapters loaded so far, by name; :func:`get_source` and :func:`all_sources` fill it."""
+
+
+def get_source(name: str) -> Source:
+    """The adapter called ``name``; NotFound for a name convoscope does not know."""
+    loaded = SOURCES.get(name)
+    if loaded is not None:
+        return loaded
+    if name not in SOURCE_NAMES:
+        raise NotFound(f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}")
+    module = importlib.import_module(f"{__package__}.{name}")
+    source = getattr(module, "SOURCE", None)
+    if not isinstance(source, Source) or source.name != name:
+        raise TypeError(f"source module {module.__name__} does not define a SOURCE named {name!r}")
+    SOURCES[name] = source
+    return source
+
+
+def all_sources() -> dict[str, Source]:
+    """Every adapter whose module exists, loaded (for the CLI listing and the docs)."""
+    for name in SOURCE_NAMES:
+        if name not in SOURCES:
+            try:
+                get_source(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__package__}.{name}":
+                    raise
+    return dict(SOURCES)
