@@ -1,0 +1,129 @@
+"""The metric framework: what a metric is, what it is judged against, and what it may read.
+
+A metric is a small class with a name, a version, a pydantic params model and one ``evaluate`` method
+that turns a call into a :class:`MetricResult`. Keeping the parameters in a model means every
+threshold is validated once, echoed into every result, and documented by its JSON schema; keeping the
+version on the class means a changed rule never silently mixes with old results.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from ..model.call import Call
+from ..model.enums import MetricSource
+from ..model.metric import MetricResult
+
+if TYPE_CHECKING:
+    from .llm import JudgeClient
+
+__all__ = ["AgentProfile", "EvalContext", "Metric", "MetricKind", "NoParams"]
+
+
+class MetricKind(StrEnum):
+    """How a metric is computed, which decides what it needs (a recording, nothing, an LLM)."""
+
+    AUDIO = "audio"
+    DETERMINISTIC = "deterministic"
+    JUDGE = "judge"
+
+
+class AgentProfile(BaseModel):
+    """What an agent is judged against.
+
+    Stored per agent in the project settings under ``("agents", agent_id)`` or loaded from YAML.
+    ``metrics`` maps a metric name to its parameter overrides; an empty mapping means the default set.
+    ``knowledge_base`` lists text or markdown files; one that cannot be read becomes an ``error`` on the
+    results that need it, never a failed evaluation of the whole call.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str | None = None
+    system_prompt: str | None = None
+    knowledge_base: list[str] = Field(default_factory=list)
+    expected_outcome: str | None = None
+    metrics: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Everything a metric may read besides the call itself.
+
+    ``judge`` is None when no LLM endpoint is configured, so judge-assisted metrics fall back to rules.
+    ``scores`` holds results already stored for the call (audio turn-taking, for instance) by metric
+    name. ``scenario`` carries a simulated call's expectations (expected outcome, expected tool calls).
+    """
+
+    profile: AgentProfile = field(default_factory=AgentProfile)
+    judge: JudgeClient | None = None
+    scores: Mapping[str, MetricResult] = field(default_factory=dict)
+    scenario: Mapping[str, JsonValue] | None = None
+
+
+class NoParams(BaseModel):
+    """The params model of a metric that takes no parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class Metric(ABC, Generic[P]):
+    """One metric: subclasses set the class variables and implement :meth:`evaluate`.
+
+    ``evaluate`` may raise; the runner turns the exception into a result carrying ``error`` so one
+    broken metric never hides the others. Use :meth:`result` to build results, so name, version,
+    parameters and source are always filled the same way.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    kind: ClassVar[MetricKind]
+    params_model: ClassVar[type[BaseModel]] = NoParams
+    description: ClassVar[str]
+    source: ClassVar[MetricSource] = MetricSource.TRANSCRIPT
+    default: ClassVar[bool] = True
+    """Whether the metric belongs to the default set of agents nobody configured."""
+
+    def __init__(self, params: P | None = None) -> None:
+        self.params: P = params if params is not None else self.params_model()  # type: ignore[assignment]
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> Metric[Any]:
+        """Build the metric with parameter overrides (from settings or YAML), validated by its model."""
+        params: Any = cls.params_model.model_validate(dict(overrides or {}))
+        return cls(params)
+
+    @abstractmethod
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        """Compute this metric on one call."""
+
+    def result(
+        self,
+        call: Call,
+        *,
+        value: float | bool | str | None,
+        passed: bool | None = None,
+        evidence: Mapping[str, JsonValue] | None = None,
+        error: str | None = None,
+    ) -> MetricResult:
+        """A result of this metric on ``call``, echoing every parameter used."""
+        return MetricResult(
+            call_id=call.id or call.external_id,
+            metric=self.name,
+            version=self.version,
+            value=value,
+            passed=passed,
+            params=self.params.model_dump(mode="json"),
+            evidence=dict(evidence or {}),
+            source=self.source,
+            error=error,
+        )
