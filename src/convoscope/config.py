@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,7 +31,7 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Server and CLI configuration; environment variables win over the optional TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="CONVOSCOPE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CONVOSCOPE_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(
         default_factory=_default_data_dir,
@@ -90,6 +90,25 @@ class Settings(BaseSettings):
     system_log_ttl_days: int = Field(
         default=3, description="TTL applied to any ClickHouse system log table found at start-up."
     )
+    llm_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CONVOSCOPE_LLM_BASE_URL", "OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint of the LLM judge (falls back to `OPENAI_BASE_URL`).",
+    )
+    llm_model: str | None = Field(
+        default=None, description="Model the LLM judge asks; judge metrics run only when it is set."
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CONVOSCOPE_LLM_API_KEY", "OPENAI_API_KEY"),
+        description="Bearer key of the judge endpoint (falls back to `OPENAI_API_KEY`); never logged.",
+    )
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default={},
+        description='USD per million input and output tokens by model, JSON: `{"m": [0.15, 0.6]}`.',
+    )
+    llm_max_concurrency: int = Field(default=8, ge=1, description="Judge requests in flight at once.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one judge request.")
 
     @classmethod
     def settings_customise_sources(
