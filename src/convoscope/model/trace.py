@@ -27,3 +27,5 @@ class Span(BaseModel):
     resource_attributes: dict[str, JsonValue] = Field(default_factory=dict)
     scope_name: str = ""
     call_id: str | None = None
+    conversation_id: str | None = None
+    """The conversation the span belongs to (``<framework>:<id>``), which groups spans into a call."""

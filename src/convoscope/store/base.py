@@ -159,9 +159,14 @@ class CallStore(Protocol):
         ...
 
     def list_spans(
-        self, project_id: str, *, call_id: str | None = None, trace_id: str | None = None
+        self,
+        project_id: str,
+        *,
+        call_id: str | None = None,
+        trace_id: str | None = None,
+        conversation_id: str | None = None,
     ) -> list[Span]:
-        """Spans of one call or one trace, by start time."""
+        """Spans of one call, trace or conversation, by start time."""
         ...
 
     def ping(self) -> dict[str, object]:

@@ -428,11 +428,16 @@ class ClickHouseStore:
         self._insert(SPANS, [span_to_row(project_id, span, version=version) for span in spans], "write spans")
 
     def list_spans(
-        self, project_id: str, *, call_id: str | None = None, trace_id: str | None = None
+        self,
+        project_id: str,
+        *,
+        call_id: str | None = None,
+        trace_id: str | None = None,
+        conversation_id: str | None = None,
     ) -> list[Span]:
-        """Spans of one call or one trace (both given: both must match), by start time."""
-        if call_id is None and trace_id is None:
-            raise PayloadError("list_spans needs a call_id or a trace_id")
+        """Spans of one call, trace or conversation (several given: all must match), by start time."""
+        if call_id is None and trace_id is None and conversation_id is None:
+            raise PayloadError("list_spans needs a call_id, a trace_id or a conversation_id")
         where = ["project_id = {p:String}"]
         params: dict[str, object] = {"p": project_id}
         if call_id is not None:
@@ -441,6 +446,9 @@ class ClickHouseStore:
         if trace_id is not None:
             where.append("trace_id = {trace:String}")
             params["trace"] = trace_id
+        if conversation_id is not None:
+            where.append("conversation_id = {conv:String}")
+            params["conv"] = conversation_id
         rows = self._rows(
             f"SELECT {_select_list(SPANS)} FROM {self._table(SPANS)} FINAL WHERE {' AND '.join(where)} "
             "ORDER BY start_at, span_id",

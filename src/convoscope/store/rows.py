@@ -308,6 +308,7 @@ def span_to_row(project_id: str, span: Span, *, version: int) -> Row:
         _json(span.attributes),
         _json(span.resource_attributes),
         span.scope_name,
+        span.conversation_id,
     )
 
 
@@ -328,4 +329,5 @@ def span_from_row(row: Mapping[str, Any]) -> Span:
         resource_attributes=orjson.loads(row["resource_attributes"]),
         scope_name=row["scope_name"],
         call_id=row["call_id"],
+        conversation_id=row.get("conversation_id"),
     )

@@ -213,6 +213,7 @@ SPANS = TableSpec(
         ("attributes", "String"),
         ("resource_attributes", "String"),
         ("scope_name", _LC),
+        ("conversation_id", "Nullable(String)"),
     ),
     order_by=("project_id", "trace_id", "span_id"),
 )
