@@ -369,6 +369,8 @@ def test_ping_counts_rows(meta: MetadataStore, project: ProjectInfo) -> None:
         "api_keys": 1,
         "outbox_pending": 1,
         "outbox_failed": 1,
+        "jobs_pending": 0,
+        "jobs_failed": 0,
     }
 
 
@@ -416,7 +418,7 @@ def test_migrated_schema_matches_the_models(db_path: Path) -> None:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
             assert set(inspect(connection).get_table_names()) == {"alembic_version", *Base.metadata.tables}
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     finally:
         engine.dispose()
 

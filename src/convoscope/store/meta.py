@@ -1,4 +1,4 @@
-"""SQLAlchemy tables of the metadata database: projects, API keys and the ingest outbox.
+"""SQLAlchemy tables of the metadata database: projects, API keys, the ingest outbox, jobs, vendor events.
 
 The same models serve SQLite (embedded) and PostgreSQL (at scale), so only portable column types are
 used. The migration in ``migrations/versions`` is written by hand to match these classes; a test compares
@@ -23,16 +23,20 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKeyRow",
+    "JobRow",
+    "JobStatusValue",
     "NAMING_CONVENTION",
     "Base",
     "OutboxRow",
     "OutboxStatusValue",
     "ProjectRow",
+    "SourceEventRow",
     "UtcDateTime",
 ]
 
@@ -146,3 +150,63 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+
+
+class JobStatusValue:
+    """The states of a post-ingest job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobRow(Base):
+    """The latest state of one post-ingest job of one call (re-hosting a recording, audio analysis, evals).
+
+    One row per (project, kind, call): enqueuing the same job again resets that row, so the table is also
+    the record of what happened to each call, failures included, and a replay cannot pile up duplicates.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "call_id"),
+        Index("ix_jobs_status_run_after", "status", "run_after"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(_OUTBOX_ID, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatusValue.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    run_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SourceEventRow(Base):
+    """One raw vendor event (a webhook or a pulled record) of one vendor call, kept to re-assemble the call.
+
+    Vendors describe a call over several events (Retell's started/ended/analyzed, Bland's corrected
+    transcript, ElevenLabs' separate audio), so the call is rebuilt from all of them; the unique event key
+    makes a replayed webhook a no-op.
+    """
+
+    __tablename__ = "source_events"
+    __table_args__ = (
+        UniqueConstraint("project_id", "source", "external_id", "event_key"),
+        Index("ix_source_events_call", "project_id", "source", "external_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(_OUTBOX_ID, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    event_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]

@@ -35,15 +35,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ..errors import InputError, NotFound, StoreError
-from .meta import ApiKeyRow, OutboxRow, OutboxStatusValue, ProjectRow
+from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
+from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
 
 __all__ = [
     "ApiKeyInfo",
+    "Job",
+    "JobSpec",
+    "JobStatus",
     "MetadataStore",
     "OutboxItem",
     "OutboxStatus",
     "ProjectInfo",
     "hash_api_key",
+    "setting_at",
     "upgrade_metadata",
 ]
 
@@ -194,8 +199,8 @@ def _compress(payload: bytes) -> bytes:
     return zlib.compress(payload, _PAYLOAD_ZLIB_LEVEL)
 
 
-class MetadataStore:
-    """Projects, API keys and the outbox over one SQLAlchemy engine; safe to share between threads.
+class MetadataStore(JobQueueMixin):
+    """Projects, API keys, the outbox and the job queue over one SQLAlchemy engine; thread-safe.
 
     Opening it migrates the database to the newest schema, so a fresh data directory works at once and an
     upgraded install upgrades its database on first start.
@@ -576,6 +581,16 @@ class MetadataStore:
                         .where(OutboxRow.status == OutboxStatusValue.FAILED)
                         .scalar_subquery()
                         .label("outbox_failed"),
+                        select(func.count())
+                        .select_from(JobRow)
+                        .where(JobRow.status == JobStatusValue.PENDING)
+                        .scalar_subquery()
+                        .label("jobs_pending"),
+                        select(func.count())
+                        .select_from(JobRow)
+                        .where(JobRow.status == JobStatusValue.FAILED)
+                        .scalar_subquery()
+                        .label("jobs_failed"),
                     )
                 ).one()
         except SQLAlchemyError as exc:

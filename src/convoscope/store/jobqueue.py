@@ -1,0 +1,340 @@
+"""Post-ingest jobs, raw vendor events and project settings in the metadata database.
+
+Work that follows a stored call (re-hosting its recording, audio analysis, evaluation, assembling a call
+from trace spans) is queued here rather than run on the request path: it survives a restart, it is
+retried with backoff, and its last state, failure included, stays visible on the call. Each (project,
+kind, call) has one row, so queueing the same job again replaces its parameters instead of piling up.
+
+The methods are mixed into ``MetadataStore``; they share its engine and its transactions.
+"""
+
+from __future__ import annotations
+
+import copy
+import zlib
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import InputError, NotFound, StoreError
+from .meta import JobRow, JobStatusValue, ProjectRow, SourceEventRow
+
+__all__ = ["Job", "JobQueueMixin", "JobSpec", "JobStatus", "setting_at"]
+
+_EVENT_ZLIB_LEVEL = 6  # raw vendor events are kept for re-parsing: ratio matters more than on the outbox
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to queue: what to do (``kind``), for which call, with which parameters, not before when."""
+
+    kind: str
+    call_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+    run_after: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job, as a handler receives it."""
+
+    id: int
+    project_id: str
+    kind: str
+    call_id: str
+    params: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where one job of a call stands, for the call detail and for inspection."""
+
+    kind: str
+    call_id: str
+    status: str
+    attempts: int
+    error: str | None
+    updated_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None, default: datetime) -> datetime:
+    if moment is None:
+        return default
+    if moment.tzinfo is None:
+        raise InputError("job times must be timezone-aware")
+    return moment
+
+
+class JobQueueMixin:
+    """Jobs, vendor events and project settings; mixed into ``MetadataStore``, which provides ``_session``."""
+
+    def _session(self) -> AbstractContextManager[Session]:  # provided by MetadataStore
+        raise NotImplementedError
+
+    # Jobs -------------------------------------------------------------------------------------------
+
+    def enqueue_jobs(self, project_id: str, jobs: Sequence[JobSpec]) -> None:
+        """Queue jobs; a job already known for the same (kind, call) is reset to pending with the new params.
+
+        A job that is running when it is queued again is reset too: the handler's later ``finish_job``
+        then finds it pending and leaves it so, and the job runs once more with the newer parameters.
+        """
+        if not jobs:
+            return
+        now = _now()
+        latest: dict[tuple[str, str], JobSpec] = {(job.kind, job.call_id): job for job in jobs}
+        for _ in range(3):
+            try:
+                with self._session() as session:
+                    for (kind, call_id), job in latest.items():
+                        self._upsert_job(session, project_id, kind, call_id, job, now)
+                return
+            except IntegrityError:
+                continue  # a concurrent enqueue inserted the same job between our read and insert
+        raise StoreError(f"jobs for project {project_id} could not be queued")
+
+    @staticmethod
+    def _upsert_job(
+        session: Session, project_id: str, kind: str, call_id: str, job: JobSpec, now: datetime
+    ) -> None:
+        run_after = _aware(job.run_after, now)
+        row = session.scalars(
+            select(JobRow).where(
+                JobRow.project_id == project_id, JobRow.kind == kind, JobRow.call_id == call_id
+            )
+        ).one_or_none()
+        if row is None:
+            session.add(
+                JobRow(
+                    project_id=project_id,
+                    kind=kind,
+                    call_id=call_id,
+                    params=dict(job.params),
+                    status=JobStatusValue.PENDING,
+                    attempts=0,
+                    error=None,
+                    run_after=run_after,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return
+        row.params = dict(job.params)
+        row.status = JobStatusValue.PENDING
+        row.attempts = 0
+        row.error = None
+        row.run_after = run_after
+        row.updated_at = now
+
+    def claim_jobs(self, kinds: Collection[str], limit: int, *, now: datetime | None = None) -> list[Job]:
+        """Up to ``limit`` due pending jobs of the given kinds, oldest due first, marked running.
+
+        A job stays running until ``finish_job`` or ``fail_job``; ``recover_jobs`` hands running jobs back
+        after a crash.
+        """
+        if limit <= 0 or not kinds:
+            return []
+        moment = _aware(now, _now())
+        with self._session() as session:
+            rows = session.scalars(
+                select(JobRow)
+                .where(
+                    JobRow.status == JobStatusValue.PENDING,
+                    JobRow.run_after <= moment,
+                    JobRow.kind.in_(sorted(kinds)),
+                )
+                .order_by(JobRow.run_after, JobRow.id)
+                .limit(limit)
+            ).all()
+            claimed: list[Job] = []
+            for row in rows:
+                result = session.execute(
+                    update(JobRow)
+                    .where(JobRow.id == row.id, JobRow.status == JobStatusValue.PENDING)
+                    .values(status=JobStatusValue.RUNNING, attempts=row.attempts + 1, updated_at=moment)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(result, "rowcount", 0):
+                    claimed.append(
+                        Job(
+                            id=row.id,
+                            project_id=row.project_id,
+                            kind=row.kind,
+                            call_id=row.call_id,
+                            params=copy.deepcopy(row.params),
+                            attempts=row.attempts + 1,
+                        )
+                    )
+            return claimed
+
+    def finish_job(self, job_id: int) -> None:
+        """Mark a running job done (a job re-queued meanwhile stays pending and runs again)."""
+        self._settle(job_id, JobStatusValue.DONE, None, None)
+
+    def fail_job(self, job_id: int, error: str, *, retry_at: datetime | None = None) -> None:
+        """Record a failure: pending again at ``retry_at`` for a transient one, else failed for good."""
+        if retry_at is None:
+            self._settle(job_id, JobStatusValue.FAILED, error, None)
+        else:
+            self._settle(job_id, JobStatusValue.PENDING, error, _aware(retry_at, _now()))
+
+    def _settle(self, job_id: int, status: str, error: str | None, run_after: datetime | None) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": _now()}
+        if run_after is not None:
+            values["run_after"] = run_after
+        with self._session() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id, JobRow.status == JobStatusValue.RUNNING)
+                .values(**values)
+            )
+            if not getattr(result, "rowcount", 0) and session.get(JobRow, job_id) is None:
+                raise NotFound(f"job {job_id} not found")
+
+    def recover_jobs(self) -> int:
+        """Hand jobs left running by a process that died back to the queue; returns how many."""
+        with self._session() as session:
+            result = session.execute(
+                update(JobRow)
+                .where(JobRow.status == JobStatusValue.RUNNING)
+                .values(status=JobStatusValue.PENDING, updated_at=_now())
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def jobs_for_call(self, project_id: str, call_id: str) -> list[JobStatus]:
+        """Every job of one call, by kind."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(JobRow)
+                .where(JobRow.project_id == project_id, JobRow.call_id == call_id)
+                .order_by(JobRow.kind)
+            ).all()
+            return [
+                JobStatus(
+                    kind=row.kind,
+                    call_id=row.call_id,
+                    status=row.status,
+                    attempts=row.attempts,
+                    error=row.error,
+                    updated_at=row.updated_at,
+                )
+                for row in rows
+            ]
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are pending or running (due or not) and how many failed, for health and tests."""
+        with self._session() as session:
+            rows = session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
+        counts = {status: 0 for status in ("pending", "running", "failed")}
+        for status, count in rows:
+            if status in counts:
+                counts[status] = int(count)
+        return counts
+
+    def due_job_count(self, kinds: Collection[str] | None = None, *, now: datetime | None = None) -> int:
+        """How many jobs are pending and due now, or running."""
+        moment = _aware(now, _now())
+        condition = or_(
+            and_(JobRow.status == JobStatusValue.PENDING, JobRow.run_after <= moment),
+            JobRow.status == JobStatusValue.RUNNING,
+        )
+        query = select(func.count()).select_from(JobRow).where(condition)
+        if kinds is not None:
+            query = query.where(JobRow.kind.in_(sorted(kinds)))
+        with self._session() as session:
+            return int(session.scalar(query) or 0)
+
+    # Vendor events ----------------------------------------------------------------------------------
+
+    def add_source_event(
+        self, project_id: str, source: str, external_id: str, event_key: str, payload: bytes
+    ) -> bool:
+        """Keep one raw vendor event of a call; False when this exact event was stored before (a replay)."""
+        try:
+            with self._session() as session:
+                session.add(
+                    SourceEventRow(
+                        project_id=project_id,
+                        source=source,
+                        external_id=external_id,
+                        event_key=event_key,
+                        payload=zlib.compress(payload, _EVENT_ZLIB_LEVEL),
+                        received_at=_now(),
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def source_events(self, project_id: str, source: str, external_id: str) -> list[bytes]:
+        """Every stored raw event of one vendor call, oldest first."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(SourceEventRow.payload)
+                .where(
+                    SourceEventRow.project_id == project_id,
+                    SourceEventRow.source == source,
+                    SourceEventRow.external_id == external_id,
+                )
+                .order_by(SourceEventRow.id)
+            ).all()
+        return [zlib.decompress(payload) for payload in rows]
+
+    # Project settings -------------------------------------------------------------------------------
+
+    def project_settings(self, project_id: str) -> dict[str, Any]:
+        """A copy of the project's settings document (webhook secrets, channel maps, agent metric sets)."""
+        with self._session() as session:
+            row = session.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFound(f"project {project_id} not found")
+            return copy.deepcopy(row.settings or {})
+
+    def update_project_settings(self, project_id: str, path: tuple[str, ...], value: Any) -> None:
+        """Set (or with ``value`` None remove) one entry of the project's settings document.
+
+        The read-modify-write runs in one transaction with the row locked where the backend can lock it,
+        so two writers of different paths do not lose each other's change.
+        """
+        if not path or any(not part for part in path):
+            raise InputError("a settings path needs at least one non-empty part")
+        with self._session() as session:
+            row = session.scalars(
+                select(ProjectRow).where(ProjectRow.id == project_id).with_for_update()
+            ).one_or_none()
+            if row is None:
+                raise NotFound(f"project {project_id} not found")
+            settings = copy.deepcopy(row.settings or {})
+            node = settings
+            for part in path[:-1]:
+                child = node.get(part)
+                if not isinstance(child, dict):
+                    child = {}
+                    node[part] = child
+                node = child
+            if value is None:
+                node.pop(path[-1], None)
+            else:
+                node[path[-1]] = value
+            row.settings = settings
+
+
+def setting_at(settings: dict[str, Any], path: tuple[str, ...], default: Any = None) -> Any:
+    """The value at ``path`` in a project settings document, or ``default`` where any part is missing."""
+    node: Any = settings
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node

@@ -1,0 +1,144 @@
+"""The post-ingest job queue, raw vendor events and project settings in the metadata store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from convoscope.errors import InputError, NotFound
+from convoscope.store.metadata import JobSpec, MetadataStore, ProjectInfo, setting_at
+
+
+@pytest.fixture
+def meta(tmp_path: Path) -> Iterator[MetadataStore]:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def project(meta: MetadataStore) -> ProjectInfo:
+    return meta.ensure_project("default")
+
+
+def test_a_job_runs_once_per_claim_and_its_outcome_is_recorded_on_the_call(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    meta.enqueue_jobs(
+        project.id, [JobSpec("audio.analyze", "c1", {"vad": "silero"}), JobSpec("evals.run", "c1")]
+    )
+    claimed = meta.claim_jobs({"audio.analyze"}, 10)
+    assert [(job.kind, job.call_id, job.params, job.attempts) for job in claimed] == [
+        ("audio.analyze", "c1", {"vad": "silero"}, 1)
+    ]
+    assert meta.claim_jobs({"audio.analyze"}, 10) == []  # running: not handed out twice
+    meta.fail_job(claimed[0].id, "recording is not audio")
+    statuses = {status.kind: status for status in meta.jobs_for_call(project.id, "c1")}
+    assert statuses["audio.analyze"].status == "failed"
+    assert statuses["audio.analyze"].error == "recording is not audio"
+    assert statuses["evals.run"].status == "pending"
+    assert meta.job_counts() == {"pending": 1, "running": 0, "failed": 1}
+
+
+def test_enqueuing_again_replaces_params_and_revives_a_failed_job(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    meta.enqueue_jobs(project.id, [JobSpec("audio.analyze", "c1", {"gap": 1})])
+    (job,) = meta.claim_jobs({"audio.analyze"}, 10)
+    meta.fail_job(job.id, "boom")
+    meta.enqueue_jobs(project.id, [JobSpec("audio.analyze", "c1", {"gap": 2})])
+    (again,) = meta.claim_jobs({"audio.analyze"}, 10)
+    assert again.id == job.id and again.params == {"gap": 2} and again.attempts == 1
+    meta.finish_job(again.id)
+    (status,) = meta.jobs_for_call(project.id, "c1")
+    assert (status.status, status.error) == ("done", None)
+
+
+def test_a_job_queued_while_running_runs_again_after_it_finishes(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    meta.enqueue_jobs(project.id, [JobSpec("evals.run", "c1", {"v": 1})])
+    (running,) = meta.claim_jobs({"evals.run"}, 10)
+    meta.enqueue_jobs(project.id, [JobSpec("evals.run", "c1", {"v": 2})])
+    meta.finish_job(running.id)  # finishes the old parameters; the newer request must not be lost
+    (rerun,) = meta.claim_jobs({"evals.run"}, 10)
+    assert rerun.params == {"v": 2}
+
+
+def test_retry_waits_until_its_time_and_run_after_is_respected(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    now = datetime.now(UTC)
+    meta.enqueue_jobs(project.id, [JobSpec("otlp.assemble", "conv-1", run_after=now + timedelta(seconds=30))])
+    assert meta.claim_jobs({"otlp.assemble"}, 10, now=now) == []
+    (job,) = meta.claim_jobs({"otlp.assemble"}, 10, now=now + timedelta(seconds=31))
+    meta.fail_job(job.id, "server slow", retry_at=now + timedelta(seconds=60))
+    assert meta.claim_jobs({"otlp.assemble"}, 10, now=now + timedelta(seconds=59)) == []
+    (retried,) = meta.claim_jobs({"otlp.assemble"}, 10, now=now + timedelta(seconds=61))
+    assert retried.attempts == 2
+    (status,) = meta.jobs_for_call(project.id, "conv-1")
+    assert status.status == "running" and status.error == "server slow"
+
+
+def test_recover_hands_back_jobs_of_a_dead_process(meta: MetadataStore, project: ProjectInfo) -> None:
+    meta.enqueue_jobs(project.id, [JobSpec("evals.run", "c1"), JobSpec("evals.run", "c2")])
+    assert len(meta.claim_jobs({"evals.run"}, 10)) == 2
+    assert meta.recover_jobs() == 2
+    assert {job.call_id for job in meta.claim_jobs({"evals.run"}, 10)} == {"c1", "c2"}
+
+
+def test_concurrent_claims_never_share_a_job(meta: MetadataStore, project: ProjectInfo) -> None:
+    meta.enqueue_jobs(project.id, [JobSpec("evals.run", f"c{i}") for i in range(60)])
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        while jobs := meta.claim_jobs({"evals.run"}, 5):
+            with lock:
+                seen.extend(job.call_id for job in jobs)
+
+    threads = [threading.Thread(target=consume) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seen) == sorted(f"c{i}" for i in range(60))
+
+
+def test_job_errors(meta: MetadataStore, project: ProjectInfo) -> None:
+    with pytest.raises(NotFound):
+        meta.finish_job(12345)
+    with pytest.raises(InputError):
+        meta.enqueue_jobs(project.id, [JobSpec("evals.run", "c1", run_after=datetime(2026, 1, 1))])  # noqa: DTZ001
+
+
+def test_source_events_keep_order_and_ignore_replays(meta: MetadataStore, project: ProjectInfo) -> None:
+    assert meta.add_source_event(project.id, "retell", "call-1", "call_started", b'{"a": 1}')
+    assert meta.add_source_event(project.id, "retell", "call-1", "call_ended", b'{"a": 2}')
+    assert not meta.add_source_event(project.id, "retell", "call-1", "call_started", b'{"a": 1}')
+    assert meta.add_source_event(project.id, "retell", "call-2", "call_started", b'{"b": 1}')
+    assert meta.source_events(project.id, "retell", "call-1") == [b'{"a": 1}', b'{"a": 2}']
+    assert meta.source_events(project.id, "vapi", "call-1") == []
+
+
+def test_project_settings_paths(meta: MetadataStore, project: ProjectInfo) -> None:
+    meta.update_project_settings(project.id, ("sources", "retell", "webhook_secret"), "s3cret")
+    meta.update_project_settings(project.id, ("sources", "retell", "channel_map"), ["user", "agent"])
+    settings = meta.project_settings(project.id)
+    assert setting_at(settings, ("sources", "retell")) == {
+        "webhook_secret": "s3cret",
+        "channel_map": ["user", "agent"],
+    }
+    meta.update_project_settings(project.id, ("sources", "retell", "webhook_secret"), None)
+    assert setting_at(meta.project_settings(project.id), ("sources", "retell", "webhook_secret")) is None
+    assert setting_at(meta.project_settings(project.id), ("missing", "x"), "default") == "default"
+    with pytest.raises(NotFound):
+        meta.project_settings("nope")
+    with pytest.raises(InputError):
+        meta.update_project_settings(project.id, (), 1)
