@@ -20,15 +20,16 @@ __all__ = ["create_app"]
 
 
 def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
-    """The app over already-opened services; the worker drains the outbox while the app runs."""
+    """The app over already-opened services; the outbox worker and the job runner run while the app runs."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(services.worker.run()) if run_worker else None
+        runners = (services.worker.run, services.jobs.run) if run_worker else ()
+        tasks = [asyncio.create_task(run()) for run in runners]
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

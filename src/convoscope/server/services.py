@@ -6,16 +6,21 @@ This is one of the two places (with the CLI) that names concrete store classes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ..config import Settings
 from ..ingest.canonical import CallLimits
+from ..model import Call
 from ..store.base import CallStore
 from ..store.blobs import FileBlobStore
 from ..store.clickhouse import open_clickhouse_store
 from ..store.metadata import MetadataStore, ProjectInfo
-from .worker import IngestWorker
+from .jobs import JobRunner
+from .pipeline import Planner, job_handlers, plan_follow_ups, planners
+from .worker import IngestWorker, assign_identity
 
 __all__ = ["Services", "limits_of", "open_call_store", "open_services"]
 
@@ -32,6 +37,29 @@ class Services:
     blobs: FileBlobStore
     worker: IngestWorker
     default_project: ProjectInfo
+    jobs: JobRunner = field(init=False)
+    planners: list[Planner] = field(default_factory=planners)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobRunner(self.meta, job_handlers(self), poll_s=self.settings.outbox_poll_s)
+
+    def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
+        """Store calls (identity assigned, newest version wins) and queue their follow-up jobs.
+
+        For paths other than the outbox worker: a job that re-stores a call after re-hosting its recording,
+        an assembled trace, a re-parsed vendor call. ``version`` defaults to now, so the newer write wins.
+        """
+        stored = [assign_identity(project_id, call) for call in calls]
+        ids = self.store.insert_calls(project_id, stored, version=version or time.time_ns() // 1000)
+        self.plan_follow_ups(project_id, stored)
+        return ids
+
+    def plan_follow_ups(self, project_id: str, calls: Sequence[Call]) -> None:
+        """Queue the jobs every capability wants for these stored calls, and wake the job runner."""
+        jobs = plan_follow_ups(project_id, calls, self.planners)
+        if jobs:
+            self.meta.enqueue_jobs(project_id, jobs)
+            self.jobs.notify()
 
     def close(self) -> None:
         """Close the stores (chDB allows one open data directory per process)."""
@@ -85,6 +113,8 @@ def open_services(settings: Settings, *, store: CallStore | None = None) -> Serv
         retention=timedelta(days=settings.outbox_retention_days),
     )
     blobs = FileBlobStore(settings.data_dir / "blobs")
-    return Services(
+    services = Services(
         settings=settings, store=call_store, meta=meta, blobs=blobs, worker=worker, default_project=project
     )
+    worker.set_after_store(services.plan_follow_ups)
+    return services

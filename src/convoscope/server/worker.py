@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -67,6 +67,7 @@ class IngestWorker:
         self._claim_rows = claim_rows
         self._retention = retention
         self._purge_every_s = purge_every_s
+        self._after_store: Callable[[str, Sequence[Call]], None] | None = None
         self._last_purge: datetime | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -79,6 +80,10 @@ class IngestWorker:
         self.stored_calls = 0
         self.failed_rows = 0
         self.last_error: str | None = None
+
+    def set_after_store(self, after_store: Callable[[str, Sequence[Call]], None]) -> None:
+        """Call ``after_store(project_id, calls)`` after each stored batch (to plan follow-up jobs)."""
+        self._after_store = after_store
 
     def hand_over(self, ingest_id: int, calls: list[Call]) -> None:
         """Offer the already-validated calls of a committed outbox row, then wake the worker."""
@@ -173,8 +178,12 @@ class IngestWorker:
 
     def _flush(self, batches: dict[str, _Batch], done: list[int]) -> None:
         for project_id, batch in batches.items():
-            self._store.insert_calls(project_id, list(batch.calls.values()), version=batch.version)
-            self.stored_calls += len(batch.calls)
+            calls = list(batch.calls.values())
+            self._store.insert_calls(project_id, calls, version=batch.version)
+            self.stored_calls += len(calls)
+            if self._after_store is not None:
+                # Before the rows are marked done: a crash in between replays them; planning is idempotent.
+                self._after_store(project_id, calls)
         if done:
             self._meta.mark_done(done)
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InputError, NotFound
@@ -58,10 +59,32 @@ async def _stored_call(request: Request, project_id: str, call_id: str) -> Store
     return stored
 
 
-@router.get("/calls/{call_id}", summary="One call with turns, tool calls, recordings and scores")
-async def get_call(call_id: str, request: Request, project: CurrentProject) -> StoredCall:
+class JobView(BaseModel):
+    """Where one post-ingest job of the call stands (a failure keeps its error here)."""
+
+    kind: str
+    status: str
+    attempts: int
+    error: str | None
+    updated_at: datetime
+
+
+class CallDetail(StoredCall):
+    """A stored call with the state of its post-ingest jobs (recording, audio analysis, evals)."""
+
+    jobs: list[JobView] = Field(default_factory=list)
+
+
+@router.get("/calls/{call_id}", summary="One call with turns, tool calls, recordings, scores and jobs")
+async def get_call(call_id: str, request: Request, project: CurrentProject) -> CallDetail:
     """The newest stored version of the call."""
-    return await _stored_call(request, project.id, call_id)
+    stored = await _stored_call(request, project.id, call_id)
+    statuses = await run_in_threadpool(get_services(request).meta.jobs_for_call, project.id, call_id)
+    jobs = [
+        JobView(kind=s.kind, status=s.status, attempts=s.attempts, error=s.error, updated_at=s.updated_at)
+        for s in statuses
+    ]
+    return CallDetail(**dict(stored), jobs=jobs)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:

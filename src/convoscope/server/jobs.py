@@ -1,0 +1,131 @@
+"""Runs post-ingest jobs (re-hosting recordings, audio analysis, evals, trace assembly) in the server.
+
+Jobs live in the metadata store, so they survive a restart; this runner claims due ones, hands each to the
+handler registered for its kind and records the outcome on the job row. A handler signals a transient
+failure with ``JobRetry`` (the job comes back after a backoff, up to ``max_attempts``); any other
+convoscope error fails the job for good with its message, which stays visible on the call. One failing
+call never blocks the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from ..errors import ConvoscopeError
+from ..store.metadata import Job, MetadataStore
+
+__all__ = ["JobHandler", "JobRetry", "JobRunner"]
+
+log = logging.getLogger("convoscope.jobs")
+
+JobHandler = Callable[[Job], None]
+"""Does one job; raises ``JobRetry`` to try again later or another ``ConvoscopeError`` to give up."""
+
+
+class JobRetry(ConvoscopeError):
+    """A transient failure (a slow server, a 5xx): run the job again after ``after_s`` seconds."""
+
+    def __init__(self, message: str, *, after_s: float) -> None:
+        super().__init__(message)
+        self.after_s = after_s
+
+
+class JobRunner:
+    """Claims due jobs of the registered kinds and runs them, one at a time, off the event loop."""
+
+    def __init__(
+        self,
+        meta: MetadataStore,
+        handlers: Mapping[str, JobHandler],
+        *,
+        poll_s: float = 1.0,
+        claim_jobs: int = 16,
+        max_attempts: int = 5,
+    ) -> None:
+        self._meta = meta
+        self._handlers = dict(handlers)
+        self._poll_s = poll_s
+        self._claim_jobs = claim_jobs
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.done_jobs = 0
+        self.failed_jobs = 0
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The job kinds this runner handles."""
+        return frozenset(self._handlers)
+
+    def register(self, kind: str, handler: JobHandler) -> None:
+        """Handle jobs of ``kind`` with ``handler`` (a later registration of the same kind wins)."""
+        self._handlers[kind] = handler
+
+    def notify(self) -> None:
+        """Wake the runner now (thread-safe), e.g. right after jobs were queued."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        """Run jobs until cancelled; jobs left running by a crashed process are handed back first."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._meta.recover_jobs)
+        while True:
+            try:
+                ran = await asyncio.to_thread(self.run_once)
+            except ConvoscopeError as exc:
+                log.warning("job runner: %s", exc)
+                ran = 0
+            if ran:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def run_once(self) -> int:
+        """Run one claim of due jobs synchronously; returns how many ran."""
+        jobs = self._meta.claim_jobs(self.kinds, self._claim_jobs)
+        for job in jobs:
+            self._run(job)
+        return len(jobs)
+
+    def run_until_idle(self, *, max_rounds: int = 100) -> int:
+        """Run due jobs, including the follow-ups they queue, until none is due; returns how many ran."""
+        total = 0
+        for _ in range(max_rounds):
+            ran = self.run_once()
+            if not ran:
+                break
+            total += ran
+        return total
+
+    def _run(self, job: Job) -> None:
+        handler = self._handlers[job.kind]
+        try:
+            handler(job)
+        except JobRetry as exc:
+            if job.attempts >= self._max_attempts:
+                self._fail(job, f"{exc} (gave up after {job.attempts} attempts)")
+            else:
+                retry_at = datetime.now(UTC) + timedelta(seconds=exc.after_s)
+                self._meta.fail_job(job.id, str(exc), retry_at=retry_at)
+            return
+        except ConvoscopeError as exc:
+            self._fail(job, str(exc))
+            return
+        except Exception as exc:  # a bug in one handler must not stop every other call's jobs
+            log.exception("job %s %s of call %s crashed", job.id, job.kind, job.call_id)
+            self._fail(job, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        self._meta.finish_job(job.id)
+        self.done_jobs += 1
+
+    def _fail(self, job: Job, error: str) -> None:
+        log.warning("job %s (%s of call %s) failed: %s", job.id, job.kind, job.call_id, error)
+        self._meta.fail_job(job.id, error)
+        self.failed_jobs += 1
