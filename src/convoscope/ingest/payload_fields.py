@@ -1,0 +1,214 @@
+"""Typed reads from an untrusted vendor JSON document, each failure a PayloadError naming its path.
+
+Vendor payloads are parsed JSON of any shape. The adapters read them through these helpers so a wrong
+type anywhere becomes a 4xx that says which field (``data.transcript[3].time_in_call_secs``), never a
+``KeyError`` or ``TypeError`` that would surface as a 500. Optional reads return ``None`` for an absent or
+``null`` field and reject only a value of the wrong type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import PayloadError, SignatureError
+from ..model import Call, LatencyStats
+
+__all__ = [
+    "Warnings",
+    "after",
+    "build_call",
+    "check_hmac_hex",
+    "epoch_datetime",
+    "iso_datetime",
+    "latency_stats",
+    "opt_bool",
+    "opt_float",
+    "opt_int",
+    "opt_list",
+    "opt_obj",
+    "opt_str",
+    "req_obj",
+    "req_str",
+    "turn_ends",
+]
+
+Warnings = list[str]
+"""Recoverable oddities an adapter collects while reading; they end up in ``Assembled.warnings``."""
+
+
+def _fail(where: str, message: str) -> PayloadError:
+    return PayloadError(f"{where}: {message}", [{"loc": where, "msg": message}])
+
+
+def req_obj(value: Any, where: str) -> dict[str, Any]:
+    """``value`` as a JSON object, else PayloadError at ``where``."""
+    if not isinstance(value, dict):
+        raise _fail(where, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def opt_obj(doc: Mapping[str, Any], key: str, where: str) -> dict[str, Any] | None:
+    """``doc[key]`` as an object, ``None`` when absent or null."""
+    value = doc.get(key)
+    return None if value is None else req_obj(value, f"{where}.{key}")
+
+
+def opt_list(doc: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """``doc[key]`` as a list, empty when absent or null."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def opt_str(doc: Mapping[str, Any], key: str, where: str) -> str | None:
+    """``doc[key]`` as a string, ``None`` when absent or null."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def req_str(doc: Mapping[str, Any], key: str, where: str) -> str:
+    """``doc[key]`` as a non-empty string; the message names the missing field."""
+    value = opt_str(doc, key, where)
+    if not value:
+        raise _fail(f"{where}.{key}", "missing (a non-empty string is required)")
+    return value
+
+
+def opt_float(doc: Mapping[str, Any], key: str, where: str) -> float | None:
+    """``doc[key]`` as a finite number (booleans refused), ``None`` when absent or null."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(f"{where}.{key}", f"expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(f"{where}.{key}", "expected a finite number")
+    return number
+
+
+def opt_int(doc: Mapping[str, Any], key: str, where: str) -> int | None:
+    """``doc[key]`` as an integer (a float with no fraction is accepted), ``None`` when absent or null."""
+    number = opt_float(doc, key, where)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise _fail(f"{where}.{key}", "expected an integer")
+    return int(number)
+
+
+def opt_bool(doc: Mapping[str, Any], key: str, where: str) -> bool | None:
+    """``doc[key]`` as a boolean, ``None`` when absent or null."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _fail(f"{where}.{key}", f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+# Epoch values past this are not plausible call times (year 9999 is where datetime ends).
+_MAX_EPOCH_S = 253_402_300_799
+
+
+def epoch_datetime(seconds: float, where: str) -> datetime:
+    """A UTC datetime from epoch seconds, PayloadError when out of any plausible range."""
+    if not 0 <= seconds <= _MAX_EPOCH_S:
+        raise _fail(where, f"epoch time {seconds} is out of range")
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def after(start: datetime, seconds: float, where: str) -> datetime:
+    """``start`` plus ``seconds``; a sum past the calendar's end is a PayloadError, not an OverflowError."""
+    try:
+        return start + timedelta(seconds=seconds)
+    except OverflowError:
+        raise _fail(where, f"{seconds} s after {start.isoformat()} is out of range") from None
+
+
+def iso_datetime(value: str, where: str, warnings: Warnings) -> datetime:
+    """An ISO 8601 time as UTC; a time without an offset is read as UTC and a warning says so."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(where, f"not an ISO 8601 time: {value[:64]!r}") from None
+    if parsed.tzinfo is None:
+        warnings.append(f"{where}: time {value!r} has no UTC offset; read as UTC")
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def turn_ends(
+    starts: Sequence[float], call_end_s: float | None, where: str, warnings: Warnings
+) -> list[float]:
+    """End times for turns that only carry a start: each ends where the next one starts.
+
+    The last turn ends at the call's end when that is known and not before it, else where it starts. A
+    start earlier than the one before it is an out-of-order timestamp: that turn gets a zero-length span
+    and a warning names it, instead of a negative duration.
+    """
+    ends: list[float] = []
+    for i, start in enumerate(starts):
+        if i + 1 < len(starts):
+            following = starts[i + 1]
+            if following < start:
+                warnings.append(
+                    f"{where}[{i + 1}]: starts at {following} s, before the previous turn ({start} s)"
+                )
+            ends.append(max(following, start))
+        else:
+            ends.append(max(call_end_s, start) if call_end_s is not None else start)
+    return ends
+
+
+def latency_stats(values_s: Sequence[float]) -> LatencyStats:
+    """A vendor's per-turn latencies summarised the way vendors report theirs (nearest-rank percentiles)."""
+    ordered = sorted(values_s)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return LatencyStats(
+        p50_s=rank(0.5),
+        p90_s=rank(0.9),
+        p95_s=rank(0.95),
+        p99_s=rank(0.99),
+        min_s=ordered[0],
+        max_s=ordered[-1],
+        count=len(ordered),
+        values_s=list(values_s),
+    )
+
+
+def build_call(document: dict[str, Any], where: str) -> Call:
+    """Validate an assembled call; a model violation becomes a PayloadError listing each field."""
+    try:
+        return Call.model_validate(document)
+    except ValidationError as exc:
+        errors: list[dict[str, object]] = [
+            {"loc": ".".join(str(p) for p in err["loc"]) or where, "msg": err["msg"]} for err in exc.errors()
+        ]
+        head = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+        raise PayloadError(f"{where}: the call built from it is invalid: {head}", errors) from None
+
+
+def check_hmac_hex(secret: str, message: bytes, candidates: Sequence[str], *, header: str) -> None:
+    """Accept when one of ``candidates`` is the hex HMAC-SHA256 of ``message``; constant-time compare."""
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode()
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and a header is attacker-controlled.
+    if not any(hmac.compare_digest(expected, c.strip().lower().encode()) for c in candidates):
+        raise SignatureError(f"{header}: signature does not match the body")
