@@ -1,0 +1,245 @@
+"""Bland adapter: the immediate and corrected webhooks, their merge by call_id, the signature."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convoscope.errors import PayloadError, SignatureError
+from convoscope.ingest.bland import SOURCE
+from convoscope.ingest.sources import get_source
+from convoscope.model import Direction, EndReason, Role
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bland"
+STARTED = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+
+
+def load(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return document
+
+
+def test_registered_under_its_name() -> None:
+    assert get_source("bland") is SOURCE
+
+
+def test_identify_tells_the_two_webhooks_apart() -> None:
+    immediate, corrected = SOURCE.identify(load("immediate")), SOURCE.identify(load("corrected"))
+    assert immediate.external_id == corrected.external_id == "c1234567-89ab-cdef-0123-456789abcdef"
+    assert (immediate.event_type, corrected.event_type) == ("immediate", "corrected")
+    assert immediate.event_key != corrected.event_key
+    assert SOURCE.identify(load("immediate")).event_key == immediate.event_key
+
+
+def test_immediate_webhook_maps_every_field() -> None:
+    assembled = SOURCE.assemble([load("immediate")])
+    call = assembled.call
+    assert call.source == "bland"
+    assert call.external_id == "c1234567-89ab-cdef-0123-456789abcdef"
+    assert call.agent_id == "pw-dental-reschedule"
+    assert call.direction is Direction.OUTBOUND
+    assert call.started_at == STARTED
+    assert call.duration_s == pytest.approx(45.0)  # call_length is in minutes
+    assert call.ended_at == datetime(2024, 1, 15, 10, 30, 45, tzinfo=UTC)
+    assert call.end_reason is EndReason.USER_HANGUP and call.end_reason_raw == "USER"
+
+    # created_at → seconds from started_at; each turn ends where the next starts, the last at the end.
+    assert [t.start_s for t in call.turns] == [1.0, 5.5, 9.0, 10.0]
+    assert [t.end_s for t in call.turns] == [5.5, 9.0, 10.0, 45.0]
+    assert [t.role for t in call.turns] == [Role.AGENT, Role.USER, Role.SYSTEM, Role.AGENT]
+    assert call.turns[1].text == "I am calling about my recent order."
+    assert call.metadata["turn_end_s"] == "next turn's start"
+
+    assert [(c.product, c.amount, c.currency, c.quantity, c.unit) for c in call.cost] == [
+        ("call", pytest.approx(0.0675), "USD", pytest.approx(0.75), "minute")
+    ]
+    assert call.usage.audio_s == pytest.approx(45.0)
+    [recording] = call.recordings
+    assert recording.source_url == "https://server.aws.dialpad.example/recordings/c1234567.mp3"
+    assert recording.channel_map == {}  # Bland documents no channel layout
+    assert call.vendor_analysis == {
+        "summary": "The customer asked about a recent order.",
+        "analysis": {"order_found": True},
+        "disposition_tag": "Resolved",
+    }
+    bland = call.metadata["bland"]
+    assert isinstance(bland, dict)
+    for key in ("c_id", "batch_id", "to", "from", "answered_by", "queue_status", "status", "completed"):
+        assert bland[key] == load("immediate")[key]
+    assert bland["variables"] == {"order_id": "A-1001"}
+    assert bland["metadata"] == {"crm_id": "lead-77"}
+    assert bland["request_data"] == {"phone_number": "+15551234567"}
+    assert bland["corrected_duration"] == 45
+    assert bland["raw_roles"] == {"2": "agent-action"}
+    assert assembled.warnings == ()
+
+
+def test_corrected_webhook_completes_the_call() -> None:
+    merged = SOURCE.assemble([load("immediate"), load("corrected")]).call
+    # The corrected transcript wins, with its own times in seconds.
+    assert [(t.role, t.start_s, t.end_s) for t in merged.turns] == [
+        (Role.AGENT, 0.5, 3.2),
+        (Role.USER, 3.9, 5.6),
+        (Role.AGENT, 9.8, 11.4),
+    ]
+    assert merged.turns[1].text == "I'm calling about my recent order."
+    assert "turn_end_s" not in merged.metadata
+    assert (
+        merged.vendor_analysis["summary"] == "The customer asked about order A-1001, which shipped yesterday."
+    )
+    assert merged.vendor_analysis["citations"] == load("corrected")["citations"]
+    # Fields only the immediate webhook has are kept, and a later null does not erase a value.
+    assert merged.cost[0].amount == pytest.approx(0.0675)
+    assert merged.recordings[0].source_url is not None
+    assert merged.vendor_analysis["disposition_tag"] == "Resolved"
+    assert merged.started_at == STARTED
+    # A retried immediate webhook arriving after the corrected one does not undo the correction.
+    replayed = SOURCE.assemble([load("immediate"), load("corrected"), load("immediate")]).call
+    assert replayed.turns == merged.turns and replayed.vendor_analysis == merged.vendor_analysis
+
+
+def test_corrected_alone_needs_a_start_time() -> None:
+    with pytest.raises(PayloadError, match="started_at"):
+        SOURCE.assemble([load("corrected")])
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected", "raw"),
+    [
+        ({"answered_by": "voicemail"}, EndReason.VOICEMAIL, "answered_by:voicemail"),
+        ({"transferred_to": "+15550000"}, EndReason.TRANSFER, "transferred_to:USER"),
+        ({"call_ended_by": "ASSISTANT"}, EndReason.AGENT_HANGUP, "ASSISTANT"),
+        ({"call_ended_by": "SYSTEM"}, EndReason.OTHER, "SYSTEM"),
+        ({"call_ended_by": None, "error_message": "No answer"}, EndReason.ERROR, "error_message"),
+        ({"call_ended_by": None}, EndReason.UNKNOWN, None),
+    ],
+)
+def test_end_reason(changes: dict[str, Any], expected: EndReason, raw: str | None) -> None:
+    payload = load("immediate") | changes
+    call = SOURCE.assemble([payload]).call
+    assert (call.end_reason, call.end_reason_raw) == (expected, raw)
+
+
+def test_inbound_and_missing_direction() -> None:
+    assert SOURCE.assemble([load("immediate") | {"inbound": True}]).call.direction is Direction.INBOUND
+    payload = load("immediate")
+    del payload["inbound"]
+    assert SOURCE.assemble([payload]).call.direction is Direction.UNKNOWN
+
+
+def test_recoverable_oddities_are_warnings() -> None:
+    payload = load("immediate")
+    payload["transcripts"][0]["created_at"] = "2024-01-15T10:29:59.000Z"  # before the call started
+    payload["transcripts"][3]["created_at"] = "2024-01-15T10:30:08.000Z"  # before the entry above it
+    payload["transcripts"][2]["user"] = "narrator"
+    payload["started_at"] = "2024-01-15T10:30:00"  # no offset
+    assembled = SOURCE.assemble([payload])
+    call = assembled.call
+    assert call.turns[0].start_s == 0.0
+    assert call.turns[2].role is Role.SYSTEM
+    assert call.turns[2].end_s == call.turns[2].start_s  # no negative span
+    text = " | ".join(assembled.warnings)
+    for expected in ("before the call started", "transcripts[3]", "'narrator'", "no UTC offset"):
+        assert expected in text
+
+
+@pytest.mark.parametrize(
+    ("payload", "where"),
+    [
+        ([], r"\(body\)"),
+        ({"summary": "x"}, "call_id"),
+        ({"call_id": 7}, "call_id"),
+    ],
+)
+def test_identify_names_the_problem(payload: Any, where: str) -> None:
+    with pytest.raises(PayloadError, match=where):
+        SOURCE.identify(payload)
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"started_at": "yesterday"}, "started_at"),
+        ({"transcripts": [{"text": "hi", "user": "user"}]}, r"transcripts\[0\].created_at"),
+        ({"price": "cheap"}, "price"),
+        ({"call_length": "long"}, "call_length"),
+    ],
+)
+def test_assemble_names_the_problem(changes: dict[str, Any], where: str) -> None:
+    with pytest.raises(PayloadError, match=where):
+        SOURCE.assemble([load("immediate") | changes])
+
+
+def test_events_of_two_calls_are_refused() -> None:
+    other = load("corrected") | {"call_id": "another"}
+    with pytest.raises(PayloadError, match="different calls"):
+        SOURCE.assemble([load("immediate"), other])
+
+
+SECRET = "bland_signing_secret"
+BODY = json.dumps(load("immediate")).encode()
+
+
+def test_signature_accepted() -> None:
+    digest = hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
+    SOURCE.verify({"x-webhook-signature": digest}, BODY, SECRET, now=datetime.now(UTC))
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "missing"),
+        ({"x-webhook-signature": "00" * 32}, "does not match"),
+        ({"x-webhook-signature": hmac.new(b"other", BODY, hashlib.sha256).hexdigest()}, "does not match"),
+    ],
+)
+def test_signature_rejected(headers: dict[str, str], message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        SOURCE.verify(headers, BODY, SECRET, now=datetime.now(UTC))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+FIELDS = [
+    "call_id",
+    "started_at",
+    "created_at",
+    "call_length",
+    "inbound",
+    "price",
+    "transcripts",
+    "corrected_transcript",
+    "answered_by",
+    "call_ended_by",
+    "recording_url",
+    "transferred_to",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, st.tuples(st.sampled_from(FIELDS), json_values, st.booleans())))
+def test_fuzz_only_payload_errors(case: Any) -> None:
+    if isinstance(case, tuple):
+        field, value, corrected = case
+        events = [load("immediate") | {field: value}]
+        if corrected:
+            events.append(load("corrected") | {field: value})
+    else:
+        events = [case]
+    try:
+        for event in events:
+            SOURCE.identify(event)
+        SOURCE.assemble(events)
+    except PayloadError:
+        pass
