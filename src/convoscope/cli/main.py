@@ -19,6 +19,7 @@ from ..ingest.canonical import CallLimits, validate_calls
 from ..model import Call, CallSource, EndReason
 from ..store.base import CallFilter
 from ..store.metadata import MetadataStore
+from .audio import app as audio_app
 from .backend import open_backend, project_key, read_documents
 
 __all__ = ["app"]
@@ -28,6 +29,7 @@ calls_app = typer.Typer(help="Read stored calls.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage project API keys.", no_args_is_help=True)
 app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
+app.add_typer(audio_app, name="audio")
 
 console = Console()
 err_console = Console(stderr=True)
