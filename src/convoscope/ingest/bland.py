@@ -18,13 +18,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..errors import PayloadError, SignatureError
+from ..errors import PayloadError
 from ..model import Direction, EndReason, Role
 from .payload_fields import (
     Warnings,
     after,
     build_call,
-    check_hmac_hex,
     iso_datetime,
     opt_bool,
     opt_float,
@@ -35,6 +34,7 @@ from .payload_fields import (
     req_str,
     turn_ends,
 )
+from .signing import check_signature, hmac_hex, require_header
 from .sources import Assembled, SourceEvent, body_event_key
 
 __all__ = ["SOURCE", "BlandSource"]
@@ -280,10 +280,8 @@ class BlandSource:
         Bland signs no timestamp, so no replay window can be enforced here; a replayed body is only
         harmless (its event key is the same), not refused.
         """
-        signature = headers.get(SIGNATURE_HEADER)
-        if not signature:
-            raise SignatureError("missing X-Webhook-Signature header")
-        check_hmac_hex(secret, body, [signature], header="X-Webhook-Signature")
+        signature = require_header(headers, SIGNATURE_HEADER)
+        check_signature(hmac_hex(secret, body), signature, "X-Webhook-Signature")
 
 
 SOURCE = BlandSource()

@@ -33,7 +33,6 @@ from .payload_fields import (
     Warnings,
     after,
     build_call,
-    check_hmac_hex,
     epoch_datetime,
     latency_stats,
     opt_bool,
@@ -46,6 +45,7 @@ from .payload_fields import (
     req_str,
     turn_ends,
 )
+from .signing import check_fresh, check_signature, epoch_seconds, hmac_hex, parse_pairs, require_header
 from .sources import ATTACHMENT_SCHEME, Assembled, SourceEvent, body_event_key
 
 __all__ = ["SOURCE", "ElevenLabsSource"]
@@ -56,6 +56,7 @@ INITIATION_FAILURE = "call_initiation_failure"
 EVENT_TYPES = (TRANSCRIPTION, AUDIO, INITIATION_FAILURE)
 
 SIGNATURE_HEADER = "elevenlabs-signature"
+HEADER_NAME = "ElevenLabs-Signature"
 
 # Per-turn ``conversation_turn_metrics`` names that are one of our latency components. Every metric,
 # mapped or not, is kept in ``vendor_latency`` under its own name.
@@ -406,21 +407,12 @@ class ElevenLabsSource:
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str, *, now: datetime) -> None:
         """``ElevenLabs-Signature: t=<unix s>,v0=<hex HMAC-SHA256 of "<t>.<body>">``, within the tolerance."""
-        header = headers.get(SIGNATURE_HEADER)
-        if not header:
-            raise SignatureError("missing ElevenLabs-Signature header")
-        parts = [p.strip().partition("=") for p in header.split(",")]
-        stamps = [value for key, _, value in parts if key == "t"]
-        digests = [value for key, _, value in parts if key == "v0"]
-        if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdigit()) or not digests:
-            raise SignatureError("ElevenLabs-Signature: expected t=<timestamp>,v0=<hex digest>")
-        age_s = now.timestamp() - int(stamps[0])
-        if abs(age_s) > self.tolerance_s:
-            raise SignatureError(
-                f"ElevenLabs-Signature: timestamp is {age_s:.0f} s from now, "
-                f"outside the ±{self.tolerance_s:.0f} s window"
-            )
-        check_hmac_hex(secret, stamps[0].encode() + b"." + body, digests, header="ElevenLabs-Signature")
+        pairs = parse_pairs(require_header(headers, SIGNATURE_HEADER), HEADER_NAME)
+        stamp, digest = pairs.get("t"), pairs.get("v0")
+        if not stamp or not digest:
+            raise SignatureError(f"{HEADER_NAME}: expected t=<timestamp>,v0=<hex digest>")
+        check_fresh(epoch_seconds(stamp, HEADER_NAME), now, self.tolerance_s, HEADER_NAME)
+        check_signature(hmac_hex(secret, stamp.encode() + b"." + body), digest, HEADER_NAME)
 
 
 SOURCE = ElevenLabsSource()

@@ -8,8 +8,6 @@ type anywhere becomes a 4xx that says which field (``data.transcript[3].time_in_
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,14 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..errors import PayloadError, SignatureError
+from ..errors import PayloadError
 from ..model import Call, LatencyStats
 
 __all__ = [
     "Warnings",
     "after",
     "build_call",
-    "check_hmac_hex",
     "epoch_datetime",
     "iso_datetime",
     "latency_stats",
@@ -204,11 +201,3 @@ def build_call(document: dict[str, Any], where: str) -> Call:
         ]
         head = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
         raise PayloadError(f"{where}: the call built from it is invalid: {head}", errors) from None
-
-
-def check_hmac_hex(secret: str, message: bytes, candidates: Sequence[str], *, header: str) -> None:
-    """Accept when one of ``candidates`` is the hex HMAC-SHA256 of ``message``; constant-time compare."""
-    expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().encode()
-    # Bytes, not str: compare_digest refuses non-ASCII strings, and a header is attacker-controlled.
-    if not any(hmac.compare_digest(expected, c.strip().lower().encode()) for c in candidates):
-        raise SignatureError(f"{header}: signature does not match the body")
