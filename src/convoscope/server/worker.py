@@ -68,6 +68,7 @@ class IngestWorker:
         self._retention = retention
         self._purge_every_s = purge_every_s
         self._after_store: Callable[[str, Sequence[Call]], None] | None = None
+        self._kinds: dict[str, Callable[[Sequence[OutboxItem]], dict[int, str]]] = {}
         self._last_purge: datetime | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -80,6 +81,14 @@ class IngestWorker:
         self.stored_calls = 0
         self.failed_rows = 0
         self.last_error: str | None = None
+
+    def register_kind(self, kind: str, handler: Callable[[Sequence[OutboxItem]], dict[int, str]]) -> None:
+        """Store outbox rows of another ``kind`` (not canonical calls) with ``handler``.
+
+        The handler gets the claimed rows of its kind and returns ``{row id: error}`` for the rows it
+        could not take; the others are marked done once it returns.
+        """
+        self._kinds[kind] = handler
 
     def set_after_store(self, after_store: Callable[[str, Sequence[Call]], None]) -> None:
         """Call ``after_store(project_id, calls)`` after each stored batch (to plan follow-up jobs)."""
@@ -128,7 +137,11 @@ class IngestWorker:
         batches: dict[str, _Batch] = {}
         done: list[int] = []
         pending_calls = 0
+        other_kinds: dict[str, list[OutboxItem]] = {}
         for item in items:
+            if item.kind in self._kinds:
+                other_kinds.setdefault(item.kind, []).append(item)
+                continue
             try:
                 calls = self._parse(item)
             except InputError as exc:
@@ -146,6 +159,12 @@ class IngestWorker:
                 self._flush(batches, done)
                 batches, done, pending_calls = {}, [], 0
         self._flush(batches, done)
+        for kind, group in other_kinds.items():
+            failed = self._kinds[kind](group)
+            for item_id, error in failed.items():
+                self._meta.mark_failed(item_id, error)
+                self.failed_rows += 1
+            self._meta.mark_done(item.id for item in group if item.id not in failed)
         self._forget_handed(items[-1].id)
         return len(items)
 
