@@ -65,6 +65,35 @@ class Settings(BaseSettings):
     max_turns_per_call: int = Field(default=5000, description="Most turns one call may carry; more is 422.")
     max_tool_calls_per_call: int = Field(default=2000, description="Most tool calls one call may carry.")
     max_spans_per_call: int = Field(default=20000, description="Most spans stored for one call.")
+    otlp_idle_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds without new spans before an open OTLP conversation becomes a call.",
+    )
+    otlp_settle_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds after an OTLP conversation's root span before it is assembled.",
+    )
+    otlp_max_attribute_chars: int = Field(
+        default=16384,
+        ge=64,
+        description="Longest span attribute value kept whole; longer is cut with a marker.",
+    )
+    otlp_max_span_chars: int = Field(
+        default=262144,
+        ge=1024,
+        description="Largest total of one span's attributes; the largest are cut first.",
+    )
+    otlp_max_attributes: int = Field(
+        default=256, ge=16, description="Most attributes kept per span (identity keys always kept)."
+    )
+    tts_prices: dict[str, float] = Field(
+        default={}, description='USD per million TTS characters by model, JSON: `{"sonic-2": 30}`.'
+    )
+    stt_prices: dict[str, float] = Field(
+        default={}, description='USD per audio minute of STT by model, JSON: `{"nova-3": 0.0043}`.'
+    )
     max_recording_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest recording file accepted on upload."
     )
