@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _vendor_json import json_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -206,11 +207,6 @@ def test_signature_rejected(headers: dict[str, str], message: str) -> None:
         SOURCE.verify(headers, BODY, SECRET, now=datetime.now(UTC))
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
 FIELDS = [
     "call_id",
     "started_at",

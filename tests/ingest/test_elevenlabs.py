@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _vendor_json import json_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -266,14 +267,6 @@ def test_tolerance_is_a_parameter() -> None:
     strict = ElevenLabsSource(tolerance_s=10)
     with pytest.raises(SignatureError, match="outside"):
         strict.verify(signed(int(NOW.timestamp()) - 60), BODY, SECRET, now=NOW)
-
-
-# What a JSON parser hands over (orjson keeps integers to 64 bits).
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
 
 
 def _near_valid() -> st.SearchStrategy[Any]:

@@ -1,0 +1,15 @@
+"""Hypothesis strategies shared by the vendor adapter tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+json_values: st.SearchStrategy[Any] = st.recursive(
+    # What a JSON parser hands over (orjson keeps integers to 64 bits).
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+"""Arbitrary JSON documents."""
