@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from convoscope.model import MetricResult, MetricSource, Span
+import pytest
+
+from convoscope.model import MetricResult, MetricSource, Role, Span
 from convoscope.store.rows import (
     call_to_rows,
     datetime_from_micros,
@@ -14,7 +16,7 @@ from convoscope.store.rows import (
     span_from_row,
     span_to_row,
 )
-from convoscope.store.schema import CALLS, SCORES, SPANS, TOOL_CALLS, TURNS
+from convoscope.store.schema import AGENT_LATENCY_FIELDS, CALLS, SCORES, SPANS, TOOL_CALLS, TURNS
 
 from .factories import make_call
 
@@ -42,16 +44,43 @@ def test_call_rows_follow_the_schema_column_order() -> None:
     assert record["id"] == rows.ids[0]
     assert record["version"] == 4
     assert record["tool_error_count"] == 0
+    agent = [t for t in call.turns if t.role is Role.AGENT]
+    assert agent
+    for name in AGENT_LATENCY_FIELDS:
+        assert record[f"agent_{name}"] == [getattr(t, name) for t in agent]
+    assert record["agent_latency_filled"] == 1
 
 
-def test_metric_row_round_trip_and_version_is_evaluation_time() -> None:
+def test_latency_arrays_hold_only_present_agent_values() -> None:
+    call = make_call("x", started_at=T0, turns=6, tools=0)
+    turns = list(call.turns)
+    turns[1] = turns[1].model_copy(update={"e2e_s": None})  # an agent turn without a measurement
+    turns[0] = turns[0].model_copy(update={"e2e_s": 9.0})  # a user turn with one: never counted
+    call = call.model_copy(update={"turns": turns})
+
+    [row] = call_to_rows("proj", call, version=1, ingested_at=T0).calls
+    record = dict(zip(CALLS.column_names, row, strict=True))
+
+    assert record["agent_e2e_s"] == [turns[3].e2e_s, turns[5].e2e_s]
+    assert len(record["agent_stt_s"]) == 3
+
+
+@pytest.mark.parametrize("error", [None, "judge reply was not JSON"])
+def test_metric_row_round_trip_and_version_is_evaluation_time(error: str | None) -> None:
     result = MetricResult(
-        call_id="c", metric="m", value=True, passed=False, source=MetricSource.JUDGE, evaluated_at=T0
+        call_id="c",
+        metric="m",
+        value=None if error else True,
+        passed=None if error else False,
+        source=MetricSource.JUDGE,
+        error=error,
+        evaluated_at=T0,
     )
 
     row = dict(zip(SCORES.column_names, metric_to_row("proj", result), strict=True))
 
     assert row["version"] == micros(T0)
+    assert row["error"] == error
     assert metric_from_row(row) == result
 
 

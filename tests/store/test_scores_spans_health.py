@@ -38,7 +38,9 @@ def test_scores_round_trip_and_newer_evaluation_replaces(store: ClickHouseStore)
     )
     label = _result(call_id, "intent", "refund", T0, passed=True)
     flag = _result(call_id, "resolved", False, T0, passed=False)
-    empty = _result(call_id, "unscorable", None, T0, evidence={"reason": "no channel map"})
+    empty = _result(
+        call_id, "unscorable", None, T0, evidence={"reason": "no channel map"}, error="no agent channel"
+    )
     newer = _result(call_id, "overlap_s", 0.75, T0 + timedelta(minutes=1), version="3")
     store.insert_scores("proj", [first, label, flag, empty])
     store.insert_scores("proj", [newer])
@@ -53,6 +55,8 @@ def test_scores_round_trip_and_newer_evaluation_replaces(store: ClickHouseStore)
         "resolved": flag,
         "unscorable": empty,
     }
+    assert {s.metric: s.error for s in stored.scores}["unscorable"] == "no agent channel"
+    assert {s.metric: s.error for s in stored.scores}["intent"] is None
 
 
 def test_scores_are_scoped_to_the_project(store: ClickHouseStore) -> None:

@@ -14,7 +14,7 @@ from convoscope.errors import PayloadError
 from convoscope.model import Call, CallSource, MetricResult, MetricSource, Role
 from convoscope.store.base import Aggregate, Bucket, CallFilter, SeriesPoint, SeriesQuery
 from convoscope.store.clickhouse import ClickHouseStore
-from convoscope.store.schema import SERIES_FIELDS
+from convoscope.store.schema import AGENT_LATENCY_FIELDS, SERIES_FIELDS
 
 from .factories import make_call
 
@@ -186,6 +186,24 @@ def test_turn_e2e_series_by_agent(loaded: tuple[ClickHouseStore, list[Call]], ag
         if t.role is Role.AGENT and t.e2e_s is not None
     ]
     _assert_matches(got, _expected(values, aggregate, by_agent=True))
+
+
+@pytest.mark.parametrize("field", [f for f in AGENT_LATENCY_FIELDS if f != "e2e_s"])
+def test_other_turn_latency_series_match_the_per_turn_definition(
+    loaded: tuple[ClickHouseStore, list[Call]], field: str
+) -> None:
+    store, calls = loaded
+    query = SeriesQuery(field=field, aggregate=Aggregate.P95, since=SINCE, until=UNTIL, group_by_agent=True)
+
+    got = _got(store.series("proj", query))
+
+    values = [
+        (c.started_at, c.agent_id, value)
+        for c in calls
+        for t in c.turns
+        if t.role is Role.AGENT and (value := getattr(t, field)) is not None
+    ]
+    _assert_matches(got, _expected(values, Aggregate.P95, by_agent=True))
 
 
 def test_turn_series_ignores_turns_of_older_versions(store: ClickHouseStore) -> None:

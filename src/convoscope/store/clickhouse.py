@@ -42,6 +42,7 @@ from .rows import (
     turn_from_row,
 )
 from .schema import (
+    CALL_SERIES_COLUMNS,
     CALLS,
     SCHEMA_INFO,
     SCHEMA_VERSION,
@@ -55,6 +56,7 @@ from .schema import (
     TableSpec,
     ddl_statements,
     resolve_series_field,
+    upgrade_statements,
 )
 
 __all__ = ["MAX_PAGE_SIZE", "MIN_SERVER_VERSION", "ClickHouseStore", "open_clickhouse_store"]
@@ -78,14 +80,6 @@ def _store_errors(action: str) -> Iterator[None]:
         yield
     except (ClickHouseError, RuntimeError, OSError) as exc:
         raise StoreError(f"ClickHouse store could not {action}: {exc}") from exc
-
-
-def _select_list(spec: TableSpec) -> str:
-    """The table's columns for a SELECT, with wall-clock columns read as microsecond ticks."""
-    return ", ".join(
-        f"toUnixTimestamp64Micro(`{name}`) AS `{name}`" if "DateTime64" in kind else f"`{name}`"
-        for name, kind in spec.columns
-    )
 
 
 def _encode_cursor(started_us: int, call_id: str) -> str:
@@ -140,6 +134,21 @@ class ClickHouseStore:
     def _table(self, spec: TableSpec) -> str:
         return f"`{self._db}`.`{spec.name}`"
 
+    def query(self, sql: str, parameters: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
+        """Rows of any read statement, run exactly as the store runs its own (same client and settings).
+
+        For diagnostics and benchmarks that time variants of the store's statements against the store's
+        own answers; it is not scoped to a project, so it never serves a request.
+        """
+        with _store_errors("run a query"):
+            result = self._client.query(sql, parameters=dict(parameters or {}), settings=self._read_settings)
+            return [tuple(row) for row in result.result_rows]
+
+    def command(self, sql: str) -> None:
+        """Run a statement without rows (``OPTIMIZE TABLE``, DDL of a scratch table); for maintenance."""
+        with _store_errors("run a command"):
+            self._client.command(sql)
+
     def _rows(self, sql: str, parameters: Mapping[str, object], action: str) -> list[dict[str, Any]]:
         with _store_errors(action):
             result = self._client.query(sql, parameters=dict(parameters), settings=self._read_settings)
@@ -187,16 +196,23 @@ class ClickHouseStore:
         return ids
 
     def get_call(self, project_id: str, call_id: str) -> StoredCall | None:
-        """The newest version of one call with the turns and tool calls of that version, and its scores."""
+        """The newest version of one call with the turns and tool calls of that version, and its scores.
+
+        Every read puts its sort-key conditions in ``PREWHERE``: under ``FINAL`` ClickHouse does not move
+        ``WHERE`` there by itself, and would read and merge every column of the key's granules before
+        filtering. A sort-key condition keeps or drops whole key groups, so it cannot change which version
+        ``FINAL`` keeps; conditions on other columns (``id``, ``version``) stay in ``WHERE``, after it.
+        """
         params = {"p": project_id, "id": call_id}
         # The inner read (no FINAL, only key columns) finds the call's natural key from any version that
         # had this id; FINAL over that key range then yields the current version, which must still carry
         # the id (a changed started_at gives a new id, and the old one must not resolve).
         calls = self._table(CALLS)
         found = self._rows(
-            f"SELECT {_select_list(CALLS)} FROM {calls} FINAL WHERE project_id = {{p:String}} "
+            f"SELECT {CALLS.select_list(CALL_SERIES_COLUMNS)} FROM {calls} FINAL "
+            "PREWHERE project_id = {p:String} "
             f"AND (source, external_id) IN (SELECT source, external_id FROM {calls} "
-            "WHERE project_id = {p:String} AND id = {id:String}) AND id = {id:String}",
+            "PREWHERE project_id = {p:String} AND id = {id:String}) WHERE id = {id:String}",
             params,
             "read a call",
         )
@@ -204,18 +220,8 @@ class ClickHouseStore:
             return None
         row = found[0]
         child = {**params, "v": row["version"]}
-        turns = self._rows(
-            f"SELECT {_select_list(TURNS)} FROM {self._table(TURNS)} FINAL "
-            "WHERE project_id = {p:String} AND call_id = {id:String} AND version = {v:UInt64} ORDER BY idx",
-            child,
-            "read turns",
-        )
-        tools = self._rows(
-            f"SELECT {_select_list(TOOL_CALLS)} FROM {self._table(TOOL_CALLS)} FINAL "
-            "WHERE project_id = {p:String} AND call_id = {id:String} AND version = {v:UInt64} ORDER BY seq",
-            child,
-            "read tool calls",
-        )
+        turns = self._children(TURNS, "idx", child, "read turns")
+        tools = self._children(TOOL_CALLS, "seq", child, "read tool calls")
         call = call_from_row(
             row,
             turns=[turn_from_row(t) for t in turns],
@@ -226,6 +232,18 @@ class ClickHouseStore:
             scores=self._scores(project_id, call_id),
             version=row["version"],
             ingested_at=datetime_from_micros(row["ingested_at"]),
+        )
+
+    def _children(
+        self, spec: TableSpec, order: str, params: Mapping[str, object], action: str
+    ) -> list[dict[str, Any]]:
+        """The rows of one call version in a child table, in ``order`` (key conditions in PREWHERE)."""
+        return self._rows(
+            f"SELECT {spec.select_list()} FROM {self._table(spec)} FINAL "
+            "PREWHERE project_id = {p:String} AND call_id = {id:String} WHERE version = {v:UInt64} "
+            f"ORDER BY {order}",
+            params,
+            action,
         )
 
     def list_calls(self, project_id: str, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
@@ -391,10 +409,22 @@ class ClickHouseStore:
             # Turns carry their call's agent, source and start, so no join is needed; the (id, version)
             # filter keeps only turns of each call's current version.
             turn_where = self._series_where(query, "call_started_at")
+            current = f"SELECT id, version FROM {calls} FINAL WHERE {calls_where}"
+            if field.call_array is None:
+                return (
+                    f"SELECT call_started_at AS started_at, agent_id, {field.expr} AS v "
+                    f"FROM {self._table(TURNS)} FINAL WHERE {turn_where} AND {field.where} "
+                    f"AND (call_id, version) IN ({current})"
+                )
+            # The same values kept on the current call row: FINAL replaces the array with the call, so
+            # no join. Calls written before the arrays existed (filled = 0) read theirs from turns; when
+            # there are none, the empty key set lets the turns read skip every granule.
             return (
+                f"SELECT started_at, agent_id, arrayJoin({field.call_array}) AS v FROM {calls} FINAL "
+                f"WHERE {calls_where} AND agent_latency_filled = 1 UNION ALL "
                 f"SELECT call_started_at AS started_at, agent_id, {field.expr} AS v "
                 f"FROM {self._table(TURNS)} FINAL WHERE {turn_where} AND {field.where} "
-                f"AND (call_id, version) IN (SELECT id, version FROM {calls} FINAL WHERE {calls_where})"
+                f"AND (call_id, version) IN ({current} AND agent_latency_filled = 0)"
             )
         # Scores hold no agent or call start: they are joined to the current call at query time, so a
         # call re-ingested with another agent or start moves its scores with it, and scores of a call id
@@ -415,8 +445,8 @@ class ClickHouseStore:
 
     def _scores(self, project_id: str, call_id: str) -> list[MetricResult]:
         rows = self._rows(
-            f"SELECT {_select_list(SCORES)} FROM {self._table(SCORES)} FINAL "
-            "WHERE project_id = {p:String} AND call_id = {id:String} ORDER BY metric",
+            f"SELECT {SCORES.select_list()} FROM {self._table(SCORES)} FINAL "
+            "PREWHERE project_id = {p:String} AND call_id = {id:String} ORDER BY metric",
             {"p": project_id, "id": call_id},
             "read scores",
         )
@@ -450,7 +480,7 @@ class ClickHouseStore:
             where.append("conversation_id = {conv:String}")
             params["conv"] = conversation_id
         rows = self._rows(
-            f"SELECT {_select_list(SPANS)} FROM {self._table(SPANS)} FINAL WHERE {' AND '.join(where)} "
+            f"SELECT {SPANS.select_list()} FROM {self._table(SPANS)} FINAL WHERE {' AND '.join(where)} "
             "ORDER BY start_at, span_id",
             params,
             "list spans",
@@ -509,7 +539,11 @@ def _check_server_version(client: Any) -> None:
 
 
 def _apply_schema(client: Any, database: str, dialect: Dialect) -> None:
-    """Create the schema idempotently and refuse a store written by a newer schema."""
+    """Create the schema idempotently, add what an older schema lacks, refuse a newer schema.
+
+    The version is recorded only after the columns were added, so an upgrade cut short is redone on
+    the next open.
+    """
     for statement in ddl_statements(database, dialect):
         client.command(statement)
     info = f"`{database}`.`{SCHEMA_INFO.name}`"
@@ -520,6 +554,8 @@ def _apply_schema(client: Any, database: str, dialect: Dialect) -> None:
             "Upgrade convoscope."
         )
     if int(stored or 0) < SCHEMA_VERSION:
+        for statement in upgrade_statements(database, dialect):
+            client.command(statement)
         client.insert(
             SCHEMA_INFO.name,
             [(1, SCHEMA_VERSION)],

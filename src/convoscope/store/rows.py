@@ -32,6 +32,7 @@ from ..model import (
     Word,
     call_id_for,
 )
+from .schema import AGENT_LATENCY_FIELDS
 
 __all__ = [
     "CallRows",
@@ -94,6 +95,18 @@ class CallRows:
         self.tool_calls.extend(other.tool_calls)
 
 
+def _agent_latencies(turns: Sequence[Turn]) -> tuple[list[float], ...]:
+    """Per ``AGENT_LATENCY_FIELDS`` name, the non-null values of the agent turns, in turn order.
+
+    Exactly the values a turn-latency series counts (agent turns, value present), stored on the call row.
+    """
+    agent = [turn for turn in turns if turn.role is Role.AGENT]
+    return tuple(
+        [value for turn in agent if (value := getattr(turn, name)) is not None]
+        for name in AGENT_LATENCY_FIELDS
+    )
+
+
 def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: datetime) -> CallRows:
     """The rows of one call; its id is derived from its identity, whatever id it carried.
 
@@ -134,6 +147,8 @@ def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: date
         "null" if call.simulation is None else call.simulation.model_dump_json(exclude_defaults=True),
         version,
         micros(ingested_at),
+        *_agent_latencies(call.turns),
+        1,
     )
     turns = [
         (
@@ -264,6 +279,7 @@ def metric_to_row(project_id: str, result: MetricResult) -> Row:
         _json(result.evidence),
         result.source.value,
         evaluated_us,
+        result.error,
     )
 
 
@@ -287,6 +303,7 @@ def metric_from_row(row: Mapping[str, Any]) -> MetricResult:
         evidence=orjson.loads(row["evidence"]),
         source=row["source"],
         evaluated_at=datetime_from_micros(row["evaluated_at"]),
+        error=row["error"],
     )
 
 

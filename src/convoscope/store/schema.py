@@ -13,13 +13,15 @@ the versions in different partitions, where they are never replaced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ..errors import PayloadError
 
 __all__ = [
+    "AGENT_LATENCY_FIELDS",
     "CALLS",
+    "CALL_SERIES_COLUMNS",
     "METRIC_PREFIX",
     "SCHEMA_VERSION",
     "SCORES",
@@ -33,13 +35,27 @@ __all__ = [
     "TableSpec",
     "ddl_statements",
     "resolve_series_field",
+    "upgrade_statements",
 ]
 
-SCHEMA_VERSION = 1
-"""Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store."""
+SCHEMA_VERSION = 2
+"""Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store.
+
+Specs only ever gain columns: opening a store adds the missing ones (``upgrade_statements``), so a data
+directory written by an older version keeps working. 2: per-call agent-turn latency arrays and
+``agent_latency_filled`` on ``calls``; ``error`` on ``scores``.
+"""
 
 _TS = "DateTime64(6, 'UTC')"
 _LC = "LowCardinality(String)"
+
+AGENT_LATENCY_FIELDS = ("e2e_s", "eou_s", "stt_s", "llm_ttft_s", "tts_ttfb_s")
+"""Per-turn latency components kept, for agent turns, also as ``agent_<name>`` arrays on ``calls``."""
+
+_AGENT_ARRAYS = tuple(f"agent_{name}" for name in AGENT_LATENCY_FIELDS)
+
+CALL_SERIES_COLUMNS = (*_AGENT_ARRAYS, "agent_latency_filled")
+"""``calls`` columns that only series read; a call is rebuilt without them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,14 @@ class TableSpec:
         """Column types in insert order; passed to inserts so no ``DESCRIBE`` runs per batch."""
         return tuple(kind for _, kind in self.columns)
 
+    def select_list(self, exclude: Collection[str] = ()) -> str:
+        """The columns for a SELECT, with wall-clock columns read as microsecond ticks (``rows``'s form)."""
+        return ", ".join(
+            f"toUnixTimestamp64Micro(`{name}`) AS `{name}`" if "DateTime64" in kind else f"`{name}`"
+            for name, kind in self.columns
+            if name not in exclude
+        )
+
     def create(self, database: str, dialect: Dialect) -> str:
         """``CREATE TABLE IF NOT EXISTS`` for this table."""
         body = [f"    `{name}` {kind}" for name, kind in self.columns]
@@ -109,6 +133,20 @@ class TableSpec:
             f"ENGINE = {dialect.engine(self.name, self.version_column)}\n"
             f"ORDER BY ({', '.join(self.order_by)})"
         )
+
+    def add_columns(self, database: str, dialect: Dialect) -> str:
+        """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for every column, in spec order.
+
+        A no-op on a table created from this spec; on one created by an older spec it adds what is
+        missing (each after its predecessor, so the physical order follows the spec). Rows written
+        before hold the type's default in the new columns: see ``agent_latency_filled``.
+        """
+        clauses = [f"ADD COLUMN IF NOT EXISTS `{self.columns[0][0]}` {self.columns[0][1]} FIRST"]
+        clauses += [
+            f"ADD COLUMN IF NOT EXISTS `{name}` {kind} AFTER `{previous}`"
+            for (previous, _), (name, kind) in zip(self.columns, self.columns[1:], strict=False)
+        ]
+        return f"ALTER TABLE `{database}`.`{self.name}`{dialect.on_cluster}\n    " + ",\n    ".join(clauses)
 
 
 CALLS = TableSpec(
@@ -144,6 +182,12 @@ CALLS = TableSpec(
         ("simulation", "String"),
         ("version", "UInt64"),
         ("ingested_at", _TS),
+        # Schema 2: the latency components of the call's agent turns (non-null values only, in turn
+        # order), so turn-latency series read one call row instead of joining turns to the current call
+        # version. ``agent_latency_filled`` is 1 on rows written with them; rows from schema 1 read 0
+        # and series take those calls' values from ``turns`` instead.
+        *((name, "Array(Float64)") for name in _AGENT_ARRAYS),
+        ("agent_latency_filled", "UInt8"),
     ),
     order_by=("project_id", "source", "external_id"),
     indexes=("INDEX idx_started_at started_at TYPE minmax GRANULARITY 1",),
@@ -234,6 +278,7 @@ SCORES = TableSpec(
         ("evidence", "String"),
         ("source", _LC),
         ("evaluated_at", _TS),
+        ("error", "Nullable(String)"),
     ),
     order_by=("project_id", "call_id", "metric"),
 )
@@ -248,13 +293,27 @@ TABLES: tuple[TableSpec, ...] = (CALLS, TURNS, TOOL_CALLS, SPANS, SCORES)
 """The event tables, in creation order."""
 
 
-def ddl_statements(database: str, dialect: Dialect) -> list[str]:
-    """Every statement that creates the database and its tables; each is idempotent."""
+def _check_database(database: str) -> None:
     if not database.replace("_", "").isalnum():
         raise ValueError(f"database name {database!r} must be alphanumeric or '_'")
+
+
+def ddl_statements(database: str, dialect: Dialect) -> list[str]:
+    """Every statement that creates the database and its tables; each is idempotent."""
+    _check_database(database)
     statements = [f"CREATE DATABASE IF NOT EXISTS `{database}`{dialect.on_cluster}"]
     statements += [table.create(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
     return statements
+
+
+def upgrade_statements(database: str, dialect: Dialect) -> list[str]:
+    """Statements that add the columns an older schema lacks, one per table; each is idempotent.
+
+    Run after ``ddl_statements`` whenever the stored schema version is older than ``SCHEMA_VERSION``
+    (and harmless otherwise), so a data directory written by an older convoscope keeps working.
+    """
+    _check_database(database)
+    return [table.add_columns(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +321,9 @@ class SeriesField:
     """Where a series field lives: its table, the SQL value expression and the rows it counts.
 
     ``expr`` may only name columns of ``table``; ``where`` is an extra row condition (agent turns only,
-    one metric). For scores, ``metric`` is bound as a server-side parameter, never formatted in.
+    one metric). For scores, ``metric`` is bound as a server-side parameter, never formatted in. A turn
+    field with ``call_array`` is read from that ``calls`` column (the same values, one row per call),
+    and from ``table`` only for calls written before the column existed.
     """
 
     name: str
@@ -270,11 +331,13 @@ class SeriesField:
     expr: str
     where: str = "1"
     metric: str | None = None
+    call_array: str | None = None
 
 
 METRIC_PREFIX = "metric:"
 
 _AGENT_TURN = "role = 'agent'"
+
 
 SERIES_FIELDS: Mapping[str, SeriesField] = {
     "calls": SeriesField("calls", "calls", "1"),
@@ -282,11 +345,10 @@ SERIES_FIELDS: Mapping[str, SeriesField] = {
     "cost_usd": SeriesField("cost_usd", "calls", "cost_usd"),
     "turn_count": SeriesField("turn_count", "calls", "toFloat64(turn_count)"),
     "tool_error_count": SeriesField("tool_error_count", "calls", "toFloat64(tool_error_count)"),
-    "e2e_s": SeriesField("e2e_s", "turns", "e2e_s", _AGENT_TURN),
-    "eou_s": SeriesField("eou_s", "turns", "eou_s", _AGENT_TURN),
-    "stt_s": SeriesField("stt_s", "turns", "stt_s", _AGENT_TURN),
-    "llm_ttft_s": SeriesField("llm_ttft_s", "turns", "llm_ttft_s", _AGENT_TURN),
-    "tts_ttfb_s": SeriesField("tts_ttfb_s", "turns", "tts_ttfb_s", _AGENT_TURN),
+    **{
+        name: SeriesField(name, "turns", name, _AGENT_TURN, call_array=array)
+        for name, array in zip(AGENT_LATENCY_FIELDS, _AGENT_ARRAYS, strict=True)
+    },
 }
 """Public series names. ``calls`` counts calls whatever the aggregate asked for."""
 
