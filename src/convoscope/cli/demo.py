@@ -26,5 +26,5 @@ def seed_demo(services: Services, *, count: int) -> int:
                 recording = recording.model_copy(update={"uri": f"blob:{sha}"})
             recordings.append(recording)
         calls.append(assign_identity(project_id, call.model_copy(update={"recordings": recordings})))
-    services.store.insert_calls(project_id, calls, version=int(time.time() * 1_000_000))
+    services.store_calls(project_id, calls, version=int(time.time() * 1_000_000))  # plans their jobs too
     return len(calls)
