@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..model import Call
-from .api import audio_jobs, calls, health, ingest, metrics
+from .api import audio_jobs, calls, health, ingest, metrics, webhooks
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .services import Services
@@ -42,7 +42,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for router in (ingest.router, calls.router, metrics.router, health.router, audio_jobs.router, ui_router):
+    routers = (ingest.router, webhooks.router, calls.router, metrics.router, health.router, audio_jobs.router)
+    for router in (*routers, ui_router):
         app.include_router(router)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -18,7 +18,9 @@ from ..store.base import CallStore
 from ..store.blobs import FileBlobStore
 from ..store.clickhouse import open_clickhouse_store
 from ..store.metadata import MetadataStore, ProjectInfo
+from . import vendor_ingest
 from .jobs import JobRunner
+from .otlp_job import OTLP_KIND, OtlpIngest
 from .pipeline import Planner, job_handlers, plan_follow_ups, planners
 from .worker import IngestWorker, assign_identity
 
@@ -38,10 +40,13 @@ class Services:
     worker: IngestWorker
     default_project: ProjectInfo
     jobs: JobRunner = field(init=False)
+    otlp: OtlpIngest = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
         self.jobs = JobRunner(self.meta, job_handlers(self), poll_s=self.settings.outbox_poll_s)
+        self.otlp = OtlpIngest(self)
+        self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
 
     def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
         """Store calls (identity assigned, newest version wins) and queue their follow-up jobs.
@@ -117,4 +122,5 @@ def open_services(settings: Settings, *, store: CallStore | None = None) -> Serv
         settings=settings, store=call_store, meta=meta, blobs=blobs, worker=worker, default_project=project
     )
     worker.set_after_store(services.plan_follow_ups)
+    vendor_ingest.register(services)
     return services

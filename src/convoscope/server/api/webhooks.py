@@ -1,0 +1,125 @@
+"""``POST /api/v1/ingest/{source}``: vendor webhooks, acknowledged only once the raw event is durable.
+
+The project comes from the API key, as on every ``/api`` route: ``Authorization: Bearer <key>``, or, for
+platforms whose webhook settings take a URL and nothing else (Retell, ElevenLabs, Bland), a ``?key=<key>``
+query parameter on the webhook URL. When the project holds a secret for the source
+(``convoscope sources configure``), the vendor's signature is verified on the raw body before anything
+else is read (401 on a missing, bad or stale one). The event is then decoded (400 for invalid JSON),
+identified, and the call is assembled from the call's stored events plus this one, so a payload that
+cannot become a call is refused now with a 4xx naming the field, not failed later in the worker. Only
+then is the raw body committed to the outbox (kind ``source:<name>``) and 202 returned; the worker
+(``server/vendor_ingest.py``) stores the event and the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import AuthError
+from ...ingest.sources import Source, get_source
+from ...model import call_id_for
+from ...store.metadata import ProjectInfo
+from ..auth import current_project
+from ..deps import get_services
+from ..services import Services
+from ..vendor_ingest import (
+    channel_map_setting,
+    decode_event,
+    events_with,
+    first_started_at,
+    outbox_kind,
+    prepare_call,
+    secret_setting,
+)
+
+__all__ = ["KEY_PARAM", "router"]
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+KEY_PARAM = "key"
+"""The query parameter that carries the API key for senders that cannot set an Authorization header."""
+
+
+async def webhook_project(request: Request) -> ProjectInfo:
+    """The project of the Bearer key, else of the ``?key=`` parameter; 401 when neither opens one."""
+    if request.headers.get("authorization"):
+        return await current_project(request)
+    key = request.query_params.get(KEY_PARAM, "").strip()
+    if not key:
+        raise AuthError(
+            f"missing API key: send 'Authorization: Bearer <key>' or add ?{KEY_PARAM}=<key> to the URL"
+        )
+    project = await run_in_threadpool(get_services(request).meta.resolve_api_key, key)
+    if project is None:
+        raise AuthError("unknown or revoked API key")
+    return project
+
+
+def accept_event(
+    services: Services,
+    project_id: str,
+    source: Source,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """Verify, decode, identify and assemble one event, then commit it to the outbox."""
+    meta = services.meta
+    settings = meta.project_settings(project_id)
+    secret = secret_setting(settings, source.name)
+    if secret is not None:
+        source.verify(headers, body, secret, now=now)
+    payload = decode_event(body)
+    event = source.identify(payload)
+    events = events_with(meta, project_id, source.name, event, payload)
+    call = prepare_call(
+        source.assemble(events),
+        channel_map=channel_map_setting(settings, source.name),
+        started_at_of_first=first_started_at(source, events),
+    )
+    ingest_id = meta.enqueue(
+        project_id, kind=outbox_kind(source.name), payload=body, content_type="application/json"
+    )
+    services.worker.notify()
+    warnings = call.metadata.get("ingest_warnings") or []
+    return {
+        "accepted": True,
+        "ingest_id": ingest_id,
+        "source": source.name,
+        "external_id": event.external_id,
+        "event_type": event.event_type,
+        "id": call_id_for(project_id, call.source, call.external_id, call.started_at),
+        "warnings": warnings,
+    }
+
+
+@router.post(
+    "/ingest/{source}",
+    status_code=202,
+    summary="Receive one vendor webhook event (retell, vapi, elevenlabs, bland, generic)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    },
+)
+async def ingest_vendor_event(source: str, request: Request) -> JSONResponse:
+    """Answer 202 with the call's id once the raw event is committed; the worker stores the call.
+
+    ``GET /api/v1/ingest/{ingest_id}`` tells when it is stored. A replayed event is accepted again and
+    changes nothing.
+    """
+    project = await webhook_project(request)
+    adapter = get_source(source)
+    services = get_services(request)
+    body = await request.body()
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    result = await run_in_threadpool(
+        accept_event, services, project.id, adapter, headers, body, now=datetime.now(UTC)
+    )
+    return JSONResponse(result, status_code=202)

@@ -1,0 +1,249 @@
+"""Vendor events to stored calls: the server half of the webhook framework.
+
+The endpoint (``api/webhooks.py``) checks an event and commits it to the outbox under the kind
+``source:<name>``; the outbox worker hands such rows here. Each event is kept in the metadata store's
+per-call event list (a replayed event is recognised there), the call is rebuilt from all its events, and
+what the pure adapters cannot know is filled in here: the project's channel map for recordings whose map
+the vendor does not document, audio carried inside a payload stored as a blob, and the ingest warnings.
+The call is then stored through ``Services.store_calls``, which plans its follow-ups (recording fetch,
+audio analysis, evaluators).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..audio.probe import probe_audio
+from ..errors import AudioFormatError, InputError, PayloadError
+from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
+from ..model import Call, Recording, Role
+from ..store.jobqueue import setting_at
+from ..store.metadata import MetadataStore, OutboxItem
+
+if TYPE_CHECKING:
+    from .services import Services
+
+__all__ = [
+    "KIND_PREFIX",
+    "SourceEventIngest",
+    "channel_map_setting",
+    "decode_event",
+    "outbox_kind",
+    "parse_channel_map",
+    "prepare_call",
+    "register",
+    "secret_setting",
+    "source_of_kind",
+]
+
+log = logging.getLogger("convoscope.vendor_ingest")
+
+KIND_PREFIX = "source:"
+"""Outbox rows of this kind prefix hold one raw vendor event; ``calls`` rows hold canonical calls."""
+
+WARNINGS_KEY = "ingest_warnings"
+_BLOB_PREFIX = "blob:"
+
+
+def outbox_kind(source: str) -> str:
+    """The outbox kind of an event of ``source``."""
+    return f"{KIND_PREFIX}{source}"
+
+
+def source_of_kind(kind: str) -> str | None:
+    """The source an outbox kind names, ``None`` for canonical rows."""
+    return kind[len(KIND_PREFIX) :] if kind.startswith(KIND_PREFIX) else None
+
+
+def secret_setting(settings: Mapping[str, Any], source: str) -> str | None:
+    """The webhook secret a project set for ``source`` (``settings.sources.<source>.secret``)."""
+    value = setting_at(dict(settings), ("sources", source, "secret"))
+    return value if isinstance(value, str) and value else None
+
+
+def parse_channel_map(value: Any, where: str) -> dict[int, Role]:
+    """``"user,agent"``, ``["user", "agent"]`` or ``{"0": "user", "1": "agent"}`` → channel → role."""
+    try:
+        if isinstance(value, str):
+            roles = [part.strip() for part in value.split(",") if part.strip()]
+            return {index: Role(role) for index, role in enumerate(roles)}
+        if isinstance(value, list):
+            return {index: Role(role) for index, role in enumerate(value)}
+        if isinstance(value, dict):
+            return {int(channel): Role(role) for channel, role in value.items()}
+    except (ValueError, TypeError):
+        pass
+    raise PayloadError(
+        f"{where}: {value!r} is not a channel map; expected e.g. 'user,agent' (channel 0 first)",
+        [{"loc": where, "msg": "expected roles in channel order (user, agent, system, tool)"}],
+    )
+
+
+def channel_map_setting(settings: Mapping[str, Any], source: str) -> dict[int, Role]:
+    """The project's channel map for ``source`` recordings whose vendor documents none (empty if unset)."""
+    value = setting_at(dict(settings), ("sources", source, "channel_map"))
+    if value in (None, "", [], {}):
+        return {}
+    return parse_channel_map(value, f"sources.{source}.channel_map")
+
+
+def decode_event(body: bytes) -> Any:
+    """The JSON of an event body; invalid JSON is a 400 naming the position (Bland's docs sample is one)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"body is not valid JSON: {exc}") from None
+
+
+def _fill_channel_maps(
+    recordings: Sequence[Recording], channel_map: dict[int, Role], warnings: list[str]
+) -> list[Recording]:
+    filled = []
+    for i, recording in enumerate(recordings):
+        if recording.channel_map or not channel_map or recording.channels == 1:
+            filled.append(recording)
+            continue
+        if recording.channels is not None and recording.channels != len(channel_map):
+            warnings.append(
+                f"recordings[{i}]: the project's channel map names {len(channel_map)} channels, "
+                f"the recording has {recording.channels}; map left unknown"
+            )
+            filled.append(recording)
+            continue
+        filled.append(recording.model_copy(update={"channel_map": channel_map}))
+    return filled
+
+
+def _store_attachments(
+    recordings: Sequence[Recording],
+    attachments: Mapping[str, bytes],
+    put: Callable[[bytes], str],
+    warnings: list[str],
+) -> list[Recording]:
+    """Audio that came inside a payload goes to the blob store; its recording points at our copy."""
+    stored = []
+    for i, recording in enumerate(recordings):
+        url = recording.source_url or ""
+        if not url.startswith(ATTACHMENT_SCHEME) or recording.uri:
+            stored.append(recording)
+            continue
+        name = url[len(ATTACHMENT_SCHEME) :]
+        data = attachments.get(name)
+        if data is None:
+            warnings.append(f"recordings[{i}]: attachment {name!r} is not in the payload")
+            stored.append(recording)
+            continue
+        try:
+            info = probe_audio(data, filename=name)
+        except AudioFormatError as exc:
+            warnings.append(f"recordings[{i}]: attachment {name!r} is not audio: {exc}")
+            stored.append(recording)
+            continue
+        sha = put(data)
+        stored.append(
+            recording.model_copy(
+                update={
+                    "uri": f"{_BLOB_PREFIX}{sha}",
+                    "sha256": sha,
+                    "format": recording.format or info.format,
+                    "sample_rate": recording.sample_rate or info.sample_rate,
+                    "channels": recording.channels or info.channels,
+                    "duration_s": recording.duration_s or info.duration_s,
+                }
+            )
+        )
+    return stored
+
+
+def prepare_call(
+    assembled: Assembled,
+    *,
+    channel_map: dict[int, Role],
+    put_blob: Callable[[bytes], str] | None = None,
+    started_at_of_first: datetime | None = None,
+) -> Call:
+    """The assembled call as stored: project channel map, attachments as blobs, warnings in metadata."""
+    warnings = list(assembled.warnings)
+    call = assembled.call
+    recordings = _fill_channel_maps(call.recordings, channel_map, warnings)
+    if put_blob is not None:
+        recordings = _store_attachments(recordings, assembled.attachments, put_blob, warnings)
+    update: dict[str, Any] = {"recordings": recordings}
+    if started_at_of_first is not None and started_at_of_first != call.started_at:
+        update["started_at"] = started_at_of_first
+    if warnings:
+        update["metadata"] = {**call.metadata, WARNINGS_KEY: warnings}
+    return call.model_copy(update=update)
+
+
+def first_started_at(source: Source, events: Sequence[Any]) -> datetime | None:
+    """The start time the first event gave, so every later event of a call keeps the same call id.
+
+    ``None`` when the first event alone does not make a call (then the full assembly decides).
+    """
+    if len(events) < 2:
+        return None
+    try:
+        return source.assemble(events[:1]).call.started_at
+    except PayloadError:
+        return None
+
+
+def events_with(
+    meta: MetadataStore, project_id: str, source: str, event: SourceEvent, payload: Any
+) -> list[Any]:
+    """The call's stored events plus ``payload`` when it is not among them yet (the endpoint's view)."""
+    stored = meta.source_events(project_id, source, event.external_id)
+    return [orjson.loads(raw) for raw in stored] + [payload]
+
+
+class SourceEventIngest:
+    """The outbox worker's handler of ``source:<name>`` rows (registered by :func:`register`)."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def __call__(self, items: Sequence[OutboxItem]) -> dict[int, str]:
+        """Store each row's call; ``{row id: error}`` for rows whose events cannot make a call."""
+        failed: dict[int, str] = {}
+        for item in items:
+            try:
+                self.ingest(item)
+            except InputError as exc:
+                failed[item.id] = str(exc)
+        return failed
+
+    def ingest(self, item: OutboxItem) -> Call:
+        """Keep the event, rebuild its call from every event, store it; InputError when it cannot be."""
+        name = source_of_kind(item.kind)
+        if name is None:
+            raise PayloadError(f"outbox row {item.id} of kind {item.kind!r} is not a vendor event")
+        source = get_source(name)
+        meta = self._services.meta
+        event = source.identify(decode_event(item.payload))
+        if not meta.add_source_event(item.project_id, name, event.external_id, event.event_key, item.payload):
+            log.info("%s event %s of %s replayed", name, event.event_key, event.external_id)
+        events = [orjson.loads(raw) for raw in meta.source_events(item.project_id, name, event.external_id)]
+        assembled = source.assemble(events)
+        settings = meta.project_settings(item.project_id)
+        call = prepare_call(
+            assembled,
+            channel_map=channel_map_setting(settings, name),
+            put_blob=self._services.blobs.put,
+            started_at_of_first=first_started_at(source, events),
+        )
+        version = int(item.received_at.timestamp() * 1_000_000)
+        self._services.store_calls(item.project_id, [call], version=version)
+        return call
+
+
+def register(services: Services) -> None:
+    """Route every vendor source's outbox rows to :class:`SourceEventIngest`."""
+    handler = SourceEventIngest(services)
+    for name in SOURCE_NAMES:
+        services.worker.register_kind(outbox_kind(name), handler)

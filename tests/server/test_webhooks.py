@@ -1,0 +1,252 @@
+"""POST /api/v1/ingest/{source}: the project, signatures, decoding, durable acknowledgement, merge, replay."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from convoscope.ingest.signing import hmac_hex, sign_generic
+from convoscope.server.services import Services
+
+FIXTURES = Path(__file__).parent.parent / "ingest" / "fixtures"
+RETELL_EVENTS = ("call_started", "call_ended", "call_analyzed")
+
+
+def _fixture(vendor: str, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((FIXTURES / vendor / f"{name}.json").read_text())
+    return document
+
+
+def _body(document: Any) -> bytes:
+    return orjson.dumps(document)
+
+
+def _retell_signature(secret: str, body: bytes, at_ms: int) -> str:
+    return f"v={at_ms},d={hmac_hex(secret, body + str(at_ms).encode())}"
+
+
+def _detail(client: TestClient, auth: dict[str, str], call_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/calls/{call_id}", headers=auth)
+    assert response.status_code == 200, response.text
+    detail: dict[str, Any] = response.json()
+    return detail
+
+
+def test_retell_events_merge_into_one_call(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    ids = set()
+    for name in RETELL_EVENTS:
+        response = client.post("/api/v1/ingest/retell", content=_body(_fixture("retell", name)), headers=auth)
+        assert response.status_code == 202, response.text
+        assert response.json()["event_type"] == name
+        ids.add(response.json()["id"])
+        assert drain() == 1
+    assert len(ids) == 1, "every event of a call answers with the same call id"
+    call = _detail(client, auth, ids.pop())["call"]
+    assert services.store.count_calls(services.default_project.id) == 1
+    # call_started alone has no transcript; call_ended brings it; call_analyzed adds the analysis.
+    assert [t["role"] for t in call["turns"]] == ["agent", "user", "agent"]
+    assert call["vendor_analysis"]["user_sentiment"] == "Positive"
+    assert call["end_reason"] == "user_hangup"
+    assert call["metadata"]["retell_events"] == list(RETELL_EVENTS)
+    assert call["metadata"]["retell"]["agent_name"] == "Dental front desk"
+    events = services.meta.source_events(services.default_project.id, "retell", "call_8f2d")
+    assert len(events) == 3
+
+
+def test_replayed_event_is_harmless(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    body = _body(_fixture("retell", "call_ended"))
+    first = client.post("/api/v1/ingest/retell", content=body, headers=auth).json()
+    drain()
+    again = client.post("/api/v1/ingest/retell", content=body, headers=auth)
+    assert again.status_code == 202 and again.json()["id"] == first["id"]
+    drain()
+    assert services.store.count_calls(services.default_project.id) == 1
+    assert len(services.meta.source_events(services.default_project.id, "retell", "call_8f2d")) == 1
+    status = client.get(f"/api/v1/ingest/{again.json()['ingest_id']}", headers=auth).json()
+    assert status["status"] == "done"
+
+
+def test_vapi_report_round_trip(client: TestClient, auth: dict[str, str], drain: Callable[[], int]) -> None:
+    response = client.post(
+        "/api/v1/ingest/vapi", content=_body(_fixture("vapi", "end_of_call_report")), headers=auth
+    )
+    assert response.status_code == 202, response.text
+    drain()
+    call = _detail(client, auth, response.json()["id"])["call"]
+    assert call["external_id"] == "call_5b1e" and call["source"] == "vapi"
+    assert call["tool_calls"][0]["name"] == "book_table"
+    assert [line["currency"] for line in call["cost"]] == ["USD"] * 6
+
+
+def test_key_in_query_for_senders_without_headers(
+    client: TestClient, key: str, drain: Callable[[], int]
+) -> None:
+    body = _body(_fixture("generic", "call"))
+    assert client.post("/api/v1/ingest/generic", content=body).status_code == 401
+    assert client.post("/api/v1/ingest/generic?key=wrong", content=body).status_code == 401
+    response = client.post(f"/api/v1/ingest/generic?key={key}", content=body)
+    assert response.status_code == 202, response.text
+    drain()
+    assert _detail(client, {"Authorization": f"Bearer {key}"}, response.json()["id"])["call"]["turns"]
+
+
+def test_unknown_source_is_404(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post("/api/v1/ingest/nosuch", content=b"{}", headers=auth)
+    assert response.status_code == 404
+    assert "known sources" in response.json()["error"]["message"]
+
+
+def test_invalid_json_is_400_and_nothing_is_queued(
+    client: TestClient, auth: dict[str, str], services: Services
+) -> None:
+    # Bland's own docs sample lacks a comma inside "variables": the same kind of mistake.
+    response = client.post(
+        "/api/v1/ingest/generic", content=b'{"call_id": "x" "started_at": 1}', headers=auth
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["error"]["message"]
+    assert services.meta.pending_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "document", "field"),
+    [
+        ("retell", {"event": "call_ended", "call": {}}, "call.call_id"),
+        ("vapi", {"message": {"type": "end-of-call-report", "call": {}}}, "message.call.id"),
+        ("vapi", {"message": {"type": "status-update", "call": {"id": "c"}}}, "message.type"),
+        ("generic", {"call_id": "c"}, "started_at"),
+        (
+            "generic",
+            {"call_id": "c", "started_at": 0, "transcript": [{"role": "alien"}]},
+            "transcript[0].role",
+        ),
+    ],
+)
+def test_bad_payload_is_4xx_naming_the_field(
+    client: TestClient, auth: dict[str, str], services: Services, source: str, document: Any, field: str
+) -> None:
+    response = client.post(f"/api/v1/ingest/{source}", content=_body(document), headers=auth)
+    assert 400 <= response.status_code < 500
+    assert field in response.json()["error"]["message"]
+    assert services.meta.pending_count() == 0
+
+
+def test_wrong_source_payload_is_refused(client: TestClient, auth: dict[str, str]) -> None:
+    response = client.post(
+        "/api/v1/ingest/retell", content=_body(_fixture("vapi", "end_of_call_report")), headers=auth
+    )
+    assert response.status_code == 422
+    assert "event" in response.json()["error"]["message"]
+
+
+def _configure_secret(services: Services, source: str, secret: str) -> None:
+    services.meta.update_project_settings(services.default_project.id, ("sources", source, "secret"), secret)
+
+
+def test_retell_signature_accept_reject_and_replay_window(
+    client: TestClient, auth: dict[str, str], services: Services
+) -> None:
+    _configure_secret(services, "retell", "retell-api-key")
+    body = _body(_fixture("retell", "call_ended"))
+    now_ms = int(time.time() * 1000)
+
+    def post(signature: str | None) -> Any:
+        headers = dict(auth)
+        if signature is not None:
+            headers["X-Retell-Signature"] = signature
+        return client.post("/api/v1/ingest/retell", content=body, headers=headers)
+
+    assert post(_retell_signature("retell-api-key", body, now_ms)).status_code == 202
+    missing = post(None)
+    assert missing.status_code == 401 and "x-retell-signature" in missing.json()["error"]["message"]
+    assert post(_retell_signature("another-key", body, now_ms)).status_code == 401
+    stale = post(_retell_signature("retell-api-key", body, now_ms - 10 * 60 * 1000))
+    assert stale.status_code == 401 and "replay window" in stale.json()["error"]["message"]
+    tampered = body.replace(b"user_hangup", b"agent_hangup")
+    response = client.post(
+        "/api/v1/ingest/retell",
+        content=tampered,
+        headers={**auth, "X-Retell-Signature": _retell_signature("retell-api-key", body, now_ms)},
+    )
+    assert response.status_code == 401
+    assert "retell-api-key" not in response.text, "a secret never appears in a response"
+
+
+def test_vapi_secret_and_hmac_credential(
+    client: TestClient, auth: dict[str, str], services: Services
+) -> None:
+    _configure_secret(services, "vapi", "vapi-shared")
+    body = _body(_fixture("vapi", "end_of_call_report"))
+    url = "/api/v1/ingest/vapi"
+    assert client.post(url, content=body, headers={**auth, "x-vapi-secret": "vapi-shared"}).status_code == 202
+    assert client.post(url, content=body, headers={**auth, "x-vapi-secret": "nope"}).status_code == 401
+    stamp = str(int(time.time()))
+    good = hmac_hex("vapi-shared", stamp.encode() + b"." + body)
+    signed = {**auth, "x-signature": good, "x-timestamp": stamp}
+    assert client.post(url, content=body, headers=signed).status_code == 202
+    old = str(int(time.time()) - 3600)
+    stale = {**auth, "x-signature": hmac_hex("vapi-shared", old.encode() + b"." + body), "x-timestamp": old}
+    assert client.post(url, content=body, headers=stale).status_code == 401
+    assert client.post(url, content=body, headers=auth).status_code == 401
+
+
+def test_generic_signature(client: TestClient, auth: dict[str, str], services: Services) -> None:
+    _configure_secret(services, "generic", "generic-secret")
+    body = _body(_fixture("generic", "call"))
+    url = "/api/v1/ingest/generic"
+    header = "x-convoscope-signature"
+    now = int(time.time())
+    assert (
+        client.post(
+            url, content=body, headers={**auth, header: sign_generic("generic-secret", body, now)}
+        ).status_code
+        == 202
+    )
+    assert (
+        client.post(url, content=body, headers={**auth, header: sign_generic("x", body, now)}).status_code
+        == 401
+    )
+    assert client.post(url, content=body, headers={**auth, header: "garbage"}).status_code == 401
+    late = sign_generic("generic-secret", body, now - 301)
+    assert client.post(url, content=body, headers={**auth, header: late}).status_code == 401
+
+
+def test_project_channel_map_fills_unknown_maps(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    services.meta.update_project_settings(
+        services.default_project.id, ("sources", "vapi", "channel_map"), "user,agent"
+    )
+    response = client.post(
+        "/api/v1/ingest/vapi", content=_body(_fixture("vapi", "end_of_call_report")), headers=auth
+    )
+    drain()
+    recordings = _detail(client, auth, response.json()["id"])["call"]["recordings"]
+    by_vantage = {r["vantage"]: r["channel_map"] for r in recordings}
+    assert by_vantage["vapi:stereo"] == {"0": "user", "1": "agent"}
+    assert by_vantage["vapi:mono"] == {}, "a mono mix has no channels to map"
+    assert by_vantage["vapi:assistant"] == {"0": "agent"}, "a vendor's documented map is kept"
+
+
+def test_warnings_are_visible_on_the_call(
+    client: TestClient, auth: dict[str, str], drain: Callable[[], int]
+) -> None:
+    document = _fixture("generic", "call")
+    document["transcript"][1]["end_time"] = 1.0  # ends before it starts
+    response = client.post("/api/v1/ingest/generic", content=_body(document), headers=auth)
+    assert response.status_code == 202
+    assert any("end_time" in w for w in response.json()["warnings"])
+    drain()
+    call = _detail(client, auth, response.json()["id"])["call"]
+    assert any("transcript[1]" in w for w in call["metadata"]["ingest_warnings"])
