@@ -1,0 +1,215 @@
+"""Phrase metrics: what an agent must say (required phrases, disclosures), must not say, and regex checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from ...model.call import Call
+from ...model.enums import Role
+from ...model.metric import MetricResult
+from ..base import EvalContext, Metric, MetricKind
+from ..registry import register
+from ._text import find_phrase, quote, turns_of
+
+__all__ = [
+    "Disclosure",
+    "DisclosureParams",
+    "ForbiddenPhrases",
+    "ForbiddenPhrasesParams",
+    "Regex",
+    "RegexParams",
+    "RequiredPhrases",
+    "RequiredPhrasesParams",
+]
+
+_CONFIG = ConfigDict(extra="forbid")
+
+
+def _not_configured(metric: Metric[Any], call: Call, what: str) -> MetricResult:
+    return metric.result(call, value=None, evidence={"not_scorable": f"no {what} configured"})
+
+
+class RequiredPhrasesParams(BaseModel):
+    """Phrases the agent must say somewhere in the call."""
+
+    model_config = _CONFIG
+
+    phrases: list[str] = Field(default_factory=list)
+    min_similarity: float = Field(default=0.8, gt=0.0, le=1.0)
+    """Share of a phrase's content words that must appear close together; 1.0 demands a verbatim match."""
+    roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+    by_agent_turn: int | None = Field(default=None, ge=1)
+    """When set, a phrase must be said within the first N agent turns; said later counts as late (fail)."""
+
+
+def _check_required(
+    metric: Metric[Any], params: RequiredPhrasesParams, call: Call, what: str
+) -> MetricResult:
+    if not params.phrases:
+        return _not_configured(metric, call, what)
+    agent_turn_number: dict[int, int] = {}
+    for number, turn in enumerate(turns_of(call, [Role.AGENT]), start=1):
+        agent_turn_number[turn.index] = number
+    findings: list[JsonValue] = []
+    satisfied = 0
+    for phrase in params.phrases:
+        found: dict[str, JsonValue] = {"phrase": phrase, "found": False}
+        for turn in turns_of(call, params.roles):
+            hit = find_phrase(phrase, turn.text, min_similarity=params.min_similarity)
+            if hit is None:
+                continue
+            said_at = agent_turn_number.get(turn.index)
+            late = params.by_agent_turn is not None and (said_at is None or said_at > params.by_agent_turn)
+            found = {
+                "phrase": phrase,
+                "found": True,
+                "turn_index": turn.index,
+                "verbatim": hit.verbatim,
+                "similarity": hit.similarity,
+                "late": late,
+                "quote": quote(turn.text),
+            }
+            break
+        if found["found"] and not found.get("late"):
+            satisfied += 1
+        findings.append(found)
+    value = satisfied / len(params.phrases)
+    passed = satisfied == len(params.phrases)
+    return metric.result(call, value=value, passed=passed, evidence={"phrases": findings})
+
+
+@register
+class RequiredPhrases(Metric[RequiredPhrasesParams]):
+    """Share of the required phrases the agent said, verbatim or near-verbatim."""
+
+    name = "required_phrases"
+    version = "1"
+    kind = MetricKind.DETERMINISTIC
+    params_model = RequiredPhrasesParams
+    description = (
+        "Share of the configured phrases the agent said, verbatim or near-verbatim (most content words "
+        "close together); passes when every phrase was said (in time, when by_agent_turn is set)."
+    )
+    default = False
+
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        return _check_required(self, self.params, call, "required phrases")
+
+
+class DisclosureParams(RequiredPhrasesParams):
+    """Disclosures (recording notice, AI disclosure) that must come early in the call."""
+
+    by_agent_turn: int | None = Field(default=2, ge=1)
+
+
+@register
+class Disclosure(Metric[DisclosureParams]):
+    """Required disclosures, said verbatim or near-verbatim within the first agent turns."""
+
+    name = "disclosure"
+    version = "1"
+    kind = MetricKind.DETERMINISTIC
+    params_model = DisclosureParams
+    description = (
+        "Share of the configured disclosures the agent made within its first by_agent_turn turns; a "
+        "disclosure made later counts as late and fails, one never made fails."
+    )
+    default = False
+
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        return _check_required(self, self.params, call, "disclosures")
+
+
+class ForbiddenPhrasesParams(BaseModel):
+    """Phrases the agent must never say."""
+
+    model_config = _CONFIG
+
+    phrases: list[str] = Field(default_factory=list)
+    min_similarity: float = Field(default=1.0, gt=0.0, le=1.0)
+    """1.0 flags only verbatim (normalised) occurrences; lower flags near-verbatim ones too."""
+    roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+
+
+@register
+class ForbiddenPhrases(Metric[ForbiddenPhrasesParams]):
+    """Occurrences of forbidden phrases in the agent's turns."""
+
+    name = "forbidden_phrases"
+    version = "1"
+    kind = MetricKind.DETERMINISTIC
+    params_model = ForbiddenPhrasesParams
+    description = "Number of turns in which the agent said a forbidden phrase; passes at zero."
+    default = False
+
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        if not self.params.phrases:
+            return _not_configured(self, call, "forbidden phrases")
+        hits: list[JsonValue] = []
+        for turn in turns_of(call, self.params.roles):
+            for phrase in self.params.phrases:
+                hit = find_phrase(phrase, turn.text, min_similarity=self.params.min_similarity)
+                if hit is not None:
+                    hits.append(
+                        {
+                            "phrase": phrase,
+                            "turn_index": turn.index,
+                            "verbatim": hit.verbatim,
+                            "similarity": hit.similarity,
+                            "quote": quote(turn.text),
+                        }
+                    )
+        return self.result(call, value=len(hits), passed=not hits, evidence={"hits": hits})
+
+
+class RegexParams(BaseModel):
+    """A regular expression searched in the turns of some roles."""
+
+    model_config = _CONFIG
+
+    pattern: str | None = None
+    must_match: bool = False
+    """True: the pattern must occur at least once (a required format); False: it must never occur."""
+    roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+    ignore_case: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
+@register
+class Regex(Metric[RegexParams]):
+    """Matches of a regular expression in the transcript."""
+
+    name = "regex"
+    version = "1"
+    kind = MetricKind.DETERMINISTIC
+    params_model = RegexParams
+    description = (
+        "Number of matches of a regular expression in the turns of the chosen roles; passes at zero "
+        "matches, or at one or more when must_match is set."
+    )
+    default = False
+
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        if self.params.pattern is None:
+            return _not_configured(self, call, "pattern")
+        compiled = re.compile(self.params.pattern, re.IGNORECASE if self.params.ignore_case else 0)
+        matches: list[JsonValue] = []
+        for turn in turns_of(call, self.params.roles):
+            for match in compiled.finditer(turn.text):
+                excerpt = quote(turn.text, *match.span())
+                matches.append({"turn_index": turn.index, "match": match.group(0), "quote": excerpt})
+        count = len(matches)
+        passed = count > 0 if self.params.must_match else count == 0
+        return self.result(call, value=count, passed=passed, evidence={"matches": matches})
