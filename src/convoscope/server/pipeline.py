@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Call
 from ..store.metadata import JobSpec
-from . import audio_job
+from . import audio_job, recording_job
 from .jobs import JobHandler
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ Planner = Callable[[str, Call], Iterable[JobSpec]]
 def planners() -> list[Planner]:
     """Every capability's planner, in the order their jobs should be queued."""
     found: list[Planner] = []
+    found.append(recording_job.plan_recording_fetch)
     found.append(audio_job.plan_audio_analysis)
     return found
 
@@ -34,6 +35,7 @@ def planners() -> list[Planner]:
 def job_handlers(services: Services) -> dict[str, JobHandler]:
     """The handler of every job kind, bound to the running services."""
     handlers: dict[str, JobHandler] = {}
+    handlers[recording_job.RECORDING_FETCH] = recording_job.RecordingFetchJob.of(services)
     handlers[audio_job.AUDIO_ANALYZE] = audio_job.AudioAnalysisJob.of(services)
     return handlers
 

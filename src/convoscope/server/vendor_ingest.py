@@ -21,7 +21,8 @@ import orjson
 from ..audio.probe import probe_audio
 from ..errors import AudioFormatError, InputError, PayloadError
 from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
-from ..model import Call, Recording, Role
+from ..model import Call, Recording, Role, call_id_for
+from ..store.base import StoredCall
 from ..store.jobqueue import setting_at
 from ..store.metadata import MetadataStore, OutboxItem
 
@@ -33,6 +34,8 @@ __all__ = [
     "SourceEventIngest",
     "channel_map_setting",
     "decode_event",
+    "first_started_at",
+    "keep_hosted",
     "outbox_kind",
     "parse_channel_map",
     "prepare_call",
@@ -181,6 +184,29 @@ def prepare_call(
     return call.model_copy(update=update)
 
 
+def keep_hosted(call: Call, stored: Call | None) -> Call:
+    """``call`` with the copies already re-hosted for ``stored`` (same ``source_url``) carried over.
+
+    A later event rebuilds the call from vendor payloads, which only know the vendor's links; without
+    this the re-stored call would lose our copy and plan a new download of a link that may have expired.
+    """
+    if stored is None:
+        return call
+    hosted = {r.source_url: r for r in stored.recordings if r.uri and r.source_url}
+    if not hosted:
+        return call
+    recordings = []
+    for recording in call.recordings:
+        ours = hosted.get(recording.source_url or "") if recording.uri is None else None
+        if ours is None:
+            recordings.append(recording)
+        else:
+            recordings.append(
+                ours if ours.channel_map else ours.model_copy(update={"channel_map": recording.channel_map})
+            )
+    return call.model_copy(update={"recordings": recordings})
+
+
 def first_started_at(source: Source, events: Sequence[Any]) -> datetime | None:
     """The start time the first event gave, so every later event of a call keeps the same call id.
 
@@ -237,9 +263,15 @@ class SourceEventIngest:
             put_blob=self._services.blobs.put,
             started_at_of_first=first_started_at(source, events),
         )
+        call_id = call_id_for(item.project_id, call.source, call.external_id, call.started_at)
+        call = keep_hosted(call, _call_of(self._services.store.get_call(item.project_id, call_id)))
         version = int(item.received_at.timestamp() * 1_000_000)
         self._services.store_calls(item.project_id, [call], version=version)
         return call
+
+
+def _call_of(stored: StoredCall | None) -> Call | None:
+    return stored.call if stored is not None else None
 
 
 def register(services: Services) -> None:

@@ -1,0 +1,223 @@
+"""The ``recording.fetch`` job: copy a vendor's recording into our blob store before its link expires.
+
+Vendor links are short-lived (Retell's webhook guide speaks of ten minutes; Vapi's presigned URLs carry
+an expiry), so a call stored with a recording that has a ``source_url`` but no ``uri`` gets this job
+(:func:`plan_recording_fetch`). The handler downloads each such recording over HTTP with a size bound, a
+per-read timeout and an overall deadline, checks that the bytes are audio (``convoscope.audio.probe``),
+stores them content-addressed and re-stores the call with ``uri``/``sha256``/``format``/``channels``/
+``duration_s`` filled in, through ``Services.store_calls`` so the audio analysis gets planned.
+
+Failures are sorted by whether waiting can help: a timeout, a connection error, a 5xx or a 429 raises
+``JobRetry`` with an exponential backoff; an expired or forbidden link (4xx), a body over the bound or
+bytes that are not audio fail the job for good, with a message that shows on the call. Messages name the
+link without its query string, which for presigned URLs is a credential.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..audio.probe import probe_audio
+from ..errors import AudioFormatError, ConvoscopeError, InputError, NotFound, PayloadTooLarge
+from ..model import Call, Recording
+from ..store.base import CallStore
+from ..store.metadata import Job, JobSpec
+from .jobs import JobRetry
+
+if TYPE_CHECKING:
+    from .services import Services
+
+__all__ = [
+    "RECORDING_FETCH",
+    "FetchLimits",
+    "RecordingFetchError",
+    "RecordingFetchJob",
+    "needs_fetch",
+    "plan_recording_fetch",
+]
+
+RECORDING_FETCH = "recording.fetch"
+"""The job kind."""
+
+_BLOB_PREFIX = "blob:"
+_FETCHABLE = ("http://", "https://")
+_RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+class RecordingFetchError(InputError):
+    """A recording link that cannot give us the audio, and will not by waiting (expired, forbidden, gone)."""
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Bounds of one download; ``retry_base_s`` doubles per attempt up to ``retry_max_s``."""
+
+    max_bytes: int = 200 * 1024 * 1024
+    read_timeout_s: float = 30.0
+    deadline_s: float = 600.0
+    retry_base_s: float = 10.0
+    retry_max_s: float = 600.0
+    chunk_bytes: int = 1024 * 1024
+
+    def backoff_s(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``: base, 2x base, 4x base, ... capped."""
+        return float(min(self.retry_max_s, self.retry_base_s * 2 ** max(0, attempt - 1)))
+
+
+def needs_fetch(recording: Recording) -> bool:
+    """A recording we only know by a vendor's http(s) link."""
+    return recording.uri is None and (recording.source_url or "").startswith(_FETCHABLE)
+
+
+def plan_recording_fetch(project_id: str, call: Call) -> list[JobSpec]:
+    """The follow-up of a stored call: one fetch job when any recording is still only a vendor link."""
+    if call.id is None or not any(needs_fetch(r) for r in call.recordings):
+        return []
+    return [JobSpec(kind=RECORDING_FETCH, call_id=call.id)]
+
+
+def _shown(url: str) -> str:
+    """The link without its query string or credentials (a presigned URL's signature is a secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class RecordingFetchJob:
+    """The handler of ``recording.fetch`` jobs."""
+
+    def __init__(
+        self,
+        *,
+        store: CallStore,
+        put_blob: Callable[[bytes], str],
+        store_calls: Callable[[str, Sequence[Call]], object],
+        limits: FetchLimits = FetchLimits(),
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._store = store
+        self._put_blob = put_blob
+        self._store_calls = store_calls
+        self._limits = limits
+        self._transport = transport
+
+    @classmethod
+    def of(cls, services: Services, *, limits: FetchLimits | None = None) -> RecordingFetchJob:
+        """The handler over the running services; the size bound is the server's upload bound."""
+        chosen = limits or FetchLimits(max_bytes=services.settings.max_recording_bytes)
+        return cls(
+            store=services.store,
+            put_blob=services.blobs.put,
+            store_calls=lambda project_id, calls: services.store_calls(project_id, calls),
+            limits=chosen,
+        )
+
+    def __call__(self, job: Job) -> None:
+        """Re-host every recording of the call that is only a link; re-store the call once."""
+        stored = self._store.get_call(job.project_id, job.call_id)
+        if stored is None:
+            raise NotFound(f"call {job.call_id} not found")
+        call = stored.call
+        recordings: list[Recording] = []
+        failure: ConvoscopeError | None = None
+        for index, recording in enumerate(call.recordings):
+            if not needs_fetch(recording):
+                recordings.append(recording)
+                continue
+            try:
+                recordings.append(self._rehost(recording, job.attempts))
+            except ConvoscopeError as exc:
+                recordings.append(recording)
+                if failure is None or isinstance(exc, JobRetry):
+                    failure = _at(index, exc)
+        if recordings != list(call.recordings):
+            self._store_calls(job.project_id, [call.model_copy(update={"recordings": recordings})])
+        if failure is not None:
+            raise failure
+
+    def _rehost(self, recording: Recording, attempt: int) -> Recording:
+        url = recording.source_url or ""
+        data = self._download(url, attempt)
+        try:
+            info = probe_audio(data, filename=urlsplit(url).path.rsplit("/", 1)[-1] or None)
+        except AudioFormatError as exc:
+            raise AudioFormatError(f"{_shown(url)} did not return audio: {exc}") from None
+        if recording.channels is not None and recording.channels != info.channels:
+            raise AudioFormatError(
+                f"{_shown(url)}: the vendor describes {recording.channels} channel(s), "
+                f"the file has {info.channels}"
+            )
+        sha = self._put_blob(data)
+        return recording.model_copy(
+            update={
+                "uri": f"{_BLOB_PREFIX}{sha}",
+                "sha256": sha,
+                "format": info.format,
+                "sample_rate": info.sample_rate,
+                "channels": info.channels,
+                "duration_s": info.duration_s,
+            }
+        )
+
+    def _download(self, url: str, attempt: int) -> bytes:
+        limits = self._limits
+        shown = _shown(url)
+        timeout = httpx.Timeout(limits.read_timeout_s)
+        started = time.monotonic()
+        try:
+            with (
+                httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=True) as client,
+                client.stream("GET", url) as response,
+            ):
+                self._check_status(response, shown, attempt)
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limits.max_bytes:
+                    raise PayloadTooLarge(
+                        f"{shown}: recording of {declared} bytes is over the {limits.max_bytes}-byte limit"
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes(limits.chunk_bytes):
+                    size += len(chunk)
+                    if size > limits.max_bytes:
+                        raise PayloadTooLarge(f"{shown}: recording is over the {limits.max_bytes}-byte limit")
+                    if time.monotonic() - started > limits.deadline_s:
+                        raise JobRetry(
+                            f"{shown}: download took over {limits.deadline_s:.0f}s",
+                            after_s=limits.backoff_s(attempt),
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException:
+            raise JobRetry(
+                f"{shown}: no data for {limits.read_timeout_s:.0f}s (timed out); will retry",
+                after_s=limits.backoff_s(attempt),
+            ) from None
+        except httpx.HTTPError as exc:
+            raise JobRetry(
+                f"{shown}: {type(exc).__name__}: {exc}; will retry", after_s=limits.backoff_s(attempt)
+            ) from None
+
+    def _check_status(self, response: httpx.Response, shown: str, attempt: int) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        reason = f"{shown} answered HTTP {status} {response.reason_phrase}".rstrip()
+        if status >= 500 or status in _RETRY_STATUSES:
+            raise JobRetry(f"{reason}; will retry", after_s=self._limits.backoff_s(attempt))
+        if status in (401, 403):
+            raise RecordingFetchError(f"{reason}: the link has expired or is not public")
+        raise RecordingFetchError(reason)
+
+
+def _at(index: int, exc: ConvoscopeError) -> ConvoscopeError:
+    """The error, its message prefixed with the recording it is about."""
+    message = f"recordings[{index}]: {exc}"
+    if isinstance(exc, JobRetry):
+        return JobRetry(message, after_s=exc.after_s)
+    return type(exc)(message)
