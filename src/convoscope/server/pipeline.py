@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Call
 from ..store.metadata import JobSpec
-from . import audio_job, recording_job
+from . import audio_job, otlp_job, recording_job
 from .jobs import JobHandler
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ def job_handlers(services: Services) -> dict[str, JobHandler]:
     handlers: dict[str, JobHandler] = {}
     handlers[recording_job.RECORDING_FETCH] = recording_job.RecordingFetchJob.of(services)
     handlers[audio_job.AUDIO_ANALYZE] = audio_job.AudioAnalysisJob.of(services)
+    handlers[otlp_job.OTLP_ASSEMBLE] = otlp_job.AssembleJob.of(services)
     return handlers
 
 

@@ -1,0 +1,178 @@
+"""LiveKit Agents' span vocabulary (``agent_session``, ``user_turn``, ``agent_turn``, ...) as a call.
+
+Mapper version ``livekit-1``: the names of ``livekit.agents.telemetry.trace_types``. A conversation is
+one job (``lk.job_id``), else one room (``lk.room_sid``, ``lk.pii.room_name``), named by the session-level
+spans. ``user_turn`` spans give the user turns (transcript from ``lk.pii.user_transcript``, or the older
+``lk.user_transcript``); ``agent_turn`` spans give the agent turns with ``lk.interrupted`` and
+``lk.e2e_latency``; the end-of-turn delay and transcription delay of the ``eou_detection`` before an agent
+turn, the ``lk.response.ttft`` of its LLM and the ``lk.response.ttfb`` of its TTS are its components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from ...model import Call, CallSource, Role, Span, ToolCall, Turn
+from .common import (
+    PriceTable,
+    SpanTree,
+    attr_bool,
+    attr_float,
+    attr_str,
+    genai_tool_call,
+    is_genai_tool,
+    json_value,
+    offset_s,
+    usage_from,
+)
+
+__all__ = ["LiveKitMapper"]
+
+_SESSION_SPANS = ("agent_session", "job_entrypoint")
+_KEY_ATTRIBUTES = (("job", "lk.job_id"), ("room", "lk.room_sid"), ("room", "lk.pii.room_name"))
+_TRANSCRIPT = ("lk.pii.user_transcript", "lk.user_transcript")
+_LLM = ("llm_node", "llm_request")
+_TTS = ("tts_node", "tts_request")
+
+
+class LiveKitMapper:
+    """LiveKit Agents sessions, keyed by job, else room."""
+
+    prefix = "livekit"
+    version = "livekit-1"
+
+    def own_key(self, span: Span) -> str | None:
+        if span.name not in _SESSION_SPANS:
+            return None
+        for kind, name in _KEY_ATTRIBUTES:
+            value = attr_str(span, name)
+            if value:
+                return f"{self.prefix}:{kind}:{value}"
+        return None
+
+    def is_root(self, span: Span) -> bool:
+        return span.name == "agent_session"
+
+    def assemble(
+        self, key: str, spans: Sequence[Span], *, started_at: datetime | None, prices: PriceTable
+    ) -> Call | None:
+        tree = SpanTree(list(spans))
+        sessions = tree.named("agent_session")
+        session = sessions[0] if sessions else None
+        user_spans = tree.named("user_turn")
+        agent_spans = tree.named("agent_turn")
+        if session is None and not user_spans and not agent_spans:
+            return None
+        start = started_at or (session.start if session is not None else tree.first_start)
+        eous = tree.named("eou_detection")
+        events = sorted([*user_spans, *agent_spans], key=lambda s: (s.start, s.name))
+        turns: list[Turn] = []
+        agent_index: dict[str, int] = {}
+        for span in events:
+            if span.name == "user_turn":
+                turns.append(self._user_turn(tree, span, start, len(turns)))
+                continue
+            agent_index[span.span_id] = len(turns)
+            turns.append(self._agent_turn(tree, span, _last_before(eous, span), start, len(turns)))
+        tools: list[ToolCall] = []
+        for tool_span in tree.spans:
+            owner = tree.ancestor(tool_span, "agent_turn") or _last_before(agent_spans, tool_span)
+            tool = _tool_call(tool_span, start, agent_index.get(owner.span_id) if owner else None)
+            if tool is not None:
+                tools.append(tool)
+        llm = [s for s in tree.named("llm_request") if "gen_ai.usage.input_tokens" in s.attributes]
+        tts = [(s, len(attr_str(s, "lk.pii.input_text") or "")) for s in tree.named("tts_request")]
+        usage, cost = usage_from(llm, tts, [], prices)
+        end = session.end if session is not None and session.end is not None else tree.last_end
+        metadata: dict[str, object] = {"mapper": self.version, "conversation_open": session is None}
+        agent_name = None
+        if session is not None:
+            agent_name = attr_str(session, "lk.agent_name")
+            metadata["session"] = {k: v for k, v in session.attributes.items() if not k.startswith("lk.pii.")}
+        return Call.model_validate(
+            {
+                "source": CallSource.LIVEKIT,
+                "external_id": key.split(":", 1)[1],
+                "agent_id": agent_name,
+                "started_at": start,
+                "ended_at": max(end, start),
+                "turns": turns,
+                "tool_calls": tools,
+                "usage": usage,
+                "cost": cost,
+                "metadata": metadata,
+            }
+        )
+
+    def _user_turn(self, tree: SpanTree, span: Span, start: datetime, index: int) -> Turn:
+        text = attr_str(span, *_TRANSCRIPT)
+        if not text:
+            texts = [attr_str(e, *_TRANSCRIPT) for e in tree.descendants(span, "eou_detection")]
+            text = " ".join(t for t in texts if t)
+        begin = offset_s(span.start, start)
+        return Turn(
+            index=index,
+            role=Role.USER,
+            text=text or "",
+            start_s=begin,
+            end_s=max(begin, offset_s(span.end or span.start, start)),
+        )
+
+    def _agent_turn(self, tree: SpanTree, span: Span, eou: Span | None, start: datetime, index: int) -> Turn:
+        llm = tree.descendants(span, *_LLM)
+        tts = tree.descendants(span, *_TTS)
+        text = " ".join(
+            t for t in (attr_str(s, "lk.pii.response.text") for s in tree.descendants(span, "llm_node")) if t
+        )
+        if not text:
+            text = " ".join(
+                t for t in (attr_str(s, "lk.pii.input_text") for s in tree.descendants(span, "tts_node")) if t
+            )
+        begin = offset_s(span.start, start)
+        return Turn(
+            index=index,
+            role=Role.AGENT,
+            text=text,
+            start_s=begin,
+            end_s=max(begin, offset_s(span.end or span.start, start)),
+            interrupted=bool(attr_bool(span, "lk.interrupted")),
+            e2e_s=attr_float(span, "lk.e2e_latency"),
+            eou_s=attr_float(eou, "lk.end_of_turn_delay") if eou is not None else None,
+            stt_s=attr_float(eou, "lk.transcription_delay") if eou is not None else None,
+            llm_ttft_s=_first(llm, "lk.response.ttft"),
+            tts_ttfb_s=_first(tts, "lk.response.ttfb"),
+        )
+
+
+def _first(spans: Sequence[Span], name: str) -> float | None:
+    for span in spans:
+        value = attr_float(span, name)
+        if value is not None:
+            return value
+    return None
+
+
+def _last_before(spans: Sequence[Span], turn: Span) -> Span | None:
+    """The latest span that started before ``turn``: the end-of-turn decision that led to it."""
+    before = [s for s in spans if s.start <= turn.start]
+    return before[-1] if before else None
+
+
+def _tool_call(span: Span, start: datetime, turn_index: int | None) -> ToolCall | None:
+    if span.name != "function_tool":
+        return genai_tool_call(span, start, turn_index) if is_genai_tool(span) else None
+    name = attr_str(span, "lk.function_tool.name", "gen_ai.tool.name")
+    if name is None:
+        return None
+    is_error = attr_bool(span, "lk.function_tool.is_error")
+    return ToolCall(
+        id=attr_str(span, "lk.function_tool.id", "gen_ai.tool.call.id") or span.span_id,
+        turn_index=turn_index,
+        name=name,
+        arguments=json_value(span.attributes.get("lk.pii.function_tool.arguments")),
+        result=json_value(span.attributes.get("lk.pii.function_tool.output")),
+        success=None if is_error is None else not is_error,
+        start_s=offset_s(span.start, start),
+        end_s=offset_s(span.end or span.start, start),
+    )

@@ -1,0 +1,143 @@
+"""Pipecat's span vocabulary (``conversation`` → ``turn`` → ``stt`` | ``llm`` | ``tts``) as a call.
+
+Mapper version ``pipecat-1``: the names and attributes of ``pipecat.utils.tracing`` (turn trace observer,
+service decorators and attributes). Each Pipecat turn becomes a user turn (the STT transcript, timed by
+the STT span, which Pipecat back-dates to the start of speech) and an agent turn (the TTS text, else the
+LLM output) that carries the latency components: end to end from ``turn.user_bot_latency_seconds``, STT,
+LLM and TTS time to first byte from each service's ``metrics.ttfb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from ...model import Call, CallSource, Role, Span, ToolCall, Turn
+from .common import (
+    PriceTable,
+    SpanTree,
+    attr_bool,
+    attr_float,
+    attr_int,
+    attr_str,
+    genai_tool_call,
+    is_genai_tool,
+    offset_s,
+    usage_from,
+)
+
+__all__ = ["PipecatMapper"]
+
+_SERVICES = ("stt", "llm", "tts")
+
+
+class PipecatMapper:
+    """Pipecat conversations, keyed by ``conversation.id``."""
+
+    prefix = "pipecat"
+    version = "pipecat-1"
+
+    def own_key(self, span: Span) -> str | None:
+        if span.name not in ("conversation", "turn") and not span.scope_name.startswith("pipecat"):
+            return None
+        conversation = attr_str(span, "conversation.id")
+        return f"{self.prefix}:{conversation}" if conversation else None
+
+    def is_root(self, span: Span) -> bool:
+        return span.name == "conversation"
+
+    def assemble(
+        self, key: str, spans: Sequence[Span], *, started_at: datetime | None, prices: PriceTable
+    ) -> Call | None:
+        tree = SpanTree(list(spans))
+        roots = tree.named("conversation")
+        root = roots[0] if roots else None
+        turn_spans = sorted(tree.named("turn"), key=lambda s: (attr_int(s, "turn.number") or 0, s.start))
+        if root is None and not turn_spans:
+            return None
+        start = started_at or (root.start if root is not None else tree.first_start)
+        turns: list[Turn] = []
+        tools: list[ToolCall] = []
+        for turn_span in turn_spans:
+            turns.extend(self._turns(tree, turn_span, start, len(turns)))
+            agent_index = turns[-1].index if turns and turns[-1].role == Role.AGENT else None
+            for tool_span in (s for s in tree.descendants(turn_span) if is_genai_tool(s)):
+                tool = genai_tool_call(tool_span, start, agent_index)
+                if tool is not None:
+                    tools.append(tool)
+        tts = [
+            (s, attr_int(s, "metrics.character_count") or len(attr_str(s, "text") or ""))
+            for s in tree.named("tts")
+        ]
+        stt = [(s, attr_float(s, "metrics.audio_seconds") or 0.0) for s in tree.named("stt")]
+        usage, cost = usage_from(tree.named("llm"), tts, stt, prices)
+        end = root.end if root is not None and root.end is not None else tree.last_end
+        metadata: dict[str, object] = {"mapper": self.version, "conversation_open": root is None}
+        if root is not None:
+            metadata["conversation"] = {
+                k: v for k, v in root.attributes.items() if k not in ("conversation.id",)
+            }
+        service = root.resource_attributes.get("service.name") if root is not None else None
+        return Call.model_validate(
+            {
+                "source": CallSource.PIPECAT,
+                "external_id": key.split(":", 1)[1],
+                "agent_id": service if isinstance(service, str) else None,
+                "started_at": start,
+                "ended_at": max(end, start),
+                "turns": turns,
+                "tool_calls": tools,
+                "usage": usage,
+                "cost": cost,
+                "metadata": metadata,
+            }
+        )
+
+    def _turns(self, tree: SpanTree, turn_span: Span, start: datetime, index: int) -> list[Turn]:
+        services = {name: tree.descendants(turn_span, name) for name in _SERVICES}
+        out: list[Turn] = []
+        stt_spans = [s for s in services["stt"] if attr_str(s, "transcript")]
+        finals = [s for s in stt_spans if attr_bool(s, "is_final") is not False] or stt_spans
+        if finals:
+            out.append(
+                Turn(
+                    index=index,
+                    role=Role.USER,
+                    text=" ".join(attr_str(s, "transcript") or "" for s in finals).strip(),
+                    start_s=offset_s(finals[0].start, start),
+                    end_s=offset_s(max(s.end or s.start for s in finals), start),
+                )
+            )
+        spoken = [attr_str(s, "text") or "" for s in services["tts"]]
+        text = " ".join(t for t in spoken if t).strip()
+        if not text:
+            text = " ".join(attr_str(s, "output") or "" for s in services["llm"]).strip()
+        if not services["tts"] and not services["llm"]:
+            return out
+        first_speech = services["tts"][0] if services["tts"] else services["llm"][0]
+        agent_start = offset_s(first_speech.start, start)
+        agent_end = offset_s(turn_span.end or tree.last_end, start)
+        out.append(
+            Turn(
+                index=index + len(out),
+                role=Role.AGENT,
+                text=text,
+                start_s=agent_start,
+                end_s=max(agent_start, agent_end),
+                interrupted=bool(attr_bool(turn_span, "turn.was_interrupted")),
+                e2e_s=attr_float(turn_span, "turn.user_bot_latency_seconds"),
+                stt_s=_ttfb(finals[-1:] if finals else services["stt"][-1:]),
+                llm_ttft_s=_ttfb(services["llm"]),
+                tts_ttfb_s=_ttfb(services["tts"]),
+            )
+        )
+        return out
+
+
+def _ttfb(spans: Sequence[Span]) -> float | None:
+    """The first service span's ``metrics.ttfb`` (the one the user waited for)."""
+    for span in spans:
+        value = attr_float(span, "metrics.ttfb")
+        if value is not None:
+            return value
+    return None

@@ -1,0 +1,112 @@
+"""``POST /v1/traces``: the OTLP/HTTP trace receiver, so exporters point straight at convoscope.
+
+Follows the OTLP/HTTP specification: protobuf (``application/x-protobuf``) or JSON (``application/json``)
+bodies, optionally gzip-compressed; the answer is an ``ExportTraceServiceResponse`` in the request's
+encoding, with ``partial_success`` (rejected span count and a message) when some spans were refused.
+Errors carry a ``google.rpc.Status`` body in the request's encoding: 400 for a body that cannot be read,
+401 for a missing or unknown key, 413 over the size bound, 415 for another content type. The answer comes
+only after the raw export is committed to the outbox, so an acknowledged span survives a crash.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import AuthError, PayloadError, PayloadTooLarge
+from ...ingest.otlp import JSON_TYPE, PROTOBUF_TYPE, decompress, media_type
+from ..auth import current_project
+from ..deps import get_services
+from ..otlp_job import Accepted
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["otlp"])
+
+# google.rpc.Code values for the Status body.
+_INVALID_ARGUMENT = 3
+_RESOURCE_EXHAUSTED = 8
+_UNAUTHENTICATED = 16
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _status(http_status: int, code: int, message: str, media: str) -> Response:
+    """A ``google.rpc.Status`` (code = 1, message = 2) in the request's encoding."""
+    if media == PROTOBUF_TYPE:
+        text = message.encode()
+        body = b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+    else:
+        body = orjson.dumps({"code": code, "message": message})
+    headers = {"WWW-Authenticate": "Bearer"} if http_status == 401 else None
+    return Response(body, status_code=http_status, media_type=media, headers=headers)
+
+
+def _success(accepted: Accepted, media: str) -> Response:
+    if media == PROTOBUF_TYPE:
+        response = ExportTraceServiceResponse()
+        if accepted.rejected:
+            response.partial_success.rejected_spans = accepted.rejected
+            response.partial_success.error_message = accepted.message
+        return Response(response.SerializeToString(), media_type=media)
+    document: dict[str, object] = {}
+    if accepted.rejected:
+        # proto3 JSON mapping: int64 as a decimal string.
+        document["partialSuccess"] = {
+            "rejectedSpans": str(accepted.rejected),
+            "errorMessage": accepted.message,
+        }
+    return Response(orjson.dumps(document), media_type=media)
+
+
+@router.post(
+    "/v1/traces",
+    summary="OTLP/HTTP trace export",
+    response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                PROTOBUF_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                JSON_TYPE: {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+async def export_traces(request: Request) -> Response:
+    """Accept an OTLP trace export; authenticate with ``Authorization: Bearer <project API key>``."""
+    media = media_type(request.headers.get("content-type"))
+    if media is None:
+        return _status(
+            415,
+            _INVALID_ARGUMENT,
+            f"unsupported Content-Type {request.headers.get('content-type')!r}: "
+            f"send {PROTOBUF_TYPE} or {JSON_TYPE}",
+            JSON_TYPE,
+        )
+    services = get_services(request)
+    try:
+        project = await current_project(request)
+        body = decompress(
+            await request.body(), request.headers.get("content-encoding"), services.settings.max_body_bytes
+        )
+        accepted = await run_in_threadpool(services.otlp.accept, project.id, body, media)
+    except AuthError as exc:
+        return _status(401, _UNAUTHENTICATED, str(exc), media)
+    except PayloadTooLarge as exc:
+        return _status(413, _RESOURCE_EXHAUSTED, str(exc), media)
+    except PayloadError as exc:
+        return _status(400, _INVALID_ARGUMENT, str(exc), media)
+    return _success(accepted, media)

@@ -1,0 +1,110 @@
+"""Reading spans: a call's spans, or one trace, as a tree with timings.
+
+Each node has its offset from the first span (or from the call's start), its duration, and its children
+by start time. A span whose parent is not among the spans read (another trace, not yet arrived) is a
+root of the tree, so nothing is hidden.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field, JsonValue
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import NotFound, PayloadError
+from ...model import Span
+from ..auth import CurrentProject
+from ..deps import get_services
+
+__all__ = ["SpanNode", "SpanTreeOut", "build_tree", "router"]
+
+router = APIRouter(prefix="/api/v1", tags=["traces"])
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class SpanNode(BaseModel):
+    """One span with its timing and its children."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    start: datetime
+    end: datetime | None
+    offset_ms: float = Field(
+        description="Milliseconds from the tree's origin (the call's start, else the first span)."
+    )
+    duration_ms: float | None
+    status_code: str
+    status_message: str
+    attributes: dict[str, JsonValue]
+    resource_attributes: dict[str, JsonValue]
+    scope_name: str
+    call_id: str | None
+    conversation_id: str | None
+    children: list[SpanNode] = Field(default_factory=list)
+
+
+class SpanTreeOut(BaseModel):
+    """The spans of a call or a trace, as trees."""
+
+    origin: datetime | None
+    span_count: int
+    trace_ids: list[str]
+    roots: list[SpanNode]
+
+
+def build_tree(spans: list[Span], origin: datetime | None = None) -> SpanTreeOut:
+    """The spans as trees by parentage, children by start time; ``origin`` defaults to the first start."""
+    ordered = sorted(spans, key=lambda s: (s.start, s.span_id))
+    start = origin or (ordered[0].start if ordered else None)
+    nodes: dict[tuple[str, str], SpanNode] = {}
+    for span in ordered:
+        end = span.end
+        nodes[(span.trace_id, span.span_id)] = SpanNode(
+            **span.model_dump(exclude={"kind"}),
+            kind=span.kind.value,
+            offset_ms=(span.start - start).total_seconds() * 1000 if start else 0.0,
+            duration_ms=None if end is None else (end - span.start).total_seconds() * 1000,
+        )
+    roots: list[SpanNode] = []
+    for span in ordered:
+        node = nodes[(span.trace_id, span.span_id)]
+        parent = nodes.get((span.trace_id, span.parent_span_id)) if span.parent_span_id else None
+        (parent.children if parent is not None and parent is not node else roots).append(node)
+    return SpanTreeOut(
+        origin=start,
+        span_count=len(ordered),
+        trace_ids=sorted({s.trace_id for s in ordered}),
+        roots=roots,
+    )
+
+
+@router.get("/calls/{call_id}/spans", summary="A call's spans as a tree")
+async def call_spans(call_id: str, request: Request, project: CurrentProject) -> SpanTreeOut:
+    """Spans linked to the call (OTLP-ingested calls), offsets from the call's start."""
+    store = get_services(request).store
+    stored = await run_in_threadpool(store.get_call, project.id, call_id)
+    if stored is None:
+        raise NotFound(f"call {call_id} not found")
+    spans = await run_in_threadpool(lambda: store.list_spans(project.id, call_id=call_id))
+    return build_tree(spans, stored.call.started_at)
+
+
+@router.get("/traces/{trace_id}", summary="One trace as a tree")
+async def trace(trace_id: str, request: Request, project: CurrentProject) -> SpanTreeOut:
+    """Every stored span of the trace, offsets from its first span."""
+    if not _TRACE_ID.match(trace_id):
+        raise PayloadError(
+            f"trace id {trace_id!r} is not 32 lowercase hex digits", [{"loc": "trace_id", "msg": "invalid"}]
+        )
+    store = get_services(request).store
+    spans = await run_in_threadpool(lambda: store.list_spans(project.id, trace_id=trace_id))
+    if not spans:
+        raise NotFound(f"trace {trace_id} not found")
+    return build_tree(spans)
