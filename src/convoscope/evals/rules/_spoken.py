@@ -163,7 +163,7 @@ def digit_runs(tokens: list[Token]) -> list[DigitRun]:
         if tokens[i].digits is None:
             i += 1
             continue
-        plus = i > 0 and tokens[i - 1].text == "+"
+        plus = i > 0 and tokens[i - 1].text in ("+", "plus")
         groups = [tokens[i].digits or ""]
         start = tokens[i].start
         end = start + len(tokens[i].text)

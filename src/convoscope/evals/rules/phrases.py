@@ -142,7 +142,7 @@ class ForbiddenPhrases(Metric[ForbiddenPhrasesParams]):
     version = "1"
     kind = MetricKind.DETERMINISTIC
     params_model = ForbiddenPhrasesParams
-    description = "Number of turns in which the agent said a forbidden phrase; passes at zero."
+    description = "Number of (turn, phrase) pairs in which the agent said a forbidden phrase; passes at zero."
     default = False
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:

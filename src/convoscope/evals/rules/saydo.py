@@ -140,9 +140,11 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
 
 NEGATIONS = re.compile(
     r"\b(?:not|n't|never|unable|cannot|can't|couldn't|won't|wasn't|haven't|hasn't|didn't|no longer|"
-    r"before i|once i|after i|if|when|would you like|do you want|shall i|should i|can i|could i)\b"
+    r"before|once|as soon as|until|if|when|would you like|do you want|shall i|should i|can i|could i)\b",
+    re.IGNORECASE,
 )
-"""Words that, shortly before a claim pattern, turn it into something other than a claim."""
+"""Words that, shortly before a claim pattern, turn it into something other than a claim (a negation,
+a condition, an offer). A sentence ending in a question mark is never a claim either."""
 
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -194,7 +196,7 @@ def extract_claims(turns: Sequence[Turn], params: SayDoParams) -> list[Claim]:
         text = turn.text.replace("\u2019", "'")
         for match in _SENTENCE.finditer(text):
             sentence = match.group(0).strip()
-            if not sentence:
+            if not sentence or sentence.endswith("?"):
                 continue
             for action, patterns in compiled:
                 for pattern in patterns:
