@@ -12,7 +12,6 @@ setting fills it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +32,7 @@ from .payload_fields import (
     req_str,
 )
 from .signing import DEFAULT_REPLAY_WINDOW_S, check_fresh, check_signature, hmac_hex, require_header
-from .sources import Assembled, SourceEvent, body_event_key
+from .sources import Assembled, SourceEvent, body_event_key, json_or_text
 
 __all__ = ["SOURCE", "RetellSource"]
 
@@ -117,14 +116,6 @@ def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _json_or_text(text: str) -> Any:
-    """Tool arguments and results are stringified JSON by contract, plain text in practice."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 @dataclass
 class _Transcript:
     turns: list[dict[str, Any]]
@@ -187,7 +178,7 @@ def _transcript(call: dict[str, Any], warnings: Warnings) -> _Transcript:
             tool = {
                 "id": tool_id,
                 "name": req_str(item, "name", where),
-                "arguments": _json_or_text(opt_str(item, "arguments", where) or ""),
+                "arguments": json_or_text(opt_str(item, "arguments", where) or ""),
                 "turn_index": len(out.turns) - 1 if out.turns else None,
                 "start_s": clock,
             }
@@ -202,7 +193,7 @@ def _transcript(call: dict[str, Any], warnings: Warnings) -> _Transcript:
                 )
                 out.events.append(item)
                 continue
-            invoked["result"] = _json_or_text(opt_str(item, "content", where) or "")
+            invoked["result"] = json_or_text(opt_str(item, "content", where) or "")
             invoked["success"] = opt_bool(item, "successful", where)
             invoked["end_s"] = clock
         else:

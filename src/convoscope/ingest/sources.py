@@ -36,6 +36,7 @@ __all__ = [
     "all_sources",
     "body_event_key",
     "get_source",
+    "json_or_text",
 ]
 
 SOURCE_NAMES: tuple[str, ...] = ("retell", "vapi", "elevenlabs", "bland", "webex", "generic")
@@ -102,6 +103,19 @@ def body_event_key(event_type: str, payload: Any) -> str:
     """
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return f"{event_type}:{hashlib.sha256(canonical).hexdigest()}"
+
+
+def json_or_text(value: Any) -> Any:
+    """A tool's arguments or result: vendors send stringified JSON by contract and plain text in practice.
+
+    A string that parses as JSON becomes that JSON; any other value, or text that does not parse, is kept.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
 
 
 SOURCES: dict[str, Source] = {}

@@ -41,7 +41,7 @@ from .signing import (
     hmac_hex,
     require_header,
 )
-from .sources import Assembled, SourceEvent, body_event_key
+from .sources import Assembled, SourceEvent, body_event_key, json_or_text
 
 __all__ = ["SOURCE", "VapiSource"]
 
@@ -213,7 +213,7 @@ def _messages(
                 entry = {
                     "id": tool_id,
                     "name": req_str(function, "name", f"{call_where}.function"),
-                    "arguments": function.get("arguments"),
+                    "arguments": json_or_text(function.get("arguments")),
                     "turn_index": len(turns) - 1 if turns else None,
                     "start_s": start,
                 }
@@ -225,7 +225,7 @@ def _messages(
             if entry_or_none is None:
                 warnings.append(f"{where}: result for tool call {tool_id!r} that was never invoked; dropped")
                 continue
-            entry_or_none["result"] = item.get("result")
+            entry_or_none["result"] = json_or_text(item.get("result"))
             entry_or_none["end_s"] = max(start, entry_or_none["start_s"])
         else:
             warnings.append(f"{where}.role: unknown message role {role!r}; message skipped")
