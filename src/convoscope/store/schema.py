@@ -335,6 +335,8 @@ class SeriesField:
 
 
 METRIC_PREFIX = "metric:"
+PASSED_PREFIX = "passed:"
+"""``passed:<name>`` charts a metric's pass/fail as 0/1, so its ``avg`` is the pass rate."""
 
 _AGENT_TURN = "role = 'agent'"
 
@@ -362,9 +364,12 @@ def resolve_series_field(name: str) -> SeriesField:
     if name.startswith(METRIC_PREFIX) and len(name) > len(METRIC_PREFIX):
         metric = name[len(METRIC_PREFIX) :]
         return SeriesField(name, "scores", _SCORE_VALUE, "metric = {metric:String}", metric=metric)
+    if name.startswith(PASSED_PREFIX) and len(name) > len(PASSED_PREFIX):
+        metric = name[len(PASSED_PREFIX) :]
+        return SeriesField(name, "scores", "toFloat64(passed)", "metric = {metric:String}", metric=metric)
     field = SERIES_FIELDS.get(name)
     if field is None:
-        valid = ", ".join([*SERIES_FIELDS, f"{METRIC_PREFIX}<name>"])
+        valid = ", ".join([*SERIES_FIELDS, f"{METRIC_PREFIX}<name>", f"{PASSED_PREFIX}<name>"])
         raise PayloadError(
             f"unknown series field {name!r}; valid fields: {valid}",
             [{"loc": ["field"], "msg": f"must be one of: {valid}"}],
