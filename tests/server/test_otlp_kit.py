@@ -26,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -154,7 +154,11 @@ class Recorder:
 
     def __init__(self, service: str = "voice-agent") -> None:
         self.memory = InMemorySpanExporter()
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        # Generous SDK limits: the server's own caps are what the tests look at.
+        self.provider = TracerProvider(
+            resource=Resource.create({"service.name": service}),
+            span_limits=SpanLimits(max_span_attributes=4096),
+        )
         self.provider.add_span_processor(SimpleSpanProcessor(self.memory))
 
     def emit(
