@@ -338,6 +338,8 @@ class JudgeClient:
         self._random = random.Random()
         self._stats = _Stats()
         self._stats_lock = threading.Lock()
+        self._derived: dict[tuple[str, str, SecretStr | None], JudgeClient] = {}
+        self._derived_lock = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -357,29 +359,35 @@ class JudgeClient:
     def with_overrides(
         self, *, model: str | None = None, base_url: str | None = None, api_key: SecretStr | None = None
     ) -> JudgeClient:
-        """A client for another model or endpoint sharing this one's cache and concurrency bound."""
-        if (
-            model in (None, self.config.model)
-            and base_url in (None, self.config.base_url)
-            and api_key is None
-        ):
+        """A client for another model or endpoint sharing this one's cache and concurrency bound.
+
+        Derived clients are kept and reused (one per override), and closed with this one, so a metric
+        that overrides the model on every call does not open a connection pool per call.
+        """
+        config = self.config
+        target = (model or config.model, base_url or config.base_url, api_key or config.api_key)
+        if target == (config.model, config.base_url, config.api_key):
             return self
-        update: dict[str, Any] = {
-            "model": model or self.config.model,
-            "base_url": base_url or self.config.base_url,
-        }
-        if api_key is not None:
-            update["api_key"] = api_key
-        return JudgeClient(
-            self.config.model_copy(update=update),
-            transport=self._transport,
-            sleep=self._sleep,
-            cache=self._cache,
-            slots=self._slots,
-        )
+        with self._derived_lock:
+            derived = self._derived.get(target)
+            if derived is None:
+                update = {"model": target[0], "base_url": target[1], "api_key": target[2]}
+                derived = JudgeClient(
+                    config.model_copy(update=update),
+                    transport=self._transport,
+                    sleep=self._sleep,
+                    cache=self._cache,
+                    slots=self._slots,
+                )
+                self._derived[target] = derived
+        return derived
 
     def close(self) -> None:
         """Close the HTTP connections (and the cache, when this client opened it)."""
+        with self._derived_lock:
+            derived, self._derived = list(self._derived.values()), {}
+        for client in derived:
+            client.close()
         self._http.close()
         if self._owns_cache and self._cache is not None:
             self._cache.close()

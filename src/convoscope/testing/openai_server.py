@@ -136,6 +136,9 @@ class FakeOpenAIServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the server was answering at once (for concurrency bounds)."""
 
     # ----- script
 
@@ -154,10 +157,11 @@ class FakeOpenAIServer:
             self._rules.append(_Rule(contains=contains, when=when, replies=listed))
 
     def clear(self) -> None:
-        """Forget the script and the recorded requests."""
+        """Forget the script, the recorded requests and the in-flight peak."""
         with self._lock:
             self._rules.clear()
             self.requests.clear()
+            self.max_in_flight = 0
 
     def _choose(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -184,6 +188,16 @@ class FakeOpenAIServer:
         return f"response_format type {kind!r} is not supported by this model"
 
     async def _completions(self, request: Request) -> Response:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    async def _answer(self, request: Request) -> Response:
         try:
             body = json.loads(await request.body())
         except ValueError:
