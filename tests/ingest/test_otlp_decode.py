@@ -1,0 +1,204 @@
+"""OTLP decoding, attribute caps and conversation keys, on bytes and spans built here."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from convoscope.errors import PayloadError, PayloadTooLarge
+from convoscope.ingest.otlp import (
+    TRUNCATED_KEY,
+    SpanLimits,
+    cap_attributes,
+    decode_export,
+    decompress,
+    media_type,
+    resolve_keys,
+    root_keys,
+)
+from convoscope.model import Span, SpanKind
+
+T = datetime(2026, 9, 1, 12, tzinfo=UTC)
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
+def _span(
+    span_id: str, name: str, parent: str | None = None, trace: str = TRACE, **attributes: object
+) -> Span:
+    return Span.model_validate(
+        {
+            "trace_id": trace,
+            "span_id": span_id,
+            "parent_span_id": parent,
+            "name": name,
+            "start": T + timedelta(seconds=int(span_id[-2:], 16)),
+            "attributes": attributes,
+        }
+    )
+
+
+def test_media_type_reads_the_header_parameters_away() -> None:
+    assert media_type("application/x-protobuf") == "application/x-protobuf"
+    assert media_type("Application/JSON; charset=utf-8") == "application/json"
+    assert media_type("text/plain") is None and media_type(None) is None
+
+
+def test_decompress_gzip_deflate_and_refusals() -> None:
+    body = b"spans" * 100
+    assert decompress(gzip.compress(body), "gzip", 10_000) == body
+    assert decompress(zlib.compress(body), "deflate", 10_000) == body
+    assert decompress(body, None, 10) == body  # identity is not bounded here (the middleware does it)
+    with pytest.raises(PayloadTooLarge):
+        decompress(gzip.compress(body), "gzip", 100)
+    with pytest.raises(PayloadError, match="truncated"):
+        decompress(gzip.compress(body)[:-12], "gzip", 10_000)
+    with pytest.raises(PayloadError, match="not supported"):
+        decompress(body, "br", 10_000)
+
+
+def _document(*spans: dict[str, object], resource: list[object] | None = None) -> bytes:
+    return orjson.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": resource or []},
+                    "scopeSpans": [{"scope": {"name": "lib"}, "spans": list(spans)}],
+                }
+            ]
+        }
+    )
+
+
+def test_json_values_kinds_and_status_in_every_spelling() -> None:
+    span = {
+        "traceId": TRACE.upper(),
+        "spanId": "00f067aa0ba902b7",
+        "parentSpanId": "0000000000000000",
+        "name": "llm",
+        "kind": "SPAN_KIND_CLIENT",
+        "startTimeUnixNano": 1_790_000_000_123_456_789,
+        "endTimeUnixNano": "1790000001123456789",
+        "status": {"code": "STATUS_CODE_ERROR", "message": "boom"},
+        "attributes": [
+            {"key": "s", "value": {"stringValue": "x"}},
+            {"key": "i", "value": {"intValue": "42"}},
+            {"key": "d", "value": {"doubleValue": 0.5}},
+            {"key": "b", "value": {"boolValue": True}},
+            {"key": "a", "value": {"arrayValue": {"values": [{"intValue": 1}, {"stringValue": "two"}]}}},
+            {"key": "m", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
+            {"key": "raw", "value": {"bytesValue": "AAE="}},
+            {"key": "empty", "value": {}},
+        ],
+    }
+    batch = decode_export(
+        _document(span, resource=[{"key": "service.name", "value": {"stringValue": "svc"}}]),
+        "application/json",
+        SpanLimits(),
+    )
+    assert batch.rejected == 0
+    (decoded,) = batch.spans
+    assert decoded.trace_id == TRACE and decoded.parent_span_id is None
+    assert (
+        decoded.kind == SpanKind.CLIENT
+        and decoded.status_code == "error"
+        and decoded.status_message == "boom"
+    )
+    assert decoded.start == datetime.fromtimestamp(1_790_000_000, UTC) + timedelta(microseconds=123456)
+    assert (decoded.end - decoded.start).total_seconds() == 1.0  # type: ignore[operator]
+    assert decoded.attributes == {
+        "s": "x",
+        "i": 42,
+        "d": 0.5,
+        "b": True,
+        "a": [1, "two"],
+        "m": {"k": False},
+        "raw": "AAE=",
+        "empty": None,
+    }
+    assert decoded.resource_attributes == {"service.name": "svc"} and decoded.scope_name == "lib"
+
+
+def test_json_spans_with_unreadable_fields_are_rejected_alone() -> None:
+    good = {"traceId": TRACE, "spanId": "00f067aa0ba902b7", "name": "ok", "startTimeUnixNano": "5"}
+    batch = decode_export(
+        _document(
+            good,
+            {**good, "spanId": "00f067aa0ba902b8", "startTimeUnixNano": "soon"},
+            {**good, "spanId": "00f067aa0ba902b9", "attributes": [{"value": {"stringValue": "no key"}}]},
+            {**good, "spanId": "00f067aa0ba902ba", "attributes": [{"key": "x", "value": {"mapValue": 1}}]},
+            {**good, "spanId": "00f067aa0ba902bb", "name": ""},
+            {**good, "spanId": "00f067aa0ba902bc", "startTimeUnixNano": "0"},
+            "not an object",
+        ),
+        "application/json",
+        SpanLimits(),
+    )
+    assert [s.span_id for s in batch.spans] == ["00f067aa0ba902b7"]
+    assert batch.rejected == 6
+    assert len(batch.errors) == 5 and "(6 spans rejected in all)" in batch.message
+    assert "startTimeUnixNano is not an integer" in batch.message
+
+
+def test_protobuf_that_does_not_parse_is_a_payload_error() -> None:
+    with pytest.raises(PayloadError, match="protobuf"):
+        decode_export(b"\xff\xff\xff", "application/x-protobuf", SpanLimits())
+    with pytest.raises(PayloadError, match="not valid JSON"):
+        decode_export(b"{", "application/json", SpanLimits())
+
+
+def test_caps_cut_long_values_and_keep_identity_keys() -> None:
+    limits = SpanLimits(
+        max_attribute_chars=100, max_span_chars=1200, max_attributes=20, shrunk_attribute_chars=50
+    )
+    attributes: dict[str, object] = {f"k{i:02d}": i for i in range(30)}
+    attributes.update({"long": "y" * 500, "conversation.id": "c" * 300, "blob": {"list": ["z" * 40] * 30}})
+    capped = cap_attributes(attributes, limits)  # type: ignore[arg-type]
+    assert capped["conversation.id"] == "c" * 300  # identity: never cut, never dropped
+    assert len(capped) == 21  # 20 kept + the marker
+    truncated = capped[TRUNCATED_KEY]
+    assert isinstance(truncated, list) and len(truncated) >= 13
+
+
+def test_span_total_cap_cuts_the_largest_values_first() -> None:
+    limits = SpanLimits(max_attribute_chars=1000, max_span_chars=1500, shrunk_attribute_chars=100)
+    capped = cap_attributes({"a": "a" * 900, "b": "b" * 800, "c": "c" * 50}, limits)
+    assert (
+        isinstance(capped["a"], str)
+        and capped["a"].startswith("a" * 100)
+        and "truncated 800 of 900" in capped["a"]
+    )
+    assert capped["b"] == "b" * 800 and capped["c"] == "c" * 50
+    assert capped[TRUNCATED_KEY] == ["a"]
+
+
+def test_keys_come_from_the_conversation_attribute_not_parentage() -> None:
+    other = "1" * 32
+    spans = [
+        _span("a000000000000001", "conversation", **{"conversation.id": "A"}),
+        # B's turn nested under A's conversation span, as Pipecat once did with concurrent calls.
+        _span("a000000000000002", "turn", "a000000000000001", **{"conversation.id": "B"}),
+        _span("a000000000000003", "stt", "a000000000000002"),
+        _span("a000000000000004", "llm", "a000000000000002", **{"gen_ai.conversation.id": "G"}),
+        _span("a000000000000005", "tts", "a0000000000000ff"),  # parent not here yet
+        _span("b000000000000006", "chat", None, trace=other, **{"gen_ai.conversation.id": "G"}),
+        _span("b000000000000007", "tool", "b000000000000006", trace=other),
+    ]
+    keys = resolve_keys(spans)
+    by_span = {span_id: key for (_, span_id), key in keys.items()}
+    assert by_span["a000000000000001"] == "pipecat:A"
+    assert by_span["a000000000000002"] == by_span["a000000000000003"] == "pipecat:B"
+    assert by_span["a000000000000004"] == "pipecat:B"  # the framework's key wins inside its turn
+    assert "a000000000000005" not in by_span
+    assert by_span["b000000000000006"] == by_span["b000000000000007"] == "genai:G"
+    assert root_keys(spans, keys) == {"pipecat:A", "genai:G"}
+
+
+def test_a_stored_key_counts_as_the_span_s_own() -> None:
+    parent = _span("c000000000000001", "turn").model_copy(update={"conversation_id": "pipecat:X"})
+    child = _span("c000000000000002", "stt", "c000000000000001")
+    keys = resolve_keys([parent, child])
+    assert keys[(TRACE, "c000000000000002")] == "pipecat:X"
