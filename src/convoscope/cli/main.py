@@ -21,6 +21,7 @@ from ..store.base import CallFilter
 from ..store.metadata import MetadataStore
 from .audio import app as audio_app
 from .backend import open_backend, project_key, read_documents
+from .calibrate import calibrate_command
 from .pull import pull
 
 __all__ = ["app"]
@@ -32,6 +33,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audio_app, name="audio")
 app.command()(pull)
+app.command("calibrate")(calibrate_command)
 
 console = Console()
 err_console = Console(stderr=True)
