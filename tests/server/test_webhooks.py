@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,9 +13,15 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from convoscope.ingest.signing import hmac_hex, sign_generic
 from convoscope.server.services import Services
+from convoscope.testing import stereo_wav_bytes
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "ingest"))
+from _vendor_json import json_values
 
 FIXTURES = Path(__file__).parent.parent / "ingest" / "fixtures"
 RETELL_EVENTS = ("call_started", "call_ended", "call_analyzed")
@@ -250,3 +258,63 @@ def test_warnings_are_visible_on_the_call(
     drain()
     call = _detail(client, auth, response.json()["id"])["call"]
     assert any("transcript[1]" in w for w in call["metadata"]["ingest_warnings"])
+
+
+def test_pulled_events_skip_the_signature_only_with_a_header_key(
+    client: TestClient, auth: dict[str, str], key: str, services: Services
+) -> None:
+    _configure_secret(services, "generic", "generic-secret")
+    body = _body(_fixture("generic", "call"))
+    pulled = {**auth, "x-convoscope-pulled": "1"}
+    assert client.post("/api/v1/ingest/generic", content=body, headers=pulled).status_code == 202
+    via_url = client.post(
+        f"/api/v1/ingest/generic?key={key}", content=body, headers={"x-convoscope-pulled": "1"}
+    )
+    assert via_url.status_code == 401, "a key in a URL may have leaked: the signature still guards it"
+
+
+def test_audio_inside_a_payload_is_stored_as_a_blob(
+    client: TestClient, auth: dict[str, str], drain: Callable[[], int]
+) -> None:
+    audio = stereo_wav_bytes(left=[(0.1, 0.5)], right=[(0.6, 0.9)], duration_s=1.0)
+    transcription = _fixture("elevenlabs", "post_call_transcription")
+    audio_event = _fixture("elevenlabs", "post_call_audio")
+    audio_event["data"]["full_audio"] = base64.b64encode(audio).decode()
+    first = client.post("/api/v1/ingest/elevenlabs", content=_body(transcription), headers=auth)
+    drain()
+    second = client.post("/api/v1/ingest/elevenlabs", content=_body(audio_event), headers=auth)
+    assert first.status_code == 202 and second.status_code == 202, second.text
+    assert first.json()["id"] == second.json()["id"]
+    drain()
+    call = _detail(client, auth, first.json()["id"])["call"]
+    hosted = [r for r in call["recordings"] if r.get("uri")]
+    assert len(hosted) == 1 and hosted[0]["uri"].startswith("blob:") and hosted[0]["channels"] == 2
+    index = call["recordings"].index(hosted[0])
+    served = client.get(f"/api/v1/calls/{first.json()['id']}/recording?index={index}", headers=auth)
+    assert served.status_code == 200 and served.content == audio
+
+
+_SOURCES = st.sampled_from(["retell", "vapi", "generic", "elevenlabs", "bland"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=_SOURCES, document=json_values, raw=st.binary(max_size=64))
+def test_fuzzed_bodies_get_a_4xx_never_a_500(
+    client: TestClient, auth: dict[str, str], source: str, document: Any, raw: bytes
+) -> None:
+    for body in (
+        orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS) if _encodable(document) else raw,
+        raw,
+    ):
+        response = client.post(f"/api/v1/ingest/{source}", content=body, headers=auth)
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert response.json()["error"]["message"]
+
+
+def _encodable(document: Any) -> bool:
+    try:
+        orjson.dumps(document)
+    except TypeError:
+        return False
+    return True

@@ -38,12 +38,17 @@ from ..vendor_ingest import (
     secret_setting,
 )
 
-__all__ = ["KEY_PARAM", "router"]
+__all__ = ["KEY_PARAM", "PULLED_HEADER", "accept_event", "router", "webhook_project"]
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 KEY_PARAM = "key"
 """The query parameter that carries the API key for senders that cannot set an Authorization header."""
+
+PULLED_HEADER = "x-convoscope-pulled"
+"""Set to ``1`` by ``convoscope pull``: the event was fetched from the vendor's API with the user's own
+vendor key, so there is no vendor signature to check. Honoured only with the key in the Authorization
+header (a key in a webhook URL may have leaked into a log; the signature is what guards that route)."""
 
 
 async def webhook_project(request: Request) -> ProjectInfo:
@@ -69,12 +74,13 @@ def accept_event(
     body: bytes,
     *,
     now: datetime,
+    verify_signature: bool = True,
 ) -> dict[str, Any]:
     """Verify, decode, identify and assemble one event, then commit it to the outbox."""
     meta = services.meta
     settings = meta.project_settings(project_id)
     secret = secret_setting(settings, source.name)
-    if secret is not None:
+    if secret is not None and verify_signature:
         source.verify(headers, body, secret, now=now)
     payload = decode_event(body)
     event = source.identify(payload)
@@ -119,7 +125,15 @@ async def ingest_vendor_event(source: str, request: Request) -> JSONResponse:
     services = get_services(request)
     body = await request.body()
     headers = {name.lower(): value for name, value in request.headers.items()}
+    pulled = "authorization" in headers and headers.get(PULLED_HEADER) == "1"
     result = await run_in_threadpool(
-        accept_event, services, project.id, adapter, headers, body, now=datetime.now(UTC)
+        accept_event,
+        services,
+        project.id,
+        adapter,
+        headers,
+        body,
+        now=datetime.now(UTC),
+        verify_signature=not pulled,
     )
     return JSONResponse(result, status_code=202)
