@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..model import Call
 from ..store.metadata import JobSpec
-from . import audio_job, otlp_job, recording_job
+from . import audio_job, evals_job, otlp_job, recording_job
 from .jobs import JobHandler
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ def planners() -> list[Planner]:
     found: list[Planner] = []
     found.append(recording_job.plan_recording_fetch)
     found.append(audio_job.plan_audio_analysis)
+    found.append(evals_job.plan_evaluation)
     return found
 
 
@@ -38,6 +39,7 @@ def job_handlers(services: Services) -> dict[str, JobHandler]:
     handlers[recording_job.RECORDING_FETCH] = recording_job.RecordingFetchJob.of(services)
     handlers[audio_job.AUDIO_ANALYZE] = audio_job.AudioAnalysisJob.of(services)
     handlers[otlp_job.OTLP_ASSEMBLE] = otlp_job.AssembleJob.of(services)
+    handlers[evals_job.EVALS_RUN] = evals_job.EvalsJob.of(services)
     return handlers
 
 

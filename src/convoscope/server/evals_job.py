@@ -1,0 +1,196 @@
+"""The ``evals.run`` job: every configured metric on a stored call, kept as scores.
+
+Every call that lands in the store gets this job (:func:`plan_evaluation`). The handler reads the call
+back with the scores already stored (audio turn-taking results feed latency, speech rate and talk
+ratio), resolves the agent's profile (project settings, ``"*"`` fallback, else the default set), runs the
+metrics through :func:`~convoscope.evals.runner.evaluate_call` and writes every result with
+``insert_scores``; a newer result of a metric replaces the older one, so evaluating again is idempotent.
+While the call's audio analysis is still queued the job waits for it, so transcript estimates never
+stand in for audio truth that is about to arrive.
+
+:class:`EvalRequest` selects stored calls for an on-demand evaluation; ``POST /api/v1/jobs/evals.run``
+and ``convoscope eval`` both go through :func:`queue_evaluation`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from ..config import Settings
+from ..errors import NotFound
+from ..evals import registry
+from ..evals.base import AgentProfile, EvalContext
+from ..evals.llm import JudgeClient, judge_from_settings
+from ..evals.profiles import profile_for
+from ..evals.runner import evaluate_call, resolve_metrics
+from ..model import Call, MetricResult
+from ..store.base import CallFilter, CallStore
+from ..store.metadata import Job, JobSpec, MetadataStore
+from .audio_job import AUDIO_ANALYZE
+from .jobs import JobRetry
+
+if TYPE_CHECKING:
+    from .services import Services
+
+__all__ = [
+    "AUDIO_WAIT_S",
+    "EVALS_RUN",
+    "EvalRequest",
+    "EvalsJob",
+    "evaluate_stored",
+    "failures",
+    "plan_evaluation",
+    "queue_evaluation",
+    "scenario_of",
+]
+
+EVALS_RUN = "evals.run"
+"""The job kind."""
+
+AUDIO_WAIT_S = 5.0
+"""How long an evaluation waits before looking again when the call's audio analysis is still queued."""
+
+_WAITING = frozenset({"pending", "running"})
+_PAGE_CALLS = 500
+"""Calls read per page when an on-demand evaluation selects calls by filter."""
+
+
+def plan_evaluation(project_id: str, call: Call) -> list[JobSpec]:
+    """The follow-up of a stored call: one evaluation."""
+    if call.id is None:
+        return []
+    return [JobSpec(kind=EVALS_RUN, call_id=call.id)]
+
+
+def scenario_of(call: Call) -> Mapping[str, JsonValue] | None:
+    """A simulated call's expectations, kept by the simulator in ``metadata["scenario"]``."""
+    scenario = call.metadata.get("scenario")
+    return scenario if isinstance(scenario, dict) else None
+
+
+def evaluate_stored(
+    call: Call,
+    scores: Iterable[MetricResult],
+    profile: AgentProfile,
+    *,
+    judge: JudgeClient | None,
+    only: list[str] | None = None,
+) -> list[MetricResult]:
+    """Every result of the profile's metrics (or ``only`` those) on one stored call."""
+    metrics = resolve_metrics(profile, judge_available=judge is not None, only=only)
+    context = EvalContext(
+        profile=profile,
+        judge=judge,
+        scores={score.metric: score for score in scores if score.metric not in {m.name for m in metrics}},
+        scenario=scenario_of(call),
+    )
+    return evaluate_call(call, metrics, context)
+
+
+class EvalsJob:
+    """The ``evals.run`` handler; one judge client (and its cache and connection pool) for all jobs."""
+
+    def __init__(self, *, store: CallStore, meta: MetadataStore, settings: Settings) -> None:
+        self._store = store
+        self._meta = meta
+        self._settings = settings
+        self._judge: JudgeClient | None = None
+        self._judge_ready = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, services: Services) -> EvalsJob:
+        """The handler bound to the running services."""
+        return cls(store=services.store, meta=services.meta, settings=services.settings)
+
+    def judge(self) -> JudgeClient | None:
+        """The configured judge, built on first use; None when no LLM endpoint is configured."""
+        with self._lock:
+            if not self._judge_ready:
+                self._judge = judge_from_settings(self._settings)
+                self._judge_ready = True
+            return self._judge
+
+    def close(self) -> None:
+        """Close the judge client's connections."""
+        with self._lock:
+            if self._judge is not None:
+                self._judge.close()
+            self._judge, self._judge_ready = None, False
+
+    def __call__(self, job: Job) -> None:
+        """Evaluate the job's call and store every result; waits while its audio analysis is queued."""
+        waiting = [
+            s
+            for s in self._meta.jobs_for_call(job.project_id, job.call_id)
+            if s.kind == AUDIO_ANALYZE and s.status in _WAITING
+        ]
+        if waiting:
+            raise JobRetry("waiting for the call's audio analysis", after_s=AUDIO_WAIT_S)
+        stored = self._store.get_call(job.project_id, job.call_id)
+        if stored is None:
+            raise NotFound(f"call {job.call_id} not found")
+        profile = profile_for(stored.call.agent_id, self._meta.project_settings(job.project_id))
+        only = job.params.get("metrics") or None
+        results = evaluate_stored(stored.call, stored.scores, profile, judge=self.judge(), only=only)
+        self._store.insert_scores(job.project_id, results)
+
+
+class EvalRequest(BaseModel):
+    """Which stored calls to evaluate, and with which metrics (default: each agent's configured set).
+
+    ``call_ids`` picks calls by id (each must exist); otherwise ``since`` and ``agent_id`` filter the
+    project's calls. ``metrics`` names metrics to run instead of the agent's set; an unknown name is
+    rejected before anything is queued.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    since: datetime | None = None
+    agent_id: str | None = None
+    call_ids: list[str] = Field(default_factory=list, max_length=10_000)
+    metrics: list[str] = Field(default_factory=list)
+
+
+def _selected_calls(store: CallStore, project_id: str, request: EvalRequest) -> list[str]:
+    if request.call_ids:
+        for call_id in request.call_ids:
+            if store.get_call(project_id, call_id) is None:
+                raise NotFound(f"call {call_id} not found")
+        return list(dict.fromkeys(request.call_ids))
+    filters = CallFilter(agent_id=request.agent_id, since=request.since)
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = store.list_calls(project_id, filters, limit=_PAGE_CALLS, cursor=cursor)
+        ids.extend(item.id for item in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return ids
+
+
+def queue_evaluation(
+    store: CallStore, meta: MetadataStore, project_id: str, request: EvalRequest
+) -> list[str]:
+    """Queue ``evals.run`` for the selected calls; returns their ids. Unknown metrics queue nothing."""
+    for name in request.metrics:
+        registry.get(name)
+    call_ids = _selected_calls(store, project_id, request)
+    params: dict[str, Any] = {"metrics": list(request.metrics)} if request.metrics else {}
+    meta.enqueue_jobs(project_id, [JobSpec(kind=EVALS_RUN, call_id=c, params=dict(params)) for c in call_ids])
+    return call_ids
+
+
+def failures(meta: MetadataStore, project_id: str, call_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """The selected calls whose evaluation job failed, with the error."""
+    failed: list[tuple[str, str]] = []
+    for call_id in call_ids:
+        for status in meta.jobs_for_call(project_id, call_id):
+            if status.kind == EVALS_RUN and status.status == "failed":
+                failed.append((call_id, status.error or "failed"))
+    return failed
