@@ -258,6 +258,7 @@ def test_reanalysis_by_filter_selects_calls_with_recordings(
         ({"params": {"threshold": 7}}, 400, "threshold"),
         ({"call_ids": ["nope"]}, 404, "nope"),
         ({"unknown_filter": 1}, 422, "unknown_filter"),
+        ({"since": "2025-01-01T00:00:00"}, 422, "since"),
     ],
 )
 def test_reanalysis_refuses_bad_requests_and_queues_nothing(

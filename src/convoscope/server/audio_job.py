@@ -21,10 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from ..audio.load import load_recording
 from ..audio.metrics import not_scorable
@@ -202,7 +201,7 @@ class ReanalysisRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    since: datetime | None = None
+    since: AwareDatetime | None = None
     agent_id: str | None = None
     call_ids: list[str] = Field(default_factory=list, max_length=10_000)
     params: dict[str, JsonValue] = Field(default_factory=dict)
