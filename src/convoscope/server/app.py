@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..model import Call
-from .api import audio_jobs, calls, health, ingest, metrics, otlp, traces, webhooks
+from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, traces, webhooks
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .services import Services
@@ -43,7 +43,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     routers = (ingest.router, webhooks.router, calls.router, metrics.router, health.router, audio_jobs.router)
-    for router in (*routers, otlp.router, traces.router, ui_router):
+    for router in (*routers, evals.router, otlp.router, traces.router, ui_router):
         app.include_router(router)
     app.add_middleware(
         BodyLimitMiddleware,
