@@ -153,8 +153,10 @@ def _add(
         batch.reject(where, problem)
         return
     parent = raw.parent_span_id if raw.parent_span_id and raw.parent_span_id != "0" * 16 else None
+    # Every field is checked above or typed by construction (hex ids from bytes, aware datetimes, JSON
+    # attribute values), so the model is built without a second validation pass: it is the hot path.
     batch.spans.append(
-        Span(
+        Span.model_construct(
             trace_id=raw.trace_id,
             span_id=raw.span_id,
             parent_span_id=parent,
@@ -167,6 +169,8 @@ def _add(
             attributes=cap_attributes(raw.attributes, limits),
             resource_attributes=resource,
             scope_name=scope,
+            call_id=None,
+            conversation_id=None,
         )
     )
 

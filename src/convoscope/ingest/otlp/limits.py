@@ -61,8 +61,28 @@ def _cut(value: JsonValue, keep: int) -> str:
     return text[:keep] + _MARKER.format(dropped=len(text) - keep, total=len(text))
 
 
+def _within(attributes: dict[str, JsonValue], limits: SpanLimits) -> bool:
+    """The common case, checked cheaply: few attributes, short scalar values, a small total."""
+    if len(attributes) > limits.max_attributes:
+        return False
+    total = 0
+    for key, value in attributes.items():
+        if isinstance(value, str):
+            size = len(value)
+            if size > limits.max_attribute_chars:
+                return False
+        elif isinstance(value, dict | list):
+            return False
+        else:
+            size = 8
+        total += size + len(key)
+    return total <= limits.max_span_chars
+
+
 def cap_attributes(attributes: dict[str, JsonValue], limits: SpanLimits) -> dict[str, JsonValue]:
     """The attributes within the limits; cut and dropped keys are listed under ``TRUNCATED_KEY``."""
+    if _within(attributes, limits):
+        return attributes
     touched: list[str] = []
     if len(attributes) > limits.max_attributes:
         # Identity keys first, so a long attribute list can never push them out.

@@ -1,0 +1,361 @@
+"""OTLP ingest throughput: spans through ``POST /v1/traces`` and calls assembled, as ratios to the store.
+
+Figures, all from one run on the same machine:
+
+* **store spans** -- ``ClickHouseStore.insert_spans`` of the same spans (decoded before timing) in
+  batches of 512: the floor the store sets. Every span figure is divided by it.
+* **store calls** -- ``ClickHouseStore.insert_calls`` of the calls the mappers make of these spans
+  (assembled before timing): the reference for calls assembled per second.
+* **HTTP ack** -- a real ``convoscope serve`` process; two connections POST pre-encoded protobuf exports
+  of 512 spans each (Pipecat conversations, ``conversation`` → ``turn`` → ``stt``/``llm``/``tts``, in the
+  order the spans end, several conversations interleaved). Ack = the 200, given after the outbox commit.
+* **HTTP stored** -- until the outbox is drained (every acknowledged span in the ``spans`` table).
+* **calls assembled** -- until every conversation is a call in the calls list (``otlp_settle_s`` = 0, so
+  each conversation is assembled as soon as its root span is stored); "last ack to queryable" is the time
+  from the last acknowledgement until then.
+
+Run: ``uv run python benchmarks/otlp_ingest.py`` (about a minute); ``--quick`` for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import API_KEY, ServerProcess, environment, print_environment, print_table, write_json
+from convoscope.ingest.otlp import PriceTable, SpanLimits, decode_export, mapper_for, resolve_keys
+from convoscope.model import Call, Span
+from convoscope.server.worker import assign_identity
+from convoscope.store.clickhouse import open_clickhouse_store
+
+PROTOBUF = "application/x-protobuf"
+BATCH_SPANS = 512
+GOAL_SPANS_S = 20_000.0
+PROJECT = "bench"
+T0_NS = 1_790_000_000 * 10**9
+
+
+def _value(value: object) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def _pb_span(
+    rng: random.Random,
+    trace_id: bytes,
+    parent: bytes,
+    name: str,
+    start_s: float,
+    end_s: float,
+    attributes: dict[str, object],
+) -> PbSpan:
+    return PbSpan(
+        trace_id=trace_id,
+        span_id=rng.randbytes(8),
+        parent_span_id=parent,
+        name=name,
+        kind=PbSpan.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=T0_NS + int(start_s * 1e9),
+        end_time_unix_nano=T0_NS + int(end_s * 1e9),
+        attributes=[KeyValue(key=k, value=_value(v)) for k, v in attributes.items()],
+    )
+
+
+def pipecat_spans(index: int, turns: int, rng: random.Random) -> list[PbSpan]:
+    """One Pipecat conversation's spans, children before parents (the order they end)."""
+    conversation = f"bench-{index}"
+    trace_id = rng.randbytes(16)
+    offset = index * 0.7
+    root = _pb_span(
+        rng,
+        trace_id,
+        b"",
+        "conversation",
+        offset,
+        offset + 1 + 8 * turns,
+        {"conversation.id": conversation, "conversation.type": "voice"},
+    )
+    spans: list[PbSpan] = []
+    for n in range(turns):
+        at = offset + 1 + 8 * n
+        turn = _pb_span(
+            rng,
+            trace_id,
+            root.span_id,
+            "turn",
+            at,
+            at + 7,
+            {
+                "turn.number": n + 1,
+                "conversation.id": conversation,
+                "turn.was_interrupted": n % 5 == 4,
+                "turn.user_bot_latency_seconds": 0.6 + rng.random(),
+            },
+        )
+        spans.append(
+            _pb_span(
+                rng,
+                trace_id,
+                turn.span_id,
+                "stt",
+                at,
+                at + 1.5,
+                {
+                    "transcript": f"user says {n} " * 4,
+                    "is_final": True,
+                    "metrics.ttfb": 0.2,
+                    "gen_ai.request.model": "nova-3",
+                },
+            )
+        )
+        spans.append(
+            _pb_span(
+                rng,
+                trace_id,
+                turn.span_id,
+                "llm",
+                at + 1.6,
+                at + 2.4,
+                {
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.operation.name": "chat",
+                    "output": f"agent answers {n} " * 6,
+                    "gen_ai.usage.input_tokens": 900 + n,
+                    "gen_ai.usage.output_tokens": 60,
+                    "metrics.ttfb": 0.3 + rng.random() / 5,
+                },
+            )
+        )
+        spans.append(
+            _pb_span(
+                rng,
+                trace_id,
+                turn.span_id,
+                "tts",
+                at + 2.0,
+                at + 5.0,
+                {"text": f"agent answers {n} " * 6, "metrics.character_count": 90, "metrics.ttfb": 0.15},
+            )
+        )
+        spans.append(turn)
+    spans.append(root)
+    return spans
+
+
+def build_exports(conversations: int, turns: int, seed: int) -> list[bytes]:
+    """Protobuf exports of ``BATCH_SPANS`` spans, conversations interleaved in the order spans end."""
+    rng = random.Random(seed)
+    spans = [span for i in range(conversations) for span in pipecat_spans(i, turns, rng)]
+    spans.sort(key=lambda s: s.end_time_unix_nano)
+    bodies: list[bytes] = []
+    for start in range(0, len(spans), BATCH_SPANS):
+        request = ExportTraceServiceRequest()
+        resource_spans = request.resource_spans.add()
+        resource_spans.resource.attributes.append(KeyValue(key="service.name", value=_value("bench-agent")))
+        scope_spans = resource_spans.scope_spans.add()
+        scope_spans.scope.name = "pipecat"
+        scope_spans.spans.extend(spans[start : start + BATCH_SPANS])
+        bodies.append(request.SerializeToString())
+    return bodies
+
+
+def bench_store(bodies: list[bytes], workdir: Path) -> dict[str, Any]:
+    """Direct ``insert_spans`` and ``insert_calls`` of the same data, in this process."""
+    batches = [decode_export(body, PROTOBUF, SpanLimits()).spans for body in bodies]
+    spans = [s for batch in batches for s in batch]
+    keys = resolve_keys(spans)
+    grouped: dict[str, list[Span]] = {}
+    for span in spans:
+        grouped.setdefault(keys[(span.trace_id, span.span_id)], []).append(span)
+    calls: list[Call] = []
+    for key, members in grouped.items():
+        call = mapper_for(key).assemble(key, members, started_at=None, prices=PriceTable())
+        assert call is not None
+        calls.append(assign_identity(PROJECT, call))
+    store = open_clickhouse_store(path=workdir / "store-chdb", database="otlp_bench")
+    try:
+        started = time.perf_counter()
+        for batch in batches:
+            store.insert_spans(PROJECT, batch)
+        spans_s = len(spans) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for first in range(0, len(calls), 1000):
+            store.insert_calls(PROJECT, calls[first : first + 1000], version=1)
+        calls_s = len(calls) / (time.perf_counter() - started)
+    finally:
+        store.close()
+    return {"spans": len(spans), "calls": len(calls), "spans_s": spans_s, "calls_s": calls_s}
+
+
+def _calls_listed(client: httpx.Client) -> int:
+    total, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/calls", params=params).raise_for_status().json()
+        total += len(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return total
+
+
+def bench_http(
+    bodies: list[bytes], spans_n: int, calls_n: int, clients: int, workdir: Path, timeout_s: float
+) -> dict[str, Any]:
+    """POST the exports from ``clients`` connections to a real server; time ack, storage and assembly."""
+    server = ServerProcess(data_dir=workdir / "server-data")
+    server.start(extra_env={"CONVOSCOPE_OTLP_SETTLE_S": "0", "CONVOSCOPE_OTLP_IDLE_S": "30"})
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": PROTOBUF}
+    work: queue.Queue[bytes] = queue.Queue()
+    for body in bodies:
+        work.put(body)
+    errors: list[str] = []
+    acks: list[float] = []
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                response = client.post("/v1/traces", content=body)
+                with lock:
+                    if response.status_code != 200 or response.content:
+                        errors.append(f"{response.status_code}: {response.content[:200]!r}")
+                    acks.append(time.perf_counter())
+
+    try:
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        last_ack = max(acks)
+        if errors:
+            raise SystemExit(f"export failed: {errors[:3]}")
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
+        ) as client:
+            deadline = time.monotonic() + timeout_s
+            stored = assembled = None
+            while time.monotonic() < deadline:
+                if stored is None and client.get("/healthz").json()["checks"]["ingest"]["pending"] == 0:
+                    stored = time.perf_counter()
+                if stored is not None and _calls_listed(client) >= calls_n:
+                    assembled = time.perf_counter()
+                    break
+                time.sleep(0.1)
+            if stored is None or assembled is None:
+                raise SystemExit(f"not stored and assembled within {timeout_s}s")
+    finally:
+        server.stop()
+    return {
+        "clients": clients,
+        "ack_spans_s": spans_n / (last_ack - started),
+        "stored_spans_s": spans_n / (stored - started),
+        "assembled_calls_s": calls_n / (assembled - started),
+        "last_ack_to_stored_s": stored - last_ack,
+        "last_ack_to_queryable_s": assembled - last_ack,
+    }
+
+
+def report(results: dict[str, Any]) -> None:
+    store, http = results["store"], results["http"]
+
+    def ratio(value: float, reference: float) -> str:
+        return f"{value / reference:.2f}x"
+
+    print(
+        f"\n{store['spans']:,} spans in {len(results['bodies'])} exports of {BATCH_SPANS}, "
+        f"{store['calls']:,} calls"
+    )
+    print_table(
+        ["path", "rate", "vs store"],
+        [
+            ["store insert_spans (reference)", f"{store['spans_s']:,.0f} spans/s", "1.00x"],
+            [
+                "HTTP /v1/traces ack (outbox commit)",
+                f"{http['ack_spans_s']:,.0f} spans/s",
+                ratio(http["ack_spans_s"], store["spans_s"]),
+            ],
+            [
+                "HTTP stored (outbox drained)",
+                f"{http['stored_spans_s']:,.0f} spans/s",
+                ratio(http["stored_spans_s"], store["spans_s"]),
+            ],
+            ["store insert_calls (reference)", f"{store['calls_s']:,.0f} calls/s", "1.00x"],
+            [
+                "calls assembled (listed)",
+                f"{http['assembled_calls_s']:,.1f} calls/s",
+                ratio(http["assembled_calls_s"], store["calls_s"]),
+            ],
+        ],
+    )
+    print(
+        f"last ack -> spans stored: {http['last_ack_to_stored_s']:.2f} s; "
+        f"-> every call queryable: {http['last_ack_to_queryable_s']:.2f} s"
+    )
+    goal = "meets" if http["ack_spans_s"] >= GOAL_SPANS_S else "misses"
+    print(f"goal >= {GOAL_SPANS_S:,.0f} spans/s acknowledged: {goal} it")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--turns", type=int, default=10, help="turns per conversation (4 spans each, + root)")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="100 conversations")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.conversations = 100
+    env = environment()
+    print_environment(env)
+    workdir = Path(tempfile.mkdtemp(prefix="convoscope-bench-otlp-"))
+    try:
+        bodies = build_exports(args.conversations, args.turns, seed=7)
+        store = bench_store(bodies, workdir)
+        http = bench_http(bodies, store["spans"], store["calls"], args.clients, workdir, args.timeout)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results = {
+        "environment": env,
+        "args": vars(args) | {"json": str(args.json)},
+        "bodies": bodies,
+        "store": store,
+        "http": http,
+    }
+    report(results)
+    results.pop("bodies")
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
