@@ -21,6 +21,7 @@ from convoscope.ingest.sources import get_source
 from convoscope.server.services import Services, open_services
 from convoscope.store.base import CallFilter
 from convoscope.store.clickhouse import ClickHouseStore
+from convoscope.store.metadata import MetadataStore
 from convoscope.testing.vendors import (
     VendorServer,
     bland_call,
@@ -209,6 +210,9 @@ def test_next_pull_asks_only_for_newer_calls(
 def test_an_unusable_call_is_refused_and_the_rest_stored(
     services: Services, vendor: VendorServer, tmp_path: Path
 ) -> None:
+    # A webhook secret guards the webhook route; pulled events, fetched with the vendor key, carry none.
+    project_id = services.meta.ensure_project("default").id
+    services.meta.update_project_settings(project_id, ("sources", "bland", "secret"), "bland-signing-secret")
     broken = bland_call(999, STARTS[-1]) | {"call_length": "long"}
     vendor.add("bland", [broken])
     result = pull_into(services, vendor, "bland", PullState(tmp_path / "pull-state.json"))
@@ -258,6 +262,13 @@ def test_the_command_pulls_into_the_data_directory(tmp_path: Path, vendor: Vendo
 def test_the_command_pulls_through_a_running_server(
     server: ServerProcess, vendor: VendorServer, auth: dict[str, str]
 ) -> None:
+    # The project signs its Vapi webhooks; pulled events are still accepted (they are not webhooks).
+    server.data_dir.mkdir(parents=True)
+    meta = MetadataStore(f"sqlite:///{server.data_dir / 'metadata.db'}")
+    meta.update_project_settings(
+        meta.ensure_project("default").id, ("sources", "vapi", "secret"), "vapi-secret"
+    )
+    meta.close()
     server.start()
     done = run_cli(
         "pull", "vapi", "--base-url", vendor.url, "--api-key", vendor.api_key, "--page-size", str(PAGE),

@@ -106,11 +106,14 @@ class HttpSink:
         )
 
     def send(self, source: str, event: Any) -> str | None:
+        # Marks the event as fetched with the vendor key: it carries no vendor signature to check.
+        from ..server.api.webhooks import PULLED_HEADER
+
         try:
             response = self._client.post(
                 f"/api/v1/ingest/{source}",
                 content=orjson.dumps(event),
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", PULLED_HEADER: "1"},
             )
         except httpx.HTTPError as exc:
             raise StoreError(f"{self.where}: {type(exc).__name__}: {exc}") from None
@@ -121,10 +124,7 @@ class HttpSink:
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
         if response.status_code == 401:
-            raise AuthError(
-                f"the server refused the event: {message} (a project with a {source} webhook secret "
-                "accepts only signed events on this route)"
-            )
+            raise AuthError(f"the server refused the project's API key: {message}")
         if response.status_code in (400, 413, 422):
             return message
         raise StoreError(f"{self.where} answered {response.status_code}: {message}")
@@ -146,23 +146,23 @@ class DirectSink:
 
     def send(self, source: str, event: Any) -> str | None:
         from ..ingest.sources import get_source
-        from ..server.vendor_ingest import events_with, outbox_kind
+        from ..server.api.webhooks import accept_event
 
-        adapter = get_source(source)
-        meta = self._services.meta
+        body = orjson.dumps(event)
         try:
-            # The endpoint's checks, bar the signature: the events come from the vendor's API, fetched
-            # with the user's own key, not from an unauthenticated sender.
-            identified = adapter.identify(event)
-            adapter.assemble(events_with(meta, self._project_id, source, identified, event))
+            # The endpoint's own checks, bar the signature: the event comes from the vendor's API,
+            # fetched with the user's vendor key, not from an unauthenticated sender.
+            accept_event(
+                self._services,
+                self._project_id,
+                get_source(source),
+                {},
+                body,
+                now=datetime.now(UTC),
+                verify_signature=False,
+            )
         except InputError as exc:
             return str(exc)
-        meta.enqueue(
-            self._project_id,
-            kind=outbox_kind(source),
-            payload=orjson.dumps(event),
-            content_type="application/json",
-        )
         return None
 
     def flush(self) -> None:
