@@ -22,7 +22,9 @@ from ..store.metadata import MetadataStore
 from .audio import app as audio_app
 from .backend import open_backend, project_key, read_documents
 from .calibrate import calibrate_command
+from .evals import eval_command
 from .pull import pull
+from .sources import app as sources_app
 
 __all__ = ["app"]
 
@@ -32,7 +34,9 @@ keys_app = typer.Typer(help="Manage project API keys.", no_args_is_help=True)
 app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audio_app, name="audio")
+app.add_typer(sources_app, name="sources")
 app.command()(pull)
+app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
 
 console = Console()
