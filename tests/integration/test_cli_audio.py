@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from convoscope.demo.data import demo_recordings
-from convoscope.testing import write_stereo_wav
+from convoscope.testing import call_payload, write_stereo_wav
 
 from .conftest import ServerProcess, run_cli
 
@@ -224,3 +224,20 @@ def test_demo_calls_are_analysed_and_reanalysed_through_the_server_then_directly
         params = stored["turn_taking.long_silences"]["params"]
         assert params["turn_merge_s"] == (0.7 if call_id in dental else 1.0)
         assert params["long_silence_s"] == 10.0  # the job's parameters replace the earlier re-analysis's
+
+
+def test_direct_reanalysis_reports_failures_and_unknown_calls(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    missing = "0" * 64
+    recording = {"uri": f"blob:{missing}", "channels": 2, "channel_map": {"0": "user", "1": "agent"}}
+    calls_file = tmp_path / "calls.json"
+    calls_file.write_text(json.dumps([call_payload(external_id="lost-audio", recordings=[recording])]))
+    assert run_cli("ingest", str(calls_file), data_dir=data_dir).returncode == 0
+
+    result = run_cli("audio", "reanalyze", "--since", "2000-01-01", data_dir=data_dir)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    output = " ".join(result.stdout.split())
+    assert "re-analysed 0 of 1 calls" in output and "1 failed" in output and missing in output
+
+    unknown = run_cli("audio", "reanalyze", "--call", "no-such-call", data_dir=data_dir)
+    assert unknown.returncode == 2 and "no-such-call" in unknown.stderr

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import load_settings
-from ..errors import ConvoscopeError, InputError, StoreError
+from ..errors import ConvoscopeError, InputError, NotFound, StoreError
 
 if TYPE_CHECKING:
     from ..audio.report import AnalysisParams, TurnTakingAnalysis
@@ -208,14 +208,14 @@ def reanalyze(
             call_ids=list(call or []),
             params=dict(_overrides(vad, params)),
         )
-        _analysis_params(vad, params)
+        _analysis_params(vad, params)  # refuse bad parameters before touching the server or the store
         url = running_server_url(settings.data_dir)
         if url is not None:
             queued = _reanalyze_on_server(url, settings, project, request)
             console.print(f"queued {queued} calls for re-analysis on {url}", highlight=False)
             return
         queued, failed = _reanalyze_here(settings, project, request)
-    except InputError as exc:
+    except (InputError, NotFound) as exc:
         _fail(str(exc))
     except ConvoscopeError as exc:
         _fail(str(exc), code=1)
@@ -250,7 +250,9 @@ def _reanalyze_on_server(url: str, settings: Settings, project: str, request: Re
             message = str(response.json()["error"]["message"])
         except (ValueError, KeyError, TypeError):
             message = response.text[:500]
-        if response.status_code in (400, 404, 422):
+        if response.status_code == 404:
+            raise NotFound(message)
+        if response.status_code in (400, 422):
             raise InputError(message)
         raise StoreError(f"server answered {response.status_code}: {message}")
     return int(response.json()["queued"])
