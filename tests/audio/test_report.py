@@ -118,6 +118,9 @@ def test_overrides_flat_dotted_and_nested() -> None:
         ({"vad.long_silence_s": 1}, "unknown analysis parameter 'vad.long_silence_s'"),
         ({"long_silence_s": "-3"}, "long_silence_s"),
         ({"backend": "magic"}, "backend"),
+        ({"threshold": None}, "threshold: expected a number"),
+        ({"vad": {"threshold": "high"}}, "threshold: expected a number"),
+        ({"turn_taking": {"nope": 1}}, "unknown analysis parameter 'turn_taking.nope'"),
     ],
 )
 def test_bad_overrides_name_the_parameter(overrides: dict[str, object], message: str) -> None:

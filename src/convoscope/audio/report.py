@@ -88,6 +88,7 @@ class AnalysisParams(BaseModel):
                     _assign(groups, f"{name}.{inner}", inner_value)
             else:
                 _assign(groups, name, value)
+        _check_threshold(groups["vad"].get("threshold"))
         try:
             return AnalysisParams(
                 vad=VadParams.model_validate(groups["vad"]),
@@ -104,6 +105,17 @@ class AnalysisParams(BaseModel):
         """Whether ``neg_threshold`` is still the default derived from ``threshold`` (so a new threshold
         moves it too)."""
         return self.vad.neg_threshold == VadParams(threshold=self.vad.threshold).neg_threshold
+
+
+def _check_threshold(value: Any) -> None:
+    """VadParams derives ``neg_threshold`` from ``threshold`` before validating it, so a value that is not a
+    number would escape as a bare TypeError there; refuse it here with the field's name."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError
+        float(value)
+    except ValueError:
+        raise InputError(f"invalid analysis parameter: threshold: expected a number, got {value!r}") from None
 
 
 _GROUP_FIELDS: dict[str, frozenset[str]] = {
