@@ -5,19 +5,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _vendor_json import json_values
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from convoscope.config import Settings
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.bland import SOURCE
 from convoscope.ingest.sources import get_source
 from convoscope.model import Direction, EndReason, Role
+from convoscope.server.app import create_app
+from convoscope.server.services import Services, open_services
+from convoscope.store.clickhouse import ClickHouseStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bland"
 STARTED = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
@@ -239,3 +245,51 @@ def test_fuzz_only_payload_errors(case: Any) -> None:
         SOURCE.assemble(events)
     except PayloadError:
         pass
+
+
+@pytest.fixture
+def app_client(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[tuple[TestClient, Services]]:
+    services = open_services(
+        Settings(data_dir=tmp_path / "data", init_api_key=API_KEY), store=clickhouse_store
+    )
+    yield TestClient(create_app(services, run_worker=False)), services
+    services.meta.close()
+
+
+API_KEY = "cvs_test_key_bland_round_trip_0001"
+
+
+def test_round_trip_through_the_webhook_endpoint(app_client: tuple[TestClient, Services]) -> None:
+    """Both webhooks, posted as Bland posts them (key in the URL, signed), become one stored call."""
+    client, services = app_client
+    project_id = services.meta.ensure_project("default").id
+    services.meta.update_project_settings(project_id, ("sources", "bland", "secret"), SECRET)
+    ids = set()
+    for name in ("immediate", "corrected"):
+        body = json.dumps(load(name)).encode()
+        signature = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        unsigned = client.post(f"/api/v1/ingest/bland?key={API_KEY}", content=body)
+        assert unsigned.status_code == 401
+        answer = client.post(
+            f"/api/v1/ingest/bland?key={API_KEY}", content=body, headers={"x-webhook-signature": signature}
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["event_type"] == name
+        ids.add(answer.json()["id"])
+        while services.worker.drain_once():
+            pass
+    [call_id] = ids
+    stored = client.get(f"/api/v1/calls/{call_id}", headers={"Authorization": f"Bearer {API_KEY}"})
+    call = stored.json()["call"]
+    assert [t["text"] for t in call["turns"]][1] == "I'm calling about my recent order."
+    assert call["turns"][0]["start_s"] == 0.5
+    assert call["cost"][0]["amount"] == pytest.approx(0.0675)
+    assert call["vendor_analysis"]["citations"][0]["value"] == "A-1001"
+    assert call["started_at"].startswith("2024-01-15T10:30:00")
+
+
+def test_invalid_json_like_blands_docs_sample_is_a_400(app_client: tuple[TestClient, Services]) -> None:
+    client, _ = app_client
+    broken = json.dumps(load("immediate")).replace('"order_id": "A-1001"}', '"order_id": "A-1001" "x": 1}')
+    answer = client.post(f"/api/v1/ingest/bland?key={API_KEY}", content=broken.encode())
+    assert answer.status_code == 400 and "JSON" in answer.text
