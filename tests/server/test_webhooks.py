@@ -318,3 +318,17 @@ def _encodable(document: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def test_assembled_call_over_the_turn_bound_is_refused(
+    client: TestClient, auth: dict[str, str], services: Services
+) -> None:
+    document = _fixture("generic", "call")
+    bound = services.settings.max_turns_per_call
+    document["transcript"] = [
+        {"role": "user", "content": "x", "start_time": i * 0.01, "end_time": i * 0.01}
+        for i in range(bound + 1)
+    ]
+    response = client.post("/api/v1/ingest/generic", content=_body(document), headers=auth)
+    assert response.status_code == 422 and f"at most {bound}" in response.json()["error"]["message"]
+    assert services.meta.pending_count() == 0

@@ -122,5 +122,5 @@ def open_services(settings: Settings, *, store: CallStore | None = None) -> Serv
         settings=settings, store=call_store, meta=meta, blobs=blobs, worker=worker, default_project=project
     )
     worker.set_after_store(services.plan_follow_ups)
-    vendor_ingest.register(services)
+    vendor_ingest.register(services, limits_of(settings))
     return services

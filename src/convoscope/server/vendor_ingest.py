@@ -20,6 +20,7 @@ import orjson
 
 from ..audio.probe import probe_audio
 from ..errors import AudioFormatError, InputError, PayloadError
+from ..ingest.canonical import CallLimits
 from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
 from ..model import Call, Recording, Role, call_id_for
 from ..store.base import StoredCall
@@ -33,6 +34,7 @@ __all__ = [
     "KIND_PREFIX",
     "SourceEventIngest",
     "channel_map_setting",
+    "check_bounds",
     "decode_event",
     "first_started_at",
     "keep_hosted",
@@ -163,9 +165,23 @@ def _store_attachments(
     return stored
 
 
+def check_bounds(call: Call, limits: CallLimits) -> None:
+    """The per-call bounds of canonical ingest, applied to a call assembled from vendor events."""
+    for name, items, bound in (
+        ("turns", call.turns, limits.max_turns_per_call),
+        ("tool_calls", call.tool_calls, limits.max_tool_calls_per_call),
+    ):
+        if len(items) > bound:
+            raise PayloadError(
+                f"{name}: the assembled call has {len(items)}; at most {bound}",
+                [{"loc": name, "msg": f"{len(items)} items; at most {bound}", "type": "too_long"}],
+            )
+
+
 def prepare_call(
     assembled: Assembled,
     *,
+    limits: CallLimits,
     channel_map: dict[int, Role],
     put_blob: Callable[[bytes], str] | None = None,
     started_at_of_first: datetime | None = None,
@@ -173,6 +189,7 @@ def prepare_call(
     """The assembled call as stored: project channel map, attachments as blobs, warnings in metadata."""
     warnings = list(assembled.warnings)
     call = assembled.call
+    check_bounds(call, limits)
     recordings = _fill_channel_maps(call.recordings, channel_map, warnings)
     if put_blob is not None:
         recordings = _store_attachments(recordings, assembled.attachments, put_blob, warnings)
@@ -231,8 +248,9 @@ def events_with(
 class SourceEventIngest:
     """The outbox worker's handler of ``source:<name>`` rows (registered by :func:`register`)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, limits: CallLimits) -> None:
         self._services = services
+        self._limits = limits
 
     def __call__(self, items: Sequence[OutboxItem]) -> dict[int, str]:
         """Store each row's call; ``{row id: error}`` for rows whose events cannot make a call."""
@@ -259,6 +277,7 @@ class SourceEventIngest:
         settings = meta.project_settings(item.project_id)
         call = prepare_call(
             assembled,
+            limits=self._limits,
             channel_map=channel_map_setting(settings, name),
             put_blob=self._services.blobs.put,
             started_at_of_first=first_started_at(source, events),
@@ -274,8 +293,8 @@ def _call_of(stored: StoredCall | None) -> Call | None:
     return stored.call if stored is not None else None
 
 
-def register(services: Services) -> None:
+def register(services: Services, limits: CallLimits) -> None:
     """Route every vendor source's outbox rows to :class:`SourceEventIngest`."""
-    handler = SourceEventIngest(services)
+    handler = SourceEventIngest(services, limits)
     for name in SOURCE_NAMES:
         services.worker.register_kind(outbox_kind(name), handler)

@@ -27,7 +27,7 @@ from ...model import call_id_for
 from ...store.metadata import ProjectInfo
 from ..auth import current_project
 from ..deps import get_services
-from ..services import Services
+from ..services import Services, limits_of
 from ..vendor_ingest import (
     channel_map_setting,
     decode_event,
@@ -87,6 +87,7 @@ def accept_event(
     events = events_with(meta, project_id, source.name, event, payload)
     call = prepare_call(
         source.assemble(events),
+        limits=limits_of(services.settings),
         channel_map=channel_map_setting(settings, source.name),
         started_at_of_first=first_started_at(source, events),
     )
