@@ -86,6 +86,17 @@ def test_each_client_pages_through_every_call_once(vendor: VendorServer, name: s
     assert max(p.newest for p in got if p.newest) == STARTS[-1]
 
 
+def test_vapi_client_follows_either_list_order(vendor: VendorServer) -> None:
+    vendor.vapi_newest_first = False
+    got = pages(vendor, "vapi", since=STARTS[1])
+    ids = [event["id"] for page in got for event in page.events]
+    assert ids == [f"vapi-call-{i:05d}" for i in range(1, CALLS)]
+    assert [r.query.get("createdAtGt") for r in vendor.requests][1:] == [
+        STARTS[4].isoformat(),
+        STARTS[8].isoformat(),
+    ]
+
+
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_each_client_applies_since(vendor: VendorServer, name: str) -> None:
     since = STARTS[7]
@@ -180,7 +191,7 @@ def test_interrupted_pull_resumes_at_its_cursor(
     assert result.resumed
     resumed_list = next(r for r in vendor.requests[before:] if r.path in ("/call", "/v1/calls"))
     if name == "vapi":
-        assert resumed_list.query["createdAtLt"] == saved["cursor"]
+        assert saved["cursor"] == f"lt:{resumed_list.query['createdAtLt']}"
     else:
         assert resumed_list.query["from"] == saved["cursor"]
     assert result.sent == CALLS - len(first_pages)  # nothing already stored is fetched again

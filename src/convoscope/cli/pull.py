@@ -349,8 +349,8 @@ def pull(
                 since=lower,
                 progress=progress,
             )
-    except ConvoscopeError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    except (ConvoscopeError, KeyboardInterrupt) as exc:
+        err_console.print(f"[red]error:[/red] {exc or 'interrupted'}", highlight=False, soft_wrap=True)
         if state is not None and state.entry(project, vendor).get("cursor"):
             err_console.print(
                 "the pull stopped part-way; run the same command again to resume", highlight=False

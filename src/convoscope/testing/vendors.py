@@ -155,7 +155,7 @@ def _ms(value: str) -> float:
 
 
 def _vapi_list(server: VendorServer, query: dict[str, str], body: Any, tail: str) -> tuple[int, Any]:
-    calls = sorted(server.calls("vapi"), key=lambda c: _ms(c["createdAt"]), reverse=True)  # newest first
+    calls = sorted(server.calls("vapi"), key=lambda c: _ms(c["createdAt"]), reverse=server.vapi_newest_first)
     bounds: dict[str, Callable[[float, float], bool]] = {
         "createdAtGt": lambda v, b: v > b,
         "createdAtGe": lambda v, b: v >= b,
@@ -263,6 +263,8 @@ class VendorServer:
         self.fail_after: int | None = None
         """Answer 503 to every request once this many have been answered (an outage mid-pull)."""
         self.requests: list[RecordedCall] = []
+        self.vapi_newest_first = True
+        """Vapi's list order (newest first); ``False`` lists oldest first, to check a client copes."""
         self._calls: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._host = host

@@ -1,9 +1,10 @@
 """Vapi: ``GET /call`` (``VapiAI/server-sdk-python`` ``src/vapi/calls/raw_client.py``, ``list``).
 
-The list takes ``limit`` (default 100) and ``createdAtGt``/``createdAtLt`` bounds and answers a JSON array
-of full call objects (the shape of ``GET /call/{id}``, which the Vapi adapter maps). It has no page token
-and lists newest first, so paging walks backwards in time: each next page asks for calls created before
-the oldest one seen. The cursor is that ``createdAt``.
+The list takes ``limit`` (default 100) and ``createdAt{Gt,Ge,Lt,Le}`` bounds and answers a JSON array of
+full call objects (the shape of ``GET /call/{id}``, which the Vapi adapter maps). It has no page token, so
+paging moves a time bound past the calls seen. Vapi lists newest first, and the next page then asks for
+calls created before the oldest seen (cursor ``lt:<createdAt>``); the SDK does not state the order, so a
+page found oldest first is followed the other way (``gt:<newest createdAt>``) rather than cut short.
 """
 
 from __future__ import annotations
@@ -41,21 +42,22 @@ class VapiPuller:
 
     def page(self, *, since: datetime | None, cursor: str | None) -> Page:
         params: dict[str, Any] = {"limit": self._page_size}
-        if since is not None:
-            params["createdAtGe"] = since.isoformat()
-        if cursor is not None:
-            params["createdAtLt"] = cursor
+        direction, _, bound = (cursor or "").partition(":")
+        if direction == "gt" and bound:
+            params["createdAtGt"] = bound
+        else:
+            if since is not None:
+                params["createdAtGe"] = since.isoformat()
+            if direction == "lt" and bound:
+                params["createdAtLt"] = bound
         calls = request_json(self._http, "GET", "/call", params=params, what="Vapi GET /call")
-        if not isinstance(calls, list):
-            calls = []
+        calls = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
         created = [c for c in (_created(call) for call in calls) if c is not None]
-        oldest = min(created, default=None)
-        more = len(calls) >= self._page_size and oldest is not None
-        return Page(
-            events=[c for c in calls if isinstance(c, dict)],
-            cursor=oldest.isoformat() if more and oldest is not None else None,
-            newest=max(created, default=None),
-        )
+        next_cursor = None
+        if len(calls) >= self._page_size and created:
+            ascending = direction == "gt" or (direction != "lt" and created[0] < created[-1])
+            next_cursor = f"gt:{max(created).isoformat()}" if ascending else f"lt:{min(created).isoformat()}"
+        return Page(events=calls, cursor=next_cursor, newest=max(created, default=None))
 
 
 SPEC = PullerSpec(
