@@ -337,16 +337,22 @@ class _Conversation:
         return lines
 
 
-def _failure_fields(event: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    reason = opt_str(data, "failure_reason", "data")
+def _event_fields(event: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What any event alone says: the conversation, the agent and, for lack of a start, the event's time."""
     at = opt_float(event, "event_timestamp", "(body)")
     if at is None:
         raise PayloadError("event_timestamp: missing", [{"loc": "event_timestamp", "msg": "missing"}])
-    extra = {"failure": {k: v for k, v in data.items() if k not in ("conversation_id", "agent_id")}}
     return {
         "external_id": req_str(data, "conversation_id", "data"),
         "agent_id": opt_str(data, "agent_id", "data"),
         "started_at": epoch_datetime(at, "event_timestamp"),
+    }
+
+
+def _failure_fields(event: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    reason = opt_str(data, "failure_reason", "data")
+    extra = {"failure": {k: v for k, v in data.items() if k not in ("conversation_id", "agent_id")}}
+    return _event_fields(event, data) | {
         "duration_s": 0.0,
         "end_reason": FAILURE_REASONS.get(reason or "", EndReason.OTHER if reason else EndReason.DIAL_FAILED),
         "end_reason_raw": reason,
@@ -391,10 +397,7 @@ class ElevenLabsSource:
         elif INITIATION_FAILURE in latest:
             fields = _failure_fields(*latest[INITIATION_FAILURE])
         else:
-            raw, data = latest[AUDIO]
-            fields = _failure_fields(raw, data) | {"end_reason": EndReason.UNKNOWN, "end_reason_raw": None}
-            fields["duration_s"] = None
-            fields["metadata"] = {}
+            fields = _event_fields(*latest[AUDIO])
             warnings.append("audio arrived before the transcription; the call has no transcript yet")
         attachments: dict[str, bytes] = {}
         if AUDIO in latest:
