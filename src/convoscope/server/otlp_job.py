@@ -130,7 +130,14 @@ class OtlpIngest:
             by_project.setdefault(item.project_id, []).extend(spans)
         for project_id, spans in by_project.items():
             self._store(project_id, spans)
+        self._forget_handed(max(item.id for item in items))
         return failed
+
+    def _forget_handed(self, up_to_id: int) -> None:
+        """Drop offers for rows already stored from their payload (the offer came after the claim)."""
+        with self._lock:
+            for stale in [key for key in self._handed if key <= up_to_id]:
+                self._handed_spans -= len(self._handed.pop(stale))
 
     def _spans_of(self, item: OutboxItem) -> list[Span]:
         with self._lock:
