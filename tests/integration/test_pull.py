@@ -3,6 +3,7 @@ resumable pulls into a real store, and the command end to end (direct and throug
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -231,6 +232,30 @@ def test_an_unusable_call_is_refused_and_the_rest_stored(
     [(external_id, message)] = result.refused
     assert external_id == "bland-call-00999" and "call_length" in message
     assert len(stored_ids(services, "bland")) == CALLS
+
+
+def test_elevenlabs_audio_is_pulled_with_its_conversation(vendor: VendorServer) -> None:
+    mp3 = (
+        Path(__file__).parent.parent / "ingest" / "fixtures" / "elevenlabs" / "post_call_audio.json"
+    ).read_text()
+    audio = base64.b64decode(json.loads(mp3)["data"]["full_audio"])
+    talkative = elevenlabs_conversation(50, STARTS[-1] + timedelta(hours=1)) | {"has_audio": True}
+    vendor.add("elevenlabs", [talkative])
+    vendor.audio["conv-00050"] = audio
+    spec = get_puller("elevenlabs")
+    with client_for(vendor, "elevenlabs") as http:
+        first = spec.factory(http, page_size=PAGE).page(since=None, cursor=None)  # newest first: ours leads
+        silent = spec.factory(http, page_size=PAGE, with_audio=False).page(since=None, cursor=None)
+    assert [e["type"] for e in first.events[:2]] == ["post_call_transcription", "post_call_audio"]
+    assembled = get_source("elevenlabs").assemble(first.events[:2])
+    assert list(assembled.attachments.values()) == [audio]
+    assert assembled.call.recordings[0].source_url == "attachment:elevenlabs-conv-00050.mp3"
+    assert [e["type"] for e in first.events[2:]] == ["post_call_transcription"] * (
+        PAGE - 1
+    )  # no audio: none asked
+    assert "post_call_audio" not in [e["type"] for e in silent.events]
+    audio_requests = [r.path for r in vendor.requests if r.path.endswith("/audio")]
+    assert audio_requests == ["/v1/convai/conversations/conv-00050/audio"]
 
 
 def test_pulled_and_webhook_events_of_a_call_merge(

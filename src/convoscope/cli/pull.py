@@ -319,6 +319,9 @@ def pull(
         typer.Option("--api-key", envvar=API_KEY_ENV, help=f"The vendor API key (or ${API_KEY_ENV})."),
     ] = None,
     page_size: Annotated[int | None, typer.Option(min=1, help="Calls per vendor API page.")] = None,
+    audio: Annotated[
+        bool, typer.Option(help="Also fetch audio the vendor serves apart from the call (ElevenLabs).")
+    ] = True,
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")
     ] = None,
@@ -334,7 +337,9 @@ def pull(
         settings = load_settings(data_dir=data_dir)
         root = (base_url or spec.base_url).rstrip("/")
         state = PullState.load(settings.data_dir / STATE_FILE)
-        options = {"page_size": page_size} if page_size else {}
+        options: dict[str, Any] = {"page_size": page_size} if page_size else {}
+        if spec.audio:
+            options["with_audio"] = audio
         with (
             httpx.Client(base_url=root, headers=spec.auth_headers(api_key), timeout=VENDOR_TIMEOUT_S) as http,
             open_sink(settings, project) as sink,

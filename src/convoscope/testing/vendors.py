@@ -187,6 +187,9 @@ def _retell_list(server: VendorServer, query: dict[str, str], body: Any, tail: s
 
 
 def _elevenlabs_list(server: VendorServer, query: dict[str, str], body: Any, tail: str) -> tuple[int, Any]:
+    if tail.endswith("/audio"):
+        audio = server.audio.get(tail.removesuffix("/audio"))
+        return (200, audio) if audio is not None else (404, {"detail": "no audio"})
     if tail:
         return _by_id(server.calls("elevenlabs"), "conversation_id", tail)
     conversations = sorted(
@@ -263,6 +266,8 @@ class VendorServer:
         self.fail_after: int | None = None
         """Answer 503 to every request once this many have been answered (an outage mid-pull)."""
         self.requests: list[RecordedCall] = []
+        self.audio: dict[str, bytes] = {}
+        """ElevenLabs conversation audio (MP3 bytes) by conversation id, served at ``.../{id}/audio``."""
         self.vapi_newest_first = True
         """Vapi's list order (newest first); ``False`` lists oldest first, to check a client copes."""
         self._calls: dict[str, list[dict[str, Any]]] = {}
@@ -331,9 +336,10 @@ class VendorServer:
                 status, answer = server._answer(
                     self.command, self.path, self.headers, self.rfile.read(length)
                 )
-                payload = json.dumps(answer).encode()
+                binary = isinstance(answer, bytes)
+                payload = answer if binary else json.dumps(answer).encode()
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", "audio/mpeg" if binary else "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

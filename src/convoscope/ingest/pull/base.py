@@ -10,8 +10,8 @@ strings; only the client that made one reads it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ __all__ = [
     "PullerSpec",
     "get_puller",
     "parse_since",
+    "request",
     "request_json",
 ]
 
@@ -60,7 +61,8 @@ class PullerSpec:
     base_url: str
     auth_headers: Callable[[str], dict[str, str]]
     factory: Callable[..., Puller]
-    notes: Mapping[str, str] = field(default_factory=dict)
+    audio: bool = False
+    """Whether the factory takes ``with_audio``: the vendor serves audio apart from the call (ElevenLabs)."""
 
 
 PULLERS: tuple[str, ...] = ("vapi", "retell", "elevenlabs", "bland")
@@ -87,12 +89,12 @@ def parse_since(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def request_json(http: httpx.Client, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
-    """One vendor API call's JSON; failures become our errors with the vendor's own message.
+def request(http: httpx.Client, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
+    """One vendor API call; failures become our errors with the vendor's own message.
 
     401/403 is the vendor refusing the API key (AuthError), 404 a missing object (NotFound); any other
-    answer of 400 or more, a network failure or a body that is not JSON is a ConvoscopeError naming the
-    request, so ``convoscope pull`` stops with one clear line and the saved cursor stays where it was.
+    answer of 400 or more or a network failure is a ConvoscopeError naming the request, so
+    ``convoscope pull`` stops with one clear line and the saved cursor stays where it was.
     """
     try:
         response = http.request(method, url, **kwargs)
@@ -106,6 +108,12 @@ def request_json(http: httpx.Client, method: str, url: str, *, what: str, **kwar
         if response.status_code == 404:
             raise NotFound(message)
         raise ConvoscopeError(message)
+    return response
+
+
+def request_json(http: httpx.Client, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
+    """:func:`request`'s answer as JSON; a body that is not JSON is a PayloadError."""
+    response = request(http, method, url, what=what, **kwargs)
     try:
         return response.json()
     except ValueError:
