@@ -27,7 +27,7 @@ from ..evals import registry
 from ..evals.base import AgentProfile, EvalContext
 from ..evals.llm import JudgeClient, judge_from_settings
 from ..evals.profiles import profile_for
-from ..evals.runner import evaluate_call, resolve_metrics
+from ..evals.runner import EvalItem, evaluate_call, resolve_metrics
 from ..model import Call, MetricResult
 from ..store.base import CallFilter, CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
@@ -42,11 +42,13 @@ __all__ = [
     "EVALS_RUN",
     "EvalRequest",
     "EvalsJob",
+    "eval_item",
     "evaluate_stored",
     "failures",
     "plan_evaluation",
     "queue_evaluation",
     "scenario_of",
+    "select_calls",
 ]
 
 EVALS_RUN = "evals.run"
@@ -73,6 +75,26 @@ def scenario_of(call: Call) -> Mapping[str, JsonValue] | None:
     return scenario if isinstance(scenario, dict) else None
 
 
+def eval_item(
+    call: Call,
+    scores: Iterable[MetricResult],
+    profile: AgentProfile,
+    *,
+    judge: JudgeClient | None,
+    only: list[str] | None = None,
+) -> EvalItem:
+    """A stored call with the metrics to run on it and their context (its other stored scores)."""
+    metrics = resolve_metrics(profile, judge_available=judge is not None, only=only)
+    names = {m.name for m in metrics}
+    context = EvalContext(
+        profile=profile,
+        judge=judge,
+        scores={score.metric: score for score in scores if score.metric not in names},
+        scenario=scenario_of(call),
+    )
+    return call, metrics, context
+
+
 def evaluate_stored(
     call: Call,
     scores: Iterable[MetricResult],
@@ -82,14 +104,7 @@ def evaluate_stored(
     only: list[str] | None = None,
 ) -> list[MetricResult]:
     """Every result of the profile's metrics (or ``only`` those) on one stored call."""
-    metrics = resolve_metrics(profile, judge_available=judge is not None, only=only)
-    context = EvalContext(
-        profile=profile,
-        judge=judge,
-        scores={score.metric: score for score in scores if score.metric not in {m.name for m in metrics}},
-        scenario=scenario_of(call),
-    )
-    return evaluate_call(call, metrics, context)
+    return evaluate_call(*eval_item(call, scores, profile, judge=judge, only=only))
 
 
 class EvalsJob:
@@ -157,7 +172,8 @@ class EvalRequest(BaseModel):
     metrics: list[str] = Field(default_factory=list)
 
 
-def _selected_calls(store: CallStore, project_id: str, request: EvalRequest) -> list[str]:
+def select_calls(store: CallStore, project_id: str, request: EvalRequest) -> list[str]:
+    """The ids of the calls a request selects; a named call that does not exist is ``NotFound``."""
     if request.call_ids:
         for call_id in request.call_ids:
             if store.get_call(project_id, call_id) is None:
@@ -180,7 +196,7 @@ def queue_evaluation(
     """Queue ``evals.run`` for the selected calls; returns their ids. Unknown metrics queue nothing."""
     for name in request.metrics:
         registry.get(name)
-    call_ids = _selected_calls(store, project_id, request)
+    call_ids = select_calls(store, project_id, request)
     params: dict[str, Any] = {"metrics": list(request.metrics)} if request.metrics else {}
     meta.enqueue_jobs(project_id, [JobSpec(kind=EVALS_RUN, call_id=c, params=dict(params)) for c in call_ids])
     return call_ids

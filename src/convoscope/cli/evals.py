@@ -1,0 +1,260 @@
+"""``convoscope eval``: evaluate stored calls (again), with a progress bar.
+
+With a server owning the data directory the calls are queued there (``POST /api/v1/jobs/evals.run``) and
+the command follows their progress until every evaluation has finished; otherwise it opens the store under
+the directory lock and evaluates the calls itself. Either way new results replace the old ones, so running
+it twice is harmless. ``--agents-file`` takes agent profiles from YAML: used as they are for a direct run,
+stored as the agents' profiles on the server first otherwise. Bad input (an unknown metric, an unreadable
+profile file, a bad date) is one line and exit code 2; evaluations that failed give exit code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..config import load_settings
+from ..errors import ConvoscopeError, InputError, StoreError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..evals.base import AgentProfile
+    from ..server.evals_job import EvalRequest
+
+__all__ = ["eval_command"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+BAD_INPUT_EXIT = 2
+POLL_S = 0.5
+"""How often the progress of queued evaluations is asked for."""
+STATUS_CHUNK = 1000
+"""Calls asked about per progress request (the server's bound)."""
+STORE_EVERY = 200
+"""Results are evaluated every this many calls in a direct run."""
+_SERVER_TIMEOUT_S = 60.0
+_FINISHED = frozenset({"done", "failed"})
+
+
+def _fail(message: str, code: int = BAD_INPUT_EXIT) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    """An ISO date or date-time; a date means its midnight UTC, a naive time is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--since {text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def eval_command(
+    agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's calls.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only calls started at or after this date (UTC).")
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="Run only this metric (repeatable); default: each agent's set."),
+    ] = None,
+    call: Annotated[list[str] | None, typer.Option("--call", help="Only this call id (repeatable).")] = None,
+    agents_file: Annotated[
+        Path | None,
+        typer.Option("--agents-file", help="Agent profiles (metrics, thresholds, prompts) in YAML."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")
+    ] = None,
+    project: Annotated[str, typer.Option("--project", help="Project name.")] = "default",
+) -> None:
+    """Evaluate stored calls with each agent's metric set (or --metric); new results replace old ones."""
+    from ..evals import registry
+    from ..evals.profiles import load_profiles
+    from ..server.evals_job import EvalRequest
+    from ..store.lock import running_server_url
+
+    settings = load_settings(data_dir=data_dir)
+    try:
+        request = EvalRequest(
+            since=_parse_since(since), agent_id=agent, call_ids=list(call or []), metrics=list(metric or [])
+        )
+        for name in request.metrics:
+            registry.get(name)
+        profiles = load_profiles(agents_file) if agents_file is not None else {}
+        url = running_server_url(settings.data_dir)
+        if url is not None:
+            total, failed = _on_server(url, settings, project, request, profiles)
+            where = url
+        else:
+            total, failed = _here(settings, project, request, profiles)
+            where = str(settings.data_dir)
+    except InputError as exc:
+        _fail(str(exc))
+    except ConvoscopeError as exc:
+        _fail(str(exc), code=1)
+    summary = f"evaluated {total - len(failed)} of {total} calls in {where}"
+    console.print(summary + (f"; {len(failed)} failed:" if failed else ""), highlight=False)
+    for call_id, error in failed:
+        console.print(f"  {call_id}: {error}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+class _Server:
+    """The few API calls the command makes, with the server's errors turned into ours."""
+
+    def __init__(self, url: str, key: str) -> None:
+        import httpx
+
+        self._http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=_SERVER_TIMEOUT_S
+        )
+        self._url = url
+
+    def send(self, method: str, path: str, body: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise StoreError(f"server at {self._url} did not answer: {exc}") from None
+        if response.status_code < 400:
+            return response.json()
+        try:
+            message = str(response.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        if response.status_code in (400, 404, 422):
+            raise InputError(message)
+        raise StoreError(f"server answered {response.status_code}: {message}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _on_server(
+    url: str, settings: Settings, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
+) -> tuple[int, list[tuple[str, str]]]:
+    """Store the profiles, queue the evaluations and follow them to the end."""
+    from ..server.evals_job import EVALS_RUN
+    from .backend import project_key
+
+    server = _Server(url, project_key(settings, project))
+    try:
+        for agent_id, profile in profiles.items():
+            server.send("PUT", f"/api/v1/agents/{agent_id}/profile", profile.model_dump(mode="json"))
+        queued = server.send("POST", f"/api/v1/jobs/{EVALS_RUN}", request.model_dump(mode="json"))
+        call_ids: list[str] = list(queued["call_ids"])
+        failed: dict[str, str] = {}
+        remaining = list(call_ids)
+        with _progress() as progress:
+            task = progress.add_task("evaluating", total=len(call_ids))
+            while remaining:
+                still: list[str] = []
+                for start in range(0, len(remaining), STATUS_CHUNK):
+                    chunk = remaining[start : start + STATUS_CHUNK]
+                    state = server.send("POST", f"/api/v1/jobs/{EVALS_RUN}/status", {"call_ids": chunk})
+                    failed.update(state["errors"])
+                    still.extend(c for c in chunk if state["status"].get(c) not in _FINISHED)
+                progress.update(task, completed=len(call_ids) - len(still))
+                remaining = still
+                if remaining:
+                    time.sleep(POLL_S)
+        return len(call_ids), sorted(failed.items())
+    finally:
+        server.close()
+
+
+def _here(
+    settings: Settings, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
+) -> tuple[int, list[tuple[str, str]]]:
+    """Evaluate on the store itself, under the data directory lock."""
+    from ..server.services import open_services
+    from ..store.lock import DataDirLock
+
+    lock = DataDirLock(settings.data_dir)
+    if not lock.try_acquire():
+        raise StoreError(
+            f"data directory {settings.data_dir} is held by another process that is not a server"
+        )
+    try:
+        services = open_services(settings)
+        try:
+            return _evaluate_locally(services, project, request, profiles)
+        finally:
+            services.close()
+    finally:
+        lock.release()
+
+
+def _evaluate_locally(
+    services: Any, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
+) -> tuple[int, list[tuple[str, str]]]:
+    from ..evals.llm import judge_from_settings
+    from ..evals.profiles import profile_for
+    from ..evals.runner import EvalItem, evaluate_calls
+    from ..model import MetricResult
+    from ..server.evals_job import eval_item, select_calls
+
+    project_id = services.meta.ensure_project(project).id
+    call_ids = select_calls(services.store, project_id, request)
+    settings_doc = services.meta.project_settings(project_id)
+    judge = judge_from_settings(services.settings)
+    failed: list[tuple[str, str]] = []
+
+    def items() -> Iterator[EvalItem]:
+        for call_id in call_ids:
+            stored = services.store.get_call(project_id, call_id)
+            if stored is None:
+                failed.append((call_id, "call not found"))
+                continue
+            try:
+                profile = profile_for(stored.call.agent_id, settings_doc, profiles)
+            except InputError as exc:
+                failed.append((call_id, str(exc)))
+                continue
+            yield eval_item(stored.call, stored.scores, profile, judge=judge, only=request.metrics or None)
+
+    pending: list[MetricResult] = []
+    evaluated = 0
+    try:
+        with _progress() as progress:
+            task = progress.add_task("evaluating", total=len(call_ids))
+            for _, results in evaluate_calls(items()):
+                pending.extend(results)
+                progress.advance(task)
+                evaluated += 1
+                if evaluated % STORE_EVERY == 0:
+                    services.store.insert_scores(project_id, pending)
+                    pending = []
+            progress.update(task, completed=len(call_ids))
+        if pending:
+            services.store.insert_scores(project_id, pending)
+    finally:
+        if judge is not None:
+            judge.close()
+    return len(call_ids), failed
