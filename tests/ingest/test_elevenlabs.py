@@ -104,6 +104,23 @@ def test_transcription_maps_every_field() -> None:
 
     extra = call.metadata["elevenlabs"]
     assert isinstance(extra, dict)
+    assert set(extra) == {
+        "user_id",
+        "branch_id",
+        "status",
+        "has_audio",
+        "has_user_audio",
+        "has_response_audio",
+        "accepted_time_unix_secs",
+        "main_language",
+        "phone_call",
+        "charging",
+        "feedback",
+        "timezone",
+        "conversation_initiation_client_data",
+    }
+    assert extra["accepted_time_unix_secs"] == 1739537296 and extra["timezone"] == "Europe/Paris"
+    assert extra["feedback"] == {"overall_score": None, "likes": 0, "dislikes": 0}
     assert extra["user_id"] == "user-42" and extra["branch_id"] == "main"
     assert extra["has_user_audio"] is True and extra["main_language"] == "en"
     assert extra["phone_call"]["call_sid"] == "CA123"  # type: ignore[index,call-overload]
