@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -157,3 +158,15 @@ def test_evaluate_calls_pools_only_judge_metrics() -> None:
     assert _Probe.threads == {threading.current_thread().name}
     with pytest.raises(ValueError, match="max_workers"):
         list(evaluate_calls([], max_workers=0))
+
+
+def test_every_rule_metric_has_a_docs_page_naming_its_parameters() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "metrics"
+    for name in DETERMINISTIC:
+        cls = registry.get(name)
+        page = (docs / f"{name}.md").read_text()
+        assert page.startswith(f"# `{name}` (version {cls.version})")
+        schema = cls.params_model.model_json_schema(by_alias=True)
+        for param, spec in schema["properties"].items():
+            assert f"| `{param}` |" in page, (name, param)
+            assert spec.get("description"), (name, param)

@@ -64,9 +64,10 @@ TRANSFER_CUES = re.compile(
 class EndReasonParams(BaseModel):
     """Which classes fail the call."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     fail_on: list[EndClass] = Field(default_factory=lambda: [EndClass.ERROR])
+    """End classes that fail the call."""
     infer_from_transcript: bool = True
     """When the source gave no end reason, read the transcript and tool calls for one."""
 

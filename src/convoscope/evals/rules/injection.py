@@ -85,14 +85,16 @@ _INVISIBLE = re.compile(
 class InjectionParams(BaseModel):
     """Which signals to look for, and extra patterns of the agent's own."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     signals: list[Signal] = Field(default_factory=lambda: list(Signal))
+    """The kinds of signal looked for."""
     extra_patterns: list[str] = Field(default_factory=list)
     """More instruction-override regular expressions (case-insensitive)."""
     min_invisible: int = Field(default=1, ge=1)
     """Invisible characters in one turn needed to flag it."""
     roles: list[Role] = Field(default_factory=lambda: [Role.USER])
+    """Whose turns are scanned."""
 
     @field_validator("extra_patterns")
     @classmethod

@@ -25,13 +25,16 @@ _DIGITS = 3
 class LatencyParams(BaseModel):
     """Thresholds in seconds; None switches a check off."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     turn_max_s: float | None = Field(default=3.0, gt=0.0)
     """A reply slower than this is a slow turn."""
     max_slow_turns: int = Field(default=0, ge=0)
+    """Slow turns tolerated before the call fails."""
     p50_max_s: float | None = Field(default=2.0, gt=0.0)
+    """Highest passing median latency of the call."""
     p95_max_s: float | None = Field(default=4.0, gt=0.0)
+    """Highest passing 95th-percentile latency of the call."""
     prefer_audio: bool = True
     """Take the call's percentiles from stored audio results when they exist."""
 

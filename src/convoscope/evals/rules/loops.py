@@ -25,7 +25,7 @@ __all__ = ["LoopDetection", "LoopParams"]
 class LoopParams(BaseModel):
     """What counts as the same utterance, and how many repeats are tolerated."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     similarity: float = Field(default=0.85, gt=0.0, le=1.0)
     """Word-sequence similarity (difflib ratio) at which two agent turns count as the same."""

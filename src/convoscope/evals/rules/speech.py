@@ -25,7 +25,7 @@ _DIGITS = 3
 
 
 class _Bounds(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     minimum: float | None
     maximum: float | None
@@ -50,7 +50,9 @@ class SpeechRateParams(_Bounds):
     """Words per minute the agent should speak within."""
 
     minimum: float | None = Field(default=100.0, ge=0.0)
+    """Lowest passing words per minute."""
     maximum: float | None = Field(default=200.0, ge=0.0)
+    """Highest passing words per minute."""
 
 
 @register
@@ -93,7 +95,9 @@ class TalkRatioParams(_Bounds):
     """Share of the call the agent should be speaking."""
 
     minimum: float | None = Field(default=0.2, ge=0.0, le=1.0)
+    """Lowest passing share of the call spoken by the agent."""
     maximum: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    """Highest passing share of the call spoken by the agent."""
 
 
 @register

@@ -41,10 +41,14 @@ class SchemaTarget(StrEnum):
 class JsonSchemaParams(BaseModel):
     """The schema and where to apply it."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, serialize_by_alias=True, use_attribute_docstrings=True
+    )
 
     json_schema: dict[str, JsonValue] | None = Field(default=None, alias="schema")
+    """The JSON schema the values must satisfy."""
     target: SchemaTarget = SchemaTarget.TOOL_ARGUMENTS
+    """Where the values are read from."""
     tool_name: str | None = None
     """With a tool target: only calls of this tool."""
     key: str | None = None

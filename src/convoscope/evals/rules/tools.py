@@ -31,7 +31,7 @@ __all__ = [
     "tool_call_failed",
 ]
 
-_CONFIG = ConfigDict(extra="forbid")
+_CONFIG = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 ERROR_KEYS: tuple[str, ...] = ("error", "errors", "exception")
 """Keys of a tool result that, when present and non-empty, mark the call as failed even if the source
@@ -52,6 +52,7 @@ class ToolCallSuccessParams(BaseModel):
     model_config = _CONFIG
 
     error_keys: list[str] = Field(default_factory=lambda: list(ERROR_KEYS))
+    """Result keys that, non-empty, mark a call without a success flag as failed."""
 
 
 @register
@@ -110,9 +111,13 @@ class ToolCallCorrectnessParams(BaseModel):
     model_config = _CONFIG
 
     expected: list[ExpectedToolCall] | None = None
+    """The expected calls in order; None: the scenario's expected_tool_calls."""
     mode: MatchMode = MatchMode.ORDERED
+    """exact, unordered or ordered (longest common subsequence)."""
     argument_match: ArgumentMatch = ArgumentMatch.SUBSET
+    """How arguments must agree: exact, subset or ignore."""
     threshold: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Lowest passing score."""
     only_successful: bool = False
     """Compare only the tool calls that succeeded (an attempt that errored then does not count)."""
 
