@@ -213,6 +213,8 @@ def test_cost_is_unknown_for_a_model_without_a_price(fake_llm: FakeOpenAIServer,
     assert reply.usage.cost_usd is None
     summed = total_usage([reply.usage, reply.usage])
     assert summed["prompt_tokens"] == 20 and summed["cost_usd"] is None and summed["requests"] == 2
+    assert summed["calls"] == [reply.usage.as_evidence()] * 2
+    assert reply.usage.as_evidence()["completion_tokens"] == 5
 
 
 def test_concurrency_is_bounded_across_threads(fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:

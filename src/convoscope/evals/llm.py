@@ -145,7 +145,7 @@ class JudgeReply:
 
 
 def total_usage(usages: Sequence[JudgeUsage]) -> dict[str, JsonValue]:
-    """Several judge requests summed, for a result that needed more than one (claims, then verdicts)."""
+    """Judge requests summed, with each request's own usage under ``calls`` (k runs, claims then verdicts)."""
 
     def add(values: list[float | int | None]) -> float | int | None:
         return None if any(v is None for v in values) else sum(v for v in values if v is not None)
@@ -158,6 +158,7 @@ def total_usage(usages: Sequence[JudgeUsage]) -> dict[str, JsonValue]:
         "completion_tokens": add([u.completion_tokens for u in usages]),
         "cost_usd": add([u.cost_usd for u in usages]),
         "latency_s": round(sum(u.latency_s for u in usages), 6),
+        "calls": [usage.as_evidence() for usage in usages],
     }
 
 
@@ -242,6 +243,8 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A lost answer only costs asking again, so commits need not wait for the disk.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS judge_cache (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
             " content TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER,"
