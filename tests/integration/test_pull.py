@@ -128,6 +128,7 @@ def test_clients_speak_each_vendors_parameters(vendor: VendorServer) -> None:
     bland = [r for r in vendor.requests if r.path == "/v1/calls"]
     assert [(r.query["from"], r.query["to"]) for r in bland] == [("0", "4"), ("4", "8"), ("8", "12")]
     assert all(r.query["ascending"] == "true" for r in bland)
+    assert pages(vendor, "bland")[0].total == CALLS  # Bland's count sizes the progress bar
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))

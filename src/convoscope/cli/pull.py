@@ -28,7 +28,7 @@ import httpx
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ..config import Settings, load_settings
 from ..errors import AuthError, ConvoscopeError, InputError, StoreError
@@ -277,7 +277,7 @@ def run_pull(
         result.pages += 1
         result.skipped += page.skipped
         if progress is not None and task is not None:
-            progress.advance(task, len(page.events) + page.skipped)
+            progress.update(task, advance=len(page.events) + page.skipped, total=page.total)
         entry["run_newest"] = _later(entry.get("run_newest"), page.newest)
         cursor = page.cursor
         if cursor is None:
@@ -296,6 +296,7 @@ def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),  # a pulse while the vendor gives no total
         TextColumn("{task.completed} calls"),
         TimeElapsedColumn(),
         console=err_console,

@@ -42,6 +42,8 @@ class Page:
     """The latest call start time among this page's calls (the next pull's lower bound)."""
     skipped: int = 0
     """Listed calls left out (older than ``since``), so progress can still count them."""
+    total: int | None = None
+    """How many calls the whole list holds, when the vendor says (Bland's ``count``)."""
 
 
 class Puller(Protocol):

@@ -69,11 +69,13 @@ class BlandPuller:
             if created is not None and (newest is None or created > newest):
                 newest = created
         more = len(summaries) >= self._page_size
+        count = listing.get("count")
         return Page(
             events=events,
             cursor=str(start + len(summaries)) if more else None,
             newest=newest,
             skipped=skipped,
+            total=count if isinstance(count, int) and not isinstance(count, bool) else None,
         )
 
 
