@@ -118,6 +118,7 @@ class ClickHouseStore:
         self._embedded = embedded
         self._read_settings = {"max_threads": query_max_threads}
         self._system_logs = dict(system_logs)
+        self._unfilled_calls_gone = False
 
     @property
     def database(self) -> str:
@@ -417,12 +418,15 @@ class ClickHouseStore:
                     f"AND (call_id, version) IN ({current})"
                 )
             # The same values kept on the current call row: FINAL replaces the array with the call, so
-            # no join. Calls written before the arrays existed (filled = 0) read theirs from turns; when
-            # there are none, the empty key set lets the turns read skip every granule.
-            return (
+            # no join. Calls written before the arrays existed (filled = 0) read theirs from turns.
+            arrays = (
                 f"SELECT started_at, agent_id, arrayJoin({field.call_array}) AS v FROM {calls} FINAL "
-                f"WHERE {calls_where} AND agent_latency_filled = 1 UNION ALL "
-                f"SELECT call_started_at AS started_at, agent_id, {field.expr} AS v "
+                f"WHERE {calls_where} AND agent_latency_filled = 1"
+            )
+            if not self._has_unfilled_calls():
+                return arrays
+            return (
+                f"{arrays} UNION ALL SELECT call_started_at AS started_at, agent_id, {field.expr} AS v "
                 f"FROM {self._table(TURNS)} FINAL WHERE {turn_where} AND {field.where} "
                 f"AND (call_id, version) IN ({current} AND agent_latency_filled = 0)"
             )
@@ -436,6 +440,23 @@ class ClickHouseStore:
             f"INNER JOIN (SELECT id, started_at, agent_id FROM {calls} FINAL WHERE {calls_where}) AS c "
             "ON s.call_id = c.id"
         )
+
+    def _has_unfilled_calls(self) -> bool:
+        """Whether any ``calls`` row (any version) predates the latency arrays; False is remembered.
+
+        Every write since schema 2 fills the arrays and an older convoscope refuses a newer schema, so
+        once no such row is left none can appear again; until then the check is one cheap read.
+        """
+        if self._unfilled_calls_gone:
+            return False
+        rows = self._rows(
+            f"SELECT count() AS n FROM (SELECT 1 FROM {self._table(CALLS)} "
+            "WHERE agent_latency_filled = 0 LIMIT 1)",
+            {},
+            "look for calls written before schema 2",
+        )
+        self._unfilled_calls_gone = int(rows[0]["n"]) == 0
+        return not self._unfilled_calls_gone
 
     # -- scores and spans ----------------------------------------------------------------------------
 

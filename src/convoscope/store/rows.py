@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -95,16 +96,17 @@ class CallRows:
         self.tool_calls.extend(other.tool_calls)
 
 
+_LATENCIES = attrgetter(*AGENT_LATENCY_FIELDS)
+_NO_LATENCIES: tuple[tuple[float | None, ...], ...] = ((),) * len(AGENT_LATENCY_FIELDS)
+
+
 def _agent_latencies(turns: Sequence[Turn]) -> tuple[list[float], ...]:
     """Per ``AGENT_LATENCY_FIELDS`` name, the non-null values of the agent turns, in turn order.
 
     Exactly the values a turn-latency series counts (agent turns, value present), stored on the call row.
     """
-    agent = [turn for turn in turns if turn.role is Role.AGENT]
-    return tuple(
-        [value for turn in agent if (value := getattr(turn, name)) is not None]
-        for name in AGENT_LATENCY_FIELDS
-    )
+    columns = tuple(zip(*(_LATENCIES(turn) for turn in turns if turn.role is Role.AGENT), strict=True))
+    return tuple([value for value in column if value is not None] for column in columns or _NO_LATENCIES)
 
 
 def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: datetime) -> CallRows:
