@@ -388,3 +388,17 @@ def test_endpoint_failures_after_retries_are_errors_on_the_result(
         (result,) = evaluate_call(booking_call(), [Csat()], context(client))
     assert result.value is None
     assert f"judge endpoint failed after 3 attempts: HTTP {status}" in str(result.error)
+
+
+def test_every_judge_metric_has_a_docs_page_naming_its_parameters() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "metrics"
+    overview = (docs / "judges.md").read_text()
+    for name, cls in registry.all_metrics().items():
+        if cls.kind is not MetricKind.JUDGE or not cls.__module__.startswith("convoscope.evals.judges"):
+            continue
+        page = (docs / f"{name}.md").read_text()
+        assert page.startswith(f"# `{name}` (version {cls.version})"), name
+        assert f"### `{name}`" in overview, name
+        for param, spec in cls.params_model.model_json_schema(by_alias=True)["properties"].items():
+            assert f"| `{param}` |" in page, (name, param)
+            assert spec.get("description"), (name, param)
