@@ -332,3 +332,22 @@ def test_assembled_call_over_the_turn_bound_is_refused(
     response = client.post("/api/v1/ingest/generic", content=_body(document), headers=auth)
     assert response.status_code == 422 and f"at most {bound}" in response.json()["error"]["message"]
     assert services.meta.pending_count() == 0
+
+
+def test_a_row_the_worker_cannot_assemble_fails_visibly_and_others_go_on(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    # Accepted before the rules changed under it: the worker keeps the row, failed, with its reason.
+    project_id = services.default_project.id
+    bad = services.meta.enqueue(
+        project_id,
+        kind="source:retell",
+        payload=b'{"event": "call_ended", "call": {"call_id": "x"}}',
+        content_type="application/json",
+    )
+    good = client.post("/api/v1/ingest/retell", content=_body(_fixture("retell", "call_ended")), headers=auth)
+    drain()
+    failed = client.get(f"/api/v1/ingest/{bad}", headers=auth).json()
+    assert failed["status"] == "failed" and "call.start_timestamp" in failed["error"]
+    assert client.get(f"/api/v1/ingest/{good.json()['ingest_id']}", headers=auth).json()["status"] == "done"
+    assert services.store.count_calls(project_id) == 1
