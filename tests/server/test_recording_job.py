@@ -33,7 +33,7 @@ class Vendor:
 
 def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             vendor.hits[path] = vendor.hits.get(path, 0) + 1
             if path == "/ok.wav":
