@@ -24,6 +24,7 @@ from .payload_fields import (
     Warnings,
     after,
     build_call,
+    field_error,
     iso_datetime,
     opt_bool,
     opt_float,
@@ -130,9 +131,7 @@ class _Reader:
         created = opt_str(call, "created_at", "(body)")
         started = opt_str(call, "started_at", "(body)") or created
         if started is None:
-            raise PayloadError(
-                "started_at: missing (and no created_at either)", [{"loc": "started_at", "msg": "missing"}]
-            )
+            raise field_error("started_at", "missing (and no created_at either)")
         self.started_at = iso_datetime(started, "started_at", warnings)
         minutes = opt_float(call, "call_length", "(body)")
         self.duration_s = minutes * SECONDS_PER_MINUTE if minutes is not None and minutes >= 0 else None
@@ -161,10 +160,7 @@ class _Reader:
             start = opt_float(segment, "start_time", where)
             end = opt_float(segment, "end_time", where)
             if start is None or start < 0:
-                raise PayloadError(
-                    f"{where}.start_time: missing or negative",
-                    [{"loc": f"{where}.start_time", "msg": "missing or negative"}],
-                )
+                raise field_error(f"{where}.start_time", "missing or negative")
             if end is None or end < start:
                 self.warnings.append(f"{where}: end_time missing or before start_time; set to start_time")
                 end = start

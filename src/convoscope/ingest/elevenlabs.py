@@ -34,6 +34,7 @@ from .payload_fields import (
     after,
     build_call,
     epoch_datetime,
+    field_error,
     latency_stats,
     opt_bool,
     opt_float,
@@ -101,9 +102,8 @@ def _envelope(payload: Any) -> tuple[str, dict[str, Any]]:
     body = req_obj(payload, "(body)")
     kind = req_str(body, "type", "(body)")
     if kind not in EVENT_TYPES:
-        raise PayloadError(
-            f"type: {kind[:64]!r} is not an ElevenLabs post-call event ({', '.join(EVENT_TYPES)})",
-            [{"loc": "type", "msg": "unknown event type"}],
+        raise field_error(
+            "type", f"{kind[:64]!r} is not an ElevenLabs post-call event ({', '.join(EVENT_TYPES)})"
         )
     return kind, req_obj(body.get("data"), "data")
 
@@ -113,9 +113,7 @@ def _decode_audio(data: Mapping[str, Any]) -> bytes:
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise PayloadError(
-            "data.full_audio: not valid base64", [{"loc": "data.full_audio", "msg": "not base64"}]
-        ) from None
+        raise field_error("data.full_audio", "not valid base64") from None
 
 
 def _json_or_text(text: str | None) -> Any:
@@ -170,10 +168,7 @@ class _Conversation:
         meta = opt_obj(data, "metadata", "data") or {}
         start = opt_float(meta, "start_time_unix_secs", "data.metadata")
         if start is None:
-            raise PayloadError(
-                "data.metadata.start_time_unix_secs: missing",
-                [{"loc": "data.metadata.start_time_unix_secs", "msg": "missing"}],
-            )
+            raise field_error("data.metadata.start_time_unix_secs", "missing")
         self.started_at = epoch_datetime(start, "data.metadata.start_time_unix_secs")
         duration = opt_float(meta, "call_duration_secs", "data.metadata")
         self.duration_s = duration if duration is not None and duration >= 0 else None
@@ -191,10 +186,7 @@ class _Conversation:
             turn = req_obj(raw, where)
             at = opt_float(turn, "time_in_call_secs", where)
             if at is None or at < 0:
-                raise PayloadError(
-                    f"{where}.time_in_call_secs: missing or negative",
-                    [{"loc": f"{where}.time_in_call_secs", "msg": "missing or negative"}],
-                )
+                raise field_error(f"{where}.time_in_call_secs", "missing or negative")
             starts.append(at)
         ends = turn_ends(starts, self.duration_s, "data.transcript", self.warnings)
         for i, raw in enumerate(transcript):
@@ -341,7 +333,7 @@ def _event_fields(event: Mapping[str, Any], data: dict[str, Any]) -> dict[str, A
     """What any event alone says: the conversation, the agent and, for lack of a start, the event's time."""
     at = opt_float(event, "event_timestamp", "(body)")
     if at is None:
-        raise PayloadError("event_timestamp: missing", [{"loc": "event_timestamp", "msg": "missing"}])
+        raise field_error("event_timestamp", "missing")
     return {
         "external_id": req_str(data, "conversation_id", "data"),
         "agent_id": opt_str(data, "agent_id", "data"),

@@ -23,6 +23,7 @@ __all__ = [
     "after",
     "build_call",
     "epoch_datetime",
+    "field_error",
     "iso_datetime",
     "latency_stats",
     "opt_bool",
@@ -40,14 +41,15 @@ Warnings = list[str]
 """Recoverable oddities an adapter collects while reading; they end up in ``Assembled.warnings``."""
 
 
-def _fail(where: str, message: str) -> PayloadError:
+def field_error(where: str, message: str) -> PayloadError:
+    """The error for one field: the message names it, and ``errors`` carries it as ``loc``."""
     return PayloadError(f"{where}: {message}", [{"loc": where, "msg": message}])
 
 
 def req_obj(value: Any, where: str) -> dict[str, Any]:
     """``value`` as a JSON object, else PayloadError at ``where``."""
     if not isinstance(value, dict):
-        raise _fail(where, f"expected an object, got {type(value).__name__}")
+        raise field_error(where, f"expected an object, got {type(value).__name__}")
     return value
 
 
@@ -63,7 +65,7 @@ def opt_list(doc: Mapping[str, Any], key: str, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _fail(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
+        raise field_error(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
     return value
 
 
@@ -73,7 +75,7 @@ def opt_str(doc: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
+        raise field_error(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
     return value
 
 
@@ -81,7 +83,7 @@ def req_str(doc: Mapping[str, Any], key: str, where: str) -> str:
     """``doc[key]`` as a non-empty string; the message names the missing field."""
     value = opt_str(doc, key, where)
     if not value:
-        raise _fail(f"{where}.{key}", "missing (a non-empty string is required)")
+        raise field_error(f"{where}.{key}", "missing (a non-empty string is required)")
     return value
 
 
@@ -91,10 +93,10 @@ def opt_float(doc: Mapping[str, Any], key: str, where: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(f"{where}.{key}", f"expected a number, got {type(value).__name__}")
+        raise field_error(f"{where}.{key}", f"expected a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number):
-        raise _fail(f"{where}.{key}", "expected a finite number")
+        raise field_error(f"{where}.{key}", "expected a finite number")
     return number
 
 
@@ -104,7 +106,7 @@ def opt_int(doc: Mapping[str, Any], key: str, where: str) -> int | None:
     if number is None:
         return None
     if not number.is_integer():
-        raise _fail(f"{where}.{key}", "expected an integer")
+        raise field_error(f"{where}.{key}", "expected an integer")
     return int(number)
 
 
@@ -114,7 +116,7 @@ def opt_bool(doc: Mapping[str, Any], key: str, where: str) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise _fail(f"{where}.{key}", f"expected true or false, got {type(value).__name__}")
+        raise field_error(f"{where}.{key}", f"expected true or false, got {type(value).__name__}")
     return value
 
 
@@ -125,7 +127,7 @@ _MAX_EPOCH_S = 253_402_300_799
 def epoch_datetime(seconds: float, where: str) -> datetime:
     """A UTC datetime from epoch seconds, PayloadError when out of any plausible range."""
     if not 0 <= seconds <= _MAX_EPOCH_S:
-        raise _fail(where, f"epoch time {seconds} is out of range")
+        raise field_error(where, f"epoch time {seconds} is out of range")
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
@@ -134,7 +136,7 @@ def after(start: datetime, seconds: float, where: str) -> datetime:
     try:
         return start + timedelta(seconds=seconds)
     except OverflowError:
-        raise _fail(where, f"{seconds} s after {start.isoformat()} is out of range") from None
+        raise field_error(where, f"{seconds} s after {start.isoformat()} is out of range") from None
 
 
 def iso_datetime(value: str, where: str, warnings: Warnings) -> datetime:
@@ -142,7 +144,7 @@ def iso_datetime(value: str, where: str, warnings: Warnings) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise _fail(where, f"not an ISO 8601 time: {value[:64]!r}") from None
+        raise field_error(where, f"not an ISO 8601 time: {value[:64]!r}") from None
     if parsed.tzinfo is None:
         warnings.append(f"{where}: time {value!r} has no UTC offset; read as UTC")
         parsed = parsed.replace(tzinfo=UTC)

@@ -28,6 +28,7 @@ from .payload_fields import (
     after,
     build_call,
     epoch_datetime,
+    field_error,
     opt_bool,
     opt_float,
     opt_list,
@@ -54,7 +55,7 @@ def _capture(raw: Any, where: str) -> dict[str, Any]:
     start_ms = opt_float(attributes, "startTime", path)
     stop_ms = opt_float(attributes, "stopTime", path)
     if start_ms is None:
-        raise PayloadError(f"{path}.startTime: missing", [{"loc": f"{path}.startTime", "msg": "missing"}])
+        raise field_error(f"{path}.startTime", "missing")
     return {
         "id": opt_str(item, "id", where),
         "fileName": opt_str(attributes, "fileName", path),
@@ -112,10 +113,7 @@ class WebexSource:
         ]
         captures = recordings + transcripts
         if not captures:
-            raise PayloadError(
-                f"task {task_id[:64]}: no recording or transcription capture to build a call from",
-                [{"loc": "recording", "msg": "empty"}],
-            )
+            raise field_error("recording", f"task {task_id[:64]} has no recording or transcription capture")
         start_s = min(c["start_s"] for c in captures)
         stops = [c["stop_s"] for c in captures if c["stop_s"] is not None]
         for capture in captures:
