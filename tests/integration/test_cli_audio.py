@@ -1,9 +1,10 @@
-"""``convoscope audio`` as a user runs it: analyse files, and re-analyse a running demo's stored calls."""
+"""``convoscope audio`` as a user runs it: analyse files, re-analyse stored calls (with a server or not)."""
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from convoscope.demo.data import demo_recordings
+from convoscope.demo.data import demo_calls, demo_recordings, recording_bytes
 from convoscope.testing import call_payload, write_stereo_wav
 
 from .conftest import ServerProcess, run_cli
@@ -145,7 +146,7 @@ def _get(server: ServerProcess, path: str, auth: dict[str, str]) -> Any:
 
 
 def _scores_when(
-    server: ServerProcess, call_id: str, auth: dict[str, str], ready: Any, timeout_s: float = 60.0
+    server: ServerProcess, call_id: str, auth: dict[str, str], ready: Any, timeout_s: float = 120.0
 ) -> dict[str, dict[str, Any]]:
     """The call's turn-taking scores once ``ready(scores, jobs)`` holds (analysis runs in the background)."""
     deadline = time.monotonic() + timeout_s
@@ -170,13 +171,31 @@ def _manifest_gap_p50(sha256: str) -> float:
     return float(np.percentile(gaps, 50))
 
 
-def test_demo_calls_are_analysed_and_reanalysed_through_the_server_then_directly(
+def _upload_demo_calls(server: ServerProcess, auth: dict[str, str]) -> dict[str, str]:
+    """The demo's recorded calls, uploaded with their FLACs as a user would; call id -> agent."""
+    agents: dict[str, str] = {}
+    for call in demo_calls(now=datetime.now(UTC), count=len(demo_recordings())):
+        [recording] = call.recordings
+        assert recording.sha256 is not None
+        document = call.model_copy(update={"recordings": []}).model_dump(mode="json", exclude_none=True)
+        roles = ",".join(recording.channel_map[channel].value for channel in sorted(recording.channel_map))
+        response = httpx.post(
+            f"{server.url}/api/v1/calls",
+            data={"call": json.dumps(document), "channel_map": roles},
+            files={"recording": ("call.flac", recording_bytes(recording.sha256), "audio/flac")},
+            headers=auth,
+            timeout=60,
+        )
+        assert response.status_code == 202, response.text
+        agents[response.json()["ids"][0]] = str(call.agent_id)
+    return agents
+
+
+def test_recorded_calls_are_analysed_and_reanalysed_through_the_server_then_directly(
     server: ServerProcess, auth: dict[str, str]
 ) -> None:
-    server.start(command="demo")
-    page = _get(server, "/api/v1/calls?has_recording=true&limit=50", auth)
-    agents = {item["id"]: item["agent_id"] for item in page["items"]}
-    assert len(agents) == len(demo_recordings())
+    server.start()
+    agents = _upload_demo_calls(server, auth)
 
     def analysed(scores: dict[str, Any], jobs: dict[str, Any]) -> bool:
         return jobs.get("audio.analyze", {}).get("status") == "done" and "response_gap_p50_s" in scores

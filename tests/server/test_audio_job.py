@@ -18,6 +18,8 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
+from convoscope.cli.demo import seed_demo
+from convoscope.demo.data import demo_recordings
 from convoscope.server.audio_job import AUDIO_ANALYZE, PROJECT_PARAMS_PATH
 from convoscope.server.services import Services
 from convoscope.testing import call_payload, stereo_wav_bytes
@@ -277,3 +279,34 @@ def test_reanalysis_refuses_bad_requests_and_queues_nothing(
 
 def test_reanalysis_needs_a_key(client: TestClient) -> None:
     assert client.post("/api/v1/jobs/audio.analyze", json={}).status_code == 401
+
+
+def test_demo_recordings_are_analysed_with_the_default_detector(
+    client: TestClient, auth: dict[str, str], services: Services
+) -> None:
+    project = services.default_project.id
+    services.meta.update_project_settings(project, PROJECT_PARAMS_PATH, None)  # back to the defaults: silero
+    count = len(demo_recordings()) + 2
+    assert seed_demo(services, count=count) == count
+    services.jobs.run_until_idle()
+    page = client.get("/api/v1/calls", params={"has_recording": "true"}, headers=auth).json()
+    assert len(page["items"]) == len(demo_recordings())
+    for item in page["items"]:
+        detail = _detail(client, auth, item["id"])
+        assert _jobs(detail) == [(AUDIO_ANALYZE, "done", None)]
+        recording = next(
+            r for r in demo_recordings() if r.sha256 == detail["call"]["recordings"][0]["sha256"]
+        )
+        gaps = [
+            nxt.start_s - prev.end_s
+            for prev, nxt in zip(recording.turns, recording.turns[1:], strict=False)
+            if prev.role.value == "user" and nxt.role.value == "agent"
+        ]
+        scores = _scores(detail)
+        # Real (espeak-ng) speech, analysed with silero, against the timing the recording was built with.
+        assert scores["response_gap_p50_s"]["value"] == pytest.approx(float(np.median(gaps)), abs=0.03)
+        assert scores["response_gap_p50_s"]["params"]["vad"]["backend"] == "silero"
+        # The demo's vendor e2e latency is the scripted gap, so vendor and audio truth agree to the frame.
+        assert scores["vendor_e2e_minus_audio_gap_s"]["value"] == pytest.approx(0.0, abs=0.03)
+    plain = client.get("/api/v1/calls", params={"has_recording": "false"}, headers=auth).json()["items"]
+    assert plain and all(_jobs(_detail(client, auth, item["id"])) == [] for item in plain)
