@@ -261,6 +261,11 @@ def test_reanalysis_by_filter_selects_calls_with_recordings(
         ({"call_ids": ["nope"]}, 404, "nope"),
         ({"unknown_filter": 1}, 422, "unknown_filter"),
         ({"since": "2025-01-01T00:00:00"}, 422, "since"),
+        ({"params": {"vad": {"threshold": {"x": 1}}}}, 400, "threshold"),
+        ({"params": {"turn_taking": {"version": "tt-0"}}}, 400, "turn_taking.version"),
+        ({"params": {"vad": [1, 2]}}, 400, "'vad'"),
+        ({"call_ids": [""]}, 404, "call  not found"),
+        ({"call_ids": "abc"}, 422, "call_ids"),
     ],
 )
 def test_reanalysis_refuses_bad_requests_and_queues_nothing(
