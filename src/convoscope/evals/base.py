@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -96,6 +97,11 @@ class Metric(ABC, Generic[P]):
     def __init__(self, params: P | None = None) -> None:
         self.params: P = params if params is not None else self.params_model()  # type: ignore[assignment]
 
+    @cached_property
+    def params_json(self) -> dict[str, JsonValue]:
+        """The parameters as stored with every result (computed once: results are built per call)."""
+        return self.params.model_dump(mode="json")
+
     @classmethod
     def from_overrides(cls, overrides: Mapping[str, Any] | None = None) -> Metric[Any]:
         """Build the metric with parameter overrides (from settings or YAML), validated by its model."""
@@ -116,14 +122,16 @@ class Metric(ABC, Generic[P]):
         error: str | None = None,
     ) -> MetricResult:
         """A result of this metric on ``call``, echoing every parameter used."""
-        return MetricResult(
+        validated = MetricResult(
             call_id=call.id or call.external_id,
             metric=self.name,
             version=self.version,
             value=value,
             passed=passed,
-            params=self.params.model_dump(mode="json"),
             evidence=dict(evidence or {}),
             source=self.source,
             error=error,
         )
+        # The parameters are a JSON dump of a validated model: validating them again for every result
+        # would cost more than most metrics (a say-do catalogue is a few hundred JSON nodes).
+        return validated.model_copy(update={"params": dict(self.params_json)})

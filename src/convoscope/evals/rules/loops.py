@@ -56,8 +56,15 @@ class LoopDetection(Metric[LoopParams]):
             words = tokens(turn.text)
             if len(words) < self.params.min_words:
                 continue
+            matcher: SequenceMatcher[str] = SequenceMatcher(None, [], words, autojunk=False)  # b indexed once
             for first, indices, _ in clusters:
-                if SequenceMatcher(None, first, words, autojunk=False).ratio() >= self.params.similarity:
+                matcher.set_seq1(first)
+                # the cheap upper bounds rule out most pairs before the real ratio is computed
+                if (
+                    matcher.real_quick_ratio() >= self.params.similarity
+                    and matcher.quick_ratio() >= self.params.similarity
+                    and matcher.ratio() >= self.params.similarity
+                ):
                     indices.append(turn.index)
                     break
             else:

@@ -261,23 +261,38 @@ def _blank(match: re.Match[str]) -> str:
     return " " * len(match.group(0))
 
 
+_NUMBER_WORDS = re.compile(
+    r"\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    r"double|triple|hundred|thousand)\b"
+)
+"""A cheap first look: digits and number words; a turn with few holds no number worth classifying."""
+MIN_NUMBER_PARTS = 3
+"""The shortest value classified has 6 digits; said in pairs ("twelve thirty four fifty six") that is at
+least three number words, so a turn with fewer digits and number words than this is skipped."""
+_BIRTH_WORDS = re.compile(r"\b(?:born|birth|birthday|birthdate|dob)\b")
+
+
 def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
     lowered = normalize(text)
     kinds = set(params.kinds)
     found: list[Finding] = []
     if PiiKind.EMAIL in kinds:
-        for match in _EMAIL.finditer(lowered):
-            local, domain = match.group(1), match.group(2)
+        candidates = list(_EMAIL.finditer(lowered)) if "@" in lowered else []
+        if " at " in lowered and " dot " in lowered:
+            candidates.extend(_SPOKEN_EMAIL.finditer(lowered))
+        for match in candidates:
+            local, domain = (
+                (match.group(1), match.group(2)) if "@" in match.group(0) else _spoken_email(match)
+            )
             owner = _owner(_context(lowered, match.start(), params.context_words))
             if not _email_allowed(local, domain, params) and owner != "business":
                 found.append(Finding(PiiKind.EMAIL, f"{local}@{domain}", match.start(), "rules"))
-        for match in _SPOKEN_EMAIL.finditer(lowered):
-            local, domain = _spoken_email(match)
-            owner = _owner(_context(lowered, match.start(), params.context_words))
-            if not _email_allowed(local, domain, params) and owner != "business":
-                found.append(Finding(PiiKind.EMAIL, f"{local}@{domain}", match.start(), "rules"))
-    scrubbed = _EMAIL.sub(_blank, lowered)
-    ibans = [m for m in _IBAN.finditer(text.upper()) if iban_valid(m.group(1))]
+    if len(_NUMBER_WORDS.findall(lowered)) < MIN_NUMBER_PARTS and not _BIRTH_WORDS.search(lowered):
+        return found
+    scrubbed = _EMAIL.sub(_blank, lowered) if "@" in lowered else lowered
+    has_digits = any(ch.isdigit() for ch in text)
+    ibans = [m for m in _IBAN.finditer(text.upper()) if iban_valid(m.group(1))] if has_digits else []
     for match in ibans:
         scrubbed = scrubbed[: match.start()] + _blank(match) + scrubbed[match.end() :]
     tokens = spoken_tokens(scrubbed)
@@ -288,12 +303,12 @@ def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
     if PiiKind.BANK in kinds:
         for match in ibans:
             found.append(Finding(PiiKind.BANK, match.group(1).replace(" ", ""), match.start(), "rules"))
-    if PiiKind.NATIONAL_ID in kinds:
+    if PiiKind.NATIONAL_ID in kinds and has_digits:
         for match in _UK_NI.finditer(text):
             if PiiKind.NATIONAL_ID in _kinds_in(_context(lowered, match.start(), params.context_words)):
                 value = match.group(1).replace(" ", "")
                 found.append(Finding(PiiKind.NATIONAL_ID, value, match.start(), "rules"))
-    if PiiKind.DATE_OF_BIRTH in kinds:
+    if PiiKind.DATE_OF_BIRTH in kinds and _BIRTH_WORDS.search(lowered):
         found.extend(_dates_of_birth(tokens, params))
     return found
 
@@ -301,21 +316,18 @@ def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
 def _dates_of_birth(tokens: list[Token], params: PiiParams) -> list[Finding]:
     """Full dates (day, month, year) with a birth word before them."""
     parts: list[str] = []
-    offsets: list[int] = []
-    position = 0
     for i, token in enumerate(tokens):
         piece = token.digits if token.digits is not None else token.text
+        # spoken groups make one number ("nineteen eighty five"); written ones stay apart ("March 3 1985")
         glue = (
             i > 0
             and token.digits is not None
             and tokens[i - 1].digits is not None
-            and tokens[i - 1].start + len(tokens[i - 1].text) <= token.start
+            and token.text.isalpha()
+            and tokens[i - 1].text.isalpha()
         )
         sep = "" if glue or i == 0 or token.text in ",/.-" or (i > 0 and tokens[i - 1].text in "/.-") else " "
-        position += len(sep)
         parts.append(sep + piece)
-        offsets.append(position)
-        position += len(piece)
     rebuilt = "".join(parts)
     found: list[Finding] = []
     for match in _DATES.finditer(rebuilt):

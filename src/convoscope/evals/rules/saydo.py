@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -23,7 +24,7 @@ from ...model.enums import EndReason, Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, MetricKind
 from ..registry import register
-from ._text import quote, turns_of
+from ._text import quote, tokens, turns_of
 from .tools import tool_call_failed
 
 __all__ = ["ActionRule", "Claim", "SayDoConsistency", "SayDoParams", "extract_claims"]
@@ -39,6 +40,9 @@ class ActionRule(BaseModel):
     """Regular expressions (case-insensitive) for a sentence claiming the action as done or under way."""
     tools: list[str]
     """Tool-name globs (case-insensitive) of the tools that do it."""
+    keywords: list[str] = Field(default_factory=list)
+    """Words one of which every pattern needs: a sentence with none skips the patterns (a speed-up only;
+    empty means always try them)."""
 
     @field_validator("patterns")
     @classmethod
@@ -66,6 +70,9 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             rf"\b(?:appointment|booking|reservation) (?:{_DONE})(?:booked|confirmed|scheduled|moved)\b",
         ],
         tools=["*book*", "*schedul*", "*reserv*", "*appointment*", "*calendar*"],
+        keywords=(
+            "booked scheduled reserved rescheduled confirmed booking reservation appointment visit set moved"
+        ).split(),
     ),
     ActionRule(
         action="send",
@@ -77,6 +84,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             r"\byou should (?:have|get|receive) (?:it|the|a|an) (?:\w+ )?(?:shortly|now|in a)\b",
         ],
         tools=["*send*", "*email*", "*sms*", "*text*", "*message*", "*notify*", "*mail*"],
+        keywords="sent emailed texted messaged forwarded sending texting emailing should way".split(),
     ),
     ActionRule(
         action="transfer",
@@ -87,6 +95,10 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             rf"\b{_HAVE} (?:transferred|connected|forwarded) you\b",
         ],
         tools=["*transfer*", "*forward*", "*handoff*", "*hand_off*", "*escalat*", "*connect*"],
+        keywords=(
+            "transferring connecting forwarding transfer connect forward putting transferred connected "
+            "forwarded"
+        ).split(),
     ),
     ActionRule(
         action="cancel",
@@ -96,6 +108,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             r"(?: is| has been| was) (?:now |successfully )?(?:cancell?ed|canceled|terminated)\b",
         ],
         tools=["*cancel*", "*terminat*", "*delete*"],
+        keywords="cancelled canceled terminated".split(),
     ),
     ActionRule(
         action="refund",
@@ -106,6 +119,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             r"\brefund (?:has been|was|is) (?:now )?(?:issued|processed|initiated|on its way|approved)\b",
         ],
         tools=["*refund*", "*credit*", "*reimburs*"],
+        keywords="refund refunded".split(),
     ),
     ActionRule(
         action="update",
@@ -115,6 +129,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             r"preferences?)(?: is| has been| was) (?:now |successfully )?(?:updated|changed|corrected)\b",
         ],
         tools=["*update*", "*change*", "*modify*", "*edit*", "*save*"],
+        keywords="updated changed corrected modified added removed".split(),
     ),
     ActionRule(
         action="ticket",
@@ -125,6 +140,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             r"(?:created|opened|logged|filed)\b",
         ],
         tools=["*ticket*", "*case*", "*complaint*", "*claim*", "*report*", "*issue*"],
+        keywords="created opened logged filed raised submitted".split(),
     ),
     ActionRule(
         action="payment",
@@ -134,6 +150,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
             r"\bpayment (?:has been|was|is) (?:now )?(?:processed|received|taken|accepted|applied)\b",
         ],
         tools=["*pay*", "*charge*", "*billing*", "*invoice*"],
+        keywords="processed taken charged applied received payment".split(),
     ),
 )
 """Actions claimed often enough to have built-in patterns; an agent's settings can replace them."""
@@ -188,22 +205,44 @@ def _negated(sentence: str, start: int, window: int) -> bool:
     return NEGATIONS.search(sentence[max(0, start - window) : start]) is not None
 
 
-def extract_claims(turns: Sequence[Turn], params: SayDoParams) -> list[Claim]:
+@dataclass(frozen=True)
+class _Compiled:
+    """The catalogue compiled: per action its keywords (None: no prefilter) and one alternation."""
+
+    actions: tuple[tuple[str, frozenset[str] | None, re.Pattern[str]], ...]
+
+
+def _compile(actions: Sequence[ActionRule]) -> _Compiled:
+    def alternation(patterns: Sequence[str]) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+    return _Compiled(
+        actions=tuple(
+            (rule.action, frozenset(w.lower() for w in rule.keywords) or None, alternation(rule.patterns))
+            for rule in actions
+        )
+    )
+
+
+def extract_claims(
+    turns: Sequence[Turn], params: SayDoParams, compiled: _Compiled | None = None
+) -> list[Claim]:
     """Claims found by the phrase patterns: at most one per action per sentence."""
-    compiled = [
-        (rule.action, [re.compile(p, re.IGNORECASE) for p in rule.patterns]) for rule in params.actions
-    ]
+    rules = compiled or _compile(params.actions)
     claims: list[Claim] = []
     for turn in turns:
         text = turn.text.replace("\u2019", "'")
+        words = set(tokens(text))
+        candidates = [(a, p) for a, keys, p in rules.actions if keys is None or keys & words]
+        if not candidates:
+            continue
         for match in _SENTENCE.finditer(text):
             sentence = match.group(0).strip()
             if not sentence or sentence.endswith("?"):
                 continue
-            for action, patterns in compiled:
-                for pattern in patterns:
-                    found = pattern.search(sentence)
-                    if found and not _negated(sentence, found.start(), params.negation_window_chars):
+            for action, pattern in candidates:
+                for found in pattern.finditer(sentence):
+                    if not _negated(sentence, found.start(), params.negation_window_chars):
                         claims.append(Claim(turn.index, action, sentence))
                         break
     return claims
@@ -305,6 +344,10 @@ class SayDoConsistency(Metric[SayDoParams]):
         "backed. Claims come from the LLM judge when configured, else from phrase patterns."
     )
 
+    @cached_property
+    def _patterns(self) -> _Compiled:
+        return _compile(self.params.actions)
+
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
         agent_turns = {t.index: t for t in turns_of(call, [Role.AGENT])}
         extraction = "patterns"
@@ -316,9 +359,9 @@ class SayDoConsistency(Metric[SayDoParams]):
                 extraction = "judge"
             except JudgeError as exc:
                 notes["judge_error"] = str(exc)
-                claims = extract_claims(list(agent_turns.values()), self.params)
+                claims = extract_claims(list(agent_turns.values()), self.params, self._patterns)
         else:
-            claims = extract_claims(list(agent_turns.values()), self.params)
+            claims = extract_claims(list(agent_turns.values()), self.params, self._patterns)
         rules = {rule.action: rule for rule in self.params.actions}
         checked: list[JsonValue] = []
         backed = 0
