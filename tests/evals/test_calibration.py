@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +212,46 @@ def test_cli_rejects_a_judge_metric_without_a_judge(tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["calibrate", "csat", "--labels", str(labels)], env=env)
     assert done.exit_code == 1
     assert "csat is a judge metric and no LLM judge is configured" in done.stderr
+
+
+STORED_CALLS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from typer.testing import CliRunner
+from convoscope.cli.main import app
+
+folder = Path(sys.argv[1])
+runner = CliRunner()
+ingested = runner.invoke(app, ["ingest", str(folder / "calls.jsonl")])
+assert ingested.exit_code == 0, ingested.output
+listed = runner.invoke(app, ["calls", "list", "--json"])
+ids = {item["external_id"]: item["id"] for item in json.loads(listed.stdout)["items"]}
+labels = [{"call_id": ids["s1"], "label": "pass"}, {"call_id": ids["s2"], "label": "pass"}]
+(folder / "labels.jsonl").write_text("\\n".join(json.dumps(entry) for entry in labels))
+done = runner.invoke(app, ["calibrate", "expected_outcome", "--labels", str(folder / "labels.jsonl"),
+                           "--agent", "test-agent", "--profiles", str(folder / "profiles.yaml")])
+print(done.stdout)
+sys.exit(done.exit_code)
+"""
+
+
+def test_cli_reads_labelled_calls_from_the_store(fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:
+    """In its own process: the embedded store allows one data directory per process."""
+    fake_llm.add(json_reply({"verdict": "pass", "reasoning": "ok", "quotes": []}), contains="first")
+    fake_llm.add(json_reply({"verdict": "fail", "reasoning": "no", "quotes": []}), contains="second")
+    calls = [said("s1", "first"), said("s2", "second")]
+    (tmp_path / "calls.jsonl").write_text("\n".join(json.dumps(call) for call in calls))
+    (tmp_path / "profiles.yaml").write_text("agents:\n  test-agent:\n    expected_outcome: Answered.\n")
+    env = {
+        **os.environ,
+        "CONVOSCOPE_LLM_BASE_URL": fake_llm.url,
+        "CONVOSCOPE_LLM_MODEL": "judge-model",
+        "CONVOSCOPE_DATA_DIR": str(tmp_path / "data"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", STORED_CALLS_SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # human: pass twice; judge: pass, fail. p_o = 1/2, p_e = (2*1 + 0*1)/4 = 1/2, kappa = 0
+    assert "accuracy 0.500, Cohen's kappa 0.000 over 2 calls" in done.stdout
+    assert len(fake_llm.requests) == 2
