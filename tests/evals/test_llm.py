@@ -158,6 +158,19 @@ def test_a_retry_after_over_the_limit_fails_at_once(fake_llm: FakeOpenAIServer, 
     assert len(fake_llm.requests) == 1
 
 
+def test_a_bad_request_about_something_else_keeps_the_output_mode(
+    fake_llm: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    too_long = '{"error": {"message": "maximum context length is 8192 tokens", "param": "messages"}}'
+    fake_llm.add([Reply(status=400, raw_body=too_long), json_reply(GOOD)])
+    with JudgeClient(judge_config(fake_llm, tmp_path), sleep=Waits()) as client:
+        with pytest.raises(JudgeError, match="answered 400: maximum context length is 8192 tokens"):
+            ask(client)
+        assert client.output_mode == "json_schema"
+        ask(client, "a shorter call")
+    assert [r.body["response_format"]["type"] for r in fake_llm.requests] == ["json_schema"] * 2
+
+
 def test_client_errors_are_not_retried(fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:
     fake_llm.add(Reply(status=401))
     with (

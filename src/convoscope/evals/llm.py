@@ -217,6 +217,16 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "structured", "schema", "guided")
+
+
+def _rejects_format(response: httpx.Response) -> bool:
+    """Whether a 400/422 is about the requested output format (and not, say, the context length), so
+    stepping down to a simpler format can help."""
+    text = response.text.lower()
+    return any(word in text for word in _FORMAT_WORDS)
+
+
 def _error_message(response: httpx.Response) -> str:
     try:
         error = response.json().get("error")
@@ -541,7 +551,7 @@ class JudgeClient:
                         raise JudgeError(
                             f"judge endpoint answered 200 with a body that is not JSON: {excerpt!r}"
                         ) from None
-                if status in (400, 422) and mode != "prompt":
+                if status in (400, 422) and mode != "prompt" and _rejects_format(response):
                     lower = self._step_down(mode)
                     if lower is not None:
                         mode = lower
