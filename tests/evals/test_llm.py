@@ -116,6 +116,22 @@ def test_malformed_or_incomplete_replies_raise_and_are_not_cached(
     assert len(fake_llm.requests) == 2
 
 
+def test_a_refusal_or_an_empty_body_is_a_reply_error(fake_llm: FakeOpenAIServer, judge: JudgeClient) -> None:
+    fake_llm.add(
+        [
+            Reply(refusal="I can't help with that."),
+            Reply(raw_body='{"choices": []}'),
+            Reply(raw_body="<html>"),
+        ]
+    )
+    with pytest.raises(JudgeReplyError, match='judge refused to answer: "I can\'t help with that."'):
+        ask(judge)
+    with pytest.raises(JudgeReplyError, match="no choices"):
+        ask(judge)
+    with pytest.raises(JudgeError, match="answered 200 with a body that is not JSON: '<html>'"):
+        ask(judge)
+
+
 def test_429_waits_as_long_as_retry_after_says(fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:
     fake_llm.add([Reply(status=429, headers={"Retry-After": "7"}), json_reply(GOOD)])
     waits = Waits()

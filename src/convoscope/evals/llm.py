@@ -584,6 +584,9 @@ def _read_completion(body: Any) -> tuple[str, int | None, int | None]:
             f"judge reply has no choices[0].message.content: {_excerpt(json.dumps(body))!r}"
         ) from None
     if not isinstance(content, str):
+        refusal = body["choices"][0]["message"].get("refusal")
+        if refusal:
+            raise JudgeReplyError(f"judge refused to answer: {_excerpt(str(refusal))!r}")
         raise JudgeReplyError("judge reply content is empty")
     usage = body.get("usage") if isinstance(body, dict) else None
     usage = usage if isinstance(usage, dict) else {}

@@ -50,7 +50,8 @@ class Reply:
     ``content`` becomes the assistant message of a 200 reply. A ``status`` other than 200 sends an
     OpenAI-style error body (or ``raw_body`` verbatim) with ``headers`` (``Retry-After`` for a 429).
     ``delay_s`` holds the answer back, so a client timeout can fire. ``usage`` overrides the token
-    counts, which default to a length-based estimate.
+    counts, which default to a length-based estimate. ``raw_body`` replaces the whole body (a 200 that is
+    not JSON, an error in another shape).
     """
 
     content: str | None = None
@@ -59,6 +60,8 @@ class Reply:
     delay_s: float = 0.0
     raw_body: str | None = None
     usage: tuple[int, int] | None = None
+    refusal: str | None = None
+    """A model's refusal: the message then has no content, as structured-output refusals do."""
 
 
 def json_reply(data: Any, **options: Any) -> Reply:
@@ -245,7 +248,11 @@ class FakeOpenAIServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content},
+                    "message": {
+                        "role": "assistant",
+                        "content": None if reply.refusal else content,
+                        "refusal": reply.refusal,
+                    },
                     "finish_reason": "stop",
                 }
             ],
