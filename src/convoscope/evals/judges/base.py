@@ -132,8 +132,18 @@ def _clip(text: str, limit: int) -> str:
 
 
 def tagged(**parts: str) -> str:
-    """Parts of the data message, each in ``<name>…</name>``, in the order given."""
-    return "\n\n".join(f"<{name}>\n{text.strip()}\n</{name}>" for name, text in parts.items())
+    """Parts of the data message, each in ``<name>…</name>``, in the order given.
+
+    A closing tag inside a part (a caller who says "</transcript>") is defused, so data can never close
+    its own tag and pose as something else.
+    """
+    return "\n\n".join(f"<{name}>\n{_defuse(text.strip(), parts)}\n</{name}>" for name, text in parts.items())
+
+
+def _defuse(text: str, names: Mapping[str, str]) -> str:
+    for name in names:
+        text = text.replace(f"</{name}>", f"<\\/{name}>")
+    return text
 
 
 def read_knowledge_base(paths: Sequence[str]) -> str:
