@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +352,36 @@ def test_a_row_the_worker_cannot_assemble_fails_visibly_and_others_go_on(
     assert failed["status"] == "failed" and "call.start_timestamp" in failed["error"]
     assert client.get(f"/api/v1/ingest/{good.json()['ingest_id']}", headers=auth).json()["status"] == "done"
     assert services.store.count_calls(project_id) == 1
+
+
+def test_a_firm_first_start_pins_the_call_id(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    started, ended = _fixture("retell", "call_started"), _fixture("retell", "call_ended")
+    ended["call"]["start_timestamp"] += 250  # a vendor revising its start must not split the call
+    first = client.post("/api/v1/ingest/retell", content=_body(started), headers=auth).json()
+    drain()
+    second = client.post("/api/v1/ingest/retell", content=_body(ended), headers=auth).json()
+    drain()
+    assert first["id"] == second["id"]
+    assert _detail(client, auth, first["id"])["call"]["turns"], "the later event completed the same call"
+
+
+def test_a_provisional_first_start_yields_to_the_real_one(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    audio = client.post(
+        "/api/v1/ingest/elevenlabs", content=_body(_fixture("elevenlabs", "post_call_audio")), headers=auth
+    ).json()
+    drain()
+    transcription = client.post(
+        "/api/v1/ingest/elevenlabs",
+        content=_body(_fixture("elevenlabs", "post_call_transcription")),
+        headers=auth,
+    ).json()
+    drain()
+    call = _detail(client, auth, transcription["id"])["call"]
+    start = _fixture("elevenlabs", "post_call_transcription")["data"]["metadata"]["start_time_unix_secs"]
+    assert call["started_at"].startswith(datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    assert audio["id"] != transcription["id"], "the audio-only call's start was a guess"
+    assert services.store.count_calls(services.default_project.id) == 1, "still one call per vendor id"

@@ -227,14 +227,17 @@ def keep_hosted(call: Call, stored: Call | None) -> Call:
 def first_started_at(source: Source, events: Sequence[Any]) -> datetime | None:
     """The start time the first event gave, so every later event of a call keeps the same call id.
 
-    ``None`` when the first event alone does not make a call (then the full assembly decides).
+    ``None`` (the full assembly decides) when the first event alone does not make a call, or makes one
+    only provisionally, with warnings (ElevenLabs audio that came before its transcription knows only when
+    it was sent): a start that is a guess must not pin the call.
     """
     if len(events) < 2:
         return None
     try:
-        return source.assemble(events[:1]).call.started_at
+        first = source.assemble(events[:1])
     except PayloadError:
         return None
+    return None if first.warnings else first.call.started_at
 
 
 def events_with(
