@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -61,8 +61,8 @@ OTLP_ASSEMBLE = "otlp.assemble"
 
 _HANDED_SPANS = 200_000
 """Decoded spans kept for the worker between acceptance and storage (a shortcut, not state)."""
-_ENDED_KEYS = 100_000
-"""Conversations remembered as ended (root span seen), so later batches keep the short delay."""
+_REMEMBERED = 100_000
+"""Conversations whose activity this process remembers (the oldest are forgotten first)."""
 
 
 def span_limits(settings: Settings) -> SpanLimits:
@@ -79,6 +79,17 @@ def price_table(settings: Settings) -> PriceTable:
     return PriceTable(
         llm=dict(settings.llm_prices), tts=dict(settings.tts_prices), stt=dict(settings.stt_prices)
     )
+
+
+@dataclass
+class _Activity:
+    """What this process knows of one conversation: its last spans, whether its root came, and when the
+    assembly job it queued is due. Lost on restart, which only means a job assembles when it comes due
+    instead of postponing itself; it lets a batch skip queueing a job that is already pending."""
+
+    last_seen: datetime
+    ended: bool = False
+    due: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ class OtlpIngest:
         self._limits = span_limits(services.settings)
         self._handed: dict[int, list[Span]] = {}
         self._handed_spans = 0
-        self._ended: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._activity: OrderedDict[tuple[str, str], _Activity] = OrderedDict()
         self._lock = threading.Lock()
         self.stored_spans = 0
 
@@ -152,35 +163,54 @@ class OtlpIngest:
         keyed = [_keyed(span, keys.get((span.trace_id, span.span_id))) for span in spans]
         self._services.store.insert_spans(project_id, keyed)
         self.stored_spans += len(keyed)
-        ended = root_keys(spans, keys)
-        with self._lock:
-            for key in ended:
-                self._ended[(project_id, key)] = None
-                self._ended.move_to_end((project_id, key))
-            while len(self._ended) > _ENDED_KEYS:
-                self._ended.popitem(last=False)
-            ended |= {key for key in set(keys.values()) if (project_id, key) in self._ended}
-        jobs = self._plan(spans, keys, ended)
-        self._services.meta.enqueue_jobs(project_id, jobs)
-        self._services.jobs.notify()
+        jobs = self._plan(project_id, spans, keys)
+        if jobs:
+            self._services.meta.enqueue_jobs(project_id, jobs)
+            self._services.jobs.notify()
 
     def _plan(
-        self, spans: Iterable[Span], keys: dict[tuple[str, str], str], ended: set[str]
+        self, project_id: str, spans: Sequence[Span], keys: dict[tuple[str, str], str]
     ) -> list[JobSpec]:
+        """One assembly job per conversation touched, unless one already pending will see these spans."""
+        touched: dict[str, bool] = {key: False for key in keys.values()}
+        for key in root_keys(spans, keys):
+            touched[key] = True
+        for span in spans:
+            if (span.trace_id, span.span_id) not in keys:
+                # Unkeyed: its ancestors are elsewhere (stored earlier or still to come), or the trace
+                # names no conversation at all (a GenAI trace-only call, due when its root arrives).
+                key = trace_key(span.trace_id)
+                touched[key] = touched.get(key, False) or span.parent_span_id is None
         settings = self._services.settings
         now = datetime.now(UTC)
-        settle = now + timedelta(seconds=settings.otlp_settle_s)
-        idle = now + timedelta(seconds=settings.otlp_idle_s)
-        due: dict[str, datetime] = {key: settle if key in ended else idle for key in set(keys.values())}
-        for span in spans:
-            if (span.trace_id, span.span_id) in keys:
-                continue
-            # Unkeyed: its ancestors are elsewhere (stored earlier or still to come), or the trace names
-            # no conversation at all (a GenAI trace-only call, due when its root arrives).
-            key = trace_key(span.trace_id)
-            when = settle if span.parent_span_id is None else idle
-            due[key] = min(due.get(key, when), when)
-        return [JobSpec(kind=OTLP_ASSEMBLE, call_id=key, run_after=when) for key, when in sorted(due.items())]
+        jobs: list[JobSpec] = []
+        with self._lock:
+            for key, ended in sorted(touched.items()):
+                state = self._activity.pop((project_id, key), None) or _Activity(last_seen=now)
+                self._activity[(project_id, key)] = state
+                state.last_seen = now
+                state.ended = state.ended or ended
+                wanted = now + timedelta(
+                    seconds=settings.otlp_settle_s if state.ended else settings.otlp_idle_s
+                )
+                if state.due is not None and now < state.due <= wanted:
+                    continue  # not claimed yet (it is not due), so it will read these spans
+                state.due = wanted
+                jobs.append(JobSpec(kind=OTLP_ASSEMBLE, call_id=key, run_after=wanted))
+            while len(self._activity) > _REMEMBERED:
+                self._activity.popitem(last=False)
+        return jobs
+
+    def postpone(self, project_id: str, key: str) -> datetime | None:
+        """When an open conversation had spans within the idle time: the new due time of its job."""
+        idle = timedelta(seconds=self._services.settings.otlp_idle_s)
+        now = datetime.now(UTC)
+        with self._lock:
+            state = self._activity.get((project_id, key))
+            if state is None or state.ended or now - state.last_seen >= idle:
+                return None
+            state.due = state.last_seen + idle
+            return state.due
 
 
 def _keyed(span: Span, key: str | None) -> Span:
@@ -201,6 +231,13 @@ class AssembleJob:
         return cls(services)
 
     def __call__(self, job: Job) -> None:
+        later = self._services.otlp.postpone(job.project_id, job.call_id)
+        if later is not None:
+            # Spans came after this job was queued and the conversation is still open: wait for quiet.
+            self._services.meta.enqueue_jobs(
+                job.project_id, [JobSpec(OTLP_ASSEMBLE, job.call_id, run_after=later)]
+            )
+            return
         if job.call_id.startswith(TRACE_PREFIX):
             self._trace(job.project_id, job.call_id.removeprefix(TRACE_PREFIX))
         else:

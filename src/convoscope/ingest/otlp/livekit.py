@@ -120,8 +120,9 @@ class LiveKitMapper:
         )
 
     def _agent_turn(self, tree: SpanTree, span: Span, eou: Span | None, start: datetime, index: int) -> Turn:
-        llm = tree.descendants(span, *_LLM)
-        tts = tree.descendants(span, *_TTS)
+        # Node spans first: they time what the user waited for; the request spans inside are the fallback.
+        llm = [s for name in _LLM for s in tree.descendants(span, name)]
+        tts = [s for name in _TTS for s in tree.descendants(span, name)]
         text = " ".join(
             t for t in (attr_str(s, "lk.pii.response.text") for s in tree.descendants(span, "llm_node")) if t
         )
