@@ -34,7 +34,7 @@ class JobRetry(ConvoscopeError):
 
 
 class JobRunner:
-    """Claims due jobs of the registered kinds and runs them, one at a time, off the event loop."""
+    """Claims due jobs of the registered kinds and runs them off the event loop, one lane per kind."""
 
     def __init__(
         self,
@@ -50,7 +50,7 @@ class JobRunner:
         self._poll_s = poll_s
         self._claim_jobs = claim_jobs
         self._max_attempts = max_attempts
-        self._wake = asyncio.Event()
+        self._wakes: list[asyncio.Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.done_jobs = 0
         self.failed_jobs = 0
@@ -65,31 +65,49 @@ class JobRunner:
         self._handlers[kind] = handler
 
     def notify(self) -> None:
-        """Wake the runner now (thread-safe), e.g. right after jobs were queued."""
+        """Wake every lane now (thread-safe), e.g. right after jobs were queued."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            for wake in self._wakes:
+                self._loop.call_soon_threadsafe(wake.set)
 
     async def run(self) -> None:
-        """Run jobs until cancelled; jobs left running by a crashed process are handed back first."""
+        """Run jobs until cancelled, one lane per job kind; jobs a crashed process left running go back first.
+
+        Lanes keep kinds from queueing behind each other: a slow recording download or a burst of
+        evaluations does not hold up audio analysis of other calls.
+        """
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._meta.recover_jobs)
+        lanes = [asyncio.create_task(self._lane(frozenset({kind}))) for kind in sorted(self._handlers)]
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            for lane in lanes:
+                lane.cancel()
+
+    async def _lane(self, kinds: frozenset[str]) -> None:
+        wake = asyncio.Event()
+        self._wakes.append(wake)
         while True:
             try:
-                ran = await asyncio.to_thread(self.run_once)
+                ran = await asyncio.to_thread(self._run_claim, kinds)
             except ConvoscopeError as exc:
-                log.warning("job runner: %s", exc)
+                log.warning("job runner (%s): %s", ", ".join(sorted(kinds)), exc)
                 ran = 0
             if ran:
                 continue
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
+                await asyncio.wait_for(wake.wait(), timeout=self._poll_s)
             except TimeoutError:
                 pass
-            self._wake.clear()
+            wake.clear()
 
     def run_once(self) -> int:
-        """Run one claim of due jobs synchronously; returns how many ran."""
-        jobs = self._meta.claim_jobs(self.kinds, self._claim_jobs)
+        """Run one claim of due jobs of every kind synchronously; returns how many ran."""
+        return self._run_claim(self.kinds)
+
+    def _run_claim(self, kinds: frozenset[str]) -> int:
+        jobs = self._meta.claim_jobs(kinds, self._claim_jobs)
         for job in jobs:
             self._run(job)
         return len(jobs)
