@@ -74,6 +74,11 @@ def test_transfer_backed_by_later_tool_or_end_reason() -> None:
     assert statuses(too_late) == [(0, "transfer", "missing")]
 
 
+def test_claim_phrasings() -> None:
+    for text in ("I went ahead and scheduled that for you.", "All done, you're booked in for Friday."):
+        assert statuses(make_call(("agent", text))) == [(0, "book", "missing")], text
+
+
 def test_offers_questions_and_negations_are_not_claims() -> None:
     call = make_call(
         ("agent", "Would you like me to book you for Tuesday?"),

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ...model.call import Call, Turn
 from ...model.enums import Role
@@ -34,7 +35,7 @@ QUOTE_CHARS = 160
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 STOPWORDS = frozenset(
-    "a an the and or but if of to in on at for by with from as is are was were be been being it its "
+    "a an the and or but if of to in on at for by with from as am is are was were be been being it its "
     "this that these those i you we they he she me my your our their us them do does did so just "
     "very can will would shall should may might must have has had".split()
 )
@@ -43,14 +44,25 @@ STOPWORDS = frozenset(
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
 
+TEXT_CACHE = 8192
+"""Turn texts whose normalised form and words are kept: several metrics read the same turns."""
+
+
+@lru_cache(maxsize=TEXT_CACHE)
 def normalize(text: str) -> str:
     """Lower case, compatibility forms folded, curly apostrophes straightened."""
     return unicodedata.normalize("NFKC", text).replace("\u2019", "'").lower()
 
 
-def tokens(text: str) -> list[str]:
+@lru_cache(maxsize=TEXT_CACHE)
+def tokens(text: str) -> tuple[str, ...]:
     """The words of ``text``, normalised, punctuation dropped."""
-    return _WORD.findall(normalize(text))
+    return tuple(_WORD.findall(normalize(text)))
+
+
+@lru_cache(maxsize=TEXT_CACHE)
+def _stems(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in tokens(text))
 
 
 def stem(token: str) -> str:
@@ -110,17 +122,25 @@ def find_phrase(phrase: str, text: str, *, min_similarity: float, slack: float =
         return PhraseHit(1.0, True, joined_phrase)
     if min_similarity >= 1.0:
         return None
-    wanted = content_tokens(phrase_words) or [stem(w) for w in phrase_words]
-    stems = [stem(w) for w in text_words]
+    wanted = set(content_tokens(phrase_words) or [stem(w) for w in phrase_words])
+    stems = _stems(text)
+    if len(wanted & set(stems)) < min_similarity * len(wanted):
+        return None  # not enough of the words anywhere in the turn, so in no window either
     size = max(len(phrase_words), int(len(phrase_words) * (1.0 + slack) + 0.5))
-    best: tuple[float, int] | None = None
-    for start in range(max(1, len(stems) - size + 1)):
-        window = set(stems[start : start + size])
-        found = sum(1 for w in wanted if w in window)
-        score = found / len(wanted)
-        if best is None or score > best[0]:
-            best = (score, start)
-    if best is None or best[0] < min_similarity:
+    counts: dict[str, int] = {}
+    best_score, best_start = -1.0, 0
+    for end, word in enumerate(stems):  # slide a window of ``size`` words, counting the wanted ones
+        if word in wanted:
+            counts[word] = counts.get(word, 0) + 1
+        start = end - size + 1
+        if start > 0 and stems[start - 1] in wanted:
+            gone = stems[start - 1]
+            counts[gone] -= 1
+            if not counts[gone]:
+                del counts[gone]
+        score = len(counts) / len(wanted)
+        if score > best_score:
+            best_score, best_start = score, max(0, start)
+    if best_score < min_similarity:
         return None
-    score, start = best
-    return PhraseHit(round(score, 3), False, " ".join(text_words[start : start + size]))
+    return PhraseHit(round(best_score, 3), False, " ".join(text_words[best_start : best_start + size]))

@@ -51,7 +51,10 @@ OVERRIDE_PATTERNS: tuple[str, ...] = (
     r"\bfrom now on,? you (?:are|will|must|shall|have no)\b",
     r"\byou are no longer (?:bound|restricted|limited|an? (?:assistant|agent))\b",
     r"\byou (?:now )?have no (?:rules|restrictions|limits|guidelines|filters)\b",
-    r"\b(?:enable|enter|activate|switch to) (?:developer|god|admin|debug|jailbreak|dan) mode\b",
+    r"\b(?:enable|enter|activate|switch to|switch into|you(?:'re| are) now in) "
+    r"(?:developer|god|admin|debug|jailbreak|dan|maintenance|unrestricted|root|sudo|test) mode\b",
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|the\s+|of\s+)*"
+    r"(?:above|text above|before this)\b",
     r"\b(?:system|admin|developer|root) (?:override|command)\s*[:\-]",
     r"</?(?:system|instructions?|im_start|im_end)>|\[/?(?:system|inst)\]",
 )
@@ -61,6 +64,8 @@ EXTRACTION_PATTERNS: tuple[str, ...] = (
     r"(?:hidden|secret|initial|original|full) "
     rf"(?:instructions|prompt)|instructions (?:you were given|above)|prompt you were given)\b",
     r"\b(?:repeat|print|output) (?:everything|all(?: the text)?|the text) (?:above|before) (?:this|my)\b",
+    r"\byour (?:system prompt|system message|"
+    r"(?:hidden|secret|initial|original|internal) (?:instructions|prompt|rules))\b",
 )
 ROLEPLAY_PATTERNS: tuple[str, ...] = (
     r"\b(?:pretend|imagine|act as if|suppose) (?:that )?you(?:'re| are| were| have) (?:an? )?(?:\w+ ){0,3}"
@@ -114,7 +119,7 @@ TRIGGER_WORDS: dict[Signal, frozenset[str]] = {
         "following obey obeying instruction instructions now longer rules restrictions limits guidelines "
         "filters mode command system inst".split()
     ),
-    Signal.EXTRACTION: frozenset("prompt instructions above before".split()),
+    Signal.EXTRACTION: frozenset("prompt instructions above before message rules".split()),
     Signal.ROLEPLAY: frozenset(
         "pretend imagine act suppose behave respond roleplay role dan stan dude aim anything game character "
         "hypothetically".split()

@@ -51,7 +51,8 @@ class LoopDetection(Metric[LoopParams]):
     )
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
-        clusters: list[tuple[list[str], list[int], str]] = []  # (words of the first, turn indices, text)
+        # (words of the cluster's first turn, its turn indices, the first turn's text)
+        clusters: list[tuple[tuple[str, ...], list[int], str]] = []
         for turn in turns_of(call, [Role.AGENT]):
             words = tokens(turn.text)
             if len(words) < self.params.min_words:

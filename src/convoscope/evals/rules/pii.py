@@ -84,6 +84,11 @@ _BUSINESS_WORDS = frozenset(
     "department company toll-free tollfree".split()
 )
 _PERSONAL_WORDS = frozenset("your my his her their you you're yours".split())
+_MONEY_WORDS = frozenset(
+    "balance total amount price cost costs owe owed due charge fee fees pay paid sum refund".split()
+)
+_CURRENCY_AFTER = re.compile(r"\s*(?:dollars?|pounds?|euros?|cents?|usd|eur|gbp|bucks)\b")
+_CURRENCY_BEFORE = re.compile(r"[$£€]\s*$")
 _KIND_WORDS: dict[PiiKind, frozenset[str]] = {
     PiiKind.PHONE: frozenset("phone cell mobile telephone landline callback reach text fax number".split()),
     PiiKind.CARD: frozenset("card visa mastercard amex discover credit debit".split()),
@@ -194,7 +199,8 @@ class PiiParams(BaseModel):
 
 def _context(text: str, start: int, words: int) -> list[str]:
     """The ``words`` words before ``start``, nearest first."""
-    return list(reversed(re.findall(r"[a-z][a-z'-]*", text[:start])[-words:]))
+    found = re.findall(r"[a-z][a-z'-]*", text[:start])[-words:]
+    return [word.removesuffix("'s") for word in reversed(found)]  # "the clinic's fax" names the clinic
 
 
 def _owner(context: Sequence[str]) -> str | None:
@@ -219,6 +225,10 @@ def _classify_run(run: DigitRun, text: str, params: PiiParams) -> PiiKind | None
     hinted = _kinds_in(context)
     if owner in ("order", "business") or _MASK_CUES.search(text[: run.start]):
         return None
+    if _CURRENCY_AFTER.match(text, run.end) or _CURRENCY_BEFORE.search(text[: run.start]):
+        return None  # an amount of money
+    if context and context[0] in _MONEY_WORDS or (len(context) > 1 and context[1] in _MONEY_WORDS):
+        return None
     digits, length = run.digits, len(run.digits)
     if 13 <= length <= 19 and luhn_valid(digits):
         return PiiKind.CARD
@@ -228,10 +238,11 @@ def _classify_run(run: DigitRun, text: str, params: PiiParams) -> PiiKind | None
         return PiiKind.BANK
     if length == 9 and aba_valid(digits) and PiiKind.BANK in hinted:
         return PiiKind.BANK
-    phone = length == 10 or (length == 11 and digits[0] == "1") or (run.plus and 10 <= length <= 13)
+    # 10 digits (North American or a national format), 11 with a leading country 1 or trunk 0, or "+"
+    phone = length == 10 or (length == 11 and digits[0] in "10") or (run.plus and 10 <= length <= 13)
     phone = phone or (length == 7 and PiiKind.PHONE in hinted)
     if phone:
-        national = digits[1:] if length == 11 and digits[0] == "1" else digits
+        national = digits[1:] if length == 11 else digits
         if params.allow_toll_free and national[:3] in TOLL_FREE_PREFIXES:
             return None
         if digits in params.allowed_phones or national in params.allowed_phones:

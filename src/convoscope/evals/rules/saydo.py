@@ -55,7 +55,10 @@ class ActionRule(BaseModel):
         return value
 
 
-_HAVE = r"(?:i've|i have|i|we've|we have|we)(?: just| now| already| successfully)?"
+_HAVE = (
+    r"(?:i've|i have|i|we've|we have|we)"
+    r"(?: just| now| already| successfully| went ahead and| gone ahead and)?"
+)
 _DONE = r"(?:has|have) (?:now |just |already |successfully )?been|is (?:now |all )?|are (?:now |all )?"
 
 DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
@@ -64,7 +67,7 @@ DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
         patterns=[
             rf"\b{_HAVE} (?:booked|scheduled|reserved|rescheduled|confirmed) (?:you|your|the|a|it|that)\b",
             rf"\b{_HAVE} (?:made|set up|created) (?:a|the|your) (?:booking|reservation|appointment)\b",
-            r"\byou(?:'re| are) (?:all )?(?:booked|scheduled|confirmed|set) for\b",
+            r"\byou(?:'re| are) (?:all )?(?:booked|scheduled|confirmed|set)(?: in)? for\b",
             r"\b(?:appointment|booking|reservation|visit)(?: is| has been)? (?:now |all )?(?:booked|"
             r"confirmed|scheduled|rescheduled)\b",
             rf"\b(?:appointment|booking|reservation) (?:{_DONE})(?:booked|confirmed|scheduled|moved)\b",
