@@ -1,4 +1,5 @@
-"""A store created by schema 1 opens with the current schema: columns are added, old rows still read.
+"""A store created by schema 1 opens with the current schema: columns and indexes are added, old rows
+still read.
 
 Schema 1 is rebuilt here from the current specs without the columns schema 2 added, in its own database
 of the shared chDB directory, and filled by copying rows a current store wrote (only the old columns),
@@ -36,14 +37,16 @@ from .factories import make_call
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 SINCE, UNTIL = T0, T0 + timedelta(days=2)
 
-ADDED_IN_2 = {"calls": set(CALL_SERIES_COLUMNS), "scores": {"error"}}
-"""The columns schema 2 added, per table."""
+ADDED_SINCE_1 = {"calls": set(CALL_SERIES_COLUMNS), "scores": {"error"}}
+"""The columns schemas 2 and 3 added, per table."""
+
+INDEXES_OF_1 = {"calls": ("INDEX idx_started_at started_at TYPE minmax GRANULARITY 1",)}
 
 
 def _schema_1(spec: TableSpec) -> TableSpec:
-    added = ADDED_IN_2.get(spec.name, set())
+    added = ADDED_SINCE_1.get(spec.name, set())
     columns = tuple(column for column in spec.columns if column[0] not in added)
-    return TableSpec(spec.name, columns, spec.order_by, spec.version_column, spec.indexes)
+    return TableSpec(spec.name, columns, spec.order_by, spec.version_column, INDEXES_OF_1.get(spec.name, ()))
 
 
 def _calls(prefix: str, count: int, *, turns: int) -> list[Call]:
@@ -102,6 +105,12 @@ def test_opening_adds_the_new_columns_in_spec_order(
     try:
         for spec in (*TABLES, SCHEMA_INFO):
             assert _columns(store, database, spec.name) == list(spec.column_names), spec.name
+        indexes = store.query(
+            "SELECT name FROM system.data_skipping_indices WHERE database = {d:String} AND table = 'calls' "
+            "ORDER BY name",
+            {"d": database},
+        )
+        assert indexes == [("idx_id",), ("idx_started_at",)]
         assert upgraded.ping()["schema_version"] == SCHEMA_VERSION
         [(stored_version,)] = store.query(f"SELECT max(version) FROM `{database}`.`schema_info` FINAL")
         assert stored_version == SCHEMA_VERSION
@@ -218,4 +227,5 @@ def test_upgrade_statements_alter_every_table_through_the_dialect() -> None:
     assert calls.count("ADD COLUMN IF NOT EXISTS") == len(CALLS.columns)
     scores = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`scores`"))
     assert "ADD COLUMN IF NOT EXISTS `error` Nullable(String) AFTER `evaluated_at`" in scores
+    assert "ADD INDEX IF NOT EXISTS idx_id id TYPE bloom_filter(0.01) GRANULARITY 1" in calls
     assert SCORES.column_names[-1] == "error"

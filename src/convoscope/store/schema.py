@@ -38,12 +38,13 @@ __all__ = [
     "upgrade_statements",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store.
 
-Specs only ever gain columns: opening a store adds the missing ones (``upgrade_statements``), so a data
-directory written by an older version keeps working. 2: per-call agent-turn latency arrays and
-``agent_latency_filled`` on ``calls``; ``error`` on ``scores``.
+Specs only ever gain columns and skip indexes: opening a store adds the missing ones
+(``upgrade_statements``), so a data directory written by an older version keeps working. 2: per-call
+agent-turn latency arrays and ``agent_latency_filled`` on ``calls``; ``error`` on ``scores``. 3: a bloom
+filter index on ``calls.id`` (the id → key lookup of call detail).
 """
 
 _TS = "DateTime64(6, 'UTC')"
@@ -134,18 +135,23 @@ class TableSpec:
             f"ORDER BY ({', '.join(self.order_by)})"
         )
 
-    def add_columns(self, database: str, dialect: Dialect) -> str:
-        """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for every column, in spec order.
+    def add_missing(self, database: str, dialect: Dialect) -> str:
+        """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for every column in spec order, then every index.
 
         A no-op on a table created from this spec; on one created by an older spec it adds what is
-        missing (each after its predecessor, so the physical order follows the spec). Rows written
-        before hold the type's default in the new columns: see ``agent_latency_filled``.
+        missing (each column after its predecessor, so the physical order follows the spec). Rows
+        written before hold the type's default in a new column (see ``agent_latency_filled``); a new
+        index covers parts written or merged from then on.
         """
         clauses = [f"ADD COLUMN IF NOT EXISTS `{self.columns[0][0]}` {self.columns[0][1]} FIRST"]
         clauses += [
             f"ADD COLUMN IF NOT EXISTS `{name}` {kind} AFTER `{previous}`"
             for (previous, _), (name, kind) in zip(self.columns, self.columns[1:], strict=False)
         ]
+        for index in self.indexes:
+            if not index.startswith("INDEX "):
+                raise ValueError(f"index of {self.name!r} must start with 'INDEX ': {index!r}")
+            clauses.append(f"ADD INDEX IF NOT EXISTS {index.removeprefix('INDEX ')}")
         return f"ALTER TABLE `{database}`.`{self.name}`{dialect.on_cluster}\n    " + ",\n    ".join(clauses)
 
 
@@ -190,7 +196,11 @@ CALLS = TableSpec(
         ("agent_latency_filled", "UInt8"),
     ),
     order_by=("project_id", "source", "external_id"),
-    indexes=("INDEX idx_started_at started_at TYPE minmax GRANULARITY 1",),
+    indexes=(
+        "INDEX idx_started_at started_at TYPE minmax GRANULARITY 1",
+        # Call detail looks a call up by id, which is not in the sorting key.
+        "INDEX idx_id id TYPE bloom_filter(0.01) GRANULARITY 1",
+    ),
 )
 
 TURNS = TableSpec(
@@ -307,13 +317,13 @@ def ddl_statements(database: str, dialect: Dialect) -> list[str]:
 
 
 def upgrade_statements(database: str, dialect: Dialect) -> list[str]:
-    """Statements that add the columns an older schema lacks, one per table; each is idempotent.
+    """Statements that add the columns and indexes an older schema lacks, one per table; idempotent.
 
     Run after ``ddl_statements`` whenever the stored schema version is older than ``SCHEMA_VERSION``
     (and harmless otherwise), so a data directory written by an older convoscope keeps working.
     """
     _check_database(database)
-    return [table.add_columns(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
+    return [table.add_missing(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
 
 
 @dataclass(frozen=True, slots=True)
