@@ -154,8 +154,9 @@ class SileroBackend:
     The model is a recurrent network evaluated one window at a time, and that evaluation is nearly all
     of the time of a call (about 0.2 ms per window, 9,375 windows per channel in five minutes): windows
     are handed to the native library straight from the padded sample buffer, without the per-call
-    argument checks of ``SileroVAD.process``, and windows too quiet to be speech are not evaluated.
-    ``windows_evaluated`` counts the evaluations of the last :meth:`detect` call, to show that saving.
+    argument checks of ``SileroVAD.process``, and windows that cannot be speech (too quiet, or only the
+    other party's bleed; see :class:`SpeechPossible`) are not evaluated. ``windows_evaluated`` counts
+    the evaluations of the last :meth:`detect` call, to show that saving.
     """
 
     _MODEL_RATES = (8000, 16000)
