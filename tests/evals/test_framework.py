@@ -170,3 +170,14 @@ def test_every_rule_metric_has_a_docs_page_naming_its_parameters() -> None:
         for param, spec in schema["properties"].items():
             assert f"| `{param}` |" in page, (name, param)
             assert spec.get("description"), (name, param)
+
+
+def test_results_built_by_hand_equal_validated_ones() -> None:
+    call = make_call(("agent", "a"))
+    metric = _Probe()
+    fast = metric.result(call, value=3, passed=True, evidence={"turns": [1, 2], "quote": "x"})
+    checked = MetricResult.model_validate(fast.model_dump())
+    assert fast == checked and isinstance(fast.value, float)
+    # evidence that is not plain JSON goes through validation, which refuses what JSON cannot hold
+    with pytest.raises(ValueError, match="evidence"):
+        metric.result(call, value=1, evidence={"when": object()})  # type: ignore[dict-item]

@@ -11,8 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -77,6 +78,24 @@ class NoParams(BaseModel):
 P = TypeVar("P", bound=BaseModel)
 
 
+_PLAIN_VALUES = (float, bool, str, type(None))
+
+
+def _plain_tree(node: object) -> bool:
+    """Whether ``node`` is made only of JSON types (str keys), so it needs no validation."""
+    kind = type(node)
+    if kind is dict:
+        return all(type(k) is str and _plain_tree(v) for k, v in node.items())  # type: ignore[attr-defined]
+    if kind is list:
+        return all(_plain_tree(v) for v in node)  # type: ignore[attr-defined]
+    return kind in (str, int, float, bool, type(None))
+
+
+def _plain(value: object, passed: object, evidence: dict[str, JsonValue]) -> bool:
+    value_ok = type(value) in _PLAIN_VALUES or type(value) is int
+    return value_ok and type(passed) in (bool, type(None)) and _plain_tree(evidence)
+
+
 class Metric(ABC, Generic[P]):
     """One metric: subclasses set the class variables and implement :meth:`evaluate`.
 
@@ -122,13 +141,29 @@ class Metric(ABC, Generic[P]):
         error: str | None = None,
     ) -> MetricResult:
         """A result of this metric on ``call``, echoing every parameter used."""
+        body = dict(evidence or {})
+        if _plain(value, passed, body):
+            # Built by hand from values checked to be plain JSON: validating a result costs more than
+            # most metrics do, and one is built per metric per call.
+            return MetricResult.model_construct(
+                call_id=call.id or call.external_id,
+                metric=self.name,
+                version=self.version,
+                value=float(value) if type(value) is int else value,
+                passed=passed,
+                params=dict(self.params_json),
+                evidence=body,
+                source=self.source,
+                error=error,
+                evaluated_at=datetime.now(UTC),
+            )
         validated = MetricResult(
             call_id=call.id or call.external_id,
             metric=self.name,
             version=self.version,
             value=value,
             passed=passed,
-            evidence=dict(evidence or {}),
+            evidence=body,
             source=self.source,
             error=error,
         )
