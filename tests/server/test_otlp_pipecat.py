@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
-from test_otlp_kit import LiveServer, Recorder, live, named, pipecat_conversation
+from test_otlp_kit import LiveServer, Recorder, live, named, otlp_settings, pipecat_conversation, serve
+
+from convoscope.server.services import open_services
+from convoscope.store.clickhouse import ClickHouseStore
 
 __all__ = ["live"]
 
@@ -122,3 +128,39 @@ def test_gzip_export_is_accepted(live: LiveServer) -> None:
     live.process()
     (call_id,) = live.call_ids()
     assert live.call(call_id)["call"]["external_id"] == "conv-gzip"
+
+
+@pytest.fixture
+def slow_idle(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[LiveServer]:
+    services = open_services(otlp_settings(tmp_path, otlp_idle_s=1.5), store=clickhouse_store)
+    try:
+        yield from serve(services)
+    finally:
+        services.meta.close()
+
+
+def test_an_open_conversation_waits_for_quiet_before_it_is_assembled(slow_idle: LiveServer) -> None:
+    recorder = Recorder()
+    pipecat_conversation(recorder, "conv-busy", turns=2, with_root=False)
+    first_turn, second_turn = named(recorder.spans(), "turn")
+    spans = recorder.spans()
+
+    def subtree(turn: ReadableSpan) -> list[ReadableSpan]:
+        return [turn, *[s for s in spans if s.parent and s.parent.span_id == turn.context.span_id]]
+
+    started = time.monotonic()
+    assert slow_idle.export(subtree(first_turn)) == SpanExportResult.SUCCESS
+    slow_idle.process()
+    time.sleep(max(0.0, started + 1.0 - time.monotonic()))
+    assert slow_idle.export(subtree(second_turn)) == SpanExportResult.SUCCESS
+    slow_idle.process()
+    more_spans_at = time.monotonic()
+    # The job queued for the first batch comes due, sees spans newer than the idle time, and waits.
+    time.sleep(max(0.0, started + 1.7 - time.monotonic()))
+    slow_idle.process()
+    if time.monotonic() - more_spans_at < 1.5:
+        assert slow_idle.call_ids() == []
+    time.sleep(max(0.0, more_spans_at + 1.7 - time.monotonic()))
+    slow_idle.process()
+    (call_id,) = slow_idle.call_ids()
+    assert len(slow_idle.call(call_id)["call"]["turns"]) == 4
