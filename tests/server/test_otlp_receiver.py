@@ -201,7 +201,11 @@ def test_spans_per_call_are_bounded(bounded: LiveServer) -> None:
     (call_id,) = bounded.call_ids()
     call = bounded.call(call_id)["call"]
     assert call["metadata"]["spans_left_out"] == 7
-    assert bounded.get(f"/api/v1/calls/{call_id}/spans").json()["span_count"] == 6
+    tree = bounded.get(f"/api/v1/calls/{call_id}/spans").json()
+    assert tree["span_count"] == 6
+    assert [root["name"] for root in tree["roots"]] == ["conversation"]  # the root is always kept
+    # Not stored at all, so a runaway conversation cannot fill the store.
+    assert bounded.get(f"/api/v1/traces/{tree['trace_ids'][0]}").json()["span_count"] == 6
 
 
 def test_json_export_matches_protobuf_export(live: LiveServer) -> None:

@@ -90,6 +90,8 @@ class _Activity:
     last_seen: datetime
     ended: bool = False
     due: datetime | None = None
+    spans: int = 0
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class OtlpIngest:
 
     def _store(self, project_id: str, spans: list[Span]) -> None:
         keys = resolve_keys(spans)
+        spans = self._bounded(project_id, spans, keys)
         keyed = [_keyed(span, keys.get((span.trace_id, span.span_id))) for span in spans]
         self._services.store.insert_spans(project_id, keyed)
         self.stored_spans += len(keyed)
@@ -200,6 +203,37 @@ class OtlpIngest:
             while len(self._activity) > _REMEMBERED:
                 self._activity.popitem(last=False)
         return jobs
+
+    def _bounded(self, project_id: str, spans: list[Span], keys: dict[tuple[str, str], str]) -> list[Span]:
+        """The spans within ``max_spans_per_call`` of their conversation (roots are always kept).
+
+        Counted by this process since it started, so a runaway conversation cannot fill the store; the
+        call says how many were left out (``metadata.spans_left_out``).
+        """
+        limit = self._services.settings.max_spans_per_call
+        now = datetime.now(UTC)
+        kept: list[Span] = []
+        with self._lock:
+            for span in spans:
+                key = keys.get((span.trace_id, span.span_id))
+                if key is None:
+                    kept.append(span)
+                    continue
+                state = self._activity.get((project_id, key))
+                if state is None:
+                    state = self._activity[(project_id, key)] = _Activity(last_seen=now)
+                if state.spans >= limit and not mapper_for(key).is_root(span):
+                    state.dropped += 1
+                    continue
+                state.spans += 1
+                kept.append(span)
+        return kept
+
+    def dropped(self, project_id: str, key: str) -> int:
+        """Spans of a conversation not stored because it was over its bound."""
+        with self._lock:
+            state = self._activity.get((project_id, key))
+            return state.dropped if state is not None else 0
 
     def postpone(self, project_id: str, key: str) -> datetime | None:
         """When an open conversation had spans within the idle time: the new due time of its job."""
@@ -271,7 +305,7 @@ class AssembleJob:
         if not members:
             return None
         limit = self._services.settings.max_spans_per_call
-        left_out = max(0, len(members) - limit)
+        left_out = max(0, len(members) - limit) + self._services.otlp.dropped(project_id, key)
         members = members[:limit]
         mapper = mapper_for(key)
         call = mapper.assemble(
