@@ -265,17 +265,19 @@ class AssembleJob:
         return cls(services)
 
     def __call__(self, job: Job) -> None:
-        later = self._services.otlp.postpone(job.project_id, job.call_id)
-        if later is not None:
-            # Spans came after this job was queued and the conversation is still open: wait for quiet.
-            self._services.meta.enqueue_jobs(
-                job.project_id, [JobSpec(OTLP_ASSEMBLE, job.call_id, run_after=later)]
-            )
-            return
         if job.call_id.startswith(TRACE_PREFIX):
-            self._trace(job.project_id, job.call_id.removeprefix(TRACE_PREFIX))
-        else:
+            if not self._waits(job.project_id, job.call_id):
+                self._trace(job.project_id, job.call_id.removeprefix(TRACE_PREFIX))
+        elif not self._waits(job.project_id, job.call_id):
             self.assemble(job.project_id, job.call_id)
+
+    def _waits(self, project_id: str, key: str) -> bool:
+        """Re-queue the job of an open conversation that had spans within the idle time."""
+        later = self._services.otlp.postpone(project_id, key)
+        if later is None:
+            return False
+        self._services.meta.enqueue_jobs(project_id, [JobSpec(OTLP_ASSEMBLE, key, run_after=later)])
+        return True
 
     def _trace(self, project_id: str, trace_id: str) -> None:
         """Key what can now be keyed in a trace; a trace that names no conversation is a call itself."""
@@ -286,7 +288,8 @@ class AssembleJob:
             self.assemble(project_id, trace_key(trace_id), spans=spans)
             return
         for key in sorted(set(keys.values())):
-            self.assemble(project_id, key)
+            if not self._waits(project_id, key):
+                self.assemble(project_id, key)
 
     def members(self, project_id: str, key: str) -> list[Span]:
         """Every span of the conversation, from each trace it touches (late orphans keyed now)."""
