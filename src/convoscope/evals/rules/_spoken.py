@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DigitRun", "Token", "digit_runs", "spoken_tokens"]
 
@@ -38,9 +39,11 @@ _RUN_JOINERS = frozenset({"-", ",", ".", "(", ")", "+", "–"})
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[^\sa-z\d]")
 
 
-@dataclass(frozen=True)
-class Token:
-    """A word, a digit group (``digits``) or a punctuation mark, with its offset in the text."""
+class Token(NamedTuple):
+    """A word, a digit group (``digits``) or a punctuation mark, with its offset in the text.
+
+    A tuple rather than a dataclass: every word of every turn with numbers becomes one.
+    """
 
     text: str
     start: int

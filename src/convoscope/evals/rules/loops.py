@@ -57,13 +57,17 @@ class LoopDetection(Metric[LoopParams]):
             words = tokens(turn.text)
             if len(words) < self.params.min_words:
                 continue
-            matcher: SequenceMatcher[str] = SequenceMatcher(None, [], words, autojunk=False)  # b indexed once
+            matcher: SequenceMatcher[str] | None = None
             for first, indices, _ in clusters:
+                # 2·min/(sum) bounds the ratio from the lengths alone: most pairs stop here, before the
+                # matcher (which indexes this turn's words) is even built
+                if 2 * min(len(first), len(words)) < self.params.similarity * (len(first) + len(words)):
+                    continue
+                if matcher is None:
+                    matcher = SequenceMatcher(None, [], words, autojunk=False)
                 matcher.set_seq1(first)
-                # the cheap upper bounds rule out most pairs before the real ratio is computed
                 if (
-                    matcher.real_quick_ratio() >= self.params.similarity
-                    and matcher.quick_ratio() >= self.params.similarity
+                    matcher.quick_ratio() >= self.params.similarity
                     and matcher.ratio() >= self.params.similarity
                 ):
                     indices.append(turn.index)
