@@ -14,15 +14,23 @@ Figures, all from one run on the same machine:
   each conversation is assembled as soon as its root span is stored); "last ack to queryable" is the time
   from the last acknowledgement until then.
 
-Run: ``uv run python benchmarks/otlp_ingest.py`` (about a minute); ``--quick`` for a smoke run.
+* **Phoenix** (``--phoenix``) -- the same exports posted to Arize Phoenix (``phoenix serve`` on loopback,
+  telemetry off, its own working directory), one server at a time: acknowledged and stored spans per second
+  (stored = its project's ``recordCount`` over GraphQL). Phoenix is installed by this script into a
+  throwaway virtual environment with ``uv`` (never into the project); ``--phoenix-venv`` reuses one.
+
+Run: ``uv run python benchmarks/otlp_ingest.py`` (a few minutes); ``--quick`` for a smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import random
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +45,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import API_KEY, ServerProcess, environment, print_environment, print_table, write_json
+from _common import (
+    API_KEY,
+    ServerProcess,
+    environment,
+    free_port,
+    print_environment,
+    print_table,
+    write_json,
+)
 from convoscope.ingest.otlp import PriceTable, SpanLimits, decode_export, mapper_for, resolve_keys
 from convoscope.model import Call, Span
 from convoscope.server.worker import assign_identity
@@ -240,36 +256,9 @@ def bench_http(
     idle = "30" if assemble else "3600"
     server.start(extra_env={"CONVOSCOPE_OTLP_SETTLE_S": delay, "CONVOSCOPE_OTLP_IDLE_S": idle})
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": PROTOBUF}
-    work: queue.Queue[bytes] = queue.Queue()
-    for body in bodies:
-        work.put(body)
-    errors: list[str] = []
-    acks: list[float] = []
-    lock = threading.Lock()
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
-            while True:
-                try:
-                    body = work.get_nowait()
-                except queue.Empty:
-                    return
-                response = client.post("/v1/traces", content=body)
-                with lock:
-                    if response.status_code != 200 or response.content:
-                        errors.append(f"{response.status_code}: {response.content[:200]!r}")
-                    acks.append(time.perf_counter())
-
     try:
-        started = time.perf_counter()
-        threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        last_ack = max(acks)
-        if errors:
-            raise SystemExit(f"export failed: {errors[:3]}")
+        rate = _post_all(server.url, bodies, headers, clients)
+        started, last_ack = rate["started"], rate["last_ack"]
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
         ) as client:
@@ -294,6 +283,108 @@ def bench_http(
         "last_ack_to_stored_s": stored - last_ack,
         "last_ack_to_queryable_s": assembled - last_ack if assemble else None,
     }
+
+
+def _phoenix_python(venv: Path) -> Path:
+    """A virtual environment with arize-phoenix, made with uv if it is not there yet (never the project's)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"installing arize-phoenix into {venv} (throwaway, outside the project)")
+        subprocess.run(["uv", "venv", "-q", "--python", "3.11", str(venv)], check=True)
+        subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), "arize-phoenix"], check=True)
+    return python
+
+
+def _phoenix_stored(client: httpx.Client) -> int:
+    query = {"query": "{ projects { edges { node { recordCount } } } }"}
+    edges = client.post("/graphql", json=query).raise_for_status().json()["data"]["projects"]["edges"]
+    return sum(int(edge["node"]["recordCount"]) for edge in edges)
+
+
+def bench_phoenix(
+    bodies: list[bytes], spans_n: int, clients: int, workdir: Path, venv: Path, timeout_s: float
+) -> dict[str, Any]:
+    """The same exports into Arize Phoenix on loopback; time its acks and until it has stored every span."""
+    python = _phoenix_python(venv)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "CONVOSCOPE_"))},
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(free_port()),
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_WORKING_DIR": str(workdir / "phoenix"),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
+    log = open(workdir / "phoenix.log", "ab")
+    process = subprocess.Popen(
+        [str(python), "-m", "phoenix.server.main", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit(f"phoenix exited with {process.returncode}; see {workdir / 'phoenix.log'}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        rate = _post_all(url, bodies, {"Content-Type": PROTOBUF}, clients)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            deadline = time.monotonic() + timeout_s
+            while _phoenix_stored(client) < spans_n:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"phoenix did not store {spans_n} spans within {timeout_s}s")
+                time.sleep(0.2)
+            stored = time.perf_counter()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return {
+        "spans": spans_n,
+        "ack_spans_s": spans_n / (rate["last_ack"] - rate["started"]),
+        "stored_spans_s": spans_n / (stored - rate["started"]),
+        "last_ack_to_stored_s": stored - rate["last_ack"],
+    }
+
+
+def _post_all(url: str, bodies: list[bytes], headers: dict[str, str], clients: int) -> dict[str, float]:
+    """POST every body from ``clients`` connections; the start and the last acknowledgement."""
+    work: queue.Queue[bytes] = queue.Queue()
+    for body in bodies:
+        work.put(body)
+    errors: list[str] = []
+    acks: list[float] = []
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                response = client.post("/v1/traces", content=body)
+                with lock:
+                    if response.status_code != 200:
+                        errors.append(f"{response.status_code}: {response.content[:200]!r}")
+                    acks.append(time.perf_counter())
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(f"export failed: {errors[:3]}")
+    return {"started": started, "last_ack": max(acks)}
 
 
 def report(results: dict[str, Any]) -> None:
@@ -342,6 +433,30 @@ def report(results: dict[str, Any]) -> None:
         f"last ack -> spans stored: {http['last_ack_to_stored_s']:.2f} s; "
         f"-> every call queryable: {http['last_ack_to_queryable_s']:.2f} s"
     )
+    phoenix = results.get("phoenix")
+    if phoenix is not None:
+        ours = results["http_spans_only_phoenix_sized"]
+        print(f"\nArize Phoenix, the first {phoenix['spans']:,} spans, one server at a time:")
+        print_table(
+            ["server", "ack spans/s", "stored spans/s", "last ack -> stored"],
+            [
+                [
+                    "convoscope (assembly deferred)",
+                    f"{ours['ack_spans_s']:,.0f}",
+                    f"{ours['stored_spans_s']:,.0f}",
+                    f"{ours['last_ack_to_stored_s']:.2f} s",
+                ],
+                [
+                    "Arize Phoenix",
+                    f"{phoenix['ack_spans_s']:,.0f}",
+                    f"{phoenix['stored_spans_s']:,.0f}",
+                    f"{phoenix['last_ack_to_stored_s']:.2f} s",
+                ],
+            ],
+        )
+        print(
+            f"stored spans/s, convoscope / Phoenix: {ours['stored_spans_s'] / phoenix['stored_spans_s']:.1f}x"
+        )
     goal = "meets" if alone["ack_spans_s"] >= GOAL_SPANS_S else "misses"
     print(f"goal >= {GOAL_SPANS_S:,.0f} spans/s acknowledged: {goal} it")
 
@@ -356,6 +471,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="100 conversations")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--phoenix", action="store_true", help="also measure Arize Phoenix (throwaway venv)")
+    parser.add_argument("--phoenix-venv", type=Path, default=None, help="reuse this Phoenix venv")
+    parser.add_argument("--phoenix-exports", type=int, default=8, help="exports of 512 spans sent to Phoenix")
     args = parser.parse_args(argv)
     if args.quick:
         args.conversations = 100
@@ -371,6 +489,15 @@ def main(argv: list[str] | None = None) -> None:
         http = bench_http(
             bodies, store["spans"], store["calls"], args.clients, workdir, args.timeout, assemble=True
         )
+        extra: dict[str, Any] = {}
+        if args.phoenix:
+            subset = bodies[: args.phoenix_exports]
+            subset_spans = sum(len(decode_export(b, PROTOBUF, SpanLimits()).spans) for b in subset)
+            extra["http_spans_only_phoenix_sized"] = bench_http(
+                subset, subset_spans, 0, args.clients, workdir / "small", args.timeout, assemble=False
+            )
+            venv = args.phoenix_venv or workdir / "phoenix-venv"
+            extra["phoenix"] = bench_phoenix(subset, subset_spans, args.clients, workdir, venv, args.timeout)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results = {
@@ -380,6 +507,7 @@ def main(argv: list[str] | None = None) -> None:
         "store": store,
         "http_spans_only": spans_only,
         "http": http,
+        **extra,
     }
     report(results)
     results.pop("bodies")
