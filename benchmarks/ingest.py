@@ -247,10 +247,13 @@ def bench_stages(store: Any, meta_dir: Path, batch: int, repeats: int) -> dict[s
 
 
 SPY_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # First: a follow-up job (an evaluation of each stored call, ...) validates and inserts too.
+    ("jobs: follow-up jobs run by the server (JobRunner)", ("_run_claim",)),
     ("handler: Call.model_validate (pydantic)", ("model_validate",)),
     ("handler: parse_calls rest (orjson loads/dumps, limits)", ("parse_calls", "validate_calls")),
     ("handler: outbox enqueue (zlib, SQLite commit)", ("enqueue",)),
     ("handler: call ids for the 202", ("call_id_for",)),
+    ("worker: follow-up planning (planners, enqueue_jobs)", ("plan_follow_ups", "enqueue_jobs")),
     ("worker: call_to_rows", ("call_to_rows",)),
     ("worker: chDB insert (driver + engine)", ("_insert",)),
     ("worker: rest (claim, identity, mark done)", ("drain_once", "_flush")),
