@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ from fastapi.testclient import TestClient
 
 from convoscope.config import Settings
 from convoscope.server.app import create_app
-from convoscope.server.evals_job import EVALS_RUN
+from convoscope.server.audio_job import AUDIO_ANALYZE
+from convoscope.server.evals_job import EVALS_RUN, MAX_AUDIO_WAITS
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
+from convoscope.store.metadata import JobSpec
 from convoscope.testing import call_payload
 
 KEY = "cvs_test_key_project_default_0001"
@@ -167,3 +170,24 @@ def test_pass_rate_and_mean_by_agent(client: TestClient, settle: Callable[[], No
         "/api/v1/metrics/timeseries", headers=AUTH, params={**query, "field": "metric:pii_leakage"}
     )
     assert {p["group"]: p["value"] for p in mean.json()["points"]} == {"a": pytest.approx(1 / 3), "b": 1.0}
+
+
+def test_evaluation_waits_for_queued_audio_analysis(
+    client: TestClient, services: Services, settle: Callable[[], None]
+) -> None:
+    call_id = ingest(client, turns=LEAKY_TURNS)
+    settle()
+    project_id = services.default_project.id
+    later = datetime.now(UTC) + timedelta(hours=1)
+    services.meta.enqueue_jobs(project_id, [JobSpec(AUDIO_ANALYZE, call_id, run_after=later)])
+    services.meta.enqueue_jobs(project_id, [JobSpec(EVALS_RUN, call_id, params={"metrics": ["regex"]})])
+    assert services.jobs.run_once() == 1
+    (job,) = [j for j in services.meta.jobs_for_call(project_id, call_id) if j.kind == EVALS_RUN]
+    assert (job.status, job.attempts) == ("pending", 0), "waiting is not a failed attempt"
+    assert "regex" not in scores(client, call_id)
+    # after the last look it runs on transcript estimates
+    last = {"metrics": ["regex"], "audio_waits": MAX_AUDIO_WAITS}
+    services.meta.enqueue_jobs(project_id, [JobSpec(EVALS_RUN, call_id, params=last)])
+    assert services.jobs.run_once() == 1
+    assert job_state(client, call_id) == ("done", None)
+    assert "regex" in scores(client, call_id)

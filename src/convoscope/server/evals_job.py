@@ -5,8 +5,8 @@ back with the scores already stored (audio turn-taking results feed latency, spe
 ratio), resolves the agent's profile (project settings, ``"*"`` fallback, else the default set), runs the
 metrics through :func:`~convoscope.evals.runner.evaluate_call` and writes every result with
 ``insert_scores``; a newer result of a metric replaces the older one, so evaluating again is idempotent.
-While the call's audio analysis is still queued the job waits for it, so transcript estimates never
-stand in for audio truth that is about to arrive.
+While the call's audio analysis is still queued the job waits for it (up to :data:`MAX_AUDIO_WAITS`
+looks), so transcript estimates never stand in for audio truth that is about to arrive.
 
 :class:`EvalRequest` selects stored calls for an on-demand evaluation; ``POST /api/v1/jobs/evals.run``
 and ``convoscope eval`` both go through :func:`queue_evaluation`.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -32,13 +32,13 @@ from ..model import Call, MetricResult
 from ..store.base import CallFilter, CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
 from .audio_job import AUDIO_ANALYZE
-from .jobs import JobRetry
 
 if TYPE_CHECKING:
     from .services import Services
 
 __all__ = [
     "AUDIO_WAIT_S",
+    "MAX_AUDIO_WAITS",
     "EVALS_RUN",
     "EvalRequest",
     "EvalsJob",
@@ -56,6 +56,10 @@ EVALS_RUN = "evals.run"
 
 AUDIO_WAIT_S = 5.0
 """How long an evaluation waits before looking again when the call's audio analysis is still queued."""
+
+MAX_AUDIO_WAITS = 120
+"""Looks after which an evaluation stops waiting for the audio analysis (10 minutes at the default wait)
+and runs on transcript estimates, so a stuck analysis never holds evaluations back for ever."""
 
 _WAITING = frozenset({"pending", "running"})
 _PAGE_CALLS = 500
@@ -140,13 +144,20 @@ class EvalsJob:
 
     def __call__(self, job: Job) -> None:
         """Evaluate the job's call and store every result; waits while its audio analysis is queued."""
+        waits = int(job.params.get("audio_waits", 0))
         waiting = [
             s
             for s in self._meta.jobs_for_call(job.project_id, job.call_id)
             if s.kind == AUDIO_ANALYZE and s.status in _WAITING
         ]
-        if waiting:
-            raise JobRetry("waiting for the call's audio analysis", after_s=AUDIO_WAIT_S)
+        if waiting and waits < MAX_AUDIO_WAITS:
+            # Queued again rather than retried: waiting is not a failure and must not use up attempts.
+            later = datetime.now(UTC) + timedelta(seconds=AUDIO_WAIT_S)
+            again = JobSpec(
+                EVALS_RUN, job.call_id, params={**job.params, "audio_waits": waits + 1}, run_after=later
+            )
+            self._meta.enqueue_jobs(job.project_id, [again])
+            return
         stored = self._store.get_call(job.project_id, job.call_id)
         if stored is None:
             raise NotFound(f"call {job.call_id} not found")
