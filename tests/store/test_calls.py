@@ -101,6 +101,18 @@ def test_reingest_with_fewer_turns_hides_the_old_extra_turns(store: ClickHouseSt
     assert stored.call.tool_calls == short.tool_calls
 
 
+def test_replay_of_the_same_version_reads_back_once(store: ClickHouseStore) -> None:
+    call = make_call("k1", started_at=T0, turns=6, tools=3)
+    [call_id] = store.insert_calls("proj", [call], version=5)
+    store.insert_calls("proj", [call], version=5)  # the outbox replays a batch after a crash
+
+    stored = store.get_call("proj", call_id)
+
+    assert stored is not None and stored.version == 5
+    assert stored.call == call.model_copy(update={"id": call_id, "project_id": "proj"})
+    assert store.count_calls("proj") == 1
+
+
 def test_started_at_change_moves_the_call_to_a_new_id(store: ClickHouseStore) -> None:
     before = make_call("k1", started_at=T0)
     after = make_call("k1", started_at=T0 + timedelta(minutes=5))
