@@ -56,6 +56,7 @@ def test_checksums() -> None:
         ("Your IBAN GB82 WEST 1234 5698 7654 32 is on file.", [("bank_account", "GB82WEST12345698765432")]),
         ("Your national insurance number is AB 12 34 56 C.", [("national_id", "AB123456C")]),
         ("Your number, 0207 946 0958, is saved.", [("phone", "02079460958")]),
+        ("Your phone number is 555-0134.", [("phone", "5550134")]),
     ],
 )
 def test_leaks_found(text: str, expected: list[tuple[str, str]]) -> None:

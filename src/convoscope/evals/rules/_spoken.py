@@ -8,10 +8,11 @@ digit groups and merges adjacent groups into runs, keeping each run's position f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["DigitRun", "Token", "digit_runs", "spoken_tokens"]
+__all__ = ["NUMBER_WORDS", "DigitRun", "Token", "digit_runs", "may_hold_value", "spoken_tokens"]
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -35,6 +36,9 @@ _ZEROS = frozenset({"oh", "o"})
 _REPEATS = {"double": 2, "triple": 3}
 _RUN_JOINERS = frozenset({"-", ",", ".", "(", ")", "+", "–"})
 """Punctuation allowed between the digit groups of one run (phone and card formatting, STT commas)."""
+
+NUMBER_WORDS = frozenset({*_UNITS, *_TEENS, *_TENS, *_ZEROS, *_REPEATS, "hundred", "thousand"})
+"""Words that stand for digits in a transcript."""
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[^\sa-z\d]")
 
@@ -184,3 +188,29 @@ def digit_runs(tokens: list[Token]) -> list[DigitRun]:
         runs.append(DigitRun("".join(groups), start, end, tuple(len(g) for g in groups), plus))
         i = j
     return runs
+
+
+def _most_digits(word: str) -> int:
+    """The most digits a number word can stand for (tens and teens two, "hundred" adds two zeros...)."""
+    if word in _UNITS or word in _ZEROS:
+        return 1
+    return {"hundred": 3, "thousand": 4, "double": 2, "triple": 3}.get(word, 2)
+
+
+def may_hold_value(words: Sequence[str], *, min_digits: int = 6) -> bool:
+    """Whether a turn's words could spell a value worth classifying: a run of digit groups and number
+    words that can stand for ``min_digits`` digits or more (the shortest value classified has 6, a
+    7-digit number needs a phone word). Counting generously keeps this a safe test: a turn failing it
+    is skipped without being parsed."""
+    streak = 0
+    for word in words:
+        if word.isdigit():
+            streak += len(word)
+        elif word in NUMBER_WORDS:
+            streak += _most_digits(word)
+        else:
+            streak = 0
+            continue
+        if streak >= min_digits:
+            return True
+    return False

@@ -28,8 +28,8 @@ from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, MetricKind
 from ..registry import register
-from ._spoken import DigitRun, Token, digit_runs, spoken_tokens
-from ._text import normalize, turns_of
+from ._spoken import DigitRun, Token, digit_runs, may_hold_value, spoken_tokens
+from ._text import normalize, tokens, turns_of
 
 __all__ = [
     "Engine",
@@ -272,15 +272,6 @@ def _blank(match: re.Match[str]) -> str:
     return " " * len(match.group(0))
 
 
-_NUMBER_WORDS = re.compile(
-    r"\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
-    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
-    r"double|triple|hundred|thousand)\b"
-)
-"""A cheap first look: digits and number words; a turn with few holds no number worth classifying."""
-MIN_NUMBER_PARTS = 3
-"""The shortest value classified has 6 digits; said in pairs ("twelve thirty four fifty six") that is at
-least three number words, so a turn with fewer digits and number words than this is skipped."""
 _BIRTH_WORDS = re.compile(r"\b(?:born|birth|birthday|birthdate|dob)\b")
 
 
@@ -299,15 +290,15 @@ def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
             owner = _owner(_context(lowered, match.start(), params.context_words))
             if not _email_allowed(local, domain, params) and owner != "business":
                 found.append(Finding(PiiKind.EMAIL, f"{local}@{domain}", match.start(), "rules"))
-    if len(_NUMBER_WORDS.findall(lowered)) < MIN_NUMBER_PARTS and not _BIRTH_WORDS.search(lowered):
+    if not may_hold_value(tokens(text)) and not _BIRTH_WORDS.search(lowered):
         return found
     scrubbed = _EMAIL.sub(_blank, lowered) if "@" in lowered else lowered
     has_digits = any(ch.isdigit() for ch in text)
     ibans = [m for m in _IBAN.finditer(text.upper()) if iban_valid(m.group(1))] if has_digits else []
     for match in ibans:
         scrubbed = scrubbed[: match.start()] + _blank(match) + scrubbed[match.end() :]
-    tokens = spoken_tokens(scrubbed)
-    for run in digit_runs(tokens):
+    spoken = spoken_tokens(scrubbed)
+    for run in digit_runs(spoken):
         kind = _classify_run(run, scrubbed, params)
         if kind is not None and kind in kinds:
             found.append(Finding(kind, run.digits, run.start, "rules"))
@@ -320,7 +311,7 @@ def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
                 value = match.group(1).replace(" ", "")
                 found.append(Finding(PiiKind.NATIONAL_ID, value, match.start(), "rules"))
     if PiiKind.DATE_OF_BIRTH in kinds and _BIRTH_WORDS.search(lowered):
-        found.extend(_dates_of_birth(tokens, params))
+        found.extend(_dates_of_birth(spoken, params))
     return found
 
 
