@@ -31,7 +31,9 @@ class Series(BaseModel):
 async def timeseries(
     request: Request,
     project: CurrentProject,
-    field: Annotated[str, Query(description="a call or turn column, or metric:<name>")],
+    field: Annotated[
+        str, Query(description="a call or turn column, metric:<name> (value) or passed:<name> (pass rate)")
+    ],
     aggregate: Aggregate = Aggregate.AVG,
     bucket: Bucket = Bucket.DAY,
     since: datetime | None = None,
