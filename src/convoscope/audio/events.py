@@ -43,7 +43,7 @@ __all__ = [
     "extract_events",
 ]
 
-TURN_TAKING_PARAMS_VERSION = "tt-1"
+TURN_TAKING_PARAMS_VERSION = "tt-2"
 """Bumped whenever a field's meaning or an event rule changes, so stored results say which rules made them."""
 
 
@@ -94,12 +94,13 @@ class TurnTakingParams(BaseModel):
         ),
     )
     yield_silence_s: float = Field(
-        default=0.2,
+        default=0.35,
         gt=0.0,
         description=(
-            "Default 0.2 s: the agent has stopped only when it stays silent at least this long; a shorter "
-            "break is a breath inside continued speech. Same as hotato's quiet requirement and the VAD's "
-            "min_silence_s."
+            "Default 0.35 s: the agent has stopped only when it stays silent at least this long; a shorter "
+            "break is a breath or a comma pause inside continued speech. Synthetic and recorded agent "
+            "speech pauses 0.20-0.25 s at commas, so the VAD's 0.2 s min_silence_s would count those as "
+            "yields; hotato effectively asks for about 0.35 s of quiet too."
         ),
     )
     yield_floor_tolerance_s: float = Field(
