@@ -221,3 +221,11 @@ def test_json_export_matches_protobuf_export(live: LiveServer) -> None:
     stt = tree["roots"][0]["children"][0]["children"]
     assert {n["name"] for n in stt} == {"stt", "llm", "tts"}
     assert json.loads(json.dumps(tree["roots"][0]["resource_attributes"]))["service.name"] == "voice-agent"
+
+
+def test_trace_api_answers_404_and_422_for_what_it_cannot_show(live: LiveServer) -> None:
+    assert live.get("/api/v1/traces/" + "a" * 32).status_code == 404
+    bad = live.get("/api/v1/traces/not-a-trace-id")
+    assert bad.status_code == 422 and "32 lowercase hex" in bad.json()["error"]["message"]
+    assert live.get("/api/v1/calls/0190f0a0-0000-7000-8000-000000000000/spans").status_code == 404
+    assert httpx.get(f"{live.url}/api/v1/traces/{'a' * 32}", timeout=10).status_code == 401
