@@ -334,6 +334,27 @@ def _clean(segments: Sequence[Segment]) -> tuple[Segment, ...]:
     return tuple(merged)
 
 
+def _bridge(own: tuple[Segment, ...], other: tuple[Segment, ...], max_break_s: float) -> tuple[Segment, ...]:
+    """Join a speaker's breaks shorter than ``max_break_s`` that fall wholly inside the other's speech.
+
+    A speaker who pauses for a breath while the other talks over them has not stopped: without this, the
+    break splits one utterance into two and the resumption reads as a fresh interruption of the person
+    who barged in. Breaks in mutual silence are left alone; they are pauses and are reported as such.
+    """
+    if len(own) < 2 or max_break_s <= 0.0:
+        return own
+    joined: list[Segment] = [own[0]]
+    for segment in own[1:]:
+        last = joined[-1]
+        if segment.start_s - last.end_s < max_break_s and any(
+            o.start_s <= last.end_s and o.end_s >= segment.start_s for o in other
+        ):
+            joined[-1] = Segment(last.start_s, segment.end_s)
+        else:
+            joined.append(segment)
+    return tuple(joined)
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     state: Floor
@@ -432,8 +453,10 @@ def extract_events(
     a within-speaker overlap inside that floor; double talk with no floor at all is only talk-over.
     """
     p = params or TurnTakingParams()
-    user = _clean(user_segments)
-    agent = _clean(agent_segments)
+    user_clean = _clean(user_segments)
+    agent_clean = _clean(agent_segments)
+    user = _bridge(user_clean, agent_clean, p.yield_silence_s)
+    agent = _bridge(agent_clean, user_clean, p.yield_silence_s)
     by_role = {Role.USER: user, Role.AGENT: agent}
     runs = _timeline(user, agent)
 
