@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from convoscope.errors import InputError, NotFound
+from convoscope.store.jobqueue import NewSourceEvent
 from convoscope.store.metadata import JobSpec, MetadataStore, ProjectInfo, setting_at
 
 
@@ -111,6 +112,31 @@ def test_concurrent_claims_never_share_a_job(meta: MetadataStore, project: Proje
     assert sorted(seen) == sorted(f"c{i}" for i in range(60))
 
 
+def test_a_batch_larger_than_one_statement_queues_new_jobs_and_resets_known_ones(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    meta.enqueue_jobs(
+        project.id, [JobSpec("evals.run", "c0", {"v": 1}), JobSpec("evals.run", "c1", {"v": 1})]
+    )
+    (running, failed) = meta.claim_jobs({"evals.run"}, 10)
+    meta.fail_job(failed.id, "boom")
+    later = datetime.now(UTC) + timedelta(hours=1)
+    batch = [JobSpec("evals.run", f"c{i}", {"v": 2}) for i in range(1_200)]
+    batch.append(JobSpec("evals.run", "c5", {"v": 3}, run_after=later))  # the last of a key wins
+    meta.enqueue_jobs(project.id, batch)
+    assert meta.job_counts() == {"pending": 1_200, "running": 0, "failed": 0}
+    meta.finish_job(running.id)  # re-queued meanwhile: stays pending
+    claimed = meta.claim_jobs({"evals.run"}, 2_000)
+    assert len(claimed) == 1_199
+    assert {job.params["v"] for job in claimed} == {2}
+    assert all(job.attempts == 1 for job in claimed)
+    assert {job.id for job in claimed} >= {running.id, failed.id}  # the same rows, reset
+    (waiting,) = meta.claim_jobs({"evals.run"}, 10, now=later)
+    assert (waiting.call_id, waiting.params) == ("c5", {"v": 3})
+    (status,) = [s for s in meta.jobs_for_call(project.id, "c1") if s.kind == "evals.run"]
+    assert status.error is None
+
+
 def test_job_errors(meta: MetadataStore, project: ProjectInfo) -> None:
     with pytest.raises(NotFound):
         meta.finish_job(12345)
@@ -125,6 +151,24 @@ def test_source_events_keep_order_and_ignore_replays(meta: MetadataStore, projec
     assert meta.add_source_event(project.id, "retell", "call-2", "call_started", b'{"b": 1}')
     assert meta.source_events(project.id, "retell", "call-1") == [b'{"a": 1}', b'{"a": 2}']
     assert meta.source_events(project.id, "vapi", "call-1") == []
+
+
+def test_a_batch_of_source_events_is_kept_at_once_and_says_which_were_new(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    assert meta.add_source_event(project.id, "retell", "call-1", "call_started", b"s")
+    fresh = meta.add_source_events(
+        [
+            NewSourceEvent(project.id, "retell", "call-1", "call_started", b"s"),  # stored before
+            NewSourceEvent(project.id, "retell", "call-1", "call_ended", b"e"),
+            NewSourceEvent(project.id, "retell", "call-2", "call_started", b"t"),
+            NewSourceEvent(project.id, "retell", "call-1", "call_ended", b"e"),  # twice in the batch
+        ]
+    )
+    assert fresh == [False, True, True, False]
+    assert meta.add_source_events([]) == []
+    assert meta.source_events(project.id, "retell", "call-1") == [b"s", b"e"]
+    assert meta.source_events(project.id, "retell", "call-2") == [b"t"]
 
 
 def test_project_settings_paths(meta: MetadataStore, project: ProjectInfo) -> None:

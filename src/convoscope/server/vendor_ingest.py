@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from ..ingest.canonical import CallLimits
 from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
 from ..model import Call, Recording, Role, call_id_for
 from ..store.base import StoredCall
-from ..store.jobqueue import setting_at
+from ..store.jobqueue import NewSourceEvent, setting_at
 from ..store.metadata import MetadataStore, OutboxItem
 
 if TYPE_CHECKING:
@@ -248,12 +249,32 @@ def events_with(
     return [orjson.loads(raw) for raw in stored] + [payload]
 
 
+@dataclass(frozen=True)
+class _Identified:
+    """An outbox row's event, recognised by its source: what the claim's one event write needs."""
+
+    item: OutboxItem
+    name: str
+    source: Source
+    event: SourceEvent
+
+    def kept(self) -> NewSourceEvent:
+        return NewSourceEvent(
+            self.item.project_id,
+            self.name,
+            self.event.external_id,
+            self.event.event_key,
+            self.item.payload,
+        )
+
+
 class SourceEventIngest:
     """The outbox worker's handler of ``source:<name>`` rows (registered by :func:`register`).
 
+    The events of a claim are kept in one metadata transaction (a synced commit per event cost more than
+    everything else a webhook does), then each row's call is rebuilt from every stored event of it.
     A claim of rows is stored in one insert per project: per-call inserts cost the column store far more
-    than the assembly does. Within a claim the last row of a call wins, and it was assembled from every
-    event before it, since each event is kept the moment its row is read.
+    than the assembly does. Within a claim the last row of a call wins.
     """
 
     def __init__(self, services: Services, limits: CallLimits) -> None:
@@ -263,12 +284,20 @@ class SourceEventIngest:
     def __call__(self, items: Sequence[OutboxItem]) -> dict[int, str]:
         """Store the rows' calls; ``{row id: error}`` for rows whose events cannot make a call."""
         failed: dict[int, str] = {}
+        identified: list[_Identified] = []
+        for item in items:
+            try:
+                identified.append(_identify(item))
+            except InputError as exc:
+                failed[item.id] = str(exc)
+        fresh = self._services.meta.add_source_events([row.kept() for row in identified])
         batches: dict[str, dict[tuple[str, str], Call]] = {}
         versions: dict[str, int] = {}
         settings: dict[str, dict[str, Any]] = {}
-        for item in items:
+        for row, new in zip(identified, fresh, strict=True):
+            item = row.item
             try:
-                call = self.prepare(item, settings)
+                call = self.prepare(row, new, settings)
             except InputError as exc:
                 failed[item.id] = str(exc)
                 continue
@@ -279,18 +308,14 @@ class SourceEventIngest:
             self._services.store_calls(project_id, list(calls.values()), version=versions[project_id])
         return failed
 
-    def prepare(self, item: OutboxItem, settings: dict[str, dict[str, Any]]) -> Call:
-        """Keep the row's event and rebuild its call from every event; InputError when it cannot be.
+    def prepare(self, row: _Identified, fresh: bool, settings: dict[str, dict[str, Any]]) -> Call:
+        """Rebuild the call of a kept event from every stored event of it; InputError when it cannot be.
 
-        ``settings`` caches each project's settings document for the length of one claim.
+        ``fresh`` says whether the event was new; ``settings`` caches each project's settings document
+        for the length of one claim.
         """
-        name = source_of_kind(item.kind)
-        if name is None:
-            raise PayloadError(f"outbox row {item.id} of kind {item.kind!r} is not a vendor event")
-        source = get_source(name)
+        item, name, source, event = row.item, row.name, row.source, row.event
         meta = self._services.meta
-        event = source.identify(decode_event(item.payload))
-        fresh = meta.add_source_event(item.project_id, name, event.external_id, event.event_key, item.payload)
         if not fresh:
             log.info("%s event %s of %s replayed", name, event.event_key, event.external_id)
         events = [orjson.loads(raw) for raw in meta.source_events(item.project_id, name, event.external_id)]
@@ -307,6 +332,15 @@ class SourceEventIngest:
             return call  # the call's first event: nothing of it is stored yet
         call_id = call_id_for(item.project_id, call.source, call.external_id, call.started_at)
         return keep_hosted(call, _call_of(self._services.store.get_call(item.project_id, call_id)))
+
+
+def _identify(item: OutboxItem) -> _Identified:
+    """The source and identity of a row's event; InputError when the row holds no readable event."""
+    name = source_of_kind(item.kind)
+    if name is None:
+        raise PayloadError(f"outbox row {item.id} of kind {item.kind!r} is not a vendor event")
+    source = get_source(name)
+    return _Identified(item, name, source, source.identify(decode_event(item.payload)))
 
 
 def _call_of(stored: StoredCall | None) -> Call | None:

@@ -19,15 +19,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..errors import InputError, NotFound, StoreError
 from .meta import JobRow, JobStatusValue, ProjectRow, SourceEventRow
 
-__all__ = ["Job", "JobQueueMixin", "JobSpec", "JobStatus", "setting_at"]
+__all__ = ["Job", "JobQueueMixin", "JobSpec", "JobStatus", "NewSourceEvent", "setting_at"]
 
 _EVENT_ZLIB_LEVEL = 6  # raw vendor events are kept for re-parsing: ratio matters more than on the outbox
+_UPSERT_CHUNK = 500
+"""Jobs per upsert statement: 10 bound values a row stays far below SQLite's variable limit (32,766)."""
+_JOB_KEY = ("project_id", "kind", "call_id")
+_RESET_ON_REQUEUE = ("params", "status", "attempts", "error", "run_after", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,17 @@ class JobSpec:
     call_id: str
     params: dict[str, Any] = field(default_factory=dict)
     run_after: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewSourceEvent:
+    """A raw vendor event to keep: which call of which source it belongs to, its unique key, its bytes."""
+
+    project_id: str
+    source: str
+    external_id: str
+    event_key: str
+    payload: bytes
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,22 @@ def _aware(moment: datetime | None, default: datetime) -> datetime:
     return moment
 
 
+def _dialect_insert(dialect: str, table: type[JobRow] | type[SourceEventRow]) -> Any:
+    """An ``INSERT`` that knows ``ON CONFLICT`` (SQLite and PostgreSQL spell it alike)."""
+    if dialect == "sqlite":
+        return sqlite_insert(table)
+    if dialect == "postgresql":
+        return postgresql_insert(table)
+    raise StoreError(f"the metadata store supports SQLite and PostgreSQL, not {dialect}")
+
+
+def _upsert_statement(session: Session) -> Any:
+    """The dialect's ``INSERT INTO jobs … ON CONFLICT (project, kind, call) DO UPDATE`` (values to add)."""
+    statement = _dialect_insert(session.get_bind().dialect.name, JobRow)
+    reset = {name: statement.excluded[name] for name in _RESET_ON_REQUEUE}
+    return statement.on_conflict_do_update(index_elements=list(_JOB_KEY), set_=reset)
+
+
 class JobQueueMixin:
     """Jobs, vendor events and project settings; mixed into ``MetadataStore``, which provides ``_session``."""
 
@@ -89,53 +121,32 @@ class JobQueueMixin:
 
         A job that is running when it is queued again is reset too: the handler's later ``finish_job``
         then finds it pending and leaves it so, and the job runs once more with the newer parameters.
+        The whole batch is one ``INSERT … ON CONFLICT DO UPDATE`` per chunk in one transaction: a read
+        and a write per job held the database lock the outbox commits wait for.
         """
         if not jobs:
             return
         now = _now()
         latest: dict[tuple[str, str], JobSpec] = {(job.kind, job.call_id): job for job in jobs}
-        for _ in range(3):
-            try:
-                with self._session() as session:
-                    for (kind, call_id), job in latest.items():
-                        self._upsert_job(session, project_id, kind, call_id, job, now)
-                return
-            except IntegrityError:
-                continue  # a concurrent enqueue inserted the same job between our read and insert
-        raise StoreError(f"jobs for project {project_id} could not be queued")
-
-    @staticmethod
-    def _upsert_job(
-        session: Session, project_id: str, kind: str, call_id: str, job: JobSpec, now: datetime
-    ) -> None:
-        run_after = _aware(job.run_after, now)
-        row = session.scalars(
-            select(JobRow).where(
-                JobRow.project_id == project_id, JobRow.kind == kind, JobRow.call_id == call_id
-            )
-        ).one_or_none()
-        if row is None:
-            session.add(
-                JobRow(
-                    project_id=project_id,
-                    kind=kind,
-                    call_id=call_id,
-                    params=dict(job.params),
-                    status=JobStatusValue.PENDING,
-                    attempts=0,
-                    error=None,
-                    run_after=run_after,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            return
-        row.params = dict(job.params)
-        row.status = JobStatusValue.PENDING
-        row.attempts = 0
-        row.error = None
-        row.run_after = run_after
-        row.updated_at = now
+        rows = [
+            {
+                "project_id": project_id,
+                "kind": kind,
+                "call_id": call_id,
+                "params": dict(job.params),
+                "status": JobStatusValue.PENDING,
+                "attempts": 0,
+                "error": None,
+                "run_after": _aware(job.run_after, now),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for (kind, call_id), job in latest.items()
+        ]
+        with self._session() as session:
+            upsert = _upsert_statement(session)
+            for start in range(0, len(rows), _UPSERT_CHUNK):
+                session.execute(upsert.values(rows[start : start + _UPSERT_CHUNK]))
 
     def claim_jobs(self, kinds: Collection[str], limit: int, *, now: datetime | None = None) -> list[Job]:
         """Up to ``limit`` due pending jobs of the given kinds, oldest due first, marked running.
@@ -261,21 +272,35 @@ class JobQueueMixin:
         self, project_id: str, source: str, external_id: str, event_key: str, payload: bytes
     ) -> bool:
         """Keep one raw vendor event of a call; False when this exact event was stored before (a replay)."""
-        try:
-            with self._session() as session:
-                session.add(
-                    SourceEventRow(
-                        project_id=project_id,
-                        source=source,
-                        external_id=external_id,
-                        event_key=event_key,
-                        payload=zlib.compress(payload, _EVENT_ZLIB_LEVEL),
-                        received_at=_now(),
-                    )
+        (fresh,) = self.add_source_events(
+            [NewSourceEvent(project_id, source, external_id, event_key, payload)]
+        )
+        return fresh
+
+    def add_source_events(self, events: Sequence[NewSourceEvent]) -> list[bool]:
+        """Keep raw vendor events in one transaction; for each, False when it was stored before (a replay).
+
+        One commit for a worker's whole claim: a synced commit per event was most of a webhook's cost.
+        An event twice in ``events`` is new only the first time.
+        """
+        if not events:
+            return []
+        now = _now()
+        with self._session() as session:
+            dialect = session.get_bind().dialect.name
+            fresh: list[bool] = []
+            for event in events:
+                statement = _dialect_insert(dialect, SourceEventRow).values(
+                    project_id=event.project_id,
+                    source=event.source,
+                    external_id=event.external_id,
+                    event_key=event.event_key,
+                    payload=zlib.compress(event.payload, _EVENT_ZLIB_LEVEL),
+                    received_at=now,
                 )
-            return True
-        except IntegrityError:
-            return False
+                result = session.execute(statement.on_conflict_do_nothing())
+                fresh.append(bool(getattr(result, "rowcount", 0)))
+            return fresh
 
     def source_events(self, project_id: str, source: str, external_id: str) -> list[bytes]:
         """Every stored raw event of one vendor call, oldest first."""
