@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     )
     max_recording_bytes: int = Field(
         default=200 * 1024 * 1024, description="Largest recording file accepted on upload."
+    )
+    max_webhook_audio_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        description="Largest body of `POST /api/v1/ingest/elevenlabs` (`post_call_audio` is base64 MP3).",
+    )
+    recording_fetch_allowed_networks: tuple[IPvAnyNetwork, ...] = Field(
+        default=(),
+        description="Private, loopback or link-local networks recording links may point at, JSON: "
+        '`["10.0.0.0/8"]`; other such addresses are refused.',
     )
     outbox_batch_calls: int = Field(
         default=2000, description="Calls the ingest worker writes to ClickHouse in one insert."

@@ -1,4 +1,9 @@
-"""recording.fetch against a real HTTP server on loopback: success, expired link, slow server, not audio."""
+"""recording.fetch against a real HTTP server on loopback: success, expired link, slow server, not audio,
+and the address guard (loopback refused by default, allowed by the setting, re-checked after a redirect).
+
+The server under test allows only ``127.0.0.1/32``, the way a deployment that fetches from an internal
+host would list that host's network.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,27 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address, ip_network
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from convoscope.config import Settings
+from convoscope.server.egress import refusal
 from convoscope.server.jobs import JobRunner
 from convoscope.server.recording_job import RECORDING_FETCH, FetchLimits, RecordingFetchJob
-from convoscope.server.services import Services
+from convoscope.server.services import Services, open_services
+from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.testing import stereo_wav_bytes
 
 WAV = stereo_wav_bytes(left=[(0.2, 0.8)], right=[(1.0, 1.6)], duration_s=2.0)
 SLOW_S = 1.0
 FAST_LIMITS = FetchLimits(read_timeout_s=0.3, retry_base_s=0.0, retry_max_s=0.0, max_bytes=len(WAV) * 4)
+ALLOWED = "127.0.0.1/32"
+OTHER_LOOPBACK = "127.0.0.2"
 
 
 @dataclass
@@ -29,6 +41,8 @@ class Vendor:
 
     base: str
     hits: dict[str, int] = field(default_factory=dict)
+    elsewhere: str = ""
+    """Base URL of a second host (on a network the server does not allow) that ``/hop.wav`` redirects to."""
 
 
 def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
@@ -55,12 +69,19 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
             elif path == "/busy.wav":
                 self._send(503 if vendor.hits[path] == 1 else 200, WAV, "audio/wav")
             elif path == "/redirect.wav":
-                self.send_response(302)
-                self.send_header("Location", f"{vendor.base}/ok.wav?X-Amz-Signature=secret")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self._redirect(f"{vendor.base}/ok.wav?X-Amz-Signature=secret")
+            elif path == "/hop.wav":
+                self._redirect(f"{vendor.elsewhere}/ok.wav")
+            elif path == "/scheme.wav":
+                self._redirect("file:///etc/passwd")
             else:
                 self._send(404, b"no such key", "text/plain")
+
+        def _redirect(self, location: str) -> None:
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)
@@ -78,18 +99,40 @@ def _handler(vendor: Vendor) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def vendor() -> Iterator[Vendor]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+def _serve(host: str, state: Vendor) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    server = ThreadingHTTPServer((host, 0), _handler(state))
     server.daemon_threads = True
-    state = Vendor(base=f"http://127.0.0.1:{server.server_address[1]}")
-    server.RequestHandlerClass = _handler(state)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def vendor() -> Iterator[Vendor]:
+    """The vendor's host on 127.0.0.1 (allowed), and a second one on 127.0.0.2 (not allowed)."""
+    state = Vendor(base="")
+    main, main_thread = _serve("127.0.0.1", state)
+    other, other_thread = _serve(OTHER_LOOPBACK, state)
+    state.base = f"http://127.0.0.1:{main.server_address[1]}"
+    state.elsewhere = f"http://{OTHER_LOOPBACK}:{other.server_address[1]}"
     yield state
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    for server, thread in ((main, main_thread), (other, other_thread)):
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def services(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[Services]:
+    """The server's services, with the vendor's loopback host listed as an allowed network."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        init_api_key="cvs_test_key_project_default_0001",
+        recording_fetch_allowed_networks=(ip_network(ALLOWED),),
+    )
+    opened = open_services(settings, store=clickhouse_store)
+    yield opened
+    opened.meta.close()
 
 
 @pytest.fixture
@@ -239,3 +282,111 @@ def test_later_event_keeps_the_rehosted_copy(
     assert call["turns"][0]["text"] == "hi again"
     assert call["recordings"][0]["uri"].startswith("blob:")
     assert fetch_runner.run_until_idle() == 0 and vendor.hits["/ok.wav"] == 1, "no second download"
+
+
+@pytest.fixture
+def default_runner(services: Services) -> JobRunner:
+    """A runner whose handler has the default address guard: no private network allowed."""
+    handler = RecordingFetchJob(
+        store=services.store,
+        put_blob=services.blobs.put,
+        store_calls=services.store_calls,
+        limits=FAST_LIMITS,
+    )
+    return JobRunner(services.meta, {RECORDING_FETCH: handler}, max_attempts=3)
+
+
+def _assert_refused(client: TestClient, auth: dict[str, str], call_id: str, *words: str) -> None:
+    job = _fetch_job(client, auth, call_id)
+    assert job["status"] == "failed" and job["attempts"] == 1, "a refused address is not retried"
+    assert "recordings[0]" in job["error"] and "RECORDING_FETCH_ALLOWED_NETWORKS" in job["error"]
+    for word in words:
+        assert word in job["error"], job["error"]
+    recording = client.get(f"/api/v1/calls/{call_id}", headers=auth).json()["call"]["recordings"][0]
+    assert recording.get("uri") is None
+
+
+def test_loopback_link_is_refused_by_default_without_a_request(
+    client: TestClient,
+    auth: dict[str, str],
+    vendor: Vendor,
+    drain: Callable[[], int],
+    default_runner: JobRunner,
+) -> None:
+    call_id = _post_call(client, auth, f"{vendor.base}/ok.wav", "internal")
+    drain()
+    default_runner.run_until_idle()
+    _assert_refused(client, auth, call_id, "127.0.0.1", "loopback")
+    assert vendor.hits == {}, "the guard refuses before connecting"
+
+
+def test_host_name_is_judged_by_every_address_it_resolves_to(
+    client: TestClient,
+    auth: dict[str, str],
+    vendor: Vendor,
+    drain: Callable[[], int],
+    default_runner: JobRunner,
+) -> None:
+    port = vendor.base.rsplit(":", 1)[1]
+    call_id = _post_call(client, auth, f"http://localhost:{port}/ok.wav", "by-name")
+    drain()
+    default_runner.run_until_idle()
+    _assert_refused(client, auth, call_id, "localhost (resolves to", "loopback")
+    assert vendor.hits == {}
+
+
+def test_redirect_to_a_network_not_allowed_is_refused(
+    client: TestClient,
+    auth: dict[str, str],
+    vendor: Vendor,
+    drain: Callable[[], int],
+    fetch_runner: JobRunner,
+) -> None:
+    call_id = _post_call(client, auth, f"{vendor.base}/hop.wav", "hop")
+    drain()
+    fetch_runner.run_until_idle()
+    _assert_refused(client, auth, call_id, OTHER_LOOPBACK, "loopback")
+    assert vendor.hits == {"/hop.wav": 1}, "the allowed host was asked, the redirect target never"
+
+
+def test_redirect_to_another_scheme_fails_for_good(
+    client: TestClient,
+    auth: dict[str, str],
+    vendor: Vendor,
+    drain: Callable[[], int],
+    fetch_runner: JobRunner,
+) -> None:
+    call_id = _post_call(client, auth, f"{vendor.base}/scheme.wav", "scheme")
+    drain()
+    fetch_runner.run_until_idle()
+    job = _fetch_job(client, auth, call_id)
+    assert job["status"] == "failed" and job["attempts"] == 1 and "not http(s)" in job["error"]
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("10.1.2.3", "private"),
+        ("192.168.0.10", "private"),
+        ("169.254.169.254", "link-local"),
+        ("224.0.0.251", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::1", "loopback"),
+        ("fe80::1", "link-local"),
+        ("fd00::5", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_address_kinds(address: str, kind: str | None) -> None:
+    assert refusal(ip_address(address), ()) == kind
+    assert refusal(ip_address(address), (ip_network("0.0.0.0/0"), ip_network("::/0"))) is None
+
+
+def test_allowed_networks_setting_parses_cidr_and_rejects_junk() -> None:
+    assert Settings().recording_fetch_allowed_networks == ()
+    parsed = Settings(recording_fetch_allowed_networks=("10.0.0.0/8",)).recording_fetch_allowed_networks
+    assert parsed == (ip_network("10.0.0.0/8"),)
+    with pytest.raises(ValueError, match="recording_fetch_allowed_networks"):
+        Settings(recording_fetch_allowed_networks=("not-a-network",))

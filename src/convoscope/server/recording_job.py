@@ -11,6 +11,11 @@ Failures are sorted by whether waiting can help: a timeout, a connection error, 
 ``JobRetry`` with an exponential backoff; an expired or forbidden link (4xx), a body over the bound or
 bytes that are not audio fail the job for good, with a message that shows on the call. Messages name the
 link without its query string, which for presigned URLs is a credential.
+
+The link comes from whoever posted the webhook, so only http(s) is fetched (a redirect to another scheme
+fails the job) and every connection, redirects included, goes through ``egress.GuardedTransport``: a host
+that resolves to a private, loopback, link-local or multicast address fails the job unless its network
+is in ``Settings.recording_fetch_allowed_networks``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..errors import AudioFormatError, ConvoscopeError, InputError, NotFound, Pa
 from ..model import Call, Recording
 from ..store.base import CallStore
 from ..store.metadata import Job, JobSpec
+from .egress import GuardedTransport, Network
 from .jobs import JobRetry
 
 if TYPE_CHECKING:
@@ -98,13 +104,13 @@ class RecordingFetchJob:
         put_blob: Callable[[bytes], str],
         store_calls: Callable[[str, Sequence[Call]], object],
         limits: FetchLimits = FetchLimits(),
-        transport: httpx.BaseTransport | None = None,
+        allowed_networks: Sequence[Network] = (),
     ) -> None:
         self._store = store
         self._put_blob = put_blob
         self._store_calls = store_calls
         self._limits = limits
-        self._transport = transport
+        self._allowed_networks = tuple(allowed_networks)
 
     @classmethod
     def of(cls, services: Services, *, limits: FetchLimits | None = None) -> RecordingFetchJob:
@@ -115,6 +121,7 @@ class RecordingFetchJob:
             put_blob=services.blobs.put,
             store_calls=lambda project_id, calls: services.store_calls(project_id, calls),
             limits=chosen,
+            allowed_networks=services.settings.recording_fetch_allowed_networks,
         )
 
     def __call__(self, job: Job) -> None:
@@ -142,6 +149,8 @@ class RecordingFetchJob:
 
     def _rehost(self, recording: Recording, attempt: int) -> Recording:
         url = recording.source_url or ""
+        if not url.startswith(_FETCHABLE):
+            raise RecordingFetchError(f"{_shown(url)}: only http(s) links are fetched")
         data = self._download(url, attempt)
         try:
             info = probe_audio(data, filename=urlsplit(url).path.rsplit("/", 1)[-1] or None)
@@ -169,9 +178,13 @@ class RecordingFetchJob:
         shown = _shown(url)
         timeout = httpx.Timeout(limits.read_timeout_s)
         started = time.monotonic()
+        # trust_env=False: a proxy from the environment would connect on our behalf, past the guard.
+        transport = GuardedTransport(self._allowed_networks)
         try:
             with (
-                httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=True) as client,
+                httpx.Client(
+                    transport=transport, timeout=timeout, follow_redirects=True, trust_env=False
+                ) as client,
                 client.stream("GET", url) as response,
             ):
                 self._check_status(response, shown, attempt)
@@ -198,6 +211,8 @@ class RecordingFetchJob:
                 f"{shown}: no data for {limits.read_timeout_s:.0f}s (timed out); will retry",
                 after_s=limits.backoff_s(attempt),
             ) from None
+        except httpx.UnsupportedProtocol as exc:
+            raise RecordingFetchError(f"{shown}: redirected to a link that is not http(s): {exc}") from None
         except httpx.HTTPError as exc:
             raise JobRetry(
                 f"{shown}: {type(exc).__name__}: {exc}; will retry", after_s=limits.backoff_s(attempt)
