@@ -86,6 +86,26 @@ def test_replayed_event_is_harmless(
     assert status["status"] == "done"
 
 
+def test_events_drained_in_one_claim_are_kept_once_and_make_one_call(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    project_id = services.default_project.id
+    answers = [
+        client.post("/api/v1/ingest/retell", content=_body(_fixture("retell", name)), headers=auth).json()
+        for name in (*RETELL_EVENTS, "call_ended")  # the last is a replay, in the same claim
+    ]
+    assert drain() == len(answers)
+    assert len({answer["id"] for answer in answers}) == 1
+    call = _detail(client, auth, answers[0]["id"])["call"]
+    assert call["metadata"]["retell_events"] == list(RETELL_EVENTS)
+    assert call["vendor_analysis"]["user_sentiment"] == "Positive"
+    assert len(services.meta.source_events(project_id, "retell", "call_8f2d")) == 3
+    assert services.store.count_calls(project_id) == 1
+    for answer in answers:
+        status = client.get(f"/api/v1/ingest/{answer['ingest_id']}", headers=auth).json()
+        assert status["status"] == "done", status
+
+
 def test_vapi_report_round_trip(client: TestClient, auth: dict[str, str], drain: Callable[[], int]) -> None:
     response = client.post(
         "/api/v1/ingest/vapi", content=_body(_fixture("vapi", "end_of_call_report")), headers=auth
