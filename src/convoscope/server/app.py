@@ -49,6 +49,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
         BodyLimitMiddleware,
         json_limit=services.settings.max_body_bytes,
         upload_limit=services.settings.max_recording_bytes,
+        route_limits={"/api/v1/ingest/elevenlabs": services.settings.max_webhook_audio_bytes},
     )
     _publish_call_schema(app)
     return app
