@@ -86,6 +86,7 @@ def test_immediate_webhook_maps_every_field() -> None:
     assert bland["request_data"] == {"phone_number": "+15551234567"}
     assert bland["corrected_duration"] == 45
     assert bland["raw_roles"] == {"2": "agent-action"}
+    assert call.tool_calls == [], "pathway_logs in no documented shape maps to no tool call"
     assert assembled.warnings == ()
 
 
@@ -111,6 +112,79 @@ def test_corrected_webhook_completes_the_call() -> None:
     # A retried immediate webhook arriving after the corrected one does not undo the correction.
     replayed = SOURCE.assemble([load("immediate"), load("corrected"), load("immediate")]).call
     assert replayed.turns == merged.turns and replayed.vendor_analysis == merged.vendor_analysis
+
+
+def with_pathway_events(name: str) -> dict[str, Any]:
+    """The webhook ``name`` with the documented pathway events as its ``pathway_logs``."""
+    return load(name) | {"pathway_logs": load("pathway_events")["events"]}
+
+
+def test_pathway_events_become_tool_calls_linked_to_their_results() -> None:
+    assembled = SOURCE.assemble([with_pathway_events("immediate")])
+    webhook, sms, transfer = assembled.call.tool_calls
+    # Paired by operation_id = the invoke's sequence, in sequence order whatever the listing order.
+    assert (webhook.id, webhook.name, webhook.turn_index) == ("pathway-6", "webhook:node_order_lookup", 1)
+    assert webhook.arguments == {
+        "method": "POST",
+        "url": "https://crm.example/orders/lookup",
+        "body": {"order_id": "A-1001"},
+    }
+    assert webhook.result == {"status_code": 200, "response": {"order_id": "A-1001", "status": "shipped"}}
+    assert webhook.success is True, "a warning (a retry) does not make the operation fail"
+    assert (webhook.start_s, webhook.end_s) == (pytest.approx(6.1), pytest.approx(7.4))
+    assert (sms.name, sms.turn_index, sms.success) == ("send_confirmation_sms", 3, False)
+    assert sms.arguments == {"name": "send_confirmation_sms", "input": {"to": "+15551234567"}}
+    assert sms.result == {"message": "SMS provider timed out", "timeout_ms": 5000}
+    assert (sms.start_s, sms.end_s) == (pytest.approx(10.5), pytest.approx(15.5))
+    assert (transfer.name, transfer.success, transfer.result, transfer.end_s) == (
+        "transfer:node_transfer",
+        None,
+        None,
+        None,
+    ), "an invocation nothing answered"
+    assert assembled.warnings == ()
+
+
+def test_tool_calls_are_placed_on_the_corrected_turns() -> None:
+    merged = SOURCE.assemble([load("immediate"), with_pathway_events("corrected")]).call
+    assert [(t.name, t.turn_index) for t in merged.tool_calls] == [
+        ("webhook:node_order_lookup", 1),
+        ("send_confirmation_sms", 2),
+        ("transfer:node_transfer", 2),
+    ]
+
+
+def test_pathway_event_oddities_are_warnings() -> None:
+    events = load("pathway_events")["events"]
+    events.append({"sequence": 20, "event_type": "operation.result", "operation_id": 99, "payload": {}})
+    events.append({"event_type": "webhook.invoke", "payload": {}})
+    events[1]["created_at"] = "2024-01-15T10:30:05.000Z"  # the webhook's result, before its invoke
+    events.append({"sequence": 0, "event_type": "tool.invoke", "created_at": "2024-01-15T10:29:59.000Z"})
+    assembled = SOURCE.assemble([load("immediate") | {"pathway_logs": events}])
+    early, webhook, _, _ = assembled.call.tool_calls
+    assert (early.start_s, early.turn_index) == (0.0, None), "before the first turn"
+    assert webhook.end_s == webhook.start_s
+    text = " | ".join(assembled.warnings)
+    for expected in (
+        "operation 99, which has no invoke event",
+        "event without a sequence",
+        "answers operation 6 before it was invoked",
+        "before the call started",
+    ):
+        assert expected in text
+
+
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        ({"event_type": "tool.invoke", "sequence": "one"}, "sequence"),
+        ({"event_type": "tool.invoke", "sequence": 1, "created_at": "yesterday"}, "created_at"),
+        ({"event_type": "operation.result", "sequence": 2, "operation_id": 1.5}, "operation_id"),
+    ],
+)
+def test_malformed_pathway_event_names_its_field(event: dict[str, Any], where: str) -> None:
+    with pytest.raises(PayloadError, match=rf"pathway_logs\[0\]\.{where}"):
+        SOURCE.assemble([load("immediate") | {"pathway_logs": [event]}])
 
 
 def test_corrected_alone_needs_a_start_time() -> None:
@@ -215,6 +289,7 @@ def test_signature_rejected(headers: dict[str, str], message: str) -> None:
 
 FIELDS = [
     "call_id",
+    "pathway_logs",
     "started_at",
     "created_at",
     "call_length",
@@ -243,6 +318,30 @@ def test_fuzz_only_payload_errors(case: Any) -> None:
         for event in events:
             SOURCE.identify(event)
         SOURCE.assemble(events)
+    except PayloadError:
+        pass
+
+
+PATHWAY_EVENTS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "event_type": st.sampled_from(["webhook.invoke", "operation.result", "operation.error", "x"]),
+            "sequence": st.one_of(st.integers(-3, 3), json_values),
+            "operation_id": st.one_of(st.integers(-3, 3), json_values),
+            "node_id": json_values,
+            "payload": json_values,
+            "created_at": st.one_of(st.just("2024-01-15T10:30:01Z"), json_values),
+        }
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PATHWAY_EVENTS)
+def test_fuzz_pathway_events_only_payload_errors(events: list[dict[str, Any]]) -> None:
+    try:
+        SOURCE.assemble([load("immediate") | {"pathway_logs": events}])
     except PayloadError:
         pass
 
@@ -286,6 +385,25 @@ def test_round_trip_through_the_webhook_endpoint(app_client: tuple[TestClient, S
     assert call["cost"][0]["amount"] == pytest.approx(0.0675)
     assert call["vendor_analysis"]["citations"][0]["value"] == "A-1001"
     assert call["started_at"].startswith("2024-01-15T10:30:00")
+
+
+def test_tool_calls_round_trip_through_the_webhook_endpoint(app_client: tuple[TestClient, Services]) -> None:
+    client, services = app_client
+    body = json.dumps(with_pathway_events("immediate")).encode()
+    answer = client.post(f"/api/v1/ingest/bland?key={API_KEY}", content=body)
+    assert answer.status_code == 202, answer.text
+    while services.worker.drain_once():
+        pass
+    stored = client.get(
+        f"/api/v1/calls/{answer.json()['id']}", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    tools = stored.json()["call"]["tool_calls"]
+    assert [(t["name"], t["turn_index"], t["success"]) for t in tools] == [
+        ("webhook:node_order_lookup", 1, True),
+        ("send_confirmation_sms", 3, False),
+        ("transfer:node_transfer", 3, None),
+    ]
+    assert tools[0]["result"]["response"]["status"] == "shipped"
 
 
 def test_invalid_json_like_blands_docs_sample_is_a_400(app_client: tuple[TestClient, Services]) -> None:

@@ -10,6 +10,7 @@ Bland posts a call twice to the ``webhook`` URL: at once (``transcripts[]`` with
 ``call_id``; they are merged field by field, the later event winning, a field only the first has (or that
 the later one sends as ``null``) kept. Utterance times become seconds from the call's start: the corrected
 segments' own ``start_time``/``end_time`` when present, else ``created_at`` minus ``started_at``.
+Tool calls come from ``pathway_logs`` entries in the documented pathway-event shape (``bland_pathway``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from ..errors import PayloadError
 from ..model import Direction, EndReason, Role
+from .bland_pathway import pathway_tool_calls
 from .payload_fields import (
     Warnings,
     after,
@@ -208,6 +210,13 @@ class _Reader:
         inbound = opt_bool(call, "inbound", "(body)")
         end_reason, end_reason_raw = _end_reason(call)
         turns = self.turns()
+        tool_calls = pathway_tool_calls(
+            opt_list(call, "pathway_logs", "(body)"),
+            where="pathway_logs",
+            started_at=self.started_at,
+            turn_starts=[turn["start_s"] for turn in turns],
+            warnings=self.warnings,
+        )
         price = opt_float(call, "price", "(body)")
         minutes = opt_float(call, "call_length", "(body)")
         cost = (
@@ -236,6 +245,7 @@ class _Reader:
             "end_reason": end_reason,
             "end_reason_raw": end_reason_raw,
             "turns": turns,
+            "tool_calls": tool_calls,
             # Bland documents no channel layout for its recording: the project's setting decides.
             "recordings": [{"source_url": recording_url}] if recording_url else [],
             "cost": cost,
