@@ -136,14 +136,18 @@ def test_invalid_definitions_name_the_file_and_the_problem(
     assert message in str(caught.value)
 
 
-def test_names_cannot_shadow_builtins_or_change_silently() -> None:
+def test_names_cannot_shadow_builtins_and_an_edit_replaces_the_definition() -> None:
     with pytest.raises(InputError, match="would shadow the built-in metric"):
         define_custom_metric(CustomMetricSpec(name="csat", rubric="r", output="binary"))
     name = unique("stable")
     first = define_custom_metric(CustomMetricSpec(name=name, rubric="Is it polite?", output="binary"))
     assert define_custom_metric(CustomMetricSpec(name=name, rubric="Is it polite?", output="binary")) is first
-    with pytest.raises(InputError, match="already defined differently"):
-        define_custom_metric(CustomMetricSpec(name=name, rubric="Is it rude?", output="binary"))
+    edited = define_custom_metric(CustomMetricSpec(name=name, rubric="Is it rude?", output="binary"))
+    assert edited is not first and registry.get(name) is edited
+    assert edited.instructions == "Is it rude?" and edited.version != first.version
+    assert edited.version.split(".")[0] == first.version.split(".")[0] == "1"
+    with pytest.raises(ValueError, match="is not registered as"):
+        registry.replace(registry.get("csat"), edited)
 
 
 def test_definitions_from_project_settings_and_unscorable_context() -> None:

@@ -43,6 +43,11 @@ class AgentProfile(BaseModel):
     ``metrics`` maps a metric name to its parameter overrides; an empty mapping means the default set.
     ``knowledge_base`` lists text or markdown files; one that cannot be read becomes an ``error`` on the
     results that need it, never a failed evaluation of the whole call.
+
+    ``judge_base_url`` and ``judge_model`` send this agent's judge metrics to another OpenAI-compatible
+    endpoint or model than the configured one. The key is never part of a profile (profiles are stored
+    in project settings and returned by the API): ``judge_api_key_env`` names the environment variable
+    of the evaluating process that holds it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,6 +57,9 @@ class AgentProfile(BaseModel):
     knowledge_base: list[str] = Field(default_factory=list)
     expected_outcome: str | None = None
     metrics: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
+    judge_base_url: str | None = Field(default=None, min_length=1, pattern=r"^https?://")
+    judge_model: str | None = Field(default=None, min_length=1)
+    judge_api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from .judges.base import (
     score_schema,
     tagged,
 )
-from .registry import all_metrics, register
+from .registry import all_metrics, register, replace
 
 __all__ = [
     "CustomJudgeMetric",
@@ -55,6 +55,7 @@ __all__ = [
     "define_custom_metric",
     "load_custom_metrics",
     "parse_custom_metrics",
+    "project_custom_metrics",
 ]
 
 SCORE_RANGE = (1, 5)
@@ -193,19 +194,16 @@ _lock = threading.Lock()
 def define_custom_metric(spec: CustomMetricSpec) -> type[CustomJudgeMetric]:
     """The registered metric class of ``spec``.
 
-    Defining the same spec again returns the same class; a name already taken by a built-in metric, or
-    by a different definition in this process, is an :class:`~convoscope.errors.InputError`.
+    Defining the same spec again returns the same class; an edited definition (a changed rubric, output
+    or context) replaces the old class under the same name, with a new version since the version
+    hashes the definition, so old and new results never mix. A name taken by a built-in metric is an
+    :class:`~convoscope.errors.InputError`.
     """
     with _lock:
         existing = _defined.get(spec.name)
-        if existing is not None:
-            if existing.spec == spec:
-                return existing
-            raise InputError(
-                f"custom metric {spec.name!r} is already defined differently in this process; "
-                "give the new definition another name (or restart to replace it)"
-            )
-        if spec.name in all_metrics():
+        if existing is not None and existing.spec == spec:
+            return existing
+        if existing is None and spec.name in all_metrics():
             raise InputError(f"custom metric {spec.name!r} would shadow the built-in metric of that name")
         attributes: dict[str, Any] = {
             "name": spec.name,
@@ -219,7 +217,10 @@ def define_custom_metric(spec: CustomMetricSpec) -> type[CustomJudgeMetric]:
             "__doc__": f"Custom metric {spec.name!r} defined in YAML.",
         }
         cls = type(f"Custom_{spec.name}", (CustomJudgeMetric,), attributes)
-        register(cls)
+        if existing is None:
+            register(cls)
+        else:
+            replace(existing, cls)
         _defined[spec.name] = cls
         return cls
 
@@ -253,6 +254,30 @@ def parse_custom_metrics(document: Any, *, where: str = "custom metrics") -> lis
     if duplicated:
         raise InputError(f"{where}: custom metric names used twice: {duplicated}")
     return specs
+
+
+def project_custom_metrics(settings: Mapping[str, Any]) -> dict[str, type[Metric[Any]] | str]:
+    """Each custom metric kept in a project's settings: its registered class, or why it was refused.
+
+    Entries live under ``custom_metrics`` as name → definition (the name may be left out of the
+    definition). One bad definition never stops the others: its reason is returned under its name, so
+    the evaluation records it as that metric's ``error`` and computes every other metric.
+    """
+    stored = settings.get(SETTINGS_KEY)
+    if stored is None:
+        return {}
+    if not isinstance(stored, Mapping):
+        raise InputError(f"project settings {SETTINGS_KEY}: expected a mapping of name to definition")
+    found: dict[str, type[Metric[Any]] | str] = {}
+    for key, entry in stored.items():
+        where = f"project settings {SETTINGS_KEY}.{key}"
+        named = {"name": key, **entry} if isinstance(entry, Mapping) else entry
+        try:
+            (spec,) = parse_custom_metrics([named], where=where)
+            found[spec.name] = define_custom_metric(spec)
+        except InputError as exc:
+            found[str(key)] = str(exc)
+    return found
 
 
 def load_custom_metrics(source: Path | str | Mapping[str, Any]) -> list[type[Metric[Any]]]:

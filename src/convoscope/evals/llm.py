@@ -375,10 +375,13 @@ class JudgeClient:
         """A client for another model or endpoint sharing this one's cache and concurrency bound.
 
         Derived clients are kept and reused (one per override), and closed with this one, so a metric
-        that overrides the model on every call does not open a connection pool per call.
+        that overrides the model on every call does not open a connection pool per call. The configured
+        key goes only to the configured endpoint: another ``base_url`` gets ``api_key`` or no key at all.
         """
         config = self.config
-        target = (model or config.model, base_url or config.base_url, api_key or config.api_key)
+        endpoint = base_url or config.base_url
+        key = api_key or (config.api_key if endpoint == config.base_url else None)
+        target = (model or config.model, endpoint, key)
         if target == (config.model, config.base_url, config.api_key):
             return self
         with self._derived_lock:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from ..errors import InputError
 from .base import Metric, MetricKind
 
-__all__ = ["UnknownMetric", "all_metrics", "default_set", "get", "register"]
+__all__ = ["UnknownMetric", "all_metrics", "default_set", "get", "register", "replace"]
 
 _METRICS: dict[str, type[Metric[Any]]] = {}
 
@@ -37,6 +37,17 @@ def register(cls: M) -> M:
         raise ValueError(f"metric {cls.name!r} is already registered by {existing.__qualname__}")
     _METRICS[cls.name] = cls
     return cls
+
+
+def replace(old: type[Metric[Any]], new: M) -> M:
+    """Register ``new`` in place of ``old`` under the same name (an edited custom definition).
+
+    Only the class registered now may be replaced, so a built-in can never be swapped out by accident.
+    """
+    if old.name != new.name or _METRICS.get(old.name) is not old:
+        raise ValueError(f"metric {new.name!r} is not registered as {old.__qualname__}")
+    _METRICS[new.name] = new
+    return new
 
 
 def _load_builtins() -> None:

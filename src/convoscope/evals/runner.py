@@ -75,14 +75,17 @@ def resolve_metrics(
     *,
     judge_available: bool,
     only: Sequence[str] | None = None,
+    local: Mapping[str, type[Metric[Any]] | str] | None = None,
 ) -> list[Metric[Any]]:
     """The metric instances to run for an agent.
 
     The agent's configured metrics with their overrides, or the default set when it configured none;
     ``only`` narrows to the named metrics (``convoscope eval --metric``), taking overrides from the
-    profile where it has them. An unknown name or invalid parameters give a stand-in whose result
-    carries the error.
+    profile where it has them. ``local`` holds the project's own (custom) metrics by name, which win
+    over the registry; a string there is why that definition was refused. An unknown name, a refused
+    definition or invalid parameters give a stand-in whose result carries the error.
     """
+    local = local or {}
     if only:
         names: list[str] = list(dict.fromkeys(only))
     elif profile.metrics:
@@ -92,8 +95,12 @@ def resolve_metrics(
     built: list[Metric[Any]] = []
     for name in names:
         overrides: Mapping[str, Any] = profile.metrics.get(name, {})
+        found = local.get(name)
+        if isinstance(found, str):
+            built.append(_Unavailable(name, found))
+            continue
         try:
-            built.append(registry.get(name).from_overrides(overrides))
+            built.append((found or registry.get(name)).from_overrides(overrides))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(params)'}: {err['msg']}" for err in exc.errors()

@@ -3,8 +3,10 @@
 Every call that lands in the store gets this job (:func:`plan_evaluation`). The handler reads the call
 back with the scores already stored (audio turn-taking results feed latency, speech rate and talk
 ratio), resolves the agent's profile (project settings, ``"*"`` fallback, else the default set), runs the
-metrics through :func:`~convoscope.evals.runner.evaluate_call` and writes every result with
-``insert_scores``; a newer result of a metric replaces the older one, so evaluating again is idempotent.
+metrics through :func:`~convoscope.evals.runner.evaluate_call` with the project's custom metrics and
+the agent's judge (:mod:`convoscope.evals.project`) and writes every result, carrying its metric's
+latest calibration, with ``insert_scores``; a newer result of a metric replaces the older one, so
+evaluating again is idempotent.
 While the call's audio analysis is still queued the job waits for it (up to :data:`MAX_AUDIO_WAITS`
 looks), so transcript estimates never stand in for audio truth that is about to arrive.
 
@@ -24,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from ..config import Settings
 from ..errors import NotFound
 from ..evals import registry
-from ..evals.base import AgentProfile, EvalContext
-from ..evals.llm import JudgeClient, judge_from_settings
+from ..evals.base import AgentProfile, EvalContext, Metric
+from ..evals.llm import CACHE_FILE, JudgeClient, judge_from_settings
 from ..evals.profiles import profile_for
+from ..evals.project import JudgePool, ProjectEvaluator
 from ..evals.runner import EvalItem, evaluate_call, resolve_metrics
 from ..model import Call, MetricResult
 from ..store.base import CallFilter, CallStore
@@ -42,9 +45,11 @@ __all__ = [
     "EVALS_RUN",
     "EvalRequest",
     "EvalsJob",
+    "check_metrics",
     "eval_item",
     "evaluate_stored",
     "failures",
+    "judge_pool",
     "plan_evaluation",
     "queue_evaluation",
     "scenario_of",
@@ -86,9 +91,11 @@ def eval_item(
     *,
     judge: JudgeClient | None,
     only: list[str] | None = None,
+    local: Mapping[str, type[Metric[Any]] | str] | None = None,
 ) -> EvalItem:
-    """A stored call with the metrics to run on it and their context (its other stored scores)."""
-    metrics = resolve_metrics(profile, judge_available=judge is not None, only=only)
+    """A stored call with the metrics to run on it and their context (its other stored scores);
+    ``local`` holds the project's custom metrics."""
+    metrics = resolve_metrics(profile, judge_available=judge is not None, only=only, local=local)
     names = {m.name for m in metrics}
     context = EvalContext(
         profile=profile,
@@ -106,20 +113,24 @@ def evaluate_stored(
     *,
     judge: JudgeClient | None,
     only: list[str] | None = None,
+    local: Mapping[str, type[Metric[Any]] | str] | None = None,
 ) -> list[MetricResult]:
     """Every result of the profile's metrics (or ``only`` those) on one stored call."""
-    return evaluate_call(*eval_item(call, scores, profile, judge=judge, only=only))
+    return evaluate_call(*eval_item(call, scores, profile, judge=judge, only=only, local=local))
 
 
 class EvalsJob:
-    """The ``evals.run`` handler; one judge client (and its cache and connection pool) for all jobs."""
+    """The ``evals.run`` handler; one set of judge clients (their cache and connection pools) for all jobs.
+
+    Each job reads the project's settings afresh, so a profile, a custom metric or a calibration
+    changed a moment ago applies to the next evaluation without a restart.
+    """
 
     def __init__(self, *, store: CallStore, meta: MetadataStore, settings: Settings) -> None:
         self._store = store
         self._meta = meta
         self._settings = settings
-        self._judge: JudgeClient | None = None
-        self._judge_ready = False
+        self._judges: JudgePool | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -127,20 +138,23 @@ class EvalsJob:
         """The handler bound to the running services."""
         return cls(store=services.store, meta=services.meta, settings=services.settings)
 
-    def judge(self) -> JudgeClient | None:
-        """The configured judge, built on first use; None when no LLM endpoint is configured."""
+    def judges(self) -> JudgePool:
+        """The configured judge and the agents' own, built on first use."""
         with self._lock:
-            if not self._judge_ready:
-                self._judge = judge_from_settings(self._settings)
-                self._judge_ready = True
-            return self._judge
+            if self._judges is None:
+                self._judges = judge_pool(self._settings)
+            return self._judges
+
+    def judge(self) -> JudgeClient | None:
+        """The configured judge; None when no LLM endpoint is configured."""
+        return self.judges().base
 
     def close(self) -> None:
-        """Close the judge client's connections."""
+        """Close the judge clients' connections."""
         with self._lock:
-            if self._judge is not None:
-                self._judge.close()
-            self._judge, self._judge_ready = None, False
+            if self._judges is not None:
+                self._judges.close()
+            self._judges = None
 
     def __call__(self, job: Job) -> None:
         """Evaluate the job's call and store every result; waits while its audio analysis is queued."""
@@ -161,10 +175,14 @@ class EvalsJob:
         stored = self._store.get_call(job.project_id, job.call_id)
         if stored is None:
             raise NotFound(f"call {job.call_id} not found")
-        profile = profile_for(stored.call.agent_id, self._meta.project_settings(job.project_id))
+        project = ProjectEvaluator(self._meta.project_settings(job.project_id))
+        profile = profile_for(stored.call.agent_id, project.settings)
+        judge = self.judges().for_profile(profile)
         only = job.params.get("metrics") or None
-        results = evaluate_stored(stored.call, stored.scores, profile, judge=self.judge(), only=only)
-        self._store.insert_scores(job.project_id, results)
+        results = evaluate_stored(
+            stored.call, stored.scores, profile, judge=judge, only=only, local=project.custom
+        )
+        self._store.insert_scores(job.project_id, project.finish(results))
 
 
 class EvalRequest(BaseModel):
@@ -201,12 +219,23 @@ def select_calls(store: CallStore, project_id: str, request: EvalRequest) -> lis
             return ids
 
 
+def check_metrics(names: Iterable[str], custom: Mapping[str, object]) -> None:
+    """Every name is a registered metric or one of the project's custom ones; else :class:`UnknownMetric`."""
+    for name in names:
+        if name not in custom:
+            registry.get(name)
+
+
+def judge_pool(settings: Settings) -> JudgePool:
+    """The configured judge (if any) and room for the agents' own, with the data directory's cache."""
+    return JudgePool(judge_from_settings(settings), cache_path=settings.data_dir / CACHE_FILE)
+
+
 def queue_evaluation(
     store: CallStore, meta: MetadataStore, project_id: str, request: EvalRequest
 ) -> list[str]:
     """Queue ``evals.run`` for the selected calls; returns their ids. Unknown metrics queue nothing."""
-    for name in request.metrics:
-        registry.get(name)
+    check_metrics(request.metrics, ProjectEvaluator(meta.project_settings(project_id)).custom)
     call_ids = select_calls(store, project_id, request)
     params: dict[str, Any] = {"metrics": list(request.metrics)} if request.metrics else {}
     meta.enqueue_jobs(project_id, [JobSpec(kind=EVALS_RUN, call_id=c, params=dict(params)) for c in call_ids])

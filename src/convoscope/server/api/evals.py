@@ -21,6 +21,7 @@ from ...errors import PayloadError
 from ...evals import registry
 from ...evals.base import AgentProfile, MetricKind
 from ...evals.profiles import PROFILES_PATH, profile_for
+from ...evals.project import ProjectEvaluator
 from ..auth import CurrentProject
 from ..deps import get_services
 from ..evals_job import EVALS_RUN, EvalRequest, queue_evaluation
@@ -136,10 +137,18 @@ async def put_profile(
     agent_id: str, body: AgentProfile, request: Request, project: CurrentProject
 ) -> AgentProfile:
     """Store the profile (metrics with parameter overrides, system prompt, knowledge base, expected
-    outcome); every configured metric name and its parameters are checked first."""
+    outcome, the agent's own judge endpoint); every configured metric name (a built-in one or one of
+    the project's custom metrics) and its parameters are checked first. A profile names the variable
+    holding a judge key (``judge_api_key_env``), never the key, so no key is stored or returned."""
+    meta = get_services(request).meta
+    settings: dict[str, Any] = await run_in_threadpool(meta.project_settings, project.id)
+    custom = ProjectEvaluator(settings).custom
     for name, overrides in body.metrics.items():
+        found = custom.get(name)
+        if isinstance(found, str):
+            raise PayloadError(f"custom metric {name!r} cannot be used: {found}")
         try:
-            registry.get(name).from_overrides(overrides)
+            (found or registry.get(name)).from_overrides(overrides)
         except ValidationError as exc:
             details: list[dict[str, object]] = [
                 {"loc": ".".join(["metrics", name, *(str(p) for p in e["loc"])]), "msg": e["msg"]}
@@ -148,6 +157,5 @@ async def put_profile(
             raise PayloadError(f"invalid parameters for metric {name!r}", details) from None
     stored = body.model_copy(update={"agent_id": None if agent_id == "*" else agent_id})
     value = stored.model_dump(mode="json", exclude_defaults=True)
-    meta = get_services(request).meta
     await run_in_threadpool(meta.update_project_settings, project.id, (*PROFILES_PATH, agent_id), value)
     return stored
