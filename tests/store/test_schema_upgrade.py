@@ -111,6 +111,11 @@ def test_opening_adds_the_new_columns_in_spec_order(
             {"d": database},
         )
         assert indexes == [("idx_id",), ("idx_started_at",)]
+        span_indexes = store.query(
+            "SELECT name FROM system.data_skipping_indices WHERE database = {d:String} AND table = 'spans'",
+            {"d": database},
+        )
+        assert span_indexes == [("idx_conversation_id",)]
         assert upgraded.ping()["schema_version"] == SCHEMA_VERSION
         [(stored_version,)] = store.query(f"SELECT max(version) FROM `{database}`.`schema_info` FINAL")
         assert stored_version == SCHEMA_VERSION
@@ -228,4 +233,6 @@ def test_upgrade_statements_alter_every_table_through_the_dialect() -> None:
     scores = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`scores`"))
     assert "ADD COLUMN IF NOT EXISTS `error` Nullable(String) AFTER `evaluated_at`" in scores
     assert "ADD INDEX IF NOT EXISTS idx_id id TYPE bloom_filter(0.01) GRANULARITY 1" in calls
+    spans = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`spans`"))
+    assert "ADD INDEX IF NOT EXISTS idx_conversation_id conversation_id TYPE bloom_filter(0.01)" in spans
     assert SCORES.column_names[-1] == "error"

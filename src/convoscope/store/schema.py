@@ -38,14 +38,15 @@ __all__ = [
     "upgrade_statements",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store.
 
 Specs only ever gain columns and skip indexes: opening a store adds the missing ones
 (``upgrade_statements``), so a data directory written by an older version keeps working. 2: per-call
 agent-turn latency arrays and ``agent_latency_filled`` on ``calls``; ``error`` on ``scores``. 3: a bloom
 filter index on ``calls.id`` (the id → key lookup of call detail). 4: 1,024-row granules for ``calls``,
-``turns`` and ``tool_calls`` created from now on (existing tables keep theirs).
+``turns`` and ``tool_calls`` created from now on (existing tables keep theirs). 5: a bloom filter index
+on ``spans.conversation_id`` (the span reads of OTLP call assembly).
 """
 
 _CALL_READ_GRANULARITY = 1024
@@ -286,6 +287,8 @@ SPANS = TableSpec(
         ("conversation_id", "Nullable(String)"),
     ),
     order_by=("project_id", "trace_id", "span_id"),
+    # OTLP assembly reads a conversation's spans, which are sorted by trace, not by conversation.
+    indexes=("INDEX idx_conversation_id conversation_id TYPE bloom_filter(0.01) GRANULARITY 1",),
 )
 
 SCORES = TableSpec(
