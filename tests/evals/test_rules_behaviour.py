@@ -109,6 +109,35 @@ def test_loops_versus_a_normal_reask() -> None:
     assert result.evidence["repeated_utterances"][0]["turn_indices"] == [0, 2, 4]  # type: ignore[index]
 
 
+def test_a_reworded_reask_of_one_slot_is_a_loop_and_parallel_questions_are_not() -> None:
+    reworded = make_call(
+        ("agent", "Could you repeat the account number?"),
+        ("user", "4471"),
+        ("agent", "Sorry, what was the account number again?"),
+        ("user", "4471!"),
+        ("agent", "Sorry, could you repeat the account number"),
+        ("user", "4 4 7 1"),
+        ("agent", "Your account number is 4471, thanks."),
+    )
+    result = run(LoopDetection(), reworded)
+    assert result.value == 2 and result.passed is False
+    assert result.evidence["repeated_utterances"][0]["turn_indices"] == [0, 2, 4]  # type: ignore[index]
+    parallel = make_call(
+        ("agent", "Could you spell your last name?"),
+        ("user", "S M I T H"),
+        ("agent", "Could you spell your first name?"),
+        ("user", "J O E"),
+        ("agent", "Could you spell your street name?"),
+        ("user", "E L M"),
+    )
+    assert run(LoopDetection(), parallel).value == 0
+    # the slots coincide exactly, so even a full overlap requirement groups them
+    assert run(LoopDetection.from_overrides({"slot_overlap": 1.0}), reworded).value == 2
+    # two-word slots ignored: only the two "Sorry, ..." asks are alike word for word
+    narrow = run(LoopDetection.from_overrides({"min_slot_words": 3}), reworded)
+    assert narrow.value == 1 and narrow.passed is True
+
+
 def test_short_turns_never_loop_and_tool_loops_do() -> None:
     call = make_call(
         *[("agent", "Okay.")] * 5,
