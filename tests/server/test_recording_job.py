@@ -375,6 +375,7 @@ def test_redirect_to_another_scheme_fails_for_good(
         ("fe80::1", "link-local"),
         ("fd00::5", "private"),
         ("::ffff:127.0.0.1", "loopback"),
+        ("100.100.100.200", "non-public"),
         ("8.8.8.8", None),
         ("2606:4700:4700::1111", None),
     ],

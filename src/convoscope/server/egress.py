@@ -4,8 +4,9 @@ A recording link arrives in a vendor payload; anyone who can post to a webhook (
 leaked secret) can make the server fetch ``http://169.254.169.254/...`` or an admin port on loopback. The
 guard sits in the connection layer rather than in a pre-flight look-up: every TCP connection, the first
 and each redirect's, resolves the host once, refuses it when *any* resolved address is private,
-loopback, link-local, multicast, unspecified or reserved (outside the allowed networks), and then
-connects to exactly the addresses it checked, so a DNS answer cannot change between check and connect.
+loopback, link-local, multicast, unspecified, reserved or otherwise not public (outside the allowed
+networks), and then connects to exactly the addresses it checked, so a DNS answer cannot change between
+check and connect.
 TLS still verifies the certificate against the URL's host name.
 """
 
@@ -47,6 +48,8 @@ def refusal(address: Address, allowed: Iterable[Network]) -> str | None:
         ("unspecified", address.is_unspecified),
         ("private", address.is_private),
         ("reserved", address.is_reserved),
+        # Shared (carrier-grade NAT) space and the like: Alibaba Cloud's metadata is 100.100.100.200.
+        ("non-public", not address.is_global),
     ):
         if hit:
             return kind
