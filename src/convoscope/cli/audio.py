@@ -11,9 +11,8 @@ the problem, and exit code 2, like a usage error.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +20,7 @@ from rich.table import Table
 
 from ..config import load_settings
 from ..errors import ConvoscopeError, InputError, NotFound, StoreError
+from ._shared import fail, locked_services, parse_since, server_error_message
 
 if TYPE_CHECKING:
     from ..audio.report import AnalysisParams, TurnTakingAnalysis
@@ -33,11 +33,6 @@ __all__ = ["app"]
 app = typer.Typer(help="Turn-taking analysis of call recordings.", no_args_is_help=True)
 
 console = Console()
-err_console = Console(stderr=True)
-
-BAD_INPUT_EXIT = 2
-"""Exit code for input the command cannot use (as for a usage error); 1 is left for failures."""
-
 _SERVER_TIMEOUT_S = 60.0
 
 Params = Annotated[
@@ -54,11 +49,6 @@ Vad = Annotated[
 ]
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")]
 Project = Annotated[str, typer.Option("--project", help="Project name.")]
-
-
-def _fail(message: str, code: int = BAD_INPUT_EXIT) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=code)
 
 
 def _overrides(vad: str | None, params: list[str] | None) -> dict[str, str]:
@@ -145,7 +135,7 @@ def analyze(
 ) -> None:
     """Measure turn-taking from a two-channel recording (or a pair of mono files)."""
     if len(files) > 2:
-        _fail(f"analyze takes one stereo file or two mono files, got {len(files)} files")
+        fail(f"analyze takes one stereo file or two mono files, got {len(files)} files")
     try:
         analysis_params = _analysis_params(vad, params)
         roles = _channel_map(channel_map, files)
@@ -160,24 +150,11 @@ def analyze(
         )
         analysis = analyze_audio(audio, call_id=files[0].stem, params=analysis_params)
     except ConvoscopeError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         sys.stdout.write(analysis.model_dump_json(indent=2) + "\n")
     else:
         _print_table(analysis)
-
-
-def _parse_since(text: str | None) -> datetime | None:
-    """An ISO date or date-time; a date means its midnight UTC, a naive time is taken as UTC."""
-    from datetime import UTC
-
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--since {text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @app.command()
@@ -203,7 +180,7 @@ def reanalyze(
     settings = load_settings(data_dir=data_dir)
     try:
         request = ReanalysisRequest(
-            since=_parse_since(since),
+            since=parse_since(since),
             agent_id=agent,
             call_ids=list(call or []),
             params=dict(_overrides(vad, params)),
@@ -216,9 +193,9 @@ def reanalyze(
             return
         queued, failed = _reanalyze_here(settings, project, request)
     except (InputError, NotFound) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ConvoscopeError as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     summary = f"re-analysed {queued - len(failed)} of {queued} calls in {settings.data_dir}"
     console.print(summary + (f"; {len(failed)} failed:" if failed else ""), highlight=False)
     for call_id, error in failed:
@@ -246,10 +223,7 @@ def _reanalyze_on_server(url: str, settings: Settings, project: str, request: Re
     except httpx.HTTPError as exc:
         raise StoreError(f"server at {url} did not answer: {exc}") from None
     if response.status_code >= 400:
-        try:
-            message = str(response.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
+        message = server_error_message(response)
         if response.status_code == 404:
             raise NotFound(message)
         if response.status_code in (400, 422):
@@ -264,24 +238,11 @@ def _reanalyze_here(
     """Queue and run the jobs on the store itself, under the data directory lock."""
     from ..server.audio_job import AUDIO_ANALYZE, AudioAnalysisJob, failures, queue_reanalysis
     from ..server.jobs import JobRunner
-    from ..server.services import open_services
-    from ..store.lock import DataDirLock
 
-    lock = DataDirLock(settings.data_dir)
-    if not lock.try_acquire():
-        raise StoreError(
-            f"data directory {settings.data_dir} is held by another process that is not a server"
-        )
-    try:
-        services = open_services(settings)
-        try:
-            project_id = services.meta.ensure_project(project).id
-            call_ids = queue_reanalysis(services.store, services.meta, project_id, request)
-            runner = JobRunner(services.meta, {AUDIO_ANALYZE: AudioAnalysisJob.of(services)})
-            while runner.run_once():
-                pass
-            return len(call_ids), failures(services.meta, project_id, call_ids)
-        finally:
-            services.close()
-    finally:
-        lock.release()
+    with locked_services(settings) as services:
+        project_id = services.meta.ensure_project(project).id
+        call_ids = queue_reanalysis(services.store, services.meta, project_id, request)
+        runner = JobRunner(services.meta, {AUDIO_ANALYZE: AudioAnalysisJob.of(services)})
+        while runner.run_once():
+            pass
+        return len(call_ids), failures(services.meta, project_id, call_ids)

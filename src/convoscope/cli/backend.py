@@ -7,8 +7,8 @@ through its HTTP API; otherwise the command takes the directory lock and opens t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,11 +19,11 @@ import orjson
 from ..config import Settings
 from ..errors import AuthError, ConvoscopeError, NotFound, PayloadError, StoreError
 from ..model import Call
-from ..server.services import Services, open_services
+from ..server.services import Services
 from ..server.worker import assign_identity
 from ..store.base import CallFilter, CallPage, StoredCall
-from ..store.lock import DataDirLock, running_server_url
 from ..store.metadata import MetadataStore
+from ._shared import server_error_message, server_or_store
 
 __all__ = ["Backend", "DirectBackend", "HttpBackend", "open_backend", "project_key"]
 
@@ -83,11 +83,7 @@ class HttpBackend:
     def _check(self, response: httpx.Response) -> Any:
         if response.status_code < 400:
             return response.json()
-        try:
-            error = response.json()["error"]
-            message = str(error["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
+        message = server_error_message(response)
         if response.status_code == 404:
             raise NotFound(message)
         if response.status_code == 401:
@@ -149,30 +145,13 @@ class DirectBackend:
         return stored
 
 
-@contextmanager
-def open_backend(settings: Settings, *, project: str) -> Iterator[Backend]:
+def open_backend(settings: Settings, *, project: str) -> AbstractContextManager[Backend]:
     """The running server if there is one, else the store itself under the directory lock."""
-    url = running_server_url(settings.data_dir)
-    if url is not None:
-        http = HttpBackend(url, project_key(settings, project))
-        try:
-            yield http
-        finally:
-            http.close()
-        return
-    lock = DataDirLock(settings.data_dir)
-    if not lock.try_acquire():
-        raise StoreError(
-            f"data directory {settings.data_dir} is held by another process that is not a server"
-        )
-    try:
-        services = open_services(settings)
-        try:
-            yield DirectBackend(services, project)
-        finally:
-            services.close()
-    finally:
-        lock.release()
+    return server_or_store(settings, project, remote=_http_backend, local=DirectBackend)
+
+
+def _http_backend(url: str, key: str) -> AbstractContextManager[Backend]:
+    return closing(HttpBackend(url, key))
 
 
 def utc_now() -> datetime:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..config import load_settings
@@ -19,6 +17,7 @@ from ..ingest.canonical import CallLimits, validate_calls
 from ..model import Call, CallSource, EndReason
 from ..store.base import CallFilter
 from ..store.metadata import MetadataStore
+from ._shared import count_progress
 from .audio import app as audio_app
 from .backend import open_backend, project_key, read_documents
 from .calibrate import calibrate_command
@@ -128,7 +127,7 @@ def ingest(
                     raise type(exc)(f"{path} (calls {start}-{start + len(chunk) - 1}): {exc}") from None
         total = sum(len(b) for b in batches)
         accepted = 0
-        with open_backend(settings, project=project) as backend, _progress() as progress:
+        with open_backend(settings, project=project) as backend, count_progress(err_console) as progress:
             task = progress.add_task(f"ingest → {backend.where}", total=total)
             for batch in batches:
                 accepted += backend.ingest(batch)
@@ -136,17 +135,6 @@ def ingest(
         console.print(f"ingested {accepted} calls into project {project}")
 
     _run(work)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not sys.stderr.isatty(),
-    )
 
 
 @calls_app.command("list")

@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from ..config import Settings, load_settings
 from ..errors import AuthError, ConvoscopeError, InputError, StoreError
 from ..ingest.pull import PULLERS, Page, Puller, get_puller, parse_since
+from ._shared import server_error_message, server_or_store
 
 if TYPE_CHECKING:
     from ..server.services import Services
@@ -48,6 +48,8 @@ VENDOR_TIMEOUT_S = 60.0
 SERVER_TIMEOUT_S = 60.0
 SHOWN_REFUSALS = 10
 """How many refused events are listed by id at the end of a pull (all are counted)."""
+REFUSAL_TEXT_CHARS = 300
+"""How much of a server's non-JSON refusal is kept as the reason an event was refused."""
 
 
 @dataclass
@@ -119,10 +121,7 @@ class HttpSink:
             raise StoreError(f"{self.where}: {type(exc).__name__}: {exc}") from None
         if response.status_code < 400:
             return None
-        try:
-            message = str(response.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:300]
+        message = server_error_message(response, limit=REFUSAL_TEXT_CHARS)
         if response.status_code == 401:
             raise AuthError(f"the server refused the project's API key: {message}")
         if response.status_code in (400, 413, 422):
@@ -170,35 +169,13 @@ class DirectSink:
             pass
 
 
-@contextmanager
-def open_sink(settings: Settings, project: str) -> Iterator[EventSink]:
+def open_sink(settings: Settings, project: str) -> AbstractContextManager[EventSink]:
     """The running server if there is one, else the store itself under the directory lock."""
-    from ..store.lock import DataDirLock, running_server_url
-    from .backend import project_key
+    return server_or_store(settings, project, remote=_http_sink, local=DirectSink)
 
-    url = running_server_url(settings.data_dir)
-    if url is not None:
-        http = HttpSink(url, project_key(settings, project))
-        try:
-            yield http
-        finally:
-            http.close()
-        return
-    from ..server.services import open_services
 
-    lock = DataDirLock(settings.data_dir)
-    if not lock.try_acquire():
-        raise StoreError(
-            f"data directory {settings.data_dir} is held by another process that is not a server"
-        )
-    try:
-        services = open_services(settings)
-        try:
-            yield DirectSink(services, project)
-        finally:
-            services.close()
-    finally:
-        lock.release()
+def _http_sink(url: str, key: str) -> AbstractContextManager[EventSink]:
+    return closing(HttpSink(url, key))
 
 
 @dataclass

@@ -1,0 +1,126 @@
+"""What several commands share: the error line and exit codes, the progress bar, ``--since``, and the
+two ways of reaching a data directory (its running server, or the stores under the directory lock).
+
+One place for these keeps every command's error line, exit code and lock message the same.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..config import Settings
+    from ..server.services import Services
+
+__all__ = [
+    "BAD_INPUT_EXIT",
+    "count_progress",
+    "err_console",
+    "fail",
+    "locked_services",
+    "parse_since",
+    "server_error_message",
+    "server_or_store",
+]
+
+T = TypeVar("T")
+
+err_console = Console(stderr=True)
+
+BAD_INPUT_EXIT = 2
+"""Exit code for input the command cannot use (as for a usage error); 1 is left for failures."""
+
+ERROR_TEXT_CHARS = 500
+"""How much of a server's answer an error line quotes when the answer is not our JSON error."""
+
+
+def fail(message: str, code: int = BAD_INPUT_EXIT) -> NoReturn:
+    """One red line on stderr, then exit with ``code``."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code)
+
+
+def count_progress(console: Console = err_console) -> Progress:
+    """An N-of-M bar on stderr, silent when stderr is not a terminal (scripts, CI logs)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """An ISO date or date-time; a date means its midnight UTC, a naive time is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--since {text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def server_error_message(response: httpx.Response, *, limit: int = ERROR_TEXT_CHARS) -> str:
+    """The message of the server's JSON error, else the start of whatever it answered."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:limit]
+
+
+@contextmanager
+def locked_services(settings: Settings) -> Iterator[Services]:
+    """The stores of ``settings.data_dir``, opened under its lock; refused while another process holds it."""
+    from ..server.services import open_services
+    from ..store.lock import DataDirLock
+
+    lock = DataDirLock(settings.data_dir)
+    if not lock.try_acquire():
+        raise StoreError(
+            f"data directory {settings.data_dir} is held by another process that is not a server"
+        )
+    try:
+        services = open_services(settings)
+        try:
+            yield services
+        finally:
+            services.close()
+    finally:
+        lock.release()
+
+
+@contextmanager
+def server_or_store(
+    settings: Settings,
+    project: str,
+    *,
+    remote: Callable[[str, str], AbstractContextManager[T]],
+    local: Callable[[Services, str], T],
+) -> Iterator[T]:
+    """Through the running server if there is one (``remote(url, api_key)``), else on the stores
+    themselves under the directory lock (``local(services, project)``)."""
+    from ..store.lock import running_server_url
+    from .backend import project_key
+
+    url = running_server_url(settings.data_dir)
+    if url is not None:
+        with remote(url, project_key(settings, project)) as target:
+            yield target
+        return
+    with locked_services(settings) as services:
+        yield local(services, project)
