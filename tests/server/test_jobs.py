@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from convoscope.errors import InputError
 from convoscope.model import Call
-from convoscope.server.jobs import JobRetry
+from convoscope.server.jobs import JobRetry, JobRunner
 from convoscope.server.services import Services
 from convoscope.store.metadata import Job, JobSpec
 from convoscope.testing import call_payload, make_call
@@ -89,3 +93,56 @@ def test_store_calls_assigns_identity_and_plans(services: Services) -> None:
     assert stored is not None and stored.call.project_id == project
     claimed = services.meta.claim_jobs({"probe"}, 10, now=started + timedelta(days=400))
     assert [(job.call_id, job.params) for job in claimed] == [(call_id, {"external_id": "x-1"})]
+
+
+def test_jobs_give_way_to_a_busy_ingest_but_are_not_starved(services: Services) -> None:
+    project = services.default_project.id
+    ran_at: list[float] = []
+    busy_until = time.monotonic() + 0.6  # ingest keeps finding work for 0.6 s
+
+    def ingest_busy_at() -> float:
+        now = time.monotonic()
+        return now if now < busy_until else busy_until
+
+    ran = threading.Event()
+
+    def record(job: Job) -> None:
+        ran_at.append(time.monotonic())
+        ran.set()
+
+    async def scenario(runner: JobRunner, deadline_s: float) -> None:
+        ran.clear()
+        task = asyncio.create_task(runner.run())
+        await asyncio.to_thread(ran.wait, deadline_s - time.monotonic())
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # Ingest busy for 0.6 s: the job waits for it to go quiet (plus the 0.2 s grace).
+    runner = JobRunner(
+        services.meta,
+        {"probe": record},
+        poll_s=0.05,
+        ingest_busy_at=ingest_busy_at,
+        yield_to_ingest_s=0.2,
+        max_deferral_s=30.0,
+    )
+    services.meta.enqueue_jobs(project, [JobSpec("probe", "c1")])
+    started = time.monotonic()
+    asyncio.run(scenario(runner, started + 20))
+    assert ran_at and ran_at[0] - started >= 0.6
+
+    # Ingest busy for ever: the job still runs once the deferral bound has passed.
+    ran_at.clear()
+    starving = JobRunner(
+        services.meta,
+        {"probe": record},
+        poll_s=0.05,
+        ingest_busy_at=time.monotonic,
+        yield_to_ingest_s=0.2,
+        max_deferral_s=0.4,
+    )
+    services.meta.enqueue_jobs(project, [JobSpec("probe", "c2")])
+    started = time.monotonic()
+    asyncio.run(scenario(starving, started + 20))
+    assert ran_at and ran_at[0] - started >= 0.4

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -44,12 +45,18 @@ class JobRunner:
         poll_s: float = 1.0,
         claim_jobs: int = 16,
         max_attempts: int = 5,
+        ingest_busy_at: Callable[[], float] | None = None,
+        yield_to_ingest_s: float = 0.5,
+        max_deferral_s: float = 5.0,
     ) -> None:
         self._meta = meta
         self._handlers = dict(handlers)
         self._poll_s = poll_s
         self._claim_jobs = claim_jobs
         self._max_attempts = max_attempts
+        self._ingest_busy_at = ingest_busy_at
+        self._yield_to_ingest_s = yield_to_ingest_s
+        self._max_deferral_s = max_deferral_s
         self._wakes: list[asyncio.Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.done_jobs = 0
@@ -89,6 +96,7 @@ class JobRunner:
         wake = asyncio.Event()
         self._wakes.append(wake)
         while True:
+            await self._give_way_to_ingest()
             try:
                 ran = await asyncio.to_thread(self._run_claim, kinds)
             except ConvoscopeError as exc:
@@ -101,6 +109,20 @@ class JobRunner:
             except TimeoutError:
                 pass
             wake.clear()
+
+    async def _give_way_to_ingest(self) -> None:
+        """Wait while ingest was busy within ``yield_to_ingest_s``, for at most ``max_deferral_s`` in a row.
+
+        Ingest acknowledges calls and jobs only analyse them, so under a burst the outbox drains first; the
+        bound keeps jobs moving under sustained load instead of starving them.
+        """
+        if self._ingest_busy_at is None:
+            return
+        deferred_since = time.monotonic()
+        while time.monotonic() - self._ingest_busy_at() < self._yield_to_ingest_s:
+            if time.monotonic() - deferred_since >= self._max_deferral_s:
+                return
+            await asyncio.sleep(self._yield_to_ingest_s / 2)
 
     def run_once(self) -> int:
         """Run one claim of due jobs of every kind synchronously; returns how many ran."""

@@ -44,7 +44,12 @@ class Services:
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
-        self.jobs = JobRunner(self.meta, job_handlers(self), poll_s=self.settings.outbox_poll_s)
+        self.jobs = JobRunner(
+            self.meta,
+            job_handlers(self),
+            poll_s=self.settings.outbox_poll_s,
+            ingest_busy_at=lambda: self.worker.last_busy,
+        )
         self.otlp = OtlpIngest(self)
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,8 @@ class IngestWorker:
         self.stored_calls = 0
         self.failed_rows = 0
         self.last_error: str | None = None
+        self.last_busy = float("-inf")
+        """When a drain last found work (``time.monotonic()``): jobs give ingest the CPU while it is busy."""
 
     def register_kind(self, kind: str, handler: Callable[[Sequence[OutboxItem]], dict[int, str]]) -> None:
         """Store outbox rows of another ``kind`` (not canonical calls) with ``handler``.
@@ -134,6 +137,7 @@ class IngestWorker:
         items = self._meta.claim(self._claim_rows)
         if not items:
             return 0
+        self.last_busy = time.monotonic()
         batches: dict[str, _Batch] = {}
         done: list[int] = []
         pending_calls = 0
