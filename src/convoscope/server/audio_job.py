@@ -31,9 +31,10 @@ from ..audio.report import AnalysisParams, analyze_audio
 from ..audio.vad import SileroBackend
 from ..errors import AudioFormatError, InputError, NotFound
 from ..model import Call, MetricResult, Recording, Role
-from ..store.base import CallFilter, CallStore
+from ..store.base import CallStore
 from ..store.blobs import BlobStore
 from ..store.metadata import Job, JobSpec, MetadataStore
+from .job_targets import failed_jobs, selected_calls
 
 if TYPE_CHECKING:
     from .services import Services
@@ -57,8 +58,6 @@ PROJECT_PARAMS_PATH = ("audio", "params")
 """Where a project's own analysis parameter overrides live in its settings document."""
 
 _BLOB_PREFIX = "blob:"
-_PAGE_CALLS = 500
-"""Calls read per page when a re-analysis selects calls by filter."""
 
 ReadBlob = Callable[[str], bytes]
 
@@ -207,23 +206,6 @@ class ReanalysisRequest(BaseModel):
     params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-def _selected_calls(store: CallStore, project_id: str, request: ReanalysisRequest) -> list[str]:
-    if request.call_ids:
-        for call_id in request.call_ids:
-            if store.get_call(project_id, call_id) is None:
-                raise NotFound(f"call {call_id} not found")
-        return list(dict.fromkeys(request.call_ids))
-    filters = CallFilter(agent_id=request.agent_id, since=request.since, has_recording=True)
-    ids: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = store.list_calls(project_id, filters, limit=_PAGE_CALLS, cursor=cursor)
-        ids.extend(item.id for item in page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
-
-
 def queue_reanalysis(
     store: CallStore, meta: MetadataStore, project_id: str, request: ReanalysisRequest
 ) -> list[str]:
@@ -232,7 +214,7 @@ def queue_reanalysis(
     The overrides are checked first, so an unknown name or a bad value queues nothing.
     """
     analysis_params(meta, project_id, request.params)
-    call_ids = _selected_calls(store, project_id, request)
+    call_ids = selected_calls(store, project_id, request, has_recording=True)
     meta.enqueue_jobs(
         project_id, [JobSpec(kind=AUDIO_ANALYZE, call_id=c, params=dict(request.params)) for c in call_ids]
     )
@@ -241,9 +223,4 @@ def queue_reanalysis(
 
 def failures(meta: MetadataStore, project_id: str, call_ids: Iterable[str]) -> list[tuple[str, str]]:
     """The selected calls whose analysis job failed, with the error."""
-    failed: list[tuple[str, str]] = []
-    for call_id in call_ids:
-        for status in meta.jobs_for_call(project_id, call_id):
-            if status.kind == AUDIO_ANALYZE and status.status == "failed":
-                failed.append((call_id, status.error or "failed"))
-    return failed
+    return failed_jobs(meta, project_id, call_ids, AUDIO_ANALYZE)
