@@ -255,3 +255,41 @@ def test_cli_reads_labelled_calls_from_the_store(fake_llm: FakeOpenAIServer, tmp
     # human: pass twice; judge: pass, fail. p_o = 1/2, p_e = (2*1 + 0*1)/4 = 1/2, kappa = 0
     assert "accuracy 0.500, Cohen's kappa 0.000 over 2 calls" in done.stdout
     assert len(fake_llm.requests) == 2
+
+
+def test_cli_calibrates_on_the_agents_own_judge_without_a_configured_one(
+    fake_llm: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    fake_llm.add(json_reply({"verdict": "pass", "reasoning": "ok", "quotes": []}), contains="good-call")
+    fake_llm.add(json_reply({"verdict": "fail", "reasoning": "no", "quotes": []}))
+    labels = tmp_path / "labels.jsonl"
+    entries = [
+        {"call": said("a", "good-call"), "label": "pass"},
+        {"call": said("b", "other"), "label": "pass"},
+    ]
+    labels.write_text("\n".join(json.dumps(e) for e in entries))
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(
+        "agents:\n  test-agent:\n    expected_outcome: Answered.\n"
+        f"    judge_base_url: {fake_llm.url}\n    judge_model: agent-model\n"
+        "    judge_api_key_env: CONVOSCOPE_TEST_CALIBRATION_KEY\n"
+    )
+    unset: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith(("CONVOSCOPE_", "OPENAI_"))
+    }
+    env = {
+        **unset,
+        "CONVOSCOPE_DATA_DIR": str(tmp_path / "data"),
+        "CONVOSCOPE_TEST_CALIBRATION_KEY": "sk-calibration-agent",
+    }
+    arguments = ["calibrate", "expected_outcome", "--labels", str(labels), "--profiles", str(profiles)]
+    done = CliRunner().invoke(app, [*arguments, "--agent", "test-agent"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "accuracy 0.500" in done.stdout
+    assert {r.body["model"] for r in fake_llm.requests} == {"agent-model"}
+    assert {r.headers["authorization"] for r in fake_llm.requests} == {"Bearer sk-calibration-agent"}
+    with MetadataStore(f"sqlite:///{tmp_path / 'data' / 'metadata.db'}") as meta:
+        project = meta.get_project("default")
+        assert project is not None
+        stored = meta.project_settings(project.id)["calibration"]["expected_outcome"]
+    assert stored["model"] == "agent-model"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from convoscope.store.metadata import MetadataStore
 from convoscope.testing import call_payload
+from convoscope.testing.openai_server import FakeOpenAIServer, json_reply
 from integration.conftest import KEY, ServerProcess, run_cli
+
+from .judge_support import fake_llm
+
+__all__ = ["fake_llm"]
 
 LEAK = [{"role": "agent", "text": "Your card is 4111 1111 1111 1111.", "start_s": 0.0, "end_s": 2.0}]
 PROFILES = """
@@ -116,3 +123,41 @@ def test_through_a_running_server(tmp_path: Path, server: ServerProcess) -> None
     detail = httpx.get(f"{server.url}/api/v1/calls/{ids[0]}", headers=auth).json()
     scores = {s["metric"]: s for s in detail["scores"]}
     assert scores["forbidden_phrases"]["value"] == 1 and scores["pii_leakage"]["value"] == 0
+
+
+def test_calibrate_then_a_direct_run_stores_results_with_the_agreement(
+    tmp_path: Path, fake_llm: FakeOpenAIServer
+) -> None:
+    """A custom metric kept in project settings, calibrated, then evaluated by ``convoscope eval``."""
+    data_dir = tmp_path / "data"
+    name = f"reads_back_{uuid.uuid4().hex[:8]}"
+    assert run_cli("ingest", str(_calls(tmp_path / "calls.json")), data_dir=data_dir).returncode == 0
+    with MetadataStore(f"sqlite:///{data_dir / 'metadata.db'}") as meta:
+        project_id = meta.ensure_project("default").id
+        definition = {"name": name, "rubric": "The agent reads the card number back.", "output": "binary"}
+        meta.update_project_settings(project_id, ("custom_metrics", name), definition)
+        meta.update_project_settings(project_id, ("agents", "support"), {"metrics": {name: {}}})
+    fake_llm.add(json_reply({"passed": True, "reasoning": "read", "quotes": []}), contains="labelled-yes")
+    fake_llm.add(json_reply({"passed": False, "reasoning": "not read", "quotes": []}), contains="labelled-no")
+    fake_llm.add(json_reply({"passed": True, "reasoning": "read back", "quotes": []}), contains="4111")
+    turn = {"role": "user", "text": "", "start_s": 0.0, "end_s": 1.0}
+    labels = [
+        {"call": call_payload(external_id="l1", turns=[{**turn, "text": "labelled-yes"}]), "label": "pass"},
+        {"call": call_payload(external_id="l2", turns=[{**turn, "text": "labelled-no"}]), "label": "pass"},
+        {"call": call_payload(external_id="l3", turns=[{**turn, "text": "labelled-no"}]), "label": "fail"},
+    ]
+    labels_file = tmp_path / "labels.jsonl"
+    labels_file.write_text("\n".join(json.dumps(entry) for entry in labels))
+    llm = {"CONVOSCOPE_LLM_BASE_URL": fake_llm.url, "CONVOSCOPE_LLM_MODEL": "judge-model"}
+    calibrated = run_cli("calibrate", name, "--labels", str(labels_file), data_dir=data_dir, **llm)
+    assert calibrated.returncode == 0, calibrated.stderr
+    with MetadataStore(f"sqlite:///{data_dir / 'metadata.db'}") as meta:
+        agreement = meta.project_settings(project_id)["calibration"][name]
+    # human pass, pass, fail; judge pass, fail, fail: p_o = 2/3, p_e = (2*1 + 1*2)/9 = 4/9, kappa = 0.4
+    assert agreement["n"] == 3 and agreement["kappa"] == pytest.approx(0.4, abs=1e-6)
+
+    evaluated = run_cli("eval", "--agent", "support", data_dir=data_dir, **llm)
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = _scores(data_dir)["support"][name]
+    assert result["value"] is True
+    assert result["evidence"]["calibration"] == agreement

@@ -22,10 +22,9 @@ from ..errors import ConvoscopeError, InputError
 from ..evals import registry
 from ..evals.base import EvalContext, MetricKind
 from ..evals.calibration import SETTINGS_KEY, Agreement, CompareOn, calibrate, read_labels
-from ..evals.custom import SETTINGS_KEY as CUSTOM_KEY
 from ..evals.custom import load_custom_metrics
-from ..evals.llm import judge_from_settings
 from ..evals.profiles import load_profiles, profile_for
+from ..evals.project import JudgePool, ProjectEvaluator
 from ..model import Call
 from ..store.metadata import MetadataStore
 from .backend import open_backend
@@ -123,33 +122,41 @@ def _calibrate(
     try:
         project_id = meta.ensure_project(project).id
         document: dict[str, Any] = meta.project_settings(project_id)
-        stored_custom = document.get(CUSTOM_KEY)
-        if isinstance(stored_custom, dict) and stored_custom:
-            load_custom_metrics(stored_custom)
+        project_metrics = ProjectEvaluator(document).custom
         if custom is not None:
-            load_custom_metrics(custom)
-        metric_class = registry.get(metric_name)
-        judge = judge_from_settings(settings)
-        if metric_class.kind is MetricKind.JUDGE and judge is None:
+            project_metrics.update({cls.name: cls for cls in load_custom_metrics(custom)})
+        defined = project_metrics.get(metric_name)
+        if isinstance(defined, str):
+            raise InputError(defined)
+        metric_class = defined or registry.get(metric_name)
+        overrides = load_profiles(profiles_file) if profiles_file is not None else None
+        # An agent's own judge (judge_model / judge_base_url in its profile) stands in for a configured one.
+        named = profile_for(agent, document, overrides) if agent else None
+        judges = JudgePool.from_settings(settings)
+        own_judge = named is not None and named.judge_model is not None
+        if metric_class.kind is MetricKind.JUDGE and judges.base is None and not own_judge:
+            judges.close()
             raise InputError(
                 f"{metric_name} is a judge metric and no LLM judge is configured "
                 "(set CONVOSCOPE_LLM_MODEL and CONVOSCOPE_LLM_BASE_URL)"
             )
-        overrides = load_profiles(profiles_file) if profiles_file is not None else None
-        pairs = _labelled_calls(settings, project, labels)
 
         def context_for(call: Call) -> EvalContext:
             profile = profile_for(agent or call.agent_id, document, overrides)
             scenario = call.metadata.get("scenario")
             return EvalContext(
-                profile=profile, judge=judge, scenario=scenario if isinstance(scenario, dict) else None
+                profile=profile,
+                judge=judges.for_profile(profile),
+                scenario=scenario if isinstance(scenario, dict) else None,
             )
 
-        # The metric's parameters come from the profile of --agent, else of the first labelled call's
-        # agent; each call is still judged against its own agent's prompt and knowledge base.
-        first_profile = profile_for(agent or pairs[0][0].agent_id, document, overrides)
-        instance = metric_class.from_overrides(first_profile.metrics.get(metric_name))
         try:
+            pairs = _labelled_calls(settings, project, labels)
+            # The metric's parameters come from the profile of --agent, else of the first labelled call's
+            # agent; each call is still judged against its own agent's prompt, knowledge base and judge.
+            first_profile = profile_for(agent or pairs[0][0].agent_id, document, overrides)
+            instance = metric_class.from_overrides(first_profile.metrics.get(metric_name))
+            first_judge = judges.for_profile(first_profile)
             with _progress() as progress:
                 task = progress.add_task(f"calibrate {metric_name}", total=len(pairs))
                 agreement, _ = calibrate(
@@ -160,9 +167,8 @@ def _calibrate(
                     progress=lambda done: progress.update(task, completed=done),
                 )
         finally:
-            if judge is not None:
-                judge.close()
-        agreement = _with_source(agreement, labels, judge.model if judge is not None else None)
+            judges.close()
+        agreement = _with_source(agreement, labels, first_judge.model if first_judge is not None else None)
         if store:
             meta.update_project_settings(project_id, (SETTINGS_KEY, metric_name), agreement.as_json())
         return agreement

@@ -10,19 +10,17 @@ profile file, a bad date) is one line and exit code 2; evaluations that failed g
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..config import load_settings
 from ..errors import ConvoscopeError, InputError, StoreError
+from ._shared import count_progress, fail, locked_services, parse_since, server_error_message
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -32,9 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["eval_command"]
 
 console = Console()
-err_console = Console(stderr=True)
-
-BAD_INPUT_EXIT = 2
 POLL_S = 0.5
 """How often the progress of queued evaluations is asked for."""
 STATUS_CHUNK = 1000
@@ -43,33 +38,6 @@ STORE_EVERY = 200
 """Results are evaluated every this many calls in a direct run."""
 _SERVER_TIMEOUT_S = 60.0
 _FINISHED = frozenset({"done", "failed"})
-
-
-def _fail(message: str, code: int = BAD_INPUT_EXIT) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=code)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not sys.stderr.isatty(),
-    )
-
-
-def _parse_since(text: str | None) -> datetime | None:
-    """An ISO date or date-time; a date means its midnight UTC, a naive time is taken as UTC."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--since {text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def eval_command(
@@ -92,7 +60,6 @@ def eval_command(
     project: Annotated[str, typer.Option("--project", help="Project name.")] = "default",
 ) -> None:
     """Evaluate stored calls with each agent's metric set (or --metric); new results replace old ones."""
-    from ..evals import registry
     from ..evals.profiles import load_profiles
     from ..server.evals_job import EvalRequest
     from ..store.lock import running_server_url
@@ -100,10 +67,8 @@ def eval_command(
     settings = load_settings(data_dir=data_dir)
     try:
         request = EvalRequest(
-            since=_parse_since(since), agent_id=agent, call_ids=list(call or []), metrics=list(metric or [])
+            since=parse_since(since), agent_id=agent, call_ids=list(call or []), metrics=list(metric or [])
         )
-        for name in request.metrics:
-            registry.get(name)
         profiles = load_profiles(agents_file) if agents_file is not None else {}
         url = running_server_url(settings.data_dir)
         if url is not None:
@@ -113,9 +78,9 @@ def eval_command(
             total, failed = _here(settings, project, request, profiles)
             where = str(settings.data_dir)
     except InputError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ConvoscopeError as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
     summary = f"evaluated {total - len(failed)} of {total} calls in {where}"
     console.print(summary + (f"; {len(failed)} failed:" if failed else ""), highlight=False)
     for call_id, error in failed:
@@ -144,10 +109,7 @@ class _Server:
             raise StoreError(f"server at {self._url} did not answer: {exc}") from None
         if response.status_code < 400:
             return response.json()
-        try:
-            message = str(response.json()["error"]["message"])
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
+        message = server_error_message(response)
         if response.status_code in (400, 404, 422):
             raise InputError(message)
         raise StoreError(f"server answered {response.status_code}: {message}")
@@ -171,7 +133,7 @@ def _on_server(
         call_ids: list[str] = list(queued["call_ids"])
         failed: dict[str, str] = {}
         remaining = list(call_ids)
-        with _progress() as progress:
+        with count_progress() as progress:
             task = progress.add_task("evaluating", total=len(call_ids))
             while remaining:
                 still: list[str] = []
@@ -193,37 +155,24 @@ def _here(
     settings: Settings, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
 ) -> tuple[int, list[tuple[str, str]]]:
     """Evaluate on the store itself, under the data directory lock."""
-    from ..server.services import open_services
-    from ..store.lock import DataDirLock
-
-    lock = DataDirLock(settings.data_dir)
-    if not lock.try_acquire():
-        raise StoreError(
-            f"data directory {settings.data_dir} is held by another process that is not a server"
-        )
-    try:
-        services = open_services(settings)
-        try:
-            return _evaluate_locally(services, project, request, profiles)
-        finally:
-            services.close()
-    finally:
-        lock.release()
+    with locked_services(settings) as services:
+        return _evaluate_locally(services, project, request, profiles)
 
 
 def _evaluate_locally(
     services: Any, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
 ) -> tuple[int, list[tuple[str, str]]]:
-    from ..evals.llm import judge_from_settings
     from ..evals.profiles import profile_for
+    from ..evals.project import ProjectEvaluator
     from ..evals.runner import EvalItem, evaluate_calls
     from ..model import MetricResult
-    from ..server.evals_job import eval_item, select_calls
+    from ..server.evals_job import check_metrics, eval_item, judge_pool, select_calls
 
     project_id = services.meta.ensure_project(project).id
+    evaluator = ProjectEvaluator(services.meta.project_settings(project_id))
+    check_metrics(request.metrics, evaluator.custom)
     call_ids = select_calls(services.store, project_id, request)
-    settings_doc = services.meta.project_settings(project_id)
-    judge = judge_from_settings(services.settings)
+    judges = judge_pool(services.settings)
     failed: list[tuple[str, str]] = []
 
     def items() -> Iterator[EvalItem]:
@@ -233,19 +182,22 @@ def _evaluate_locally(
                 failed.append((call_id, "call not found"))
                 continue
             try:
-                profile = profile_for(stored.call.agent_id, settings_doc, profiles)
+                profile = profile_for(stored.call.agent_id, evaluator.settings, profiles)
+                judge = judges.for_profile(profile)
             except InputError as exc:
                 failed.append((call_id, str(exc)))
                 continue
-            yield eval_item(stored.call, stored.scores, profile, judge=judge, only=request.metrics or None)
+            only = request.metrics or None
+            local = evaluator.custom
+            yield eval_item(stored.call, stored.scores, profile, judge=judge, only=only, local=local)
 
     pending: list[MetricResult] = []
     evaluated = 0
     try:
-        with _progress() as progress:
+        with count_progress() as progress:
             task = progress.add_task("evaluating", total=len(call_ids))
             for _, results in evaluate_calls(items()):
-                pending.extend(results)
+                pending.extend(evaluator.finish(results))
                 progress.advance(task)
                 evaluated += 1
                 if evaluated % STORE_EVERY == 0:
@@ -255,6 +207,5 @@ def _evaluate_locally(
         if pending:
             services.store.insert_scores(project_id, pending)
     finally:
-        if judge is not None:
-            judge.close()
+        judges.close()
     return len(call_ids), failed

@@ -18,12 +18,13 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from ..config import Settings
 from ..errors import InputError
 from ..model.metric import MetricResult
 from .base import AgentProfile, Metric
 from .calibration import attach_calibration
 from .custom import project_custom_metrics
-from .llm import DEFAULT_OPENAI_BASE_URL, JudgeClient, JudgeConfig
+from .llm import CACHE_FILE, DEFAULT_OPENAI_BASE_URL, JudgeClient, JudgeConfig, judge_from_settings
 
 __all__ = ["JudgePool", "ProjectEvaluator"]
 
@@ -48,6 +49,11 @@ class JudgePool:
         self._environ = os.environ if environ is None else environ
         self._own: dict[tuple[str, str, str | None], JudgeClient] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JudgePool:
+        """The configured judge (if any) and room for the agents' own, with the data directory's cache."""
+        return cls(judge_from_settings(settings), cache_path=settings.data_dir / CACHE_FILE)
 
     @property
     def base(self) -> JudgeClient | None:

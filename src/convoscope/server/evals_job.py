@@ -27,7 +27,7 @@ from ..config import Settings
 from ..errors import NotFound
 from ..evals import registry
 from ..evals.base import AgentProfile, EvalContext, Metric
-from ..evals.llm import CACHE_FILE, JudgeClient, judge_from_settings
+from ..evals.llm import JudgeClient
 from ..evals.profiles import profile_for
 from ..evals.project import JudgePool, ProjectEvaluator
 from ..evals.runner import EvalItem, evaluate_call, resolve_metrics
@@ -228,7 +228,7 @@ def check_metrics(names: Iterable[str], custom: Mapping[str, object]) -> None:
 
 def judge_pool(settings: Settings) -> JudgePool:
     """The configured judge (if any) and room for the agents' own, with the data directory's cache."""
-    return JudgePool(judge_from_settings(settings), cache_path=settings.data_dir / CACHE_FILE)
+    return JudgePool.from_settings(settings)
 
 
 def queue_evaluation(
