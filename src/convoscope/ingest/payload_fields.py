@@ -26,6 +26,7 @@ __all__ = [
     "field_error",
     "iso_datetime",
     "latency_stats",
+    "merge_present",
     "opt_bool",
     "opt_float",
     "opt_int",
@@ -118,6 +119,22 @@ def opt_bool(doc: Mapping[str, Any], key: str, where: str) -> bool | None:
     if not isinstance(value, bool):
         raise field_error(f"{where}.{key}", f"expected true or false, got {type(value).__name__}")
     return value
+
+
+def merge_present(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, recursing into objects; a null in a later event never erases a value.
+
+    Vendors re-send a call's object with each lifecycle event, often with fields they no longer fill.
+    """
+    merged = dict(base)
+    for key, value in update.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_present(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 # Epoch values past this are not plausible call times (year 9999 is where datetime ends).

@@ -23,6 +23,7 @@ from .payload_fields import (
     Warnings,
     build_call,
     epoch_datetime,
+    merge_present,
     opt_bool,
     opt_float,
     opt_list,
@@ -101,19 +102,6 @@ _CALL_META_KEYS = (
     "scrubbed_recording_multi_channel_url",
 )
 """Call fields with no canonical home, kept under ``metadata["retell"]``."""
-
-
-def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``, recursing into objects; a null in a later event never erases a value."""
-    merged = dict(base)
-    for key, value in update.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 @dataclass
@@ -308,7 +296,7 @@ class RetellSource:
         for raw in events:
             body = req_obj(raw, "body")
             seen.append(req_str(body, "event", "body"))
-            merged = _merge(merged, req_obj(body.get("call"), "call"))
+            merged = merge_present(merged, req_obj(body.get("call"), "call"))
         return self._map(merged, seen)
 
     def _map(self, call: dict[str, Any], seen: list[str]) -> Assembled:

@@ -25,6 +25,7 @@ from .payload_fields import (
     build_call,
     iso_datetime,
     latency_stats,
+    merge_present,
     opt_float,
     opt_list,
     opt_obj,
@@ -123,18 +124,6 @@ _CALL_META_KEYS = (
 _ARTIFACT_META_KEYS = ("logUrl", "pcapUrl", "variableValues", "transfers", "nodes", "presignedUrlsExpiresAt")
 
 
-def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _view(payload: Any) -> dict[str, Any]:
     """One call-object view of an event: a report's fields lifted over its embedded ``call``."""
     body = req_obj(payload, "body")
@@ -143,7 +132,7 @@ def _view(payload: Any) -> dict[str, Any]:
     message = req_obj(body["message"], "message")
     call = req_obj(message.get("call") or {}, "message.call")
     lifted = {k: v for k, v in message.items() if k not in ("call", "type", "timestamp")}
-    return _merge(call, lifted)
+    return merge_present(call, lifted)
 
 
 def _end_reason(raw: str | None) -> EndReason:
@@ -429,7 +418,7 @@ class VapiSource:
             raise PayloadError("no Vapi events to assemble")
         view: dict[str, Any] = {}
         for raw in events:
-            view = _merge(view, _view(raw))
+            view = merge_present(view, _view(raw))
         return self._map(view)
 
     def _map(self, view: dict[str, Any]) -> Assembled:
