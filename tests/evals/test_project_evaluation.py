@@ -207,6 +207,8 @@ def test_a_custom_metric_in_settings_runs_after_ingest_and_an_edit_replaces_it(
     second = scores(client, call_id)[name]
     assert second["value"] is False and second["version"] != first[name]["version"]
     assert "confirms the delivery date" in system_of(fake_llm.requests[-1])
+    listed = {m["name"]: m for m in client.get("/api/v1/metrics", headers=AUTH).json()}
+    assert listed[name]["version"] == second["version"] and listed[name]["kind"] == "judge"
     unknown = client.post(f"/api/v1/jobs/{EVALS_RUN}", json={"metrics": [unique("nope")]}, headers=AUTH)
     assert unknown.status_code == 400
 

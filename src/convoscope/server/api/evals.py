@@ -67,8 +67,14 @@ def metric_catalogue(kind: MetricKind | None = None) -> list[MetricInfo]:
 
 
 @router.get("/metrics", summary="Every metric with its definition, version and parameters")
-async def list_metrics(project: CurrentProject, kind: MetricKind | None = None) -> list[MetricInfo]:
-    """Deterministic, judge and audio metrics known to this server."""
+async def list_metrics(
+    request: Request, project: CurrentProject, kind: MetricKind | None = None
+) -> list[MetricInfo]:
+    """Deterministic, judge and audio metrics known to this server, with the project's custom metrics."""
+    settings: dict[str, Any] = await run_in_threadpool(
+        get_services(request).meta.project_settings, project.id
+    )
+    ProjectEvaluator(settings)  # defines the project's custom metrics, so they are listed too
     return metric_catalogue(kind)
 
 
