@@ -36,7 +36,7 @@ def test_possible_windows_cover_frames_and_context() -> None:
 
 def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]) -> None:
     track = _track(2.0, [(0.3, utterances[3])])
-    backend = SileroBackend()
+    backend = SileroBackend(runtime="sequential")
     frames = backend.detect(track, RATE_HZ)
     model = SileroVAD(RATE_HZ)
     padded = np.zeros(len(frames.probabilities) * 512, dtype=np.float32)
@@ -46,7 +46,7 @@ def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]
     np.testing.assert_array_equal(frames.probabilities, np.array(expected, dtype=np.float32))
 
 
-@pytest.mark.parametrize("backend", [SileroBackend(), WebRtcBackend()])
+@pytest.mark.parametrize("backend", [SileroBackend(), SileroBackend(runtime="sequential"), WebRtcBackend()])
 def test_windows_ruled_out_are_not_evaluated(
     backend: SileroBackend | WebRtcBackend, utterances: list[Track]
 ) -> None:

@@ -88,7 +88,7 @@ class BatchedSilero:
         self,
         rate_hz: int,
         *,
-        batch: int = 32,
+        batch: int = 16,
         warmup_windows: int = 16,
         min_chunk_windows: int = 64,
         snap_windows: int = 32,

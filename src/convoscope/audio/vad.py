@@ -175,7 +175,7 @@ class SileroBackend:
         model_rate_hz: int | None = None,
         *,
         runtime: Literal["batched", "sequential"] = "batched",
-        batch: int = 32,
+        batch: int = 16,
         warmup_windows: int = 16,
     ) -> None:
         if model_rate_hz is not None and model_rate_hz not in self._MODEL_RATES:
