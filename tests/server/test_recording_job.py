@@ -145,94 +145,103 @@ def fetch_runner(services: Services) -> JobRunner:
     )
 
 
-def _post_call(client: TestClient, auth: dict[str, str], url: str, external_id: str) -> str:
-    document = {
-        "call_id": external_id,
-        "started_at": "2026-01-05T10:00:00Z",
-        "recording_url": url,
-        "transcript": [{"role": "user", "content": "hi", "start_time": 0.2, "end_time": 0.8}],
-    }
-    response = client.post("/api/v1/ingest/generic", content=orjson.dumps(document), headers=auth)
-    assert response.status_code == 202, response.text
-    call_id: str = response.json()["id"]
-    return call_id
+@dataclass
+class Fetching:
+    """Calls posted with a vendor recording link, and what the API then says of them and their fetch job."""
+
+    client: TestClient
+    auth: dict[str, str]
+    vendor: Vendor
+    drain: Callable[[], int]
+
+    def post(self, url: str, external_id: str, *, text: str = "hi") -> str:
+        """Ingest a generic call linking ``url`` and store it; returns its id."""
+        document = {
+            "call_id": external_id,
+            "started_at": "2026-01-05T10:00:00Z",
+            "recording_url": url,
+            "transcript": [{"role": "user", "content": text, "start_time": 0.2, "end_time": 0.8}],
+        }
+        response = self.client.post(
+            "/api/v1/ingest/generic", content=orjson.dumps(document), headers=self.auth
+        )
+        assert response.status_code == 202, response.text
+        self.drain()
+        call_id: str = response.json()["id"]
+        return call_id
+
+    def detail(self, call_id: str) -> dict[str, Any]:
+        detail: dict[str, Any] = self.client.get(f"/api/v1/calls/{call_id}", headers=self.auth).json()
+        return detail
+
+    def recording(self, call_id: str) -> dict[str, Any]:
+        recording: dict[str, Any] = self.detail(call_id)["call"]["recordings"][0]
+        return recording
+
+    def job(self, call_id: str) -> dict[str, Any]:
+        detail = self.detail(call_id)
+        jobs = [job for job in detail["jobs"] if job["kind"] == RECORDING_FETCH]
+        assert len(jobs) == 1, detail["jobs"]
+        job: dict[str, Any] = jobs[0]
+        return job
 
 
-def _fetch_job(client: TestClient, auth: dict[str, str], call_id: str) -> dict[str, Any]:
-    detail = client.get(f"/api/v1/calls/{call_id}", headers=auth).json()
-    jobs = [job for job in detail["jobs"] if job["kind"] == RECORDING_FETCH]
-    assert len(jobs) == 1, detail["jobs"]
-    job: dict[str, Any] = jobs[0]
-    return job
+@pytest.fixture
+def fetching(client: TestClient, auth: dict[str, str], vendor: Vendor, drain: Callable[[], int]) -> Fetching:
+    return Fetching(client, auth, vendor, drain)
 
 
 def test_success_rehosts_and_serves_the_recording(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/redirect.wav?token=abc", "ok")
-    drain()
-    assert _fetch_job(client, auth, call_id)["status"] == "pending"
-    assert client.get(f"/api/v1/calls/{call_id}/recording", headers=auth).status_code == 404
+    call_id = fetching.post(f"{fetching.vendor.base}/redirect.wav?token=abc", "ok")
+    assert fetching.job(call_id)["status"] == "pending"
+    assert fetching.client.get(f"/api/v1/calls/{call_id}/recording", headers=fetching.auth).status_code == 404
     assert fetch_runner.run_until_idle() == 1
-    assert _fetch_job(client, auth, call_id)["status"] == "done"
-    recording = client.get(f"/api/v1/calls/{call_id}", headers=auth).json()["call"]["recordings"][0]
+    assert fetching.job(call_id)["status"] == "done"
+    recording = fetching.recording(call_id)
     assert recording["uri"].startswith("blob:") and recording["channels"] == 2
     assert recording["format"] == "wav" and recording["duration_s"] == pytest.approx(2.0)
-    served = client.get(f"/api/v1/calls/{call_id}/recording", headers=auth)
+    served = fetching.client.get(f"/api/v1/calls/{call_id}/recording", headers=fetching.auth)
     assert served.status_code == 200 and served.content == WAV
-    jobs = {job["kind"] for job in client.get(f"/api/v1/calls/{call_id}", headers=auth).json()["jobs"]}
+    jobs = {job["kind"] for job in fetching.detail(call_id)["jobs"]}
     assert "audio.analyze" in jobs, "a re-hosted recording gets its analysis planned"
 
 
 def test_expired_link_fails_the_job_visibly(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/expired.wav?X-Amz-Signature=topsecret", "expired")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/expired.wav?X-Amz-Signature=topsecret", "expired")
     fetch_runner.run_until_idle()
-    job = _fetch_job(client, auth, call_id)
+    job = fetching.job(call_id)
     assert job["status"] == "failed" and job["attempts"] == 1, "an expired link is not retried"
     assert "403" in job["error"] and "expired" in job["error"]
     assert "/expired.wav" in job["error"] and "topsecret" not in job["error"]
 
 
 def test_slow_server_times_out_then_retries(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/slow.wav", "slow")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/slow.wav", "slow")
     assert fetch_runner.run_once() == 1
-    job = _fetch_job(client, auth, call_id)
+    job = fetching.job(call_id)
     assert job["status"] == "pending" and "timed out" in job["error"]
     assert fetch_runner.run_until_idle() == 1
-    assert _fetch_job(client, auth, call_id)["status"] == "done"
-    assert vendor.hits["/slow.wav"] == 2
+    assert fetching.job(call_id)["status"] == "done"
+    assert fetching.vendor.hits["/slow.wav"] == 2
 
 
 def test_server_error_is_retried(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/busy.wav", "busy")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/busy.wav", "busy")
     fetch_runner.run_until_idle()
-    assert _fetch_job(client, auth, call_id)["status"] == "done"
-    assert vendor.hits["/busy.wav"] == 2
+    assert fetching.job(call_id)["status"] == "done"
+    assert fetching.vendor.hits["/busy.wav"] == 2
 
 
 @pytest.mark.parametrize(
@@ -240,48 +249,30 @@ def test_server_error_is_retried(
     [("/page.wav", "did not return audio"), ("/huge.wav", "limit"), ("/missing.wav", "404")],
 )
 def test_unusable_body_fails_with_a_clear_error(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
     path: str,
     message: str,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}{path}", f"bad{path}")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}{path}", f"bad{path}")
     fetch_runner.run_until_idle()
-    job = _fetch_job(client, auth, call_id)
+    job = fetching.job(call_id)
     assert job["status"] == "failed" and message in job["error"] and "recordings[0]" in job["error"]
-    recording = client.get(f"/api/v1/calls/{call_id}", headers=auth).json()["call"]["recordings"][0]
+    recording = fetching.recording(call_id)
     assert recording.get("uri") is None, "nothing half-written: the call keeps only the vendor link"
 
 
 def test_later_event_keeps_the_rehosted_copy(
-    client: TestClient,
-    auth: dict[str, str],
-    services: Services,
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/ok.wav", "resent")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/ok.wav", "resent")
     fetch_runner.run_until_idle()
-    document = {
-        "call_id": "resent",
-        "started_at": "2026-01-05T10:00:00Z",
-        "recording_url": f"{vendor.base}/ok.wav",
-        "transcript": [{"role": "user", "content": "hi again", "start_time": 0.2, "end_time": 0.8}],
-    }
-    assert (
-        client.post("/api/v1/ingest/generic", content=orjson.dumps(document), headers=auth).status_code == 202
-    )
-    drain()
-    call = client.get(f"/api/v1/calls/{call_id}", headers=auth).json()["call"]
+    assert fetching.post(f"{fetching.vendor.base}/ok.wav", "resent", text="hi again") == call_id
+    call = fetching.detail(call_id)["call"]
     assert call["turns"][0]["text"] == "hi again"
     assert call["recordings"][0]["uri"].startswith("blob:")
-    assert fetch_runner.run_until_idle() == 0 and vendor.hits["/ok.wav"] == 1, "no second download"
+    assert fetch_runner.run_until_idle() == 0 and fetching.vendor.hits["/ok.wav"] == 1, "no second download"
 
 
 @pytest.fixture
@@ -296,70 +287,54 @@ def default_runner(services: Services) -> JobRunner:
     return JobRunner(services.meta, {RECORDING_FETCH: handler}, max_attempts=3)
 
 
-def _assert_refused(client: TestClient, auth: dict[str, str], call_id: str, *words: str) -> None:
-    job = _fetch_job(client, auth, call_id)
+def _assert_refused(fetching: Fetching, call_id: str, *words: str) -> None:
+    job = fetching.job(call_id)
     assert job["status"] == "failed" and job["attempts"] == 1, "a refused address is not retried"
     assert "recordings[0]" in job["error"] and "RECORDING_FETCH_ALLOWED_NETWORKS" in job["error"]
     for word in words:
         assert word in job["error"], job["error"]
-    recording = client.get(f"/api/v1/calls/{call_id}", headers=auth).json()["call"]["recordings"][0]
+    recording = fetching.recording(call_id)
     assert recording.get("uri") is None
 
 
 def test_loopback_link_is_refused_by_default_without_a_request(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     default_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/ok.wav", "internal")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/ok.wav", "internal")
     default_runner.run_until_idle()
-    _assert_refused(client, auth, call_id, "127.0.0.1", "loopback")
-    assert vendor.hits == {}, "the guard refuses before connecting"
+    _assert_refused(fetching, call_id, "127.0.0.1", "loopback")
+    assert fetching.vendor.hits == {}, "the guard refuses before connecting"
 
 
 def test_host_name_is_judged_by_every_address_it_resolves_to(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     default_runner: JobRunner,
 ) -> None:
-    port = vendor.base.rsplit(":", 1)[1]
-    call_id = _post_call(client, auth, f"http://localhost:{port}/ok.wav", "by-name")
-    drain()
+    port = fetching.vendor.base.rsplit(":", 1)[1]
+    call_id = fetching.post(f"http://localhost:{port}/ok.wav", "by-name")
     default_runner.run_until_idle()
-    _assert_refused(client, auth, call_id, "localhost (resolves to", "loopback")
-    assert vendor.hits == {}
+    _assert_refused(fetching, call_id, "localhost (resolves to", "loopback")
+    assert fetching.vendor.hits == {}
 
 
 def test_redirect_to_a_network_not_allowed_is_refused(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/hop.wav", "hop")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/hop.wav", "hop")
     fetch_runner.run_until_idle()
-    _assert_refused(client, auth, call_id, OTHER_LOOPBACK, "loopback")
-    assert vendor.hits == {"/hop.wav": 1}, "the allowed host was asked, the redirect target never"
+    _assert_refused(fetching, call_id, OTHER_LOOPBACK, "loopback")
+    assert fetching.vendor.hits == {"/hop.wav": 1}, "the allowed host was asked, the redirect target never"
 
 
 def test_redirect_to_another_scheme_fails_for_good(
-    client: TestClient,
-    auth: dict[str, str],
-    vendor: Vendor,
-    drain: Callable[[], int],
+    fetching: Fetching,
     fetch_runner: JobRunner,
 ) -> None:
-    call_id = _post_call(client, auth, f"{vendor.base}/scheme.wav", "scheme")
-    drain()
+    call_id = fetching.post(f"{fetching.vendor.base}/scheme.wav", "scheme")
     fetch_runner.run_until_idle()
-    job = _fetch_job(client, auth, call_id)
+    job = fetching.job(call_id)
     assert job["status"] == "failed" and job["attempts"] == 1 and "not http(s)" in job["error"]
 
 
