@@ -1,7 +1,9 @@
-"""Hypothesis strategies shared by the vendor adapter tests."""
+"""Hypothesis strategies and the recorded vendor payloads shared by the vendor adapter tests."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -13,3 +15,12 @@ json_values: st.SearchStrategy[Any] = st.recursive(
     max_leaves=20,
 )
 """Arbitrary JSON documents."""
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def vendor_payload(vendor: str, name: str) -> dict[str, Any]:
+    """The recorded payload ``fixtures/<vendor>/<name>.json``, fresh on every call (tests mutate it)."""
+    document: dict[str, Any] = json.loads((FIXTURES / vendor / f"{name}.json").read_text())
+    return document

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _vendor_json import json_values
+from _vendor_json import json_values, vendor_payload
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,23 +19,16 @@ from hypothesis import strategies as st
 from convoscope.config import Settings
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.bland import SOURCE
-from convoscope.ingest.sources import get_source
 from convoscope.model import Direction, EndReason, Role
 from convoscope.server.app import create_app
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
 
-FIXTURES = Path(__file__).parent / "fixtures" / "bland"
 STARTED = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 
 
 def load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return document
-
-
-def test_registered_under_its_name() -> None:
-    assert get_source("bland") is SOURCE
+    return vendor_payload("bland", name)
 
 
 def test_identify_tells_the_two_webhooks_apart() -> None:

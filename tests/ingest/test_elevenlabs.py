@@ -6,31 +6,21 @@ import base64
 import copy
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from _vendor_json import json_values
+from _vendor_json import json_values, vendor_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.elevenlabs import SOURCE
-from convoscope.ingest.sources import get_source
 from convoscope.model import Direction, EndReason, Role
-
-FIXTURES = Path(__file__).parent / "fixtures" / "elevenlabs"
 
 
 def load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return document
-
-
-def test_registered_under_its_name() -> None:
-    assert get_source("elevenlabs") is SOURCE
+    return vendor_payload("elevenlabs", name)
 
 
 def test_identify_each_event_type() -> None:

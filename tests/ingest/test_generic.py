@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from _mutate import mutated
-from _vendor_json import json_values
+from _vendor_json import json_values, vendor_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.generic import SOURCE
 from convoscope.ingest.signing import sign_generic
-from convoscope.ingest.sources import body_event_key, get_source
+from convoscope.ingest.sources import body_event_key
 from convoscope.model import EndReason, Role
-
-FIXTURES = Path(__file__).parent / "fixtures" / "generic"
 
 
 def load() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((FIXTURES / "call.json").read_text())
-    return document
-
-
-def test_registered_under_its_name() -> None:
-    assert get_source("generic") is SOURCE
+    return vendor_payload("generic", "call")
 
 
 def test_every_field() -> None:

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from _mutate import mutated
-from _vendor_json import json_values
+from _vendor_json import json_values, vendor_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.retell import SOURCE, RetellSource
 from convoscope.ingest.signing import hmac_hex
-from convoscope.ingest.sources import get_source
 from convoscope.model import Direction, EndReason, Role
 
-FIXTURES = Path(__file__).parent / "fixtures" / "retell"
 EVENTS = ("call_started", "call_ended", "call_analyzed")
 
 
 def load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return document
+    return vendor_payload("retell", name)
 
 
 def all_events() -> list[dict[str, Any]]:
     return [load(name) for name in EVENTS]
-
-
-def test_registered_under_its_name() -> None:
-    assert get_source("retell") is SOURCE
 
 
 def test_identify_keys_lifecycle_events_by_type() -> None:

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from _mutate import mutated
-from _vendor_json import json_values
+from _vendor_json import json_values, vendor_payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.signing import hmac_hex
-from convoscope.ingest.sources import get_source
 from convoscope.ingest.vapi import SOURCE, VapiSource
 from convoscope.model import Direction, EndReason, Role
 
-FIXTURES = Path(__file__).parent / "fixtures" / "vapi"
-
 
 def load(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return document
-
-
-def test_registered_under_its_name() -> None:
-    assert get_source("vapi") is SOURCE
+    return vendor_payload("vapi", name)
 
 
 def test_identify_report_and_call_object() -> None:

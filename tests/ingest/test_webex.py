@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError, SignatureError
-from convoscope.ingest.sources import get_source
 from convoscope.ingest.webex import SOURCE
 from convoscope.model import EndReason, Role
 
@@ -25,10 +24,6 @@ CAPTURE: dict[str, Any] = json.loads(
 
 def capture() -> dict[str, Any]:
     return copy.deepcopy(CAPTURE)
-
-
-def test_registered_under_its_name() -> None:
-    assert get_source("webex") is SOURCE
 
 
 def test_identify() -> None:
