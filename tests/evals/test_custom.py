@@ -10,7 +10,12 @@ import pytest
 from convoscope.errors import InputError
 from convoscope.evals import registry
 from convoscope.evals.base import AgentProfile, EvalContext, MetricKind
-from convoscope.evals.custom import CustomMetricSpec, define_custom_metric, load_custom_metrics
+from convoscope.evals.custom import (
+    CustomMetricSpec,
+    define_custom_metric,
+    load_custom_metrics,
+    project_custom_metrics,
+)
 from convoscope.evals.llm import JudgeClient
 from convoscope.evals.runner import evaluate_call, resolve_metrics
 from convoscope.testing import make_call
@@ -159,3 +164,23 @@ def test_definitions_from_project_settings_and_unscorable_context() -> None:
     assert result.evidence == {
         "not_scorable": "the rubric needs the agent's knowledge base, and the profile has none"
     }
+
+
+def test_settings_definitions_one_bad_one_shadowing_and_one_edited() -> None:
+    good, bad = unique("good"), unique("bad")
+    settings = {
+        "custom_metrics": {
+            good: {"rubric": "Is it polite?", "output": "binary"},
+            bad: {"rubric": "No output type."},
+            "csat": {"rubric": "Would shadow a built-in.", "output": "binary"},
+        }
+    }
+    found = project_custom_metrics(settings)
+    assert set(found) == {good, bad}, "a refused definition never stands in for the built-in csat"
+    assert registry.get(good) is found[good]
+    assert isinstance(found[bad], str) and "has a rubric but no output type" in found[bad]
+    assert registry.get("csat").__module__.startswith("convoscope.evals.judges")
+    edited = project_custom_metrics({"custom_metrics": {good: {"rubric": "Is it rude?", "output": "binary"}}})
+    assert edited[good] is not found[good] and registry.get(good) is edited[good]
+    with pytest.raises(InputError, match="expected a mapping"):
+        project_custom_metrics({"custom_metrics": ["not", "a", "mapping"]})

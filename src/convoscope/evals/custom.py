@@ -276,8 +276,14 @@ def project_custom_metrics(settings: Mapping[str, Any]) -> dict[str, type[Metric
             (spec,) = parse_custom_metrics([named], where=where)
             found[spec.name] = define_custom_metric(spec)
         except InputError as exc:
-            found[str(key)] = str(exc)
+            if not _is_builtin(str(key)):  # a refused definition never stands in for a built-in metric
+                found[str(key)] = str(exc)
     return found
+
+
+def _is_builtin(name: str) -> bool:
+    cls = all_metrics().get(name)
+    return cls is not None and not issubclass(cls, CustomJudgeMetric)
 
 
 def load_custom_metrics(source: Path | str | Mapping[str, Any]) -> list[type[Metric[Any]]]:
