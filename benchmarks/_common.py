@@ -11,10 +11,12 @@ import importlib.metadata
 import json
 import os
 import platform
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -119,6 +121,59 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"results written to {path}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """When a concurrent upload began and when its last answer came (``time.perf_counter``)."""
+
+    started: float
+    last_ack: float
+
+
+def post_all(
+    url: str,
+    path: str,
+    bodies: Sequence[bytes],
+    headers: dict[str, str],
+    *,
+    clients: int,
+    accepted: int,
+    timeout_s: float,
+    what: str,
+) -> Delivery:
+    """POST every body to ``url + path`` from ``clients`` connections at once, each taking the next body;
+    exits naming ``what`` failed if any answer is not ``accepted``."""
+    work: queue.Queue[bytes] = queue.Queue()
+    for body in bodies:
+        work.put(body)
+    errors: list[str] = []
+    acks: list[float] = []
+    lock = threading.Lock()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=timeout_s) as client:
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                response = client.post(path, content=body)
+                done = time.perf_counter()
+                with lock:
+                    if response.status_code != accepted:
+                        errors.append(f"{response.status_code}: {response.text[:200]}")
+                    acks.append(done)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(f"{what} failed: {errors[:3]}")
+    return Delivery(started=started, last_ack=max(acks))
 
 
 def free_port() -> int:

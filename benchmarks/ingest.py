@@ -26,13 +26,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import queue
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -50,6 +48,7 @@ from _common import (
     API_KEY,
     ServerProcess,
     environment,
+    post_all,
     print_environment,
     print_table,
     write_json,
@@ -377,39 +376,20 @@ def bench_http(
     server = ServerProcess(data_dir=workdir / "server-data")
     server.start()
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-    work: queue.Queue[bytes] = queue.Queue()
-    for body in bodies:
-        work.put(body)
-    errors: list[str] = []
-    ack_times: list[float] = []
-    lock = threading.Lock()
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=server.url, headers=headers, timeout=300) as client:
-            while True:
-                try:
-                    body = work.get_nowait()
-                except queue.Empty:
-                    return
-                response = client.post("/api/v1/calls", content=body)
-                done = time.perf_counter()
-                with lock:
-                    if response.status_code != 202:
-                        errors.append(f"{response.status_code}: {response.text[:200]}")
-                    ack_times.append(done)
-
     assert server.process is not None
     spy = start_py_spy(server.process.pid, py_spy) if py_spy is not None else None
     try:
-        started = time.perf_counter()
-        threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        acked = max(ack_times)
-        if errors:
-            raise SystemExit(f"ingest failed: {errors[:3]}")
+        sent = post_all(
+            server.url,
+            "/api/v1/calls",
+            bodies,
+            headers,
+            clients=clients,
+            accepted=202,
+            timeout_s=300,
+            what="ingest",
+        )
+        started, acked = sent.started, sent.last_ack
 
         with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
             deadline = time.monotonic() + drain_timeout_s

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from _common import (
     ServerProcess,
     environment,
     free_port,
+    post_all,
     print_environment,
     print_table,
     write_json,
@@ -356,35 +355,10 @@ def bench_phoenix(
 
 def _post_all(url: str, bodies: list[bytes], headers: dict[str, str], clients: int) -> dict[str, float]:
     """POST every body from ``clients`` connections; the start and the last acknowledgement."""
-    work: queue.Queue[bytes] = queue.Queue()
-    for body in bodies:
-        work.put(body)
-    errors: list[str] = []
-    acks: list[float] = []
-    lock = threading.Lock()
-
-    def client_loop() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
-            while True:
-                try:
-                    body = work.get_nowait()
-                except queue.Empty:
-                    return
-                response = client.post("/v1/traces", content=body)
-                with lock:
-                    if response.status_code != 200:
-                        errors.append(f"{response.status_code}: {response.content[:200]!r}")
-                    acks.append(time.perf_counter())
-
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise SystemExit(f"export failed: {errors[:3]}")
-    return {"started": started, "last_ack": max(acks)}
+    sent = post_all(
+        url, "/v1/traces", bodies, headers, clients=clients, accepted=200, timeout_s=120, what="export"
+    )
+    return {"started": sent.started, "last_ack": sent.last_ack}
 
 
 def report(results: dict[str, Any]) -> None:
