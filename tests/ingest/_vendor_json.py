@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+
+from convoscope.errors import PayloadError
+from convoscope.ingest.sources import Source
 
 json_values: st.SearchStrategy[Any] = st.recursive(
     # What a JSON parser hands over (orjson keeps integers to 64 bits).
@@ -24,3 +28,13 @@ def vendor_payload(vendor: str, name: str) -> dict[str, Any]:
     """The recorded payload ``fixtures/<vendor>/<name>.json``, fresh on every call (tests mutate it)."""
     document: dict[str, Any] = json.loads((FIXTURES / vendor / f"{name}.json").read_text())
     return document
+
+
+def only_payload_errors(source: Source, *events: Any, earlier: Sequence[Any] = ()) -> None:
+    """Identify each event and assemble them after ``earlier``: bad input may only raise ``PayloadError``."""
+    try:
+        for event in events:
+            source.identify(event)
+        source.assemble([*earlier, *events])
+    except PayloadError:
+        pass
