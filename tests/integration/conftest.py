@@ -7,15 +7,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 KEY = "cvs_integration_key_0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+KILL_WITHIN_S = 60.0
+"""How long a durability test sends before the server must have acknowledged enough to be killed."""
 
 
 def free_port() -> int:
@@ -51,6 +56,8 @@ class ServerProcess:
     data_dir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the server (settings such as ``CONVOSCOPE_OTLP_SETTLE_S``)."""
 
     @property
     def url(self) -> str:
@@ -70,7 +77,7 @@ class ServerProcess:
                     "--data-dir",
                     str(self.data_dir),
                 ],
-                env=cli_env(self.data_dir),
+                env=cli_env(self.data_dir, **self.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -98,6 +105,43 @@ class ServerProcess:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+def stored_calls(url: str, **filters: object) -> list[dict[str, Any]]:
+    """Every call of the key's project, following the list's cursor."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 500, **filters}
+        if cursor:
+            params["cursor"] = cursor
+        page = httpx.get(f"{url}/api/v1/calls", params=params, headers=AUTH, timeout=30).json()
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def kill9_while_sending(
+    server: ServerProcess,
+    send: Callable[[threading.Event], None],
+    acknowledged: Sized,
+    *,
+    at_least: int,
+    within_s: float = KILL_WITHIN_S,
+) -> None:
+    """Run ``send`` in a thread until ``at_least`` deliveries are acknowledged, then ``kill -9`` the
+    server mid-stream; ``send`` returns once the event is set or the connection fails."""
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(stop,))
+    sender.start()
+    deadline = time.monotonic() + within_s
+    while len(acknowledged) < at_least and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill9()
+    stop.set()
+    sender.join(timeout=30)
+    assert len(acknowledged) >= at_least
 
 
 @pytest.fixture

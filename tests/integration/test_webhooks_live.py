@@ -10,7 +10,7 @@ import orjson
 
 from convoscope.ingest.signing import sign_generic
 
-from .conftest import KEY, ServerProcess, run_cli
+from .conftest import KEY, ServerProcess, kill9_while_sending, run_cli, stored_calls
 
 
 def _document(call_id: str) -> dict[str, object]:
@@ -22,19 +22,7 @@ def _document(call_id: str) -> dict[str, object]:
 
 
 def _stored_ids(url: str) -> list[str]:
-    ids: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, object] = {"limit": 500, "source": "generic"}
-        if cursor:
-            params["cursor"] = cursor
-        page = httpx.get(
-            f"{url}/api/v1/calls", params=params, headers={"Authorization": f"Bearer {KEY}"}
-        ).json()
-        ids.extend(item["external_id"] for item in page["items"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            return ids
+    return [str(item["external_id"]) for item in stored_calls(url, source="generic")]
 
 
 def test_sources_configure_applies_to_the_running_server(server: ServerProcess) -> None:
@@ -71,9 +59,8 @@ def test_sources_configure_applies_to_the_running_server(server: ServerProcess) 
 def test_acknowledged_webhook_events_survive_kill_9(server: ServerProcess) -> None:
     server.start()
     acknowledged: list[str] = []
-    stop = threading.Event()
 
-    def post_events() -> None:
+    def post_events(stop: threading.Event) -> None:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             for i in range(600):
                 if stop.is_set():
@@ -88,15 +75,7 @@ def test_acknowledged_webhook_events_survive_kill_9(server: ServerProcess) -> No
                 if response.status_code == 202:
                     acknowledged.append(call_id)
 
-    poster = threading.Thread(target=post_events)
-    poster.start()
-    deadline = time.monotonic() + 60
-    while len(acknowledged) < 100 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    server.kill9()
-    stop.set()
-    poster.join(timeout=30)
-    assert len(acknowledged) >= 100
+    kill9_while_sending(server, post_events, acknowledged, at_least=100)
     server.start()
     deadline = time.monotonic() + 120
     while len(stored := _stored_ids(server.url)) < len(acknowledged) and time.monotonic() < deadline:
