@@ -176,11 +176,53 @@ def post_all(
     return Delivery(started=started, last_ack=max(acks))
 
 
+LIST_PAGE = 500
+"""The calls list's largest page."""
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_healthy(
+    process: subprocess.Popen[bytes],
+    url: str,
+    *,
+    timeout_s: float,
+    poll_s: float = 0.2,
+    probe_timeout_s: float = 5.0,
+) -> bool:
+    """Poll ``url/healthz`` until it answers 200 (True), or the process exits or time runs out (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{url}/healthz", timeout=probe_timeout_s).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(poll_s)
+    return False
+
+
+def count_listed_calls(client: httpx.Client, *, max_pages: int | None = None) -> int:
+    """How many calls ``GET /api/v1/calls`` lists, walked with its largest page (at most ``max_pages``)."""
+    total, cursor, pages = 0, None, 0
+    while max_pages is None or pages < max_pages:
+        params: dict[str, Any] = {"limit": LIST_PAGE}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/api/v1/calls", params=params).raise_for_status().json()
+        pages += 1
+        total += len(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    return total
 
 
 @dataclass
@@ -223,16 +265,10 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        if wait_healthy(self.process, self.url, timeout_s=timeout_s):
+            return
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log_path}")
         self.stop()
         raise RuntimeError(f"server did not become healthy in {timeout_s}s; see {self.log_path}")
 

@@ -46,7 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     API_KEY,
+    LIST_PAGE,
     ServerProcess,
+    count_listed_calls,
     environment,
     post_all,
     print_environment,
@@ -343,21 +345,6 @@ def summarise_py_spy(path: Path) -> dict[str, float]:
     }
 
 
-def _count_via_api(client: httpx.Client, expected: int) -> int:
-    """Walk the calls list with the largest page; bounded by the page count ``expected`` allows."""
-    total, cursor = 0, None
-    for _ in range(expected // 500 + 2):
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = client.get("/api/v1/calls", params=params).raise_for_status().json()
-        total += len(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    return total
-
-
 def bench_http(
     calls_n: int, batch: int, clients: int, workdir: Path, drain_timeout_s: float, py_spy: Path | None
 ) -> dict[str, Any]:
@@ -405,7 +392,7 @@ def bench_http(
             if spy is not None:
                 stop_py_spy(spy)
                 spy = None
-            listed = _count_via_api(client, calls_n)
+            listed = count_listed_calls(client, max_pages=calls_n // LIST_PAGE + 2)
             verified = time.perf_counter()
             ingest_state = health["checks"]["ingest"]
     finally:

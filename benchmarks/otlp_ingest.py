@@ -46,11 +46,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     API_KEY,
     ServerProcess,
+    count_listed_calls,
     environment,
     free_port,
     post_all,
     print_environment,
     print_table,
+    wait_healthy,
     write_json,
 )
 from convoscope.ingest.otlp import PriceTable, SpanLimits, decode_export, mapper_for, resolve_keys
@@ -59,6 +61,8 @@ from convoscope.server.worker import assign_identity
 from convoscope.store.clickhouse import open_clickhouse_store
 
 PROTOBUF = "application/x-protobuf"
+PHOENIX_START_S = 180.0
+"""How long Phoenix may take to answer its health check (its first start migrates its database)."""
 BATCH_SPANS = 512
 GOAL_SPANS_S = 20_000.0
 PROJECT = "bench"
@@ -222,19 +226,6 @@ def bench_store(bodies: list[bytes], workdir: Path) -> dict[str, Any]:
     return {"spans": len(spans), "calls": len(calls), "spans_s": spans_s, "calls_s": calls_s}
 
 
-def _calls_listed(client: httpx.Client) -> int:
-    total, cursor = 0, None
-    while True:
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = client.get("/api/v1/calls", params=params).raise_for_status().json()
-        total += len(page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return total
-
-
 def bench_http(
     bodies: list[bytes],
     spans_n: int,
@@ -266,7 +257,7 @@ def bench_http(
             while time.monotonic() < deadline:
                 if stored is None and client.get("/healthz").json()["checks"]["ingest"]["pending"] == 0:
                     stored = time.perf_counter()
-                if stored is not None and (not assemble or _calls_listed(client) >= calls_n):
+                if stored is not None and (not assemble or count_listed_calls(client) >= calls_n):
                     assembled = time.perf_counter()
                     break
                 time.sleep(0.1)
@@ -321,16 +312,9 @@ def bench_phoenix(
     log.close()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+        if not wait_healthy(process, url, timeout_s=PHOENIX_START_S, poll_s=0.5, probe_timeout_s=2):
             if process.poll() is not None:
                 raise SystemExit(f"phoenix exited with {process.returncode}; see {workdir / 'phoenix.log'}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
         rate = _post_all(url, bodies, {"Content-Type": PROTOBUF}, clients)
         with httpx.Client(base_url=url, timeout=60) as client:
             deadline = time.monotonic() + timeout_s
