@@ -21,6 +21,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -232,6 +233,10 @@ class _Scene:
             sorted((first / RATE_HZ, (first + len(wave)) / RATE_HZ) for first, wave in self.items[role])
         )
 
+    def truth(self, **labels: Any) -> Truth:
+        """The scene's truth: the placed utterances of both parties, and what the scene says happened."""
+        return Truth(self.spans(Role.USER), self.spans(Role.AGENT), **labels)
+
 
 SCENE_LEAD_S = 0.5
 """Silence before the first speech of a scene."""
@@ -279,9 +284,7 @@ def _compose(kind: str, rng: np.random.Generator, *, telephone: bool = False) ->
         return (
             scene,
             a[1] + SCENE_TAIL_S,
-            Truth(
-                scene.spans(Role.USER),
-                scene.spans(Role.AGENT),
+            scene.truth(
                 response_gaps=((u[1], a[0]),),
                 single_response=True,
             ),
@@ -297,7 +300,7 @@ def _compose(kind: str, rng: np.random.Generator, *, telephone: bool = False) ->
         return (
             scene,
             a[1] + SCENE_TAIL_S,
-            Truth(scene.spans(Role.USER), scene.spans(Role.AGENT), interruptions=((Role.AGENT, a[0]),)),
+            scene.truth(interruptions=((Role.AGENT, a[0]),)),
         )
     if kind in ("barge_in_yield", "barge_in_no_yield"):
         lead_s = rng.uniform(1.0, 2.5)
@@ -315,9 +318,7 @@ def _compose(kind: str, rng: np.random.Generator, *, telephone: bool = False) ->
         return (
             scene,
             end_s,
-            Truth(
-                scene.spans(Role.USER),
-                scene.spans(Role.AGENT),
+            scene.truth(
                 interruptions=((Role.USER, u[0]),),
                 barge_ins=((u[0], stop),),
             ),
@@ -333,7 +334,7 @@ def _compose(kind: str, rng: np.random.Generator, *, telephone: bool = False) ->
             inside = u[0] + rng.uniform(0.6, max(0.7, u[1] - u[0] - 1.0))
             scene.place(Role.AGENT, say(BACKCHANNELS, AGENT_VOICE), inside)
             end_s = u[1] + SCENE_TAIL_S
-        return scene, end_s, Truth(scene.spans(Role.USER), scene.spans(Role.AGENT))
+        return scene, end_s, scene.truth()
     if kind == "long_silence":
         u = scene.place(Role.USER, user_phrase, SCENE_LEAD_S)
         a = scene.place(Role.AGENT, say(AGENT_PHRASES, AGENT_VOICE), u[1] + rng.uniform(0.3, 1.0))
@@ -342,9 +343,7 @@ def _compose(kind: str, rng: np.random.Generator, *, telephone: bool = False) ->
         return (
             scene,
             a2[1] + SCENE_TAIL_S,
-            Truth(
-                scene.spans(Role.USER),
-                scene.spans(Role.AGENT),
+            scene.truth(
                 response_gaps=((u[1], a[0]), (u2[1], a2[0])),
                 long_silences=1,
             ),
@@ -356,9 +355,7 @@ def _compose(kind: str, rng: np.random.Generator, *, telephone: bool = False) ->
         return (
             scene,
             a[1] + SCENE_TAIL_S,
-            Truth(
-                scene.spans(Role.USER),
-                scene.spans(Role.AGENT),
+            scene.truth(
                 response_gaps=((u2[1], a[0]),),
                 long_silences=1,
                 unanswered=1,
