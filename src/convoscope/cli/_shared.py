@@ -10,7 +10,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,11 +27,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAD_INPUT_EXIT",
+    "DataDir",
+    "Project",
     "count_progress",
     "err_console",
     "fail",
     "locked_services",
     "parse_since",
+    "report_failures",
     "server_error_message",
     "server_or_store",
 ]
@@ -46,10 +50,23 @@ ERROR_TEXT_CHARS = 500
 """How much of a server's answer an error line quotes when the answer is not our JSON error."""
 
 
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")]
+Project = Annotated[str, typer.Option("--project", help="Project name.")]
+
+
 def fail(message: str, code: int = BAD_INPUT_EXIT) -> NoReturn:
     """One red line on stderr, then exit with ``code``."""
     err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
+
+
+def report_failures(console: Console, summary: str, failed: list[tuple[str, str]]) -> None:
+    """The summary line and each failed call with its error; exit 1 if any failed."""
+    console.print(summary + (f"; {len(failed)} failed:" if failed else ""), highlight=False)
+    for call_id, error in failed:
+        console.print(f"  {call_id}: {error}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def count_progress(console: Console = err_console) -> Progress:

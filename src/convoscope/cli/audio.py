@@ -20,7 +20,15 @@ from rich.table import Table
 
 from ..config import load_settings
 from ..errors import ConvoscopeError, InputError, NotFound, StoreError
-from ._shared import fail, locked_services, parse_since, server_error_message
+from ._shared import (
+    DataDir,
+    Project,
+    fail,
+    locked_services,
+    parse_since,
+    report_failures,
+    server_error_message,
+)
 
 if TYPE_CHECKING:
     from ..audio.report import AnalysisParams, TurnTakingAnalysis
@@ -47,8 +55,6 @@ Vad = Annotated[
     str | None,
     typer.Option("--vad", help="Voice activity detector: silero (default, robust) or webrtc (fast)."),
 ]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")]
-Project = Annotated[str, typer.Option("--project", help="Project name.")]
 
 
 def _overrides(vad: str | None, params: list[str] | None) -> dict[str, str]:
@@ -197,11 +203,7 @@ def reanalyze(
     except ConvoscopeError as exc:
         fail(str(exc), code=1)
     summary = f"re-analysed {queued - len(failed)} of {queued} calls in {settings.data_dir}"
-    console.print(summary + (f"; {len(failed)} failed:" if failed else ""), highlight=False)
-    for call_id, error in failed:
-        console.print(f"  {call_id}: {error}", highlight=False, soft_wrap=True)
-    if failed:
-        raise typer.Exit(code=1)
+    report_failures(console, summary, failed)
 
 
 def _reanalyze_on_server(url: str, settings: Settings, project: str, request: ReanalysisRequest) -> int:

@@ -20,7 +20,16 @@ from rich.console import Console
 
 from ..config import load_settings
 from ..errors import ConvoscopeError, InputError, StoreError
-from ._shared import count_progress, fail, locked_services, parse_since, server_error_message
+from ._shared import (
+    DataDir,
+    Project,
+    count_progress,
+    fail,
+    locked_services,
+    parse_since,
+    report_failures,
+    server_error_message,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -54,10 +63,8 @@ def eval_command(
         Path | None,
         typer.Option("--agents-file", help="Agent profiles (metrics, thresholds, prompts) in YAML."),
     ] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")
-    ] = None,
-    project: Annotated[str, typer.Option("--project", help="Project name.")] = "default",
+    data_dir: DataDir = None,
+    project: Project = "default",
 ) -> None:
     """Evaluate stored calls with each agent's metric set (or --metric); new results replace old ones."""
     from ..evals.profiles import load_profiles
@@ -82,11 +89,7 @@ def eval_command(
     except ConvoscopeError as exc:
         fail(str(exc), code=1)
     summary = f"evaluated {total - len(failed)} of {total} calls in {where}"
-    console.print(summary + (f"; {len(failed)} failed:" if failed else ""), highlight=False)
-    for call_id, error in failed:
-        console.print(f"  {call_id}: {error}", highlight=False, soft_wrap=True)
-    if failed:
-        raise typer.Exit(code=1)
+    report_failures(console, summary, failed)
 
 
 class _Server:

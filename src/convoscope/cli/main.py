@@ -17,7 +17,7 @@ from ..ingest.canonical import CallLimits, validate_calls
 from ..model import Call, CallSource, EndReason
 from ..store.base import CallFilter
 from ..store.metadata import MetadataStore
-from ._shared import count_progress
+from ._shared import DataDir, Project, count_progress
 from .audio import app as audio_app
 from .backend import open_backend, project_key, read_documents
 from .calibrate import calibrate_command
@@ -42,10 +42,8 @@ console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")]
 Host = Annotated[str | None, typer.Option("--host", help="Interface to bind.")]
 Port = Annotated[int | None, typer.Option("--port", help="Port to listen on.")]
-Project = Annotated[str, typer.Option("--project", help="Project name.")]
 
 
 def _run(action: Callable[[], T]) -> T:

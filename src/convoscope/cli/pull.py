@@ -32,7 +32,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from ..config import Settings, load_settings
 from ..errors import AuthError, ConvoscopeError, InputError, StoreError
 from ..ingest.pull import PULLERS, Page, Puller, get_puller, parse_since
-from ._shared import server_error_message, server_or_store
+from ._shared import DataDir, Project, server_error_message, server_or_store
 
 if TYPE_CHECKING:
     from ..server.services import Services
@@ -300,10 +300,8 @@ def pull(
     audio: Annotated[
         bool, typer.Option(help="Also fetch audio the vendor serves apart from the call (ElevenLabs).")
     ] = True,
-    data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")
-    ] = None,
-    project: Annotated[str, typer.Option("--project", help="Project name.")] = "default",
+    data_dir: DataDir = None,
+    project: Project = "default",
 ) -> None:
     """Fetch past calls from a vendor's API (paginated, resumable) into the project."""
     state: PullState | None = None

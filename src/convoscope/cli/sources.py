@@ -21,6 +21,7 @@ from ..errors import ConvoscopeError, InputError
 from ..ingest.sources import SOURCE_NAMES
 from ..server.vendor_ingest import channel_map_setting, parse_channel_map
 from ..store.metadata import MetadataStore
+from ._shared import DataDir, Project
 
 __all__ = ["app", "configure", "describe"]
 
@@ -36,9 +37,6 @@ SIGNATURE_HEADERS = {
     "generic": "x-convoscope-signature: t=<epoch s>,v1=<HMAC-SHA256 of 't.body'>",
     "webex": "(pull only)",
 }
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ~/.convoscope).")]
-ProjectName = Annotated[str, typer.Option("--project", help="Project name.")]
 
 
 def _source(name: str) -> str:
@@ -122,7 +120,7 @@ def _with_meta(data_dir: Path | None, work: Any) -> Any:
 @app.command("configure")
 def configure_command(
     source: Annotated[str, typer.Argument(help=f"One of: {', '.join(SOURCE_NAMES)}.")],
-    project: ProjectName = "default",
+    project: Project = "default",
     secret: Annotated[
         str | None, typer.Option("--secret", help="Webhook signing secret (ends up in shell history).")
     ] = None,
@@ -159,7 +157,7 @@ def configure_command(
 
 
 @app.command("show")
-def show_command(project: ProjectName = "default", data_dir: DataDir = None) -> None:
+def show_command(project: Project = "default", data_dir: DataDir = None) -> None:
     """Each source's settings in a project (whether a secret is set, never the secret)."""
 
     def work(meta: MetadataStore, settings: Settings) -> None:
