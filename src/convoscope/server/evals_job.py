@@ -32,9 +32,10 @@ from ..evals.profiles import profile_for
 from ..evals.project import JudgePool, ProjectEvaluator
 from ..evals.runner import EvalItem, evaluate_call, resolve_metrics
 from ..model import Call, MetricResult
-from ..store.base import CallFilter, CallStore
+from ..store.base import CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
 from .audio_job import AUDIO_ANALYZE
+from .job_targets import failed_jobs, selected_calls
 
 if TYPE_CHECKING:
     from .services import Services
@@ -67,8 +68,6 @@ MAX_AUDIO_WAITS = 120
 and runs on transcript estimates, so a stuck analysis never holds evaluations back for ever."""
 
 _WAITING = frozenset({"pending", "running"})
-_PAGE_CALLS = 500
-"""Calls read per page when an on-demand evaluation selects calls by filter."""
 
 
 def plan_evaluation(project_id: str, call: Call) -> list[JobSpec]:
@@ -203,20 +202,7 @@ class EvalRequest(BaseModel):
 
 def select_calls(store: CallStore, project_id: str, request: EvalRequest) -> list[str]:
     """The ids of the calls a request selects; a named call that does not exist is ``NotFound``."""
-    if request.call_ids:
-        for call_id in request.call_ids:
-            if store.get_call(project_id, call_id) is None:
-                raise NotFound(f"call {call_id} not found")
-        return list(dict.fromkeys(request.call_ids))
-    filters = CallFilter(agent_id=request.agent_id, since=request.since)
-    ids: list[str] = []
-    cursor: str | None = None
-    while True:
-        page = store.list_calls(project_id, filters, limit=_PAGE_CALLS, cursor=cursor)
-        ids.extend(item.id for item in page.items)
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
+    return selected_calls(store, project_id, request)
 
 
 def check_metrics(names: Iterable[str], custom: Mapping[str, object]) -> None:
@@ -244,9 +230,4 @@ def queue_evaluation(
 
 def failures(meta: MetadataStore, project_id: str, call_ids: Iterable[str]) -> list[tuple[str, str]]:
     """The selected calls whose evaluation job failed, with the error."""
-    failed: list[tuple[str, str]] = []
-    for call_id in call_ids:
-        for status in meta.jobs_for_call(project_id, call_id):
-            if status.kind == EVALS_RUN and status.status == "failed":
-                failed.append((call_id, status.error or "failed"))
-    return failed
+    return failed_jobs(meta, project_id, call_ids, EVALS_RUN)
