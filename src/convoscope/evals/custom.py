@@ -39,9 +39,9 @@ from .judges.base import (
     JudgeParams,
     NotScorable,
     Outcome,
+    cited_evidence,
     enum_of,
     object_schema,
-    quote_items,
     read_knowledge_base,
     score_schema,
     tagged,
@@ -162,10 +162,7 @@ class CustomJudgeMetric(JudgeMetric[JudgeParams]):
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
         spec = self.spec
-        quotes, invalid = quote_items(call, reply["quotes"])
-        evidence: dict[str, Any] = {"reasoning": reply["reasoning"], "quotes": quotes}
-        if invalid:
-            evidence["invalid_citations"] = invalid
+        evidence = cited_evidence(call, reply, "quotes", reasoning=reply["reasoning"])
         if spec.output is CustomOutput.BINARY:
             passed = bool(reply["passed"])
             return Outcome(value=passed, passed=passed, evidence=evidence)

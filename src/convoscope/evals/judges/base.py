@@ -39,6 +39,7 @@ __all__ = [
     "NotScorable",
     "Outcome",
     "array_of",
+    "cited_evidence",
     "enum_of",
     "fold_outcomes",
     "object_schema",
@@ -177,6 +178,18 @@ def quote_items(
         elif isinstance(index, int):
             invalid.append(index)
     return kept, invalid
+
+
+def cited_evidence(
+    call: Call, reply: Mapping[str, Any], key: str, *, roles: set[Role] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Evidence of a reply whose ``key`` lists turn citations: ``fields``, then the valid citations
+    under ``key``, then the bad turn indices under ``invalid_citations`` when there are any."""
+    items, invalid = quote_items(call, reply[key], roles=roles)
+    evidence: dict[str, Any] = {**fields, key: items}
+    if invalid:
+        evidence["invalid_citations"] = invalid
+    return evidence
 
 
 # ----- folding k runs

@@ -21,6 +21,7 @@ from .base import (
     NotScorable,
     Outcome,
     array_of,
+    cited_evidence,
     enum_of,
     object_schema,
     quote_items,
@@ -40,6 +41,12 @@ __all__ = [
 
 def _agent_turns(call: Call) -> list[int]:
     return [turn.index for turn in call.turns if turn.role is Role.AGENT and turn.text.strip()]
+
+
+def _agent_transcript(metric: JudgeMetric[Any], call: Call) -> str:
+    if not _agent_turns(call):
+        raise NotScorable("the call has no agent turn with text")
+    return tagged(transcript=metric.transcript(call))
 
 
 class RelevancyParams(JudgeParams):
@@ -78,9 +85,7 @@ reason.
     )
 
     def data(self, call: Call, context: EvalContext) -> str:
-        if not _agent_turns(call):
-            raise NotScorable("the call has no agent turn with text")
-        return tagged(transcript=self.transcript(call))
+        return _agent_transcript(self, call)
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
         judged, invalid = quote_items(call, reply["turns"], roles={Role.AGENT})
@@ -141,11 +146,8 @@ An instruction that never became relevant in this conversation is not a violatio
         return tagged(agent_instructions=prompt, transcript=self.transcript(call))
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
-        violations, invalid = quote_items(call, reply["violations"], roles={Role.AGENT})
         score = int(reply["score"])
-        evidence: dict[str, Any] = {"reasoning": reply["reasoning"], "violations": violations}
-        if invalid:
-            evidence["invalid_citations"] = invalid
+        evidence = cited_evidence(call, reply, "violations", roles={Role.AGENT}, reasoning=reply["reasoning"])
         return Outcome(value=score, passed=score >= self.params.min_score, evidence=evidence)
 
 
@@ -192,14 +194,9 @@ exact words and what it conflicts with. List nothing when the agent was consiste
     )
 
     def data(self, call: Call, context: EvalContext) -> str:
-        if not _agent_turns(call):
-            raise NotScorable("the call has no agent turn with text")
-        return tagged(transcript=self.transcript(call))
+        return _agent_transcript(self, call)
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
-        issues, invalid = quote_items(call, reply["issues"], roles={Role.AGENT})
-        evidence: dict[str, Any] = {"reasoning": reply["reasoning"], "issues": issues}
-        if invalid:
-            evidence["invalid_citations"] = invalid
-        count = len(issues)
+        evidence = cited_evidence(call, reply, "issues", roles={Role.AGENT}, reasoning=reply["reasoning"])
+        count = len(evidence["issues"])
         return Outcome(value=count, passed=count <= self.params.max_issues, evidence=evidence)

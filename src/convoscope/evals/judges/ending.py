@@ -18,9 +18,9 @@ from .base import (
     JudgeParams,
     NotScorable,
     Outcome,
+    cited_evidence,
     enum_of,
     object_schema,
-    quote_items,
     tagged,
 )
 
@@ -46,11 +46,7 @@ def _transcript(metric: JudgeMetric[Any], call: Call) -> str:
 
 
 def _evidence(reply: Mapping[str, Any], call: Call, **extra: Any) -> dict[str, Any]:
-    quotes, invalid = quote_items(call, reply["quotes"])
-    evidence: dict[str, Any] = {**extra, "reasoning": reply["reasoning"], "quotes": quotes}
-    if invalid:
-        evidence["invalid_citations"] = invalid
-    return evidence
+    return cited_evidence(call, reply, "quotes", **extra, reasoning=reply["reasoning"])
 
 
 @register

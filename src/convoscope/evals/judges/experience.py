@@ -18,9 +18,9 @@ from .base import (
     JudgeParams,
     NotScorable,
     Outcome,
+    cited_evidence,
     enum_of,
     object_schema,
-    quote_items,
     score_schema,
     tagged,
 )
@@ -76,16 +76,16 @@ its turn (in square brackets).
         return _user_transcript(self, call)
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
-        quotes, invalid = quote_items(call, reply["quotes"], roles={Role.USER})
         overall = str(reply["overall"])
-        evidence: dict[str, Any] = {
-            "start": reply["start"],
-            "end": reply["end"],
-            "reasoning": reply["reasoning"],
-            "quotes": quotes,
-        }
-        if invalid:
-            evidence["invalid_citations"] = invalid
+        evidence = cited_evidence(
+            call,
+            reply,
+            "quotes",
+            roles={Role.USER},
+            start=reply["start"],
+            end=reply["end"],
+            reasoning=reply["reasoning"],
+        )
         return Outcome(value=overall, passed=overall not in self.params.fail_on, evidence=evidence)
 
 
@@ -122,9 +122,6 @@ quotes that support the score, each with the number of its turn (in square brack
         return _user_transcript(self, call)
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
-        quotes, invalid = quote_items(call, reply["quotes"])
         score = int(reply["score"])
-        evidence: dict[str, Any] = {"reasoning": reply["reasoning"], "quotes": quotes}
-        if invalid:
-            evidence["invalid_citations"] = invalid
+        evidence = cited_evidence(call, reply, "quotes", reasoning=reply["reasoning"])
         return Outcome(value=score, passed=score >= self.params.min_score, evidence=evidence)

@@ -15,9 +15,9 @@ from .base import (
     JudgeParams,
     NotScorable,
     Outcome,
+    cited_evidence,
     enum_of,
     object_schema,
-    quote_items,
     tagged,
 )
 
@@ -62,9 +62,6 @@ turn it comes from (the number in square brackets).
         return tagged(expected_outcome=expected, transcript=self.transcript(call))
 
     def interpret(self, reply: Mapping[str, Any], call: Call) -> Outcome:
-        quotes, invalid = quote_items(call, reply["quotes"])
-        evidence: dict[str, Any] = {"reasoning": reply["reasoning"], "quotes": quotes}
-        if invalid:
-            evidence["invalid_citations"] = invalid
+        evidence = cited_evidence(call, reply, "quotes", reasoning=reply["reasoning"])
         verdict = str(reply["verdict"])
         return Outcome(value=verdict, passed=_VERDICT_PASSED.get(verdict), evidence=evidence)
