@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
@@ -96,9 +96,11 @@ class RequiredPhrases(Metric[RequiredPhrasesParams]):
         "close together); passes when every phrase was said (in time, when by_agent_turn is set)."
     )
     default = False
+    what: ClassVar[str] = "required phrases"
+    """What the phrases are called where none is configured."""
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
-        return _check_required(self, self.params, call, "required phrases")
+        return _check_required(self, self.params, call, self.what)
 
 
 class DisclosureParams(RequiredPhrasesParams):
@@ -109,21 +111,16 @@ class DisclosureParams(RequiredPhrasesParams):
 
 
 @register
-class Disclosure(Metric[DisclosureParams]):
+class Disclosure(RequiredPhrases):
     """Required disclosures, said verbatim or near-verbatim within the first agent turns."""
 
     name = "disclosure"
-    version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = DisclosureParams
     description = (
         "Share of the configured disclosures the agent made within its first by_agent_turn turns; a "
         "disclosure made later counts as late and fails, one never made fails."
     )
-    default = False
-
-    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
-        return _check_required(self, self.params, call, "disclosures")
+    what = "disclosures"
 
 
 class ForbiddenPhrasesParams(BaseModel):

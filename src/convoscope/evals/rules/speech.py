@@ -6,7 +6,8 @@ estimated from transcript timing otherwise; the evidence says which.
 
 from __future__ import annotations
 
-from typing import Any
+from abc import abstractmethod
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
@@ -46,6 +47,30 @@ def _check(
     return metric.result(call, value=round(value, _DIGITS), passed=low and high, evidence=evidence)
 
 
+B = TypeVar("B", bound=_Bounds)
+
+
+class _BoundedSpeech(Metric[B]):
+    """A bounded agent-speech figure: the audio result named ``audio_score`` when the recording was
+    analysed, else the estimate :meth:`from_transcript` makes from transcript timing."""
+
+    audio_score: ClassVar[str]
+
+    @abstractmethod
+    def from_transcript(self, call: Call) -> tuple[float, dict[str, JsonValue]] | None:
+        """The estimate and the figures behind it; None when the call has no timed agent speech."""
+
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        stored = stored_number(context.scores, self.audio_score)
+        if stored is not None:
+            return _check(self, call, stored, self.params, {"source": "audio"})
+        estimate = self.from_transcript(call)
+        if estimate is None:
+            return self.result(call, value=None, evidence={"not_scorable": "no timed agent speech"})
+        value, figures = estimate
+        return _check(self, call, value, self.params, {"source": "transcript", **figures})
+
+
 class SpeechRateParams(_Bounds):
     """Words per minute the agent should speak within."""
 
@@ -56,7 +81,7 @@ class SpeechRateParams(_Bounds):
 
 
 @register
-class SpeechRate(Metric[SpeechRateParams]):
+class SpeechRate(_BoundedSpeech[SpeechRateParams]):
     """The agent's words per minute of its own speaking time."""
 
     name = "speech_rate"
@@ -68,10 +93,9 @@ class SpeechRate(Metric[SpeechRateParams]):
         "passes within [minimum, maximum]."
     )
 
-    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
-        stored = stored_number(context.scores, AGENT_WORDS_PER_MIN)
-        if stored is not None:
-            return _check(self, call, stored, self.params, {"source": "audio"})
+    audio_score = AGENT_WORDS_PER_MIN
+
+    def from_transcript(self, call: Call) -> tuple[float, dict[str, JsonValue]] | None:
         words = 0
         speaking_s = 0.0
         for turn in turns_of(call, [Role.AGENT]):
@@ -82,13 +106,8 @@ class SpeechRate(Metric[SpeechRateParams]):
                 words += len(tokens(turn.text))
                 speaking_s += turn.end_s - turn.start_s
         if words == 0 or speaking_s <= 0.0:
-            return self.result(call, value=None, evidence={"not_scorable": "no timed agent speech"})
-        evidence: dict[str, JsonValue] = {
-            "source": "transcript",
-            "words": words,
-            "speaking_s": round(speaking_s, _DIGITS),
-        }
-        return _check(self, call, words / (speaking_s / 60.0), self.params, evidence)
+            return None
+        return words / (speaking_s / 60.0), {"words": words, "speaking_s": round(speaking_s, _DIGITS)}
 
 
 class TalkRatioParams(_Bounds):
@@ -101,7 +120,7 @@ class TalkRatioParams(_Bounds):
 
 
 @register
-class TalkRatio(Metric[TalkRatioParams]):
+class TalkRatio(_BoundedSpeech[TalkRatioParams]):
     """The agent's speaking time over the call's duration."""
 
     name = "talk_ratio"
@@ -113,17 +132,15 @@ class TalkRatio(Metric[TalkRatioParams]):
         "passes within [minimum, maximum]."
     )
 
-    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
-        stored = stored_number(context.scores, AGENT_TALK_RATIO)
-        if stored is not None:
-            return _check(self, call, stored, self.params, {"source": "audio"})
+    audio_score = AGENT_TALK_RATIO
+
+    def from_transcript(self, call: Call) -> tuple[float, dict[str, JsonValue]] | None:
         duration_s = call.effective_duration_s
         agent_s = sum(max(0.0, t.end_s - t.start_s) for t in turns_of(call, [Role.AGENT]))
         if duration_s <= 0.0 or agent_s <= 0.0:
-            return self.result(call, value=None, evidence={"not_scorable": "no timed agent speech"})
-        evidence: dict[str, JsonValue] = {
-            "source": "transcript",
+            return None
+        figures: dict[str, JsonValue] = {
             "agent_speech_s": round(agent_s, _DIGITS),
             "call_duration_s": round(duration_s, _DIGITS),
         }
-        return _check(self, call, min(1.0, agent_s / duration_s), self.params, evidence)
+        return min(1.0, agent_s / duration_s), figures
