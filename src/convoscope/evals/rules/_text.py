@@ -27,6 +27,7 @@ __all__ = [
     "stem",
     "tokens",
     "turns_of",
+    "valid_regex",
 ]
 
 QUOTE_CHARS = 160
@@ -144,3 +145,13 @@ def find_phrase(phrase: str, text: str, *, min_similarity: float, slack: float =
     if best_score < min_similarity:
         return None
     return PhraseHit(round(best_score, 3), False, " ".join(text_words[best_start : best_start + size]))
+
+
+def valid_regex(pattern: str) -> str:
+    """``pattern`` when it compiles; else a ValueError naming it, which a parameter model reports as
+    an invalid setting rather than failing later on the first call it meets."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    return pattern

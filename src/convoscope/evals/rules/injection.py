@@ -19,7 +19,7 @@ from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, MetricKind
 from ..registry import register
-from ._text import normalize, quote, tokens, turns_of
+from ._text import normalize, quote, tokens, turns_of, valid_regex
 
 __all__ = ["InjectionParams", "PromptInjection", "Signal", "scan_text"]
 
@@ -105,12 +105,7 @@ class InjectionParams(BaseModel):
     @field_validator("extra_patterns")
     @classmethod
     def _compile(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
-        return value
+        return [valid_regex(pattern) for pattern in value]
 
 
 TRIGGER_WORDS: dict[Signal, frozenset[str]] = {

@@ -12,7 +12,7 @@ from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, MetricKind
 from ..registry import register
-from ._text import find_phrase, quote, turns_of
+from ._text import find_phrase, quote, turns_of, valid_regex
 
 __all__ = [
     "Disclosure",
@@ -184,12 +184,7 @@ class RegexParams(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"pattern {value!r} is not a valid regular expression: {exc}") from None
-        return value
+        return value if value is None else valid_regex(value)
 
 
 @register

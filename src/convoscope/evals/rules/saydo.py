@@ -24,7 +24,7 @@ from ...model.enums import EndReason, Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, MetricKind
 from ..registry import register
-from ._text import quote, tokens, turns_of
+from ._text import quote, tokens, turns_of, valid_regex
 from .tools import tool_call_failed
 
 __all__ = ["ActionRule", "Claim", "SayDoConsistency", "SayDoParams", "extract_claims"]
@@ -47,12 +47,7 @@ class ActionRule(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _compile(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
-        return value
+        return [valid_regex(pattern) for pattern in value]
 
 
 _HAVE = (
