@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -38,6 +38,8 @@ __all__ = [
     "turn_ends",
 ]
 
+T = TypeVar("T")
+
 Warnings = list[str]
 """Recoverable oddities an adapter collects while reading; they end up in ``Assembled.warnings``."""
 
@@ -60,24 +62,26 @@ def opt_obj(doc: Mapping[str, Any], key: str, where: str) -> dict[str, Any] | No
     return None if value is None else req_obj(value, f"{where}.{key}")
 
 
-def opt_list(doc: Mapping[str, Any], key: str, where: str) -> list[Any]:
-    """``doc[key]`` as a list, empty when absent or null."""
+def _opt_typed(doc: Mapping[str, Any], key: str, where: str, kind: type[T], expected: str) -> T | None:
+    """``doc[key]`` when it is a ``kind``, ``None`` when absent or null, else PayloadError saying
+    ``expected`` and what came instead."""
     value = doc.get(key)
     if value is None:
-        return []
-    if not isinstance(value, list):
-        raise field_error(f"{where}.{key}", f"expected a list, got {type(value).__name__}")
+        return None
+    if not isinstance(value, kind):
+        raise field_error(f"{where}.{key}", f"expected {expected}, got {type(value).__name__}")
     return value
+
+
+def opt_list(doc: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    """``doc[key]`` as a list, empty when absent or null."""
+    value = _opt_typed(doc, key, where, list, "a list")
+    return [] if value is None else value
 
 
 def opt_str(doc: Mapping[str, Any], key: str, where: str) -> str | None:
     """``doc[key]`` as a string, ``None`` when absent or null."""
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise field_error(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
-    return value
+    return _opt_typed(doc, key, where, str, "a string")
 
 
 def req_str(doc: Mapping[str, Any], key: str, where: str) -> str:
@@ -113,12 +117,7 @@ def opt_int(doc: Mapping[str, Any], key: str, where: str) -> int | None:
 
 def opt_bool(doc: Mapping[str, Any], key: str, where: str) -> bool | None:
     """``doc[key]`` as a boolean, ``None`` when absent or null."""
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise field_error(f"{where}.{key}", f"expected true or false, got {type(value).__name__}")
-    return value
+    return _opt_typed(doc, key, where, bool, "true or false")
 
 
 def merge_present(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
