@@ -14,7 +14,7 @@ from datetime import datetime
 import orjson
 from pydantic import JsonValue
 
-from ...model import CostLine, Span, ToolCall, Usage
+from ...model import Call, CallSource, CostLine, Span, ToolCall, Turn, Usage
 
 __all__ = [
     "PriceTable",
@@ -26,6 +26,7 @@ __all__ = [
     "costs",
     "json_value",
     "offset_s",
+    "trace_call",
     "usage_from",
 ]
 
@@ -257,3 +258,34 @@ def genai_tool_call(span: Span, started_at: datetime, turn_index: int | None) ->
 def is_genai_tool(span: Span) -> bool:
     """A GenAI tool execution span."""
     return attr_str(span, "gen_ai.operation.name") == "execute_tool" or "gen_ai.tool.name" in span.attributes
+
+
+def trace_call(
+    source: CallSource,
+    key: str,
+    *,
+    agent_id: str | None,
+    start: datetime,
+    end: datetime,
+    turns: list[Turn],
+    tools: list[ToolCall],
+    usage: Usage,
+    cost: list[CostLine],
+    metadata: dict[str, object],
+) -> Call:
+    """The call a mapper assembled: its external id is the key after the mapper's prefix, and it never
+    ends before it starts (the start may be given from outside the spans)."""
+    return Call.model_validate(
+        {
+            "source": source,
+            "external_id": key.split(":", 1)[1],
+            "agent_id": agent_id,
+            "started_at": start,
+            "ended_at": max(end, start),
+            "turns": turns,
+            "tool_calls": tools,
+            "usage": usage,
+            "cost": cost,
+            "metadata": metadata,
+        }
+    )

@@ -24,6 +24,7 @@ from .common import (
     is_genai_tool,
     json_value,
     offset_s,
+    trace_call,
     usage_from,
 )
 
@@ -69,23 +70,21 @@ class GenAIMapper:
                 tools.append(tool)
         usage, cost = usage_from(llm, [], [], prices)
         service = tree.spans[0].resource_attributes.get("service.name")
-        return Call.model_validate(
-            {
-                "source": CallSource.GENERIC,
-                "external_id": key.split(":", 1)[1],
-                "agent_id": attr_str(roots[0], "gen_ai.agent.name") if roots else None,
-                "started_at": start,
-                "ended_at": max(tree.last_end, start),
-                "turns": turns,
-                "tool_calls": tools,
-                "usage": usage,
-                "cost": cost,
-                "metadata": {
-                    "mapper": self.version,
-                    "conversation_open": not roots,
-                    "service": service if isinstance(service, str) else None,
-                },
-            }
+        return trace_call(
+            CallSource.GENERIC,
+            key,
+            agent_id=attr_str(roots[0], "gen_ai.agent.name") if roots else None,
+            start=start,
+            end=tree.last_end,
+            turns=turns,
+            tools=tools,
+            usage=usage,
+            cost=cost,
+            metadata={
+                "mapper": self.version,
+                "conversation_open": not roots,
+                "service": service if isinstance(service, str) else None,
+            },
         )
 
 

@@ -24,6 +24,7 @@ from .common import (
     is_genai_tool,
     json_value,
     offset_s,
+    trace_call,
     usage_from,
 )
 
@@ -90,19 +91,17 @@ class LiveKitMapper:
         if session is not None:
             agent_name = attr_str(session, "lk.agent_name")
             metadata["session"] = {k: v for k, v in session.attributes.items() if not k.startswith("lk.pii.")}
-        return Call.model_validate(
-            {
-                "source": CallSource.LIVEKIT,
-                "external_id": key.split(":", 1)[1],
-                "agent_id": agent_name,
-                "started_at": start,
-                "ended_at": max(end, start),
-                "turns": turns,
-                "tool_calls": tools,
-                "usage": usage,
-                "cost": cost,
-                "metadata": metadata,
-            }
+        return trace_call(
+            CallSource.LIVEKIT,
+            key,
+            agent_id=agent_name,
+            start=start,
+            end=end,
+            turns=turns,
+            tools=tools,
+            usage=usage,
+            cost=cost,
+            metadata=metadata,
         )
 
     def _user_turn(self, tree: SpanTree, span: Span, start: datetime, index: int) -> Turn:

@@ -23,6 +23,7 @@ from .common import (
     genai_tool_call,
     is_genai_tool,
     offset_s,
+    trace_call,
     usage_from,
 )
 
@@ -78,19 +79,17 @@ class PipecatMapper:
                 k: v for k, v in root.attributes.items() if k not in ("conversation.id",)
             }
         service = root.resource_attributes.get("service.name") if root is not None else None
-        return Call.model_validate(
-            {
-                "source": CallSource.PIPECAT,
-                "external_id": key.split(":", 1)[1],
-                "agent_id": service if isinstance(service, str) else None,
-                "started_at": start,
-                "ended_at": max(end, start),
-                "turns": turns,
-                "tool_calls": tools,
-                "usage": usage,
-                "cost": cost,
-                "metadata": metadata,
-            }
+        return trace_call(
+            CallSource.PIPECAT,
+            key,
+            agent_id=service if isinstance(service, str) else None,
+            start=start,
+            end=end,
+            turns=turns,
+            tools=tools,
+            usage=usage,
+            cost=cost,
+            metadata=metadata,
         )
 
     def _turns(self, tree: SpanTree, turn_span: Span, start: datetime, index: int) -> list[Turn]:
