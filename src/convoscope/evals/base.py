@@ -25,7 +25,7 @@ from ..model.metric import MetricResult
 if TYPE_CHECKING:
     from .llm import JudgeClient
 
-__all__ = ["AgentProfile", "EvalContext", "Metric", "MetricKind", "NoParams"]
+__all__ = ["AgentProfile", "EvalContext", "Metric", "MetricKind", "NoParams", "RuleMetric"]
 
 
 class MetricKind(StrEnum):
@@ -178,3 +178,10 @@ class Metric(ABC, Generic[P]):
         # The parameters are a JSON dump of a validated model: validating them again for every result
         # would cost more than most metrics (a say-do catalogue is a few hundred JSON nodes).
         return validated.model_copy(update={"params": dict(self.params_json)})
+
+
+class RuleMetric(Metric[P]):
+    """A metric computed by a fixed rule from the call and its stored results: no recording to analyse,
+    no LLM to ask, and the same call always gives the same result."""
+
+    kind: ClassVar[MetricKind] = MetricKind.DETERMINISTIC

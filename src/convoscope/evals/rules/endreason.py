@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from ...model.call import Call, Turn
 from ...model.enums import EndReason, Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._text import quote, turns_of
 from .tools import tool_call_failed
@@ -97,12 +97,11 @@ def classify_end(call: Call, *, infer: bool = True) -> tuple[EndClass, dict[str,
 
 
 @register
-class EndReasonClassification(Metric[EndReasonParams]):
+class EndReasonClassification(RuleMetric[EndReasonParams]):
     """How the call ended: transfer, voicemail, hang-up, error, timeout, not connected, other."""
 
     name = "end_reason"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = EndReasonParams
     description = (
         "The call's end class (transfer, voicemail, hangup, error, timeout, not_connected, other, "

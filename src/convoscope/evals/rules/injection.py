@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._text import normalize, quote, tokens, turns_of, valid_regex
 
@@ -162,12 +162,11 @@ def scan_text(text: str, params: InjectionParams) -> list[dict[str, JsonValue]]:
 
 
 @register
-class PromptInjection(Metric[InjectionParams]):
+class PromptInjection(RuleMetric[InjectionParams]):
     """Caller turns carrying prompt-injection signals."""
 
     name = "prompt_injection"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = InjectionParams
     description = (
         "Number of caller turns with a prompt-injection signal (instruction override, prompt "

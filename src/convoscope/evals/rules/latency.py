@@ -13,7 +13,7 @@ from ...audio.metrics import RESPONSE_GAP_P50, RESPONSE_GAP_P95
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._stats import percentile, stored_number
 
@@ -55,12 +55,11 @@ def turn_latencies(call: Call) -> list[tuple[int, float, str]]:
 
 
 @register
-class Latency(Metric[LatencyParams]):
+class Latency(RuleMetric[LatencyParams]):
     """Median response latency of the call, checked against per-turn and per-call thresholds."""
 
     name = "latency"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = LatencyParams
     description = (
         "Median seconds from the end of the caller's turn to the agent's reply (platform figure, else "

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._text import TEXT_CACHE, content_tokens, quote, stem, tokens, turns_of
 
@@ -73,12 +73,11 @@ class LoopParams(BaseModel):
 
 
 @register
-class LoopDetection(Metric[LoopParams]):
+class LoopDetection(RuleMetric[LoopParams]):
     """Largest number of repeats of one agent utterance or tool call."""
 
     name = "loop_detection"
     version = "2"
-    kind = MetricKind.DETERMINISTIC
     params_model = LoopParams
     description = (
         "Largest number of times the agent repeated a near-identical utterance, or asked for the same "

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, Metric, RuleMetric
 from ..registry import register
 from ._text import find_phrase, quote, turns_of, valid_regex
 
@@ -84,12 +84,11 @@ def _check_required(
 
 
 @register
-class RequiredPhrases(Metric[RequiredPhrasesParams]):
+class RequiredPhrases(RuleMetric[RequiredPhrasesParams]):
     """Share of the required phrases the agent said, verbatim or near-verbatim."""
 
     name = "required_phrases"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = RequiredPhrasesParams
     description = (
         "Share of the configured phrases the agent said, verbatim or near-verbatim (most content words "
@@ -137,12 +136,11 @@ class ForbiddenPhrasesParams(BaseModel):
 
 
 @register
-class ForbiddenPhrases(Metric[ForbiddenPhrasesParams]):
+class ForbiddenPhrases(RuleMetric[ForbiddenPhrasesParams]):
     """Occurrences of forbidden phrases in the agent's turns."""
 
     name = "forbidden_phrases"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = ForbiddenPhrasesParams
     description = "Number of (turn, phrase) pairs in which the agent said a forbidden phrase; passes at zero."
     default = False
@@ -188,12 +186,11 @@ class RegexParams(BaseModel):
 
 
 @register
-class Regex(Metric[RegexParams]):
+class Regex(RuleMetric[RegexParams]):
     """Matches of a regular expression in the transcript."""
 
     name = "regex"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = RegexParams
     description = (
         "Number of matches of a regular expression in the turns of the chosen roles; passes at zero "

@@ -26,7 +26,7 @@ from ...errors import ConvoscopeError
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._spoken import DigitRun, Token, digit_runs, may_hold_value, spoken_tokens
 from ._text import normalize, tokens, turns_of
@@ -423,12 +423,11 @@ def find_pii(text: str, params: PiiParams) -> list[Finding]:
 
 
 @register
-class PiiLeakage(Metric[PiiParams]):
+class PiiLeakage(RuleMetric[PiiParams]):
     """PII values the agent spoke."""
 
     name = "pii_leakage"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = PiiParams
     description = (
         "Number of personal values (emails, phone numbers, Luhn-valid cards, bank and national ids, "

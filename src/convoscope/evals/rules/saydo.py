@@ -22,7 +22,7 @@ from ...errors import JudgeError
 from ...model.call import Call, ToolCall, Turn
 from ...model.enums import EndReason, Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._text import quote, tokens, turns_of, valid_regex
 from .tools import tool_call_failed
@@ -329,12 +329,11 @@ def _in_window(tool_call: ToolCall, turn: Turn, params: SayDoParams) -> bool:
 
 
 @register
-class SayDoConsistency(Metric[SayDoParams]):
+class SayDoConsistency(RuleMetric[SayDoParams]):
     """Share of the agent's claimed actions backed by a successful, matching tool call."""
 
     name = "say_do_consistency"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = SayDoParams
     description = (
         "Share of the actions the agent claimed (booked, sent, transferring...) that a tool call made "

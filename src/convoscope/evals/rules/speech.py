@@ -15,7 +15,7 @@ from ...audio.metrics import AGENT_TALK_RATIO, AGENT_WORDS_PER_MIN
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, Metric, RuleMetric
 from ..registry import register
 from ._stats import stored_number
 from ._text import tokens, turns_of
@@ -50,7 +50,7 @@ def _check(
 B = TypeVar("B", bound=_Bounds)
 
 
-class _BoundedSpeech(Metric[B]):
+class _BoundedSpeech(RuleMetric[B]):
     """A bounded agent-speech figure: the audio result named ``audio_score`` when the recording was
     analysed, else the estimate :meth:`from_transcript` makes from transcript timing."""
 
@@ -86,7 +86,6 @@ class SpeechRate(_BoundedSpeech[SpeechRateParams]):
 
     name = "speech_rate"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = SpeechRateParams
     description = (
         "Agent words per minute of agent speaking time (audio when analysed, else transcript timing); "
@@ -125,7 +124,6 @@ class TalkRatio(_BoundedSpeech[TalkRatioParams]):
 
     name = "talk_ratio"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = TalkRatioParams
     description = (
         "Agent speaking time over call duration (audio when analysed, else transcript timing); "

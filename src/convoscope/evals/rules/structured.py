@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._text import turns_of
 
@@ -92,12 +92,11 @@ def _instances(call: Call, params: JsonSchemaParams) -> list[tuple[str, JsonValu
 
 
 @register
-class JsonSchema(Metric[JsonSchemaParams]):
+class JsonSchema(RuleMetric[JsonSchemaParams]):
     """Share of structured values that validate against a JSON schema."""
 
     name = "json_schema"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = JsonSchemaParams
     description = (
         "Share of the structured values at the target (tool arguments or results, post-call analysis, "

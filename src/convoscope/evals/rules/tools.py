@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from ...errors import InputError
 from ...model.call import Call, ToolCall
 from ...model.metric import MetricResult
-from ..base import EvalContext, Metric, MetricKind
+from ..base import EvalContext, RuleMetric
 from ..registry import register
 
 __all__ = [
@@ -56,12 +56,11 @@ class ToolCallSuccessParams(BaseModel):
 
 
 @register
-class ToolCallSuccess(Metric[ToolCallSuccessParams]):
+class ToolCallSuccess(RuleMetric[ToolCallSuccessParams]):
     """True when no tool call errored."""
 
     name = "tool_call_success"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = ToolCallSuccessParams
     description = "True when every tool call of the call succeeded; any errored tool call makes it False."
 
@@ -209,12 +208,11 @@ def _expected_from(
 
 
 @register
-class ToolCallCorrectness(Metric[ToolCallCorrectnessParams]):
+class ToolCallCorrectness(RuleMetric[ToolCallCorrectnessParams]):
     """How well the tool calls made match the expected ones."""
 
     name = "tool_call_correctness"
     version = "1"
-    kind = MetricKind.DETERMINISTIC
     params_model = ToolCallCorrectnessParams
     description = (
         "Agreement of the tool calls made with the expected calls (exact, unordered or ordered-LCS, "
