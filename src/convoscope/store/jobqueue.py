@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import zlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -111,8 +111,8 @@ def _upsert_statement(session: Session) -> Any:
 class JobQueueMixin:
     """Jobs, vendor events and project settings; mixed into ``MetadataStore``, which provides ``_session``."""
 
-    def _session(self) -> AbstractContextManager[Session]:  # provided by MetadataStore
-        raise NotImplementedError
+    _session: Callable[[], AbstractContextManager[Session]]
+    """A session committed on success (``MetadataStore._session``)."""
 
     # Jobs -------------------------------------------------------------------------------------------
 
