@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from convoscope.config import Settings
-from convoscope.server.app import create_app
 from convoscope.server.audio_job import AUDIO_ANALYZE
 from convoscope.server.evals_job import EVALS_RUN, MAX_AUDIO_WAITS
 from convoscope.server.services import Services, open_services
@@ -38,23 +37,6 @@ def services(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[Serv
     opened = open_services(Settings(data_dir=tmp_path / "data", init_api_key=KEY), store=clickhouse_store)
     yield opened
     opened.meta.close()
-
-
-@pytest.fixture
-def client(services: Services) -> TestClient:
-    return TestClient(create_app(services, run_worker=False), raise_server_exceptions=True)
-
-
-@pytest.fixture
-def settle(services: Services) -> Callable[[], None]:
-    """Store what the outbox holds, then run every due job."""
-
-    def run() -> None:
-        while services.worker.drain_once():
-            pass
-        services.jobs.run_until_idle()
-
-    return run
 
 
 def ingest(client: TestClient, **overrides: Any) -> str:

@@ -19,7 +19,6 @@ from convoscope.evals.calibration import SETTINGS_KEY, calibrate
 from convoscope.evals.judges.outcome import ExpectedOutcome
 from convoscope.evals.llm import JudgeClient
 from convoscope.model import Call
-from convoscope.server.app import create_app
 from convoscope.server.evals_job import EVALS_RUN, EvalsJob
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
@@ -61,23 +60,6 @@ def services(
     yield opened
     evaluations.close()
     opened.meta.close()
-
-
-@pytest.fixture
-def client(services: Services) -> TestClient:
-    return TestClient(create_app(services, run_worker=False), raise_server_exceptions=True)
-
-
-@pytest.fixture
-def settle(services: Services) -> Callable[[], None]:
-    """Store what the outbox holds, then run every due job."""
-
-    def run() -> None:
-        while services.worker.drain_once():
-            pass
-        services.jobs.run_until_idle()
-
-    return run
 
 
 def unique(stem: str) -> str:
