@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
-from convoscope.errors import InputError
+from convoscope.errors import ConvoscopeError, InputError, NotFound
 from convoscope.model import Call
-from convoscope.server.jobs import JobRetry, JobRunner
+from convoscope.server.jobs import Batched, JobRetry, JobRunner
 from convoscope.server.services import Services
 from convoscope.store.metadata import Job, JobSpec
 from convoscope.testing import call_payload, make_call
@@ -146,3 +148,91 @@ def test_jobs_give_way_to_a_busy_ingest_but_are_not_starved(services: Services) 
     started = time.monotonic()
     asyncio.run(scenario(starving, started + 20))
     assert ran_at and ran_at[0] - started >= 0.4
+
+
+def _commits(services: Services) -> list[int]:
+    """Counts metadata commits from now on (a commit is an fsync on SQLite)."""
+    seen: list[int] = []
+    event.listen(services.meta.engine, "commit", lambda connection: seen.append(1))
+    return seen
+
+
+def test_a_batch_handler_gets_several_jobs_and_settles_them_in_one_commit(services: Services) -> None:
+    project = services.default_project.id
+    batches: list[list[str]] = []
+
+    def evaluate(jobs: Sequence[Job]) -> Mapping[int, ConvoscopeError]:
+        batches.append([job.call_id for job in jobs])
+        errors: dict[int, ConvoscopeError] = {}
+        for job in jobs:
+            if job.call_id == "c2":
+                errors[job.id] = JobRetry("judge returned 429", after_s=0)
+            elif job.call_id == "c3":
+                errors[job.id] = NotFound("call c3 not found")
+        return errors
+
+    runner = JobRunner(services.meta, {"batch": Batched(evaluate, size=3)}, claim_jobs=2, max_attempts=2)
+    services.meta.enqueue_jobs(project, [JobSpec("batch", f"c{n}") for n in range(1, 6)])
+    commits = _commits(services)
+    assert runner.run_once() == 3, "a claim holds a whole batch even when claim_jobs is smaller"
+    assert batches == [["c1", "c2", "c3"]]
+    assert len(commits) == 2, "one commit claims the batch, one settles it"
+    runner.run_until_idle()
+    assert batches[1:] == [["c4", "c5", "c2"]], "the retried job comes back once, then gives up"
+    assert services.meta.jobs_for_calls(project, []) == {}
+    found = services.meta.jobs_for_calls(project, [f"c{n}" for n in range(1, 6)])
+    outcome = {call: [(s.status, s.error) for s in jobs] for call, jobs in found.items()}
+    assert outcome == {
+        "c1": [("done", None)],
+        "c2": [("failed", "judge returned 429 (gave up after 2 attempts)")],
+        "c3": [("failed", "call c3 not found")],
+        "c4": [("done", None)],
+        "c5": [("done", None)],
+    }
+    assert (runner.done_jobs, runner.failed_jobs) == (3, 2)
+
+
+def test_a_raising_batch_handler_fails_or_retries_its_whole_batch(services: Services) -> None:
+    project = services.default_project.id
+    raised: list[Exception] = [JobRetry("store busy", after_s=0), InputError("bad params"), KeyError("x")]
+    seen: list[list[str]] = []
+
+    def broken(jobs: Sequence[Job]) -> Mapping[int, ConvoscopeError]:
+        seen.append([job.call_id for job in jobs])
+        raise raised.pop(0)
+
+    runner = JobRunner(services.meta, {"batch": Batched(broken, size=10)}, max_attempts=5)
+    services.meta.enqueue_jobs(project, [JobSpec("batch", "a"), JobSpec("batch", "b")])
+    runner.run_once()  # JobRetry: both pending again
+    assert services.meta.job_counts() == {"pending": 2, "running": 0, "failed": 0}
+    runner.run_once()  # InputError: both failed with its message
+    found = services.meta.jobs_for_calls(project, ["a", "b"])
+    assert {call: jobs[0].error for call, jobs in found.items()} == {"a": "bad params", "b": "bad params"}
+    services.meta.enqueue_jobs(project, [JobSpec("batch", "a"), JobSpec("batch", "b")])
+    runner.run_once()  # a bug: both failed as internal errors, the runner keeps going
+    found = services.meta.jobs_for_calls(project, ["a", "b"])
+    assert all((jobs[0].error or "").startswith("internal error: KeyError") for jobs in found.values())
+    assert seen == [["a", "b"]] * 3 and raised == []
+
+
+def test_batched_and_plain_kinds_run_in_the_order_their_jobs_were_due(services: Services) -> None:
+    project = services.default_project.id
+    order: list[str] = []
+
+    def plain(job: Job) -> None:
+        order.append(f"plain {job.call_id}")
+
+    def batch(jobs: Sequence[Job]) -> Mapping[int, ConvoscopeError]:
+        order.append("batch " + ",".join(job.call_id for job in jobs))
+        return {}
+
+    runner = JobRunner(services.meta, {"first": plain, "second": Batched(batch, size=2)})
+    specs = [JobSpec(kind, f"c{n}") for n in range(3) for kind in ("first", "second")]
+    services.meta.enqueue_jobs(project, specs)
+    assert runner.run_until_idle() == 6
+    assert order == ["plain c0", "plain c1", "plain c2", "batch c0,c1", "batch c2"]
+
+
+def test_a_batch_size_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Batched(lambda jobs: {}, size=0)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from convoscope.errors import InputError, NotFound
-from convoscope.store.jobqueue import NewSourceEvent
+from convoscope.store.jobqueue import JobFailure, NewSourceEvent
 from convoscope.store.metadata import JobSpec, MetadataStore, ProjectInfo, setting_at
 
 
@@ -186,3 +186,44 @@ def test_project_settings_paths(meta: MetadataStore, project: ProjectInfo) -> No
         meta.project_settings("nope")
     with pytest.raises(InputError):
         meta.update_project_settings(project.id, (), 1)
+
+
+def test_a_batch_of_jobs_is_settled_at_once_and_an_unknown_id_records_nothing(
+    meta: MetadataStore, project: ProjectInfo
+) -> None:
+    meta.enqueue_jobs(project.id, [JobSpec("evals.run", f"c{n}") for n in range(4)])
+    jobs = {job.call_id: job for job in meta.claim_jobs({"evals.run"}, 10)}
+    retry_at = datetime.now(UTC) + timedelta(seconds=60)
+    with pytest.raises(NotFound, match="job 999999 not found"):
+        meta.settle_jobs([jobs["c0"].id, 999_999])
+    assert meta.job_counts()["running"] == 4, "nothing settled when one id is unknown"
+    meta.enqueue_jobs(project.id, [JobSpec("evals.run", "c1", {"v": 2})])  # queued again while running
+    meta.settle_jobs(
+        [jobs["c0"].id, jobs["c1"].id],
+        [JobFailure(jobs["c2"].id, "judge 429", retry_at), JobFailure(jobs["c3"].id, "no transcript")],
+    )
+    found = meta.jobs_for_calls(project.id, ["c0", "c1", "c2", "c3", "c9"])
+    assert {call: [(s.status, s.error) for s in statuses] for call, statuses in found.items()} == {
+        "c0": [("done", None)],
+        "c1": [("pending", None)],
+        "c2": [("pending", "judge 429")],
+        "c3": [("failed", "no transcript")],
+    }
+    assert [job.call_id for job in meta.claim_jobs({"evals.run"}, 10)] == ["c1"]
+    assert [job.call_id for job in meta.claim_jobs({"evals.run"}, 10, now=retry_at)] == ["c2"]
+
+
+def test_jobs_of_many_calls_are_read_at_once_by_kind(meta: MetadataStore, project: ProjectInfo) -> None:
+    other = meta.ensure_project("other")
+    calls = [f"c{n}" for n in range(1_200)]  # more than one IN (...) chunk
+    meta.enqueue_jobs(
+        project.id, [JobSpec(kind, c) for c in calls for kind in ("audio.analyze", "evals.run")]
+    )
+    meta.enqueue_jobs(other.id, [JobSpec("audio.analyze", "c1")])
+    found = meta.jobs_for_calls(project.id, calls, kinds={"audio.analyze"})
+    assert sorted(found) == sorted(calls)
+    assert all([s.kind for s in statuses] == ["audio.analyze"] for statuses in found.values())
+    both = meta.jobs_for_calls(project.id, ["c1", "c7"])
+    for call in ("c1", "c7"):
+        assert both[call] == meta.jobs_for_call(project.id, call)
+    assert meta.jobs_for_calls(other.id, ["c1", "c2"]).keys() == {"c1"}

@@ -5,6 +5,10 @@ handler registered for its kind and records the outcome on the job row. A handle
 failure with ``JobRetry`` (the job comes back after a backoff, up to ``max_attempts``); any other
 convoscope error fails the job for good with its message, which stays visible on the call. One failing
 call never blocks the others.
+
+A kind may register a :class:`Batched` handler instead, which receives up to ``size`` claimed jobs at
+once: reading many calls with one query and writing their results with one insert costs little more
+than doing it for one. Its outcomes are settled with one metadata commit per batch.
 """
 
 from __future__ import annotations
@@ -12,18 +16,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..errors import ConvoscopeError
+from ..store.jobqueue import JobFailure
 from ..store.metadata import Job, MetadataStore
 
-__all__ = ["JobHandler", "JobRetry", "JobRunner"]
+__all__ = ["BatchJobHandler", "Batched", "JobHandler", "JobRetry", "JobRunner"]
 
 log = logging.getLogger("convoscope.jobs")
 
 JobHandler = Callable[[Job], None]
 """Does one job; raises ``JobRetry`` to try again later or another ``ConvoscopeError`` to give up."""
+
+BatchJobHandler = Callable[[Sequence[Job]], Mapping[int, ConvoscopeError]]
+"""Does several jobs of one kind at once; returns {job id: error} for the jobs that did not succeed
+(a JobRetry error retries that job, any other ConvoscopeError fails it); every job not named is done."""
 
 
 class JobRetry(ConvoscopeError):
@@ -34,13 +44,26 @@ class JobRetry(ConvoscopeError):
         self.after_s = after_s
 
 
+@dataclass(frozen=True)
+class Batched:
+    """A kind's handler that takes up to ``size`` jobs at once; raising fails or retries the whole batch."""
+
+    handler: BatchJobHandler
+    size: int
+    """Most jobs handed over at once."""
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"a batch handler needs a size of at least 1, not {self.size}")
+
+
 class JobRunner:
     """Claims due jobs of the registered kinds and runs them off the event loop, one lane per kind."""
 
     def __init__(
         self,
         meta: MetadataStore,
-        handlers: Mapping[str, JobHandler],
+        handlers: Mapping[str, JobHandler | Batched],
         *,
         poll_s: float = 1.0,
         claim_jobs: int = 16,
@@ -67,7 +90,7 @@ class JobRunner:
         """The job kinds this runner handles."""
         return frozenset(self._handlers)
 
-    def register(self, kind: str, handler: JobHandler) -> None:
+    def register(self, kind: str, handler: JobHandler | Batched) -> None:
         """Handle jobs of ``kind`` with ``handler`` (a later registration of the same kind wins)."""
         self._handlers[kind] = handler
 
@@ -129,10 +152,29 @@ class JobRunner:
         return self._run_claim(self.kinds)
 
     def _run_claim(self, kinds: frozenset[str]) -> int:
-        jobs = self._meta.claim_jobs(kinds, self._claim_jobs)
+        """Claim due jobs of ``kinds`` and run them, kind by kind in the order their first job was due.
+
+        A batched kind's jobs go to its handler ``size`` at a time; the claim is large enough for one
+        full batch of every batched kind asked for.
+        """
+        limit = max([self._claim_jobs] + [self._batch_size(kind) for kind in kinds])
+        jobs = self._meta.claim_jobs(kinds, limit)
+        by_kind: dict[str, list[Job]] = {}
         for job in jobs:
-            self._run(job)
+            by_kind.setdefault(job.kind, []).append(job)
+        for kind, group in by_kind.items():
+            handler = self._handlers[kind]
+            if isinstance(handler, Batched):
+                for start in range(0, len(group), handler.size):
+                    self._run_batch(handler, group[start : start + handler.size])
+            else:
+                for job in group:
+                    self._run(handler, job)
         return len(jobs)
+
+    def _batch_size(self, kind: str) -> int:
+        handler = self._handlers.get(kind)
+        return handler.size if isinstance(handler, Batched) else 0
 
     def run_until_idle(self, *, max_rounds: int = 100) -> int:
         """Run due jobs, including the follow-ups they queue, until none is due; returns how many ran."""
@@ -144,28 +186,49 @@ class JobRunner:
             total += ran
         return total
 
-    def _run(self, job: Job) -> None:
-        handler = self._handlers[job.kind]
+    def _run(self, handler: JobHandler, job: Job) -> None:
         try:
             handler(job)
-        except JobRetry as exc:
-            if job.attempts >= self._max_attempts:
-                self._fail(job, f"{exc} (gave up after {job.attempts} attempts)")
-            else:
-                retry_at = datetime.now(UTC) + timedelta(seconds=exc.after_s)
-                self._meta.fail_job(job.id, str(exc), retry_at=retry_at)
+        except Exception as exc:
+            self._settle([job], {job.id: self._as_error(exc, [job])})
             return
-        except ConvoscopeError as exc:
-            self._fail(job, str(exc))
-            return
-        except Exception as exc:  # a bug in one handler must not stop every other call's jobs
-            log.exception("job %s %s of call %s crashed", job.id, job.kind, job.call_id)
-            self._fail(job, f"internal error: {type(exc).__name__}: {exc}")
-            return
-        self._meta.finish_job(job.id)
-        self.done_jobs += 1
+        self._settle([job], {})
 
-    def _fail(self, job: Job, error: str) -> None:
-        log.warning("job %s (%s of call %s) failed: %s", job.id, job.kind, job.call_id, error)
-        self._meta.fail_job(job.id, error)
-        self.failed_jobs += 1
+    def _run_batch(self, batched: Batched, jobs: Sequence[Job]) -> None:
+        try:
+            errors = dict(batched.handler(jobs))
+        except Exception as exc:
+            error = self._as_error(exc, jobs)
+            errors = {job.id: error for job in jobs}
+        self._settle(jobs, errors)
+
+    @staticmethod
+    def _as_error(exc: Exception, jobs: Sequence[Job]) -> ConvoscopeError:
+        """A handler's exception as the error its jobs record; a bug becomes an internal error."""
+        if isinstance(exc, ConvoscopeError):
+            return exc
+        # A bug in one handler must not stop every other call's jobs.
+        for job in jobs:
+            log.error("job %s %s of call %s crashed", job.id, job.kind, job.call_id, exc_info=exc)
+        return ConvoscopeError(f"internal error: {type(exc).__name__}: {exc}")
+
+    def _settle(self, jobs: Sequence[Job], errors: Mapping[int, ConvoscopeError]) -> None:
+        """Record every job's outcome in one metadata commit: retried, failed, else done."""
+        done: list[int] = []
+        failed: list[JobFailure] = []
+        now = datetime.now(UTC)
+        for job in jobs:
+            error = errors.get(job.id)
+            if error is None:
+                done.append(job.id)
+            elif isinstance(error, JobRetry) and job.attempts < self._max_attempts:
+                failed.append(JobFailure(job.id, str(error), now + timedelta(seconds=error.after_s)))
+            else:
+                message = str(error)
+                if isinstance(error, JobRetry):
+                    message = f"{message} (gave up after {job.attempts} attempts)"
+                log.warning("job %s (%s of call %s) failed: %s", job.id, job.kind, job.call_id, message)
+                failed.append(JobFailure(job.id, message))
+        self._meta.settle_jobs(done, failed)
+        self.done_jobs += len(done)
+        self.failed_jobs += sum(1 for failure in failed if failure.retry_at is None)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..model import Call
 from ..store.metadata import JobSpec
 from . import audio_job, evals_job, otlp_job, recording_job
-from .jobs import JobHandler
+from .jobs import Batched, JobHandler
 
 if TYPE_CHECKING:
     from .services import Services
@@ -33,9 +33,9 @@ def planners() -> list[Planner]:
     return found
 
 
-def job_handlers(services: Services) -> dict[str, JobHandler]:
-    """The handler of every job kind, bound to the running services."""
-    handlers: dict[str, JobHandler] = {}
+def job_handlers(services: Services) -> dict[str, JobHandler | Batched]:
+    """The handler of every job kind (one job at a time, or ``Batched``), bound to the running services."""
+    handlers: dict[str, JobHandler | Batched] = {}
     handlers[recording_job.RECORDING_FETCH] = recording_job.RecordingFetchJob.of(services)
     handlers[audio_job.AUDIO_ANALYZE] = audio_job.AudioAnalysisJob.of(services)
     handlers[otlp_job.OTLP_ASSEMBLE] = otlp_job.AssembleJob.of(services)

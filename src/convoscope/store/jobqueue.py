@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import zlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session
 from ..errors import InputError, NotFound, StoreError
 from .meta import JobRow, JobStatusValue, ProjectRow, SourceEventRow
 
-__all__ = ["Job", "JobQueueMixin", "JobSpec", "JobStatus", "NewSourceEvent", "setting_at"]
+__all__ = ["Job", "JobFailure", "JobQueueMixin", "JobSpec", "JobStatus", "NewSourceEvent", "setting_at"]
 
 _EVENT_ZLIB_LEVEL = 6  # raw vendor events are kept for re-parsing: ratio matters more than on the outbox
 _UPSERT_CHUNK = 500
 """Jobs per upsert statement: 10 bound values a row stays far below SQLite's variable limit (32,766)."""
+_IN_CHUNK = 500
+"""Values per ``IN (...)`` of a batch settle or lookup, far below SQLite's bound-variable limit."""
 _JOB_KEY = ("project_id", "kind", "call_id")
 _RESET_ON_REQUEUE = ("params", "status", "attempts", "error", "run_after", "updated_at")
 
@@ -80,6 +82,15 @@ class JobStatus:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class JobFailure:
+    """A failed run of a claimed job: its error, and when to run it again (None: failed for good)."""
+
+    job_id: int
+    error: str
+    retry_at: datetime | None = None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -106,6 +117,44 @@ def _upsert_statement(session: Session) -> Any:
     statement = _dialect_insert(session.get_bind().dialect.name, JobRow)
     reset = {name: statement.excluded[name] for name in _RESET_ON_REQUEUE}
     return statement.on_conflict_do_update(index_elements=list(_JOB_KEY), set_=reset)
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``values`` in slices small enough to bind in one ``IN (...)``."""
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _settle(session: Session, job_ids: Sequence[int], values: dict[str, Any], now: datetime) -> int:
+    """Set ``values`` on those of ``job_ids`` that are running; returns how many changed."""
+    result = session.execute(
+        update(JobRow)
+        .where(JobRow.id.in_(job_ids), JobRow.status == JobStatusValue.RUNNING)
+        .values(**values, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _check_known(session: Session, job_ids: Collection[int]) -> None:
+    """``NotFound`` (rolling the transaction back) when any of ``job_ids`` names no job."""
+    known: set[int] = set()
+    for chunk in _chunks(sorted(job_ids)):
+        known.update(session.scalars(select(JobRow.id).where(JobRow.id.in_(chunk))))
+    missing = sorted(set(job_ids) - known)
+    if missing:
+        raise NotFound(f"job {', '.join(map(str, missing))} not found")
+
+
+def _status(row: JobRow) -> JobStatus:
+    return JobStatus(
+        kind=row.kind,
+        call_id=row.call_id,
+        status=row.status,
+        attempts=row.attempts,
+        error=row.error,
+        updated_at=row.updated_at,
+    )
 
 
 class JobQueueMixin:
@@ -191,27 +240,41 @@ class JobQueueMixin:
 
     def finish_job(self, job_id: int) -> None:
         """Mark a running job done (a job re-queued meanwhile stays pending and runs again)."""
-        self._settle(job_id, JobStatusValue.DONE, None, None)
+        self.settle_jobs([job_id])
 
     def fail_job(self, job_id: int, error: str, *, retry_at: datetime | None = None) -> None:
         """Record a failure: pending again at ``retry_at`` for a transient one, else failed for good."""
-        if retry_at is None:
-            self._settle(job_id, JobStatusValue.FAILED, error, None)
-        else:
-            self._settle(job_id, JobStatusValue.PENDING, error, _aware(retry_at, _now()))
+        self.settle_jobs([], [JobFailure(job_id, error, retry_at)])
 
-    def _settle(self, job_id: int, status: str, error: str | None, run_after: datetime | None) -> None:
-        values: dict[str, Any] = {"status": status, "error": error, "updated_at": _now()}
-        if run_after is not None:
-            values["run_after"] = run_after
+    def finish_jobs(self, job_ids: Collection[int]) -> None:
+        """Mark running jobs done in one statement (see ``finish_job``)."""
+        self.settle_jobs(job_ids)
+
+    def settle_jobs(self, done: Collection[int], failed: Sequence[JobFailure] = ()) -> None:
+        """Record the outcome of several running jobs in one transaction: ``done`` ones and ``failed`` ones.
+
+        A batch of jobs is settled with one commit (an fsync on SQLite) instead of one per job. Only
+        running jobs change, so a job queued again meanwhile stays pending; an id that names no job
+        is ``NotFound`` and nothing is recorded.
+        """
+        if not done and not failed:
+            return
+        now = _now()
         with self._session() as session:
-            result = session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == JobStatusValue.RUNNING)
-                .values(**values)
-            )
-            if not getattr(result, "rowcount", 0) and session.get(JobRow, job_id) is None:
-                raise NotFound(f"job {job_id} not found")
+            settled = 0
+            for chunk in _chunks(sorted(set(done))):
+                settled += _settle(session, chunk, {"status": JobStatusValue.DONE, "error": None}, now)
+            for failure in failed:
+                values: dict[str, Any] = {"error": failure.error}
+                if failure.retry_at is None:
+                    values["status"] = JobStatusValue.FAILED
+                else:
+                    values["status"] = JobStatusValue.PENDING
+                    values["run_after"] = _aware(failure.retry_at, now)
+                settled += _settle(session, [failure.job_id], values, now)
+            asked = set(done) | {failure.job_id for failure in failed}
+            if settled < len(asked):
+                _check_known(session, asked)
 
     def recover_jobs(self) -> int:
         """Hand jobs left running by a process that died back to the queue; returns how many."""
@@ -231,17 +294,22 @@ class JobQueueMixin:
                 .where(JobRow.project_id == project_id, JobRow.call_id == call_id)
                 .order_by(JobRow.kind)
             ).all()
-            return [
-                JobStatus(
-                    kind=row.kind,
-                    call_id=row.call_id,
-                    status=row.status,
-                    attempts=row.attempts,
-                    error=row.error,
-                    updated_at=row.updated_at,
-                )
-                for row in rows
-            ]
+            return [_status(row) for row in rows]
+
+    def jobs_for_calls(
+        self, project_id: str, call_ids: Collection[str], *, kinds: Collection[str] | None = None
+    ) -> dict[str, list[JobStatus]]:
+        """Every job (of ``kinds``, else of any kind) of several calls, by call then kind, in one query per
+        chunk; a call without jobs is absent."""
+        found: dict[str, list[JobStatus]] = {}
+        with self._session() as session:
+            for chunk in _chunks(sorted(set(call_ids))):
+                query = select(JobRow).where(JobRow.project_id == project_id, JobRow.call_id.in_(chunk))
+                if kinds is not None:
+                    query = query.where(JobRow.kind.in_(sorted(kinds)))
+                for row in session.scalars(query.order_by(JobRow.call_id, JobRow.kind)):
+                    found.setdefault(row.call_id, []).append(_status(row))
+        return found
 
     def job_counts(self) -> dict[str, int]:
         """How many jobs are pending or running (due or not) and how many failed, for health and tests."""
