@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from convoscope.errors import PayloadError
-from convoscope.model import CallSource, EndReason, Recording, call_id_for
+from convoscope.model import CallSource, EndReason, MetricResult, MetricSource, Recording, call_id_for
 from convoscope.store.base import CallFilter
 from convoscope.store.clickhouse import ClickHouseStore
 
@@ -235,3 +235,39 @@ def test_each_filter_selects_its_calls(store: ClickHouseStore) -> None:
         "source",
     }
     assert ext(CallFilter(agent_id="agent-a", tag="vip")) == {"tag"}
+
+
+def test_get_calls_reads_many_calls_as_get_call_does_each(store: ClickHouseStore) -> None:
+    calls = [rich_call(T0)] + [
+        make_call(f"many-{n}", started_at=T0 + timedelta(minutes=n), turns=n) for n in range(5)
+    ]
+    ids = store.insert_calls("proj", calls, version=1)
+    # A replacement with fewer turns, a key moved to a new id, a call of another project, scores.
+    store.insert_calls(
+        "proj", [make_call("many-4", started_at=T0 + timedelta(minutes=4), turns=1)], version=2
+    )
+    [moved] = store.insert_calls(
+        "proj", [make_call("many-3", started_at=T0 + timedelta(hours=9), turns=2)], version=3
+    )
+    [foreign] = store.insert_calls("other", [make_call("many-0", started_at=T0)], version=1)
+    store.insert_scores(
+        "proj",
+        [
+            MetricResult(
+                call_id=ids[1], metric=name, value=value, source=MetricSource.TRANSCRIPT, evaluated_at=T0
+            )
+            for name, value in (("talk_ratio", 0.4), ("latency", 1.5))
+        ],
+    )
+    asked = [*ids, moved, foreign, "no-such-call"]
+
+    found = store.get_calls("proj", asked)
+
+    expected = {call_id: store.get_call("proj", call_id) for call_id in asked}
+    assert found == {call_id: stored for call_id, stored in expected.items() if stored is not None}
+    assert ids[4] not in found and foreign not in found and moved in found, (
+        "a moved key resolves only to its new id"
+    )
+    assert len(found[ids[5]].call.turns) == 1, "the replaced call keeps only the newest version's turns"
+    assert [score.metric for score in found[ids[1]].scores] == ["latency", "talk_ratio"]
+    assert store.get_calls("proj", []) == {}

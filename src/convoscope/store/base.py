@@ -6,7 +6,7 @@ shapes here are backend-free so that callers never name a concrete store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -136,6 +136,10 @@ class CallStore(Protocol):
 
     def get_call(self, project_id: str, call_id: str) -> StoredCall | None:
         """The newest version of one call with its turns, tool calls, recordings and scores."""
+        ...
+
+    def get_calls(self, project_id: str, call_ids: Collection[str]) -> dict[str, StoredCall]:
+        """``get_call`` for many calls at once, by id; an id without a current call is absent."""
         ...
 
     def list_calls(self, project_id: str, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
