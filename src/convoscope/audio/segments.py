@@ -19,11 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..model import Role
 
-__all__ = ["VAD_PARAMS_VERSION", "ChannelActivity", "Segment", "Speech", "VadParams"]
+__all__ = ["DEFAULT_STATE_RESET_S", "VAD_PARAMS_VERSION", "ChannelActivity", "Segment", "Speech", "VadParams"]
 
-VAD_PARAMS_VERSION = "vad-1"
+VAD_PARAMS_VERSION = "vad-2"
 """Bumped whenever the meaning of a field or the post-processing changes, so stored results say which
-rules produced them."""
+rules produced them. vad-2: silero starts afresh after a skipped stretch of ``state_reset_s``."""
+
+DEFAULT_STATE_RESET_S = 0.5
+"""``VadParams.state_reset_s``'s default, also the default of a silero backend built on its own."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -230,6 +233,17 @@ class VadParams(BaseModel):
             "0.6 dB under its mean), so 3 dB, together with min_speech_s, rejects hiss or hum that a VAD "
             "takes for speech, while speech at 10 dB SNR keeps its boundaries (6 dB chopped words apart "
             "and moved onsets 50 ms late in the synthetic tests)."
+        ),
+    )
+    state_reset_s: float = Field(
+        default=DEFAULT_STATE_RESET_S,
+        ge=0.0,
+        description=(
+            "Default 0.5 s: silero's recurrent state (and audio context) starts afresh, as at the start "
+            "of a file, after the backend has skipped at least this long a stretch of windows that "
+            "cannot be speech. Each stretch of evaluated windows between resets is then an independent "
+            "stream, so the streams run as the rows of one batch with exactly the one-at-a-time "
+            "numbers; the windows evaluated before every possible onset warm the fresh state up."
         ),
     )
     version: str = Field(

