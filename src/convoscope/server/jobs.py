@@ -24,7 +24,7 @@ from ..errors import ConvoscopeError
 from ..store.jobqueue import JobFailure
 from ..store.metadata import Job, MetadataStore
 
-__all__ = ["BatchJobHandler", "Batched", "JobHandler", "JobRetry", "JobRunner"]
+__all__ = ["BatchJobHandler", "Batched", "JobHandler", "JobRetry", "JobRunner", "job_error"]
 
 log = logging.getLogger("convoscope.jobs")
 
@@ -34,6 +34,16 @@ JobHandler = Callable[[Job], None]
 BatchJobHandler = Callable[[Sequence[Job]], Mapping[int, ConvoscopeError]]
 """Does several jobs of one kind at once; returns {job id: error} for the jobs that did not succeed
 (a JobRetry error retries that job, any other ConvoscopeError fails it); every job not named is done."""
+
+
+def job_error(exc: Exception, jobs: Sequence[Job]) -> ConvoscopeError:
+    """A handler's exception as the error its jobs record; a bug (not a ``ConvoscopeError``) is logged
+    with its traceback and recorded as an internal error, so one failing call never stops the others."""
+    if isinstance(exc, ConvoscopeError):
+        return exc
+    for job in jobs:
+        log.error("job %s %s of call %s crashed", job.id, job.kind, job.call_id, exc_info=exc)
+    return ConvoscopeError(f"internal error: {type(exc).__name__}: {exc}")
 
 
 class JobRetry(ConvoscopeError):
@@ -190,7 +200,7 @@ class JobRunner:
         try:
             handler(job)
         except Exception as exc:
-            self._settle([job], {job.id: self._as_error(exc, [job])})
+            self._settle([job], {job.id: job_error(exc, [job])})
             return
         self._settle([job], {})
 
@@ -198,19 +208,9 @@ class JobRunner:
         try:
             errors = dict(batched.handler(jobs))
         except Exception as exc:
-            error = self._as_error(exc, jobs)
+            error = job_error(exc, jobs)
             errors = {job.id: error for job in jobs}
         self._settle(jobs, errors)
-
-    @staticmethod
-    def _as_error(exc: Exception, jobs: Sequence[Job]) -> ConvoscopeError:
-        """A handler's exception as the error its jobs record; a bug becomes an internal error."""
-        if isinstance(exc, ConvoscopeError):
-            return exc
-        # A bug in one handler must not stop every other call's jobs.
-        for job in jobs:
-            log.error("job %s %s of call %s crashed", job.id, job.kind, job.call_id, exc_info=exc)
-        return ConvoscopeError(f"internal error: {type(exc).__name__}: {exc}")
 
     def _settle(self, jobs: Sequence[Job], errors: Mapping[int, ConvoscopeError]) -> None:
         """Record every job's outcome in one metadata commit: retried, failed, else done."""
