@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,6 +194,8 @@ class Tally:
     false: dict[Role, int] = field(default_factory=lambda: {Role.USER: 0, Role.AGENT: 0})
     missed: dict[Role, int] = field(default_factory=lambda: {Role.USER: 0, Role.AGENT: 0})
     stop_times: list[float] = field(default_factory=list)
+    paired_stop_times: list[float] = field(default_factory=list)
+    """Stop-time errors on the yielded barge-ins hotato also gives a stop time for (a like-for-like row)."""
     yield_right: int = 0
     yield_total: int = 0
     silence_right: int = 0
@@ -226,8 +228,21 @@ def _match(truth: Sequence[float], found: Sequence[float]) -> tuple[list[tuple[i
     return matched, len(truth) - len(matched), len(found) - len(matched)
 
 
-def score(scenario: Scenario, seen: Observed, tally: Tally) -> None:
-    """Add one scenario's errors to ``tally``."""
+def stop_time_errors(scenario: Scenario, seen: Observed) -> dict[int, float]:
+    """Per truth barge-in that was yielded, found, and found yielded: |found stop time - true stop time|."""
+    found_barges = [onset for onset, _ in seen.barge_ins]
+    matched, _, _ = _match([onset for onset, _ in scenario.truth.barge_ins], found_barges)
+    errors: dict[int, float] = {}
+    for index, j in matched:
+        onset_s, stop_s = scenario.truth.barge_ins[index]
+        found_onset, found_stop = seen.barge_ins[j]
+        if stop_s is not None and found_stop is not None:
+            errors[index] = abs((found_stop - found_onset) - (stop_s - onset_s))
+    return errors
+
+
+def score(scenario: Scenario, seen: Observed, tally: Tally, paired: Collection[int] = ()) -> None:
+    """Add one scenario's errors to ``tally``; ``paired``: the truth barge-ins hotato gave a stop time for."""
     truth = scenario.truth
     tally.seconds += seen.seconds
     for role in (Role.USER, Role.AGENT):
@@ -267,16 +282,17 @@ def score(scenario: Scenario, seen: Observed, tally: Tally) -> None:
     found_barges = [onset for onset, _ in seen.barge_ins]
     matched, _, _ = _match([onset for onset, _ in truth.barge_ins], found_barges)
     by_truth = dict(matched)
-    for index, (onset_s, stop_s) in enumerate(truth.barge_ins):
+    for index, (_, stop_s) in enumerate(truth.barge_ins):
         tally.yield_total += 1
         j = by_truth.get(index)
         if j is None:
             continue
-        found_onset, found_stop = seen.barge_ins[j]
+        _, found_stop = seen.barge_ins[j]
         if (found_stop is not None) == (stop_s is not None):
             tally.yield_right += 1
-        if stop_s is not None and found_stop is not None:
-            tally.stop_times.append(abs((found_stop - found_onset) - (stop_s - onset_s)))
+    errors = stop_time_errors(scenario, seen)
+    tally.stop_times.extend(errors.values())
+    tally.paired_stop_times.extend(error for index, error in errors.items() if index in paired)
 
     if seen.long_silences is not None and truth.long_silences:
         tally.silence_total += 1
@@ -311,6 +327,11 @@ def summary(tally: Tally) -> dict[str, Any]:
         "stop_time_mae_ms": statistics.fmean(tally.stop_times) * 1000.0 if tally.stop_times else None,
         "stop_time_median_ms": _ms(tally.stop_times, 50),
         "stop_time_count": len(tally.stop_times),
+        "paired_stop_time_mae_ms": (
+            statistics.fmean(tally.paired_stop_times) * 1000.0 if tally.paired_stop_times else None
+        ),
+        "paired_stop_time_median_ms": _ms(tally.paired_stop_times, 50),
+        "paired_stop_time_count": len(tally.paired_stop_times),
         "yield_accuracy": _ratio(tally.yield_right, tally.yield_total),
         "long_silence_accuracy": _ratio(tally.silence_right, tally.silence_total),
         "unanswered_accuracy": _ratio(tally.unanswered_right, tally.unanswered_total),
@@ -349,6 +370,14 @@ ROWS: tuple[tuple[str, str, int, str, str | None], ...] = (
     ("stop-time MAE, yielded barge-ins (ms)", "stop_time_mae_ms", -1, "{:.1f}", None),
     ("stop-time median error, yielded barge-ins (ms)", "stop_time_median_ms", -1, "{:.1f}", None),
     ("yielded barge-ins with a measured stop time", "stop_time_count", 1, "{:d}", None),
+    ("stop-time MAE, the barge-ins hotato measures (ms)", "paired_stop_time_mae_ms", -1, "{:.1f}", None),
+    (
+        "stop-time median error, the barge-ins hotato measures (ms)",
+        "paired_stop_time_median_ms",
+        -1,
+        "{:.1f}",
+        None,
+    ),
     ("yield / no-yield correct", "yield_accuracy", 1, "{:.3f}", None),
     ("response gap MAE, every agent reply (ms)", "all_gap_mae_ms", -1, "{:.1f}", None),
     ("long silence (>10 s) count correct", "long_silence_accuracy", 1, "{:.3f}", None),
@@ -507,14 +536,28 @@ def evaluate(
         for role, reference in seen["silero-sequential"].segments.items():
             agreement.add(seen["silero"].segments[role], reference)
         seen[HOTATO] = run_hotato(path, min_overlap_s)
+        paired = stop_time_errors(scenario, seen[HOTATO]).keys()
         groups = [overall, by_condition.setdefault(scenario.condition, _tallies())]
         if scenario.condition in HIGH_SNR_CONDITIONS:
             groups.append(high_snr)
         for group in groups:
             for tool, observed in seen.items():
-                score(scenario, observed, group[tool])
+                score(scenario, observed, group[tool], paired)
         progress(count)
     return overall, high_snr, by_condition, agreement
+
+
+def _names(known: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type: a comma-separated subset of ``known``, in the order given."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(known)}; got {text!r}")
+        return names
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -526,6 +569,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="2 scenes per kind (a smoke run, ~30 s)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--kinds", type=_names(KINDS), default=KINDS, help=f"comma-separated subset of {','.join(KINDS)}"
+    )
+    parser.add_argument(
+        "--conditions",
+        type=_names(CONDITIONS),
+        default=CONDITIONS,
+        help=f"comma-separated subset of {','.join(CONDITIONS)}",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the raw figures here")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the WAV files here")
     args = parser.parse_args(argv)
@@ -540,9 +592,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webrtcvad-wheels": importlib.metadata.version("webrtcvad-wheels"),
     }
     print_environment(env)
-    total = per_kind * len(KINDS) * len(CONDITIONS)
+    total = per_kind * len(args.kinds) * len(args.conditions)
     print(
-        f"\nlabelled set: {per_kind} scenes x {len(KINDS)} kinds x {len(CONDITIONS)} conditions"
+        f"\nlabelled set: {per_kind} scenes x {len(args.kinds)} kinds x {len(args.conditions)} conditions"
         f" = {total} files, seed {args.seed}"
     )
     started = time.perf_counter()
@@ -555,7 +607,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {count}/{total} files scored ({time.perf_counter() - started:.0f} s)", flush=True)
 
         overall, high_snr, by_condition, agreement = evaluate(
-            build_scenarios(per_kind, seed=args.seed), workdir, progress
+            build_scenarios(per_kind, seed=args.seed, kinds=args.kinds, conditions=args.conditions),
+            workdir,
+            progress,
         )
 
     figures = {tool: summary(t) for tool, t in overall.items()}

@@ -43,8 +43,13 @@ __all__ = [
     "extract_events",
 ]
 
-TURN_TAKING_PARAMS_VERSION = "tt-2"
-"""Bumped whenever a field's meaning or an event rule changes, so stored results say which rules made them."""
+TURN_TAKING_PARAMS_VERSION = "tt-3"
+"""Bumped whenever a field's meaning or an event rule changes, so stored results say which rules made them.
+
+tt-2: an agent stop needs ``yield_silence_s`` of quiet, and a breath inside the other party's speech is
+bridged. tt-3: the segments the events are built on come from the adaptive bleed rule and the sub-frame
+boundaries of :mod:`convoscope.audio.vad` (``VadParams.bleed_*``, ``boundary_gap_s``, ``edge_ms``), which
+moved barge-in onsets over the agent's speech, and so every stop time, by up to 60 ms."""
 
 
 class TurnTakingParams(BaseModel):

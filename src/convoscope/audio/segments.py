@@ -196,6 +196,38 @@ class VadParams(BaseModel):
             "15 dB rejects the first with a 5 dB margin and keeps the second."
         ),
     )
+    bleed_margin_db: float = Field(
+        default=8.0,
+        ge=0.0,
+        description=(
+            "Default 8 dB: a frame counts as the other party's bleed when it is at most this much louder "
+            "than the bleed estimated for it (the other channel's level plus the bleed gain measured on "
+            "this recording, see bleed_percentile). Bleed follows the other voice within a few dB frame to "
+            "frame (a late echo path is absorbed by crosstalk_window_s), while a barge-in's first, quiet "
+            "phoneme is 10 dB and more above it. The rule is never stricter than crosstalk_db."
+        ),
+    )
+    bleed_percentile: float = Field(
+        default=50.0,
+        gt=0.0,
+        lt=100.0,
+        description=(
+            "Default 50: the bleed gain of a channel is this percentile, over the other party's louder "
+            "half of frames, of this channel's power above its noise floor relative to the other channel. "
+            "A low percentile keeps this party's own speech over the other (barge-ins, backchannels) out "
+            "of the estimate unless it covers three quarters of the other's loud speech; a clean channel "
+            "with no bleed gives a gain far below its noise floor, so every frame above the noise gate "
+            "is speech."
+        ),
+    )
+    bleed_min_s: float = Field(
+        default=0.5,
+        ge=0.0,
+        description=(
+            "Default 1 s: the bleed gain is estimated only from at least this much of the other party's "
+            "loud speech; with less, crosstalk_db alone decides."
+        ),
+    )
     crosstalk_window_s: float = Field(
         default=0.03,
         ge=0.0,
@@ -212,6 +244,27 @@ class VadParams(BaseModel):
             "Default 0.1 s: how far a segment boundary may move outward from the VAD decision onto "
             "frames whose energy is above the gate. Silero decides on 32 ms windows and reacts a window "
             "or two late; the energy grid puts onsets and offsets back within about one 10 ms frame."
+        ),
+    )
+    boundary_gap_s: float = Field(
+        default=0.03,
+        ge=0.0,
+        description=(
+            "Default 0.03 s: the boundary search (boundary_search_s) crosses dips this short below the "
+            "gate or bleed threshold. A quiet first phoneme at 10 dB SNR passes the noise gate only every "
+            "other frame, and a search that stopped at the first dip left such onsets 20-50 ms late, "
+            "where the VAD first fired; two frames are far shorter than any pause between words."
+        ),
+    )
+    edge_ms: float = Field(
+        default=2.0,
+        gt=0.0,
+        description=(
+            "Default 2 ms: a segment's first and last frame are split into sub-windows of about this "
+            "length, and the boundary goes to the first (last) one that passes the same noise-gate and "
+            "bleed test as the frame. A 10 ms frame that the speech enters half-way would otherwise put "
+            "the onset 5 ms early and the offset 5 ms late on average, a bias that every difference of "
+            "two boundaries (a stop time, a response gap) inherits; set it to frame_ms to keep frame edges."
         ),
     )
     noise_floor_percentile: float = Field(

@@ -7,10 +7,13 @@ own coarse frames; everything after that is plain numpy on a 10 ms energy grid, 
    hangover, so one weak frame does not split a word;
 2. a noise gate: a frame less than ``snr_gate_db`` above the channel's noise floor is never speech, so a
    VAD fooled by hiss or hum at 10 dB SNR cannot create turns;
-3. crosstalk suppression: a frame more than ``crosstalk_db`` quieter than the other, active channel is
-   that party's voice bleeding in (echo, a shared mic), not this party speaking;
-4. boundary refinement: onsets and offsets move outward onto adjacent frames that pass the gate, which
-   puts them back within about a frame of the true edge (the VAD decides on 30 ms windows, late);
+3. crosstalk suppression: a frame no louder than the other party's voice bleeding in (echo, a shared
+   mic) is not this party speaking. The bleed gain is measured on the recording itself
+   (:func:`bleed_offset_db`), so a clean channel with no bleed keeps a barge-in's quiet first phoneme
+   under the other's loud speech, and ``crosstalk_db`` is the strictest the rule ever gets;
+4. boundary refinement: onsets and offsets move outward onto frames that pass steps 2 and 3, across
+   dips of up to ``boundary_gap_s``, which puts them back on the true edge (the VAD decides on 30 ms
+   windows, late), and then inside the edge frame to about ``edge_ms`` (:class:`SoundEdges`);
 5. segment rules: merge gaps shorter than ``min_silence_s``, drop runs shorter than ``min_speech_s``,
    pad by ``speech_pad_s``.
 
@@ -41,11 +44,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SileroBackend",
+    "SoundEdges",
     "SpeechPossible",
     "VadFrames",
     "VoiceActivityDetector",
     "WebRtcBackend",
     "backend_for",
+    "bleed_offset_db",
     "detect_speech",
     "frame_energy_db",
     "segments_from_activity",
@@ -71,6 +76,8 @@ _WARMUP_WINDOWS = 2
 _STATE_CONTEXT_S = 0.2
 # Silero's window at either model rate (512 samples at 16 kHz, 256 at 8 kHz).
 _SILERO_WINDOW_MS = 32
+# Power of a frame with no signal at all (the -120 dBFS that frame_energy_db gives digital silence).
+_MIN_POWER = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,13 +391,65 @@ def _hysteresis(probabilities: FloatArray, params: VadParams, frame_s: float) ->
     return _dilate_forward(active, hangover)
 
 
+@dataclass(frozen=True, slots=True)
+class SoundEdges:
+    """Where sound starts and ends inside a frame, to a fraction of the frame.
+
+    A frame is speech or not as a whole, so a boundary on the frame grid is off by up to a frame, half a
+    frame on average, early at an onset and late at an offset: a systematic bias that differences of
+    boundaries (a stop time, a response gap) keep. Each frame is split into ``parts`` sub-windows and a
+    segment starts at the first of its first frame whose energy reaches that frame's ``threshold_db``
+    (the noise gate, or the bleed level where the other party talks) and ends after the last such
+    sub-window of its last frame. A frame with no sub-window over its threshold keeps its edge.
+    """
+
+    samples: FloatArray
+    rate_hz: int
+    hop: int
+    threshold_db: FloatArray
+    parts: int
+
+    def _loud(self, frame: int) -> BoolArray:
+        """For each sub-window of ``frame``: is its energy at or above the frame's threshold?"""
+        bounds = self._bounds()
+        chunk = self.samples[frame * self.hop : (frame + 1) * self.hop].astype(np.float64)
+        chunk = np.concatenate([chunk, np.zeros(self.hop - len(chunk))])
+        sums = np.add.reduceat(np.square(chunk), bounds[:-1])
+        energy_db = 10.0 * np.log10(sums / np.diff(bounds) + _MIN_POWER)
+        loud: BoolArray = energy_db >= self.threshold_db[frame]
+        return loud
+
+    def _bounds(self) -> npt.NDArray[np.intp]:
+        return (np.arange(self.parts + 1) * self.hop) // self.parts
+
+    def span_s(self, first: int, end: int) -> tuple[float, float]:
+        """Start and end (seconds) of the speech in frames ``first`` .. ``end - 1``."""
+        bounds = self._bounds()
+        start = first * self.hop
+        loud = self._loud(first)
+        if loud.any():
+            start += int(bounds[int(np.argmax(loud))])
+        stop = end * self.hop
+        loud = self._loud(end - 1)
+        if loud.any():
+            stop = (end - 1) * self.hop + int(bounds[len(loud) - int(np.argmax(loud[::-1]))])
+        return start / self.rate_hz, stop / self.rate_hz
+
+
 def segments_from_activity(
-    active: BoolArray, frame_s: float, params: VadParams, *, duration_s: float | None = None
+    active: BoolArray,
+    frame_s: float,
+    params: VadParams,
+    *,
+    duration_s: float | None = None,
+    edges: SoundEdges | None = None,
 ) -> tuple[Segment, ...]:
     """Turn per-frame speech flags into segments: merge short gaps, drop short runs, pad.
 
     Frame ``i`` covers ``[i * frame_s, (i + 1) * frame_s)``; ``duration_s`` (default: all frames)
-    clips the last segment and the padding. The result is sorted and never overlaps.
+    clips the last segment and the padding. ``edges`` moves each segment's start and end inside its
+    first and last frame (before padding); without it they are frame edges. The result is sorted and
+    never overlaps.
     """
     total_s = len(active) * frame_s if duration_s is None else duration_s
     starts, ends = _runs(np.asarray(active, dtype=np.bool_))
@@ -405,8 +464,9 @@ def segments_from_activity(
     for start, end in zip(
         merged_starts[long_enough].tolist(), merged_ends[long_enough].tolist(), strict=True
     ):
-        start_s = max(0.0, start * frame_s - params.speech_pad_s)
-        end_s = min(total_s, end * frame_s + params.speech_pad_s)
+        first_s, last_s = (start * frame_s, end * frame_s) if edges is None else edges.span_s(start, end)
+        start_s = max(0.0, first_s - params.speech_pad_s)
+        end_s = min(total_s, last_s + params.speech_pad_s)
         start_s = min(start_s, end_s)
         if segments and start_s <= segments[-1].end_s:
             segments[-1] = Segment(segments[-1].start_s, max(end_s, segments[-1].end_s))
@@ -443,11 +503,39 @@ def _max_filter(values: FloatArray, radius: int) -> FloatArray:
     return result
 
 
-def _refine(evidence: BoolArray, candidate: BoolArray, limit: int) -> BoolArray:
-    """Grow each evidence run outward over adjacent candidate frames, at most ``limit`` frames each way."""
+def _reach(candidate: BoolArray, origin: int, step: int, limit: int, max_gap: int) -> int:
+    """The farthest candidate frame from ``origin`` (exclusive) in direction ``step``, within ``limit``
+    frames, crossing runs of at most ``max_gap`` non-candidate frames; ``origin`` itself if none."""
+    reached = origin
+    gap = 0
+    index = origin + step
+    while 0 <= index < len(candidate) and abs(index - origin) <= limit:
+        if candidate[index]:
+            reached, gap = index, 0
+        else:
+            gap += 1
+            if gap > max_gap:
+                break
+        index += step
+    return reached
+
+
+def _refine(evidence: BoolArray, candidate: BoolArray, limit: int, max_gap: int = 0) -> BoolArray:
+    """Grow each evidence run outward onto candidate frames, at most ``limit`` frames each way.
+
+    The growth crosses dips of at most ``max_gap`` non-candidate frames: the first phoneme of a word
+    spoken in noise flickers around the noise gate frame by frame, and stopping at the first dip would
+    leave the onset where the VAD found it, tens of milliseconds late.
+    """
     refined = evidence.copy()
     if limit <= 0:
         return refined
+    starts, ends = _runs(evidence)
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        low = _reach(candidate, start, -1, limit, max_gap)
+        high = _reach(candidate, end - 1, 1, limit, max_gap) + 1
+        refined[low:high] = True
+    return refined
     starts, ends = _runs(evidence)
     count = len(evidence)
     for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -459,6 +547,36 @@ def _refine(evidence: BoolArray, candidate: BoolArray, limit: int) -> BoolArray:
             high += 1
         refined[low:high] = True
     return refined
+
+
+# Bleed is measured where the other party is louder than its own median loud frame: there bleed stands
+# farthest above this channel's noise floor, so the estimate sees it rather than the floor.
+_BLEED_REFERENCE_PERCENTILE = 50.0
+
+
+def bleed_offset_db(energy_db: FloatArray, floor_db: float, other_db: FloatArray, params: VadParams) -> float:
+    """How far (dB) a frame may lie below the other party's level and still be this party's speech.
+
+    A frame lower than ``other_db + offset`` is the other voice bleeding in (echo, a shared mic). The
+    bleed gain of this recording is measured on frames where the other party is loud: this channel's
+    power above its noise floor (``floor_db``, so a noise-only channel shows no bleed) relative to the
+    other's, at ``params.bleed_percentile``. Bleed sits at that gain; this party's speech, even a quiet
+    first phoneme, lies well above it. The offset is that gain plus ``params.bleed_margin_db``, never
+    more than ``-params.crosstalk_db`` (the fixed rule is the strictest one), and ``-crosstalk_db``
+    itself when the other party is loud for less than ``params.bleed_min_s``.
+    ``other_db`` is -inf where the other party is quiet.
+    """
+    fixed = -params.crosstalk_db
+    reference = np.isfinite(other_db)
+    if not reference.any():
+        return fixed
+    reference &= other_db >= np.percentile(other_db[reference], _BLEED_REFERENCE_PERCENTILE)
+    if np.count_nonzero(reference) * params.frame_s < params.bleed_min_s:
+        return fixed
+    power = np.power(10.0, energy_db[reference].astype(np.float64) / 10.0)
+    excess_db = 10.0 * np.log10(np.maximum(power - 10.0 ** (floor_db / 10.0), _MIN_POWER))
+    gain_db = float(np.percentile(excess_db - other_db[reference], params.bleed_percentile))
+    return min(fixed, gain_db + params.bleed_margin_db)
 
 
 def detect_speech(
@@ -477,38 +595,45 @@ def detect_speech(
     frame_s = hop / rate_hz
     roles = list(audio.tracks)
     energy: dict[Role, FloatArray] = {}
-    gate_db: dict[Role, float] = {}
+    floor_db: dict[Role, float] = {}
     for role in roles:
         energy[role] = frame_energy_db(audio.tracks[role], hop)
-        floor_db = max(_MIN_FLOOR_DB, float(np.percentile(energy[role], params.noise_floor_percentile)))
-        gate_db[role] = floor_db + params.snr_gate_db
+        floor_db[role] = max(_MIN_FLOOR_DB, float(np.percentile(energy[role], params.noise_floor_percentile)))
+    gate_db = {role: floor_db[role] + params.snr_gate_db for role in roles}
     loud = {role: energy[role] >= gate_db[role] for role in roles}
 
     radius = round(params.crosstalk_window_s / frame_s)
     spread_db = {role: _max_filter(np.where(loud[role], energy[role], -np.inf), radius) for role in roles}
-    not_bleed: dict[Role, BoolArray] = {}
+    # A frame can be speech when it reaches its threshold: the noise gate, and where another party is
+    # active, that party's level plus the bleed offset (steps 2 and 3).
+    threshold_db: dict[Role, FloatArray] = {}
     for role in roles:
+        threshold_db[role] = np.full(len(energy[role]), gate_db[role], dtype=np.float32)
         others = [spread_db[other] for other in roles if other != role]
-        if not others or not audio.overlap_scorable:
-            not_bleed[role] = np.ones(len(energy[role]), dtype=np.bool_)
-            continue
-        loudest_other = np.maximum.reduce(others)
-        not_bleed[role] = energy[role] >= loudest_other - params.crosstalk_db
+        if others and audio.overlap_scorable:
+            loudest_other = np.maximum.reduce(others)
+            offset_db = bleed_offset_db(energy[role], floor_db[role], loudest_other, params)
+            threshold_db[role] = np.maximum(threshold_db[role], loudest_other + offset_db)
 
     speech: Speech = {}
     limit = round(params.boundary_search_s / frame_s)
+    parts = min(hop, max(1, round(params.frame_ms / params.edge_ms)))
+    max_gap = round(params.boundary_gap_s / frame_s)
     for role in roles:
         count = len(energy[role])
         min_rms = float(10.0 ** ((gate_db[role] - _SKIP_MARGIN_DB) / 20.0))
-        candidate = loud[role] & not_bleed[role]
+        candidate = energy[role] >= threshold_db[role]
         possible = SpeechPossible(candidate, frame_s, context_s=params.hangover_s + _STATE_CONTEXT_S)
         frames = detector.detect(audio.tracks[role], rate_hz, min_rms=min_rms, possible=possible)
         probabilities = _on_grid(frames, count, frame_s)
         evidence = _hysteresis(probabilities, params, frame_s) & candidate
-        refined = _refine(evidence, candidate, limit)
+        refined = _refine(evidence, candidate, limit, max_gap)
+        edges = SoundEdges(audio.tracks[role], rate_hz, hop, threshold_db[role], parts)
         speech[role] = ChannelActivity(
             role=role,
-            segments=segments_from_activity(refined, frame_s, params, duration_s=audio.duration_s),
+            segments=segments_from_activity(
+                refined, frame_s, params, duration_s=audio.duration_s, edges=edges
+            ),
             frame_s=frame_s,
             probabilities=np.where(candidate, probabilities, np.float32(0.0)).astype(np.float32),
         )
