@@ -8,6 +8,9 @@ Why these three figures:
   noisy shared box still gives comparable ratios between runs.
 * **store** -- ``ClickHouseStore.insert_calls`` on prepared ``Call`` objects, in batches of 1,000: what
   the worker pays per batch (row conversion, dedup, transposition, three inserts).
+* **job path** -- the ``evals.run`` job the server runs on every stored call, through ``JobRunner``
+  (claim, read the calls back, evaluate, write the scores, settle), batched as the server runs it and, as
+  its reference in the same run, one job at a time on a sample (how it ran before it was batched).
 * **HTTP** -- a real ``convoscope serve`` process on a loopback port, two client connections POSTing
   pre-encoded batches of 1,000 calls. ``ack`` counts 202s (validation + durable outbox commit); ``e2e``
   runs until ``/healthz`` reports no pending outbox rows and the calls list holds every call.
@@ -56,11 +59,14 @@ from _common import (
     write_json,
 )
 from _synth import synth_calls, synth_payloads
+from convoscope.config import Settings
 from convoscope.ingest.canonical import CallLimits, parse_calls
 from convoscope.model import Call, call_id_for
+from convoscope.server.evals_job import EVALS_RUN, EvalsJob
+from convoscope.server.jobs import JobRunner
 from convoscope.server.worker import assign_identity
 from convoscope.store.clickhouse import open_clickhouse_store
-from convoscope.store.metadata import MetadataStore
+from convoscope.store.metadata import JobSpec, MetadataStore
 from convoscope.store.rows import CallRows, call_to_rows
 from convoscope.store.schema import CALLS, TOOL_CALLS, TURNS, Dialect, ddl_statements
 
@@ -68,6 +74,8 @@ PROJECT = "bench"
 RAW_DB = "raw_reference"
 GOAL_STORE_CALLS_S = 2_000.0
 GOAL_HTTP_CALLS_S = 1_000.0
+JOB_SAMPLE_ONE_BY_ONE = 200
+"""Calls of the one-job-at-a-time reference: it is the slow path, so a sample is enough."""
 
 
 @dataclass
@@ -242,9 +250,41 @@ def bench_stages(store: Any, meta_dir: Path, batch: int, repeats: int) -> dict[s
                 lambda stored=stored, number=number: store.insert_calls(project, stored, version=number + 1),
             )
             timed("worker: mark_done", lambda items=items: meta.mark_done([i.id for i in items]))
+        medians = {name: round(sorted(values)[len(values) // 2], 1) for name, values in stages.items()}
+        ids = [call_id_for(project, c.source, c.external_id, c.started_at) for c in parse_calls(body, limits)]
+        job_path = bench_job_path(store, meta, project, ids, meta_dir)
     finally:
         meta.close()
-    return {name: round(sorted(values)[len(values) // 2], 1) for name, values in stages.items()}
+    return {"stages": medians, "job_path": job_path}
+
+
+def bench_job_path(
+    store: Any, meta: MetadataStore, project: str, call_ids: list[str], data_dir: Path
+) -> dict[str, Any]:
+    """The ``evals.run`` job through ``JobRunner`` over stored calls: batched (as the server registers
+    it) and one job at a time on a sample (its reference, the path before batching), in calls/s."""
+    handler = EvalsJob(store=store, meta=meta, settings=Settings(data_dir=data_dir / "job-path"))
+
+    def run(ids: list[str], runner: JobRunner) -> Rate:
+        meta.enqueue_jobs(project, [JobSpec(EVALS_RUN, call_id) for call_id in ids])
+        started = time.perf_counter()
+        ran = runner.run_until_idle(max_rounds=len(ids) + 1)
+        seconds = time.perf_counter() - started
+        if ran != len(ids) or runner.failed_jobs:
+            raise SystemExit(f"job path: {ran} of {len(ids)} jobs ran, {runner.failed_jobs} failed")
+        return Rate(len(ids), 0, seconds)
+
+    try:
+        batched = run(call_ids, JobRunner(meta, {EVALS_RUN: handler.batched()}))
+        sample = call_ids[:JOB_SAMPLE_ONE_BY_ONE]
+        single = run(sample, JobRunner(meta, {EVALS_RUN: handler.batched(size=1)}, claim_jobs=1))
+    finally:
+        handler.close()
+    return {
+        "batched": batched.as_dict(),
+        "one_by_one": single.as_dict(),
+        "speedup": round(batched.calls_s / single.calls_s, 1),
+    }
 
 
 SPY_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -459,13 +499,33 @@ def report(results: dict[str, Any]) -> None:
             f"\nstore path: call_to_rows costs {store['call_to_rows_us_per_call']} us/call "
             f"({store['call_to_rows_s']:.2f}s of the store's {store['store']['seconds']:.2f}s)"
         )
-        stages = store["server_stages_us_per_call"]
+        stages = store["server_stages_us_per_call"]["stages"]
         total = sum(stages.values())
         print("\nserver stages, one at a time in this process (median of 5 batches), us per call:")
         print_table(
             ["stage", "us/call", "share"],
             [[name, f"{us:.0f}", f"{us / total:.0%}"] for name, us in stages.items()]
             + [["sum (one core, GIL-serialised)", f"{total:.0f}", f"-> {1e6 / total:,.0f} calls/s"]],
+        )
+    if store:
+        jobs = store["server_stages_us_per_call"]["job_path"]
+        print("\nevals.run job path through JobRunner (claim, get_calls, evaluate, insert_scores, settle):")
+        print_table(
+            ["path", "calls", "calls/s", "ratio to one by one"],
+            [
+                [
+                    "one job at a time (reference)",
+                    jobs["one_by_one"]["calls"],
+                    jobs["one_by_one"]["calls_s"],
+                    "1.0",
+                ],
+                [
+                    "batched (as the server runs it)",
+                    jobs["batched"]["calls"],
+                    jobs["batched"]["calls_s"],
+                    jobs["speedup"],
+                ],
+            ],
         )
     if http and http.get("py_spy_shares"):
         shares = dict(http["py_spy_shares"])

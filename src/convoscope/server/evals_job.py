@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from ..evals.profiles import profile_for
 from ..evals.project import JudgePool, ProjectEvaluator
 from ..evals.runner import EvalItem, evaluate_call, evaluate_calls, resolve_metrics
 from ..model import Call, MetricResult
-from ..store.base import CallStore, StoredCall
+from ..store.base import CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
 from .audio_job import AUDIO_ANALYZE
 from .job_targets import failed_jobs, selected_calls
@@ -102,14 +103,24 @@ def eval_item(
     """A stored call with the metrics to run on it and their context (its other stored scores);
     ``local`` holds the project's custom metrics."""
     metrics = resolve_metrics(profile, judge_available=judge is not None, only=only, local=local)
+    return call, metrics, _context(call, scores, profile, judge, metrics)
+
+
+def _context(
+    call: Call,
+    scores: Iterable[MetricResult],
+    profile: AgentProfile,
+    judge: JudgeClient | None,
+    metrics: Sequence[Metric[Any]],
+) -> EvalContext:
+    """What the metrics see besides the call: the profile, the judge and the call's other stored scores."""
     names = {m.name for m in metrics}
-    context = EvalContext(
+    return EvalContext(
         profile=profile,
         judge=judge,
         scores={score.metric: score for score in scores if score.metric not in names},
         scenario=scenario_of(call),
     )
-    return call, metrics, context
 
 
 def evaluate_stored(
@@ -194,7 +205,7 @@ class EvalsJob:
         if not ready:
             return {}
         stored = self._store.get_calls(project_id, [job.call_id for job in ready])
-        project = ProjectEvaluator(self._meta.project_settings(project_id))
+        plans = _Plans(ProjectEvaluator(self._meta.project_settings(project_id)), self.judges())
         errors: dict[int, ConvoscopeError] = {}
         items: list[EvalItem] = []
         for job in ready:
@@ -203,18 +214,15 @@ class EvalsJob:
                 errors[job.id] = NotFound(f"call {job.call_id} not found")
                 continue
             try:
-                items.append(self._item(job, found, project))
-            except Exception as exc:  # one call's bad profile or metric list fails that call only
+                plan = plans.of(found.call.agent_id, job.params.get("metrics") or None)
+            except Exception as exc:  # one agent's bad profile fails that agent's calls only
                 errors[job.id] = job_error(exc, [job])
+                continue
+            context = _context(found.call, found.scores, plan.profile, plan.judge, plan.metrics)
+            items.append((found.call, plan.metrics, context))
         results = [result for _, found in evaluate_calls(items) for result in found]
-        self._store.insert_scores(project_id, project.finish(results))
+        self._store.insert_scores(project_id, plans.project.finish(results))
         return errors
-
-    def _item(self, job: Job, stored: StoredCall, project: ProjectEvaluator) -> EvalItem:
-        profile = profile_for(stored.call.agent_id, project.settings)
-        judge = self.judges().for_profile(profile)
-        only = job.params.get("metrics") or None
-        return eval_item(stored.call, stored.scores, profile, judge=judge, only=only, local=project.custom)
 
     def _wait_for_audio(self, project_id: str, jobs: Sequence[Job]) -> list[Job]:
         """The jobs that may run now; the others, whose audio analysis is queued, are queued again.
@@ -236,6 +244,50 @@ class EvalsJob:
                 ready.append(job)
         self._meta.enqueue_jobs(project_id, again)
         return ready
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How the calls of one agent are evaluated: its profile, its judge, the metric instances."""
+
+    profile: AgentProfile
+    judge: JudgeClient | None
+    metrics: list[Metric[Any]]
+
+
+class _Plans:
+    """The plans of one project's batch, each made once per (agent, requested metrics).
+
+    Resolving a profile and building its metrics (parameter validation per metric) cost more than
+    evaluating a call; metric instances hold only their parameters, so the calls of a batch share them.
+    A failure (a judge key not set) is kept too, and raised again for every call of that agent.
+    """
+
+    def __init__(self, project: ProjectEvaluator, judges: JudgePool) -> None:
+        self.project = project
+        self._judges = judges
+        self._made: dict[tuple[str | None, tuple[str, ...] | None], _Plan | Exception] = {}
+
+    def of(self, agent_id: str | None, only: list[str] | None) -> _Plan:
+        key = (agent_id, tuple(only) if only else None)
+        made = self._made.get(key)
+        if made is None:
+            try:
+                made = self._make(agent_id, only)
+            except Exception as exc:
+                made = exc
+            self._made[key] = made
+        if isinstance(made, Exception):
+            raise made
+        return made
+
+    def _make(self, agent_id: str | None, only: list[str] | None) -> _Plan:
+        profile = profile_for(agent_id, self.project.settings)
+        judge = self._judges.for_profile(profile)
+        metrics = resolve_metrics(
+            profile, judge_available=judge is not None, only=only, local=self.project.custom
+        )
+        return _Plan(profile, judge, metrics)
 
 
 class EvalRequest(BaseModel):

@@ -207,8 +207,8 @@ class JobQueueMixin:
             return []
         moment = _aware(now, _now())
         with self._session() as session:
-            rows = session.scalars(
-                select(JobRow)
+            due = session.scalars(
+                select(JobRow.id)
                 .where(
                     JobRow.status == JobStatusValue.PENDING,
                     JobRow.run_after <= moment,
@@ -217,26 +217,32 @@ class JobQueueMixin:
                 .order_by(JobRow.run_after, JobRow.id)
                 .limit(limit)
             ).all()
-            claimed: list[Job] = []
-            for row in rows:
-                result = session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == row.id, JobRow.status == JobStatusValue.PENDING)
-                    .values(status=JobStatusValue.RUNNING, attempts=row.attempts + 1, updated_at=moment)
-                    .execution_options(synchronize_session=False)
+            if not due:
+                return []
+            # One UPDATE … RETURNING for the whole claim (an UPDATE per job made a claim of 64 cost
+            # 150 ms); the status condition keeps a job another claimer took meanwhile out.
+            claimed = session.execute(
+                update(JobRow)
+                .where(JobRow.id.in_(due), JobRow.status == JobStatusValue.PENDING)
+                .values(status=JobStatusValue.RUNNING, attempts=JobRow.attempts + 1, updated_at=moment)
+                .returning(
+                    JobRow.id, JobRow.project_id, JobRow.kind, JobRow.call_id, JobRow.params, JobRow.attempts
                 )
-                if getattr(result, "rowcount", 0):
-                    claimed.append(
-                        Job(
-                            id=row.id,
-                            project_id=row.project_id,
-                            kind=row.kind,
-                            call_id=row.call_id,
-                            params=copy.deepcopy(row.params),
-                            attempts=row.attempts + 1,
-                        )
-                    )
-            return claimed
+                .execution_options(synchronize_session=False)
+            ).all()
+        order = {job_id: position for position, job_id in enumerate(due)}
+        jobs = [
+            Job(
+                id=row.id,
+                project_id=row.project_id,
+                kind=row.kind,
+                call_id=row.call_id,
+                params=dict(row.params),  # decoded afresh from this statement's rows: not shared
+                attempts=row.attempts,
+            )
+            for row in claimed
+        ]
+        return sorted(jobs, key=lambda job: order[job.id])
 
     def finish_job(self, job_id: int) -> None:
         """Mark a running job done (a job re-queued meanwhile stays pending and runs again)."""
