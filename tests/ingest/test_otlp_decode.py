@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from convoscope.errors import PayloadError, PayloadTooLarge
 from convoscope.ingest.otlp import (
@@ -17,8 +18,10 @@ from convoscope.ingest.otlp import (
     decode_export,
     decompress,
     media_type,
+    replaced_span,
     resolve_keys,
     root_keys,
+    trusted_span,
 )
 from convoscope.model import Span, SpanKind
 
@@ -202,3 +205,34 @@ def test_a_stored_key_counts_as_the_span_s_own() -> None:
     child = _span("c000000000000002", "stt", "c000000000000001")
     keys = resolve_keys([parent, child])
     assert keys[(TRACE, "c000000000000002")] == "pipecat:X"
+
+
+def test_trusted_spans_equal_validated_ones_and_copies_leave_the_original() -> None:
+    """Decoding builds spans without pydantic's constructors; they must be the spans validation makes."""
+    fields = {
+        "trace_id": TRACE,
+        "span_id": "00f067aa0ba902b7",
+        "parent_span_id": None,
+        "name": "turn",
+        "kind": SpanKind.SERVER,
+        "start": T,
+        "end": T + timedelta(seconds=2),
+        "status_code": "error",
+        "status_message": "boom",
+        "attributes": {"conversation.id": "c-1", "n": [1, 2.5, {"x": True}]},
+        "resource_attributes": {"service.name": "bot"},
+        "scope_name": "pipecat",
+        "call_id": None,
+        "conversation_id": None,
+    }
+    validated = Span.model_validate(fields)
+    trusted = trusted_span(dict(fields))
+    assert trusted == validated
+    assert trusted.model_dump() == validated.model_dump()
+    assert trusted.model_fields_set == validated.model_fields_set
+    assert Span.model_validate_json(trusted.model_dump_json()) == validated
+    with pytest.raises(ValidationError):
+        trusted.name = "changed"  # still frozen
+    keyed = replaced_span(trusted, conversation_id="pipecat:c-1")
+    assert keyed.conversation_id == "pipecat:c-1" and trusted.conversation_id is None
+    assert keyed == validated.model_copy(update={"conversation_id": "pipecat:c-1"})

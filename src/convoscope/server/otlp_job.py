@@ -31,6 +31,7 @@ from ..ingest.otlp import (
     SpanLimits,
     decode_export,
     mapper_for,
+    replaced_span,
     resolve_keys,
     root_keys,
     trace_key,
@@ -250,7 +251,7 @@ class OtlpIngest:
 def _keyed(span: Span, key: str | None) -> Span:
     if key is None or span.conversation_id == key:
         return span
-    return span.model_copy(update={"conversation_id": key})
+    return replaced_span(span, conversation_id=key)
 
 
 class AssembleJob:

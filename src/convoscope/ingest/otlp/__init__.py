@@ -7,6 +7,7 @@ from .common import PriceTable, SpanTree
 from .conversation import TRACE_PREFIX, Mapper, mapper_for, resolve_keys, root_keys, trace_key
 from .decode import JSON_TYPE, PROTOBUF_TYPE, DecodedBatch, decode_export, decompress, media_type
 from .limits import IDENTITY_KEYS, TRUNCATED_KEY, SpanLimits, cap_attributes
+from .trusted import replaced_span, trusted_span
 
 __all__ = [
     "IDENTITY_KEYS",
@@ -24,7 +25,9 @@ __all__ = [
     "decompress",
     "mapper_for",
     "media_type",
+    "replaced_span",
     "resolve_keys",
     "root_keys",
     "trace_key",
+    "trusted_span",
 ]

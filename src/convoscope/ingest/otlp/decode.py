@@ -26,6 +26,7 @@ from pydantic import JsonValue
 from ...errors import PayloadError, PayloadTooLarge
 from ...model import Span, SpanKind
 from .limits import SpanLimits, cap_attributes
+from .trusted import trusted_span
 
 __all__ = [
     "JSON_TYPE",
@@ -156,21 +157,23 @@ def _add(
     # Every field is checked above or typed by construction (hex ids from bytes, aware datetimes, JSON
     # attribute values), so the model is built without a second validation pass: it is the hot path.
     batch.spans.append(
-        Span.model_construct(
-            trace_id=raw.trace_id,
-            span_id=raw.span_id,
-            parent_span_id=parent,
-            name=raw.name,
-            kind=_KINDS[raw.kind] if 0 <= raw.kind < len(_KINDS) else SpanKind.UNSPECIFIED,
-            start=_time(raw.start_ns),
-            end=_time(raw.end_ns) if raw.end_ns else None,
-            status_code=_STATUS[raw.status_code] if 0 <= raw.status_code < len(_STATUS) else "unset",
-            status_message=raw.status_message,
-            attributes=cap_attributes(raw.attributes, limits),
-            resource_attributes=resource,
-            scope_name=scope,
-            call_id=None,
-            conversation_id=None,
+        trusted_span(
+            {
+                "trace_id": raw.trace_id,
+                "span_id": raw.span_id,
+                "parent_span_id": parent,
+                "name": raw.name,
+                "kind": _KINDS[raw.kind] if 0 <= raw.kind < len(_KINDS) else SpanKind.UNSPECIFIED,
+                "start": _time(raw.start_ns),
+                "end": _time(raw.end_ns) if raw.end_ns else None,
+                "status_code": _STATUS[raw.status_code] if 0 <= raw.status_code < len(_STATUS) else "unset",
+                "status_message": raw.status_message,
+                "attributes": cap_attributes(raw.attributes, limits),
+                "resource_attributes": resource,
+                "scope_name": scope,
+                "call_id": None,
+                "conversation_id": None,
+            }
         )
     )
 
