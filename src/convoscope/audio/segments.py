@@ -190,10 +190,11 @@ class VadParams(BaseModel):
         default=15.0,
         ge=0.0,
         description=(
-            "Default 15 dB: while another channel is active, a frame counts as speech only if it is no "
-            "more than this much quieter than that channel in the same frame. Bleed or echo of the other "
-            "party arrives 20-30 dB down, while genuine double talk (a barge-in) is within a few dB, so "
-            "15 dB rejects the first with a 5 dB margin and keeps the second."
+            "Default 15 dB: the strictest crosstalk rule. While another channel is active, a frame more "
+            "than this much quieter than that channel in the same frame is always that party's bleed; "
+            "within it, the bleed measured on the recording decides (bleed_margin_db, bleed_percentile). "
+            "Bleed or echo arrives 20-30 dB down and double talk within a few dB, so 15 dB is the fallback "
+            "when there is too little of the other party to measure its bleed (bleed_min_s)."
         ),
     )
     bleed_margin_db: float = Field(
