@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..errors import InputError
+from ..errors import ConvoscopeError, InputError
 from ..ingest.otlp import (
     TRACE_PREFIX,
     PriceTable,
@@ -36,13 +36,15 @@ from ..ingest.otlp import (
     root_keys,
     trace_key,
 )
-from ..model import Span
+from ..model import Call, Span
 from ..store.metadata import Job, JobSpec, OutboxItem
+from .jobs import Batched, job_error
 
 if TYPE_CHECKING:
     from .services import Services
 
 __all__ = [
+    "ASSEMBLE_BATCH",
     "OTLP_ASSEMBLE",
     "OTLP_KIND",
     "Accepted",
@@ -60,6 +62,8 @@ OTLP_KIND = "otlp"
 OTLP_ASSEMBLE = "otlp.assemble"
 """Job kind: assemble one conversation (job key = the conversation key) into a call."""
 
+ASSEMBLE_BATCH = 64
+"""Conversations one ``otlp.assemble`` batch reads, maps and stores together."""
 _HANDED_SPANS = 200_000
 """Decoded spans kept for the worker between acceptance and storage (a shortcut, not state)."""
 _REMEMBERED = 100_000
@@ -255,7 +259,13 @@ def _keyed(span: Span, key: str | None) -> Span:
 
 
 class AssembleJob:
-    """The ``otlp.assemble`` handler: one conversation's spans → one stored call, spans linked to it."""
+    """The ``otlp.assemble`` handler: conversations' spans → stored calls, spans linked to them.
+
+    Batched: the spans of every conversation in a batch are read with one query, their calls stored with
+    one ``store_calls`` and their spans linked with one insert, so a batch of N conversations costs a few
+    statements rather than a few per conversation. The outcome also shows under the produced call's
+    jobs (the job itself is keyed by the conversation, which the call detail does not know).
+    """
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -265,75 +275,128 @@ class AssembleJob:
     def of(cls, services: Services) -> AssembleJob:
         return cls(services)
 
-    def __call__(self, job: Job) -> None:
-        if job.call_id.startswith(TRACE_PREFIX):
-            if not self._waits(job.project_id, job.call_id):
-                self._trace(job.project_id, job.call_id.removeprefix(TRACE_PREFIX))
-        elif not self._waits(job.project_id, job.call_id):
-            self.assemble(job.project_id, job.call_id)
+    def batched(self, size: int = ASSEMBLE_BATCH) -> Batched:
+        """This handler for the job runner, ``size`` conversations at a time."""
+        return Batched(self.run_batch, size=size)
 
-    def _waits(self, project_id: str, key: str) -> bool:
-        """Re-queue the job of an open conversation that had spans within the idle time."""
-        later = self._services.otlp.postpone(project_id, key)
-        if later is None:
-            return False
-        self._services.meta.enqueue_jobs(project_id, [JobSpec(OTLP_ASSEMBLE, key, run_after=later)])
-        return True
+    def run_batch(self, jobs: Sequence[Job]) -> dict[int, ConvoscopeError]:
+        """Assemble the conversations of ``jobs``; returns the jobs whose conversation failed to map."""
+        by_project: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_project.setdefault(job.project_id, []).append(job)
+        errors: dict[int, ConvoscopeError] = {}
+        for project_id, group in by_project.items():
+            errors.update(self._assemble_project(project_id, group))
+        return errors
 
-    def _trace(self, project_id: str, trace_id: str) -> None:
-        """Key what can now be keyed in a trace; a trace that names no conversation is a call itself."""
+    def _assemble_project(self, project_id: str, jobs: Sequence[Job]) -> dict[int, ConvoscopeError]:
+        waiting = self._postpone(project_id, {job.call_id for job in jobs})
+        ready = [job for job in jobs if job.call_id not in waiting]
+        traced = {job.call_id for job in ready if job.call_id.startswith(TRACE_PREFIX)}
+        keys = {job.call_id for job in ready} - traced
+        traces = {key.removeprefix(TRACE_PREFIX) for key in traced}
+        conversations = self._conversations(project_id, keys, traces)
+        starts = self._first_starts(project_id, conversations.values())
+        errors: dict[int, ConvoscopeError] = {}
+        outcomes: dict[str, str | None] = {}
+        assembled: list[tuple[str, Call, list[Span]]] = []
+        for key, spans in sorted(conversations.items()):
+            try:
+                call, members = self._call(project_id, key, spans, starts)
+            except Exception as exc:  # one conversation that cannot be mapped must not fail the others
+                failed = _jobs_of(key, spans, ready)
+                error = job_error(exc, failed)
+                errors.update({job.id: error for job in failed})
+                outcomes.update({call_id: str(error) for call_id in _call_ids(spans)})
+                continue
+            if call is not None:
+                assembled.append((key, call, members))
+        self._store(project_id, assembled, outcomes)
+        return errors
+
+    def _postpone(self, project_id: str, keys: set[str]) -> set[str]:
+        """Re-queue the jobs of open conversations that had spans within the idle time; returns their keys."""
+        later: list[JobSpec] = []
+        for key in sorted(keys):
+            due = self._services.otlp.postpone(project_id, key)
+            if due is not None:
+                later.append(JobSpec(OTLP_ASSEMBLE, key, run_after=due))
+        if later:
+            self._services.meta.enqueue_jobs(project_id, later)
+        return {job.call_id for job in later}
+
+    def _conversations(self, project_id: str, keys: set[str], traces: set[str]) -> dict[str, list[Span]]:
+        """Every span of each conversation, from each trace it touches (late orphans keyed now).
+
+        A trace job keys what can now be keyed in its trace: the conversations it names are assembled
+        too (their other traces read with a second query), and a trace that names none is a call itself.
+        """
         store = self._services.store
-        spans = store.list_spans(project_id, trace_id=trace_id)
-        keys = resolve_keys(spans)
-        if not keys:
-            self.assemble(project_id, trace_key(trace_id), spans=spans)
-            return
-        for key in sorted(set(keys.values())):
-            if not self._waits(project_id, key):
-                self.assemble(project_id, key)
+        spans = store.spans_of_conversations(project_id, keys, traces)
+        resolved = resolve_keys(spans)
+        found = {key for (trace_id, _), key in resolved.items() if trace_id in traces} - keys
+        found -= self._postpone(project_id, found)
+        if found:
+            seen = {(s.trace_id, s.span_id) for s in spans}
+            more = store.spans_of_conversations(project_id, found)
+            spans.extend(s for s in more if (s.trace_id, s.span_id) not in seen)
+            resolved = resolve_keys(spans)
+        wanted = keys | found
+        grouped: dict[str, list[Span]] = {}
+        for span in spans:
+            key = resolved.get((span.trace_id, span.span_id))
+            if key in wanted:
+                grouped.setdefault(key, []).append(span)
+        keyed_traces = {trace_id for trace_id, _ in resolved}
+        for trace_id in sorted(traces - keyed_traces):
+            grouped[trace_key(trace_id)] = [s for s in spans if s.trace_id == trace_id]
+        return grouped
 
-    def members(self, project_id: str, key: str) -> list[Span]:
-        """Every span of the conversation, from each trace it touches (late orphans keyed now)."""
-        store = self._services.store
-        traces = sorted({s.trace_id for s in store.list_spans(project_id, conversation_id=key)})
-        found: list[Span] = []
-        for trace_id in traces:
-            spans = store.list_spans(project_id, trace_id=trace_id)
-            keys = resolve_keys(spans)
-            found.extend(s for s in spans if keys.get((s.trace_id, s.span_id)) == key)
-        return found
+    def _first_starts(self, project_id: str, conversations: Iterable[list[Span]]) -> dict[str, datetime]:
+        """The start of every call these conversations already became (one read), so their ids stay."""
+        call_ids = {call_id for spans in conversations for call_id in _call_ids(spans)}
+        stored = self._services.store.get_calls(project_id, call_ids) if call_ids else {}
+        return {call_id: found.call.started_at for call_id, found in stored.items()}
 
-    def assemble(self, project_id: str, key: str, *, spans: list[Span] | None = None) -> str | None:
-        """Store the call of one conversation; returns its id (None when the spans make no call)."""
-        members = sorted(spans if spans is not None else self.members(project_id, key), key=lambda s: s.start)
-        if not members:
-            return None
+    def _call(
+        self, project_id: str, key: str, spans: list[Span], starts: dict[str, datetime]
+    ) -> tuple[Call | None, list[Span]]:
+        """The call of one conversation (None when its spans make none) and the spans it was made of."""
+        members = sorted(spans, key=lambda s: s.start)
         limit = self._services.settings.max_spans_per_call
         left_out = max(0, len(members) - limit) + self._services.otlp.dropped(project_id, key)
         members = members[:limit]
-        mapper = mapper_for(key)
-        call = mapper.assemble(
-            key, members, started_at=self._first_start(project_id, members), prices=self._prices
-        )
-        if call is None:
-            return None
-        if left_out:
+        started = next((starts[c] for c in sorted(_call_ids(members)) if c in starts), None)
+        call = mapper_for(key).assemble(key, members, started_at=started, prices=self._prices)
+        if call is not None and left_out:
             call = call.model_copy(update={"metadata": {**call.metadata, "spans_left_out": left_out}})
-        call_id = self._services.store_calls(project_id, [call])[0]
-        linked = [
-            s.model_copy(update={"call_id": call_id, "conversation_id": key})
-            for s in members
-            if s.call_id != call_id or s.conversation_id != key
-        ]
-        if linked:
-            self._services.store.insert_spans(project_id, linked)
-        log.info("assembled %s from %d spans into call %s", key, len(members), call_id)
-        return call_id
+        return call, members
 
-    def _first_start(self, project_id: str, spans: Sequence[Span]) -> datetime | None:
-        """The start of the call this conversation already became, so its id stays the same."""
-        for call_id in sorted({s.call_id for s in spans if s.call_id}):
-            stored = self._services.store.get_call(project_id, call_id)
-            if stored is not None:
-                return stored.call.started_at
-        return None
+    def _store(
+        self, project_id: str, assembled: list[tuple[str, Call, list[Span]]], outcomes: dict[str, str | None]
+    ) -> None:
+        """Store the calls with one ``store_calls``, link their spans with one insert, record outcomes."""
+        if assembled:
+            call_ids = self._services.store_calls(project_id, [call for _, call, _ in assembled])
+            linked: list[Span] = []
+            for (key, _, members), call_id in zip(assembled, call_ids, strict=True):
+                outcomes[call_id] = None
+                linked.extend(
+                    replaced_span(s, call_id=call_id, conversation_id=key)
+                    for s in members
+                    if s.call_id != call_id or s.conversation_id != key
+                )
+            if linked:
+                self._services.store.insert_spans(project_id, linked)
+            log.info("assembled %d conversations from %d spans", len(assembled), len(linked))
+        self._services.meta.record_outcomes(project_id, OTLP_ASSEMBLE, outcomes)
+
+
+def _call_ids(spans: Iterable[Span]) -> set[str]:
+    return {s.call_id for s in spans if s.call_id}
+
+
+def _jobs_of(key: str, spans: Sequence[Span], jobs: Sequence[Job]) -> list[Job]:
+    """The jobs that asked for a conversation: its own, and those of the traces it was found in."""
+    asked = {key} | {trace_key(s.trace_id) for s in spans}
+    return [job for job in jobs if job.call_id in asked]

@@ -38,7 +38,7 @@ def job_handlers(services: Services) -> dict[str, JobHandler | Batched]:
     handlers: dict[str, JobHandler | Batched] = {}
     handlers[recording_job.RECORDING_FETCH] = recording_job.RecordingFetchJob.of(services)
     handlers[audio_job.AUDIO_ANALYZE] = audio_job.AudioAnalysisJob.of(services)
-    handlers[otlp_job.OTLP_ASSEMBLE] = otlp_job.AssembleJob.of(services)
+    handlers[otlp_job.OTLP_ASSEMBLE] = otlp_job.AssembleJob.of(services).batched()
     handlers[evals_job.EVALS_RUN] = evals_job.EvalsJob.of(services).batched()
     return handlers
 

@@ -173,6 +173,12 @@ class CallStore(Protocol):
         """Spans of one call, trace or conversation, by start time."""
         ...
 
+    def spans_of_conversations(
+        self, project_id: str, conversation_ids: Collection[str], trace_ids: Collection[str] = ()
+    ) -> list[Span]:
+        """Every span of each trace holding a span of ``conversation_ids``, and of ``trace_ids``, by start."""
+        ...
+
     def ping(self) -> dict[str, object]:
         """Run a real query against the store and report what it saw; raises StoreError if it cannot."""
         ...

@@ -586,6 +586,27 @@ class ClickHouseStore:
         )
         return [span_from_row(row) for row in rows]
 
+    def spans_of_conversations(
+        self, project_id: str, conversation_ids: Collection[str], trace_ids: Collection[str] = ()
+    ) -> list[Span]:
+        """Every span of each trace that holds a span of ``conversation_ids``, and of ``trace_ids``.
+
+        One read for many conversations: OTLP assembly keys a conversation's late spans by their whole
+        trace, and reading each conversation and then each of its traces was most of an assembly's cost.
+        """
+        if not conversation_ids and not trace_ids:
+            return []
+        spans = self._table(SPANS)
+        rows = self._rows(
+            f"SELECT {SPANS.select_list()} FROM {spans} FINAL PREWHERE project_id = {{p:String}} "
+            f"AND (trace_id IN (SELECT trace_id FROM {spans} WHERE project_id = {{p:String}} "
+            "AND conversation_id IN {convs:Array(String)}) OR trace_id IN {traces:Array(String)}) "
+            "ORDER BY start_at, span_id",
+            {"p": project_id, "convs": sorted(set(conversation_ids)), "traces": sorted(set(trace_ids))},
+            "list the spans of conversations",
+        )
+        return [span_from_row(row) for row in rows]
+
     # -- health --------------------------------------------------------------------------------------
 
     def ping(self) -> dict[str, object]:

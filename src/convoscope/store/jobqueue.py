@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import zlib
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,8 +29,6 @@ from .meta import JobRow, JobStatusValue, ProjectRow, SourceEventRow
 __all__ = ["Job", "JobFailure", "JobQueueMixin", "JobSpec", "JobStatus", "NewSourceEvent", "setting_at"]
 
 _EVENT_ZLIB_LEVEL = 6  # raw vendor events are kept for re-parsing: ratio matters more than on the outbox
-_UPSERT_CHUNK = 500
-"""Jobs per upsert statement: 10 bound values a row stays far below SQLite's variable limit (32,766)."""
 _IN_CHUNK = 500
 """Values per ``IN (...)`` of a batch settle or lookup, far below SQLite's bound-variable limit."""
 _JOB_KEY = ("project_id", "kind", "call_id")
@@ -103,7 +101,7 @@ def _aware(moment: datetime | None, default: datetime) -> datetime:
     return moment
 
 
-def _dialect_insert(dialect: str, table: type[JobRow] | type[SourceEventRow]) -> Any:
+def _dialect_insert(dialect: str, table: Any) -> Any:
     """An ``INSERT`` that knows ``ON CONFLICT`` (SQLite and PostgreSQL spell it alike)."""
     if dialect == "sqlite":
         return sqlite_insert(table)
@@ -113,8 +111,13 @@ def _dialect_insert(dialect: str, table: type[JobRow] | type[SourceEventRow]) ->
 
 
 def _upsert_statement(session: Session) -> Any:
-    """The dialect's ``INSERT INTO jobs … ON CONFLICT (project, kind, call) DO UPDATE`` (values to add)."""
-    statement = _dialect_insert(session.get_bind().dialect.name, JobRow)
+    """The dialect's ``INSERT INTO jobs … ON CONFLICT (project, kind, call) DO UPDATE`` of one row.
+
+    On the table, not the ORM class, so a list of rows runs as the driver's ``executemany`` of one
+    compiled statement: a many-row ``VALUES`` (or the ORM's bulk insert) is compiled afresh per batch,
+    which cost about 200 µs per job, most of planning a stored call's follow-ups.
+    """
+    statement = _dialect_insert(session.get_bind().dialect.name, JobRow.__table__)
     reset = {name: statement.excluded[name] for name in _RESET_ON_REQUEUE}
     return statement.on_conflict_do_update(index_elements=list(_JOB_KEY), set_=reset)
 
@@ -170,8 +173,8 @@ class JobQueueMixin:
 
         A job that is running when it is queued again is reset too: the handler's later ``finish_job``
         then finds it pending and leaves it so, and the job runs once more with the newer parameters.
-        The whole batch is one ``INSERT … ON CONFLICT DO UPDATE`` per chunk in one transaction: a read
-        and a write per job held the database lock the outbox commits wait for.
+        The whole batch is one ``executemany`` of an ``INSERT … ON CONFLICT DO UPDATE`` in one
+        transaction: a read and a write per job held the database lock the outbox commits wait for.
         """
         if not jobs:
             return
@@ -192,10 +195,12 @@ class JobQueueMixin:
             }
             for (kind, call_id), job in latest.items()
         ]
+        self._upsert_jobs(rows)
+
+    def _upsert_jobs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace job rows keyed by (project, kind, call), in one transaction."""
         with self._session() as session:
-            upsert = _upsert_statement(session)
-            for start in range(0, len(rows), _UPSERT_CHUNK):
-                session.execute(upsert.values(rows[start : start + _UPSERT_CHUNK]))
+            session.execute(_upsert_statement(session), rows)
 
     def claim_jobs(self, kinds: Collection[str], limit: int, *, now: datetime | None = None) -> list[Job]:
         """Up to ``limit`` due pending jobs of the given kinds, oldest due first, marked running.
@@ -281,6 +286,33 @@ class JobQueueMixin:
             asked = set(done) | {failure.job_id for failure in failed}
             if settled < len(asked):
                 _check_known(session, asked)
+
+    def record_outcomes(self, project_id: str, kind: str, outcomes: Mapping[str, str | None]) -> None:
+        """Show a job's outcome on calls it was not queued under: {call id: error, or None for done}.
+
+        A job keyed by something other than a call (an OTLP assembly is keyed by its conversation) still
+        belongs on the call it produced; this writes that call's row of ``kind`` as done or failed, with
+        one upsert, and it is never claimed (it is not pending).
+        """
+        if not outcomes:
+            return
+        now = _now()
+        rows: list[dict[str, Any]] = [
+            {
+                "project_id": project_id,
+                "kind": kind,
+                "call_id": call_id,
+                "params": {},
+                "status": JobStatusValue.DONE if error is None else JobStatusValue.FAILED,
+                "attempts": 1,
+                "error": error,
+                "run_after": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for call_id, error in sorted(outcomes.items())
+        ]
+        self._upsert_jobs(rows)
 
     def recover_jobs(self) -> int:
         """Hand jobs left running by a process that died back to the queue; returns how many."""
