@@ -236,3 +236,46 @@ def test_batched_and_plain_kinds_run_in_the_order_their_jobs_were_due(services: 
 def test_a_batch_size_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Batched(lambda jobs: {}, size=0)
+
+
+def test_jobs_wait_while_an_ingest_request_is_received_even_with_the_outbox_empty(
+    services: Services, client: TestClient, auth: dict[str, str]
+) -> None:
+    """Between two large POSTs the outbox is empty while the next body is parsed: that is ingest too."""
+    project = services.default_project.id
+    before = time.monotonic()
+    assert client.post("/api/v1/calls", json=[call_payload()], headers=auth).status_code == 202
+    assert services.worker.busy_at() >= before, "a received request marks ingest busy"
+
+    ran_at: list[float] = []
+    ran = threading.Event()
+
+    def record(job: Job) -> None:
+        ran_at.append(time.monotonic())
+        ran.set()
+
+    runner = JobRunner(
+        services.meta,
+        {"probe": record},
+        poll_s=0.05,
+        ingest_busy_at=services.worker.busy_at,
+        yield_to_ingest_s=0.2,
+        max_deferral_s=30.0,
+    )
+    services.meta.enqueue_jobs(project, [JobSpec("probe", "c1")])
+
+    async def scenario() -> float:
+        with services.worker.receiving():  # a request being read and validated for 0.6 s
+            task = asyncio.create_task(runner.run())
+            await asyncio.sleep(0.6)
+            assert not ran.is_set(), "no job runs while a request is being received"
+            assert services.worker.busy_at() >= time.monotonic() - 0.01
+        received = time.monotonic()
+        await asyncio.to_thread(ran.wait, 20)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return received
+
+    received = asyncio.run(scenario())
+    assert ran_at and ran_at[0] - received >= 0.2, "the job waits out the grace after the request"

@@ -48,7 +48,7 @@ class Services:
             self.meta,
             job_handlers(self),
             poll_s=self.settings.outbox_poll_s,
-            ingest_busy_at=lambda: self.worker.last_busy,
+            ingest_busy_at=self.worker.busy_at,
         )
         self.otlp = OtlpIngest(self)
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -83,7 +84,29 @@ class IngestWorker:
         self.failed_rows = 0
         self.last_error: str | None = None
         self.last_busy = float("-inf")
-        """When a drain last found work (``time.monotonic()``): jobs give ingest the CPU while it is busy."""
+        """When a drain last found work or a request was last received (``time.monotonic()``)."""
+        self._receiving = 0
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Count an ingest request while it is read, validated and committed (see ``busy_at``)."""
+        with self._handed_lock:
+            self._receiving += 1
+        try:
+            yield
+        finally:
+            with self._handed_lock:
+                self._receiving -= 1
+            self.last_busy = time.monotonic()
+
+    def busy_at(self) -> float:
+        """When ingest was last busy (``time.monotonic()``): now while a request is being received.
+
+        Jobs give ingest the CPU while it is busy. A drain alone is not the signal: between two large
+        POSTs the worker has stored everything and waits while the next body is parsed, and jobs run
+        then would slow that parse down.
+        """
+        return time.monotonic() if self._receiving else self.last_busy
 
     def register_kind(self, kind: str, handler: Callable[[Sequence[OutboxItem]], dict[int, str]]) -> None:
         """Store outbox rows of another ``kind`` (not canonical calls) with ``handler``.
