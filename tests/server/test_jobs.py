@@ -265,7 +265,7 @@ def test_jobs_wait_while_an_ingest_request_is_received_even_with_the_outbox_empt
     services.meta.enqueue_jobs(project, [JobSpec("probe", "c1")])
 
     async def scenario() -> float:
-        with services.worker.receiving():  # a request being read and validated for 0.6 s
+        with services.worker.busy():  # a request being read and validated for 0.6 s
             task = asyncio.create_task(runner.run())
             await asyncio.sleep(0.6)
             assert not ran.is_set(), "no job runs while a request is being received"
@@ -279,3 +279,24 @@ def test_jobs_wait_while_an_ingest_request_is_received_even_with_the_outbox_empt
 
     received = asyncio.run(scenario())
     assert ran_at and ran_at[0] - received >= 0.2, "the job waits out the grace after the request"
+
+
+def test_ingest_stays_busy_for_the_whole_drain_of_a_backlog(
+    services: Services, client: TestClient, auth: dict[str, str], drain: Callable[[], int]
+) -> None:
+    lags: list[float] = []
+
+    def after_store(project_id: str, calls: Sequence[Call]) -> None:
+        time.sleep(0.3)  # a slow batch: the drain is still busy after it
+        lags.append(time.monotonic() - services.worker.busy_at())
+
+    services.worker.set_after_store(after_store)
+    for n in range(2):
+        assert (
+            client.post("/api/v1/calls", json=[call_payload(external_id=f"b{n}")], headers=auth).status_code
+            == 202
+        )
+    drain()
+    assert len(lags) == 1 and lags[0] < 0.01, "busy until the drain ends, not since it started"
+    time.sleep(0.05)
+    assert time.monotonic() - services.worker.busy_at() >= 0.05, "quiet once the drain has ended"

@@ -85,28 +85,31 @@ class IngestWorker:
         self.last_error: str | None = None
         self.last_busy = float("-inf")
         """When a drain last found work or a request was last received (``time.monotonic()``)."""
-        self._receiving = 0
+        self._active = 0
+        """Requests being received plus drains storing rows, now."""
+        self._active_lock = threading.Lock()
 
     @contextmanager
-    def receiving(self) -> Iterator[None]:
-        """Count an ingest request while it is read, validated and committed (see ``busy_at``)."""
-        with self._handed_lock:
-            self._receiving += 1
+    def busy(self) -> Iterator[None]:
+        """Mark ingest busy for a while: a request read, validated and committed, a drain (``busy_at``)."""
+        with self._active_lock:
+            self._active += 1
         try:
             yield
         finally:
-            with self._handed_lock:
-                self._receiving -= 1
+            with self._active_lock:
+                self._active -= 1
             self.last_busy = time.monotonic()
 
     def busy_at(self) -> float:
-        """When ingest was last busy (``time.monotonic()``): now while a request is being received.
+        """When ingest was last busy (``time.monotonic()``): now while a request is being received or a
+        drain is storing rows, else when the last of those ended.
 
-        Jobs give ingest the CPU while it is busy. A drain alone is not the signal: between two large
-        POSTs the worker has stored everything and waits while the next body is parsed, and jobs run
-        then would slow that parse down.
+        Jobs give ingest the CPU while it is busy. The start of a drain alone is not the signal: one
+        drain of a backlog stores many batches for seconds, and between two large POSTs the worker
+        waits while the next body is parsed; jobs run then would slow both down.
         """
-        return time.monotonic() if self._receiving else self.last_busy
+        return time.monotonic() if self._active else self.last_busy
 
     def register_kind(self, kind: str, handler: Callable[[Sequence[OutboxItem]], dict[int, str]]) -> None:
         """Store outbox rows of another ``kind`` (not canonical calls) with ``handler``.
@@ -160,7 +163,11 @@ class IngestWorker:
         items = self._meta.claim(self._claim_rows)
         if not items:
             return 0
-        self.last_busy = time.monotonic()
+        with self.busy():
+            self._store_items(items)
+        return len(items)
+
+    def _store_items(self, items: Sequence[OutboxItem]) -> None:
         batches: dict[str, _Batch] = {}
         done: list[int] = []
         pending_calls = 0
@@ -193,7 +200,6 @@ class IngestWorker:
                 self.failed_rows += 1
             self._meta.mark_done(item.id for item in group if item.id not in failed)
         self._forget_handed(items[-1].id)
-        return len(items)
 
     def purge_if_due(self, *, now: datetime | None = None) -> int:
         """Delete stored outbox payloads older than the retention, at most once per interval."""

@@ -140,7 +140,7 @@ async def ingest_calls(request: Request, project: CurrentProject) -> JSONRespons
     worker has stored them (``GET /api/v1/ingest/{ingest_id}`` tells).
     """
     services = get_services(request)
-    with services.worker.receiving():
+    with services.worker.busy():
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             return await _multipart(request, services, project.id)
         return await _json_ingest(services, project.id, await request.body())
