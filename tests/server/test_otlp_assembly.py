@@ -1,0 +1,95 @@
+"""OTLP assembly as a batch job: many conversations per run, one bad conversation failing alone, and the
+outcome of each assembly on the call it produced (``GET /api/v1/calls/{id}``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+from test_otlp_kit import LiveServer, Recorder, live, otlp_settings, pipecat_conversation, serve
+
+from convoscope.server.otlp_job import ASSEMBLE_BATCH, OTLP_ASSEMBLE
+from convoscope.server.services import open_services
+from convoscope.store.clickhouse import ClickHouseStore
+
+__all__ = ["live"]
+
+
+def _assembly(live: LiveServer, call_id: str) -> dict[str, object]:
+    """The ``otlp.assemble`` entry under the call's jobs, read over HTTP."""
+    jobs = [job for job in live.call(call_id)["jobs"] if job["kind"] == OTLP_ASSEMBLE]
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def _by_external_id(live: LiveServer) -> dict[str, str]:
+    page = live.get("/api/v1/calls?limit=100").json()
+    return {item["external_id"]: item["id"] for item in page["items"]}
+
+
+def test_one_job_run_assembles_many_conversations_and_each_call_shows_its_job(live: LiveServer) -> None:
+    count = 12
+    recorder = Recorder()
+    for n in range(count):
+        pipecat_conversation(recorder, f"conv-{n}", start_s=30.0 * n, turns=2)
+    assert live.export(recorder.spans()) == SpanExportResult.SUCCESS
+    while live.services.worker.drain_once():
+        pass
+    assert count <= ASSEMBLE_BATCH
+    assert live.services.jobs.run_once() == count  # one claim, one batch
+    calls = _by_external_id(live)
+    assert sorted(calls) == sorted(f"conv-{n}" for n in range(count))
+    for external_id, call_id in calls.items():
+        body = live.call(call_id)
+        assert len(body["call"]["turns"]) == 4, external_id
+        job = _assembly(live, call_id)
+        assert job["status"] == "done" and job["error"] is None
+        tree = live.get(f"/api/v1/calls/{call_id}/spans").json()
+        assert tree["span_count"] == 2 * 4 + 1  # every span linked to its call
+
+
+@pytest.fixture
+def overflowing_price(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[LiveServer]:
+    """A server whose STT price is so large that a long enough call's cost overflows to infinity."""
+    services = open_services(otlp_settings(tmp_path, stt_prices={"nova-3": 1e308}), store=clickhouse_store)
+    try:
+        yield from serve(services)
+    finally:
+        services.meta.close()
+
+
+def test_a_failed_reassembly_shows_on_the_call_and_fails_only_its_job(overflowing_price: LiveServer) -> None:
+    live = overflowing_price
+    recorder = Recorder()
+    pipecat_conversation(recorder, "conv-bad", turns=1)
+    assert live.export(recorder.spans()) == SpanExportResult.SUCCESS
+    live.process()
+    bad_id = _by_external_id(live)["conv-bad"]
+    assert _assembly(live, bad_id)["status"] == "done"
+
+    # A late turn with 10,000 s of audio: its cost is infinite, so the call cannot be made again, while
+    # two other conversations in the same batch are assembled.
+    late = Recorder()
+    turn = late.emit("pipecat.turn", "turn", 20.0, 27.0, {"turn.number": 2, "conversation.id": "conv-bad"})
+    audio = {"transcript": "late", "gen_ai.request.model": "nova-3", "metrics.audio_seconds": 1e4}
+    late.emit("pipecat", "stt", 20.0, 21.0, audio, parent=turn)
+    pipecat_conversation(late, "conv-ok-1", start_s=0.0, turns=1)
+    pipecat_conversation(late, "conv-ok-2", start_s=40.0, turns=1)
+    assert live.export(late.spans()) == SpanExportResult.SUCCESS
+    live.process()
+
+    failed = _assembly(live, bad_id)
+    assert failed["status"] == "failed"
+    assert "finite number" in str(failed["error"])
+    calls = _by_external_id(live)
+    assert calls["conv-bad"] == bad_id and len(live.call(bad_id)["call"]["turns"]) == 2  # kept as it was
+    for external_id in ("conv-ok-1", "conv-ok-2"):
+        assert _assembly(live, calls[external_id])["status"] == "done"
+    project = live.services.default_project.id
+    by_key = {
+        key: live.services.meta.jobs_for_call(project, key)[0].status
+        for key in ("pipecat:conv-bad", "pipecat:conv-ok-1", "pipecat:conv-ok-2")
+    }
+    assert by_key == {"pipecat:conv-bad": "failed", "pipecat:conv-ok-1": "done", "pipecat:conv-ok-2": "done"}
