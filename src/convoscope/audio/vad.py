@@ -409,9 +409,8 @@ class SoundEdges:
     threshold_db: FloatArray
     parts: int
 
-    def _loud(self, frame: int) -> BoolArray:
-        """For each sub-window of ``frame``: is its energy at or above the frame's threshold?"""
-        bounds = self._bounds()
+    def _loud(self, frame: int, bounds: npt.NDArray[np.intp]) -> BoolArray:
+        """For each sub-window of ``frame`` (``bounds`` in it): is its energy at or above the threshold?"""
         chunk = self.samples[frame * self.hop : (frame + 1) * self.hop].astype(np.float64)
         chunk = np.concatenate([chunk, np.zeros(self.hop - len(chunk))])
         sums = np.add.reduceat(np.square(chunk), bounds[:-1])
@@ -426,11 +425,11 @@ class SoundEdges:
         """Start and end (seconds) of the speech in frames ``first`` .. ``end - 1``."""
         bounds = self._bounds()
         start = first * self.hop
-        loud = self._loud(first)
+        loud = self._loud(first, bounds)
         if loud.any():
             start += int(bounds[int(np.argmax(loud))])
         stop = end * self.hop
-        loud = self._loud(end - 1)
+        loud = self._loud(end - 1, bounds)
         if loud.any():
             stop = (end - 1) * self.hop + int(bounds[len(loud) - int(np.argmax(loud[::-1]))])
         return start / self.rate_hz, stop / self.rate_hz
@@ -563,7 +562,7 @@ def bleed_offset_db(energy_db: FloatArray, floor_db: float, other_db: FloatArray
     other's, at ``params.bleed_percentile``. Bleed sits at that gain; this party's speech, even a quiet
     first phoneme, lies well above it. The offset is that gain plus ``params.bleed_margin_db``, never
     more than ``-params.crosstalk_db`` (the fixed rule is the strictest one), and ``-crosstalk_db``
-    itself when the other party is loud for less than ``params.bleed_min_s``.
+    itself when the other party's louder half spans less than ``params.bleed_min_s``.
     ``other_db`` is -inf where the other party is quiet.
     """
     fixed = -params.crosstalk_db
