@@ -25,7 +25,8 @@ def _only_call(live: LiveServer) -> dict[str, object]:
 
 def test_split_out_of_order_batches_become_one_call(live: LiveServer) -> None:
     recorder = Recorder()
-    pipecat_conversation(recorder, "conv-a", turns=2, interrupted=1)
+    # A barge-in ends the first turn (it always opens a next one).
+    pipecat_conversation(recorder, "conv-a", turns=2, interrupted=0)
     spans = recorder.spans()
     # The root first, then the services before their turns: every batch arrives before its parents.
     order = (
@@ -49,7 +50,7 @@ def test_split_out_of_order_batches_become_one_call(live: LiveServer) -> None:
     assert first["stt_s"] == pytest.approx(0.21)
     assert first["llm_ttft_s"] == pytest.approx(0.35)
     assert first["tts_ttfb_s"] == pytest.approx(0.15)
-    assert first["interrupted"] is False and second["interrupted"] is True
+    assert first["interrupted"] is True and second["interrupted"] is False
     assert call["usage"]["llm_prompt_tokens"] == 2000 and call["usage"]["llm_completion_tokens"] == 400
     assert call["usage"]["tts_characters"] == 200
     costs = {(line["product"], line["unit"]): line["amount"] for line in call["cost"]}

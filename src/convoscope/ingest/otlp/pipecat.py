@@ -5,6 +5,12 @@ service decorators and attributes). Each Pipecat turn becomes a user turn (the S
 the STT span, which Pipecat back-dates to the start of speech) and an agent turn (the TTS text, else the
 LLM output) that carries the latency components: end to end from ``turn.user_bot_latency_seconds``, STT,
 LLM and TTS time to first byte from each service's ``metrics.ttfb``.
+
+Verified against the spans of a real Pipecat 1.14 pipeline. Pipecat closes the turn still open when the
+pipeline ends with ``turn.was_interrupted = true`` (1.14 on ``EndFrame``/``CancelFrame``; older releases
+also set ``turn.ended_by_conversation_end``), even when the agent had finished speaking. A barge-in always
+opens a next turn, so the last turn of an ended conversation was never cut off by the caller: its agent
+turn is ``interrupted`` only when a TTS span says so (``tts.interrupted``, Pipecat 1.x).
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ class PipecatMapper:
         start = started_at or (root.start if root is not None else tree.first_start)
         turns: list[Turn] = []
         tools: list[ToolCall] = []
-        for turn_span in turn_spans:
-            turns.extend(self._turns(tree, turn_span, start, len(turns)))
+        for number, turn_span in enumerate(turn_spans, start=1):
+            closed_by_end = _closed_by_conversation_end(turn_span, last=number == len(turn_spans), root=root)
+            turns.extend(self._turns(tree, turn_span, start, len(turns), closed_by_end=closed_by_end))
             agent_index = turns[-1].index if turns and turns[-1].role == Role.AGENT else None
             for tool_span in (s for s in tree.descendants(turn_span) if is_genai_tool(s)):
                 tool = genai_tool_call(tool_span, start, agent_index)
@@ -92,7 +99,9 @@ class PipecatMapper:
             metadata=metadata,
         )
 
-    def _turns(self, tree: SpanTree, turn_span: Span, start: datetime, index: int) -> list[Turn]:
+    def _turns(
+        self, tree: SpanTree, turn_span: Span, start: datetime, index: int, *, closed_by_end: bool
+    ) -> list[Turn]:
         services = {name: tree.descendants(turn_span, name) for name in _SERVICES}
         out: list[Turn] = []
         stt_spans = [s for s in services["stt"] if attr_str(s, "transcript")]
@@ -123,7 +132,11 @@ class PipecatMapper:
                 text=text,
                 start_s=agent_start,
                 end_s=max(agent_start, agent_end),
-                interrupted=bool(attr_bool(turn_span, "turn.was_interrupted")),
+                interrupted=(
+                    any(attr_bool(s, "tts.interrupted") for s in services["tts"])
+                    if closed_by_end
+                    else bool(attr_bool(turn_span, "turn.was_interrupted"))
+                ),
                 e2e_s=attr_float(turn_span, "turn.user_bot_latency_seconds"),
                 stt_s=_ttfb(finals[-1:] if finals else services["stt"][-1:]),
                 llm_ttft_s=_ttfb(services["llm"]),
@@ -131,6 +144,12 @@ class PipecatMapper:
             )
         )
         return out
+
+
+def _closed_by_conversation_end(turn_span: Span, *, last: bool, root: Span | None) -> bool:
+    """Whether Pipecat closed the turn because the conversation ended (its interruption flag then says
+    nothing about the caller): it says so, or it is the last turn of a conversation that has ended."""
+    return bool(attr_bool(turn_span, "turn.ended_by_conversation_end")) or (last and root is not None)
 
 
 def _ttfb(spans: Sequence[Span]) -> float | None:
