@@ -300,3 +300,44 @@ def test_ingest_stays_busy_for_the_whole_drain_of_a_backlog(
     assert len(lags) == 1 and lags[0] < 0.01, "busy until the drain ends, not since it started"
     time.sleep(0.05)
     assert time.monotonic() - services.worker.busy_at() >= 0.05, "quiet once the drain has ended"
+
+
+def test_under_sustained_ingest_a_slow_claim_waits_in_proportion_to_its_length(services: Services) -> None:
+    project = services.default_project.id
+    claims: list[tuple[float, float]] = []
+    both = threading.Event()
+
+    def slow(jobs: Sequence[Job]) -> Mapping[int, ConvoscopeError]:
+        started = time.monotonic()
+        time.sleep(0.2)  # a batch of evaluations
+        claims.append((started, time.monotonic()))
+        if len(claims) == 2:
+            both.set()
+        return {}
+
+    runner = JobRunner(
+        services.meta,
+        {"batch": Batched(slow, size=1)},
+        poll_s=0.05,
+        claim_jobs=1,  # one job a claim
+        ingest_busy_at=time.monotonic,  # ingest busy for ever
+        yield_to_ingest_s=0.1,
+        max_deferral_s=0.1,
+        busy_share=0.25,
+    )
+    services.meta.enqueue_jobs(project, [JobSpec("batch", "c1"), JobSpec("batch", "c2")])
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runner.run())
+        await asyncio.to_thread(both.wait, 20)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert len(claims) == 2, "jobs still run while ingest never goes quiet"
+    (_, first_end), (second_start, _) = claims
+    # A 0.2 s claim at a 25% share: 0.6 s of waiting before the next, not max_deferral_s (0.1 s).
+    assert second_start - first_end >= 0.55
+    with pytest.raises(ValueError, match="busy_share"):
+        JobRunner(services.meta, {}, busy_share=0.0)

@@ -68,7 +68,12 @@ class Batched:
 
 
 class JobRunner:
-    """Claims due jobs of the registered kinds and runs them off the event loop, one lane per kind."""
+    """Claims due jobs of the registered kinds and runs them off the event loop, one lane per kind.
+
+    ``ingest_busy_at`` tells when ingest was last busy; while it was within ``yield_to_ingest_s`` a lane
+    waits before its next claim, for at least ``max_deferral_s`` and at most so long that its claims
+    take ``busy_share`` of the time (see ``_give_way_to_ingest``).
+    """
 
     def __init__(
         self,
@@ -81,7 +86,10 @@ class JobRunner:
         ingest_busy_at: Callable[[], float] | None = None,
         yield_to_ingest_s: float = 0.5,
         max_deferral_s: float = 5.0,
+        busy_share: float = 0.05,
     ) -> None:
+        if not 0.0 < busy_share <= 1.0:
+            raise ValueError(f"busy_share must be in (0, 1], not {busy_share}")
         self._meta = meta
         self._handlers = dict(handlers)
         self._poll_s = poll_s
@@ -90,6 +98,7 @@ class JobRunner:
         self._ingest_busy_at = ingest_busy_at
         self._yield_to_ingest_s = yield_to_ingest_s
         self._max_deferral_s = max_deferral_s
+        self._busy_share = busy_share
         self._wakes: list[asyncio.Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.done_jobs = 0
@@ -128,13 +137,16 @@ class JobRunner:
     async def _lane(self, kinds: frozenset[str]) -> None:
         wake = asyncio.Event()
         self._wakes.append(wake)
+        claim_s = 0.0
         while True:
-            await self._give_way_to_ingest()
+            await self._give_way_to_ingest(claim_s)
+            started = time.monotonic()
             try:
                 ran = await asyncio.to_thread(self._run_claim, kinds)
             except ConvoscopeError as exc:
                 log.warning("job runner (%s): %s", ", ".join(sorted(kinds)), exc)
                 ran = 0
+            claim_s = time.monotonic() - started if ran else 0.0
             if ran:
                 continue
             try:
@@ -143,17 +155,20 @@ class JobRunner:
                 pass
             wake.clear()
 
-    async def _give_way_to_ingest(self) -> None:
-        """Wait while ingest was busy within ``yield_to_ingest_s``, for at most ``max_deferral_s`` in a row.
+    async def _give_way_to_ingest(self, claim_s: float) -> None:
+        """Wait while ingest was busy within ``yield_to_ingest_s``, but not longer than the lane's bound.
 
-        Ingest acknowledges calls and jobs only analyse them, so under a burst the outbox drains first; the
-        bound keeps jobs moving under sustained load instead of starving them.
+        Ingest acknowledges calls and jobs only analyse them, so under a burst the outbox drains first.
+        The bound keeps jobs moving under sustained load instead of starving them: at least
+        ``max_deferral_s``, and long enough that the lane's last claim (``claim_s``, a batch of
+        evaluations can take a few hundred ms) is at most ``busy_share`` of the time while ingest is busy.
         """
         if self._ingest_busy_at is None:
             return
+        bound = max(self._max_deferral_s, claim_s * (1.0 - self._busy_share) / self._busy_share)
         deferred_since = time.monotonic()
         while time.monotonic() - self._ingest_busy_at() < self._yield_to_ingest_s:
-            if time.monotonic() - deferred_since >= self._max_deferral_s:
+            if time.monotonic() - deferred_since >= bound:
                 return
             await asyncio.sleep(self._yield_to_ingest_s / 2)
 
