@@ -64,6 +64,9 @@ from pipecat_script import LLM_MODEL, STT_MODEL, TTS_MODEL, AgentRun, Timing
 
 SAMPLE_RATE = 16_000
 FLUSH_TIMEOUT_MS = 10_000
+CONVERSATION_TIMEOUT_S = 30.0
+TTS_STOP_FRAME_TIMEOUT_S = 0.2
+"""How long the TTS waits for more audio before it says it stopped (Pipecat's default is 3 s)."""
 
 
 class ScriptedSTT(SegmentedSTTService):
@@ -104,7 +107,7 @@ class TranscriptToContext(FrameProcessor):
             await self.push_frame(LLMContextFrame(self._context))
 
 
-class ScriptedLLM(LLMService):  # type: ignore[type-arg]
+class ScriptedLLM(LLMService):
     """Streams the script's reply word by word and reports its token usage."""
 
     def __init__(self, run: AgentRun) -> None:
@@ -167,11 +170,10 @@ class ScriptedTTS(TTSService):
             sample_rate=SAMPLE_RATE,
             push_start_frame=True,
             push_stop_frames=True,
-            stop_frame_timeout_s=0.2,
+            stop_frame_timeout_s=TTS_STOP_FRAME_TIMEOUT_S,
             settings=TTSSettings(model=TTS_MODEL, voice="scripted-voice", language=None),
         )
         self._run = run
-        self._reply = ""
 
     def can_generate_metrics(self) -> bool:
         return True
@@ -182,6 +184,7 @@ class ScriptedTTS(TTSService):
         await self.start_tts_usage_metrics(text)
         await asyncio.sleep(timing.tts_s)
         await self.stop_ttfb_metrics()
+        # The TTS hears sentences, not replies: a sentence of a reply the caller barges into speaks long.
         barge_in = any(e.barge_in and text.strip() in e.agent for e in self._run.exchanges)
         seconds = timing.barge_in_audio_s if barge_in else timing.reply_audio_s
         chunk = bytes(int(SAMPLE_RATE * timing.chunk_s) * 2)
@@ -193,7 +196,13 @@ class LoopbackSpeaker(BaseOutputTransport):
     """Pipecat's output transport, playing into nothing at real-time pace."""
 
     def __init__(self) -> None:
-        super().__init__(TransportParams(audio_out_enabled=True, audio_out_sample_rate=SAMPLE_RATE))
+        super().__init__(
+            TransportParams(
+                audio_out_enabled=True,
+                audio_out_sample_rate=SAMPLE_RATE,
+                audio_out_end_silence_secs=0,  # no one hears the tail: no closing silence to play
+            )
+        )
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -234,7 +243,8 @@ class SpeechWatch(BaseObserver):
 
 
 async def _speak(worker: PipelineWorker, timing: Timing, *, barge_in: bool) -> None:
-    """What a VAD and an input transport push for one utterance."""
+    """What a VAD and an input transport push for one utterance (and the interruption Pipecat's user
+    turn strategy broadcasts when the caller speaks over the agent)."""
     if barge_in:
         await worker.queue_frame(InterruptionFrame())
     await worker.queue_frame(
@@ -248,7 +258,7 @@ async def _speak(worker: PipelineWorker, timing: Timing, *, barge_in: bool) -> N
     await worker.queue_frame(UserStoppedSpeakingFrame())
 
 
-async def run_conversation(run: AgentRun, *, timeout_s: float = 30.0) -> None:
+async def run_conversation(run: AgentRun, *, timeout_s: float = CONVERSATION_TIMEOUT_S) -> None:
     """Run one traced conversation through a Pipecat pipeline until its ``EndFrame``."""
     pipeline = Pipeline(
         [ScriptedSTT(run), TranscriptToContext(), ScriptedLLM(run), ScriptedTTS(run), LoopbackSpeaker()]
@@ -268,13 +278,14 @@ async def run_conversation(run: AgentRun, *, timeout_s: float = 30.0) -> None:
     )
     started = asyncio.Event()
 
-    @worker.event_handler("on_pipeline_started")  # type: ignore[untyped-decorator]
+    @worker.event_handler("on_pipeline_started")
     async def _on_started(_worker: PipelineWorker, _frame: StartFrame) -> None:
         started.set()
 
     async def caller() -> None:
         timing = run.timing
         await started.wait()
+        await asyncio.sleep(timing.first_speech_after_s)
         barge_in = False
         for replies, exchange in enumerate(run.exchanges, start=1):
             await _speak(worker, timing, barge_in=barge_in)
@@ -291,17 +302,17 @@ async def run_conversation(run: AgentRun, *, timeout_s: float = 30.0) -> None:
     await asyncio.wait_for(asyncio.gather(runner.run(), caller()), timeout_s)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     """Set tracing up as the integration guide says, run the conversation, flush every span."""
     run = AgentRun.from_json(json.loads(argv[1]))
     exporter = OTLPSpanExporter(endpoint=run.endpoint, headers={"Authorization": f"Bearer {run.api_key}"})
     if not setup_tracing(service_name=run.service_name, exporter=exporter):
-        return 2
+        sys.exit("Pipecat could not set tracing up")
     asyncio.run(run_conversation(run))
     provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    return 0 if provider.force_flush(timeout_millis=FLUSH_TIMEOUT_MS) else 3
+    if not isinstance(provider, TracerProvider) or not provider.force_flush(timeout_millis=FLUSH_TIMEOUT_MS):
+        sys.exit("the spans were not flushed")
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

@@ -30,6 +30,8 @@ class Exchange:
 class Timing:
     """The scripted delays and lengths every span's figures follow from."""
 
+    first_speech_after_s: float = 0.3
+    """The caller's silence between the pipeline's start and the first utterance."""
     vad_start_s: float = 0.2
     """How much speech the VAD needed before it reported the start (Pipecat back-dates STT by it)."""
     vad_stop_s: float = 0.2

@@ -95,7 +95,9 @@ def test_a_traced_pipecat_pipeline_becomes_a_call(live: LiveServer) -> None:
     for exchange, user, agent in zip(run.exchanges, turns[::2], turns[1::2], strict=True):
         assert user["text"] == exchange.user
         assert agent["text"] == exchange.agent
-        assert user["start_s"] <= user["end_s"] <= agent["start_s"] <= agent["end_s"]
+        assert 0 < user["start_s"] < user["end_s"] <= agent["start_s"] <= agent["end_s"]
+        # The user turn starts when the speech did: Pipecat back-dates the STT span by the VAD's delay.
+        assert user["end_s"] - user["start_s"] >= timing.vad_start_s + timing.stt_s
         # Pipecat ends the last turn as interrupted when the pipeline ends; the agent had finished.
         assert agent["interrupted"] is False
         # Every latency component is a measured interval that contains its scripted delay.
