@@ -125,10 +125,12 @@ def write_json(path: Path | None, payload: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Delivery:
-    """When a concurrent upload began and when its last answer came (``time.perf_counter``)."""
+    """When a concurrent upload began and when its last answer came (``time.perf_counter``), and the
+    answers' bodies in the order they came."""
 
     started: float
     last_ack: float
+    answers: tuple[bytes, ...] = ()
 
 
 def post_all(
@@ -149,6 +151,7 @@ def post_all(
         work.put(body)
     errors: list[str] = []
     acks: list[float] = []
+    answers: list[bytes] = []
     lock = threading.Lock()
 
     def client_loop() -> None:
@@ -164,6 +167,7 @@ def post_all(
                     if response.status_code != accepted:
                         errors.append(f"{response.status_code}: {response.text[:200]}")
                     acks.append(done)
+                    answers.append(response.content)
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client_loop) for _ in range(clients)]
@@ -173,7 +177,7 @@ def post_all(
         thread.join()
     if errors:
         raise SystemExit(f"{what} failed: {errors[:3]}")
-    return Delivery(started=started, last_ack=max(acks))
+    return Delivery(started=started, last_ack=max(acks), answers=tuple(answers))
 
 
 LIST_PAGE = 500
@@ -271,6 +275,21 @@ class ServerProcess:
             raise RuntimeError(f"server exited with {self.process.returncode}; see {self.log_path}")
         self.stop()
         raise RuntimeError(f"server did not become healthy in {timeout_s}s; see {self.log_path}")
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds (user + system, every thread) the server has used so far; None off Linux.
+
+        A shared box gives the server a varying share of the cores, so its wall-clock rate varies from
+        run to run; the CPU it spent per call does not, and bounds the rate it reaches on idle cores.
+        """
+        if self.process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """SIGINT (a clean shutdown closes chDB), then SIGKILL of this child only if it hangs."""
