@@ -13,6 +13,9 @@ Figures, all from one run on the same machine:
 * **calls assembled** -- until every conversation is a call in the calls list (``otlp_settle_s`` = 0, so
   each conversation is assembled as soon as its root span is stored); "last ack to queryable" is the time
   from the last acknowledgement until then.
+* **server CPU per span** -- CPU seconds the server process used (all its threads, from ``/proc``), from
+  the first POST until every span is stored, per span: unlike the rates, it barely moves with the load
+  other processes put on a shared box.
 
 * **Phoenix** (``--phoenix``) -- the same exports posted to Arize Phoenix (``phoenix serve`` on loopback,
   telemetry off, its own working directory), one server at a time: acknowledged and stored spans per second
@@ -246,9 +249,13 @@ def bench_http(
     idle = "30" if assemble else "3600"
     server.start(extra_env={"CONVOSCOPE_OTLP_SETTLE_S": delay, "CONVOSCOPE_OTLP_IDLE_S": idle})
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": PROTOBUF}
+    assert server.process is not None
+    pid = server.process.pid
     try:
+        cpu_before = _cpu_s(pid)
         rate = _post_all(server.url, bodies, headers, clients)
         started, last_ack = rate["started"], rate["last_ack"]
+        cpu_stored: float | None = None
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60
         ) as client:
@@ -257,6 +264,7 @@ def bench_http(
             while time.monotonic() < deadline:
                 if stored is None and client.get("/healthz").json()["checks"]["ingest"]["pending"] == 0:
                     stored = time.perf_counter()
+                    cpu_stored = _cpu_s(pid)
                 if stored is not None and (not assemble or count_listed_calls(client) >= calls_n):
                     assembled = time.perf_counter()
                     break
@@ -272,7 +280,21 @@ def bench_http(
         "assembled_calls_s": calls_n / (assembled - started) if assemble else None,
         "last_ack_to_stored_s": stored - last_ack,
         "last_ack_to_queryable_s": assembled - last_ack if assemble else None,
+        "server_cpu_us_per_span": _per_span_us(cpu_before, cpu_stored, spans_n),
     }
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) a process has used; None where ``/proc`` is absent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _per_span_us(before: float | None, after: float | None, spans: int) -> float | None:
+    return None if before is None or after is None else 1e6 * (after - before) / spans
 
 
 def _phoenix_python(venv: Path) -> Path:
@@ -391,6 +413,10 @@ def report(results: dict[str, Any]) -> None:
         f"last ack -> spans stored: {http['last_ack_to_stored_s']:.2f} s; "
         f"-> every call queryable: {http['last_ack_to_queryable_s']:.2f} s"
     )
+    cpu = alone["server_cpu_us_per_span"]
+    if cpu is not None:
+        per_cpu_s = 1e6 / cpu
+        print(f"server CPU until stored, assembly deferred: {cpu:.1f} us/span ({per_cpu_s:,.0f} spans/CPU-s)")
     phoenix = results.get("phoenix")
     if phoenix is not None:
         ours = results["http_spans_only_phoenix_sized"]
