@@ -220,6 +220,15 @@ def test_inputs_of_several_channels_share_one_batch(utterances: list[Track]) -> 
         model.run(np.concatenate(parts), np.array(starts[1:]))
 
 
+def test_a_backend_with_another_reset_than_the_params_is_refused(utterances: list[Track]) -> None:
+    """The results echo params.state_reset_s, so a backend built for another reset must not produce them."""
+    audio = _dialogue(utterances, turns=2, gaps_s=[1.0])
+    with pytest.raises(ValueError, match=r"state_reset_s is 2.0 s"):
+        detect_speech(audio, VadParams(state_reset_s=2.0), backend=SileroBackend())
+    matching = detect_speech(audio, VadParams(state_reset_s=2.0), backend=SileroBackend(state_reset_s=2.0))
+    assert matching == detect_speech(audio, VadParams(state_reset_s=2.0))  # backend_for builds the same
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="8000 or 16000"):
         BatchedSilero(22050)

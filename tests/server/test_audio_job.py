@@ -236,6 +236,26 @@ def test_reanalysis_route_replaces_results_with_new_parameters(
     assert untouched["long_silences"]["params"]["long_silence_s"] == 10.0
 
 
+def test_reanalysis_with_another_silero_state_reset_uses_it(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Drain
+) -> None:
+    """The job keeps one silero backend for the default reset; a project's other reset gets its own."""
+    call_id = _upload(client, auth, "reset", _stereo(), "user,agent")
+    _run(services, drain)
+    for reset_s in (0.5, 2.0):
+        response = client.post(
+            "/api/v1/jobs/audio.analyze",
+            json={"call_ids": [call_id], "params": {"backend": "silero", "vad.state_reset_s": reset_s}},
+            headers=auth,
+        )
+        assert response.status_code == 202, response.text
+        services.jobs.run_until_idle()
+        detail = _detail(client, auth, call_id)
+        assert _jobs(detail)[-1] == (AUDIO_ANALYZE, "done", None)
+        vad = _scores(detail)["response_gap_p50_s"]["params"]["vad"]
+        assert (vad["backend"], vad["state_reset_s"], vad["version"]) == ("silero", reset_s, "vad-2")
+
+
 def test_reanalysis_by_filter_selects_calls_with_recordings(
     client: TestClient, auth: dict[str, str], services: Services, drain: Drain
 ) -> None:

@@ -602,6 +602,16 @@ def bleed_offset_db(energy_db: FloatArray, floor_db: float, other_db: FloatArray
     return min(fixed, gain_db + params.bleed_margin_db)
 
 
+def _check_state_reset(detector: VoiceActivityDetector, params: VadParams) -> None:
+    """Refuse a silero backend whose reset differs from ``params``: the results would name the wrong rules."""
+    reset_s = getattr(detector, "state_reset_s", None)
+    if reset_s is not None and reset_s != params.state_reset_s:
+        raise ValueError(
+            f"the silero backend starts afresh after {reset_s} s skipped but params.state_reset_s is "
+            f"{params.state_reset_s} s: build it with SileroBackend(state_reset_s={params.state_reset_s})"
+        )
+
+
 def detect_speech(
     audio: LoadedAudio, params: VadParams | None = None, *, backend: VoiceActivityDetector | None = None
 ) -> Speech:
@@ -613,6 +623,7 @@ def detect_speech(
     """
     params = params or VadParams()
     detector = backend or backend_for(params)
+    _check_state_reset(detector, params)
     rate_hz = audio.rate_hz
     hop = max(1, round(params.frame_s * rate_hz))
     frame_s = hop / rate_hz

@@ -139,7 +139,13 @@ def analyze_call(
         )
     except AudioFormatError as exc:
         raise AudioFormatError(f"recording {choice.first.uri}: {exc}") from None
-    use_detector = detector if params.vad.backend == "silero" else None
+    use_detector = (
+        detector
+        if params.vad.backend == "silero"
+        and detector is not None
+        and detector.state_reset_s == params.vad.state_reset_s
+        else None
+    )
     analysis = analyze_audio(
         audio,
         call_id=call.id,
