@@ -73,8 +73,8 @@ def test_a_barge_in_before_the_last_turn_stays_an_interruption() -> None:
 
 
 def test_a_turn_flagged_as_ended_by_the_conversation_end_is_not_an_interruption() -> None:
-    # Older releases close the open turn in end_conversation_tracing and say so; the flag is enough
-    # even before the conversation span arrives (it may come in a later export).
+    # The conversation span's end closes an open turn and says so; the flag is enough even before the
+    # conversation span arrives (it may come in a later export).
     call = _conversation(
         _turn(1, interrupted=False),
         _turn(2, interrupted=True, **{"turn.ended_by_conversation_end": True}),

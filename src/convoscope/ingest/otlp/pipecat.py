@@ -7,10 +7,11 @@ LLM output) that carries the latency components: end to end from ``turn.user_bot
 LLM and TTS time to first byte from each service's ``metrics.ttfb``.
 
 Verified against the spans of a real Pipecat 1.14 pipeline. Pipecat closes the turn still open when the
-pipeline ends with ``turn.was_interrupted = true`` (1.14 on ``EndFrame``/``CancelFrame``; older releases
-also set ``turn.ended_by_conversation_end``), even when the agent had finished speaking. A barge-in always
-opens a next turn, so the last turn of an ended conversation was never cut off by the caller: its agent
-turn is ``interrupted`` only when a TTS span says so (``tts.interrupted``, Pipecat 1.x).
+pipeline ends with ``turn.was_interrupted = true`` (its turn tracker on ``EndFrame``/``CancelFrame``, or
+the conversation span's end, which also sets ``turn.ended_by_conversation_end``), even when the agent had
+finished speaking. A barge-in always opens a next turn, so the last turn of an ended conversation was
+never cut off by the caller: its agent turn is ``interrupted`` only when a TTS span says so
+(``tts.interrupted``, Pipecat 1.x).
 """
 
 from __future__ import annotations
