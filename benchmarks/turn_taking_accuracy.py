@@ -491,7 +491,10 @@ def _convoscope_tools() -> dict[str, tuple[VadParams, VoiceActivityDetector]]:
     return {
         "silero": (silero, SileroBackend()),
         "silero-sequential": (silero, SileroBackend(runtime="sequential")),
-        "silero-no-reset": (silero, SileroBackend(runtime="sequential", state_reset_s=math.inf)),
+        "silero-no-reset": (
+            VadParams(backend="silero", state_reset_s=math.inf),
+            SileroBackend(runtime="sequential", state_reset_s=math.inf),
+        ),
         "webrtc": (webrtc, WebRtcBackend(mode=webrtc.webrtc_mode, frame_ms=webrtc.webrtc_frame_ms)),
     }
 

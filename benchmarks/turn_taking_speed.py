@@ -98,6 +98,8 @@ def _hotato(path: Path) -> object:
 DEFAULT = "convoscope silero (default, streams batched)"
 PREVIOUS = "convoscope silero vad-1 (previous default)"
 HOTATO = "hotato run_single (energy)"
+NO_RESET = VadParams(state_reset_s=math.inf)
+"""The previous operating point (vad-1): silero's state carried across every skipped stretch."""
 
 
 def configs(state_reset_s: float | None = None) -> list[Config]:
@@ -108,10 +110,7 @@ def configs(state_reset_s: float | None = None) -> list[Config]:
             "convoscope silero, sequential (reference)",
             _pipeline(VadParams(), SileroBackend(runtime="sequential")),
         ),
-        Config(
-            PREVIOUS,
-            _pipeline(VadParams(), SileroBackend(runtime="sequential", state_reset_s=math.inf)),
-        ),
+        Config(PREVIOUS, _pipeline(NO_RESET, SileroBackend(runtime="sequential", state_reset_s=math.inf))),
         Config("convoscope silero, 8 kHz model", _pipeline(VadParams(), SileroBackend(model_rate_hz=8000))),
         Config("convoscope webrtc", _pipeline(VadParams(backend="webrtc"), WebRtcBackend())),
         Config(HOTATO, _hotato),
@@ -321,7 +320,7 @@ def _same_segments(paths: dict[str, Path]) -> dict[str, dict[str, bool]]:
     others = {
         "sequential runtime": _pipeline(VadParams(), SileroBackend(runtime="sequential")),
         "previous default (vad-1)": _pipeline(
-            VadParams(), SileroBackend(runtime="sequential", state_reset_s=math.inf)
+            NO_RESET, SileroBackend(runtime="sequential", state_reset_s=math.inf)
         ),
         "8 kHz model": _pipeline(VadParams(), SileroBackend(model_rate_hz=8000)),
     }
