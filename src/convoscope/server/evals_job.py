@@ -152,7 +152,12 @@ class EvalsJob:
 
     @classmethod
     def of(cls, services: Services) -> EvalsJob:
-        """The handler bound to the running services."""
+        """The handler bound to the running services, with every built-in metric loaded.
+
+        Loading them (importing the metric modules) takes a few hundred ms of CPU; done here, at server
+        start, rather than by the first batch, which would run while the first ingest burst is stored.
+        """
+        registry.all_metrics()
         return cls(store=services.store, meta=services.meta, settings=services.settings)
 
     def judges(self) -> JudgePool:
