@@ -162,7 +162,9 @@ class BatchedSilero:
         fresh[plan.offsets, plan.rows] = True
         refresh: list[bool] = np.asarray(fresh.any(axis=1)).tolist()
         active: list[int] = plan.active().tolist()
-        batched = inputs[np.maximum(grid, 0).T]  # (steps, rows, samples), gathered in one copy
+        # Each step gathers its rows' inputs (a few tens of kB) rather than copying the whole stream
+        # into step order up front, which would double the memory of a long recording.
+        order = np.ascontiguousarray(np.maximum(grid, 0).T)
         outputs = np.zeros((steps, plan.row_count), dtype=np.float32)
         state = np.zeros((_STATE_SHAPE[0], plan.row_count, _STATE_SHAPE[1]), dtype=np.float32)
         run = self._session.run
@@ -173,7 +175,7 @@ class BatchedSilero:
                 state = np.ascontiguousarray(state[:, :rows])
             if refresh[step]:
                 state[:, fresh[step, :rows]] = 0.0
-            output, state = run(None, {"input": batched[step, :rows], "state": state, "sr": rate})
+            output, state = run(None, {"input": inputs[order[step, :rows]], "state": state, "sr": rate})
             outputs[step, :rows] = output[:, 0]
         result = np.empty(total, dtype=np.float32)
         valid = grid >= 0
