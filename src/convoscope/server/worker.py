@@ -60,13 +60,19 @@ class IngestWorker:
         claim_rows: int = 256,
         retention: timedelta = timedelta(days=7),
         purge_every_s: float = 3600.0,
+        linger_s: float = 0.05,
     ) -> None:
+        """``linger_s``: after a drain that took less than a full claim, how long to let more rows
+        gather before the next one. Each drain has a fixed cost (an insert per table, the metadata
+        commits) that a stream of small requests paid per request; one 512-span OTLP export per
+        drain cost about twice the CPU per span of four."""
         self._meta = meta
         self._store = store
         self._limits = limits
         self._batch_calls = batch_calls
         self._poll_s = poll_s
         self._claim_rows = claim_rows
+        self._linger_s = linger_s
         self._retention = retention
         self._purge_every_s = purge_every_s
         self._after_store: Callable[[str, Sequence[Call]], None] | None = None
@@ -150,6 +156,8 @@ class IngestWorker:
                 drained = 0
                 backoff_s = min(backoff_s * 2, 30.0)
             if drained:
+                if drained < self._claim_rows and self._linger_s > 0:
+                    await asyncio.sleep(self._linger_s)
                 continue
             await asyncio.to_thread(self.purge_if_due)
             try:
