@@ -141,17 +141,26 @@ def _problem(raw: _Raw) -> str | None:
     return None
 
 
+_At = tuple[int, int, int]
+"""Where a span sits in the request: (resource spans, scope spans, span) indexes."""
+
+
+def _where(at: _At) -> str:
+    """The path of a span in the request, written only for a rejected span (it is not cheap per span)."""
+    return f"resourceSpans[{at[0]}].scopeSpans[{at[1]}].spans[{at[2]}]"
+
+
 def _add(
     batch: DecodedBatch,
     raw: _Raw,
-    where: str,
+    at: _At,
     resource: dict[str, JsonValue],
     scope: str,
     limits: SpanLimits,
 ) -> None:
     problem = _problem(raw)
     if problem is not None:
-        batch.reject(where, problem)
+        batch.reject(_where(at), problem)
         return
     parent = raw.parent_span_id if raw.parent_span_id and raw.parent_span_id != "0" * 16 else None
     # Every field is checked above or typed by construction (hex ids from bytes, aware datetimes, JSON
@@ -228,8 +237,7 @@ def _from_protobuf(body: bytes, limits: SpanLimits) -> DecodedBatch:
                     status_message=span.status.message,
                     attributes=_pb_attributes(span.attributes),
                 )
-                where = f"resourceSpans[{r}].scopeSpans[{s}].spans[{i}]"
-                _add(batch, raw, where, resource, scope, limits)
+                _add(batch, raw, (r, s, i), resource, scope, limits)
     return batch
 
 
@@ -361,7 +369,7 @@ def _json_list(node: Any, key: str, where: str) -> list[Any]:
     return value
 
 
-def _json_spans(document: Any) -> Iterator[tuple[str, Any, Any, str]]:
+def _json_spans(document: Any) -> Iterator[tuple[_At, Any, Any, str]]:
     """(where, span, resource attributes, scope name) for every span of an OTLP/JSON document."""
     for r, resource_spans in enumerate(_json_list(document, "resourceSpans", "body")):
         where_r = f"resourceSpans[{r}]"
@@ -371,7 +379,7 @@ def _json_spans(document: Any) -> Iterator[tuple[str, Any, Any, str]]:
             scope = scope_spans.get("scope") if isinstance(scope_spans, Mapping) else None
             scope_name = scope.get("name", "") if isinstance(scope, Mapping) else ""
             for i, span in enumerate(_json_list(scope_spans, "spans", f"{where_r}.scopeSpans[{s}]")):
-                yield f"{where_r}.scopeSpans[{s}].spans[{i}]", span, attrs, str(scope_name)
+                yield (r, s, i), span, attrs, str(scope_name)
 
 
 def _from_json(body: bytes, limits: SpanLimits) -> DecodedBatch:
@@ -383,7 +391,7 @@ def _from_json(body: bytes, limits: SpanLimits) -> DecodedBatch:
         raise PayloadError("the body is not an OTLP ExportTraceServiceRequest object")
     batch = DecodedBatch()
     resources: dict[int, dict[str, JsonValue]] = {}
-    for where, span, resource_attrs, scope in _json_spans(document):
+    for at, span, resource_attrs, scope in _json_spans(document):
         try:
             resource = resources.get(id(resource_attrs))
             if resource is None:
@@ -393,7 +401,7 @@ def _from_json(body: bytes, limits: SpanLimits) -> DecodedBatch:
                 raise _BadSpan("span is not an object")
             raw = _json_raw(span)
         except _BadSpan as exc:
-            batch.reject(where, str(exc))
+            batch.reject(_where(at), str(exc))
             continue
-        _add(batch, raw, where, resource, scope, limits)
+        _add(batch, raw, at, resource, scope, limits)
     return batch
