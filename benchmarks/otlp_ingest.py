@@ -184,10 +184,11 @@ def pipecat_spans(index: int, turns: int, rng: random.Random) -> list[PbSpan]:
     return spans
 
 
-def build_exports(conversations: int, turns: int, seed: int) -> list[bytes]:
-    """Protobuf exports of ``BATCH_SPANS`` spans, conversations interleaved in the order spans end."""
+def build_exports(conversations: int, turns: int, seed: int, *, first: int = 0) -> list[bytes]:
+    """Protobuf exports of ``BATCH_SPANS`` spans, conversations interleaved in the order spans end;
+    conversations are numbered from ``first``."""
     rng = random.Random(seed)
-    spans = [span for i in range(conversations) for span in pipecat_spans(i, turns, rng)]
+    spans = [span for i in range(first, first + conversations) for span in pipecat_spans(i, turns, rng)]
     spans.sort(key=lambda s: s.end_time_unix_nano)
     bodies: list[bytes] = []
     for start in range(0, len(spans), BATCH_SPANS):
@@ -238,11 +239,14 @@ def bench_http(
     timeout_s: float,
     *,
     assemble: bool,
+    warmup: tuple[list[bytes], int] = ([], 0),
 ) -> dict[str, Any]:
     """POST the exports from ``clients`` connections to a real server; time ack, storage and assembly.
 
     Without ``assemble`` the assembly is deferred past the run (settle and idle times of an hour), so the
     figures are those of the receiver and the span storage alone, with no job competing for the CPU.
+    ``warmup`` (exports of other conversations, and how many calls they make) is sent and stored (and
+    assembled) before the timing starts, so a fresh process's first-request costs are not in the rates.
     """
     delay = "0" if assemble else "3600"
     server = ServerProcess(data_dir=workdir / ("server-data" if assemble else "server-data-spans-only"))
@@ -251,7 +255,13 @@ def bench_http(
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": PROTOBUF}
     assert server.process is not None
     pid = server.process.pid
+    warmup_bodies, warmup_calls = warmup
+    listed = calls_n + warmup_calls
     try:
+        if warmup_bodies:
+            _post_all(server.url, warmup_bodies, headers, clients)
+            with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+                _settle(client, warmup_calls if assemble else 0, timeout_s)
         cpu_before = _cpu_s(pid)
         rate = _post_all(server.url, bodies, headers, clients)
         started, last_ack = rate["started"], rate["last_ack"]
@@ -265,7 +275,7 @@ def bench_http(
                 if stored is None and client.get("/healthz").json()["checks"]["ingest"]["pending"] == 0:
                     stored = time.perf_counter()
                     cpu_stored = _cpu_s(pid)
-                if stored is not None and (not assemble or count_listed_calls(client) >= calls_n):
+                if stored is not None and (not assemble or count_listed_calls(client) >= listed):
                     assembled = time.perf_counter()
                     break
                 time.sleep(0.1)
@@ -282,6 +292,15 @@ def bench_http(
         "last_ack_to_queryable_s": assembled - last_ack if assemble else None,
         "server_cpu_us_per_span": _per_span_us(cpu_before, cpu_stored, spans_n),
     }
+
+
+def _settle(client: httpx.Client, calls: int, timeout_s: float) -> None:
+    """Wait until the outbox is drained and ``calls`` calls are listed."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/healthz").json()["checks"]["ingest"]["pending"] or count_listed_calls(client) < calls:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the warm-up was not stored and assembled within {timeout_s}s")
+        time.sleep(0.1)
 
 
 def _cpu_s(pid: int) -> float | None:
@@ -453,6 +472,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--turns", type=int, default=10, help="turns per conversation (4 spans each, + root)")
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="100 conversations")
+    parser.add_argument(
+        "--warmup", type=int, default=50, help="conversations sent and stored before timing (0: none)"
+    )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--phoenix", action="store_true", help="also measure Arize Phoenix (throwaway venv)")
@@ -466,12 +488,27 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="convoscope-bench-otlp-"))
     try:
         bodies = build_exports(args.conversations, args.turns, seed=7)
+        warmup = (build_exports(args.warmup, args.turns, seed=8, first=args.conversations), args.warmup)
         store = bench_store(bodies, workdir)
         spans_only = bench_http(
-            bodies, store["spans"], store["calls"], args.clients, workdir, args.timeout, assemble=False
+            bodies,
+            store["spans"],
+            store["calls"],
+            args.clients,
+            workdir,
+            args.timeout,
+            assemble=False,
+            warmup=warmup,
         )
         http = bench_http(
-            bodies, store["spans"], store["calls"], args.clients, workdir, args.timeout, assemble=True
+            bodies,
+            store["spans"],
+            store["calls"],
+            args.clients,
+            workdir,
+            args.timeout,
+            assemble=True,
+            warmup=warmup,
         )
         extra: dict[str, Any] = {}
         if args.phoenix:
