@@ -41,8 +41,8 @@ def job_error(exc: Exception, jobs: Sequence[Job]) -> ConvoscopeError:
     with its traceback and recorded as an internal error, so one failing call never stops the others."""
     if isinstance(exc, ConvoscopeError):
         return exc
-    for job in jobs:
-        log.error("job %s %s of call %s crashed", job.id, job.kind, job.call_id, exc_info=exc)
+    named = ", ".join(f"{job.id} ({job.kind} of call {job.call_id})" for job in jobs)
+    log.error("job %s crashed", named, exc_info=exc)
     return ConvoscopeError(f"internal error: {type(exc).__name__}: {exc}")
 
 
@@ -70,9 +70,9 @@ class Batched:
 class JobRunner:
     """Claims due jobs of the registered kinds and runs them off the event loop, one lane per kind.
 
-    ``ingest_busy_at`` tells when ingest was last busy; while it was within ``yield_to_ingest_s`` a lane
-    waits before its next claim, for at least ``max_deferral_s`` and at most so long that its claims
-    take ``busy_share`` of the time (see ``_give_way_to_ingest``).
+    ``ingest_busy_at`` tells when ingest was last busy; while that was within ``yield_to_ingest_s`` a
+    lane waits before its next claim, but no longer than ``max_deferral_s`` or, after a long claim, than
+    it takes for its claims to be at most ``busy_share`` of the time (see ``_give_way_to_ingest``).
     """
 
     def __init__(
