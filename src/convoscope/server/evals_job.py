@@ -139,7 +139,7 @@ def evaluate_stored(
 class EvalsJob:
     """The ``evals.run`` handler; one set of judge clients (their cache and connection pools) for all jobs.
 
-    Each job reads the project's settings afresh, so a profile, a custom metric or a calibration
+    Each batch reads its projects' settings afresh, so a profile, a custom metric or a calibration
     changed a moment ago applies to the next evaluation without a restart.
     """
 
