@@ -93,3 +93,22 @@ def test_a_failed_reassembly_shows_on_the_call_and_fails_only_its_job(overflowin
         for key in ("pipecat:conv-bad", "pipecat:conv-ok-1", "pipecat:conv-ok-2")
     }
     assert by_key == {"pipecat:conv-bad": "failed", "pipecat:conv-ok-1": "done", "pipecat:conv-ok-2": "done"}
+
+
+def test_a_store_failure_retries_the_whole_batch_later(
+    live: LiveServer, clickhouse_store: ClickHouseStore
+) -> None:
+    recorder = Recorder()
+    pipecat_conversation(recorder, "conv-a", turns=1)
+    pipecat_conversation(recorder, "conv-b", start_s=20.0, turns=1)
+    assert live.export(recorder.spans()) == SpanExportResult.SUCCESS
+    while live.services.worker.drain_once():
+        pass
+    clickhouse_store.command(f"DROP TABLE `{clickhouse_store.database}`.`spans`")  # the read now fails
+    assert live.services.jobs.run_once() == 2
+    project = live.services.default_project.id
+    for key in ("pipecat:conv-a", "pipecat:conv-b"):
+        (job,) = live.services.meta.jobs_for_call(project, key)
+        assert job.status == "pending" and job.attempts == 1  # retried later, not failed for good
+        assert job.error is not None and "the store failed while assembling" in job.error
+    assert live.services.jobs.run_once() == 0  # not due again before STORE_RETRY_S

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..errors import ConvoscopeError, InputError
+from ..errors import ConvoscopeError, InputError, StoreError
 from ..ingest.otlp import (
     TRACE_PREFIX,
     PriceTable,
@@ -38,7 +38,7 @@ from ..ingest.otlp import (
 )
 from ..model import Call, Span
 from ..store.metadata import Job, JobSpec, OutboxItem
-from .jobs import Batched, job_error
+from .jobs import Batched, JobRetry, job_error
 
 if TYPE_CHECKING:
     from .services import Services
@@ -47,6 +47,7 @@ __all__ = [
     "ASSEMBLE_BATCH",
     "OTLP_ASSEMBLE",
     "OTLP_KIND",
+    "STORE_RETRY_S",
     "Accepted",
     "AssembleJob",
     "OtlpIngest",
@@ -64,6 +65,8 @@ OTLP_ASSEMBLE = "otlp.assemble"
 
 ASSEMBLE_BATCH = 64
 """Conversations one ``otlp.assemble`` batch reads, maps and stores together."""
+STORE_RETRY_S = 30.0
+"""When a batch whose store read or write failed is tried again."""
 _HANDED_SPANS = 200_000
 """Decoded spans kept for the worker between acceptance and storage (a shortcut, not state)."""
 _REMEMBERED = 100_000
@@ -286,7 +289,13 @@ class AssembleJob:
             by_project.setdefault(job.project_id, []).append(job)
         errors: dict[int, ConvoscopeError] = {}
         for project_id, group in by_project.items():
-            errors.update(self._assemble_project(project_id, group))
+            try:
+                errors.update(self._assemble_project(project_id, group))
+            except StoreError as exc:
+                # A batch shares its reads and writes, so a store failure is every job's; assembling
+                # again is harmless (same call ids), so it is retried rather than failed for good.
+                retry = JobRetry(f"the store failed while assembling: {exc}", after_s=STORE_RETRY_S)
+                errors.update({job.id: retry for job in group})
         return errors
 
     def _assemble_project(self, project_id: str, jobs: Sequence[Job]) -> dict[int, ConvoscopeError]:
