@@ -7,10 +7,11 @@
    ``otlp_settle_s`` after the conversation's root span arrived, else ``otlp_idle_s`` after its last span.
    Every new batch queues the job again, so it runs once the conversation has gone quiet, and late spans
    re-assemble the call.
-3. ``AssembleJob`` collects the conversation's spans from every trace they sit in (a span whose ancestors
-   arrived later is keyed now), maps them with the framework's mapper, stores the call through
-   ``Services.store_calls`` and links the spans to it. A re-assembly keeps the call's first start time,
-   so its id never changes.
+3. ``AssembleJob``, a batch handler, collects each conversation's spans from every trace they sit in (a
+   span whose ancestors arrived later is keyed now) for many conversations with one read, maps them with
+   the framework's mapper, stores the calls with one ``Services.store_calls`` and links the spans to them.
+   A re-assembly keeps the call's first start time, so its id never changes. The outcome is also recorded
+   under the produced call, whose detail lists its jobs by call id.
 """
 
 from __future__ import annotations
