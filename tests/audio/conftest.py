@@ -12,6 +12,9 @@ import pytest
 import soundfile as sf
 import soxr
 
+from convoscope.audio.load import LoadedAudio
+from convoscope.model import Role
+
 RATE_HZ = 16000
 PHRASES = (
     "Hello, thanks for calling the support line.",
@@ -42,3 +45,15 @@ def utterances() -> list[npt.NDArray[np.float32]]:
         wave = _trim(wave)
         waves.append((0.5 * wave / np.abs(wave).max()).astype(np.float32))
     return waves
+
+
+def stereo(user: npt.NDArray[np.float32], agent: npt.NDArray[np.float32]) -> LoadedAudio:
+    """Two synthetic tracks at ``RATE_HZ`` as a loaded two-party recording."""
+    return LoadedAudio(
+        tracks={Role.USER: user, Role.AGENT: agent},
+        rate_hz=RATE_HZ,
+        original_rate_hz=RATE_HZ,
+        duration_s=len(user) / RATE_HZ,
+        sources=("synthetic",),
+        formats=(),
+    )

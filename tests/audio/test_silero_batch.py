@@ -19,7 +19,8 @@ from convoscope.audio.segments import Speech, VadParams
 from convoscope.audio.silero_batch import CONTEXT_SAMPLES, BatchedSilero, model_inputs, plan_rows
 from convoscope.audio.vad import SileroBackend, VadFrames, detect_speech, stream_starts
 from convoscope.demo import DemoRecording, demo_recordings
-from convoscope.model import Role
+
+from .conftest import stereo
 
 RATE_HZ = 16000
 WINDOW = 512
@@ -32,17 +33,6 @@ def _track(duration_s: float, items: list[tuple[float, Track]]) -> Track:
         first = round(start_s * RATE_HZ)
         track[first : first + len(wave)] += wave
     return track
-
-
-def _audio(user: Track, agent: Track) -> LoadedAudio:
-    return LoadedAudio(
-        tracks={Role.USER: user, Role.AGENT: agent},
-        rate_hz=RATE_HZ,
-        original_rate_hz=RATE_HZ,
-        duration_s=len(user) / RATE_HZ,
-        sources=("synthetic",),
-        formats=(),
-    )
 
 
 def _windows(track: Track) -> Track:
@@ -61,7 +51,7 @@ def _dialogue(utterances: list[Track], turns: int, gaps_s: list[float]) -> Loade
         (user_items if turn % 2 == 0 else agent_items).append((at, wave))
         at = max(0.0, at + len(wave) / RATE_HZ + gaps_s[turn % len(gaps_s)])
     duration_s = at + 1.0
-    return _audio(_track(duration_s, user_items), _track(duration_s, agent_items))
+    return stereo(_track(duration_s, user_items), _track(duration_s, agent_items))
 
 
 class _Recorder:

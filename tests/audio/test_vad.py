@@ -12,7 +12,7 @@ import soxr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convoscope.audio.load import LoadedAudio, load_recording
+from convoscope.audio.load import load_recording
 from convoscope.audio.segments import Segment, VadParams
 from convoscope.audio.vad import (
     SileroBackend,
@@ -21,6 +21,8 @@ from convoscope.audio.vad import (
     segments_from_probabilities,
 )
 from convoscope.model import Role
+
+from .conftest import stereo
 
 RATE_HZ = 16000
 TOLERANCE_S = 0.03
@@ -37,17 +39,6 @@ def _place(duration_s: float, items: list[tuple[float, Track]]) -> tuple[Track, 
         track[first : first + len(wave)] += wave
         truth.append((start_s, start_s + len(wave) / RATE_HZ))
     return track, truth
-
-
-def _audio(user: Track, agent: Track) -> LoadedAudio:
-    return LoadedAudio(
-        tracks={Role.USER: user, Role.AGENT: agent},
-        rate_hz=RATE_HZ,
-        original_rate_hz=RATE_HZ,
-        duration_s=len(user) / RATE_HZ,
-        sources=("synthetic",),
-        formats=(),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +59,7 @@ def _assert_matches(segments: tuple[Segment, ...], truth: Truth) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_segments_match_known_timing(backend: str, dialogue: tuple[Track, Truth, Track, Truth]) -> None:
     user, user_truth, agent, agent_truth = dialogue
-    speech = detect_speech(_audio(user, agent), VadParams(backend=backend))
+    speech = detect_speech(stereo(user, agent), VadParams(backend=backend))
     assert set(speech) == {Role.USER, Role.AGENT}
     _assert_matches(speech[Role.USER].segments, user_truth)
     _assert_matches(speech[Role.AGENT].segments, agent_truth)
@@ -96,7 +87,7 @@ def test_barge_in_keeps_both_parties(backend: str, utterances: list[Track]) -> N
     """Genuine double talk at similar levels is speech on both channels, not crosstalk."""
     agent, agent_truth = _place(6.0, [(0.5, utterances[0])])
     user, user_truth = _place(6.0, [(1.5, utterances[1])])
-    speech = detect_speech(_audio(user, agent), VadParams(backend=backend))
+    speech = detect_speech(stereo(user, agent), VadParams(backend=backend))
     assert len(speech[Role.USER].segments) == 1
     assert abs(speech[Role.USER].segments[0].start_s - user_truth[0][0]) <= TOLERANCE_S
     assert speech[Role.AGENT].segments[0].start_s == pytest.approx(agent_truth[0][0], abs=TOLERANCE_S)
@@ -109,7 +100,7 @@ def test_agent_bleed_into_user_channel_is_not_user_speech(
 ) -> None:
     _, _, agent, agent_truth = dialogue
     user = (agent * 10 ** (bleed_db / 20)).astype(np.float32)
-    speech = detect_speech(_audio(user, agent), VadParams(backend=backend))
+    speech = detect_speech(stereo(user, agent), VadParams(backend=backend))
     assert speech[Role.USER].segments == ()
     _assert_matches(speech[Role.AGENT].segments, agent_truth)
 
@@ -125,7 +116,7 @@ def test_noise_at_10_db_snr_alone_is_not_speech(
 ) -> None:
     user, _, _, _ = dialogue
     speech_rms = float(np.sqrt(np.mean(np.concatenate(utterances) ** 2)))
-    audio = _audio(_noise(user, speech_rms, 10.0, 1), _noise(user, speech_rms, 10.0, 2))
+    audio = stereo(_noise(user, speech_rms, 10.0, 1), _noise(user, speech_rms, 10.0, 2))
     speech = detect_speech(audio, VadParams(backend=backend))
     assert speech[Role.USER].segments == ()
     assert speech[Role.AGENT].segments == ()
@@ -136,7 +127,7 @@ def test_speech_in_noise_at_10_db_snr_keeps_its_onsets(
 ) -> None:
     user, user_truth, agent, agent_truth = dialogue
     speech_rms = float(np.sqrt(np.mean(np.concatenate(utterances) ** 2)))
-    audio = _audio(user + _noise(user, speech_rms, 10.0, 3), agent + _noise(agent, speech_rms, 10.0, 4))
+    audio = stereo(user + _noise(user, speech_rms, 10.0, 3), agent + _noise(agent, speech_rms, 10.0, 4))
     speech = detect_speech(audio)
     for role, truth in ((Role.USER, user_truth), (Role.AGENT, agent_truth)):
         onsets = [segment.start_s for segment in speech[role].segments]

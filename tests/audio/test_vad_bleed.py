@@ -25,6 +25,8 @@ from convoscope.audio.vad import (
 )
 from convoscope.model import Role
 
+from .conftest import stereo
+
 RATE_HZ = 16000
 HOP = 160  # the 10 ms energy frame at 16 kHz
 Track = npt.NDArray[np.float32]
@@ -44,17 +46,6 @@ def _noise(samples: int, level_dbfs: float, seed: int) -> Track:
     return noise
 
 
-def _audio(user: Track, agent: Track) -> LoadedAudio:
-    return LoadedAudio(
-        tracks={Role.USER: user, Role.AGENT: agent},
-        rate_hz=RATE_HZ,
-        original_rate_hz=RATE_HZ,
-        duration_s=len(user) / RATE_HZ,
-        sources=("synthetic",),
-        formats=(),
-    )
-
-
 def _barge_in(bleed_db: float | None) -> LoadedAudio:
     """The agent talks from 0.5 s to 3.0 s; the user barges in at ONSET, quietly for 60 ms, until END."""
     length = 4 * RATE_HZ
@@ -66,7 +57,7 @@ def _barge_in(bleed_db: float | None) -> LoadedAudio:
     if bleed_db is not None:
         delay = 80  # 5 ms echo path
         user[delay:] += agent[:-delay] * np.float32(10.0 ** (bleed_db / 20.0))
-    return _audio(user, agent)
+    return stereo(user, agent)
 
 
 class LateVad:
@@ -248,7 +239,7 @@ def test_spoken_barge_in_onset_is_on_its_first_sample(
     user[onset : onset + len(utterances[user_index])] = utterances[user_index]
     if bleed_db is not None:
         user[40:] += agent[:-40] * np.float32(10.0 ** (bleed_db / 20.0))
-    audio = _audio(user, agent)
+    audio = stereo(user, agent)
     adaptive = detect_speech(audio, VadParams(backend=backend))[Role.USER].segments
     fixed = detect_speech(audio, VadParams(backend=backend, bleed_min_s=1000.0))[Role.USER].segments
     assert len(adaptive) == 1
