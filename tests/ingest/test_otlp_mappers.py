@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from _otlp_spans import T
+from _otlp_spans import span as _span
 
 from convoscope.ingest.otlp import PriceTable, mapper_for
-from convoscope.model import Role, Span
-
-T = datetime(2026, 9, 1, 12, tzinfo=UTC)
-TRACE = "0af7651916cd43dd8448eb211c80319c"
-
-
-def _span(
-    span_id: int, name: str, start: float, end: float, parent: int | None = None, **attributes: object
-) -> Span:
-    return Span.model_validate(
-        {
-            "trace_id": TRACE,
-            "span_id": f"{span_id:016x}",
-            "parent_span_id": None if parent is None else f"{parent:016x}",
-            "name": name,
-            "start": T + timedelta(seconds=start),
-            "end": T + timedelta(seconds=end),
-            "attributes": attributes,
-        }
-    )
+from convoscope.model import Role
 
 
 def test_livekit_older_transcript_name_and_a_room_key() -> None:

@@ -3,30 +3,12 @@ left open (seen on a real Pipecat 1.14 pipeline), against a caller's barge-in.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from _otlp_spans import span as _span
 
 from convoscope.ingest.otlp import PriceTable, mapper_for
 from convoscope.model import Call, Role, Span
 
-T = datetime(2026, 9, 1, 12, tzinfo=UTC)
-TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 KEY = "pipecat:conv-1"
-
-
-def _span(
-    span_id: int, name: str, start: float, end: float, parent: int | None, **attributes: object
-) -> Span:
-    return Span.model_validate(
-        {
-            "trace_id": TRACE,
-            "span_id": f"{span_id:016x}",
-            "parent_span_id": None if parent is None else f"{parent:016x}",
-            "name": name,
-            "start": T + timedelta(seconds=start),
-            "end": T + timedelta(seconds=end),
-            "attributes": attributes,
-        }
-    )
 
 
 def _turn(number: int, *, interrupted: bool, root: bool = True, **extra: object) -> list[Span]:
