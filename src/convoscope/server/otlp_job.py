@@ -358,8 +358,9 @@ class AssembleJob:
             if key in wanted:
                 grouped.setdefault(key, []).append(span)
         keyed_traces = {trace_id for trace_id, _ in resolved}
-        for trace_id in sorted(traces - keyed_traces):
-            grouped[trace_key(trace_id)] = [s for s in spans if s.trace_id == trace_id]
+        for span in spans:
+            if span.trace_id in traces and span.trace_id not in keyed_traces:
+                grouped.setdefault(trace_key(span.trace_id), []).append(span)
         return grouped
 
     def _first_starts(self, project_id: str, conversations: Iterable[list[Span]]) -> dict[str, datetime]:
