@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExportResult
 from test_otlp_kit import LiveServer, Recorder, live, otlp_settings, pipecat_conversation, serve
 
+from convoscope.errors import PayloadError
+from convoscope.ingest.otlp import PROTOBUF_TYPE, SpanLimits, decode_export
 from convoscope.server.otlp_job import ASSEMBLE_BATCH, OTLP_ASSEMBLE
 from convoscope.server.services import open_services
 from convoscope.store.clickhouse import ClickHouseStore
@@ -112,3 +115,18 @@ def test_a_store_failure_retries_the_whole_batch_later(
         assert job.status == "pending" and job.attempts == 1  # retried later, not failed for good
         assert job.error is not None and "the store failed while assembling" in job.error
     assert live.services.jobs.run_once() == 0  # not due again before STORE_RETRY_S
+
+
+def test_spans_are_written_with_the_conversation_ids_given(clickhouse_store: ClickHouseStore) -> None:
+    """The receiver keys a batch without copying its spans: the store writes the keys it is given."""
+    recorder = Recorder()
+    pipecat_conversation(recorder, "conv-k", turns=1)
+    body = encode_spans(recorder.spans()).SerializeToString()
+    spans = decode_export(body, PROTOBUF_TYPE, SpanLimits()).spans
+    keys = ["pipecat:conv-k" if span.name != "stt" else None for span in spans]
+    clickhouse_store.insert_spans("proj", spans, conversation_ids=keys)
+    keyed = clickhouse_store.list_spans("proj", conversation_id="pipecat:conv-k")
+    assert sorted(s.span_id for s in keyed) == sorted(s.span_id for s in spans if s.name != "stt")
+    assert all(span.conversation_id is None for span in spans)  # the decoded spans are left as they were
+    with pytest.raises(PayloadError, match="1 conversation ids for"):
+        clickhouse_store.insert_spans("proj", spans, conversation_ids=keys[:1])

@@ -172,9 +172,9 @@ class OtlpIngest:
     def _store(self, project_id: str, spans: list[Span]) -> None:
         keys = resolve_keys(spans)
         spans = self._bounded(project_id, spans, keys)
-        keyed = [_keyed(span, keys.get((span.trace_id, span.span_id))) for span in spans]
-        self._services.store.insert_spans(project_id, keyed)
-        self.stored_spans += len(keyed)
+        conversation_ids = [keys.get((span.trace_id, span.span_id)) for span in spans]
+        self._services.store.insert_spans(project_id, spans, conversation_ids=conversation_ids)
+        self.stored_spans += len(spans)
         jobs = self._plan(project_id, spans, keys)
         if jobs:
             self._services.meta.enqueue_jobs(project_id, jobs)
@@ -254,12 +254,6 @@ class OtlpIngest:
                 return None
             state.due = state.last_seen + idle
             return state.due
-
-
-def _keyed(span: Span, key: str | None) -> Span:
-    if key is None or span.conversation_id == key:
-        return span
-    return replaced_span(span, conversation_id=key)
 
 
 class AssembleJob:

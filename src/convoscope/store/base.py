@@ -158,8 +158,11 @@ class CallStore(Protocol):
         """Write metric results; a newer result of the same (call, metric) replaces the older one."""
         ...
 
-    def insert_spans(self, project_id: str, spans: Sequence[Span]) -> None:
-        """Write spans (OpenTelemetry-shaped), replacing a span with the same (trace_id, span_id)."""
+    def insert_spans(
+        self, project_id: str, spans: Sequence[Span], *, conversation_ids: Sequence[str | None] | None = None
+    ) -> None:
+        """Write spans (OpenTelemetry-shaped), replacing a span with the same (trace_id, span_id);
+        ``conversation_ids`` (one per span, None keeps the span's own) are written as their keys."""
         ...
 
     def list_spans(

@@ -551,10 +551,25 @@ class ClickHouseStore:
         )
         return [metric_from_row(row) for row in rows]
 
-    def insert_spans(self, project_id: str, spans: Sequence[Span]) -> None:
-        """Write spans; the write time is the version, so the last write of a (trace, span) wins."""
+    def insert_spans(
+        self, project_id: str, spans: Sequence[Span], *, conversation_ids: Sequence[str | None] | None = None
+    ) -> None:
+        """Write spans; the write time is the version, so the last write of a (trace, span) wins.
+
+        ``conversation_ids`` (one per span, in order; None keeps the span's own) lets a caller that keyed a
+        batch write the keys without copying every span to set them.
+        """
         version = time.time_ns() // 1000
-        self._insert(SPANS, [span_to_row(project_id, span, version=version) for span in spans], "write spans")
+        if conversation_ids is None:
+            rows = [span_to_row(project_id, span, version=version) for span in spans]
+        elif len(conversation_ids) != len(spans):
+            raise PayloadError(f"{len(conversation_ids)} conversation ids for {len(spans)} spans")
+        else:
+            rows = [
+                span_to_row(project_id, span, version=version, conversation_id=key)
+                for span, key in zip(spans, conversation_ids, strict=True)
+            ]
+        self._insert(SPANS, rows, "write spans")
 
     def list_spans(
         self,

@@ -309,8 +309,11 @@ def metric_from_row(row: Mapping[str, Any]) -> MetricResult:
     )
 
 
-def span_to_row(project_id: str, span: Span, *, version: int) -> Row:
-    """The ``spans`` row of a span; ``version`` (the write time) makes the latest write of a span win."""
+def span_to_row(project_id: str, span: Span, *, version: int, conversation_id: str | None = None) -> Row:
+    """The ``spans`` row of a span; ``version`` (the write time) makes the latest write of a span win.
+
+    ``conversation_id``, when given, is written instead of the span's own.
+    """
     return (
         project_id,
         span.trace_id,
@@ -327,7 +330,7 @@ def span_to_row(project_id: str, span: Span, *, version: int) -> Row:
         _json(span.attributes),
         _json(span.resource_attributes),
         span.scope_name,
-        span.conversation_id,
+        span.conversation_id if conversation_id is None else conversation_id,
     )
 
 
