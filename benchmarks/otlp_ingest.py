@@ -490,25 +490,18 @@ def main(argv: list[str] | None = None) -> None:
         bodies = build_exports(args.conversations, args.turns, seed=7)
         warmup = (build_exports(args.warmup, args.turns, seed=8, first=args.conversations), args.warmup)
         store = bench_store(bodies, workdir)
-        spans_only = bench_http(
-            bodies,
-            store["spans"],
-            store["calls"],
-            args.clients,
-            workdir,
-            args.timeout,
-            assemble=False,
-            warmup=warmup,
-        )
-        http = bench_http(
-            bodies,
-            store["spans"],
-            store["calls"],
-            args.clients,
-            workdir,
-            args.timeout,
-            assemble=True,
-            warmup=warmup,
+        spans_only, http = (
+            bench_http(
+                bodies,
+                store["spans"],
+                store["calls"],
+                args.clients,
+                workdir,
+                args.timeout,
+                assemble=assemble,
+                warmup=warmup,
+            )
+            for assemble in (False, True)
         )
         extra: dict[str, Any] = {}
         if args.phoenix:

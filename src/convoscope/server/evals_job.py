@@ -38,7 +38,7 @@ from ..store.base import CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
 from .audio_job import AUDIO_ANALYZE
 from .job_targets import failed_jobs, selected_calls
-from .jobs import Batched, job_error
+from .jobs import Batched, job_error, per_project
 
 if TYPE_CHECKING:
     from .services import Services
@@ -194,16 +194,7 @@ class EvalsJob:
         A call whose audio analysis is still queued is queued again for later (done, not failed: waiting
         must not use up attempts); a call no longer stored is ``NotFound``.
         """
-        by_project: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_project.setdefault(job.project_id, []).append(job)
-        errors: dict[int, ConvoscopeError] = {}
-        for project_id, group in by_project.items():
-            try:
-                errors.update(self._run_project(project_id, group))
-            except ConvoscopeError as exc:
-                errors.update({job.id: exc for job in group})
-        return errors
+        return per_project(jobs, self._run_project)
 
     def _run_project(self, project_id: str, jobs: Sequence[Job]) -> dict[int, ConvoscopeError]:
         ready = self._wait_for_audio(project_id, jobs)

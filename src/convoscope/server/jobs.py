@@ -24,7 +24,7 @@ from ..errors import ConvoscopeError
 from ..store.jobqueue import JobFailure
 from ..store.metadata import Job, MetadataStore
 
-__all__ = ["BatchJobHandler", "Batched", "JobHandler", "JobRetry", "JobRunner", "job_error"]
+__all__ = ["BatchJobHandler", "Batched", "JobHandler", "JobRetry", "JobRunner", "job_error", "per_project"]
 
 log = logging.getLogger("convoscope.jobs")
 
@@ -52,6 +52,26 @@ class JobRetry(ConvoscopeError):
     def __init__(self, message: str, *, after_s: float) -> None:
         super().__init__(message)
         self.after_s = after_s
+
+
+def per_project(
+    jobs: Sequence[Job],
+    run: Callable[[str, list[Job]], Mapping[int, ConvoscopeError]],
+    on_error: Callable[[ConvoscopeError], ConvoscopeError] = lambda exc: exc,
+) -> dict[int, ConvoscopeError]:
+    """Run a batch one project at a time (reads and writes are per project); a project's failure, as
+    ``on_error`` words it (a retry, say), is the error of its jobs alone, not of the whole batch."""
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.project_id, []).append(job)
+    errors: dict[int, ConvoscopeError] = {}
+    for project_id, group in groups.items():
+        try:
+            errors.update(run(project_id, group))
+        except ConvoscopeError as exc:
+            error = on_error(exc)
+            errors.update({job.id: error for job in group})
+    return errors
 
 
 @dataclass(frozen=True)

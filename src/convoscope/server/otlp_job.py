@@ -39,7 +39,7 @@ from ..ingest.otlp import (
 )
 from ..model import Call, Span
 from ..store.metadata import Job, JobSpec, OutboxItem
-from .jobs import Batched, JobRetry, job_error
+from .jobs import Batched, JobRetry, job_error, per_project
 
 if TYPE_CHECKING:
     from .services import Services
@@ -279,19 +279,7 @@ class AssembleJob:
 
     def run_batch(self, jobs: Sequence[Job]) -> dict[int, ConvoscopeError]:
         """Assemble the conversations of ``jobs``; returns the jobs whose conversation failed to map."""
-        by_project: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_project.setdefault(job.project_id, []).append(job)
-        errors: dict[int, ConvoscopeError] = {}
-        for project_id, group in by_project.items():
-            try:
-                errors.update(self._assemble_project(project_id, group))
-            except StoreError as exc:
-                # A batch shares its reads and writes, so a store failure is every job's; assembling
-                # again is harmless (same call ids), so it is retried rather than failed for good.
-                retry = JobRetry(f"the store failed while assembling: {exc}", after_s=STORE_RETRY_S)
-                errors.update({job.id: retry for job in group})
-        return errors
+        return per_project(jobs, self._assemble_project, _retry_store_failure)
 
     def _assemble_project(self, project_id: str, jobs: Sequence[Job]) -> dict[int, ConvoscopeError]:
         waiting = self._postpone(project_id, {job.call_id for job in jobs})
@@ -405,3 +393,11 @@ def _jobs_of(key: str, spans: Sequence[Span], jobs: Sequence[Job]) -> list[Job]:
     """The jobs that asked for a conversation: its own, and those of the traces it was found in."""
     asked = {key} | {trace_key(s.trace_id) for s in spans}
     return [job for job in jobs if job.call_id in asked]
+
+
+def _retry_store_failure(exc: ConvoscopeError) -> ConvoscopeError:
+    """A batch shares its reads and writes, so a store failure is every job's; assembling again is
+    harmless (same call ids), so it is retried rather than failed for good."""
+    if isinstance(exc, StoreError):
+        return JobRetry(f"the store failed while assembling: {exc}", after_s=STORE_RETRY_S)
+    return exc

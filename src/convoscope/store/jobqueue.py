@@ -350,7 +350,10 @@ class JobQueueMixin:
         return found
 
     def job_counts(self) -> dict[str, int]:
-        """How many jobs are pending or running (due or not) and how many failed, for health and tests."""
+        """How many job rows are pending or running (due or not) and how many failed, for health and tests.
+
+        An outcome shown on a produced call (:meth:`record_outcomes`) is a row of its own, so a failed
+        OTLP assembly counts on its conversation's row and on its call's."""
         with self._session() as session:
             rows = session.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
         counts = {status: 0 for status in ("pending", "running", "failed")}
