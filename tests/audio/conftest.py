@@ -57,3 +57,12 @@ def stereo(user: npt.NDArray[np.float32], agent: npt.NDArray[np.float32]) -> Loa
         sources=("synthetic",),
         formats=(),
     )
+
+
+def placed(duration_s: float, items: list[tuple[float, npt.NDArray[np.float32]]]) -> npt.NDArray[np.float32]:
+    """A silent track of ``duration_s`` at ``RATE_HZ`` with each wave added at its start time (seconds)."""
+    track = np.zeros(round(duration_s * RATE_HZ), dtype=np.float32)
+    for start_s, wave in items:
+        first = round(start_s * RATE_HZ)
+        track[first : first + len(wave)] += wave
+    return track

