@@ -125,7 +125,16 @@ def test_bad_input_names_the_file_and_exits_2(
     assert "Traceback" not in result.stderr
 
 
-def test_bad_parameter_exits_2(tmp_path: Path, stereo: Path) -> None:
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("min_overlap_s=-1", "min_overlap_s"),
+        ("vad.state_reset_s=-0.5", "state_reset_s"),
+        ("bleed_percentile=150", "bleed_percentile"),
+        ("vad.edge_ms=zero", "edge_ms"),
+    ],
+)
+def test_bad_parameter_exits_2(tmp_path: Path, stereo: Path, override: str, field: str) -> None:
     result = run_cli(
         "audio",
         "analyze",
@@ -133,10 +142,11 @@ def test_bad_parameter_exits_2(tmp_path: Path, stereo: Path) -> None:
         "--channel-map",
         "user,agent",
         "-p",
-        "min_overlap_s=-1",
+        override,
         data_dir=tmp_path,
     )
-    assert result.returncode == 2 and "min_overlap_s" in result.stderr
+    assert result.returncode == 2 and field in result.stderr, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def _get(server: ServerProcess, path: str, auth: dict[str, str]) -> Any:
