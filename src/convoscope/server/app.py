@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from .. import __version__
 from ..model import Call
 from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, traces, webhooks
+from .api_docs import install_api_docs
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .services import Services
@@ -42,6 +43,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
+    install_api_docs(app)
     routers = (ingest.router, webhooks.router, calls.router, metrics.router, health.router, audio_jobs.router)
     for router in (*routers, evals.router, otlp.router, traces.router, ui_router):
         app.include_router(router)
