@@ -112,6 +112,31 @@ class Settings(BaseSettings):
     outbox_poll_s: float = Field(
         default=0.5, description="How often the worker looks for work it was not told of."
     )
+    outbox_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failures of one ingest row, alone in its batch, before it goes to the dead letters.",
+    )
+    outbox_retry_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Wait before a row that failed alone is tried again; each further failure waits 4x.",
+    )
+    health_stall_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="`/healthz` answers 503 when due ingest rows wait and none was stored for this long.",
+    )
+    health_dead_letter_window_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="The window over which `/healthz` counts newly dead-lettered ingest rows.",
+    )
+    health_max_dead_letters: int = Field(
+        default=0,
+        ge=0,
+        description="`/healthz` answers 503 when more rows than this were dead-lettered in the window.",
+    )
     outbox_retention_days: int = Field(
         default=7, description="Days a drained outbox row (the raw payload) is kept before it is purged."
     )

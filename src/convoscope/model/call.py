@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .bounds import MAX_TAGS, MAX_URL_TEXT, UINT32_MAX, BoundedJson, JsonObject, ShortText, check_time
 from .enums import CallSource, Direction, EndReason, Role
 
 __all__ = [
@@ -50,7 +51,7 @@ class Turn(BaseModel):
 
     model_config = _FROZEN
 
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, le=UINT32_MAX)
     role: Role
     text: str = ""
     start_s: float = _Seconds
@@ -75,11 +76,11 @@ class ToolCall(BaseModel):
 
     model_config = _FROZEN
 
-    id: str
-    turn_index: int | None = Field(default=None, ge=0)
-    name: str
-    arguments: JsonValue = None
-    result: JsonValue = None
+    id: ShortText
+    turn_index: int | None = Field(default=None, ge=0, le=UINT32_MAX)
+    name: ShortText
+    arguments: BoundedJson = None
+    result: BoundedJson = None
     success: bool | None = None
     start_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     end_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
@@ -97,15 +98,15 @@ class Recording(BaseModel):
 
     model_config = _FROZEN
 
-    uri: str | None = None
-    source_url: str | None = None
-    format: str | None = None
+    uri: str | None = Field(default=None, max_length=MAX_URL_TEXT)
+    source_url: str | None = Field(default=None, max_length=MAX_URL_TEXT)
+    format: ShortText | None = None
     sample_rate: int | None = Field(default=None, gt=0)
     channels: int | None = Field(default=None, ge=1)
     channel_map: dict[int, Role] = Field(default_factory=dict)
     duration_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    vantage: str | None = None
+    vantage: ShortText | None = None
     offset_s: float = Field(default=0.0, allow_inf_nan=False)
 
 
@@ -114,11 +115,11 @@ class CostLine(BaseModel):
 
     model_config = _FROZEN
 
-    product: str
+    product: ShortText
     amount: float = Field(allow_inf_nan=False)
-    currency: str = "USD"
+    currency: ShortText = "USD"
     quantity: float | None = None
-    unit: str | None = None
+    unit: ShortText | None = None
     unit_price: float | None = None
 
 
@@ -155,9 +156,9 @@ class SimulationRef(BaseModel):
 
     model_config = _FROZEN
 
-    run_id: str
-    scenario_id: str | None = None
-    persona_id: str | None = None
+    run_id: ShortText
+    scenario_id: ShortText | None = None
+    persona_id: ShortText | None = None
 
 
 class Call(BaseModel):
@@ -175,23 +176,23 @@ class Call(BaseModel):
     project_id: str | None = None
     source: CallSource
     external_id: str = Field(min_length=1, max_length=512)
-    agent_id: str | None = None
-    agent_version: str | None = None
+    agent_id: ShortText | None = None
+    agent_version: ShortText | None = None
     direction: Direction = Direction.UNKNOWN
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None
     duration_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     end_reason: EndReason = EndReason.UNKNOWN
-    end_reason_raw: str | None = None
+    end_reason_raw: ShortText | None = None
     turns: list[Turn] = Field(default_factory=list)
     tool_calls: list[ToolCall] = Field(default_factory=list)
     recordings: list[Recording] = Field(default_factory=list)
     vendor_latency: dict[str, LatencyStats] = Field(default_factory=dict)
     cost: list[CostLine] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-    vendor_analysis: dict[str, JsonValue] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    vendor_analysis: JsonObject = Field(default_factory=dict)
+    tags: list[ShortText] = Field(default_factory=list, max_length=MAX_TAGS)
+    metadata: JsonObject = Field(default_factory=dict)
     simulation: SimulationRef | None = None
 
     @model_validator(mode="before")
@@ -211,7 +212,7 @@ class Call(BaseModel):
     @field_validator("started_at", "ended_at")
     @classmethod
     def _to_utc(cls, value: datetime | None) -> datetime | None:
-        return value.astimezone(UTC) if value is not None else None
+        return check_time(value.astimezone(UTC) if value is not None else None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Call:

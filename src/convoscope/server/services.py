@@ -22,7 +22,7 @@ from . import vendor_ingest
 from .jobs import JobRunner
 from .otlp_job import OTLP_KIND, OtlpIngest
 from .pipeline import Planner, job_handlers, plan_follow_ups, planners
-from .worker import IngestWorker, assign_identity
+from .worker import IngestHealth, IngestWorker, RetryPolicy, assign_identity
 
 __all__ = ["Services", "limits_of", "open_call_store", "open_services"]
 
@@ -121,6 +121,12 @@ def open_services(settings: Settings, *, store: CallStore | None = None) -> Serv
         batch_calls=settings.outbox_batch_calls,
         poll_s=settings.outbox_poll_s,
         retention=timedelta(days=settings.outbox_retention_days),
+        retry=RetryPolicy(max_attempts=settings.outbox_max_attempts, first_delay_s=settings.outbox_retry_s),
+        health=IngestHealth(
+            stall_s=settings.health_stall_s,
+            dead_letter_window_s=settings.health_dead_letter_window_s,
+            max_dead_letters=settings.health_max_dead_letters,
+        ),
     )
     blobs = FileBlobStore(settings.data_dir / "blobs")
     services = Services(

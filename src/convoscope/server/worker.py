@@ -3,6 +3,13 @@
 A request is acknowledged once its raw body is committed to the outbox; this worker turns those rows into
 stored calls. Rows are marked done only after the insert returned, so a crash replays them, and because a
 call's id and replacement key are deterministic, a replay cannot duplicate anything.
+
+No row can hold back the rows behind it. When a batch fails and both stores still answer, the batch is
+split in halves until the rows that fail alone are found; the others are stored. A row that fails alone
+waits out a growing delay (the claim skips it meanwhile) and after ``max_attempts`` goes to the dead
+letters (status ``failed`` with its reason), where the API and ``convoscope ingest failed`` list it and
+``retry`` puts it back. When a store does not answer, nothing is charged to the rows: the whole drain
+backs off and tries again.
 """
 
 from __future__ import annotations
@@ -15,14 +22,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
-from ..errors import ConvoscopeError, InputError
+from ..errors import ConvoscopeError, InputError, StoreError
 from ..ingest.canonical import CallLimits, parse_calls
 from ..model import Call, call_id_for
 from ..store.base import CallStore
 from ..store.metadata import MetadataStore, OutboxItem
 
-__all__ = ["IngestWorker", "assign_identity"]
+__all__ = ["IngestHealth", "IngestWorker", "RetryPolicy", "StoresUnavailable", "assign_identity"]
 
 log = logging.getLogger("convoscope.worker")
 
@@ -31,6 +39,49 @@ def assign_identity(project_id: str, call: Call) -> Call:
     """The call as stored: in its project, with its deterministic id."""
     call_id = call_id_for(project_id, call.source, call.external_id, call.started_at)
     return call.model_copy(update={"id": call_id, "project_id": project_id})
+
+
+class StoresUnavailable(StoreError):
+    """A write failed and a store does not answer a probe either: the failure is not the rows' fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How rows that fail to store on their own are retried before they go to the dead letters.
+
+    A row that failed alone waits ``first_delay_s``, then four times longer after each further failure,
+    and is dead-lettered on its ``max_attempts``-th failure. A failure with no retry possible (a payload
+    that no longer validates) is dead-lettered at once.
+    """
+
+    max_attempts: int = 5
+    first_delay_s: float = 2.0
+
+    def delay_s(self, attempts: int) -> float:
+        """The wait after the ``attempts``-th failure (1-based)."""
+        return float(self.first_delay_s * 4 ** max(attempts - 1, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class IngestHealth:
+    """When ingest counts as unhealthy, for ``/healthz``.
+
+    ``stall_s``: due rows are pending and no row was stored or dead-lettered for this long.
+    ``dead_letter_window_s`` and ``max_dead_letters``: more rows than that were dead-lettered within the
+    window (0: any dead letter in the window).
+    """
+
+    stall_s: float = 120.0
+    dead_letter_window_s: float = 600.0
+    max_dead_letters: int = 0
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One claimed row and, for canonical calls, the calls it holds (identity assigned)."""
+
+    item: OutboxItem
+    calls: list[Call] = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +112,8 @@ class IngestWorker:
         retention: timedelta = timedelta(days=7),
         purge_every_s: float = 3600.0,
         linger_s: float = 0.05,
+        retry: RetryPolicy | None = None,
+        health: IngestHealth | None = None,
     ) -> None:
         """``linger_s``: after a drain that took less than a full claim, how long to let more rows
         gather before the next one. Each drain has a fixed cost (an insert per table, the metadata
@@ -75,6 +128,8 @@ class IngestWorker:
         self._linger_s = linger_s
         self._retention = retention
         self._purge_every_s = purge_every_s
+        self._retry = retry or RetryPolicy()
+        self.health_policy = health or IngestHealth()
         self._after_store: Callable[[str, Sequence[Call]], None] | None = None
         self._kinds: dict[str, Callable[[Sequence[OutboxItem]], dict[int, str]]] = {}
         self._last_purge: datetime | None = None
@@ -88,7 +143,10 @@ class IngestWorker:
         self._handed_lock = threading.Lock()
         self.stored_calls = 0
         self.failed_rows = 0
+        self.retried_rows = 0
         self.last_error: str | None = None
+        self.last_progress = time.monotonic()
+        """When a row was last stored or dead-lettered (``time.monotonic()``); start-up counts as one."""
         self.last_busy = float("-inf")
         """When a drain last found work or a request was last received (``time.monotonic()``)."""
         self._active = 0
@@ -150,9 +208,12 @@ class IngestWorker:
             try:
                 drained = await asyncio.to_thread(self.drain_once)
                 backoff_s = self._poll_s
-            except ConvoscopeError as exc:
+            except Exception as exc:  # the worker must outlive any failure, or ingest stops for good
                 self.last_error = str(exc)
-                log.warning("ingest worker: %s; retrying in %.1fs", exc, backoff_s)
+                if isinstance(exc, ConvoscopeError):
+                    log.warning("ingest worker: %s; retrying in %.1fs", exc, backoff_s)
+                else:
+                    log.exception("ingest worker failed; retrying in %.1fs", backoff_s)
                 drained = 0
                 backoff_s = min(backoff_s * 2, 30.0)
             if drained:
@@ -176,38 +237,95 @@ class IngestWorker:
         return len(items)
 
     def _store_items(self, items: Sequence[OutboxItem]) -> None:
-        batches: dict[str, _Batch] = {}
-        done: list[int] = []
-        pending_calls = 0
-        other_kinds: dict[str, list[OutboxItem]] = {}
+        by_project: dict[str, list[_Entry]] = {}
+        other_kinds: dict[str, list[_Entry]] = {}
         for item in items:
             if item.kind in self._kinds:
-                other_kinds.setdefault(item.kind, []).append(item)
+                other_kinds.setdefault(item.kind, []).append(_Entry(item))
                 continue
             try:
                 calls = self._parse(item)
             except InputError as exc:
-                # Validated before the 202, so this means the rules changed under a stored row: keep it
-                # for inspection rather than dropping it.
-                self._meta.mark_failed(item.id, str(exc))
-                self.failed_rows += 1
+                # Validated before the 202, so the rules changed under a stored row: no retry can help.
+                self._dead_letter(item, f"the payload no longer validates: {exc}")
                 continue
-            batches.setdefault(item.project_id, _Batch()).add(
-                (assign_identity(item.project_id, call) for call in calls), _version_of(item)
+            by_project.setdefault(item.project_id, []).append(
+                _Entry(item, [assign_identity(item.project_id, call) for call in calls])
             )
-            done.append(item.id)
-            pending_calls += len(calls)
-            if pending_calls >= self._batch_calls:
-                self._flush(batches, done)
-                batches, done, pending_calls = {}, [], 0
-        self._flush(batches, done)
+        for project_id, entries in by_project.items():
+            for chunk in _chunks(entries, self._batch_calls):
+                self._isolated(chunk, partial(self._write_calls, project_id))
         for kind, group in other_kinds.items():
-            failed = self._kinds[kind](group)
-            for item_id, error in failed.items():
-                self._meta.mark_failed(item_id, error)
-                self.failed_rows += 1
-            self._meta.mark_done(item.id for item in group if item.id not in failed)
+            self._isolated(group, partial(self._write_kind, kind))
         self._forget_handed(items[-1].id)
+
+    def _isolated(self, entries: Sequence[_Entry], write: Callable[[Sequence[_Entry]], None]) -> None:
+        """Write ``entries``; on failure, split them until the rows that fail on their own are found.
+
+        Good rows are stored on the way down. Each failure first checks that both stores answer: when
+        one does not, ``StoresUnavailable`` ends the drain with nothing charged to any row.
+        """
+        try:
+            write(entries)
+        except Exception as exc:
+            self._check_stores(exc)
+            if len(entries) == 1:
+                self._charge(entries[0].item, exc)
+                return
+            log.warning("ingest batch of %d rows failed (%s); isolating the failing rows", len(entries), exc)
+            middle = len(entries) // 2
+            self._isolated(entries[:middle], write)
+            self._isolated(entries[middle:], write)
+
+    def _write_calls(self, project_id: str, entries: Sequence[_Entry]) -> None:
+        batch = _Batch()
+        for entry in entries:
+            batch.add(entry.calls, _version_of(entry.item))
+        calls = list(batch.calls.values())
+        if calls:
+            self._store.insert_calls(project_id, calls, version=batch.version)
+            if self._after_store is not None:
+                # Before the rows are marked done: a crash in between replays them; planning is idempotent.
+                self._after_store(project_id, calls)
+        self._meta.mark_done(entry.item.id for entry in entries)
+        self.stored_calls += len(calls)
+        self.last_progress = time.monotonic()
+
+    def _write_kind(self, kind: str, entries: Sequence[_Entry]) -> None:
+        failed = self._kinds[kind]([entry.item for entry in entries])
+        for entry in entries:
+            if entry.item.id in failed:
+                self._dead_letter(entry.item, failed[entry.item.id])
+        self._meta.mark_done(entry.item.id for entry in entries if entry.item.id not in failed)
+        self.last_progress = time.monotonic()
+
+    def _check_stores(self, cause: Exception) -> None:
+        """Raise ``StoresUnavailable`` when a store does not answer a probe after ``cause``."""
+        for name, probe in (("ClickHouse", self._store.ping), ("metadata", self._meta.ping)):
+            try:
+                probe()
+            except ConvoscopeError as exc:
+                raise StoresUnavailable(f"{name} store does not answer ({exc}) after: {cause}") from cause
+
+    def _charge(self, item: OutboxItem, exc: Exception) -> None:
+        """Count a failure against a row that fails on its own: retry it later, or dead-letter it."""
+        reason = str(exc) if isinstance(exc, ConvoscopeError) else f"{type(exc).__name__}: {exc}"
+        attempts = item.attempts + 1
+        if attempts >= self._retry.max_attempts:
+            self._dead_letter(item, f"{reason} (failed {attempts} times)")
+            return
+        delay_s = self._retry.delay_s(attempts)
+        self._meta.release(item.id, reason, run_after=datetime.now(UTC) + timedelta(seconds=delay_s))
+        self.retried_rows += 1
+        log.warning(
+            "ingest %d failed (attempt %d), retrying in %.0f s: %s", item.id, attempts, delay_s, reason
+        )
+
+    def _dead_letter(self, item: OutboxItem, reason: str) -> None:
+        self._meta.mark_failed(item.id, reason)
+        self.failed_rows += 1
+        self.last_progress = time.monotonic()
+        log.error("ingest %d of project %s dead-lettered: %s", item.id, item.project_id, reason)
 
     def purge_if_due(self, *, now: datetime | None = None) -> int:
         """Delete stored outbox payloads older than the retention, at most once per interval."""
@@ -236,16 +354,19 @@ class IngestWorker:
             for stale in [key for key in self._handed if key <= up_to_id]:
                 self._handed_calls -= len(self._handed.pop(stale))
 
-    def _flush(self, batches: dict[str, _Batch], done: list[int]) -> None:
-        for project_id, batch in batches.items():
-            calls = list(batch.calls.values())
-            self._store.insert_calls(project_id, calls, version=batch.version)
-            self.stored_calls += len(calls)
-            if self._after_store is not None:
-                # Before the rows are marked done: a crash in between replays them; planning is idempotent.
-                self._after_store(project_id, calls)
-        if done:
-            self._meta.mark_done(done)
+
+def _chunks(entries: Sequence[_Entry], calls_per_chunk: int) -> Iterator[list[_Entry]]:
+    """Consecutive runs of entries holding about ``calls_per_chunk`` calls (one insert each)."""
+    chunk: list[_Entry] = []
+    calls = 0
+    for entry in entries:
+        chunk.append(entry)
+        calls += len(entry.calls)
+        if calls >= calls_per_chunk:
+            yield chunk
+            chunk, calls = [], 0
+    if chunk:
+        yield chunk
 
 
 def _version_of(item: OutboxItem) -> int:

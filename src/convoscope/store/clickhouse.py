@@ -12,9 +12,8 @@ current version, so a re-ingest with fewer turns, or an older payload replayed l
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
+import re
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,7 +26,17 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from ..errors import PayloadError, StoreError
 from ..model import Call, MetricResult, Span
-from .base import Aggregate, Bucket, CallFilter, CallPage, CallSummary, SeriesPoint, SeriesQuery, StoredCall
+from .base import (
+    CURSOR_PATTERN,
+    Aggregate,
+    Bucket,
+    CallFilter,
+    CallPage,
+    CallSummary,
+    SeriesPoint,
+    SeriesQuery,
+    StoredCall,
+)
 from .rows import (
     CallRows,
     call_from_row,
@@ -86,18 +95,14 @@ def _store_errors(action: str) -> Iterator[None]:
 
 
 def _encode_cursor(started_us: int, call_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{started_us}|{call_id}".encode()).decode().rstrip("=")
+    return f"{started_us}.{call_id}"
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        started, call_id = raw.split("|", 1)
-        return int(started), call_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise PayloadError(
-            "invalid cursor", [{"loc": ["cursor"], "msg": "not a cursor this API issued"}]
-        ) from exc
+    if re.match(CURSOR_PATTERN, cursor) is None:
+        raise PayloadError("invalid cursor", [{"loc": ["cursor"], "msg": "not a cursor this API issued"}])
+    started, _, call_id = cursor.partition(".")
+    return int(started), call_id
 
 
 class ClickHouseStore:
@@ -625,7 +630,11 @@ class ClickHouseStore:
     # -- health --------------------------------------------------------------------------------------
 
     def ping(self) -> dict[str, object]:
-        """A real round trip: the engine version and the row count of every table (a read of each)."""
+        """A real round trip: the engine version, the distinct calls stored, and every table's row count.
+
+        ``calls`` counts each call once (read with ``FINAL``); ``table_rows`` counts physical rows, where a
+        re-ingested call stays twice until ClickHouse merges its versions in the background.
+        """
         counts: dict[str, int] = {}
         with _store_errors("answer a health probe"):
             version = str(self._client.query("SELECT version()").result_rows[0][0])
@@ -641,12 +650,18 @@ class ClickHouseStore:
                     f"SELECT count() FROM {self._table(spec)}", settings=self._read_settings
                 )
                 counts[spec.name] = int(result.result_rows[0][0])
+            calls = int(
+                self._client.query(
+                    f"SELECT count() FROM {self._table(CALLS)} FINAL", settings=self._read_settings
+                ).result_rows[0][0]
+            )
         return {
             "ok": True,
             "backend": "chdb" if self._embedded else "clickhouse",
             "engine_version": version,
             "database": self._db,
             "schema_version": SCHEMA_VERSION,
+            "calls": calls,
             "table_rows": counts,
             "system_logs": self.system_logs,
             "engine_limits": engine,

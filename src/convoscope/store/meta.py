@@ -135,6 +135,8 @@ class OutboxRow(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_id", "status", "id"),
+        # The fair claim walks the projects with pending rows, then each project's oldest rows.
+        Index("ix_outbox_status_project_id", "status", "project_id", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -150,6 +152,8 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    run_after: Mapped[datetime | None]
+    """A pending row that failed to store waits until then before it is claimed again (None: due now)."""
 
 
 class JobStatusValue:

@@ -112,6 +112,8 @@ class OutboxStatus:
     error: str | None
     received_at: datetime
     processed_at: datetime | None
+    run_after: datetime | None = None
+    """When a pending row that failed to store is tried again (None: as soon as the worker gets to it)."""
 
 
 def hash_api_key(plaintext: str) -> str:
@@ -227,6 +229,7 @@ class MetadataStore(JobQueueMixin):
             ) from exc
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._claim_lock = threading.Lock()
+        self._claim_after: str | None = None
         self._last_used_lock = threading.Lock()
         self._last_used_written: dict[str, float] = {}
 
@@ -431,8 +434,15 @@ class MetadataStore(JobQueueMixin):
             row_id = row.id
         return int(row_id)
 
-    def claim(self, limit: int) -> list[OutboxItem]:
-        """Up to ``limit`` pending rows, oldest first, payloads decompressed.
+    def claim(self, limit: int, *, now: datetime | None = None) -> list[OutboxItem]:
+        """Up to ``limit`` due pending rows, shared fairly between the projects that have some.
+
+        Each project with due rows gets an equal share of the claim, its oldest rows first, so one
+        project's backlog of thousands of rows cannot hold back another project's single call. Rows
+        waiting out a retry delay (``run_after`` in the future) are skipped, so a row that fails to store
+        never holds back the rows behind it. The projects are found by a walk along the
+        ``(status, project_id, id)`` index, one short query per project, starting where the previous claim
+        stopped so that past ``limit`` projects the share rotates.
 
         Claiming does not change a row: it stays pending until ``mark_done``, ``mark_failed`` or
         ``release``, so a consumer that dies or fails mid-batch sees the same rows again (at-least-once;
@@ -441,32 +451,69 @@ class MetadataStore(JobQueueMixin):
         """
         if limit <= 0:
             return []
+        moment = now or _now()
         with self._claim_lock, self._session() as session:
-            rows = session.scalars(
-                select(OutboxRow)
-                .where(OutboxRow.status == OutboxStatusValue.PENDING)
-                .order_by(OutboxRow.id)
-                .limit(limit)
-            ).all()
+            projects = self._projects_with_pending(session, limit)
+            due = (OutboxRow.run_after.is_(None)) | (OutboxRow.run_after <= moment)
+            rows: list[OutboxRow] = []
+            after: dict[str, int] = dict.fromkeys(projects, 0)
+            # Rounds of equal shares; a project with fewer rows than its share leaves the rest to others.
+            while after and len(rows) < limit:
+                share = -(-(limit - len(rows)) // len(after))
+                for project_id in list(after):
+                    taken = session.scalars(
+                        select(OutboxRow)
+                        .where(
+                            OutboxRow.status == OutboxStatusValue.PENDING,
+                            OutboxRow.project_id == project_id,
+                            OutboxRow.id > after[project_id],
+                            due,
+                        )
+                        .order_by(OutboxRow.id)
+                        .limit(share)
+                    ).all()
+                    rows.extend(taken)
+                    if len(taken) < share:
+                        del after[project_id]
+                    else:
+                        after[project_id] = taken[-1].id
+            # Cut the last round's surplus before ordering, so the cut never falls on a small project.
+            rows = sorted(rows[:limit], key=lambda row: row.id)
             items: list[OutboxItem] = []
             for row in rows:
                 try:
-                    payload = zlib.decompress(row.payload)
+                    items.append(_outbox_item(row))
                 except zlib.error as exc:
-                    raise StoreError(f"outbox row {row.id} has a corrupt payload: {exc}") from exc
-                items.append(
-                    OutboxItem(
-                        id=row.id,
-                        project_id=row.project_id,
-                        kind=row.kind,
-                        content_type=row.content_type,
-                        payload=payload,
-                        blob_refs=tuple(row.blob_refs),
-                        received_at=row.received_at,
-                        attempts=row.attempts,
-                    )
-                )
+                    # A row that cannot even be read is dead-lettered here, or every claim would stop at it.
+                    row.status = OutboxStatusValue.FAILED
+                    row.error = f"the stored payload is corrupt: {exc}"
+                    row.processed_at = moment
             return items
+
+    def _projects_with_pending(self, session: Session, limit: int) -> list[str]:
+        """Up to ``limit`` projects with pending rows, from the one after the last claim's, wrapping."""
+        pending = OutboxRow.status == OutboxStatusValue.PENDING
+        found: list[str] = []
+        seen: set[str] = set()
+        after = self._claim_after
+        wrapped = after is None
+        while len(found) < limit:
+            condition = pending if after is None else pending & (OutboxRow.project_id > after)
+            project_id = session.scalar(
+                select(OutboxRow.project_id).where(condition).order_by(OutboxRow.project_id).limit(1)
+            )
+            if project_id is None:
+                if wrapped:
+                    break
+                wrapped, after = True, None
+                continue
+            if project_id in seen:
+                break
+            found.append(project_id)
+            seen.add(project_id)
+            after = project_id
+        self._claim_after = found[-1] if len(found) >= limit else None
+        return found
 
     def mark_done(self, ids: Iterable[int]) -> None:
         """Mark rows stored; the payload stays until ``purge_done`` removes it after the retention time."""
@@ -500,16 +547,75 @@ class MetadataStore(JobQueueMixin):
             if _rowcount(result) == 0:
                 raise NotFound(f"outbox row {item_id} not found")
 
-    def release(self, item_id: int, error: str) -> None:
-        """Hand a row back for a later retry after a transient failure: one more attempt, still pending."""
+    def release(self, item_id: int, error: str, *, run_after: datetime | None = None) -> None:
+        """Hand a row back for a later retry after a failure: one more attempt, still pending.
+
+        With ``run_after`` the row is not claimed again before then, so the rows behind it go first.
+        """
         with self._session() as session:
             result = session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == item_id, OutboxRow.status == OutboxStatusValue.PENDING)
-                .values(error=error, attempts=OutboxRow.attempts + 1)
+                .values(error=error, attempts=OutboxRow.attempts + 1, run_after=run_after)
             )
             if _rowcount(result) == 0 and session.get(OutboxRow, item_id) is None:
                 raise NotFound(f"outbox row {item_id} not found")
+
+    def list_outbox(
+        self, project_id: str, *, status: str, limit: int, before_id: int | None = None
+    ) -> list[OutboxStatus]:
+        """A project's rows in one state, newest first, ``limit`` at most, older than ``before_id``."""
+        condition = (OutboxRow.project_id == project_id) & (OutboxRow.status == status)
+        if before_id is not None:
+            condition = condition & (OutboxRow.id < before_id)
+        with self._session() as session:
+            rows = session.execute(
+                select(*_STATUS_COLUMNS).where(condition).order_by(OutboxRow.id.desc()).limit(limit)
+            ).all()
+        return [_outbox_status(row) for row in rows]
+
+    def retry_failed(self, project_id: str, item_id: int) -> OutboxStatus:
+        """Put a dead-lettered row of the project back in the queue, due now, its attempts counted anew.
+
+        The last error stays on the row until it is stored, so a retry that fails again still says why.
+        A row that is not failed is left as it is (retrying a pending or stored row changes nothing).
+        """
+        with self._session() as session:
+            row = session.get(OutboxRow, item_id)
+            if row is None or row.project_id != project_id:
+                raise NotFound(f"ingest {item_id} not found")
+            if row.status == OutboxStatusValue.FAILED:
+                row.status = OutboxStatusValue.PENDING
+                row.attempts = 0
+                row.run_after = None
+                row.processed_at = None
+        found = self.status(item_id)
+        assert found is not None
+        return found
+
+    def failed_since(self, since: datetime) -> int:
+        """How many rows were dead-lettered at or after ``since`` (the health check's "rising")."""
+        with self._session() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.status == OutboxStatusValue.FAILED, OutboxRow.processed_at >= since)
+            )
+            return int(count or 0)
+
+    def due_pending(self, now: datetime | None = None) -> tuple[int, datetime | None]:
+        """How many pending rows are due now, and when the oldest of them was received."""
+        moment = now or _now()
+        with self._session() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(OutboxRow.received_at)).where(
+                    OutboxRow.status == OutboxStatusValue.PENDING,
+                    (OutboxRow.run_after.is_(None)) | (OutboxRow.run_after <= moment),
+                )
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count or 0), oldest
 
     def pending_count(self) -> int:
         """How many rows wait for the worker."""
@@ -524,30 +630,8 @@ class MetadataStore(JobQueueMixin):
     def status(self, item_id: int) -> OutboxStatus | None:
         """Where one row stands, or None if there is no such row (never enqueued, or purged)."""
         with self._session() as session:
-            found = session.execute(
-                select(
-                    OutboxRow.id,
-                    OutboxRow.project_id,
-                    OutboxRow.kind,
-                    OutboxRow.status,
-                    OutboxRow.attempts,
-                    OutboxRow.error,
-                    OutboxRow.received_at,
-                    OutboxRow.processed_at,
-                ).where(OutboxRow.id == item_id)
-            ).first()
-        if found is None:
-            return None
-        return OutboxStatus(
-            id=found.id,
-            project_id=found.project_id,
-            kind=found.kind,
-            status=found.status,
-            attempts=found.attempts,
-            error=found.error,
-            received_at=found.received_at,
-            processed_at=found.processed_at,
-        )
+            found = session.execute(select(*_STATUS_COLUMNS).where(OutboxRow.id == item_id)).first()
+        return None if found is None else _outbox_status(found)
 
     def purge_done(self, older_than: datetime) -> int:
         """Delete done rows processed before ``older_than``; failed rows are kept. Returns how many."""
@@ -596,6 +680,47 @@ class MetadataStore(JobQueueMixin):
         except SQLAlchemyError as exc:
             raise StoreError(f"metadata database error: {_describe(exc)}") from exc
         return {"backend": self._backend, **{key: int(value) for key, value in counts._mapping.items()}}
+
+
+_STATUS_COLUMNS = (
+    OutboxRow.id,
+    OutboxRow.project_id,
+    OutboxRow.kind,
+    OutboxRow.status,
+    OutboxRow.attempts,
+    OutboxRow.error,
+    OutboxRow.received_at,
+    OutboxRow.processed_at,
+    OutboxRow.run_after,
+)
+
+
+def _outbox_status(found: Any) -> OutboxStatus:
+    return OutboxStatus(
+        id=found.id,
+        project_id=found.project_id,
+        kind=found.kind,
+        status=found.status,
+        attempts=found.attempts,
+        error=found.error,
+        received_at=found.received_at,
+        processed_at=found.processed_at,
+        run_after=found.run_after,
+    )
+
+
+def _outbox_item(row: OutboxRow) -> OutboxItem:
+    """The row as the worker consumes it; ``zlib.error`` when its payload cannot be decompressed."""
+    return OutboxItem(
+        id=row.id,
+        project_id=row.project_id,
+        kind=row.kind,
+        content_type=row.content_type,
+        payload=zlib.decompress(row.payload),
+        blob_refs=tuple(row.blob_refs),
+        received_at=row.received_at,
+        attempts=row.attempts,
+    )
 
 
 def _describe(exc: SQLAlchemyError) -> str:

@@ -1,7 +1,13 @@
-"""``/healthz``: a real query on both stores, because a green check over a broken store misleads."""
+"""``/healthz``: the truth about the stores and ingest, because a green check over a stalled worker misleads.
+
+503 names every reason: a store that does not answer a real query, due ingest rows that no drain has made
+progress on for ``health_stall_s``, or rows dead-lettered within ``health_dead_letter_window_s``.
+"""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,30 +17,65 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import ConvoscopeError
 from ..deps import get_services
+from ..services import Services
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Health of the stores and the ingest worker")
+def _ingest_check(services: Services) -> tuple[dict[str, Any], list[str]]:
+    """The worker's state and the reasons it is unhealthy (none when it is well)."""
+    worker = services.worker
+    policy = worker.health_policy
+    now = datetime.now(UTC)
+    due, oldest = services.meta.due_pending(now)
+    dead = services.meta.failed_since(now - timedelta(seconds=policy.dead_letter_window_s))
+    idle_s = time.monotonic() - worker.last_progress
+    problems: list[str] = []
+    if due and idle_s > policy.stall_s:
+        problems.append(f"ingest stalled: {due} rows wait and none was stored for {idle_s:.0f} s")
+    if dead > policy.max_dead_letters:
+        problems.append(
+            f"ingest dead letters rising: {dead} rows failed for good in the last "
+            f"{policy.dead_letter_window_s:.0f} s (GET /api/v1/ingest?status=failed lists them)"
+        )
+    check = {
+        "ok": not problems,
+        "pending": services.meta.pending_count(),
+        "due": due,
+        "oldest_due_at": oldest,
+        "seconds_since_progress": round(idle_s, 3),
+        "dead_letters_in_window": dead,
+        "calls_written": worker.stored_calls,
+        "retried_rows": worker.retried_rows,
+        "failed_rows": worker.failed_rows,
+        "last_error": worker.last_error,
+    }
+    return check, problems
+
+
+@router.get(
+    "/healthz",
+    summary="Health of the stores and the ingest worker",
+    responses={503: {"description": "A store failed its probe", "content": {"application/json": {}}}},
+)
 async def healthz(request: Request) -> JSONResponse:
-    """200 when both stores answer a real query; 503 naming the store that failed otherwise."""
+    """200 when both stores answer a real query and ingest makes progress; 503 with the reasons otherwise."""
     services = get_services(request)
     checks: dict[str, Any] = {}
-    healthy = True
+    problems: list[str] = []
     for name, probe in (("clickhouse", services.store.ping), ("metadata", services.meta.ping)):
         try:
             checks[name] = {"ok": True, **await run_in_threadpool(probe)}
         except ConvoscopeError as exc:
-            healthy = False
+            problems.append(f"{name} store does not answer: {exc}")
             checks[name] = {"ok": False, "error": str(exc)}
-    worker = services.worker
-    checks["ingest"] = {
-        "stored_calls": worker.stored_calls,
-        "failed_rows": worker.failed_rows,
-        "last_error": worker.last_error,
-        "pending": await run_in_threadpool(services.meta.pending_count),
-    }
-    body = jsonable_encoder({"status": "ok" if healthy else "error", "checks": checks})
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    try:
+        checks["ingest"], ingest_problems = await run_in_threadpool(_ingest_check, services)
+        problems.extend(ingest_problems)
+    except ConvoscopeError as exc:
+        problems.append(f"ingest state could not be read: {exc}")
+        checks["ingest"] = {"ok": False, "error": str(exc)}
+    body = jsonable_encoder({"status": "error" if problems else "ok", "problems": problems, "checks": checks})
+    return JSONResponse(body, status_code=503 if problems else 200)

@@ -7,11 +7,14 @@ A multipart upload carries one call and its recording: the audio is probed, writ
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
@@ -19,8 +22,10 @@ from ...audio.probe import probe_audio
 from ...errors import NotFound, PayloadError
 from ...ingest.canonical import parse_calls
 from ...model import Call, Recording, Role, call_id_for
+from ...store.metadata import OutboxStatus
 from ..auth import CurrentProject
 from ..deps import get_services
+from ..openapi import error_responses
 from ..services import Services, limits_of
 
 __all__ = ["router"]
@@ -113,6 +118,7 @@ async def _json_ingest(services: Services, project_id: str, body: bytes) -> JSON
     "/calls",
     status_code=202,
     summary="Ingest calls",
+    responses=error_responses(422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -121,8 +127,9 @@ async def _json_ingest(services: Services, project_id: str, body: bytes) -> JSON
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
+                        "maxProperties": 8,
                         "properties": {
-                            "call": {"type": "string", "description": "the call as JSON"},
+                            "call": {"$ref": "#/components/schemas/Call", "description": "the call as JSON"},
                             "recording": {"type": "string", "format": "binary"},
                             "channel_map": {"type": "string", "example": "user,agent"},
                         },
@@ -146,11 +153,70 @@ async def ingest_calls(request: Request, project: CurrentProject) -> JSONRespons
         return await _json_ingest(services, project.id, await request.body())
 
 
+class IngestStatus(BaseModel):
+    """Where one ingest request stands: ``pending``, ``done`` or ``failed`` (a dead letter, with why)."""
+
+    ingest_id: int
+    kind: str
+    status: Literal["pending", "done", "failed"]
+    error: str | None = Field(description="The last failure: why a dead letter failed, or a retry's cause.")
+    attempts: int = Field(description="Failed tries so far.")
+    received_at: datetime
+    processed_at: datetime | None
+    retry_at: datetime | None = Field(description="When a pending request that failed is tried again.")
+
+
+class IngestPage(BaseModel):
+    """Ingest requests, newest first; pass ``next_before`` as ``before`` for the next page."""
+
+    items: list[IngestStatus]
+    next_before: int | None
+
+
+def _public(status: OutboxStatus) -> IngestStatus:
+    return IngestStatus(
+        ingest_id=status.id,
+        kind=status.kind,
+        status=status.status,
+        error=status.error,
+        attempts=status.attempts,
+        received_at=status.received_at,
+        processed_at=status.processed_at,
+        retry_at=status.run_after,
+    )
+
+
+@router.get("/ingest", summary="List ingest requests by status (the dead letters: status=failed)")
+async def list_ingest(
+    request: Request,
+    project: CurrentProject,
+    status: Annotated[Literal["failed", "pending"], Query(description="Which requests to list.")] = "failed",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(ge=1, description="Only requests older than this ingest id.")] = None,
+) -> IngestPage:
+    """The project's ingest requests in one state, newest first (``failed``: the dead letters)."""
+    services = get_services(request)
+    found = await run_in_threadpool(
+        partial(services.meta.list_outbox, project.id, status=status, limit=limit, before_id=before)
+    )
+    items = [_public(item) for item in found]
+    return IngestPage(items=items, next_before=items[-1].ingest_id if len(items) == limit else None)
+
+
 @router.get("/ingest/{ingest_id}", summary="Status of one ingest request")
-async def ingest_status(ingest_id: int, request: Request, project: CurrentProject) -> dict[str, Any]:
+async def ingest_status(ingest_id: int, request: Request, project: CurrentProject) -> IngestStatus:
     """``pending``, ``done`` or ``failed`` (with the error) for an ``ingest_id`` a POST returned."""
     services = get_services(request)
     status = await run_in_threadpool(services.meta.status, ingest_id)
     if status is None or status.project_id != project.id:
         raise NotFound(f"ingest {ingest_id} not found")
-    return {"ingest_id": ingest_id, "status": status.status, "error": status.error}
+    return _public(status)
+
+
+@router.post("/ingest/{ingest_id}/retry", summary="Put a dead-lettered ingest request back in the queue")
+async def retry_ingest(ingest_id: int, request: Request, project: CurrentProject) -> IngestStatus:
+    """A ``failed`` request becomes ``pending`` again, due now; others are answered unchanged."""
+    services = get_services(request)
+    status = await run_in_threadpool(services.meta.retry_failed, project.id, ingest_id)
+    services.worker.notify()
+    return _public(status)

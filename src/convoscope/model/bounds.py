@@ -1,0 +1,89 @@
+"""What the store can hold, stated once, so the edge refuses what the store would refuse later.
+
+A value accepted with a 202 and refused by the store's insert is the worst failure an ingest path can
+have: the client was told the call is safe, and the worker cannot store it. So every bounded field of the
+canonical model takes its bound from here, and each bound follows the column or encoder it ends in:
+
+* ``UINT32_MAX``: turn indexes and tool-call turn indexes are ``UInt32`` columns.
+* ``MIN_TIME`` .. ``MAX_TIME``: ClickHouse's documented ``DateTime64`` range; date functions (the series
+  buckets, the time filters) are only defined inside it.
+* ``MAX_JSON_DEPTH``: free-form JSON (metadata, tool arguments, span attributes) is written as JSON text,
+  and the encoder refuses nesting past 255 levels counted from the row, so the model keeps well below.
+* ``MAX_SHORT_TEXT``: identifiers, names and labels (agent ids, tool names, tags, currencies, ...).
+  ``external_id`` keeps its own, smaller bound (512), because it is part of the sorting key. Long text
+  (turn text, words, tool results) is bounded by the call's size limit (``max_call_bytes``).
+* ``MAX_URL_TEXT``: recording links (a presigned link carries its signature in the query).
+* ``MAX_TAGS``: tags per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, JsonValue
+
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_SHORT_TEXT",
+    "MAX_TAGS",
+    "MAX_TIME",
+    "MAX_URL_TEXT",
+    "MIN_TIME",
+    "UINT32_MAX",
+    "BoundedJson",
+    "JsonObject",
+    "ShortText",
+    "check_json_depth",
+    "check_time",
+]
+
+UINT32_MAX = 2**32 - 1
+MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2299, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+MAX_JSON_DEPTH = 64
+MAX_SHORT_TEXT = 1024
+MAX_TAGS = 256
+MAX_URL_TEXT = 16_384
+
+
+def _depth_exceeded(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` containers deep (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def check_json_depth(value: Any) -> Any:
+    """``value`` unchanged, or ValueError when it nests deeper than ``MAX_JSON_DEPTH``."""
+    if _depth_exceeded(value, MAX_JSON_DEPTH):
+        raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def check_time(value: datetime | None) -> datetime | None:
+    """``value`` unchanged, or ValueError when it is outside the store's time range."""
+    if value is not None and not MIN_TIME <= value <= MAX_TIME:
+        raise ValueError(f"must be between {MIN_TIME:%Y-%m-%d} and {MAX_TIME:%Y-%m-%d} (the store's range)")
+    return value
+
+
+BoundedJson = Annotated[JsonValue, AfterValidator(check_json_depth)]
+"""Any JSON value nested at most ``MAX_JSON_DEPTH`` deep."""
+
+JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_json_depth)]
+"""A JSON object nested at most ``MAX_JSON_DEPTH`` deep."""
+
+ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
+"""An identifier, name or label."""
