@@ -19,6 +19,7 @@ __all__ = [
     "Aggregate",
     "Bucket",
     "CallFilter",
+    "CURSOR_PATTERN",
     "CallPage",
     "CallStore",
     "CallSummary",
@@ -60,6 +61,12 @@ class CallSummary(BaseModel):
     cost_usd: float
     has_recording: bool
     tags: list[str]
+
+
+CURSOR_PATTERN = r"^-?[0-9]{1,16}\.[0-9a-f-]{1,64}$"
+"""A page cursor: the last row's start (microseconds since the epoch) and id. Clients treat it as opaque;
+any string of this shape is a position in the list's order, so the API can declare exactly which
+cursors it takes (the start's sixteen digits stay inside the store's time range)."""
 
 
 class CallPage(BaseModel):
