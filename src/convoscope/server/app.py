@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from .. import __version__
-from ..model import Call
 from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, traces, webhooks
 from .api_docs import install_api_docs
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
+from .openapi import install_openapi
 from .services import Services
 from .ui import router as ui_router
 
@@ -53,23 +53,5 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
         upload_limit=services.settings.max_recording_bytes,
         route_limits={"/api/v1/ingest/elevenlabs": services.settings.max_webhook_audio_bytes},
     )
-    _publish_call_schema(app)
+    install_openapi(app)
     return app
-
-
-def _publish_call_schema(app: FastAPI) -> None:
-    """Put the canonical ``Call`` schema into the OpenAPI document the ingest body refers to."""
-    original = app.openapi
-
-    def openapi() -> dict[str, object]:
-        if app.openapi_schema is None:
-            schema = original()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            call_schema = Call.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, definition in call_schema.pop("$defs", {}).items():
-                components.setdefault(name, definition)
-            components["Call"] = call_schema
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

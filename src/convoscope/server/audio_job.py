@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ..audio.load import load_recording
 from ..audio.metrics import not_scorable
@@ -35,6 +35,7 @@ from ..store.base import CallStore
 from ..store.blobs import BlobStore
 from ..store.metadata import Job, JobSpec, MetadataStore
 from .job_targets import failed_jobs, selected_calls
+from .params import Timestamp
 
 if TYPE_CHECKING:
     from .services import Services
@@ -206,7 +207,7 @@ class ReanalysisRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    since: AwareDatetime | None = None
+    since: Timestamp | None = None
     agent_id: str | None = None
     call_ids: list[str] = Field(default_factory=list, max_length=10_000)
     params: dict[str, JsonValue] = Field(default_factory=dict)

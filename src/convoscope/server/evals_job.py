@@ -39,6 +39,7 @@ from ..store.metadata import Job, JobSpec, MetadataStore
 from .audio_job import AUDIO_ANALYZE
 from .job_targets import failed_jobs, selected_calls
 from .jobs import Batched, job_error, per_project
+from .params import Timestamp
 
 if TYPE_CHECKING:
     from .services import Services
@@ -296,7 +297,7 @@ class EvalRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    since: datetime | None = None
+    since: Timestamp | None = None
     agent_id: str | None = None
     call_ids: list[str] = Field(default_factory=list, max_length=10_000)
     metrics: list[str] = Field(default_factory=list)

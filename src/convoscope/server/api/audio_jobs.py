@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from ..audio_job import AUDIO_ANALYZE, ReanalysisRequest, queue_reanalysis
 from ..auth import CurrentProject
 from ..deps import get_services
+from ..openapi import error_responses
 
 __all__ = ["ReanalysisQueued", "router"]
 
@@ -32,6 +33,7 @@ class ReanalysisQueued(BaseModel):
     f"/jobs/{AUDIO_ANALYZE}",
     status_code=202,
     summary="Analyse stored calls' recordings again, with new parameters",
+    responses=error_responses(400, 404),
 )
 async def post_reanalysis(
     body: ReanalysisRequest, request: Request, project: CurrentProject

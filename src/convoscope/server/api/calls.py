@@ -7,14 +7,19 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InputError, NotFound
 from ...model import CallSource, EndReason
-from ...store.base import CallFilter, CallPage, StoredCall
+from ...model.blob_ref import stored_sha
+from ...store.base import CURSOR_PATTERN, CallFilter, CallPage, StoredCall
 from ..auth import CurrentProject
 from ..deps import get_services
+from ..errors import error_body
+from ..params import Timestamp
+from ..recording_job import unstored_reason
 
 __all__ = ["router"]
 
@@ -22,6 +27,8 @@ router = APIRouter(prefix="/api/v1", tags=["calls"])
 
 _MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CURSOR_OR_EMPTY = f"^$|{CURSOR_PATTERN}"
+_RECORDING_TYPES = (*_MEDIA_TYPES.values(), "application/octet-stream")
 
 
 @router.get("/calls", summary="List calls, newest first")
@@ -30,15 +37,22 @@ async def list_calls(
     project: CurrentProject,
     agent: str | None = None,
     source: CallSource | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     tag: str | None = None,
     end_reason: EndReason | None = None,
     has_recording: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=_CURSOR_OR_EMPTY,
+            description="`next_cursor` of the previous page; empty or absent for the first page.",
+        ),
+    ] = None,
 ) -> CallPage:
-    """Filters combine with AND; pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Filters combine with AND; pass ``next_cursor`` back as ``cursor`` for the next page (an empty
+    ``cursor=``, as a form or a URL template sends it, is the first page)."""
     filters = CallFilter(
         agent_id=agent,
         source=source,
@@ -49,7 +63,7 @@ async def list_calls(
         has_recording=has_recording,
     )
     store = get_services(request).store
-    return await run_in_threadpool(store.list_calls, project.id, filters, limit=limit, cursor=cursor)
+    return await run_in_threadpool(store.list_calls, project.id, filters, limit=limit, cursor=cursor or None)
 
 
 async def _stored_call(request: Request, project_id: str, call_id: str) -> StoredCall:
@@ -114,7 +128,11 @@ class _Unsatisfiable(InputError):
     "/calls/{call_id}/recording",
     summary="The call's recording (supports Range requests)",
     response_class=Response,
-    responses={200: {"content": {"audio/wav": {}}}, 206: {"description": "Partial content"}},
+    responses={
+        200: {"content": {media: {} for media in _RECORDING_TYPES}},
+        206: {"description": "Partial content", "content": {media: {} for media in _RECORDING_TYPES}},
+        416: {"description": "The `Range` header asks for bytes the recording does not have."},
+    },
 )
 async def get_recording(
     call_id: str,
@@ -128,9 +146,10 @@ async def get_recording(
     if index >= len(recordings):
         raise NotFound(f"call {call_id} has no recording {index}")
     recording = recordings[index]
-    if not recording.uri or not recording.uri.startswith("blob:"):
-        raise NotFound(f"recording {index} of call {call_id} is not stored here yet")
-    sha = recording.uri.removeprefix("blob:")
+    sha = stored_sha(recording)
+    if sha is None:
+        jobs = await run_in_threadpool(get_services(request).meta.jobs_for_call, project.id, call_id)
+        raise NotFound(f"recording {index} of call {call_id} is {unstored_reason(recording, jobs)}")
     blobs = get_services(request).blobs
     size = await run_in_threadpool(blobs.size, sha)
     media_type = _MEDIA_TYPES.get((recording.format or "").lower(), "application/octet-stream")
@@ -138,7 +157,13 @@ async def get_recording(
     try:
         byte_range = _byte_range(request.headers.get("range"), size)
     except _Unsatisfiable:
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        return JSONResponse(
+            error_body(
+                "RangeNotSatisfiable", f"range {request.headers.get('range')!r} is not in 0-{size - 1}"
+            ),
+            status_code=416,
+            headers={"Content-Range": f"bytes */{size}"},
+        )
     if byte_range is None:
         data = await run_in_threadpool(blobs.read_range, sha, 0, size)
         return Response(data, media_type=media_type, headers=headers)

@@ -25,6 +25,7 @@ from ...evals.project import ProjectEvaluator
 from ..auth import CurrentProject
 from ..deps import get_services
 from ..evals_job import EVALS_RUN, EvalRequest, queue_evaluation
+from ..openapi import error_responses
 
 __all__ = ["EvalsQueued", "JobProgress", "MetricInfo", "router"]
 
@@ -86,10 +87,16 @@ class EvalsQueued(BaseModel):
     call_ids: list[str]
 
 
-@router.post(f"/jobs/{EVALS_RUN}", status_code=202, summary="Evaluate stored calls (again)")
+@router.post(
+    f"/jobs/{EVALS_RUN}",
+    status_code=202,
+    summary="Evaluate stored calls (again)",
+    responses=error_responses(400, 404),
+)
 async def post_evaluation(body: EvalRequest, request: Request, project: CurrentProject) -> EvalsQueued:
     """Queue evaluations of the selected calls; the server runs them in the background and the new
-    results replace the old ones. An unknown metric name is a 400 and queues nothing."""
+    results replace the old ones. An unknown metric name is a 400 and a call id that names no call a
+    404; either queues nothing."""
     services = get_services(request)
     call_ids = await run_in_threadpool(queue_evaluation, services.store, services.meta, project.id, body)
     services.jobs.notify()
@@ -138,7 +145,9 @@ async def get_profile(agent_id: str, request: Request, project: CurrentProject) 
     return profile_for(agent_id, settings)
 
 
-@router.put("/agents/{agent_id}/profile", summary="Set an agent's evaluation profile")
+@router.put(
+    "/agents/{agent_id}/profile", summary="Set an agent's evaluation profile", responses=error_responses(400)
+)
 async def put_profile(
     agent_id: str, body: AgentProfile, request: Request, project: CurrentProject
 ) -> AgentProfile:

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -203,8 +203,11 @@ async def list_ingest(
     return IngestPage(items=items, next_before=items[-1].ingest_id if len(items) == limit else None)
 
 
-@router.get("/ingest/{ingest_id}", summary="Status of one ingest request")
-async def ingest_status(ingest_id: int, request: Request, project: CurrentProject) -> IngestStatus:
+# ``:int`` keeps ``/ingest/{source}`` (POST, a vendor name) and this path apart when routing.
+@router.get("/ingest/{ingest_id:int}", summary="Status of one ingest request")
+async def ingest_status(
+    ingest_id: Annotated[int, Path(ge=0)], request: Request, project: CurrentProject
+) -> IngestStatus:
     """``pending``, ``done`` or ``failed`` (with the error) for an ``ingest_id`` a POST returned."""
     services = get_services(request)
     status = await run_in_threadpool(services.meta.status, ingest_id)

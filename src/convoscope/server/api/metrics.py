@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -9,15 +10,23 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import PayloadError
 from ...model import CallSource
 from ...store.base import Aggregate, Bucket, SeriesPoint, SeriesQuery
+from ...store.schema import METRIC_PREFIX, PASSED_PREFIX, SERIES_FIELDS
 from ..auth import CurrentProject
 from ..deps import get_services
+from ..params import Timestamp
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
+
+FIELD_PATTERN = (
+    f"^({'|'.join(re.escape(name) for name in SERIES_FIELDS)}"
+    f"|({re.escape(METRIC_PREFIX)}|{re.escape(PASSED_PREFIX)}).+)$"
+)
+"""The series a request can name: a call or turn column, or any metric name after its prefix. A metric
+nobody scored is a valid request whose series is empty, like a filter that matches no call."""
 
 
 class Series(BaseModel):
@@ -32,21 +41,24 @@ async def timeseries(
     request: Request,
     project: CurrentProject,
     field: Annotated[
-        str, Query(description="a call or turn column, metric:<name> (value) or passed:<name> (pass rate)")
+        str,
+        Query(
+            pattern=FIELD_PATTERN,
+            description="a call or turn column, metric:<name> (value) or passed:<name> (pass rate)",
+        ),
     ],
     aggregate: Aggregate = Aggregate.AVG,
     bucket: Bucket = Bucket.DAY,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     group_by: Literal["agent"] | None = None,
     agent: str | None = None,
     source: CallSource | None = None,
 ) -> Series:
-    """Defaults to the last 7 days; ``group_by=agent`` gives one series per agent."""
+    """Defaults to the last 7 days; ``group_by=agent`` gives one series per agent. A window that ends
+    before it starts holds no calls, so its series is empty, as the calls list with the same bounds is."""
     end = until or datetime.now(UTC)
     start = since or end - timedelta(days=7)
-    if start >= end:
-        raise PayloadError("since must be before until", [{"loc": "query.since", "msg": "after until"}])
     query = SeriesQuery(
         field=field,
         aggregate=aggregate,
@@ -57,5 +69,7 @@ async def timeseries(
         agent_id=agent,
         source=source,
     )
+    if start >= end:
+        return Series(query=query, points=[])
     points = await run_in_threadpool(get_services(request).store.series, project.id, query)
     return Series(query=query, points=points)

@@ -19,6 +19,7 @@ from ...errors import AuthError, PayloadError, PayloadTooLarge
 from ...ingest.otlp import JSON_TYPE, PROTOBUF_TYPE, decompress, media_type
 from ..auth import current_project
 from ..deps import get_services
+from ..openapi import BEARER
 from ..otlp_job import Accepted
 
 __all__ = ["router"]
@@ -71,23 +72,56 @@ def _success(accepted: Accepted, media: str) -> Response:
     return Response(orjson.dumps(document), media_type=media)
 
 
+_BINARY: dict[str, object] = {"schema": {"type": "string", "format": "binary"}}
+_RPC_STATUS: dict[str, object] = {
+    "type": "object",
+    "description": "google.rpc.Status, as the OTLP/HTTP specification requires for errors.",
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+    "required": ["code", "message"],
+}
+
+
+def _rpc_error(why: str, *, json_schema: dict[str, object] = _RPC_STATUS) -> dict[str, object]:
+    """An error response of the receiver: a Status in the request's encoding."""
+    return {"description": why, "content": {JSON_TYPE: {"schema": json_schema}, PROTOBUF_TYPE: _BINARY}}
+
+
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "ExportTraceServiceResponse (with partialSuccess when spans were rejected)",
+        "content": {JSON_TYPE: {"schema": {"type": "object"}}, PROTOBUF_TYPE: _BINARY},
+    },
+    400: _rpc_error("The body cannot be decoded as an export."),
+    401: _rpc_error("Missing or unknown API key."),
+    # A declared Content-Length over the bound is refused before the receiver runs, in the API's shape.
+    413: _rpc_error(
+        "The body is larger than its bound.",
+        json_schema={"anyOf": [_RPC_STATUS, {"$ref": "#/components/schemas/Error"}]},
+    ),
+    415: {"description": "Another Content-Type.", "content": {JSON_TYPE: {"schema": _RPC_STATUS}}},
+}
+
+
 @router.post(
     "/v1/traces",
     summary="OTLP/HTTP trace export",
     response_class=Response,
+    responses=_RESPONSES,
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                PROTOBUF_TYPE: {"schema": {"type": "string", "format": "binary"}},
-                JSON_TYPE: {"schema": {"type": "object"}},
-            },
-        }
+            "content": {PROTOBUF_TYPE: _BINARY, JSON_TYPE: {"schema": {"type": "object"}}},
+        },
+        "security": [{BEARER: []}],
     },
 )
 async def export_traces(request: Request) -> Response:
     """Accept an OTLP trace export; authenticate with ``Authorization: Bearer <project API key>``."""
     media = media_type(request.headers.get("content-type"))
+    try:
+        project = await current_project(request)
+    except AuthError as exc:  # before the content type, so an unauthenticated caller learns nothing else
+        return _status(401, _UNAUTHENTICATED, str(exc), media or JSON_TYPE)
     if media is None:
         return _status(
             415,
@@ -98,13 +132,10 @@ async def export_traces(request: Request) -> Response:
         )
     services = get_services(request)
     try:
-        project = await current_project(request)
         body = decompress(
             await request.body(), request.headers.get("content-encoding"), services.settings.max_body_bytes
         )
         accepted = await run_in_threadpool(services.otlp.accept, project.id, body, media)
-    except AuthError as exc:
-        return _status(401, _UNAUTHENTICATED, str(exc), media)
     except PayloadTooLarge as exc:
         return _status(413, _RESOURCE_EXHAUSTED, str(exc), media)
     except PayloadError as exc:

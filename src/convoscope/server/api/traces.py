@@ -7,23 +7,24 @@ root of the tree, so nothing is hidden.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import NotFound, PayloadError
+from ...errors import NotFound
 from ...model import Span
 from ..auth import CurrentProject
 from ..deps import get_services
 
-__all__ = ["SpanNode", "SpanTreeOut", "build_tree", "router"]
+__all__ = ["TRACE_ID_PATTERN", "SpanNode", "SpanTreeOut", "build_tree", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
-_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+TRACE_ID_PATTERN = r"^[0-9a-f]{32}$"
+"""A trace id as OTLP/JSON and the W3C trace context write it: 16 bytes as 32 lowercase hex digits."""
 
 
 class SpanNode(BaseModel):
@@ -97,12 +98,12 @@ async def call_spans(call_id: str, request: Request, project: CurrentProject) ->
 
 
 @router.get("/traces/{trace_id}", summary="One trace as a tree")
-async def trace(trace_id: str, request: Request, project: CurrentProject) -> SpanTreeOut:
+async def trace(
+    trace_id: Annotated[str, Path(pattern=TRACE_ID_PATTERN, description="32 lowercase hex digits")],
+    request: Request,
+    project: CurrentProject,
+) -> SpanTreeOut:
     """Every stored span of the trace, offsets from its first span."""
-    if not _TRACE_ID.match(trace_id):
-        raise PayloadError(
-            f"trace id {trace_id!r} is not 32 lowercase hex digits", [{"loc": "trace_id", "msg": "invalid"}]
-        )
     store = get_services(request).store
     spans = await run_in_threadpool(lambda: store.list_spans(project.id, trace_id=trace_id))
     if not spans:
