@@ -15,18 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import AuthError
-from ...ingest.sources import Source, get_source
+from ...ingest.sources import SOURCE_NAMES, Source, get_source
 from ...model import call_id_for
 from ...store.metadata import ProjectInfo
 from ..auth import current_project
 from ..deps import get_services
+from ..openapi import BEARER, KEY_QUERY, error_responses
 from ..services import Services, limits_of
 from ..vendor_ingest import (
     channel_map_setting,
@@ -41,6 +43,23 @@ from ..vendor_ingest import (
 __all__ = ["KEY_PARAM", "PULLED_HEADER", "accept_event", "router", "webhook_project"]
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+
+class _SourceConvertor(Convertor[str]):
+    """Routes ``/ingest/{source}`` only for a vendor name, so ``/ingest/17`` (an ingest id) and
+    ``/ingest/nosuch`` are never this route's: a method it lacks on an id path is a 405 naming the
+    id path's methods, and an unknown vendor is a 404."""
+
+    regex = "|".join(SOURCE_NAMES)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("vendor_source", _SourceConvertor())
 
 KEY_PARAM = "key"
 """The query parameter that carries the API key for senders that cannot set an Authorization header."""
@@ -108,14 +127,22 @@ def accept_event(
 
 
 @router.post(
-    "/ingest/{source}",
+    "/ingest/{source:vendor_source}",
     status_code=202,
     summary="Receive one vendor webhook event (retell, vapi, elevenlabs, bland, generic)",
+    responses=error_responses(400, 422),
     openapi_extra={
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "security": [{BEARER: []}, {KEY_QUERY: []}],
     },
 )
-async def ingest_vendor_event(source: str, request: Request) -> JSONResponse:
+async def ingest_vendor_event(
+    source: Annotated[
+        str,
+        Path(pattern=f"^({'|'.join(SOURCE_NAMES)})$", description=f"One of: {', '.join(SOURCE_NAMES)}."),
+    ],
+    request: Request,
+) -> JSONResponse:
     """Answer 202 with the call's id once the raw event is committed; the worker stores the call.
 
     ``GET /api/v1/ingest/{ingest_id}`` tells when it is stored. A replayed event is accepted again and
