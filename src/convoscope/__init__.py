@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from .model import Call, MetricResult, Recording, Span, ToolCall, Turn
+import typing
+
+if typing.TYPE_CHECKING:
+    from .model import Call, MetricResult, Recording, Span, ToolCall, Turn
+else:
+
+    def __getattr__(name: str) -> object:
+        """The model's names load on first use: ``convoscope --help`` need not build them."""
+        if name not in __all__ or name.startswith("_"):
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from . import model
+
+        value = getattr(model, name)
+        globals()[name] = value
+        return value
+
 
 __version__ = "0.1.0"
 

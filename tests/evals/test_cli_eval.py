@@ -83,6 +83,7 @@ def test_direct_run_with_profiles_and_metric_selection(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
+    assert run_cli("keys", "create", "--project", "default", data_dir=tmp_path / "data").returncode == 0
     result = run_cli("eval", *args, data_dir=tmp_path / "data")
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr

@@ -65,9 +65,10 @@ def test_bad_file_gives_a_clear_error_and_stores_nothing(tmp_path: Path) -> None
     result = run_cli("ingest", str(broken), data_dir=data)
     assert result.returncode == 1 and "broken.jsonl:2" in result.stderr
     listed = run_cli("calls", "list", "--json", data_dir=data)
-    assert json.loads(listed.stdout)["items"] == []
+    assert listed.returncode == 2 and f"no convoscope data in {data}" in listed.stderr
+    assert not data.exists()  # nothing stored, not even an empty store
     missing = run_cli("calls", "show", "no-such-id", data_dir=data)
-    assert missing.returncode == 1 and "not found" in missing.stderr
+    assert missing.returncode == 2 and "no convoscope data" in missing.stderr
 
 
 def test_keys_create_prints_a_working_key(tmp_path: Path, server: ServerProcess) -> None:

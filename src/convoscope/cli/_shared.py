@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..errors import InputError, StoreError
+from ..errors import ConvoscopeError, InputError, StoreError
 
 if TYPE_CHECKING:
     import httpx
+    from rich.progress import Progress
 
     from ..config import Settings
     from ..server.services import Services
 
 __all__ = [
     "BAD_INPUT_EXIT",
+    "command_group",
     "DataDir",
     "Project",
     "count_progress",
@@ -35,6 +36,7 @@ __all__ = [
     "locked_services",
     "parse_since",
     "report_failures",
+    "run_reporting_errors",
     "server_error_message",
     "server_or_store",
 ]
@@ -54,10 +56,31 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory
 Project = Annotated[str, typer.Option("--project", help="Project name.")]
 
 
+def command_group(help: str) -> typer.Typer:
+    """A command group with click's plain help and usage errors.
+
+    Typer's rich help imports rich's markdown and traceback renderers, which took most of the time of
+    ``convoscope --help``; the plain format says the same and never truncates a line.
+    """
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
 def fail(message: str, code: int = BAD_INPUT_EXIT) -> NoReturn:
     """One red line on stderr, then exit with ``code``."""
     err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
+
+
+def run_reporting_errors(action: Callable[[], T]) -> T:
+    """Run a command body, turning our errors into one red line (with the first field errors) and exit 1."""
+    try:
+        return action()
+    except ConvoscopeError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        details = getattr(exc, "errors", None)
+        for detail in (details or [])[:20]:
+            err_console.print(f"  {detail.get('loc')}: {detail.get('msg')}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
 
 
 def report_failures(console: Console, summary: str, failed: list[tuple[str, str]]) -> None:
@@ -71,6 +94,8 @@ def report_failures(console: Console, summary: str, failed: list[tuple[str, str]
 
 def count_progress(console: Console = err_console) -> Progress:
     """An N-of-M bar on stderr, silent when stderr is not a terminal (scripts, CI logs)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from ..config import load_settings
 from ..errors import ConvoscopeError, InputError, NotFound, StoreError
 from ._shared import (
     DataDir,
     Project,
+    command_group,
     fail,
     locked_services,
     parse_since,
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Turn-taking analysis of call recordings.", no_args_is_help=True)
+app = command_group("Turn-taking analysis of call recordings.")
 
 console = Console()
 _SERVER_TIMEOUT_S = 60.0
@@ -101,6 +100,8 @@ def _format_value(value: float | bool | str | None) -> str:
 
 
 def _print_table(analysis: TurnTakingAnalysis) -> None:
+    from rich.table import Table
+
     counts = ", ".join(f"{role.value} {len(spans)} segments" for role, spans in analysis.segments.items())
     console.print(
         f"[bold]{' + '.join(analysis.sources)}[/bold]: {analysis.duration_s:.2f} s at "
@@ -182,8 +183,9 @@ def reanalyze(
     """
     from ..server.audio_job import ReanalysisRequest
     from ..store.lock import running_server_url
+    from .locate import command_settings
 
-    settings = load_settings(data_dir=data_dir)
+    settings = command_settings(data_dir, reads_only=True)
     try:
         request = ReanalysisRequest(
             since=parse_since(since),

@@ -11,19 +11,20 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 import orjson
 
-from ..config import Settings
 from ..errors import AuthError, ConvoscopeError, NotFound, PayloadError, StoreError
-from ..model import Call
-from ..server.services import Services
-from ..server.worker import assign_identity
-from ..store.base import CallFilter, CallPage, StoredCall
-from ..store.metadata import MetadataStore
 from ._shared import server_error_message, server_or_store
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..config import Settings
+    from ..model import Call
+    from ..server.services import Services
+    from ..store.base import CallFilter, CallPage, StoredCall
 
 __all__ = ["Backend", "DirectBackend", "HttpBackend", "open_backend", "project_key"]
 
@@ -52,6 +53,8 @@ def project_key(settings: Settings, project: str) -> str:
     The credentials file is readable only by its owner; anyone who can read the data directory can read
     the data itself, so it adds no exposure.
     """
+    from ..store.metadata import MetadataStore
+
     if settings.api_key:
         return settings.api_key
     path = settings.data_dir / "credentials" / f"{project}.key"
@@ -75,6 +78,8 @@ class HttpBackend:
     """Talks to a running server."""
 
     def __init__(self, url: str, key: str, *, timeout_s: float = 60.0) -> None:
+        import httpx
+
         self.where = url
         self._client = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=timeout_s
@@ -111,10 +116,14 @@ class HttpBackend:
             "limit": limit,
             "cursor": cursor,
         }
+        from ..store.base import CallPage
+
         clean = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items() if v is not None}
         return CallPage.model_validate(self._check(self._client.get("/api/v1/calls", params=clean)))
 
     def get_call(self, call_id: str) -> StoredCall:
+        from ..store.base import StoredCall
+
         return StoredCall.model_validate(self._check(self._client.get(f"/api/v1/calls/{call_id}")))
 
     def close(self) -> None:
@@ -130,6 +139,8 @@ class DirectBackend:
         self._project_id = services.meta.ensure_project(project).id
 
     def ingest(self, calls: Sequence[Call]) -> int:
+        from ..server.worker import assign_identity
+
         version = int(time.time() * 1_000_000)
         stored = [assign_identity(self._project_id, call) for call in calls]
         self._services.store.insert_calls(self._project_id, stored, version=version)

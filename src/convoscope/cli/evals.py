@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from ..config import load_settings
 from ..errors import ConvoscopeError, InputError, StoreError
 from ._shared import (
     DataDir,
@@ -70,13 +69,14 @@ def eval_command(
     from ..evals.profiles import load_profiles
     from ..server.evals_job import EvalRequest
     from ..store.lock import running_server_url
+    from .locate import command_settings
 
-    settings = load_settings(data_dir=data_dir)
     try:
         request = EvalRequest(
             since=parse_since(since), agent_id=agent, call_ids=list(call or []), metrics=list(metric or [])
         )
         profiles = load_profiles(agents_file) if agents_file is not None else {}
+        settings = command_settings(data_dir, reads_only=True)  # after the checks that need no store
         url = running_server_url(settings.data_dir)
         if url is not None:
             total, failed = _on_server(url, settings, project, request, profiles)

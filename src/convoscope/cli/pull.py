@@ -23,18 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-import httpx
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from ..config import Settings, load_settings
 from ..errors import AuthError, ConvoscopeError, InputError, StoreError
-from ..ingest.pull import PULLERS, Page, Puller, get_puller, parse_since
 from ._shared import DataDir, Project, server_error_message, server_or_store
+from .names import PULL_VENDORS
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ..config import Settings
+    from ..ingest.pull import Page, Puller
     from ..server.services import Services
 
 __all__ = ["PullState", "pull", "run_pull"]
@@ -102,12 +103,16 @@ class HttpSink:
     """Posts events to a running server's webhook endpoint with the project's API key."""
 
     def __init__(self, url: str, key: str) -> None:
+        import httpx
+
         self.where = url
         self._client = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=SERVER_TIMEOUT_S
         )
 
     def send(self, source: str, event: Any) -> str | None:
+        import httpx
+
         # Marks the event as fetched with the vendor key: it carries no vendor signature to check.
         from ..server.api.webhooks import PULLED_HEADER
 
@@ -202,6 +207,8 @@ def _start(
     entry: dict[str, Any], since: datetime | None, base_url: str
 ) -> tuple[datetime | None, str | None]:
     """Where this pull begins: an interrupted run of the same query resumes at its cursor."""
+    from ..ingest.pull import parse_since
+
     if entry.get("base_url") not in (None, base_url):
         entry.clear()  # another API root: its cursor and watermark mean nothing here
     entry["base_url"] = base_url
@@ -220,6 +227,8 @@ def _start(
 
 def _later(saved: str | None, seen: datetime | None) -> str | None:
     """The later of a saved ISO time and a newly seen one, as ISO."""
+    from ..ingest.pull import parse_since
+
     if seen is None:
         return saved
     return max(parse_since(saved), seen).isoformat() if saved else seen.isoformat()
@@ -236,6 +245,8 @@ def run_pull(
     progress: Progress | None = None,
 ) -> PullResult:
     """Page through the vendor, committing each page before its cursor is saved."""
+    from ..ingest.pull import parse_since
+
     source = puller.source
     entry = state.entry(project, source)
     since, cursor = _start(entry, since, base_url)
@@ -270,6 +281,8 @@ def run_pull(
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -282,7 +295,7 @@ def _progress() -> Progress:
 
 
 def pull(
-    vendor: Annotated[str, typer.Argument(help=f"The platform to pull from: {', '.join(PULLERS)}.")],
+    vendor: Annotated[str, typer.Argument(help=f"The platform to pull from: {', '.join(PULL_VENDORS)}.")],
     since: Annotated[
         str | None,
         typer.Option(
@@ -304,13 +317,18 @@ def pull(
     project: Project = "default",
 ) -> None:
     """Fetch past calls from a vendor's API (paginated, resumable) into the project."""
+    import httpx
+
+    from ..ingest.pull import get_puller, parse_since
+    from .locate import command_settings
+
     state: PullState | None = None
     try:
         spec = get_puller(vendor)
         if not api_key:
             raise AuthError(f"no {vendor} API key: pass --api-key or set {API_KEY_ENV}")
         lower = parse_since(since) if since else None
-        settings = load_settings(data_dir=data_dir)
+        settings = command_settings(data_dir, reads_only=False)
         root = (base_url or spec.base_url).rstrip("/")
         state = PullState.load(settings.data_dir / STATE_FILE)
         options: dict[str, Any] = {"page_size": page_size} if page_size else {}

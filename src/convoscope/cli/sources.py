@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from ..config import Settings, load_settings
 from ..errors import ConvoscopeError, InputError
-from ..ingest.sources import SOURCE_NAMES
-from ..server.vendor_ingest import channel_map_setting, parse_channel_map
-from ..store.metadata import MetadataStore
-from ._shared import DataDir, Project
+from ._shared import DataDir, Project, command_group
+from .names import WEBHOOK_SOURCES as SOURCE_NAMES
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..store.metadata import MetadataStore
 
 __all__ = ["app", "configure", "describe"]
 
-app = typer.Typer(help="Configure vendor webhook sources of a project.", no_args_is_help=True)
+app = command_group("Configure vendor webhook sources of a project.")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -73,6 +73,8 @@ def configure(
             meta.update_project_settings(project_id, ("sources", source, "channel_map"), None)
             changed.append("channel map cleared (unknown)")
         else:
+            from ..server.vendor_ingest import parse_channel_map
+
             roles = parse_channel_map(channel_map, "--channel-map")
             value = [roles[channel].value for channel in sorted(roles)]
             meta.update_project_settings(project_id, ("sources", source, "channel_map"), value)
@@ -84,6 +86,8 @@ def configure(
 
 def describe(meta: MetadataStore, project: str) -> list[dict[str, Any]]:
     """Each source's settings in ``project``, the secret reduced to whether it is set."""
+    from ..server.vendor_ingest import channel_map_setting
+
     info = meta.get_project(project)
     settings = meta.project_settings(info.id) if info is not None else {}
     rows = []
@@ -104,8 +108,11 @@ def _webhook_url(settings: Settings, source: str) -> str:
     return f"http://{settings.host}:{settings.port}/api/v1/ingest/{source}?key=<api key>"
 
 
-def _with_meta(data_dir: Path | None, work: Any) -> Any:
-    settings = load_settings(data_dir=data_dir)
+def _with_meta(data_dir: Path | None, work: Any, *, reads_only: bool) -> Any:
+    from ..store.metadata import MetadataStore
+    from .locate import command_settings
+
+    settings = command_settings(data_dir, reads_only=reads_only)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     meta = MetadataStore(settings.resolved_metadata_url)
     try:
@@ -153,7 +160,7 @@ def configure_command(
         console.print(f"{source} in project {project}: {'; '.join(changed)}", highlight=False)
         console.print(f"webhook URL: {_webhook_url(settings, source)}", highlight=False)
 
-    _with_meta(data_dir, work)
+    _with_meta(data_dir, work, reads_only=False)
 
 
 @app.command("show")
@@ -161,6 +168,8 @@ def show_command(project: Project = "default", data_dir: DataDir = None) -> None
     """Each source's settings in a project (whether a secret is set, never the secret)."""
 
     def work(meta: MetadataStore, settings: Settings) -> None:
+        from rich.table import Table
+
         table = Table("source", "secret", "channel map", "signature header", "webhook URL")
         for row in describe(meta, project):
             table.add_row(
@@ -172,4 +181,4 @@ def show_command(project: Project = "default", data_dir: DataDir = None) -> None
             )
         console.print(table)
 
-    _with_meta(data_dir, work)
+    _with_meta(data_dir, work, reads_only=True)

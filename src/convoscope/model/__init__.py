@@ -5,11 +5,39 @@ Imports nothing else of convoscope, so every layer can depend on it.
 
 from __future__ import annotations
 
-from .call import Call, CostLine, LatencyStats, Recording, SimulationRef, ToolCall, Turn, Usage, Word
-from .enums import CallSource, Direction, EndReason, MetricSource, Role, SpanKind
-from .ids import call_id_for
-from .metric import MetricResult
-from .trace import Span
+import typing
+from importlib import import_module
+
+if typing.TYPE_CHECKING:
+    from .call import Call, CostLine, LatencyStats, Recording, SimulationRef, ToolCall, Turn, Usage, Word
+    from .enums import CallSource, Direction, EndReason, MetricSource, Role, SpanKind
+    from .ids import call_id_for
+    from .metric import MetricResult
+    from .trace import Span
+else:
+    # Names load on first use, so a command that needs only the enums (the CLI's options) does not pay
+    # for building the pydantic models. Type checkers read the imports above.
+    _HOMES = {
+        **dict.fromkeys(
+            ("Call", "CostLine", "LatencyStats", "Recording", "SimulationRef", "ToolCall", "Turn"), ".call"
+        ),
+        **dict.fromkeys(("Usage", "Word"), ".call"),
+        **dict.fromkeys(
+            ("CallSource", "Direction", "EndReason", "MetricSource", "Role", "SpanKind"), ".enums"
+        ),
+        "call_id_for": ".ids",
+        "MetricResult": ".metric",
+        "Span": ".trace",
+    }
+
+    def __getattr__(name: str) -> object:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(import_module(home, __name__), name)
+        globals()[name] = value
+        return value
+
 
 __all__ = [
     "Call",
