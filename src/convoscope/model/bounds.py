@@ -37,6 +37,7 @@ __all__ = [
     "ShortText",
     "check_json_depth",
     "check_time",
+    "json_depth_exceeds",
 ]
 
 UINT32_MAX = 2**32 - 1
@@ -48,7 +49,7 @@ MAX_TAGS = 256
 MAX_URL_TEXT = 16_384
 
 
-def _depth_exceeded(value: Any, limit: int) -> bool:
+def json_depth_exceeds(value: Any, limit: int) -> bool:
     """Whether ``value`` nests more than ``limit`` containers deep (iterative: no recursion limit)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -67,7 +68,7 @@ def _depth_exceeded(value: Any, limit: int) -> bool:
 
 def check_json_depth(value: Any) -> Any:
     """``value`` unchanged, or ValueError when it nests deeper than ``MAX_JSON_DEPTH``."""
-    if _depth_exceeded(value, MAX_JSON_DEPTH):
+    if json_depth_exceeds(value, MAX_JSON_DEPTH):
         raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
     return value
 

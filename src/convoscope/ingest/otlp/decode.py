@@ -25,6 +25,7 @@ from pydantic import JsonValue
 
 from ...errors import PayloadError, PayloadTooLarge
 from ...model import Span, SpanKind
+from ...model.bounds import MAX_JSON_DEPTH, MAX_TIME, MIN_TIME, json_depth_exceeds
 from .limits import SpanLimits, cap_attributes
 from .trusted import trusted_span
 
@@ -125,6 +126,19 @@ def _time(nanos: int) -> datetime:
     return _EPOCH + timedelta(microseconds=nanos // 1000)
 
 
+_MIN_NS = (MIN_TIME - _EPOCH) // timedelta(microseconds=1) * 1000
+_MAX_NS = (MAX_TIME - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _store_problem(raw: _Raw, resource: dict[str, JsonValue]) -> str | None:
+    """What the store could not hold: times outside its range, attributes nested past the JSON limit."""
+    if not _MIN_NS <= raw.start_ns <= _MAX_NS or (raw.end_ns and not _MIN_NS <= raw.end_ns <= _MAX_NS):
+        return f"start or end time outside the store's range ({MIN_TIME:%Y-%m-%d} to {MAX_TIME:%Y-%m-%d})"
+    if json_depth_exceeds(raw.attributes, MAX_JSON_DEPTH) or json_depth_exceeds(resource, MAX_JSON_DEPTH):
+        return f"attributes nest deeper than {MAX_JSON_DEPTH} levels"
+    return None
+
+
 def _problem(raw: _Raw) -> str | None:
     if len(raw.trace_id) != 32 or raw.trace_id == "0" * 32:
         return "missing or invalid trace id"
@@ -158,7 +172,7 @@ def _add(
     scope: str,
     limits: SpanLimits,
 ) -> None:
-    problem = _problem(raw)
+    problem = _problem(raw) or _store_problem(raw, resource)
     if problem is not None:
         batch.reject(_where(at), problem)
         return
@@ -248,16 +262,26 @@ class _BadSpan(ValueError):
     """A field of one JSON span that cannot be read; rejects that span only."""
 
 
-def _json_int(value: Any, what: str) -> int:
+_INT64 = (-(2**63), 2**63 - 1)
+_UINT64 = (0, 2**64 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _json_int(value: Any, what: str, bounds: tuple[int, int] = _INT32) -> int:
+    """An integer field as protobuf types it (``bounds``: int32 enums, int64 values, fixed64 times)."""
     if value is None:
         return 0
     if isinstance(value, bool):
         raise _BadSpan(f"{what} is not an integer")
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    raise _BadSpan(f"{what} is not an integer")
+        number = value
+    elif isinstance(value, str) and value.lstrip("-").isdigit():
+        number = int(value)
+    else:
+        raise _BadSpan(f"{what} is not an integer")
+    if not bounds[0] <= number <= bounds[1]:
+        raise _BadSpan(f"{what} is out of range ({bounds[0]} to {bounds[1]})")
+    return number
 
 
 def _json_id(value: Any, what: str) -> str:
@@ -285,7 +309,7 @@ def _json_value(value: Any, where: str) -> JsonValue:
                 raise _BadSpan(f"{where}: boolValue is not a boolean")
             return item
         if key == "intValue":
-            return _json_int(item, f"{where}: intValue")
+            return _json_int(item, f"{where}: intValue", _INT64)
         if key == "doubleValue":
             if isinstance(item, bool) or not isinstance(item, int | float | str):
                 raise _BadSpan(f"{where}: doubleValue is not a number")
@@ -354,8 +378,8 @@ def _json_raw(span: Mapping[str, Any]) -> _Raw:
         parent_span_id=_json_id(span.get("parentSpanId"), "parentSpanId"),
         name=name if isinstance(name, str) else "",
         kind=_json_kind(span.get("kind", 0)),
-        start_ns=_json_int(span.get("startTimeUnixNano"), "startTimeUnixNano"),
-        end_ns=_json_int(span.get("endTimeUnixNano"), "endTimeUnixNano"),
+        start_ns=_json_int(span.get("startTimeUnixNano"), "startTimeUnixNano", _UINT64),
+        end_ns=_json_int(span.get("endTimeUnixNano"), "endTimeUnixNano", _UINT64),
         status_code=code,
         status_message=message,
         attributes=_json_attributes(span.get("attributes"), "attributes"),
