@@ -140,7 +140,7 @@ def rich_call(started_at: datetime) -> Call:
         ],
         recordings=[
             Recording(
-                uri="file:///rec/1.wav",
+                uri=f"blob:{'a' * 64}",
                 source_url="https://example.com/r.wav",
                 format="wav",
                 sample_rate=16000,

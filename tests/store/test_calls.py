@@ -205,7 +205,7 @@ def test_bad_cursor_and_limit_are_payload_errors(store: ClickHouseStore) -> None
 
 
 def test_each_filter_selects_its_calls(store: ClickHouseStore) -> None:
-    rec = [Recording(uri="file:///r.wav")]
+    rec = [Recording(uri=f"blob:{'b' * 64}"), Recording(source_url="https://vendor.example/r.wav")]
     calls = {
         "base": make_call("base", started_at=T0, turns=2),
         "agent": make_call("agent", started_at=T0 + timedelta(hours=1), agent_id="agent-b", turns=2),
@@ -235,6 +235,9 @@ def test_each_filter_selects_its_calls(store: ClickHouseStore) -> None:
         "source",
     }
     assert ext(CallFilter(agent_id="agent-a", tag="vip")) == {"tag"}
+    linked = make_call("linked", started_at=T0, recordings=rec[1:], turns=2)
+    store.insert_calls("proj", [linked], version=1)
+    assert ext(CallFilter(has_recording=True)) == {"rec"}, "a link not fetched yet is not a stored recording"
 
 
 def test_get_calls_reads_many_calls_as_get_call_does_each(store: ClickHouseStore) -> None:

@@ -13,8 +13,15 @@ Schema followed, from ``elevenlabs/elevenlabs-python`` ``src/elevenlabs/types/``
 ElevenLabs sends up to three events per conversation, each ``{type, event_timestamp, data}``:
 ``post_call_transcription`` (``data`` is the GET-conversation object), ``post_call_audio``
 (``data.full_audio``, the whole conversation as base64 MP3) and ``call_initiation_failure`` (the call never
-connected). They are assembled into one call: the newest transcription wins, audio becomes an attachment,
-a failure without a transcription becomes a call with its reason and no turns.
+connected). They are assembled into one call: the newest transcription wins, audio becomes the call's
+recording, a failure without a transcription becomes a call with its reason and no turns.
+
+The server takes ``data.full_audio`` out of the audio event as the body streams in (``inline_audio``:
+this adapter names the field in ``audio_field`` and checks the signature piece by piece with
+``begin_verify``), stores it as a blob and keeps the event with ``data.convoscope_audio`` in its place;
+such an event assembles into a recording that is already stored, or, when the bytes were not audio, one
+that is not, with the reason in ``Assembled.failed_attachments``. An event that still carries the base64
+(kept before this, or assembled directly) is decoded here as an attachment.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import orjson
 
 from ..errors import PayloadError, SignatureError
 from ..model import Direction, EndReason, Role
+from ..model.blob_ref import blob_uri
+from .inline_audio import STORED_AUDIO_KEY, BodyCheck, StoredAudio, read_stored_audio
 from .payload_fields import (
     Warnings,
     after,
@@ -46,7 +55,7 @@ from .payload_fields import (
     req_str,
     turn_ends,
 )
-from .signing import check_fresh, check_signature, epoch_seconds, hmac_hex, parse_pairs, require_header
+from .signing import HmacBodyCheck, check_fresh, epoch_seconds, parse_pairs, require_header
 from .sources import ATTACHMENT_SCHEME, Assembled, SourceEvent, body_event_key
 
 __all__ = ["SOURCE", "ElevenLabsSource"]
@@ -55,6 +64,7 @@ TRANSCRIPTION = "post_call_transcription"
 AUDIO = "post_call_audio"
 INITIATION_FAILURE = "call_initiation_failure"
 EVENT_TYPES = (TRANSCRIPTION, AUDIO, INITIATION_FAILURE)
+AUDIO_FIELD = ("data", "full_audio")
 
 SIGNATURE_HEADER = "elevenlabs-signature"
 HEADER_NAME = "ElevenLabs-Signature"
@@ -114,6 +124,29 @@ def _decode_audio(data: Mapping[str, Any]) -> bytes:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise field_error("data.full_audio", "not valid base64") from None
+
+
+def _audio(data: Mapping[str, Any]) -> bytes | StoredAudio | str:
+    """An audio event's audio: stored on receipt (the blob, or why not), else still base64 in the event."""
+    if STORED_AUDIO_KEY in data:
+        return read_stored_audio(data, "data")
+    return _decode_audio(data)
+
+
+def _recording(name: str, audio: bytes | StoredAudio | str) -> dict[str, Any]:
+    """The call's recording of the audio event; the MP3 is the mixed conversation and ElevenLabs documents
+    no channel layout, so no channel map is set."""
+    recording: dict[str, Any] = {"source_url": f"{ATTACHMENT_SCHEME}{name}", "format": "mp3"}
+    if isinstance(audio, StoredAudio):
+        recording |= {
+            "uri": blob_uri(audio.sha256),
+            "sha256": audio.sha256,
+            "format": audio.format,
+            "sample_rate": audio.sample_rate,
+            "channels": audio.channels,
+            "duration_s": audio.duration_s,
+        }
+    return recording
 
 
 def _json_or_text(text: str | None) -> Any:
@@ -356,6 +389,7 @@ class ElevenLabsSource:
     """The ElevenLabs adapter: post-call transcription, audio and initiation-failure webhooks."""
 
     name = "elevenlabs"
+    audio_field = AUDIO_FIELD
 
     def __init__(self, *, tolerance_s: float = 30 * 60) -> None:
         # ElevenLabs' own verification sample rejects signatures older than 30 minutes.
@@ -364,7 +398,7 @@ class ElevenLabsSource:
     def identify(self, payload: Any) -> SourceEvent:
         kind, data = _envelope(payload)
         if kind == AUDIO:
-            _decode_audio(data)  # refuse bad audio before it is stored, not when assembling
+            _audio(data)  # refuse bad audio before it is stored, not when assembling
         return SourceEvent(
             external_id=req_str(data, "conversation_id", "data"),
             event_type=kind,
@@ -392,22 +426,35 @@ class ElevenLabsSource:
             fields = _event_fields(*latest[AUDIO])
             warnings.append("audio arrived before the transcription; the call has no transcript yet")
         attachments: dict[str, bytes] = {}
+        failed: dict[str, str] = {}
         if AUDIO in latest:
             name = f"elevenlabs-{fields['external_id']}.mp3"
-            attachments[name] = _decode_audio(latest[AUDIO][1])
-            # The MP3 is the mixed conversation; ElevenLabs documents no channel layout, so none is set.
-            fields["recordings"] = [{"source_url": f"{ATTACHMENT_SCHEME}{name}", "format": "mp3"}]
+            audio = _audio(latest[AUDIO][1])
+            if isinstance(audio, bytes):
+                attachments[name] = audio
+            elif isinstance(audio, str):
+                failed[name] = audio
+            fields["recordings"] = [_recording(name, audio)]
         call = build_call({"source": self.name, **fields}, "elevenlabs events")
-        return Assembled(call=call, attachments=attachments, warnings=tuple(warnings))
+        return Assembled(
+            call=call, attachments=attachments, failed_attachments=failed, warnings=tuple(warnings)
+        )
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str, *, now: datetime) -> None:
         """``ElevenLabs-Signature: t=<unix s>,v0=<hex HMAC-SHA256 of "<t>.<body>">``, within the tolerance."""
+        check = self.begin_verify(headers, secret, now=now)
+        check.update(body)
+        check.finish()
+
+    def begin_verify(self, headers: Mapping[str, str], secret: str, *, now: datetime) -> BodyCheck:
+        """The header checked (present, well formed, fresh) before the body is read; the body is then fed
+        to the returned check as it arrives (an audio event may be 100 MiB)."""
         pairs = parse_pairs(require_header(headers, SIGNATURE_HEADER), HEADER_NAME)
         stamp, digest = pairs.get("t"), pairs.get("v0")
         if not stamp or not digest:
             raise SignatureError(f"{HEADER_NAME}: expected t=<timestamp>,v0=<hex digest>")
         check_fresh(epoch_seconds(stamp, HEADER_NAME), now, self.tolerance_s, HEADER_NAME)
-        check_signature(hmac_hex(secret, stamp.encode() + b"." + body), digest, HEADER_NAME)
+        return HmacBodyCheck(secret, stamp.encode() + b".", digest, HEADER_NAME)
 
 
 SOURCE = ElevenLabsSource()

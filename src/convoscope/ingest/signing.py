@@ -3,6 +3,8 @@
 Vendors sign alike (an HMAC of the body, often with a timestamp against replays) but spell it differently;
 each adapter composes these helpers in its ``verify``. Every comparison is constant-time and every failure
 is a SignatureError that names the header at fault but never echoes a secret or an expected digest.
+A body too large to hold in memory (ElevenLabs' audio webhook) is checked as it streams in:
+:class:`HmacBodyCheck` hashes each piece, and the digest is compared once the last one arrived.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..errors import SignatureError
 __all__ = [
     "DEFAULT_REPLAY_WINDOW_S",
     "GENERIC_HEADER",
+    "HmacBodyCheck",
     "check_fresh",
     "check_secret",
     "check_signature",
@@ -38,6 +41,29 @@ _MILLIS_THRESHOLD = 100_000_000_000
 def hmac_hex(secret: str, message: bytes, *, algorithm: str = "sha256") -> str:
     """The hex HMAC of ``message`` under ``secret``."""
     return hmac.new(secret.encode(), message, getattr(hashlib, algorithm)).hexdigest()
+
+
+class HmacBodyCheck:
+    """The HMAC of ``prefix + body`` for a body fed in pieces, compared with the digest a header gave.
+
+    The signature's header is parsed, and its timestamp checked, before the body is read; a body fed here
+    is only trusted after :meth:`finish` returned.
+    """
+
+    def __init__(
+        self, secret: str, prefix: bytes, given: str, header: str, *, algorithm: str = "sha256"
+    ) -> None:
+        self._mac = hmac.new(secret.encode(), prefix, getattr(hashlib, algorithm))
+        self._given = given
+        self._header = header
+
+    def update(self, chunk: bytes) -> None:
+        """Hash the next piece of the body."""
+        self._mac.update(chunk)
+
+    def finish(self) -> None:
+        """SignatureError unless the body fed so far is the one the header signed."""
+        check_signature(self._mac.hexdigest(), self._given, self._header)
 
 
 def require_header(headers: Mapping[str, str], name: str) -> str:

@@ -67,6 +67,9 @@ class Assembled:
     attachments: Mapping[str, bytes] = field(default_factory=dict)
     """Audio carried inside a payload (ElevenLabs base64 MP3): a Recording whose ``source_url`` is
     ``attachment:<name>`` gets these bytes stored in the blob store (uri/sha256 filled in) by the server."""
+    failed_attachments: Mapping[str, str] = field(default_factory=dict)
+    """Audio a payload carried that could not be stored (not audio, say), by attachment name: why. The
+    recording stays on the call without a ``uri``, and the server shows the reason as a failed job."""
     warnings: tuple[str, ...] = ()
     """Recoverable oddities; stored on the call as ``metadata["ingest_warnings"]``."""
 

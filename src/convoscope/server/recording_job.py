@@ -12,6 +12,14 @@ Failures are sorted by whether waiting can help: a timeout, a connection error, 
 bytes that are not audio fail the job for good, with a message that shows on the call. Messages name the
 link without its query string, which for presigned URLs is a credential.
 
+The download is written to a temporary file in the blob store as it arrives (``BlobStore.writer``), probed
+there and renamed into place, so a recording of hundreds of megabytes never sits in memory.
+
+A recording that is not stored here is not served; :func:`unstored_reason` says why in the words of its
+job: ``pending`` (being fetched, or being stored), ``failed: <reason>``, or ``none`` (nothing here fetches
+it). Audio that arrived inside a payload has no fetch; its outcome is the ``recording.store`` row that
+``vendor_ingest`` writes on the call.
+
 The link comes from whoever posted the webhook, so only http(s) is fetched (a redirect to another scheme
 fails the job) and every connection, redirects included, goes through ``egress.GuardedTransport``: a host
 that resolves to a private, loopback, link-local or multicast address fails the job unless its network
@@ -28,10 +36,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..audio.probe import probe_audio
+from ..audio.probe import AudioInfo, probe_audio, probe_audio_file
 from ..errors import AudioFormatError, ConvoscopeError, InputError, NotFound, PayloadTooLarge
+from ..ingest.sources import ATTACHMENT_SCHEME
 from ..model import Call, Recording
+from ..model.blob_ref import blob_uri
 from ..store.base import CallStore
+from ..store.blobs import BlobWriter
+from ..store.jobqueue import JobStatus
 from ..store.metadata import Job, JobSpec
 from .egress import GuardedTransport, Network
 from .jobs import JobRetry
@@ -41,17 +53,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECORDING_FETCH",
+    "RECORDING_STORE",
     "FetchLimits",
     "RecordingFetchError",
     "RecordingFetchJob",
     "needs_fetch",
     "plan_recording_fetch",
+    "unstored_reason",
 ]
 
 RECORDING_FETCH = "recording.fetch"
 """The job kind."""
 
-_BLOB_PREFIX = "blob:"
+RECORDING_STORE = "recording.store"
+"""The outcome of storing audio that came inside a payload: never queued, written on the call when the
+call is stored (done, or failed with why the bytes are not a recording)."""
 _FETCHABLE = ("http://", "https://")
 _RETRY_STATUSES = frozenset({408, 425, 429})
 
@@ -105,9 +121,13 @@ class RecordingFetchJob:
         store_calls: Callable[[str, Sequence[Call]], object],
         limits: FetchLimits = FetchLimits(),
         allowed_networks: Sequence[Network] = (),
+        blob_writer: Callable[[], BlobWriter] | None = None,
     ) -> None:
+        """``blob_writer``, when given, streams each download to disk; without it a download is held in
+        memory and stored with ``put_blob``."""
         self._store = store
         self._put_blob = put_blob
+        self._blob_writer = blob_writer
         self._store_calls = store_calls
         self._limits = limits
         self._allowed_networks = tuple(allowed_networks)
@@ -122,6 +142,7 @@ class RecordingFetchJob:
             store_calls=lambda project_id, calls: services.store_calls(project_id, calls),
             limits=chosen,
             allowed_networks=services.settings.recording_fetch_allowed_networks,
+            blob_writer=services.blobs.writer,
         )
 
     def __call__(self, job: Job) -> None:
@@ -151,20 +172,22 @@ class RecordingFetchJob:
         url = recording.source_url or ""
         if not url.startswith(_FETCHABLE):
             raise RecordingFetchError(f"{_shown(url)}: only http(s) links are fetched")
-        data = self._download(url, attempt)
-        try:
-            info = probe_audio(data, filename=urlsplit(url).path.rsplit("/", 1)[-1] or None)
-        except AudioFormatError as exc:
-            raise AudioFormatError(f"{_shown(url)} did not return audio: {exc}") from None
-        if recording.channels is not None and recording.channels != info.channels:
-            raise AudioFormatError(
-                f"{_shown(url)}: the vendor describes {recording.channels} channel(s), "
-                f"the file has {info.channels}"
-            )
-        sha = self._put_blob(data)
+        name = urlsplit(url).path.rsplit("/", 1)[-1] or None
+        if self._blob_writer is None:
+            chunks: list[bytes] = []
+            self._download(url, attempt, chunks.append)
+            data = b"".join(chunks)
+            info = _checked(recording, url, lambda: probe_audio(data, filename=name))
+            sha = self._put_blob(data)
+        else:
+            with self._blob_writer() as writer:
+                self._download(url, attempt, writer.write)
+                writer.flush()
+                info = _checked(recording, url, lambda: probe_audio_file(writer.path, filename=name))
+                sha = writer.commit()
         return recording.model_copy(
             update={
-                "uri": f"{_BLOB_PREFIX}{sha}",
+                "uri": blob_uri(sha),
                 "sha256": sha,
                 "format": info.format,
                 "sample_rate": info.sample_rate,
@@ -173,7 +196,8 @@ class RecordingFetchJob:
             }
         )
 
-    def _download(self, url: str, attempt: int) -> bytes:
+    def _download(self, url: str, attempt: int, write: Callable[[bytes], None]) -> None:
+        """Write the body of ``url`` to ``write`` piece by piece, within the size bound and deadline."""
         limits = self._limits
         shown = _shown(url)
         timeout = httpx.Timeout(limits.read_timeout_s)
@@ -193,7 +217,6 @@ class RecordingFetchJob:
                     raise PayloadTooLarge(
                         f"{shown}: recording of {declared} bytes is over the {limits.max_bytes}-byte limit"
                     )
-                chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes(limits.chunk_bytes):
                     size += len(chunk)
@@ -204,8 +227,7 @@ class RecordingFetchJob:
                             f"{shown}: download took over {limits.deadline_s:.0f}s",
                             after_s=limits.backoff_s(attempt),
                         )
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                    write(chunk)
         except httpx.TimeoutException:
             raise JobRetry(
                 f"{shown}: no data for {limits.read_timeout_s:.0f}s (timed out); will retry",
@@ -228,6 +250,44 @@ class RecordingFetchJob:
         if status in (401, 403):
             raise RecordingFetchError(f"{reason}: the link has expired or is not public")
         raise RecordingFetchError(reason)
+
+
+def _checked(recording: Recording, url: str, probe: Callable[[], AudioInfo]) -> AudioInfo:
+    """The downloaded file's description; AudioFormatError when it is not audio or not what was described."""
+    try:
+        info = probe()
+    except AudioFormatError as exc:
+        raise AudioFormatError(f"{_shown(url)} did not return audio: {exc}") from None
+    if recording.channels is not None and recording.channels != info.channels:
+        raise AudioFormatError(
+            f"{_shown(url)}: the vendor describes {recording.channels} channel(s), "
+            f"the file has {info.channels}"
+        )
+    return info
+
+
+def unstored_reason(recording: Recording, jobs: Sequence[JobStatus]) -> str:
+    """Why ``recording`` (not stored here) cannot be served, from the call's jobs.
+
+    ``pending: ...`` while a fetch is queued or retrying, ``failed: <reason>`` once it failed for good or
+    the audio sent with the call was not a recording, ``none: ...`` when nothing here will fetch it.
+    """
+    by_kind = {job.kind: job for job in jobs}
+    url = recording.source_url or ""
+    if needs_fetch(recording):
+        job = by_kind.get(RECORDING_FETCH)
+        if job is None or job.status in ("pending", "running"):
+            last = f" (last try: {job.error})" if job is not None and job.error else ""
+            return f"pending: being fetched from {_shown(url)}{last}"
+        if job.status == "failed":
+            return f"failed: {job.error}"
+        return f"none: the fetch from {_shown(url)} ended without storing it"
+    if url.startswith(ATTACHMENT_SCHEME):
+        job = by_kind.get(RECORDING_STORE)
+        if job is not None and job.status == "failed":
+            return f"failed: {job.error}"
+        return "pending: the audio sent with the call is being stored"
+    return "none: only a reference elsewhere is known, which convoscope does not fetch"
 
 
 def _at(index: int, exc: ConvoscopeError) -> ConvoscopeError:

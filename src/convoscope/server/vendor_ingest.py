@@ -7,12 +7,17 @@ what the pure adapters cannot know is filled in here: the project's channel map 
 the vendor does not document, audio carried inside a payload stored as a blob, and the ingest warnings.
 The call is then stored through ``Services.store_calls``, which plans its follow-ups (recording fetch,
 audio analysis, evaluators).
+
+Audio carried inside a payload (ElevenLabs' ``post_call_audio``) is normally stored when the event is
+received (``audio_intake``); the event then names the blob, or says why the bytes could not be stored.
+Either way the call's ``recording.store`` job row says how it went: done, or failed with the reason, so
+audio that was sent but is not playable never vanishes without a word on the call.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,16 +29,20 @@ from ..errors import AudioFormatError, InputError, PayloadError
 from ..ingest.canonical import CallLimits
 from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
 from ..model import Call, Recording, Role, call_id_for
+from ..model.blob_ref import blob_uri, stored_sha
 from ..store.base import StoredCall
 from ..store.jobqueue import NewSourceEvent, setting_at
 from ..store.metadata import MetadataStore, OutboxItem
+from .recording_job import RECORDING_STORE
 
 if TYPE_CHECKING:
     from .services import Services
 
 __all__ = [
     "KIND_PREFIX",
+    "Prepared",
     "SourceEventIngest",
+    "attachment_outcome",
     "channel_map_setting",
     "check_bounds",
     "decode_event",
@@ -53,7 +62,6 @@ KIND_PREFIX = "source:"
 """Outbox rows of this kind prefix hold one raw vendor event; ``calls`` rows hold canonical calls."""
 
 WARNINGS_KEY = "ingest_warnings"
-_BLOB_PREFIX = "blob:"
 
 
 def outbox_kind(source: str) -> str:
@@ -127,34 +135,40 @@ def _fill_channel_maps(
 
 def _store_attachments(
     recordings: Sequence[Recording],
-    attachments: Mapping[str, bytes],
+    assembled: Assembled,
     put: Callable[[bytes], str],
-    warnings: list[str],
+    failures: dict[str, str],
 ) -> list[Recording]:
-    """Audio that came inside a payload goes to the blob store; its recording points at our copy."""
+    """Audio that came inside a payload goes to the blob store; its recording points at our copy.
+
+    Audio that cannot be stored keeps its recording without a ``uri``; why goes into ``failures``, by the
+    recording's ``source_url``.
+    """
     stored = []
-    for i, recording in enumerate(recordings):
+    for recording in recordings:
         url = recording.source_url or ""
         if not url.startswith(ATTACHMENT_SCHEME) or recording.uri:
             stored.append(recording)
             continue
         name = url[len(ATTACHMENT_SCHEME) :]
-        data = attachments.get(name)
+        data = assembled.attachments.get(name)
         if data is None:
-            warnings.append(f"recordings[{i}]: attachment {name!r} is not in the payload")
+            failures[url] = assembled.failed_attachments.get(
+                name, f"attachment {name!r} is not in the payload"
+            )
             stored.append(recording)
             continue
         try:
             info = probe_audio(data, filename=name)
         except AudioFormatError as exc:
-            warnings.append(f"recordings[{i}]: attachment {name!r} is not audio: {exc}")
+            failures[url] = f"attachment {name!r} is not audio: {exc}"
             stored.append(recording)
             continue
         sha = put(data)
         stored.append(
             recording.model_copy(
                 update={
-                    "uri": f"{_BLOB_PREFIX}{sha}",
+                    "uri": blob_uri(sha),
                     "sha256": sha,
                     "format": recording.format or info.format,
                     "sample_rate": recording.sample_rate or info.sample_rate,
@@ -164,6 +178,38 @@ def _store_attachments(
             )
         )
     return stored
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An assembled call as it will be stored, and what became of the audio its payloads carried."""
+
+    call: Call
+    attachment_failures: Mapping[str, str]
+    """Why each recording carried in a payload (by ``source_url``) is not stored, for those that are not."""
+
+    def with_call(self, call: Call) -> Prepared:
+        """The same outcome for ``call`` (the call after a later step, e.g. :func:`keep_hosted`)."""
+        return Prepared(call, self.attachment_failures)
+
+
+def attachment_outcome(prepared: Prepared) -> tuple[bool, str | None]:
+    """Whether the call has recordings carried in payloads, and why the first unstored one is not stored.
+
+    ``(False, None)``: nothing to report; ``(True, None)``: every such recording is stored here;
+    ``(True, reason)``: one is not, and the call's ``recording.store`` job shows ``reason`` as its failure.
+    """
+    carried = [
+        (index, recording)
+        for index, recording in enumerate(prepared.call.recordings)
+        if (recording.source_url or "").startswith(ATTACHMENT_SCHEME)
+    ]
+    for index, recording in carried:
+        if stored_sha(recording) is None:
+            url = recording.source_url or ""
+            reason = prepared.attachment_failures.get(url, "the audio carried in the event is not stored")
+            return True, f"recordings[{index}]: {reason}"
+    return bool(carried), None
 
 
 def check_bounds(call: Call, limits: CallLimits) -> None:
@@ -186,20 +232,24 @@ def prepare_call(
     channel_map: dict[int, Role],
     put_blob: Callable[[bytes], str] | None = None,
     started_at_of_first: datetime | None = None,
-) -> Call:
-    """The assembled call as stored: project channel map, attachments as blobs, warnings in metadata."""
+) -> Prepared:
+    """The assembled call as stored: project channel map, attachments as blobs, warnings in metadata.
+
+    Without ``put_blob`` (the endpoint's check before the outbox) attachments are left as they are.
+    """
     warnings = list(assembled.warnings)
     call = assembled.call
     check_bounds(call, limits)
     recordings = _fill_channel_maps(call.recordings, channel_map, warnings)
+    failures: dict[str, str] = {}
     if put_blob is not None:
-        recordings = _store_attachments(recordings, assembled.attachments, put_blob, warnings)
+        recordings = _store_attachments(recordings, assembled, put_blob, failures)
     update: dict[str, Any] = {"recordings": recordings}
     if started_at_of_first is not None and started_at_of_first != call.started_at:
         update["started_at"] = started_at_of_first
     if warnings:
         update["metadata"] = {**call.metadata, WARNINGS_KEY: warnings}
-    return call.model_copy(update=update)
+    return Prepared(call.model_copy(update=update), failures)
 
 
 def keep_hosted(call: Call, stored: Call | None) -> Call:
@@ -291,24 +341,37 @@ class SourceEventIngest:
             except InputError as exc:
                 failed[item.id] = str(exc)
         fresh = self._services.meta.add_source_events([row.kept() for row in identified])
-        batches: dict[str, dict[tuple[str, str], Call]] = {}
+        batches: dict[str, dict[tuple[str, str], Prepared]] = {}
         versions: dict[str, int] = {}
         settings: dict[str, dict[str, Any]] = {}
         for row, new in zip(identified, fresh, strict=True):
             item = row.item
             try:
-                call = self.prepare(row, new, settings)
+                prepared = self.prepare(row, new, settings)
             except InputError as exc:
                 failed[item.id] = str(exc)
                 continue
-            batches.setdefault(item.project_id, {})[(call.source, call.external_id)] = call
+            call = prepared.call
+            batches.setdefault(item.project_id, {})[(call.source, call.external_id)] = prepared
             version = int(item.received_at.timestamp() * 1_000_000)
             versions[item.project_id] = max(versions.get(item.project_id, 0), version)
-        for project_id, calls in batches.items():
-            self._services.store_calls(project_id, list(calls.values()), version=versions[project_id])
+        for project_id, batch in batches.items():
+            calls = [prepared.call for prepared in batch.values()]
+            self._services.store_calls(project_id, calls, version=versions[project_id])
+            self._record_attachments(project_id, batch.values())
         return failed
 
-    def prepare(self, row: _Identified, fresh: bool, settings: dict[str, dict[str, Any]]) -> Call:
+    def _record_attachments(self, project_id: str, batch: Iterable[Prepared]) -> None:
+        """Write the ``recording.store`` outcome of each call that carried audio (one upsert per batch)."""
+        outcomes: dict[str, str | None] = {}
+        for prepared in batch:
+            carried, error = attachment_outcome(prepared)
+            if carried:
+                call = prepared.call
+                outcomes[call_id_for(project_id, call.source, call.external_id, call.started_at)] = error
+        self._services.meta.record_outcomes(project_id, RECORDING_STORE, outcomes)
+
+    def prepare(self, row: _Identified, fresh: bool, settings: dict[str, dict[str, Any]]) -> Prepared:
         """Rebuild the call of a kept event from every stored event of it; InputError when it cannot be.
 
         ``fresh`` says whether the event was new; ``settings`` caches each project's settings document
@@ -321,7 +384,7 @@ class SourceEventIngest:
         events = [orjson.loads(raw) for raw in meta.source_events(item.project_id, name, event.external_id)]
         if item.project_id not in settings:
             settings[item.project_id] = meta.project_settings(item.project_id)
-        call = prepare_call(
+        prepared = prepare_call(
             source.assemble(events),
             limits=self._limits,
             channel_map=channel_map_setting(settings[item.project_id], name),
@@ -329,9 +392,11 @@ class SourceEventIngest:
             started_at_of_first=first_started_at(source, events),
         )
         if fresh and len(events) == 1:
-            return call  # the call's first event: nothing of it is stored yet
+            return prepared  # the call's first event: nothing of it is stored yet
+        call = prepared.call
         call_id = call_id_for(item.project_id, call.source, call.external_id, call.started_at)
-        return keep_hosted(call, _call_of(self._services.store.get_call(item.project_id, call_id)))
+        stored = _call_of(self._services.store.get_call(item.project_id, call_id))
+        return prepared.with_call(keep_hosted(call, stored))
 
 
 def _identify(item: OutboxItem) -> _Identified:

@@ -15,11 +15,12 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO, Protocol
 
 from ..errors import InputError, NotFound, StoreError
 
-__all__ = ["BlobStore", "FileBlobStore", "check_sha256"]
+__all__ = ["BlobStore", "BlobWriter", "FileBlobStore", "FileBlobWriter", "check_sha256"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that died; younger ones may be in use
@@ -35,6 +36,51 @@ def check_sha256(sha: str) -> str:
     return sha
 
 
+class BlobWriter(Protocol):
+    """Content written in pieces, hashed as it is written, that becomes a blob only when committed.
+
+    Bytes too large to hold in memory (a webhook's decoded audio, a downloaded recording) are written here
+    as they arrive; the caller can read the finished file (``path``) to check it before ``commit`` makes it
+    a blob, and ``discard`` leaves nothing behind.
+    """
+
+    @property
+    def path(self) -> Path:
+        """The temporary file holding what was written so far."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        ...
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        ...
+
+    def flush(self) -> None:
+        """Push buffered bytes to ``path``, so it can be read in full."""
+        ...
+
+    def sha256(self) -> str:
+        """The SHA-256 hex of what was written so far (the name ``commit`` will give it)."""
+        ...
+
+    def commit(self) -> str:
+        """Make the content a durable blob and return its SHA-256; the writer is closed."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the content (a no-op after ``commit`` or a previous ``discard``)."""
+        ...
+
+    def __enter__(self) -> BlobWriter: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
 class BlobStore(Protocol):
     """Content-addressed bytes: the SHA-256 of the content is its only name."""
 
@@ -44,6 +90,10 @@ class BlobStore(Protocol):
 
     def put_stream(self, chunks: Iterable[bytes]) -> str:
         """Like ``put`` for content too large to hold in memory at once."""
+        ...
+
+    def writer(self) -> BlobWriter:
+        """A writer for content that arrives in pieces and may still be refused before it is stored."""
         ...
 
     def read(self, sha: str) -> bytes:
@@ -122,30 +172,14 @@ class FileBlobStore:
 
     def put_stream(self, chunks: Iterable[bytes]) -> str:
         """Store content arriving in chunks, hashing while writing; returns its SHA-256."""
-        digest = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="stream-", suffix=".tmp")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                size = 0
-                for chunk in chunks:
-                    digest.update(chunk)
-                    handle.write(chunk)
-                    size += len(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            sha = digest.hexdigest()
-            if self._present(sha, size):
-                tmp.unlink()
-                return sha
-            self._move_into_place(tmp, sha)
-            return sha
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise StoreError(f"cannot write a blob under {self._root}: {exc.strerror}") from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with self.writer() as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.commit()
+
+    def writer(self) -> FileBlobWriter:
+        """A temp file under ``root/.tmp`` that ``commit`` renames into place (see :class:`BlobWriter`)."""
+        return FileBlobWriter(self)
 
     def read(self, sha: str) -> bytes:
         """The whole content of ``sha``."""
@@ -210,6 +244,17 @@ class FileBlobStore:
         except FileNotFoundError:
             return False
 
+    def _adopt(self, tmp: Path, sha: str, size: int) -> None:
+        """Make a written, fsync'd temp file the blob ``sha`` (dropped when that blob is stored already)."""
+        if self._present(sha, size):
+            tmp.unlink()
+        else:
+            self._move_into_place(tmp, sha)
+
+    def _temp_file(self, prefix: str) -> tuple[int, Path]:
+        fd, name = tempfile.mkstemp(dir=self._tmp, prefix=prefix, suffix=".tmp")
+        return fd, Path(name)
+
     def _write(self, sha: str, chunks: Iterable[bytes]) -> str:
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix=f"{sha[:16]}-", suffix=".tmp")
         tmp = Path(tmp_name)
@@ -254,3 +299,87 @@ class FileBlobStore:
                     entry.unlink()
             except OSError:
                 continue
+
+
+class FileBlobWriter:
+    """A :class:`BlobWriter` over a temporary file in a :class:`FileBlobStore`'s ``.tmp`` directory.
+
+    The temp file is on the blobs' filesystem, so ``commit`` is a rename, not a copy; it is fsync'd first,
+    so a committed blob survives a crash as ``put``'s do.
+    """
+
+    def __init__(self, store: FileBlobStore) -> None:
+        self._store = store
+        try:
+            fd, self._path = store._temp_file("write-")
+        except OSError as exc:
+            raise StoreError(f"cannot write a blob under {store.root}: {exc.strerror}") from exc
+        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self._size = 0
+
+    @property
+    def path(self) -> Path:
+        """The temporary file (flushed by :meth:`flush`, complete after the last write)."""
+        return self._path
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` and hash it."""
+        handle = self._open_file()
+        try:
+            handle.write(data)
+        except OSError as exc:
+            self.discard()
+            raise StoreError(f"cannot write a blob under {self._store.root}: {exc.strerror}") from exc
+        self._digest.update(data)
+        self._size += len(data)
+
+    def flush(self) -> None:
+        """Push buffered bytes to the file, so ``path`` can be read in full."""
+        handle = self._open_file()
+        handle.flush()
+
+    def sha256(self) -> str:
+        """The SHA-256 hex of what was written so far."""
+        return self._digest.hexdigest()
+
+    def commit(self) -> str:
+        """Fsync, close and rename into place; returns the blob's SHA-256."""
+        handle = self._open_file()
+        sha = self.sha256()
+        try:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            self._file = None
+            self._store._adopt(self._path, sha, self._size)
+        except OSError as exc:
+            self.discard()
+            raise StoreError(f"cannot write blob {sha}: {exc.strerror}") from exc
+        return sha
+
+    def discard(self) -> None:
+        """Close and remove the temp file; nothing of it remains."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._path.unlink(missing_ok=True)
+
+    def _open_file(self) -> BinaryIO:
+        if self._file is None:
+            raise StoreError("the blob writer is closed (committed or discarded)")
+        return self._file
+
+    def __enter__(self) -> FileBlobWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Whatever was not committed is discarded, on success and on error alike."""
+        self.discard()

@@ -4,7 +4,8 @@ Row tuples follow the column order of the specs in ``schema``; the store transpo
 column-oriented insert. Wall-clock times travel as integer microseconds since the epoch, both ways: ticks
 need no timezone handling in the client and are exact, so a call reads back equal to the one written.
 Nested parts of a call (recordings, cost, usage, ...) are stored as compact JSON text and validated back
-into their models on read.
+into their models on read. ``has_recording`` says a recording is stored here (``uri`` ``blob:<sha256>``),
+not that one was mentioned: a vendor link not fetched yet, or audio that was not a recording, is not one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..model import (
     Word,
     call_id_for,
 )
+from ..model.blob_ref import stored_sha
 from .schema import AGENT_LATENCY_FIELDS
 
 __all__ = [
@@ -138,7 +140,7 @@ def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: date
         len(call.tool_calls),
         tool_errors,
         call.cost_total("USD"),
-        int(bool(call.recordings)),
+        int(any(stored_sha(recording) is not None for recording in call.recordings)),
         list(call.tags),
         _RECORDINGS.dump_json(call.recordings, exclude_defaults=True).decode(),
         _COST.dump_json(call.cost, exclude_defaults=True).decode(),

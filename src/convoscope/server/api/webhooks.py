@@ -9,11 +9,16 @@ identified, and the call is assembled from the call's stored events plus this on
 cannot become a call is refused now with a 4xx naming the field, not failed later in the worker. Only
 then is the raw body committed to the outbox (kind ``source:<name>``) and 202 returned; the worker
 (``server/vendor_ingest.py``) stores the event and the call.
+
+A source whose events carry a recording as base64 (ElevenLabs) is read as a stream instead
+(``server/audio_intake.py``): the signature is checked and the audio decoded into the blob store piece by
+piece, and the event is kept with a reference to the blob in place of the base64. A recording that is not
+audio is reported in the 202's ``warnings`` and on the call as a failed ``recording.store`` job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,9 +28,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import AuthError
+from ...ingest.inline_audio import InlineAudioSource
 from ...ingest.sources import SOURCE_NAMES, Source, get_source
 from ...model import call_id_for
 from ...store.metadata import ProjectInfo
+from ..audio_intake import AudioIntake
 from ..auth import current_project
 from ..deps import get_services
 from ..openapi import BEARER, KEY_QUERY, error_responses
@@ -40,7 +47,15 @@ from ..vendor_ingest import (
     secret_setting,
 )
 
-__all__ = ["KEY_PARAM", "PULLED_HEADER", "accept_event", "router", "webhook_project"]
+__all__ = [
+    "KEY_PARAM",
+    "PULLED_HEADER",
+    "accept_event",
+    "accept_intake",
+    "open_intake",
+    "router",
+    "webhook_project",
+]
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -63,6 +78,9 @@ register_url_convertor("vendor_source", _SourceConvertor())
 
 KEY_PARAM = "key"
 """The query parameter that carries the API key for senders that cannot set an Authorization header."""
+
+FEED_BYTES = 1024 * 1024
+"""How much of a streamed body is gathered before it is handed to a worker thread to hash and decode."""
 
 PULLED_HEADER = "x-convoscope-pulled"
 """Set to ``1`` by ``convoscope pull``: the event was fetched from the vendor's API with the user's own
@@ -96,12 +114,79 @@ def accept_event(
     verify_signature: bool = True,
 ) -> dict[str, Any]:
     """Verify, decode, identify and assemble one event, then commit it to the outbox."""
+    if isinstance(source, InlineAudioSource):
+        intake = open_intake(
+            services, project_id, source, headers, now=now, verify_signature=verify_signature
+        )
+        try:
+            intake.feed((body,))
+            return accept_intake(services, project_id, source, intake)
+        finally:
+            intake.discard()
     meta = services.meta
     settings = meta.project_settings(project_id)
     secret = secret_setting(settings, source.name)
     if secret is not None and verify_signature:
         source.verify(headers, body, secret, now=now)
     payload = decode_event(body)
+    return _accept(services, project_id, source, settings, body, payload)
+
+
+def open_intake(
+    services: Services,
+    project_id: str,
+    source: InlineAudioSource,
+    headers: Mapping[str, str],
+    *,
+    now: datetime,
+    verify_signature: bool = True,
+) -> AudioIntake:
+    """A streamed body's intake; the signature header is checked now, before the body is read (401)."""
+    settings = services.meta.project_settings(project_id)
+    secret = secret_setting(settings, source.name)
+    check = source.begin_verify(headers, secret, now=now) if secret is not None and verify_signature else None
+    return AudioIntake(
+        source, services.blobs, check=check, max_envelope=services.settings.max_body_bytes, settings=settings
+    )
+
+
+def accept_intake(
+    services: Services, project_id: str, source: InlineAudioSource, intake: AudioIntake
+) -> dict[str, Any]:
+    """Finish a streamed body and accept its event like :func:`accept_event`; its audio is stored last."""
+    received = intake.finish()
+    warnings = (
+        [f"{received.audio}; the call keeps no recording of it"] if isinstance(received.audio, str) else []
+    )
+    return _accept(
+        services,
+        project_id,
+        source,
+        intake.settings,
+        received.body,
+        received.payload,
+        store_blobs=intake.commit,
+        warnings=warnings,
+    )
+
+
+def _no_blobs() -> list[str]:
+    return []
+
+
+def _accept(
+    services: Services,
+    project_id: str,
+    source: Source,
+    settings: dict[str, Any],
+    body: bytes,
+    payload: Any,
+    *,
+    store_blobs: Callable[[], list[str]] = _no_blobs,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """Identify and assemble the event (4xx naming the field), store its blobs, commit it, answer."""
+    meta = services.meta
     event = source.identify(payload)
     events = events_with(meta, project_id, source.name, event, payload)
     call = prepare_call(
@@ -109,12 +194,16 @@ def accept_event(
         limits=limits_of(services.settings),
         channel_map=channel_map_setting(settings, source.name),
         started_at_of_first=first_started_at(source, events),
-    )
+    ).call
+    blob_refs = store_blobs()
     ingest_id = meta.enqueue(
-        project_id, kind=outbox_kind(source.name), payload=body, content_type="application/json"
+        project_id,
+        kind=outbox_kind(source.name),
+        payload=body,
+        content_type="application/json",
+        blob_refs=blob_refs,
     )
     services.worker.notify()
-    warnings = call.metadata.get("ingest_warnings") or []
     return {
         "accepted": True,
         "ingest_id": ingest_id,
@@ -122,8 +211,42 @@ def accept_event(
         "external_id": event.external_id,
         "event_type": event.event_type,
         "id": call_id_for(project_id, call.source, call.external_id, call.started_at),
-        "warnings": warnings,
+        "warnings": _warnings(call.metadata.get("ingest_warnings")) + (warnings or []),
     }
+
+
+def _warnings(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+async def _receive_streamed(
+    services: Services,
+    project_id: str,
+    source: InlineAudioSource,
+    headers: Mapping[str, str],
+    request: Request,
+    *,
+    now: datetime,
+    verify_signature: bool,
+) -> dict[str, Any]:
+    """Read the body piece by piece into the intake (in a worker thread, a megabyte at a time)."""
+    intake = await run_in_threadpool(
+        open_intake, services, project_id, source, headers, now=now, verify_signature=verify_signature
+    )
+    try:
+        pending: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= FEED_BYTES:
+                await run_in_threadpool(intake.feed, pending)
+                pending, size = [], 0
+        if pending:
+            await run_in_threadpool(intake.feed, pending)
+        return await run_in_threadpool(accept_intake, services, project_id, source, intake)
+    finally:
+        intake.discard()
 
 
 @router.post(
@@ -151,9 +274,20 @@ async def ingest_vendor_event(
     project = await webhook_project(request)
     adapter = get_source(source)
     services = get_services(request)
-    body = await request.body()
     headers = {name.lower(): value for name, value in request.headers.items()}
     pulled = "authorization" in headers and headers.get(PULLED_HEADER) == "1"
+    if isinstance(adapter, InlineAudioSource):
+        streamed = await _receive_streamed(
+            services,
+            project.id,
+            adapter,
+            headers,
+            request,
+            now=datetime.now(UTC),
+            verify_signature=not pulled,
+        )
+        return JSONResponse(streamed, status_code=202)
+    body = await request.body()
     result = await run_in_threadpool(
         accept_event,
         services,
