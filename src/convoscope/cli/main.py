@@ -15,21 +15,23 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from ._shared import DataDir, Project, command_group, count_progress, run_reporting_errors
+from ._shared import DataDir, command_group, run_reporting_errors
 from .audio import app as audio_app
 from .calibrate import calibrate_command
 from .calls import app as calls_app
 from .evals import eval_command
+from .ingest import app as ingest_app
 from .pull import pull
 from .sources import app as sources_app
 
 if TYPE_CHECKING:
-    from ..model import Call
+    pass
 
 __all__ = ["app"]
 
 app = command_group("Test, monitor and evaluate voice AI agents.")
 keys_app = command_group("Manage project API keys.")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audio_app, name="audio")
@@ -94,44 +96,6 @@ def demo(
         print(f'try: curl -H "Authorization: Bearer {key}" "{url}/api/v1/calls?limit=3"\n', flush=True)
 
     run_reporting_errors(lambda: run_server(settings, before_start=before_start))
-
-
-@app.command()
-def ingest(
-    files: Annotated[list[Path], typer.Argument(help="JSON or JSONL files of canonical calls.")],
-    data_dir: DataDir = None,
-    project: Project = "default",
-    batch_size: Annotated[int, typer.Option(help="Calls per request or insert.")] = 500,
-) -> None:
-    """Ingest calls from files: to the running server, or straight into the store when none runs."""
-    from ..errors import ConvoscopeError
-    from ..ingest.canonical import CallLimits, validate_calls
-    from .backend import open_backend, read_documents
-    from .locate import command_settings
-
-    settings = command_settings(data_dir, reads_only=False)
-    limits = CallLimits(max_batch_calls=max(batch_size, 1))
-
-    def work() -> None:
-        batches: list[list[Call]] = []
-        for path in files:
-            documents = read_documents(path)
-            for start in range(0, len(documents), batch_size):
-                chunk = documents[start : start + batch_size]
-                try:
-                    batches.append(validate_calls(chunk, limits))
-                except ConvoscopeError as exc:
-                    raise type(exc)(f"{path} (calls {start}-{start + len(chunk) - 1}): {exc}") from None
-        total = sum(len(b) for b in batches)
-        accepted = 0
-        with open_backend(settings, project=project) as backend, count_progress(err_console) as progress:
-            task = progress.add_task(f"ingest → {backend.where}", total=total)
-            for batch in batches:
-                accepted += backend.ingest(batch)
-                progress.advance(task, len(batch))
-        console.print(f"ingested {accepted} calls into project {project}")
-
-    run_reporting_errors(work)
 
 
 @keys_app.command("create")
