@@ -148,13 +148,26 @@ def test_audio_that_is_not_a_recording_is_a_failed_job_on_the_call(
     assert _blob_files(services) == [], "no blob and no temporary file of the refused bytes"
 
 
+def _page(client: TestClient, key: str, call_id: str) -> str:
+    """The call's page in the UI, as a signed-in browser gets it."""
+    client.cookies.set("convoscope_key", key)
+    try:
+        response = client.get(f"/calls/{call_id}")
+    finally:
+        client.cookies.clear()
+    assert response.status_code == 200, response.text
+    return response.text
+
+
 def test_good_audio_after_bad_audio_is_stored_and_the_job_says_done(
-    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+    client: TestClient, auth: dict[str, str], key: str, services: Services, drain: Callable[[], int]
 ) -> None:
     bad = client.post(ELEVENLABS, content=_audio_event(b"not audio" * 50), headers=auth)
     drain()
     call_id = bad.json()["id"]
     assert _job(client, auth, call_id, RECORDING_STORE)["status"] == "failed"
+    page = _page(client, key, call_id)
+    assert "Recording 0 is not stored here" in page and "<audio" not in page
     good = client.post(ELEVENLABS, content=_audio_event(WAV), headers=auth)
     assert good.status_code == 202 and good.json()["warnings"] == [
         "audio arrived before the transcription; the call has no transcript yet"
@@ -166,6 +179,8 @@ def test_good_audio_after_bad_audio_is_stored_and_the_job_says_done(
     assert _has_recording(client, auth, call_id)
     served = client.get(f"/api/v1/calls/{call_id}/recording", headers=auth)
     assert served.status_code == 200 and served.content == WAV
+    page = _page(client, key, call_id)
+    assert "<audio" in page and "not stored here" not in page
     sha = hashlib.sha256(WAV).hexdigest()
     assert [path.name for path in _blob_files(services)] == [sha]
 
