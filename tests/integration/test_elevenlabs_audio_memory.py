@@ -1,6 +1,7 @@
 """A ~95 MB ElevenLabs ``post_call_audio`` webhook against a real server process: the base64 audio is
 decoded as the body streams in, so the server's peak memory grows by a bounded amount, not by a multiple of
-the body, and the recording it stores is the sent audio byte for byte.
+the body, and the recording it stores is the sent audio byte for byte (served back from disk as it is
+sent, with a bounded peak too).
 
 The peak is the kernel's high-water mark of the server's resident set (``VmHWM``), reset just before the
 webhook is sent (``clear_refs`` 5), so it measures this request and what the worker does with it, not the
@@ -28,6 +29,8 @@ AUDIO_BYTES = 71 * 1024 * 1024
 """The WAV sent: its base64 makes a body of about 95 MB, near the 100 MiB default bound of the route."""
 PEAK_BOUND_BYTES = 200 * 1024 * 1024
 """How much the server's resident set may grow over its idle level while taking the webhook and storing it."""
+SERVE_BOUND_BYTES = 32 * 1024 * 1024
+"""How much it may grow while serving the stored recording back (it is read from disk as it is sent)."""
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to read a process's peak memory"
@@ -97,10 +100,18 @@ def test_a_95_mb_audio_webhook_is_stored_with_bounded_memory(server: ServerProce
         assert growth < PEAK_BOUND_BYTES, f"peak RSS grew by {growth / 2**20:.0f} MiB"
         sha = hashlib.sha256(audio).hexdigest()
         assert recording["uri"] == f"blob:{sha}" and recording["sha256"] == sha
+        _reset_peak(pid)
+        idle_kib = _status_kib(pid, "VmRSS")
         served = hashlib.sha256()
         with client.stream("GET", f"/api/v1/calls/{response.json()['id']}/recording") as stream:
             assert stream.status_code == 200
+            assert stream.headers["content-length"] == str(len(audio))
             for chunk in stream.iter_bytes():
                 served.update(chunk)
         assert served.hexdigest() == sha
+        serving = (_status_kib(pid, "VmHWM") - idle_kib) * 1024
+        print(f"serving it grew the peak by {serving / 2**20:.0f} MiB")
+        assert serving < SERVE_BOUND_BYTES, (
+            f"serving the recording grew the peak by {serving / 2**20:.0f} MiB"
+        )
     assert list((server.data_dir / "blobs" / ".tmp").iterdir()) == [], "no temporary file is left behind"

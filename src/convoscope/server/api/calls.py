@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -27,6 +28,7 @@ router = APIRouter(prefix="/api/v1", tags=["calls"])
 
 _MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "ogg": "audio/ogg"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SERVE_CHUNK = 1024 * 1024
 _CURSOR_OR_EMPTY = f"^$|{CURSOR_PATTERN}"
 _RECORDING_TYPES = (*_MEDIA_TYPES.values(), "application/octet-stream")
 
@@ -164,10 +166,28 @@ async def get_recording(
             status_code=416,
             headers={"Content-Range": f"bytes */{size}"},
         )
-    if byte_range is None:
-        data = await run_in_threadpool(blobs.read_range, sha, 0, size)
-        return Response(data, media_type=media_type, headers=headers)
-    start, end = byte_range
-    data = await run_in_threadpool(blobs.read_range, sha, start, end + 1)
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return Response(data, status_code=206, media_type=media_type, headers=headers)
+    start, end = byte_range if byte_range is not None else (0, size - 1)
+    if byte_range is not None:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(end + 1 - start)
+    handle = await run_in_threadpool(blobs.open, sha)
+    return StreamingResponse(
+        _file_range(handle, start, end + 1),
+        status_code=200 if byte_range is None else 206,
+        media_type=media_type,
+        headers=headers,
+    )
+
+
+def _file_range(handle: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
+    """Bytes ``[start, stop)`` of an open blob, a megabyte at a time (a recording may be 100 MiB); the
+    file is closed when the response ends or the client goes away."""
+    with handle:
+        handle.seek(start)
+        remaining = stop - start
+        while remaining > 0:
+            chunk = handle.read(min(remaining, _SERVE_CHUNK))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
