@@ -201,8 +201,10 @@ def _can_fail(param: Any, *, path: bool) -> bool:
     """Whether a value sent for the parameter can fail its validation.
 
     A plain string path parameter cannot (the route matched, so it has a value); an optional plain
-    string query parameter cannot either. Anything typed, constrained or required can.
+    string query parameter cannot either. Anything typed, constrained (in pydantic, or a declared
+    schema constraint the handler checks) or required can.
     """
     info = param.field_info
-    plain = info.annotation in (str, typing.Optional[str]) and not info.metadata  # noqa: UP045
+    constrained = bool(info.metadata or info.json_schema_extra)  # checked by pydantic or by the handler
+    plain = info.annotation in (str, typing.Optional[str]) and not constrained  # noqa: UP045
     return not (plain and (path or not info.is_required()))

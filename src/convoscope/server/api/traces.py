@@ -7,6 +7,7 @@ root of the tree, so nothing is hidden.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import NotFound
+from ...errors import NotFound, PayloadError
 from ...model import Span
 from ..auth import CurrentProject
 from ..deps import get_services
@@ -99,11 +100,18 @@ async def call_spans(call_id: str, request: Request, project: CurrentProject) ->
 
 @router.get("/traces/{trace_id}", summary="One trace as a tree")
 async def trace(
-    trace_id: Annotated[str, Path(pattern=TRACE_ID_PATTERN, description="32 lowercase hex digits")],
+    trace_id: Annotated[
+        str, Path(description="32 lowercase hex digits", json_schema_extra={"pattern": TRACE_ID_PATTERN})
+    ],
     request: Request,
     project: CurrentProject,
 ) -> SpanTreeOut:
     """Every stored span of the trace, offsets from its first span."""
+    if re.match(TRACE_ID_PATTERN, trace_id) is None:
+        raise PayloadError(
+            f"trace id {trace_id!r} is not 32 lowercase hex digits",
+            [{"loc": "path.trace_id", "msg": f"must match {TRACE_ID_PATTERN}"}],
+        )
     store = get_services(request).store
     spans = await run_in_threadpool(lambda: store.list_spans(project.id, trace_id=trace_id))
     if not spans:

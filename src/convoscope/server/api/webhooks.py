@@ -61,11 +61,11 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 
 class _SourceConvertor(Convertor[str]):
-    """Routes ``/ingest/{source}`` only for a vendor name, so ``/ingest/17`` (an ingest id) and
-    ``/ingest/nosuch`` are never this route's: a method it lacks on an id path is a 405 naming the
-    id path's methods, and an unknown vendor is a 404."""
+    """Routes ``/ingest/{source}`` for any segment but a number, so ``/ingest/17`` (an ingest id) is
+    never this route's: a method it lacks there is a 405 naming the id path's methods. An unknown
+    vendor name still reaches the handler, whose 404 lists the known ones."""
 
-    regex = "|".join(SOURCE_NAMES)
+    regex = "(?![0-9]+$)[^/]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -262,7 +262,10 @@ async def _receive_streamed(
 async def ingest_vendor_event(
     source: Annotated[
         str,
-        Path(pattern=f"^({'|'.join(SOURCE_NAMES)})$", description=f"One of: {', '.join(SOURCE_NAMES)}."),
+        Path(
+            description=f"One of: {', '.join(SOURCE_NAMES)}; another name is a 404 listing them.",
+            json_schema_extra={"enum": list(SOURCE_NAMES)},
+        ),
     ],
     request: Request,
 ) -> JSONResponse:
