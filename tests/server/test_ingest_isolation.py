@@ -243,3 +243,16 @@ def test_health_counts_distinct_calls_not_versions_awaiting_merge(
     clickhouse = client.get("/healthz").json()["checks"]["clickhouse"]
     assert clickhouse["calls"] == 1
     assert clickhouse["table_rows"]["calls"] >= 1
+
+
+def test_one_refused_call_costs_its_row_nothing_else(
+    services: Services, client: TestClient, drain: Callable[[], int]
+) -> None:
+    _refuse_poison(services.store)
+    row = _post(client, "mixed-1", "poison-in-a-batch", "mixed-2")
+    drain()
+    assert {"mixed-1", "mixed-2"} <= _stored(services)
+    status = _status(client, row)
+    assert status["status"] == "pending" and status["attempts"] == 1
+    assert "call poison-in-a-batch refused by the store" in str(status["error"])
+    assert "its other 2 calls were stored" in str(status["error"])

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 from ..errors import ConvoscopeError, InputError, StoreError
 from ..ingest.canonical import CallLimits, parse_calls
@@ -74,6 +75,24 @@ class IngestHealth:
     stall_s: float = 120.0
     dead_letter_window_s: float = 600.0
     max_dead_letters: int = 0
+
+
+class _RefusedCalls(Exception):
+    """Calls of one row that the store refused alone; the row's other calls were stored."""
+
+    def __init__(self, refused: list[tuple[Call, Exception]], total: int) -> None:
+        first_call, first_error = refused[0]
+        names = ", ".join(call.external_id for call, _ in refused[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        kept = f"; its other {total - len(refused)} calls were stored" if total > len(refused) else ""
+        super().__init__(f"call {names}{more} refused by the store ({_describe(first_error)}){kept}")
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, ConvoscopeError) else f"{type(exc).__name__}: {exc}"
+
+
+U = TypeVar("U")
 
 
 @dataclass(slots=True)
@@ -254,42 +273,87 @@ class IngestWorker:
             )
         for project_id, entries in by_project.items():
             for chunk in _chunks(entries, self._batch_calls):
-                self._isolated(chunk, partial(self._write_calls, project_id))
+                self._store_chunk(project_id, chunk)
         for kind, group in other_kinds.items():
-            self._isolated(group, partial(self._write_kind, kind))
+            self._isolated(
+                group, partial(self._write_kind, kind), lambda entry, exc: self._charge(entry.item, exc)
+            )
         self._forget_handed(items[-1].id)
 
-    def _isolated(self, entries: Sequence[_Entry], write: Callable[[Sequence[_Entry]], None]) -> None:
-        """Write ``entries``; on failure, split them until the rows that fail on their own are found.
+    def _store_chunk(self, project_id: str, chunk: Sequence[_Entry]) -> None:
+        """Store the calls of ``chunk``: call by call isolation, so one bad call never costs its row's others.
 
-        Good rows are stored on the way down. Each failure first checks that both stores answer: when
-        one does not, ``StoresUnavailable`` ends the drain with nothing charged to any row.
+        A row whose calls were all written is marked done; a row with a call that failed alone is charged
+        (retried later or dead-lettered) with the failing calls named, its other calls already stored (a
+        retry writes them again, which replacement makes harmless).
         """
-        try:
-            write(entries)
-        except Exception as exc:
-            self._check_stores(exc)
-            if len(entries) == 1:
-                self._charge(entries[0].item, exc)
-                return
-            log.warning("ingest batch of %d rows failed (%s); isolating the failing rows", len(entries), exc)
-            middle = len(entries) // 2
-            self._isolated(entries[:middle], write)
-            self._isolated(entries[middle:], write)
+        units = [(entry, call) for entry in chunk for call in entry.calls]
+        refused: dict[int, list[tuple[Call, Exception]]] = {}
 
-    def _write_calls(self, project_id: str, entries: Sequence[_Entry]) -> None:
-        batch = _Batch()
-        for entry in entries:
-            batch.add(entry.calls, _version_of(entry.item))
-        calls = list(batch.calls.values())
-        if calls:
-            self._store.insert_calls(project_id, calls, version=batch.version)
+        def refuse(unit: tuple[_Entry, Call], exc: Exception) -> None:
+            refused.setdefault(unit[0].item.id, []).append((unit[1], exc))
+
+        written: list[Call] = []
+        self._isolated(units, partial(self._insert_calls, project_id, written), refuse)
+        if written:
+            calls = list({(c.source, c.external_id): c for c in written}.values())
             if self._after_store is not None:
                 # Before the rows are marked done: a crash in between replays them; planning is idempotent.
                 self._after_store(project_id, calls)
-        self._meta.mark_done(entry.item.id for entry in entries)
-        self.stored_calls += len(calls)
+            self.stored_calls += len(calls)
+        for entry in chunk:
+            if entry.item.id in refused:
+                self._charge(entry.item, _RefusedCalls(refused[entry.item.id], len(entry.calls)))
+        self._meta.mark_done(entry.item.id for entry in chunk if entry.item.id not in refused)
         self.last_progress = time.monotonic()
+
+    def _isolated(
+        self,
+        units: Sequence[U],
+        write: Callable[[Sequence[U]], None],
+        fail_alone: Callable[[U, Exception], None],
+        failed: Exception | None = None,
+    ) -> None:
+        """Write ``units``; on failure, split them until the units that fail on their own are found.
+
+        Good units are written on the way down. When a half succeeds, the other half of a failed set must
+        hold a failing unit, so it is split at once without a write that is known to fail: one failing
+        unit among n costs about log2(n) writes. A unit fails alone only after a write of it alone
+        failed while both stores answer; otherwise ``StoresUnavailable`` ends the drain with nothing
+        charged to any row.
+        """
+        if not units:
+            return
+        if failed is None or len(units) == 1:
+            try:
+                write(units)
+                return
+            except Exception as exc:
+                self._check_stores(exc)
+                failed = exc
+        if len(units) == 1:
+            fail_alone(units[0], failed)
+            return
+        log.warning("ingest write of %d failed (%s); isolating what fails", len(units), failed)
+        middle = len(units) // 2
+        first, second = units[:middle], units[middle:]
+        try:
+            write(first)
+        except Exception as exc:
+            self._isolated(first, write, fail_alone, exc)
+            self._isolated(second, write, fail_alone)
+            return
+        self._isolated(second, write, fail_alone, failed)
+
+    def _insert_calls(
+        self, project_id: str, written: list[Call], units: Sequence[tuple[_Entry, Call]]
+    ) -> None:
+        """Insert the calls of ``units`` (the newest row's receive time is the batch's version)."""
+        batch = _Batch()
+        for entry, call in units:
+            batch.add((call,), _version_of(entry.item))
+        self._store.insert_calls(project_id, list(batch.calls.values()), version=batch.version)
+        written.extend(call for _, call in units)
 
     def _write_kind(self, kind: str, entries: Sequence[_Entry]) -> None:
         failed = self._kinds[kind]([entry.item for entry in entries])
@@ -301,7 +365,7 @@ class IngestWorker:
 
     def _check_stores(self, cause: Exception) -> None:
         """Raise ``StoresUnavailable`` when a store does not answer a probe after ``cause``."""
-        for name, probe in (("ClickHouse", self._store.ping), ("metadata", self._meta.ping)):
+        for name, probe in (("ClickHouse", self._store.reachable), ("metadata", self._meta.reachable)):
             try:
                 probe()
             except ConvoscopeError as exc:
@@ -309,7 +373,7 @@ class IngestWorker:
 
     def _charge(self, item: OutboxItem, exc: Exception) -> None:
         """Count a failure against a row that fails on its own: retry it later, or dead-letter it."""
-        reason = str(exc) if isinstance(exc, ConvoscopeError) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, ConvoscopeError | _RefusedCalls) else _describe(exc)
         attempts = item.attempts + 1
         if attempts >= self._retry.max_attempts:
             self._dead_letter(item, f"{reason} (failed {attempts} times)")

@@ -193,6 +193,10 @@ class CallStore(Protocol):
         """Run a real query against the store and report what it saw; raises StoreError if it cannot."""
         ...
 
+    def reachable(self) -> None:
+        """The cheapest real query that reads the event tables; raises StoreError if it cannot run."""
+        ...
+
     def close(self) -> None:
         """Release the store (chDB allows one open data directory per process)."""
         ...

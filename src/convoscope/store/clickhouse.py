@@ -667,6 +667,11 @@ class ClickHouseStore:
             "engine_limits": engine,
         }
 
+    def reachable(self) -> None:
+        """One read of ``calls``' part metadata: the engine answers and the tables are there."""
+        with _store_errors("answer a probe"):
+            self._client.query(f"SELECT count() FROM {self._table(CALLS)}", settings=self._read_settings)
+
     def close(self) -> None:
         """Close the client, releasing chDB's data directory for another path in this process."""
         with _store_errors("close"):

@@ -647,6 +647,14 @@ class MetadataStore(JobQueueMixin):
 
     # Health -----------------------------------------------------------------------------------------
 
+    def reachable(self) -> None:
+        """The cheapest real query on the outbox; StoreError when the database cannot answer."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(select(OutboxRow.id).limit(1)).all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"metadata database error: {_describe(exc)}") from exc
+
     def ping(self) -> dict[str, object]:
         """Count the rows of each table with a real query; StoreError when the database cannot answer."""
         try:
