@@ -46,17 +46,6 @@ def client(services: Services) -> TestClient:
     return TestClient(create_app(services, run_worker=False))
 
 
-@pytest.fixture
-def drain(services: Services) -> Callable[[], int]:
-    def run() -> int:
-        total = 0
-        while handled := services.worker.drain_once():
-            total += handled
-        return total
-
-    return run
-
-
 def _refuse_poison(store: ClickHouseStore) -> None:
     check = "CHECK NOT startsWith(external_id, 'poison')"
     store.command(f"ALTER TABLE `{store.database}`.calls ADD CONSTRAINT no_poison {check}")
