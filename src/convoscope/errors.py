@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "AudioFormatError",
     "AuthError",
+    "CallRefused",
     "ConvoscopeError",
     "InputError",
     "JudgeError",
@@ -75,6 +76,15 @@ class NotFound(ConvoscopeError):
 
 class StoreError(ConvoscopeError):
     """The store could not be opened, queried or written."""
+
+
+class CallRefused(StoreError):
+    """The engine refused a write and named the row it refused: ``index`` is that call's position in the
+    calls given to the write, so a caller can set that call aside without searching for it."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class JudgeError(ConvoscopeError):

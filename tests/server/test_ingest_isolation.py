@@ -245,3 +245,36 @@ def test_one_refused_call_costs_its_row_nothing_else(
     assert status["status"] == "pending" and status["attempts"] == 1
     assert "call poison-in-a-batch refused by the store" in str(status["error"])
     assert "its other 2 calls were stored" in str(status["error"])
+
+
+def test_a_refusal_that_names_no_row_is_found_by_halving(
+    services: Services, client: TestClient, drain: Callable[[], int]
+) -> None:
+    # The driver itself refuses a value it cannot encode and names no row: the worker must search.
+    from convoscope.model import Call, Role, Turn
+
+    rows = [_post(client, f"half-{n}") for n in range(9)]
+    bad_turn = Turn.model_construct(index=2**32, role=Role.AGENT, text="", start_s=0.0, end_s=1.0)
+    valid = Call.model_validate(call_payload(external_id="half-4"))
+    services.worker.hand_over(rows[4], [valid.model_copy(update={"turns": [bad_turn]})])
+    drain()
+    assert _stored(services) == {f"half-{n}" for n in range(9) if n != 4}
+    status = _status(client, rows[4])
+    assert status["status"] == "pending" and status["attempts"] == 1
+    assert "call half-4 refused by the store" in str(status["error"]) and "out of range" in str(
+        status["error"]
+    )
+    assert all(_status(client, row)["status"] == "done" for n, row in enumerate(rows) if n != 4)
+
+
+def test_the_call_the_engine_names_is_set_aside_without_a_search(
+    services: Services, client: TestClient, drain: Callable[[], int]
+) -> None:
+    _refuse_poison(services.store)
+    rows = [_post(client, f"named-{n}") for n in range(5)]
+    poisoned = _post(client, "poison-named")
+    drain()
+    assert "poison-named" not in _stored(services)
+    assert _stored(services) == {f"named-{n}" for n in range(5)}
+    assert "at row" in str(_status(client, poisoned)["error"])
+    assert all(_status(client, row)["status"] == "done" for row in rows)

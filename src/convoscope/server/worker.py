@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from ..errors import ConvoscopeError, InputError, StoreError
+from ..errors import CallRefused, ConvoscopeError, InputError, StoreError
 from ..ingest.canonical import CallLimits, parse_calls
 from ..model import Call, call_id_for
 from ..store.base import CallStore
@@ -86,6 +86,15 @@ class _RefusedCalls(Exception):
         more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
         kept = f"; its other {total - len(refused)} calls were stored" if total > len(refused) else ""
         super().__init__(f"call {names}{more} refused by the store ({_describe(first_error)}){kept}")
+
+
+class _UnitRefused(Exception):
+    """A write the store refused, naming which of the written units it refused."""
+
+    def __init__(self, index: int, cause: CallRefused) -> None:
+        super().__init__(str(cause))
+        self.index = index
+        self.cause = cause
 
 
 def _describe(exc: Exception) -> str:
@@ -316,11 +325,11 @@ class IngestWorker:
     ) -> None:
         """Write ``units``; on failure, split them until the units that fail on their own are found.
 
-        Good units are written on the way down. When a half succeeds, the other half of a failed set must
-        hold a failing unit, so it is split at once without a write that is known to fail: one failing
-        unit among n costs about log2(n) writes. A unit fails alone only after a write of it alone
-        failed while both stores answer; otherwise ``StoresUnavailable`` ends the drain with nothing
-        charged to any row.
+        When the engine names the row it refused (``CallRefused``), that unit is set aside and the others
+        written at once: one more write. Otherwise good units are written on the way down; when a half
+        succeeds, the other half of a failed set must hold a failing unit, so it is split at once without
+        a write that is known to fail: one failing unit among n costs about log2(n) writes. Nothing is
+        charged unless both stores answer; otherwise ``StoresUnavailable`` ends the drain.
         """
         if not units:
             return
@@ -332,7 +341,14 @@ class IngestWorker:
                 self._check_stores(exc)
                 failed = exc
         if len(units) == 1:
-            fail_alone(units[0], failed)
+            fail_alone(units[0], failed.cause if isinstance(failed, _UnitRefused) else failed)
+            return
+        if isinstance(failed, _UnitRefused) and 0 <= failed.index < len(units):
+            # The engine named the unit it refused: set it aside on its word (a retry tests it again)
+            # and write the others, one write instead of a search.
+            named = failed.index
+            fail_alone(units[named], failed.cause)
+            self._isolated([*units[:named], *units[named + 1 :]], write, fail_alone)
             return
         log.warning("ingest write of %d failed (%s); isolating what fails", len(units), failed)
         middle = len(units) // 2
@@ -348,11 +364,20 @@ class IngestWorker:
     def _insert_calls(
         self, project_id: str, written: list[Call], units: Sequence[tuple[_Entry, Call]]
     ) -> None:
-        """Insert the calls of ``units`` (the newest row's receive time is the batch's version)."""
+        """Insert the calls of ``units`` (the newest row's receive time is the batch's version).
+
+        A ``CallRefused`` from the store becomes ``_UnitRefused`` naming the unit, so the search for the
+        failing call can start where the engine pointed.
+        """
         batch = _Batch()
-        for entry, call in units:
+        owner: dict[tuple[str, str], int] = {}
+        for index, (entry, call) in enumerate(units):
             batch.add((call,), _version_of(entry.item))
-        self._store.insert_calls(project_id, list(batch.calls.values()), version=batch.version)
+            owner[(call.source, call.external_id)] = index
+        try:
+            self._store.insert_calls(project_id, list(batch.calls.values()), version=batch.version)
+        except CallRefused as exc:
+            raise _UnitRefused(list(owner.values())[exc.index], exc) from exc
         written.extend(call for _, call in units)
 
     def _write_kind(self, kind: str, entries: Sequence[_Entry]) -> None:

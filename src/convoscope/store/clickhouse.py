@@ -15,16 +15,18 @@ from __future__ import annotations
 import logging
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from ..errors import PayloadError, StoreError
+from ..errors import CallRefused, PayloadError, StoreError
 from ..model import Call, MetricResult, Span
 from .base import (
     CURSOR_PATTERN,
@@ -92,6 +94,15 @@ def _store_errors(action: str) -> Iterator[None]:
         yield
     except (ClickHouseError, RuntimeError, OSError) as exc:
         raise StoreError(f"ClickHouse store could not {action}: {exc}") from exc
+
+
+_AT_ROW = re.compile(r"\bat row (\d+)\b")
+
+
+def _refused_row(exc: StoreError) -> int | None:
+    """The 1-based row of an insert the engine says it refused ("... at row N"), when it says so."""
+    found = _AT_ROW.search(str(exc))
+    return int(found.group(1)) if found else None
 
 
 def _encode_cursor(started_us: int, call_id: str) -> str:
@@ -185,23 +196,41 @@ class ClickHouseStore:
 
         Within a batch the last payload of a key wins (the same key twice in one insert would otherwise
         mix turns of both). Children are written before the calls, so a reader never sees a call version
-        whose turns are not there yet; a crash between the inserts is healed by the outbox replay.
+        whose turns are not there yet; a crash between the inserts is healed by the outbox replay. When
+        the engine refuses an insert and names the row ("at row N"), ``CallRefused`` carries the position
+        in ``calls`` of the call that row belongs to.
         """
         if version < 0:
             raise PayloadError(f"version must be >= 0, got {version}")
         ingested_at = datetime.now(UTC)
-        latest: dict[tuple[str, str], CallRows] = {}
+        latest: dict[tuple[str, str], tuple[int, CallRows]] = {}
         ids: list[str] = []
-        for call in calls:
+        for index, call in enumerate(calls):
             rows = call_to_rows(project_id, call, version=version, ingested_at=ingested_at)
-            latest[(call.source.value, call.external_id)] = rows
+            latest[(call.source.value, call.external_id)] = (index, rows)
             ids.extend(rows.ids)
         batch = CallRows()
-        for rows in latest.values():
+        for _, rows in latest.values():
             batch.extend(rows)
-        self._insert(TURNS, batch.turns, "write turns")
-        self._insert(TOOL_CALLS, batch.tool_calls, "write tool calls")
-        self._insert(CALLS, batch.calls, "write calls")
+        owners = [index for index, _ in latest.values()]
+        for spec, table_rows, action, per_call in (
+            (TURNS, batch.turns, "write turns", [len(rows.turns) for _, rows in latest.values()]),
+            (
+                TOOL_CALLS,
+                batch.tool_calls,
+                "write tool calls",
+                [len(rows.tool_calls) for _, rows in latest.values()],
+            ),
+            (CALLS, batch.calls, "write calls", [1] * len(owners)),
+        ):
+            try:
+                self._insert(spec, table_rows, action)
+            except StoreError as exc:
+                refused = _refused_row(exc)
+                if refused is None or refused > len(table_rows):
+                    raise
+                owner = owners[bisect_left(list(accumulate(per_call)), refused)]
+                raise CallRefused(str(exc), owner) from exc.__cause__
         return ids
 
     def get_call(self, project_id: str, call_id: str) -> StoredCall | None:
