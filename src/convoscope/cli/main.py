@@ -75,7 +75,6 @@ def demo(
     from ..config import load_settings
     from ..server.runner import serve as run_server
     from .backend import project_key
-    from .demo import seed_demo
     from .locate import demo_data_dir
 
     base = load_settings(host=host, port=port)
@@ -83,6 +82,7 @@ def demo(
 
     def before_start(services: object) -> None:
         from ..server.services import Services
+        from .demo import seed_demo
 
         assert isinstance(services, Services)
         added = seed_demo(services, count=calls)

@@ -25,10 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from ..audio.load import load_recording
-from ..audio.metrics import not_scorable
-from ..audio.report import AnalysisParams, analyze_audio
-from ..audio.vad import SileroBackend
 from ..errors import AudioFormatError, InputError, NotFound
 from ..model import Call, MetricResult, Recording, Role
 from ..store.base import CallStore
@@ -38,6 +34,8 @@ from .job_targets import failed_jobs, selected_calls
 from .params import Timestamp
 
 if TYPE_CHECKING:
+    from ..audio.report import AnalysisParams
+    from ..audio.vad import SileroBackend
     from .services import Services
 
 __all__ = [
@@ -125,6 +123,10 @@ def analyze_call(
     Raises :class:`AudioFormatError` naming the recording when it cannot be read or does not match its
     description, and :class:`NotFound` when the call has no stored recording or its blob is missing.
     """
+    from ..audio.load import load_recording
+    from ..audio.metrics import not_scorable
+    from ..audio.report import analyze_audio
+
     if call.id is None:
         raise InputError("only a stored call (with an id) can be analysed")
     choice = _choose(call)
@@ -170,17 +172,23 @@ def _project_overrides(meta: MetadataStore, project_id: str) -> Mapping[str, Any
 
 def analysis_params(meta: MetadataStore, project_id: str, overrides: Mapping[str, Any]) -> AnalysisParams:
     """Defaults, then the project's settings, then ``overrides`` (a job's or a request's)."""
+    from ..audio.report import AnalysisParams
+
     return AnalysisParams().with_overrides(_project_overrides(meta, project_id)).with_overrides(overrides)
 
 
 class AudioAnalysisJob:
-    """The ``audio.analyze`` handler; keeps one silero instance across jobs (its model loads once)."""
+    """The ``audio.analyze`` handler; keeps one silero instance across jobs (its model loads once).
+
+    The audio stack (numpy, soxr, onnxruntime) loads with the first job, not with the server: start-up
+    does not wait for it.
+    """
 
     def __init__(self, *, store: CallStore, blobs: BlobStore, meta: MetadataStore) -> None:
         self._store = store
         self._blobs = blobs
         self._meta = meta
-        self._silero = SileroBackend()
+        self._silero: SileroBackend | None = None
 
     @classmethod
     def of(cls, services: Services) -> AudioAnalysisJob:
@@ -193,6 +201,10 @@ class AudioAnalysisJob:
         if stored is None:
             raise NotFound(f"call {job.call_id} not found")
         params = analysis_params(self._meta, job.project_id, job.params)
+        if self._silero is None:
+            from ..audio.vad import SileroBackend
+
+            self._silero = SileroBackend()
         results = analyze_call(stored.call, self._blobs.read, params=params, detector=self._silero)
         self._store.insert_scores(job.project_id, results)
 
