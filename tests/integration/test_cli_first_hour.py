@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,7 @@ import httpx
 
 from convoscope.testing import call_payload
 
-from .conftest import AUTH, ServerProcess, run_cli, stored_calls
+from .conftest import AUTH, ServerProcess, cli_env, run_cli, stored_calls
 
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
@@ -83,6 +85,25 @@ def test_commands_find_the_running_demo_server(tmp_path: Path) -> None:
         assert evaluated.returncode == 0, evaluated.stderr
         assert f"evaluated 3 of 3 calls in {demo.url}" in " ".join(evaluated.stdout.split())
         assert not (root / "metadata.db").exists() and not (root / "chdb").exists()
+
+        # The saved CLI key is checked on the server, so a read loads no database driver...
+        profiled = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "convoscope", "calls", "list"],
+            env=cli_env(root),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert profiled.returncode == 0 and ids[0] in profiled.stdout, profiled.stderr[-2000:]
+        loaded = {line.rsplit("|", 1)[-1].strip() for line in profiled.stderr.splitlines() if "|" in line}
+        assert "convoscope.cli.backend" in loaded and "sqlalchemy" not in loaded and "chdb" not in loaded
+        # ...and a key the server no longer knows is replaced by a new one.
+        saved = root / "demo" / "credentials" / "default.key"
+        saved.write_text("cvs_not_a_key_the_server_knows_0000\n")
+        again = run_cli("calls", "list", "--json", data_dir=root)
+        assert again.returncode == 0, again.stderr
+        assert len(json.loads(again.stdout)["items"]) == 3
+        assert saved.read_text().strip() != "cvs_not_a_key_the_server_knows_0000"
     finally:
         demo.stop()
 

@@ -157,11 +157,11 @@ def server_or_store(
     """Through the running server if there is one (``remote(url, api_key)``), else on the stores
     themselves under the directory lock (``local(services, project)``)."""
     from ..store.lock import running_server_url
-    from .backend import project_key
+    from .backend import server_key
 
     url = running_server_url(settings.data_dir)
     if url is not None:
-        with remote(url, project_key(settings, project)) as target:
+        with remote(url, server_key(settings, project, url)) as target:
             yield target
         return
     with locked_services(settings) as services:

@@ -213,9 +213,9 @@ def _reanalyze_on_server(url: str, settings: Settings, project: str, request: Re
     import httpx
 
     from ..server.audio_job import AUDIO_ANALYZE
-    from .backend import project_key
+    from .backend import server_key
 
-    key = project_key(settings, project)
+    key = server_key(settings, project, url)
     body = request.model_dump_json(exclude_defaults=True)
     try:
         response = httpx.post(

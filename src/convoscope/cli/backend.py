@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..server.services import Services
     from ..store.base import CallFilter, CallPage, StoredCall
 
-__all__ = ["Backend", "DirectBackend", "HttpBackend", "open_backend", "project_key"]
+__all__ = ["Backend", "DirectBackend", "HttpBackend", "open_backend", "project_key", "server_key"]
 
 
 class Backend(Protocol):
@@ -72,6 +72,37 @@ def project_key(settings: Settings, project: str) -> str:
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key
+
+
+def server_key(settings: Settings, project: str, url: str) -> str:
+    """A key for ``project`` on the running server at ``url``.
+
+    The saved CLI key is tried on the server first (one small request): checking it in the metadata
+    database would import SQLAlchemy and Alembic, most of a short command's time. Only a key the server
+    refuses sends the command to :func:`project_key` for a new one.
+    """
+    import httpx
+
+    if settings.api_key:
+        return settings.api_key
+    path = settings.data_dir / "credentials" / f"{project}.key"
+    saved = path.read_text().strip() if path.exists() else ""
+    if saved:
+        try:
+            answer = httpx.get(
+                f"{url}/api/v1/calls",
+                params={"limit": 1},
+                headers={"Authorization": f"Bearer {saved}"},
+                timeout=_KEY_CHECK_TIMEOUT_S,
+            )
+        except httpx.HTTPError as exc:
+            raise StoreError(f"server at {url} did not answer: {exc}") from None
+        if answer.status_code != 401:
+            return saved
+    return project_key(settings, project)
+
+
+_KEY_CHECK_TIMEOUT_S = 30.0
 
 
 class HttpBackend:

@@ -126,9 +126,9 @@ def _on_server(
 ) -> tuple[int, list[tuple[str, str]]]:
     """Store the profiles, queue the evaluations and follow them to the end."""
     from ..server.evals_job import EVALS_RUN
-    from .backend import project_key
+    from .backend import server_key
 
-    server = _Server(url, project_key(settings, project))
+    server = _Server(url, server_key(settings, project, url))
     try:
         for agent_id, profile in profiles.items():
             server.send("PUT", f"/api/v1/agents/{agent_id}/profile", profile.model_dump(mode="json"))
