@@ -102,3 +102,23 @@ def test_call_ids_are_stable_uuid7_ordered_by_start(project: str, external: str,
     assert call_id_for(project, "retell", external, started) != first
     later = call_id_for(project, "vapi", external, started + timedelta(seconds=1))
     assert later > first
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("duration_s", False),
+        ("duration_s", "12.5"),
+        ("usage", {"llm_prompt_tokens": True}),
+        ("usage", {"llm_prompt_tokens": "12"}),
+        ("turns", [{"role": "agent", "start_s": 0, "end_s": 1, "interrupted": 1}]),
+        ("turns", [{"role": "agent", "start_s": 0, "end_s": True}]),
+        ("tool_calls", [{"id": "t", "name": "f", "success": "yes"}]),
+    ],
+)
+def test_numbers_and_booleans_are_what_the_schema_says_never_coerced(field: str, value: object) -> None:
+    """The published schema says number, integer or boolean; a lax parser's ``false`` as 0.0 or ``"yes"``
+    as true would store something the sender did not write."""
+    body = {"source": "generic", "external_id": "x", "started_at": "2026-01-01T00:00:00Z", field: value}
+    with pytest.raises(ValidationError):
+        Call.model_validate(body)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, JsonValue
+from pydantic import AfterValidator, Field, JsonValue, Strict
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -33,7 +33,10 @@ __all__ = [
     "MIN_TIME",
     "UINT32_MAX",
     "BoundedJson",
+    "Flag",
+    "Integer",
     "JsonObject",
+    "Number",
     "ShortText",
     "check_json_depth",
     "check_time",
@@ -88,3 +91,13 @@ JsonObject = Annotated[dict[str, JsonValue], AfterValidator(check_json_depth)]
 
 ShortText = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 """An identifier, name or label."""
+
+
+Number = Annotated[float, Strict()]
+"""A JSON number: an integer or a float, never a boolean or a numeric string (the schema says number)."""
+
+Integer = Annotated[int, Strict()]
+"""A JSON integer, never a boolean, a numeric string or a float (``3.0``)."""
+
+Flag = Annotated[bool, Strict()]
+"""A JSON boolean, never ``1``, ``"true"`` or ``"yes"``."""

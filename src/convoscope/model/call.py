@@ -12,7 +12,18 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .bounds import MAX_TAGS, MAX_URL_TEXT, UINT32_MAX, BoundedJson, JsonObject, ShortText, check_time
+from .bounds import (
+    MAX_TAGS,
+    MAX_URL_TEXT,
+    UINT32_MAX,
+    BoundedJson,
+    Flag,
+    Integer,
+    JsonObject,
+    Number,
+    ShortText,
+    check_time,
+)
 from .enums import CallSource, Direction, EndReason, Role
 
 __all__ = [
@@ -37,9 +48,14 @@ class Word(BaseModel):
     model_config = _FROZEN
 
     word: str
-    start_s: float = _Seconds
-    end_s: float = _Seconds
-    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    start_s: Number = _Seconds
+    end_s: Number = _Seconds
+    confidence: Number | None = Field(default=None, ge=0.0, le=1.0)
+
+
+def _index_optional_on_input(schema: dict[str, Any]) -> None:
+    """Sent turns may leave ``index`` out (the call numbers them by position), so the schema says so."""
+    schema["required"] = [name for name in schema.get("required", []) if name != "index"]
 
 
 class Turn(BaseModel):
@@ -47,22 +63,23 @@ class Turn(BaseModel):
 
     The latency components are what the platform or framework reported for this turn (the time to its
     agent speech); ``e2e_s`` is their end-to-end figure. Audio-truth gaps are measured separately.
+    ``index`` may be left out of a sent call: a turn's position in the list is then its index.
     """
 
-    model_config = _FROZEN
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_index_optional_on_input)
 
-    index: int = Field(ge=0, le=UINT32_MAX)
+    index: Integer = Field(ge=0, le=UINT32_MAX)
     role: Role
     text: str = ""
-    start_s: float = _Seconds
-    end_s: float = _Seconds
+    start_s: Number = _Seconds
+    end_s: Number = _Seconds
     words: list[Word] | None = None
-    interrupted: bool = False
-    e2e_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    eou_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    stt_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    llm_ttft_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    tts_ttfb_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    interrupted: Flag = False
+    e2e_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    eou_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    stt_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    llm_ttft_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    tts_ttfb_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Turn:
@@ -77,13 +94,13 @@ class ToolCall(BaseModel):
     model_config = _FROZEN
 
     id: ShortText
-    turn_index: int | None = Field(default=None, ge=0, le=UINT32_MAX)
+    turn_index: Integer | None = Field(default=None, ge=0, le=UINT32_MAX)
     name: ShortText
     arguments: BoundedJson = None
     result: BoundedJson = None
-    success: bool | None = None
-    start_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
-    end_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    success: Flag | None = None
+    start_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    end_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
 
 
 class Recording(BaseModel):
@@ -101,13 +118,13 @@ class Recording(BaseModel):
     uri: str | None = Field(default=None, max_length=MAX_URL_TEXT)
     source_url: str | None = Field(default=None, max_length=MAX_URL_TEXT)
     format: ShortText | None = None
-    sample_rate: int | None = Field(default=None, gt=0)
-    channels: int | None = Field(default=None, ge=1)
+    sample_rate: Integer | None = Field(default=None, gt=0)
+    channels: Integer | None = Field(default=None, ge=1)
     channel_map: dict[int, Role] = Field(default_factory=dict)
-    duration_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    duration_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     vantage: ShortText | None = None
-    offset_s: float = Field(default=0.0, allow_inf_nan=False)
+    offset_s: Number = Field(default=0.0, allow_inf_nan=False)
 
 
 class CostLine(BaseModel):
@@ -116,11 +133,11 @@ class CostLine(BaseModel):
     model_config = _FROZEN
 
     product: ShortText
-    amount: float = Field(allow_inf_nan=False)
+    amount: Number = Field(allow_inf_nan=False)
     currency: ShortText = "USD"
-    quantity: float | None = None
+    quantity: Number | None = None
     unit: ShortText | None = None
-    unit_price: float | None = None
+    unit_price: Number | None = None
 
 
 class Usage(BaseModel):
@@ -128,12 +145,12 @@ class Usage(BaseModel):
 
     model_config = _FROZEN
 
-    llm_prompt_tokens: int | None = Field(default=None, ge=0)
-    llm_completion_tokens: int | None = Field(default=None, ge=0)
-    tts_characters: int | None = Field(default=None, ge=0)
-    stt_audio_s: float | None = Field(default=None, ge=0.0)
-    audio_s: float | None = Field(default=None, ge=0.0)
-    extra: dict[str, float] = Field(default_factory=dict)
+    llm_prompt_tokens: Integer | None = Field(default=None, ge=0)
+    llm_completion_tokens: Integer | None = Field(default=None, ge=0)
+    tts_characters: Integer | None = Field(default=None, ge=0)
+    stt_audio_s: Number | None = Field(default=None, ge=0.0)
+    audio_s: Number | None = Field(default=None, ge=0.0)
+    extra: dict[str, Number] = Field(default_factory=dict)
 
 
 class LatencyStats(BaseModel):
@@ -141,14 +158,14 @@ class LatencyStats(BaseModel):
 
     model_config = _FROZEN
 
-    p50_s: float | None = None
-    p90_s: float | None = None
-    p95_s: float | None = None
-    p99_s: float | None = None
-    min_s: float | None = None
-    max_s: float | None = None
-    count: int | None = Field(default=None, ge=0)
-    values_s: list[float] | None = None
+    p50_s: Number | None = None
+    p90_s: Number | None = None
+    p95_s: Number | None = None
+    p99_s: Number | None = None
+    min_s: Number | None = None
+    max_s: Number | None = None
+    count: Integer | None = Field(default=None, ge=0)
+    values_s: list[Number] | None = None
 
 
 class SimulationRef(BaseModel):
@@ -181,7 +198,7 @@ class Call(BaseModel):
     direction: Direction = Direction.UNKNOWN
     started_at: AwareDatetime
     ended_at: AwareDatetime | None = None
-    duration_s: float | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    duration_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     end_reason: EndReason = EndReason.UNKNOWN
     end_reason_raw: ShortText | None = None
     turns: list[Turn] = Field(default_factory=list)
@@ -208,6 +225,14 @@ class Call(BaseModel):
                     for i, t in enumerate(turns)
                 ]
         return data
+
+    @field_validator("started_at", "ended_at", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: Any) -> Any:
+        """A date-time is RFC 3339 text (or a datetime in Python), never a number read as epoch seconds."""
+        if isinstance(value, int | float):
+            raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-24T09:30:00Z")
+        return value
 
     @field_validator("started_at", "ended_at")
     @classmethod
