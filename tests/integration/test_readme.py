@@ -63,8 +63,13 @@ class Demo:
             assert self.process.poll() is None, self.log.read_text()[-3000:]
             printed = re.search(r"API key for this project: (\S+)", self.log.read_text())
             if printed:
+                # The key is printed just before the server starts listening: wait for it to answer.
                 self.key = printed.group(1)
-                healthz = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=5)
+                try:
+                    healthz = httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=5)
+                except httpx.TransportError:
+                    time.sleep(0.2)
+                    continue
                 assert healthz.status_code == 200, healthz.text
                 return
             time.sleep(0.5)
@@ -93,7 +98,7 @@ def uv() -> str:
     return found
 
 
-def _start_demo(block: str, tmp_path: Path) -> Demo:
+def _start_demo(block: str, tmp_path: Path, started: list[Demo]) -> Demo:
     """The install block: ``pip install uv`` is not run; the rest is, in the background."""
     assert block.startswith(INSTALL), block
     command = block.removeprefix(INSTALL).strip()
@@ -115,6 +120,7 @@ def _start_demo(block: str, tmp_path: Path) -> Demo:
             start_new_session=True,  # the demo runs under uv: stop both with one signal to the group
         )
     demo = Demo(process, port, env, log)
+    started.append(demo)  # stopped by the fixture even when it never becomes ready
     demo.wait_ready()
     return demo
 
@@ -175,8 +181,7 @@ def test_every_readme_example_runs_as_written(tmp_path: Path, uv: str, demo_clea
     posted: list[str] = []
     for block in blocks:
         if block.startswith(INSTALL):
-            demo = _start_demo(block, tmp_path)
-            demo_cleanup.append(demo)
+            demo = _start_demo(block, tmp_path, demo_cleanup)
         elif block.strip() == "./scripts/test":
             script = ROOT / "scripts" / "test"
             assert script.is_file() and os.access(script, os.X_OK)

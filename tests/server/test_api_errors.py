@@ -199,3 +199,16 @@ def _wav_bytes() -> bytes:
         out.setframerate(8000)
         out.writeframes(b"\x00\x01" * 8000)
     return buffer.getvalue()
+
+
+def test_multipart_parts_are_the_declared_ones(
+    client: TestClient, auth: dict[str, str], services: Any
+) -> None:
+    declared = client.get("/openapi.json").json()["paths"]["/api/v1/calls"]["post"]["requestBody"]
+    form_schema = declared["content"]["multipart/form-data"]["schema"]
+    assert form_schema["additionalProperties"] is False
+    files = {"call": (None, orjson.dumps(call_payload()), "application/json"), "notes": (None, b"hi")}
+    response = client.post("/api/v1/calls", files=files, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == [{"loc": "notes", "msg": "unknown part"}]
+    assert services.meta.pending_count() == 0

@@ -66,7 +66,16 @@ async def _multipart(request: Request, services: Services, project_id: str) -> J
         return await _ingest_form(form, services, project_id)
 
 
+_FORM_PARTS = ("call", "recording", "channel_map", "vantage")
+
+
 async def _ingest_form(form: FormData, services: Services, project_id: str) -> JSONResponse:
+    unknown = sorted({name for name in form if name not in _FORM_PARTS})
+    if unknown:
+        raise PayloadError(
+            f"multipart body has unknown parts {unknown}; the parts are {', '.join(_FORM_PARTS)}",
+            [{"loc": name or "(unnamed part)", "msg": "unknown part"} for name in unknown],
+        )
     raw_call = form.get("call")
     if raw_call is None:
         raise PayloadError(
@@ -127,13 +136,14 @@ async def _json_ingest(services: Services, project_id: str, body: bytes) -> JSON
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "maxProperties": 8,
                         "properties": {
                             "call": {"$ref": "#/components/schemas/Call", "description": "the call as JSON"},
                             "recording": {"type": "string", "format": "binary"},
                             "channel_map": {"type": "string", "example": "user,agent"},
+                            "vantage": {"type": "string", "description": "where the audio was captured"},
                         },
                         "required": ["call"],
+                        "additionalProperties": False,
                     }
                 },
             },
