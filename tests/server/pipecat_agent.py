@@ -3,10 +3,13 @@
 The STT, LLM and TTS are Pipecat service subclasses carrying Pipecat's own tracing decorators
 (``@traced_stt``, ``@traced_llm``, ``@traced_tts``); each answers from a script after a set delay, so
 the spans Pipecat emits carry real time-to-first-byte metrics, token usage, characters and audio
-seconds. The output transport is Pipecat's own ``BaseOutputTransport`` playing audio into nothing at
-real-time pace, so ``BotStartedSpeakingFrame``/``BotStoppedSpeakingFrame`` (which drive Pipecat's turn
-tracking and its user-to-bot latency) come from Pipecat itself. The caller's side is what a VAD and an
-input transport push: VAD and user speaking frames around raw audio.
+seconds. An exchange with a tool use has the LLM call a function registered with Pipecat's
+``register_function``: Pipecat runs it, and its ``LLMAssistantAggregator`` (after the output transport,
+where a pipeline puts it) writes the call and its result into the context and runs the LLM again, whose
+reply the caller hears. The output transport is Pipecat's own ``BaseOutputTransport`` playing audio
+into nothing at real-time pace, so ``BotStartedSpeakingFrame``/``BotStoppedSpeakingFrame`` (which drive
+Pipecat's turn tracking and its user-to-bot latency) come from Pipecat itself. The caller's side is what
+a VAD and an input transport push: VAD and user speaking frames around raw audio.
 
 It runs as its own process (``python pipecat_agent.py '<AgentRun as JSON>'``), set up for tracing the
 way ``docs/integrations/pipecat.md`` tells users, because that is how an agent meets the server: another
@@ -30,6 +33,7 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     EndFrame,
     Frame,
+    FunctionCallFromLLM,
     InputAudioRawFrame,
     InterruptionFrame,
     LLMContextFrame,
@@ -49,8 +53,9 @@ from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMAssistantAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.llm_service import LLMService
+from pipecat.services.llm_service import FunctionCallParams, LLMService
 from pipecat.services.settings import LLMSettings, STTSettings, TTSSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.services.tts_service import TTSService
@@ -95,9 +100,9 @@ class ScriptedSTT(SegmentedSTTService):
 class TranscriptToContext(FrameProcessor):
     """Adds each final transcript to the conversation and asks the LLM to answer it."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: LLMContext) -> None:
         super().__init__()
-        self._context = LLMContext()
+        self._context = context
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -108,12 +113,21 @@ class TranscriptToContext(FrameProcessor):
 
 
 class ScriptedLLM(LLMService):
-    """Streams the script's reply word by word and reports its token usage."""
+    """Streams the script's reply word by word and reports its token usage; an exchange with a tool use
+    first asks for the function call, and replies when Pipecat runs the LLM again with its result."""
 
     def __init__(self, run: AgentRun) -> None:
         super().__init__(settings=_complete_llm_settings())
         self._run = run
         self._turn = 0
+        self._called: set[str] = set()
+        for tool in {e.tool.name: e.tool for e in run.exchanges if e.tool is not None}.values():
+            self.register_function(tool.name, self._answer)
+
+    async def _answer(self, params: FunctionCallParams) -> None:
+        """The registered function: the script's result for this call."""
+        (tool,) = (e.tool for e in self._run.exchanges if e.tool and e.tool.call_id == params.tool_call_id)
+        await params.result_callback(tool.result)
 
     def can_generate_metrics(self) -> bool:
         return True
@@ -130,10 +144,24 @@ class ScriptedLLM(LLMService):
     @traced_llm
     async def _process_context(self, context: LLMContext) -> None:
         exchange = self._run.exchanges[self._turn]
-        self._turn += 1
+        tool = exchange.tool
         await self.start_ttfb_metrics()
         await asyncio.sleep(self._run.timing.llm_s)
         await self.stop_ttfb_metrics()
+        if tool is not None and tool.call_id not in self._called:
+            self._called.add(tool.call_id)
+            await self.start_llm_usage_metrics(
+                LLMTokenUsage(
+                    prompt_tokens=tool.prompt_tokens,
+                    completion_tokens=tool.completion_tokens,
+                    total_tokens=tool.prompt_tokens + tool.completion_tokens,
+                )
+            )
+            await self.run_function_calls(
+                [FunctionCallFromLLM(tool.name, tool.call_id, dict(tool.arguments), context)]
+            )
+            return
+        self._turn += 1
         for word in exchange.agent.split(" "):
             await self._push_llm_text(f"{word} ")
         await self.start_llm_usage_metrics(
@@ -260,8 +288,16 @@ async def _speak(worker: PipelineWorker, timing: Timing, *, barge_in: bool) -> N
 
 async def run_conversation(run: AgentRun, *, timeout_s: float = CONVERSATION_TIMEOUT_S) -> None:
     """Run one traced conversation through a Pipecat pipeline until its ``EndFrame``."""
+    context = LLMContext()
     pipeline = Pipeline(
-        [ScriptedSTT(run), TranscriptToContext(), ScriptedLLM(run), ScriptedTTS(run), LoopbackSpeaker()]
+        [
+            ScriptedSTT(run),
+            TranscriptToContext(context),
+            ScriptedLLM(run),
+            ScriptedTTS(run),
+            LoopbackSpeaker(),
+            LLMAssistantAggregator(context),
+        ]
     )
     watch = SpeechWatch()
     worker = PipelineWorker(

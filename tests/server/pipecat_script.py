@@ -15,6 +15,18 @@ TTS_MODEL = "scripted-tts"
 
 
 @dataclass(frozen=True)
+class ToolUse:
+    """A function the LLM calls before it replies, and what the pipeline's function returns."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, str]
+    result: dict[str, str]
+    prompt_tokens: int = 60
+    completion_tokens: int = 12
+
+
+@dataclass(frozen=True)
 class Exchange:
     """One user utterance and the agent's scripted reply to it."""
 
@@ -24,6 +36,8 @@ class Exchange:
     completion_tokens: int
     barge_in: bool = False
     """The caller starts the next utterance while the agent is still speaking this reply."""
+    tool: ToolUse | None = None
+    """A function call the LLM makes first; the pipeline runs it and the LLM replies with its result."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,10 @@ class AgentRun:
         return cls(
             **{
                 **data,
-                "exchanges": [Exchange(**e) for e in data["exchanges"]],
+                "exchanges": [
+                    Exchange(**{**e, "tool": ToolUse(**e["tool"]) if e["tool"] else None})
+                    for e in data["exchanges"]
+                ],
                 "timing": Timing(**data["timing"]),
             }
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipecat_script import LLM_MODEL, STT_MODEL, TTS_MODEL, AgentRun, Exchange
+from pipecat_script import LLM_MODEL, STT_MODEL, TTS_MODEL, AgentRun, Exchange, ToolUse
 from test_otlp_kit import KEY, LiveServer, otlp_settings, serve
 
 from convoscope.server.services import open_services
@@ -163,3 +163,48 @@ def test_a_barge_in_interrupts_the_agent_turn_it_cuts_off(live: LiveServer) -> N
     (root,) = tree["roots"]
     # Pipecat flags the last turn too (the pipeline's end closed it); the raw flag stays on the span.
     assert [t["attributes"]["turn.was_interrupted"] for t in root["children"]] == [False, True, True]
+
+
+def test_a_function_call_is_rebuilt_from_the_llm_input_with_its_turn_and_times(live: LiveServer) -> None:
+    lookup = ToolUse(
+        "call_lookup_1",
+        "lookup_booking",
+        {"city": "Lisbon", "day": "Friday"},
+        {"flight": "TP1351", "departs": "10:40"},
+    )
+    run, call = converse(
+        live,
+        [
+            Exchange("Hello", "Hi, how can I help?", 50, 5),
+            Exchange("Where am I flying on Friday?", "You fly to Lisbon at 10:40.", 140, 8, tool=lookup),
+            Exchange("Read me the whole itinerary", "Friday, Lisbon, then on Sunday", 160, 9, barge_in=True),
+            Exchange("Just the return", "Back on Sunday at 18:05.", 180, 7),
+        ],
+    )
+
+    turns = call["turns"]
+    assert [(t["role"], t["text"]) for t in turns] == [
+        (role, text) for e in run.exchanges for role, text in (("user", e.user), ("agent", e.agent))
+    ]
+    assert [t["index"] for t in turns] == list(range(len(turns)))
+    assert [t["interrupted"] for t in turns[1::2]] == [False, False, True, False]
+    for user, agent in zip(turns[::2], turns[1::2], strict=True):
+        assert user["end_s"] <= agent["start_s"] and agent["llm_ttft_s"] >= run.timing.llm_s
+        assert agent["e2e_s"] > agent["stt_s"] > 0
+    # The function's round trip is inside the user's wait for the reply that follows it.
+    assert turns[3]["e2e_s"] > turns[1]["e2e_s"]
+
+    (tool,) = call["tool_calls"]
+    assert tool["id"] == lookup.call_id and tool["name"] == lookup.name
+    assert tool["arguments"] == lookup.arguments and tool["result"] == lookup.result
+    assert tool["turn_index"] == turns[3]["index"]
+    # Pipecat exports no outcome for a function; nothing is made up.
+    assert tool["success"] is None
+    assert turns[2]["end_s"] <= tool["start_s"] <= tool["end_s"] <= turns[3]["end_s"]
+    assert call["usage"]["llm_prompt_tokens"] == lookup.prompt_tokens + sum(
+        e.prompt_tokens for e in run.exchanges
+    )
+    tree = live.get(f"/api/v1/calls/{call['id']}/spans").json()
+    (root,) = tree["roots"]
+    # The tool turn holds two LLM runs: the one that asked for the function and the one that answered.
+    assert [sorted(c["name"] for c in t["children"]).count("llm") for t in root["children"]] == [1, 2, 1, 1]

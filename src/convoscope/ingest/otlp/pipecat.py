@@ -12,12 +12,18 @@ the conversation span's end, which also sets ``turn.ended_by_conversation_end``)
 finished speaking. A barge-in always opens a next turn, so the last turn of an ended conversation was
 never cut off by the caller: its agent turn is ``interrupted`` only when a TTS span says so
 (``tts.interrupted``, Pipecat 1.x).
+
+Pipecat traces no span for a function call: the calls are read from the ``input`` messages of the
+``llm`` spans (``messages.message_tool_calls``), placed in the agent turn of the LLM run that asked for
+them. GenAI ``execute_tool`` spans, where an application adds its own, are taken as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+
+from pydantic import JsonValue
 
 from ...model import Call, CallSource, Role, Span, ToolCall, Turn
 from .common import (
@@ -29,10 +35,12 @@ from .common import (
     attr_str,
     genai_tool_call,
     is_genai_tool,
+    json_value,
     offset_s,
     trace_call,
     usage_from,
 )
+from .messages import message_tool_calls
 
 __all__ = ["PipecatMapper"]
 
@@ -66,14 +74,29 @@ class PipecatMapper:
         start = started_at or (root.start if root is not None else tree.first_start)
         turns: list[Turn] = []
         tools: list[ToolCall] = []
+        agent_of: dict[str, int] = {}
         for number, turn_span in enumerate(turn_spans, start=1):
             closed_by_end = _closed_by_conversation_end(turn_span, last=number == len(turn_spans), root=root)
             turns.extend(self._turns(tree, turn_span, start, len(turns), closed_by_end=closed_by_end))
             agent_index = turns[-1].index if turns and turns[-1].role == Role.AGENT else None
+            if agent_index is not None:
+                agent_of[turn_span.span_id] = agent_index
             for tool_span in (s for s in tree.descendants(turn_span) if is_genai_tool(s)):
                 tool = genai_tool_call(tool_span, start, agent_index)
                 if tool is not None:
                     tools.append(tool)
+
+        def turn_of(span: Span) -> int | None:
+            owner = tree.ancestor(span, "turn")
+            return agent_of.get(owner.span_id) if owner is not None else None
+
+        known = {tool.id for tool in tools}
+        tools.extend(
+            tool
+            for tool in message_tool_calls(tree.named("llm"), _input_messages, turn_of, start)
+            if tool.id not in known
+        )
+        tools.sort(key=lambda t: (t.start_s if t.start_s is not None else t.end_s or 0.0, t.id))
         tts = [
             (s, attr_int(s, "metrics.character_count") or len(attr_str(s, "text") or ""))
             for s in tree.named("tts")
@@ -151,6 +174,12 @@ def _closed_by_conversation_end(turn_span: Span, *, last: bool, root: Span | Non
     """Whether Pipecat closed the turn because the conversation ended (its interruption flag then says
     nothing about the caller): it says so, or it is the last turn of a conversation that has ended."""
     return bool(attr_bool(turn_span, "turn.ended_by_conversation_end")) or (last and root is not None)
+
+
+def _input_messages(span: Span) -> list[JsonValue]:
+    """The messages an ``llm`` span sent (``input``, a JSON list in the provider's format)."""
+    value = json_value(span.attributes.get("input"))
+    return value if isinstance(value, list) else []
 
 
 def _ttfb(spans: Sequence[Span]) -> float | None:
