@@ -212,7 +212,7 @@ def test_out_of_order_times_are_kept_with_a_warning() -> None:
         (lambda p: p.pop("type"), "type"),
         (lambda p: p.update(type="post_call_unknown"), "type"),
         (lambda p: p["data"].pop("conversation_id"), "data.conversation_id"),
-        (lambda p: p["data"]["metadata"].pop("start_time_unix_secs"), "start_time_unix_secs"),
+        (lambda p: p["data"]["metadata"].update(start_time_unix_secs="noon"), "start_time_unix_secs"),
         (
             lambda p: p["data"]["transcript"][1].update(time_in_call_secs="four"),
             "transcript[1].time_in_call_secs",

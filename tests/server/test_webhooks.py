@@ -363,7 +363,7 @@ def test_a_row_the_worker_cannot_assemble_fails_visibly_and_others_go_on(
     bad = services.meta.enqueue(
         project_id,
         kind="source:retell",
-        payload=b'{"event": "call_ended", "call": {"call_id": "x"}}',
+        payload=b'{"event": "call_ended", "call": {"call_id": "x", "start_timestamp": "soon"}}',
         content_type="application/json",
     )
     good = client.post("/api/v1/ingest/retell", content=_body(_fixture("retell", "call_ended")), headers=auth)

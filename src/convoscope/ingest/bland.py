@@ -33,6 +33,7 @@ from .payload_fields import (
     opt_list,
     opt_obj,
     opt_str,
+    received_start,
     req_obj,
     req_str,
     turn_ends,
@@ -124,17 +125,36 @@ def _end_reason(call: Mapping[str, Any]) -> tuple[EndReason, str | None]:
     return EndReason.UNKNOWN, None
 
 
+def _start(call: Mapping[str, Any], warnings: Warnings, received_at: datetime | None) -> datetime:
+    """When the call started: ``started_at``, else ``created_at``, else the first utterance, else when
+    its first webhook was received.
+
+    Bland's webhooks carry neither ``started_at`` nor ``created_at`` (only the call-details object does),
+    so a webhook alone usually starts at its first ``transcripts[].created_at``, a vendor time a few
+    seconds after the call connected; the warning says which time stands in.
+    """
+    started = opt_str(call, "started_at", "(body)") or opt_str(call, "created_at", "(body)")
+    if started is not None:
+        return iso_datetime(started, "started_at", warnings)
+    spoken = []
+    for i, raw in enumerate(opt_list(call, "transcripts", "(body)")):
+        where = f"transcripts[{i}]"
+        at = opt_str(req_obj(raw, where), "created_at", where)
+        if at is not None:
+            spoken.append(iso_datetime(at, f"{where}.created_at", warnings))
+    if spoken:
+        warnings.append("started_at: missing (and no created_at); the first utterance's time stands in")
+        return min(spoken)
+    return received_start(received_at, "started_at", warnings)
+
+
 class _Reader:
     """Reads one merged Bland call document into canonical fields."""
 
-    def __init__(self, call: dict[str, Any], warnings: Warnings) -> None:
+    def __init__(self, call: dict[str, Any], warnings: Warnings, received_at: datetime | None) -> None:
         self.call = call
         self.warnings = warnings
-        created = opt_str(call, "created_at", "(body)")
-        started = opt_str(call, "started_at", "(body)") or created
-        if started is None:
-            raise field_error("started_at", "missing (and no created_at either)")
-        self.started_at = iso_datetime(started, "started_at", warnings)
+        self.started_at = _start(call, warnings, received_at)
         minutes = opt_float(call, "call_length", "(body)")
         self.duration_s = minutes * SECONDS_PER_MINUTE if minutes is not None and minutes >= 0 else None
         self.raw_roles: dict[str, str] = {}
@@ -269,7 +289,8 @@ class BlandSource:
             event_key=body_event_key(kind, payload),
         )
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
+        """The immediate and corrected webhooks of one ``call_id``, merged (corrected fields win)."""
         if not events:
             raise PayloadError("no events to assemble")
         ids = {req_str(req_obj(e, "(body)"), "call_id", "(body)") for e in events}
@@ -277,7 +298,8 @@ class BlandSource:
             raise PayloadError(f"events of different calls assembled together: {sorted(ids)}")
         warnings: Warnings = []
         merged = _merge(events)
-        call = build_call({"source": self.name, **_Reader(merged, warnings).fields()}, "bland events")
+        fields = _Reader(merged, warnings, received_at).fields()
+        call = build_call({"source": self.name, **fields}, "bland events")
         return Assembled(call=call, warnings=tuple(warnings))
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str, *, now: datetime) -> None:

@@ -195,14 +195,18 @@ def _llm_tokens(turn: Mapping[str, Any], where: str) -> tuple[int, int]:
 class _Conversation:
     """The canonical fields read from one ``post_call_transcription`` ``data`` object."""
 
-    def __init__(self, data: dict[str, Any], warnings: Warnings) -> None:
+    def __init__(self, data: dict[str, Any], warnings: Warnings, sent_at: datetime | None) -> None:
         self.warnings = warnings
         self.data = data
         meta = opt_obj(data, "metadata", "data") or {}
         start = opt_float(meta, "start_time_unix_secs", "data.metadata")
-        if start is None:
-            raise field_error("data.metadata.start_time_unix_secs", "missing")
-        self.started_at = epoch_datetime(start, "data.metadata.start_time_unix_secs")
+        if start is not None:
+            self.started_at = epoch_datetime(start, "data.metadata.start_time_unix_secs")
+        elif sent_at is not None:
+            warnings.append("data.metadata.start_time_unix_secs: missing; the event's time stands in")
+            self.started_at = sent_at
+        else:
+            raise field_error("data.metadata.start_time_unix_secs", "missing, and no event_timestamp")
         duration = opt_float(meta, "call_duration_secs", "data.metadata")
         self.duration_s = duration if duration is not None and duration >= 0 else None
         self.meta = meta
@@ -374,6 +378,12 @@ def _event_fields(event: Mapping[str, Any], data: dict[str, Any]) -> dict[str, A
     }
 
 
+def _sent_at(event: Mapping[str, Any]) -> datetime | None:
+    """The event's own ``event_timestamp``, when it carries one."""
+    at = opt_float(event, "event_timestamp", "(body)")
+    return None if at is None else epoch_datetime(at, "event_timestamp")
+
+
 def _failure_fields(event: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     reason = opt_str(data, "failure_reason", "data")
     extra = {"failure": {k: v for k, v in data.items() if k not in ("conversation_id", "agent_id")}}
@@ -405,7 +415,9 @@ class ElevenLabsSource:
             event_key=body_event_key(kind, payload),
         )
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
+        """The newest event of each type, merged; every ElevenLabs event carries a time of its own
+        (``event_timestamp``), so ``received_at`` is not needed here."""
         if not events:
             raise PayloadError("no events to assemble")
         warnings: Warnings = []
@@ -417,7 +429,8 @@ class ElevenLabsSource:
         if len(ids) > 1:
             raise PayloadError(f"events of different conversations assembled together: {sorted(ids)}")
         if TRANSCRIPTION in latest:
-            fields = _Conversation(latest[TRANSCRIPTION][1], warnings).fields()
+            event, data = latest[TRANSCRIPTION]
+            fields = _Conversation(data, warnings, _sent_at(event)).fields()
             if INITIATION_FAILURE in latest:
                 warnings.append("a call_initiation_failure arrived for a conversation that has a transcript")
         elif INITIATION_FAILURE in latest:

@@ -131,7 +131,7 @@ class GenericSource:
         call_id = req_str(document, "call_id", "body")
         return SourceEvent(external_id=call_id, event_type="call", event_key=body_event_key("call", document))
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
         """The latest document is the call (a correction re-sent later wins)."""
         if not events:
             raise PayloadError("no generic events to assemble")

@@ -33,6 +33,7 @@ __all__ = [
     "opt_list",
     "opt_obj",
     "opt_str",
+    "received_start",
     "req_obj",
     "req_str",
     "turn_ends",
@@ -165,6 +166,24 @@ def iso_datetime(value: str, where: str, warnings: Warnings) -> datetime:
         warnings.append(f"{where}: time {value!r} has no UTC offset; read as UTC")
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+RECEIVED_START_NOTE = "the receive time of the call's first event stands in"
+"""Part of the warning a call carries while its start is the receive time; a later event with the real
+start time replaces both (the call is re-assembled from all its events)."""
+
+
+def received_start(received_at: datetime | None, where: str, warnings: Warnings) -> datetime:
+    """The start of a call none of whose events says when it started: when its first event was received.
+
+    A missing start time is no reason to refuse a vendor's event (Vapi's minimal end-of-call report and
+    Bland's webhooks carry none); the receive time is the best time known, and the warning says so. Only
+    without a receive time (an adapter called directly) is it a PayloadError naming ``where``.
+    """
+    if received_at is None:
+        raise field_error(where, "missing, and no receive time to stand in for it")
+    warnings.append(f"{where}: missing; {RECEIVED_START_NOTE} ({received_at.isoformat()})")
+    return received_at.astimezone(UTC)
 
 
 def turn_ends(

@@ -29,6 +29,7 @@ from .payload_fields import (
     opt_list,
     opt_obj,
     opt_str,
+    received_start,
     req_obj,
     req_str,
 )
@@ -287,7 +288,7 @@ class RetellSource:
         key = event if event in LIFECYCLE_EVENTS else body_event_key(event, payload)
         return SourceEvent(external_id=call_id, event_type=event, event_key=key)
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
         """Merge the call objects of all events (later wins, nulls never erase), then map the merge."""
         if not events:
             raise PayloadError("no Retell events to assemble")
@@ -297,22 +298,21 @@ class RetellSource:
             body = req_obj(raw, "body")
             seen.append(req_str(body, "event", "body"))
             merged = merge_present(merged, req_obj(body.get("call"), "call"))
-        return self._map(merged, seen)
+        return self._map(merged, seen, received_at)
 
-    def _map(self, call: dict[str, Any], seen: list[str]) -> Assembled:
+    def _map(self, call: dict[str, Any], seen: list[str], received_at: datetime | None) -> Assembled:
         warnings: Warnings = []
         call_id = req_str(call, "call_id", "call")
         start_ms = opt_float(call, "start_timestamp", "call")
         end_ms = opt_float(call, "end_timestamp", "call")
-        if start_ms is None:
-            if end_ms is None:
-                raise PayloadError(
-                    "call.start_timestamp: missing, and no end_timestamp to stand in for it",
-                    [{"loc": "call.start_timestamp", "msg": "missing"}],
-                )
+        if start_ms is not None:
+            started_at = epoch_datetime(start_ms / _MS, "call.start_timestamp")
+        elif end_ms is not None:
             warnings.append("call.start_timestamp: missing (call never connected); the end time stands in")
-            start_ms = end_ms
-        started_at = epoch_datetime(start_ms / _MS, "call.start_timestamp")
+            started_at = epoch_datetime(end_ms / _MS, "call.end_timestamp")
+        else:
+            # A call that is registered but not yet connected has neither (the SDK makes both optional).
+            started_at = received_start(received_at, "call.start_timestamp", warnings)
         ended_at: datetime | None = None
         if end_ms is not None:
             ended_at = epoch_datetime(end_ms / _MS, "call.end_timestamp")

@@ -5,8 +5,9 @@ A vendor delivers a call as one or more events (Retell sends ``call_started``, `
 audio). The framework stores every raw event of a call, so nothing a vendor sends is lost, and rebuilds the
 canonical call from all of them each time one arrives. An adapter is therefore three pure functions:
 ``identify`` (which call, which event: enough to store it idempotently), ``assemble`` (all stored events of
-one call → the call) and ``verify`` (the vendor's signature scheme). Adapters do no I/O: downloading
-recordings, choosing the project and filling project defaults happen in the server.
+one call, and when the first was received → the call) and ``verify`` (the vendor's signature scheme).
+Adapters do no I/O: downloading recordings, choosing the project and filling project defaults happen in
+the server.
 
 Each adapter lives in its own module ``convoscope.ingest.<name>`` and exposes its instance as the module
 attribute ``SOURCE``; :func:`get_source` imports it on first use, so an adapter is registered by existing.
@@ -85,8 +86,12 @@ class Source(Protocol):
         """Which call and event ``payload`` (parsed JSON) is; PayloadError (→ 400/422) naming the problem."""
         ...
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
-        """All stored events of one call, oldest first; later events complete earlier ones."""
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
+        """All stored events of one call, oldest first; later events complete earlier ones.
+
+        ``received_at`` is when the first of them reached the server: the call's start when no event
+        says when it started (``payload_fields.received_start``, with a warning), never a refusal.
+        """
         ...
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str, *, now: datetime) -> None:

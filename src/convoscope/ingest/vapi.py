@@ -30,6 +30,7 @@ from .payload_fields import (
     opt_list,
     opt_obj,
     opt_str,
+    received_start,
     req_obj,
     req_str,
 )
@@ -412,26 +413,26 @@ class VapiSource:
             )
         return SourceEvent(external_id=call_id, event_type="call", event_key=body_event_key("call", body))
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
         """Merge every event's call view (later over earlier), then map it."""
         if not events:
             raise PayloadError("no Vapi events to assemble")
         view: dict[str, Any] = {}
         for raw in events:
             view = merge_present(view, _view(raw))
-        return self._map(view)
+        return self._map(view, received_at)
 
-    def _map(self, view: dict[str, Any]) -> Assembled:
+    def _map(self, view: dict[str, Any], received_at: datetime | None) -> Assembled:
         warnings: Warnings = []
         call_id = req_str(view, "id", "call")
         start_text = opt_str(view, "startedAt", "call") or opt_str(view, "createdAt", "call")
         if start_text is None:
-            raise PayloadError(
-                "call.startedAt: missing (and no createdAt)", [{"loc": "call.startedAt", "msg": "missing"}]
-            )
-        if "startedAt" not in view:
-            warnings.append("call.startedAt: missing; createdAt stands in")
-        started_at = iso_datetime(start_text, "call.startedAt", warnings)
+            # Vapi's own minimal end-of-call report is {call: {id, status, endedReason}}.
+            started_at = received_start(received_at, "call.startedAt", warnings)
+        else:
+            if "startedAt" not in view:
+                warnings.append("call.startedAt: missing; createdAt stands in")
+            started_at = iso_datetime(start_text, "call.startedAt", warnings)
         ended_text = opt_str(view, "endedAt", "call")
         ended_at = iso_datetime(ended_text, "call.endedAt", warnings) if ended_text else None
         if ended_at is not None and ended_at < started_at:

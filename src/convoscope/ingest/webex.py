@@ -97,7 +97,7 @@ class WebexSource:
             event_key=body_event_key(EVENT_TYPE, payload),
         )
 
-    def assemble(self, events: Sequence[Any]) -> Assembled:
+    def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:
         """The newest capture of a task wins (it has fresh presigned links); earlier ones add nothing."""
         if not events:
             raise PayloadError("no events to assemble")

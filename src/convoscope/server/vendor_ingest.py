@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND_PREFIX",
+    "CallEvents",
     "Prepared",
     "SourceEventIngest",
     "attachment_outcome",
@@ -54,6 +55,7 @@ __all__ = [
     "register",
     "secret_setting",
     "source_of_kind",
+    "stored_events",
 ]
 
 log = logging.getLogger("convoscope.vendor_ingest")
@@ -275,28 +277,62 @@ def keep_hosted(call: Call, stored: Call | None) -> Call:
     return call.model_copy(update={"recordings": recordings})
 
 
-def first_started_at(source: Source, events: Sequence[Any]) -> datetime | None:
+def first_started_at(
+    source: Source, events: Sequence[Any], received_at: datetime | None = None
+) -> datetime | None:
     """The start time the first event gave, so every later event of a call keeps the same call id.
 
     ``None`` (the full assembly decides) when the first event alone does not make a call, or makes one
     only provisionally, with warnings (ElevenLabs audio that came before its transcription knows only when
-    it was sent): a start that is a guess must not pin the call.
+    it was sent; an event with no start at all starts when it was received): a start that is a guess
+    must not pin the call, so a later event that brings the real one replaces it.
     """
     if len(events) < 2:
         return None
     try:
-        first = source.assemble(events[:1])
+        first = source.assemble(events[:1], received_at=received_at)
     except PayloadError:
         return None
     return None if first.warnings else first.call.started_at
 
 
+@dataclass(frozen=True)
+class CallEvents:
+    """Every stored event of one vendor call, parsed, and when the first of them was received."""
+
+    events: list[Any]
+    received_at: datetime
+
+    def assemble(self, source: Source) -> Assembled:
+        """The call these events make; the receive time stands in for a start no event gives."""
+        return source.assemble(self.events, received_at=self.received_at)
+
+    def first_started_at(self, source: Source) -> datetime | None:
+        """:func:`first_started_at` of these events."""
+        return first_started_at(source, self.events, self.received_at)
+
+
+def stored_events(meta: MetadataStore, project_id: str, source: str, external_id: str) -> CallEvents | None:
+    """The call's kept events (the worker's view, this one included); ``None`` when none is kept."""
+    records = meta.source_event_records(project_id, source, external_id)
+    if not records:
+        return None
+    return CallEvents([orjson.loads(raw) for raw, _ in records], min(at for _, at in records))
+
+
 def events_with(
-    meta: MetadataStore, project_id: str, source: str, event: SourceEvent, payload: Any
-) -> list[Any]:
-    """The call's stored events plus ``payload`` when it is not among them yet (the endpoint's view)."""
-    stored = meta.source_events(project_id, source, event.external_id)
-    return [orjson.loads(raw) for raw in stored] + [payload]
+    meta: MetadataStore,
+    project_id: str,
+    source: str,
+    event: SourceEvent,
+    payload: Any,
+    received_at: datetime,
+) -> CallEvents:
+    """The call's stored events plus ``payload``, received at ``received_at`` (the endpoint's view)."""
+    stored = stored_events(meta, project_id, source, event.external_id)
+    if stored is None:
+        return CallEvents([payload], received_at)
+    return CallEvents([*stored.events, payload], min(stored.received_at, received_at))
 
 
 @dataclass(frozen=True)
@@ -315,6 +351,7 @@ class _Identified:
             self.event.external_id,
             self.event.event_key,
             self.item.payload,
+            self.item.received_at,
         )
 
 
@@ -381,17 +418,19 @@ class SourceEventIngest:
         meta = self._services.meta
         if not fresh:
             log.info("%s event %s of %s replayed", name, event.event_key, event.external_id)
-        events = [orjson.loads(raw) for raw in meta.source_events(item.project_id, name, event.external_id)]
+        kept = stored_events(meta, item.project_id, name, event.external_id)
+        if kept is None:  # kept in this claim's transaction, so only a store failure gets here
+            raise PayloadError(f"{name} event {event.event_key} of {event.external_id} was not kept")
         if item.project_id not in settings:
             settings[item.project_id] = meta.project_settings(item.project_id)
         prepared = prepare_call(
-            source.assemble(events),
+            kept.assemble(source),
             limits=self._limits,
             channel_map=channel_map_setting(settings[item.project_id], name),
             put_blob=self._services.blobs.put,
-            started_at_of_first=first_started_at(source, events),
+            started_at_of_first=kept.first_started_at(source),
         )
-        if fresh and len(events) == 1:
+        if fresh and len(kept.events) == 1:
             return prepared  # the call's first event: nothing of it is stored yet
         call = prepared.call
         call_id = call_id_for(item.project_id, call.source, call.external_id, call.started_at)

@@ -54,6 +54,10 @@ class NewSourceEvent:
     external_id: str
     event_key: str
     payload: bytes
+    received_at: datetime | None = None
+    """When the event reached the server (the outbox row's time); ``None`` means now. A call whose events
+    carry no start time starts at its first event's receive time, so the endpoint and the worker must
+    agree on it."""
 
 
 @dataclass(frozen=True)
@@ -405,7 +409,7 @@ class JobQueueMixin:
                     external_id=event.external_id,
                     event_key=event.event_key,
                     payload=zlib.compress(event.payload, _EVENT_ZLIB_LEVEL),
-                    received_at=now,
+                    received_at=event.received_at or now,
                 )
                 result = session.execute(statement.on_conflict_do_nothing())
                 fresh.append(bool(getattr(result, "rowcount", 0)))
@@ -424,6 +428,22 @@ class JobQueueMixin:
                 .order_by(SourceEventRow.id)
             ).all()
         return [zlib.decompress(payload) for payload in rows]
+
+    def source_event_records(
+        self, project_id: str, source: str, external_id: str
+    ) -> list[tuple[bytes, datetime]]:
+        """Every stored raw event of one vendor call with the time it was received, oldest first."""
+        with self._session() as session:
+            rows = session.execute(
+                select(SourceEventRow.payload, SourceEventRow.received_at)
+                .where(
+                    SourceEventRow.project_id == project_id,
+                    SourceEventRow.source == source,
+                    SourceEventRow.external_id == external_id,
+                )
+                .order_by(SourceEventRow.id)
+            ).all()
+        return [(zlib.decompress(payload), received_at) for payload, received_at in rows]
 
     # Project settings -------------------------------------------------------------------------------
 

@@ -411,8 +411,12 @@ class MetadataStore(JobQueueMixin):
         payload: bytes,
         content_type: str,
         blob_refs: Sequence[str] = (),
+        received_at: datetime | None = None,
     ) -> int:
         """Commit one raw request to the outbox and return its id; durable once this returns.
+
+        ``received_at`` (default now) is the receive time the caller already used, e.g. as the start of
+        a vendor call whose events carry none, so the row and the answer agree.
 
         The caller answers 202 only after this, so the commit must reach the disk first (SQLite
         ``synchronous=FULL``; PostgreSQL's default ``synchronous_commit``).
@@ -424,7 +428,7 @@ class MetadataStore(JobQueueMixin):
             payload=_compress(payload),
             payload_bytes=len(payload),
             blob_refs=list(blob_refs),
-            received_at=_now(),
+            received_at=received_at or _now(),
             status=OutboxStatusValue.PENDING,
             attempts=0,
         )

@@ -41,7 +41,6 @@ from ..vendor_ingest import (
     channel_map_setting,
     decode_event,
     events_with,
-    first_started_at,
     outbox_kind,
     prepare_call,
     secret_setting,
@@ -120,7 +119,7 @@ def accept_event(
         )
         try:
             intake.feed((body,))
-            return accept_intake(services, project_id, source, intake)
+            return accept_intake(services, project_id, source, intake, received_at=now)
         finally:
             intake.discard()
     meta = services.meta
@@ -129,7 +128,7 @@ def accept_event(
     if secret is not None and verify_signature:
         source.verify(headers, body, secret, now=now)
     payload = decode_event(body)
-    return _accept(services, project_id, source, settings, body, payload)
+    return _accept(services, project_id, source, settings, body, payload, received_at=now)
 
 
 def open_intake(
@@ -151,7 +150,12 @@ def open_intake(
 
 
 def accept_intake(
-    services: Services, project_id: str, source: InlineAudioSource, intake: AudioIntake
+    services: Services,
+    project_id: str,
+    source: InlineAudioSource,
+    intake: AudioIntake,
+    *,
+    received_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Finish a streamed body and accept its event like :func:`accept_event`; its audio is stored last."""
     received = intake.finish()
@@ -167,6 +171,7 @@ def accept_intake(
         received.payload,
         store_blobs=intake.commit,
         warnings=warnings,
+        received_at=received_at,
     )
 
 
@@ -184,16 +189,22 @@ def _accept(
     *,
     store_blobs: Callable[[], list[str]] = _no_blobs,
     warnings: list[str] | None = None,
+    received_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Identify and assemble the event (4xx naming the field), store its blobs, commit it, answer."""
+    """Identify and assemble the event (4xx naming the field), store its blobs, commit it, answer.
+
+    ``received_at`` (default now) goes into the outbox row, so a call whose events carry no start time
+    gets the same start, and id, here and in the worker.
+    """
     meta = services.meta
+    received = received_at or datetime.now(UTC)
     event = source.identify(payload)
-    events = events_with(meta, project_id, source.name, event, payload)
+    events = events_with(meta, project_id, source.name, event, payload, received)
     call = prepare_call(
-        source.assemble(events),
+        events.assemble(source),
         limits=limits_of(services.settings),
         channel_map=channel_map_setting(settings, source.name),
-        started_at_of_first=first_started_at(source, events),
+        started_at_of_first=events.first_started_at(source),
     ).call
     blob_refs = store_blobs()
     ingest_id = meta.enqueue(
@@ -202,6 +213,7 @@ def _accept(
         payload=body,
         content_type="application/json",
         blob_refs=blob_refs,
+        received_at=received,
     )
     services.worker.notify()
     return {
@@ -244,7 +256,7 @@ async def _receive_streamed(
                 pending, size = [], 0
         if pending:
             await run_in_threadpool(intake.feed, pending)
-        return await run_in_threadpool(accept_intake, services, project_id, source, intake)
+        return await run_in_threadpool(accept_intake, services, project_id, source, intake, received_at=now)
     finally:
         intake.discard()
 
