@@ -132,7 +132,7 @@ def test_livekit_session_as_otlp_json(live: LiveServer) -> None:
 
     (call_id,) = live.call_ids()
     call = live.call(call_id)["call"]
-    assert call["source"] == "livekit" and call["external_id"] == "job:AJ_42"
+    assert call["source"] == "livekit" and call["external_id"] == "RM_1"
     assert call["agent_id"] == "support-bot"
     turns = call["turns"]
     assert [(t["role"], t["text"]) for t in turns] == [

@@ -49,6 +49,8 @@ class GenAIMapper:
     def assemble(
         self, key: str, spans: Sequence[Span], *, started_at: datetime | None, prices: PriceTable
     ) -> Call | None:
+        if any(s.scope_name.startswith("livekit") for s in spans):
+            return None  # a LiveKit session's spans before its agent_session: that mapper's, when it comes
         tree = SpanTree(list(spans))
         llm = [s for s in tree.spans if attr_str(s, "gen_ai.operation.name") in _LLM_OPERATIONS]
         tool_spans = [s for s in tree.spans if is_genai_tool(s)]

@@ -1,9 +1,15 @@
 """LiveKit Agents' span vocabulary (``agent_session``, ``user_turn``, ``agent_turn``, ...) as a call.
 
-Mapper version ``livekit-1``: the names of ``livekit.agents.telemetry.trace_types``. A conversation is
-one job (``lk.job_id``), else one room (``lk.room_sid``, ``lk.pii.room_name``), named by the session-level
-spans. ``user_turn`` spans give the user turns (transcript from ``lk.pii.user_transcript``, or the older
-``lk.user_transcript``); ``agent_turn`` spans give the agent turns with ``lk.interrupted`` and
+Mapper version ``livekit-1``: the names of ``livekit.agents.telemetry.trace_types``, verified against the
+spans of a real livekit-agents 1.8.9 session. A conversation is the id LiveKit gives it: inside a job every
+span carries ``gen_ai.conversation.id`` (the room sid, also ``lk.room_sid`` on ``agent_session``), so a
+session's spans are one call whichever trace and export they come in; a session-level span without it
+names its job (``lk.job_id``) or room name. A session run outside any job (a console or test run) exports
+no id at all: its ``agent_session`` roots one trace, which then names it. The id is the call's
+``external_id``. ``user_turn`` spans give the user turns (transcript from ``lk.pii.user_transcript``, or
+the older ``lk.user_transcript``); a reply to text input has no ``user_turn``, and its ``agent_turn``'s
+``lk.pii.user_input`` is the user's line. ``agent_turn`` spans give the agent turns (one per reply, the
+tool calls it made and the LLM runs after them included) with ``lk.interrupted`` and
 ``lk.e2e_latency``; the end-of-turn delay and transcription delay of the ``eou_detection`` before an agent
 turn, the ``lk.response.ttft`` of its LLM and the ``lk.response.ttfb`` of its TTS are its components.
 """
@@ -31,7 +37,9 @@ from .common import (
 __all__ = ["LiveKitMapper"]
 
 _SESSION_SPANS = ("agent_session", "job_entrypoint")
-_KEY_ATTRIBUTES = (("job", "lk.job_id"), ("room", "lk.room_sid"), ("room", "lk.pii.room_name"))
+_CONVERSATION = "gen_ai.conversation.id"
+_KEY_ATTRIBUTES = (_CONVERSATION, "lk.room_sid", "lk.job_id", "lk.pii.room_name")
+_SCOPE = "livekit"
 _TRANSCRIPT = ("lk.pii.user_transcript", "lk.user_transcript")
 _LLM = ("llm_node", "llm_request")
 _TTS = ("tts_node", "tts_request")
@@ -44,13 +52,11 @@ class LiveKitMapper:
     version = "livekit-1"
 
     def own_key(self, span: Span) -> str | None:
-        if span.name not in _SESSION_SPANS:
-            return None
-        for kind, name in _KEY_ATTRIBUTES:
-            value = attr_str(span, name)
-            if value:
-                return f"{self.prefix}:{kind}:{value}"
-        return None
+        if span.name in _SESSION_SPANS:
+            ident = next((v for v in (attr_str(span, n) for n in _KEY_ATTRIBUTES) if v), None)
+            return f"{self.prefix}:{ident or span.trace_id}"
+        conversation = attr_str(span, _CONVERSATION) if span.scope_name.startswith(_SCOPE) else None
+        return f"{self.prefix}:{conversation}" if conversation else None
 
     def is_root(self, span: Span) -> bool:
         return span.name == "agent_session"
@@ -74,6 +80,9 @@ class LiveKitMapper:
             if span.name == "user_turn":
                 turns.append(self._user_turn(tree, span, start, len(turns)))
                 continue
+            typed = attr_str(span, "lk.pii.user_input")
+            if typed and (not turns or turns[-1].role == Role.AGENT):
+                turns.append(_typed_turn(typed, span, start, len(turns)))
             agent_index[span.span_id] = len(turns)
             turns.append(self._agent_turn(tree, span, _last_before(eous, span), start, len(turns)))
         tools: list[ToolCall] = []
@@ -122,8 +131,10 @@ class LiveKitMapper:
         # Node spans first: they time what the user waited for; the request spans inside are the fallback.
         llm = [s for name in _LLM for s in tree.descendants(span, name)]
         tts = [s for name in _TTS for s in tree.descendants(span, name)]
-        text = " ".join(
-            t for t in (attr_str(s, "lk.pii.response.text") for s in tree.descendants(span, "llm_node")) if t
+        text = (attr_str(span, "lk.pii.response.text") or "").strip() or " ".join(
+            t.strip()
+            for t in (attr_str(s, "lk.pii.response.text") for s in tree.descendants(span, "llm_node"))
+            if t and t.strip()
         )
         if not text:
             text = " ".join(
@@ -143,6 +154,13 @@ class LiveKitMapper:
             llm_ttft_s=_first(llm, "lk.response.ttft"),
             tts_ttfb_s=_first(tts, "lk.response.ttfb"),
         )
+
+
+def _typed_turn(text: str, agent_turn: Span, start: datetime, index: int) -> Turn:
+    """The user's line a reply answers when no ``user_turn`` came before it (text input): it was
+    given when the reply began."""
+    begin = offset_s(agent_turn.start, start)
+    return Turn(index=index, role=Role.USER, text=text, start_s=begin, end_s=begin)
 
 
 def _first(spans: Sequence[Span], name: str) -> float | None:
