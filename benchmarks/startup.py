@@ -9,6 +9,12 @@ Measured per round, in a fixed order, as a user runs them (a fresh ``python -m c
   the store itself;
 * ``convoscope serve`` on that existing data directory until ``/healthz`` answers 200.
 
+Python caches compiled modules (``__pycache__``) after the first run, as it does on a user's machine, so
+the children keep theirs under a temporary ``PYTHONPYCACHEPREFIX`` (the tree is left as it is) and a
+warm-up round fills it before the timed rounds. ``--no-bytecode-cache`` measures the other case
+(``PYTHONDONTWRITEBYTECODE=1``: every module compiled on every start), which is what a read-only install
+without compiled files pays.
+
 ``--baseline-src DIR`` measures another revision's ``src`` folder (``git archive REV src | tar -x -C
 DIR``) in the same rounds, interleaved, with its own data directory (a store is only opened by the
 revision that wrote it): on a shared box only figures from the same run compare. Then the top entries of
@@ -46,16 +52,22 @@ GOALS_S = {"convoscope --help": 0.3, "convoscope calls list --help": 0.5, "serve
 
 
 class Variant:
-    """One revision of the code: where its sources are and the data directory it wrote."""
+    """One revision of the code: where its sources are, the data directory it wrote, its bytecode cache."""
 
-    def __init__(self, name: str, src: Path | None, data_dir: Path) -> None:
+    def __init__(self, name: str, src: Path | None, data_dir: Path, pycache: Path | None) -> None:
         self.name = name
         self.src = src
         self.data_dir = data_dir
+        self.pycache = pycache
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOSCOPE_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVOSCOPE_", "PYTHONPYCACHE"))}
         env.update(CONVOSCOPE_DATA_DIR=str(self.data_dir), CONVOSCOPE_INIT_API_KEY=API_KEY, COLUMNS="120")
+        if self.pycache is None:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src)
         return env
@@ -155,6 +167,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="rounds (each measures everything once)")
     parser.add_argument("--baseline-src", type=Path, help="another revision's src folder, measured alongside")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument(
+        "--no-bytecode-cache", action="store_true", help="compile every module on every start"
+    )
     args = parser.parse_args()
 
     env = environment()
@@ -163,12 +178,26 @@ def main() -> None:
         root = Path(tmp)
         calls_file = root / "calls.json"
         calls_file.write_text(json.dumps([call_payload(external_id=f"startup-{i}") for i in range(CALLS)]))
-        variants = [Variant("this tree", None, root / "current" / "data")]
+        cached = not args.no_bytecode_cache
+        variants = [
+            Variant("this tree", None, root / "current" / "data", root / "pyc-current" if cached else None)
+        ]
         if args.baseline_src is not None:
-            variants.append(Variant("baseline", args.baseline_src.resolve(), root / "baseline" / "data"))
+            variants.append(
+                Variant(
+                    "baseline",
+                    args.baseline_src.resolve(),
+                    root / "baseline" / "data",
+                    root / "pyc-baseline" if cached else None,
+                )
+            )
         for variant in variants:
             variant.data_dir.parent.mkdir(parents=True)
             _prepare(variant, calls_file)
+            if cached:  # the warm-up round: every measured path once, filling the bytecode cache
+                for take in MEASURES.values():
+                    take(variant)
+        print(f"bytecode cache: {'kept between runs (warmed up)' if cached else 'off'}")
 
         times: dict[str, dict[str, list[float]]] = {v.name: {m: [] for m in MEASURES} for v in variants}
         reference: list[float] = []
