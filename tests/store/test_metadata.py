@@ -507,3 +507,21 @@ def test_every_acknowledged_enqueue_survives_sigkill(db_path: Path) -> None:
         assert store.pending_count() == len(ids)
     finally:
         store.close()
+
+
+def test_the_head_revision_constant_is_alembics_head_and_a_store_at_head_skips_alembic(
+    tmp_path: Path,
+) -> None:
+    from alembic.script import ScriptDirectory
+
+    from convoscope.store.metadata import HEAD_REVISION, _alembic_config
+
+    url = f"sqlite:///{tmp_path / 'meta.db'}"
+    assert ScriptDirectory.from_config(_alembic_config(url)).get_current_head() == HEAD_REVISION
+    MetadataStore(url).close()  # migrates a new database to the head
+    probe = (
+        "import sys; from convoscope.store.metadata import MetadataStore; "
+        f"MetadataStore({url!r}).close(); print('alembic' in sys.modules)"
+    )
+    reopened = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert reopened.stdout.strip() == "False"
