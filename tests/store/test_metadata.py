@@ -509,7 +509,7 @@ def test_every_acknowledged_enqueue_survives_sigkill(db_path: Path) -> None:
         store.close()
 
 
-def test_the_head_revision_constant_is_alembics_head_and_a_store_at_head_skips_alembic(
+def test_a_store_at_the_head_revision_opens_without_alembic(
     tmp_path: Path,
 ) -> None:
     from alembic.script import ScriptDirectory
