@@ -79,12 +79,14 @@ class StoreError(ConvoscopeError):
 
 
 class CallRefused(StoreError):
-    """The engine refused a write and named the row it refused: ``index`` is that call's position in the
-    calls given to the write, so a caller can set that call aside without searching for it."""
+    """The engine refused a write and named the rows it refused: ``indexes`` are those calls' positions
+    in the calls given to the write, so a caller can set them aside without searching for them.
+    ``others_written``: every other call of the write was stored; else none is known to be."""
 
-    def __init__(self, message: str, index: int) -> None:
+    def __init__(self, message: str, indexes: list[int], *, others_written: bool) -> None:
         super().__init__(message)
-        self.index = index
+        self.indexes = indexes
+        self.others_written = others_written
 
 
 class JudgeError(ConvoscopeError):

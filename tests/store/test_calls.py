@@ -274,3 +274,20 @@ def test_get_calls_reads_many_calls_as_get_call_does_each(store: ClickHouseStore
     assert len(found[ids[5]].call.turns) == 1, "the replaced call keeps only the newest version's turns"
     assert [score.metric for score in found[ids[1]].scores] == ["latency", "talk_ratio"]
     assert store.get_calls("proj", []) == {}
+
+
+def test_call_rows_the_engine_refuses_are_named_and_the_others_written(store: ClickHouseStore) -> None:
+    from convoscope.errors import CallRefused
+
+    store.command(
+        f"ALTER TABLE `{store.database}`.calls ADD CONSTRAINT no_bad CHECK NOT startsWith(external_id, 'bad')"
+    )
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    calls = [make_call(x, started_at=start) for x in ("ok-1", "bad-1", "ok-2", "bad-2", "ok-3")]
+    with pytest.raises(CallRefused) as refused:
+        store.insert_calls("p1", calls, version=1)
+    assert sorted(refused.value.indexes) == [1, 3]
+    assert refused.value.others_written
+    assert "no_bad" in str(refused.value)
+    page = store.list_calls("p1", CallFilter(), limit=10, cursor=None)
+    assert sorted(item.external_id for item in page.items) == ["ok-1", "ok-2", "ok-3"]

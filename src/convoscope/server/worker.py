@@ -89,11 +89,12 @@ class _RefusedCalls(Exception):
 
 
 class _UnitRefused(Exception):
-    """A write the store refused, naming which of the written units it refused."""
+    """A write the store refused, naming which of the written units it refused (positions in the write)
+    and whether it wrote the others."""
 
-    def __init__(self, index: int, cause: CallRefused) -> None:
+    def __init__(self, indexes: list[int], cause: CallRefused) -> None:
         super().__init__(str(cause))
-        self.index = index
+        self.indexes = indexes
         self.cause = cause
 
 
@@ -325,11 +326,12 @@ class IngestWorker:
     ) -> None:
         """Write ``units``; on failure, split them until the units that fail on their own are found.
 
-        When the engine names the row it refused (``CallRefused``), that unit is set aside and the others
-        written at once: one more write. Otherwise good units are written on the way down; when a half
-        succeeds, the other half of a failed set must hold a failing unit, so it is split at once without
-        a write that is known to fail: one failing unit among n costs about log2(n) writes. Nothing is
-        charged unless both stores answer; otherwise ``StoresUnavailable`` ends the drain.
+        When the engine names the rows it refused (``CallRefused``), those units are set aside and the
+        others written at once (or already written by the store): at most one more write. Otherwise
+        good units are written on the way down; when a half succeeds, the other half of a failed set
+        must hold a failing unit, so it is split at once without a write that is known to fail: one
+        failing unit among n costs about log2(n) writes. Nothing is charged unless both stores answer;
+        otherwise ``StoresUnavailable`` ends the drain.
         """
         if not units:
             return
@@ -343,12 +345,14 @@ class IngestWorker:
         if len(units) == 1:
             fail_alone(units[0], failed.cause if isinstance(failed, _UnitRefused) else failed)
             return
-        if isinstance(failed, _UnitRefused) and 0 <= failed.index < len(units):
-            # The engine named the unit it refused: set it aside on its word (a retry tests it again)
-            # and write the others, one write instead of a search.
-            named = failed.index
-            fail_alone(units[named], failed.cause)
-            self._isolated([*units[:named], *units[named + 1 :]], write, fail_alone)
+        if isinstance(failed, _UnitRefused) and all(0 <= i < len(units) for i in failed.indexes):
+            # The engine named the units it refused: set them aside on its word (a retry tests them
+            # again) and write the others, unless the store already did: no search.
+            named = set(failed.indexes)
+            for index in sorted(named):
+                fail_alone(units[index], failed.cause)
+            if not failed.cause.others_written:
+                self._isolated([u for i, u in enumerate(units) if i not in named], write, fail_alone)
             return
         log.warning("ingest write of %d failed (%s); isolating what fails", len(units), failed)
         middle = len(units) // 2
@@ -377,7 +381,14 @@ class IngestWorker:
         try:
             self._store.insert_calls(project_id, list(batch.calls.values()), version=batch.version)
         except CallRefused as exc:
-            raise _UnitRefused(list(owner.values())[exc.index], exc) from exc
+            kept = list(owner.values())
+            refused = [kept[index] for index in exc.indexes]
+            if exc.others_written:
+                refused_keys = {(units[i][1].source, units[i][1].external_id) for i in refused}
+                written.extend(
+                    call for _, call in units if (call.source, call.external_id) not in refused_keys
+                )
+            raise _UnitRefused(refused, exc) from exc
         written.extend(call for _, call in units)
 
     def _write_kind(self, kind: str, entries: Sequence[_Entry]) -> None:

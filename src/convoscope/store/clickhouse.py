@@ -97,6 +97,8 @@ def _store_errors(action: str) -> Iterator[None]:
 
 
 _AT_ROW = re.compile(r"\bat row (\d+)\b")
+_MAX_NAMED_REFUSALS = 16
+"""Refused call rows set aside one by one before the search is left to the caller."""
 
 
 def _refused_row(exc: StoreError) -> int | None:
@@ -197,8 +199,9 @@ class ClickHouseStore:
         Within a batch the last payload of a key wins (the same key twice in one insert would otherwise
         mix turns of both). Children are written before the calls, so a reader never sees a call version
         whose turns are not there yet; a crash between the inserts is healed by the outbox replay. When
-        the engine refuses an insert and names the row ("at row N"), ``CallRefused`` carries the position
-        in ``calls`` of the call that row belongs to.
+        the engine refuses an insert and names the row ("at row N"), ``CallRefused`` carries the positions
+        in ``calls`` of the calls those rows belong to; a refused call row is set aside and the other
+        calls are written (``others_written``), a refused child row fails the whole write.
         """
         if version < 0:
             raise PayloadError(f"version must be >= 0, got {version}")
@@ -221,7 +224,6 @@ class ClickHouseStore:
                 "write tool calls",
                 [len(rows.tool_calls) for _, rows in latest.values()],
             ),
-            (CALLS, batch.calls, "write calls", [1] * len(owners)),
         ):
             try:
                 self._insert(spec, table_rows, action)
@@ -230,8 +232,34 @@ class ClickHouseStore:
                 if refused is None or refused > len(table_rows):
                     raise
                 owner = owners[bisect_left(list(accumulate(per_call)), refused)]
-                raise CallRefused(str(exc), owner) from exc.__cause__
+                raise CallRefused(str(exc), [owner], others_written=False) from exc.__cause__
+        self._insert_call_rows(batch.calls, owners)
         return ids
+
+    def _insert_call_rows(self, rows: list[tuple[Any, ...]], owners: list[int]) -> None:
+        """Insert the call rows; when the engine names a row it refuses, write the others without it.
+
+        The children of every call are already written, so setting a refused call aside costs one more
+        insert of call rows, not a new batch. ``CallRefused`` then names every refused call and says
+        the others were written. A refusal that names no row propagates as it is.
+        """
+        refused: list[int] = []
+        first: StoreError | None = None
+        while rows:
+            try:
+                self._insert(CALLS, rows, "write calls")
+                break
+            except StoreError as exc:
+                row = _refused_row(exc)
+                if row is None or row > len(rows) or len(refused) >= _MAX_NAMED_REFUSALS:
+                    if not refused:
+                        raise
+                    raise CallRefused(str(first), refused, others_written=False) from exc.__cause__
+                first = first or exc
+                refused.append(owners.pop(row - 1))
+                rows = rows[: row - 1] + rows[row:]
+        if refused:
+            raise CallRefused(str(first), refused, others_written=True)
 
     def get_call(self, project_id: str, call_id: str) -> StoredCall | None:
         """The newest version of one call with the turns and tool calls of that version, and its scores.
