@@ -19,11 +19,11 @@ def test_livekit_older_transcript_name_and_a_room_key() -> None:
         _span(3, "agent_turn", 3.5, 6, 1, **{"lk.e2e_latency": "0.9", "lk.interrupted": "true"}),
         _span(4, "tts_node", 3.6, 6, 3, **{"lk.pii.input_text": "hi!", "lk.response.ttfb": 0.2}),
     ]
-    mapper = mapper_for("livekit:room:lobby")
-    assert mapper.own_key(spans[0]) == "livekit:room:lobby"
+    mapper = mapper_for("livekit:lobby")
+    assert mapper.own_key(spans[0]) == "livekit:lobby"  # the room name, when no conversation id is exported
     assert mapper.own_key(spans[1]) is None  # turns join through their session
-    call = mapper.assemble("livekit:room:lobby", spans, started_at=None, prices=PriceTable())
-    assert call is not None and call.external_id == "room:lobby"
+    call = mapper.assemble("livekit:lobby", spans, started_at=None, prices=PriceTable())
+    assert call is not None and call.external_id == "lobby"
     assert [(t.role, t.text) for t in call.turns] == [(Role.USER, "hello there"), (Role.AGENT, "hi!")]
     agent = call.turns[1]
     assert agent.e2e_s == pytest.approx(0.9) and agent.interrupted is True
