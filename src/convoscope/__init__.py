@@ -7,16 +7,14 @@ import typing
 if typing.TYPE_CHECKING:
     from .model import Call, MetricResult, Recording, Span, ToolCall, Turn
 else:
+    from .lazy import lazy_getattr
 
-    def __getattr__(name: str) -> object:
-        """The model's names load on first use: ``convoscope --help`` need not build them."""
-        if name not in __all__ or name.startswith("_"):
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from . import model
-
-        value = getattr(model, name)
-        globals()[name] = value
-        return value
+    # The model's names load on first use: ``convoscope --help`` need not build them.
+    __getattr__ = lazy_getattr(
+        __name__,
+        globals(),
+        dict.fromkeys(("Call", "MetricResult", "Recording", "Span", "ToolCall", "Turn"), ".model"),
+    )
 
 
 __version__ = "0.1.0"

@@ -4,7 +4,8 @@ the errors, never the store."""
 from __future__ import annotations
 
 import typing
-from importlib import import_module
+
+from ..lazy import lazy_getattr
 
 if typing.TYPE_CHECKING:
     from .events import TURN_TAKING_PARAMS_VERSION, TurnTakingEvents, TurnTakingParams, extract_events
@@ -55,13 +56,7 @@ else:
         "detect_speech": ".vad",
     }
 
-    def __getattr__(name: str) -> object:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(import_module(home, __name__), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_getattr(__name__, globals(), _HOMES)
 
 
 __all__ = [

@@ -1,12 +1,13 @@
 """The canonical call model: pydantic shapes that cross every module boundary.
 
-Imports nothing else of convoscope, so every layer can depend on it.
+Imports nothing else of convoscope (only the lazy-name helper below it), so every layer can depend on it.
 """
 
 from __future__ import annotations
 
 import typing
-from importlib import import_module
+
+from ..lazy import lazy_getattr
 
 if typing.TYPE_CHECKING:
     from .call import Call, CostLine, LatencyStats, Recording, SimulationRef, ToolCall, Turn, Usage, Word
@@ -30,13 +31,7 @@ else:
         "Span": ".trace",
     }
 
-    def __getattr__(name: str) -> object:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(import_module(home, __name__), name)
-        globals()[name] = value
-        return value
+    __getattr__ = lazy_getattr(__name__, globals(), _HOMES)
 
 
 __all__ = [
