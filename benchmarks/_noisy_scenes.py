@@ -27,12 +27,9 @@ version, the seed and the espeak-ng build; nothing generated is committed.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import io
 import json
 import math
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,24 +37,24 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import soundfile as sf
 import soxr  # type: ignore[import-untyped]
 
 from _speech import (
     RATE_HZ,
     TELEPHONE_BAND_HZ,
     TELEPHONE_RATE_HZ,
-    TRIM_DB,
     Scenario,
     Truth,
     _band_pass,
-    _espeak,
+    _cut,
     _mu_law,
     _rng,
     _Scene,
-    _trim,
     espeak_version,
     write_stereo,
+)
+from _speech import (
+    _speak as _speech_speak,
 )
 from convoscope.model import Role
 
@@ -185,33 +182,9 @@ class Voice:
     gain: float = 1.0
 
 
-@functools.cache
 def _speak(text: str, voice: str, rate_wpm: int, telephone: bool = False) -> Track:
-    """espeak-ng's rendering at RATE_HZ, trimmed at TRIM_DB under its peak, scaled to PEAK (cached).
-
-    With ``telephone`` the band-pass comes before the trim, so the truth is the first sound the line
-    lets through.
-    """
-    raw = subprocess.run(
-        [_espeak(), "-v", voice, "-s", str(rate_wpm), "--stdout", text], capture_output=True, check=True
-    ).stdout
-    wave, rate = sf.read(io.BytesIO(raw), dtype="float32")
-    wave = soxr.resample(wave, rate, RATE_HZ).astype(np.float32)
-    if telephone:
-        wave = _band_pass(wave, RATE_HZ, *TELEPHONE_BAND_HZ)
-    wave = _trim(wave)
-    return (PEAK * wave / float(np.abs(wave).max())).astype(np.float32)
-
-
-def _cut(wave: Track, keep_s: float) -> Track:
-    """The first ``keep_s`` of ``wave``, faded at the cut and trimmed again so it ends on real sound."""
-    keep = min(len(wave), max(1, round(keep_s * RATE_HZ)))
-    head = wave[:keep].copy()
-    fade = min(keep, round(FADE_S * RATE_HZ))
-    head[keep - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
-    floor = float(np.abs(wave).max()) * 10.0 ** (TRIM_DB / 20.0)
-    loud = np.flatnonzero(np.abs(head) >= floor)
-    return head[: loud[-1] + 1] if len(loud) else head[:0]
+    """The shared espeak-ng rendering (``_speech``), at this scene's speaking rate."""
+    return _speech_speak(text, voice, telephone, rate_wpm)
 
 
 def _pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:

@@ -138,7 +138,7 @@ def _trim(wave: Track) -> Track:
 
 
 @functools.cache
-def _speak(text: str, voice: str, telephone: bool = False) -> Track:
+def _speak(text: str, voice: str, telephone: bool = False, rate_wpm: int = SPEED_WPM) -> Track:
     """espeak-ng's rendering of ``text`` at RATE_HZ, trimmed and scaled to PEAK (cached per run).
 
     With ``telephone`` the utterance is band-passed to the telephone band *before* it is trimmed: a
@@ -146,7 +146,7 @@ def _speak(text: str, voice: str, telephone: bool = False) -> Track:
     first sound that survives the line, still found on the samples and not by any detector.
     """
     raw = subprocess.run(
-        [_espeak(), "-v", voice, "-s", str(SPEED_WPM), "--stdout", text], capture_output=True, check=True
+        [_espeak(), "-v", voice, "-s", str(rate_wpm), "--stdout", text], capture_output=True, check=True
     ).stdout
     wave, rate = sf.read(io.BytesIO(raw), dtype="float32")
     wave = soxr.resample(wave, rate, RATE_HZ).astype(np.float32)
@@ -162,7 +162,8 @@ def _cut(wave: Track, keep_s: float) -> Track:
     head = wave[:keep].copy()
     fade = min(keep, round(FADE_S * RATE_HZ))
     head[keep - fade :] *= (0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, fade))).astype(np.float32)
-    loud = np.flatnonzero(np.abs(head) >= PEAK * 10.0 ** (TRIM_DB / 20.0))
+    # The floor follows the utterance's own peak (PEAK for a fresh ``_speak``), so a scaled one cuts alike.
+    loud = np.flatnonzero(np.abs(head) >= float(np.abs(wave).max()) * 10.0 ** (TRIM_DB / 20.0))
     return head[: loud[-1] + 1] if len(loud) else head[:0]
 
 
