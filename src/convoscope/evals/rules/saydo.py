@@ -2,16 +2,18 @@
 
 An agent that says "I've booked you for Tuesday" without a booking tool call that succeeded (for
 Tuesday) has told the caller something false. Claims are extracted by the LLM judge when one is
-configured (it catches phrasings no pattern lists) and by phrase patterns otherwise; each claim is then
-matched to the tool calls made up to shortly after it, by action, outcome and the details it names.
+configured, and otherwise by the action taxonomy (``saydo_taxonomy``: verbs, their completed forms and
+the tools that back each action) read clause by clause (``saydo_claims``), plus any patterns an agent's
+settings add. Each claim is matched on its own to the tool calls made up to shortly after it, by action
+and outcome, and the details it names are compared with the call's arguments and result
+(``saydo_details``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Any
@@ -24,7 +26,11 @@ from ...model.enums import EndReason, Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, RuleMetric
 from ..registry import register
-from ._text import quote, tokens, turns_of, valid_regex
+from ._text import STOPWORDS, quote, tokens, turns_of, valid_regex
+from .saydo_claims import NEGATIONS, Claim, find_claims
+from .saydo_details import DETAIL_KINDS, Mismatch, detail_mismatches
+from .saydo_details import as_json as mismatch_json
+from .saydo_taxonomy import action_names, backing_actions, tool_actions, tool_tokens
 from .tools import tool_call_failed
 
 __all__ = ["ActionRule", "Claim", "SayDoConsistency", "SayDoParams", "extract_claims"]
@@ -50,162 +56,50 @@ class ActionRule(BaseModel):
         return [valid_regex(pattern) for pattern in value]
 
 
-_HAVE = (
-    r"(?:i've|i have|i|we've|we have|we)"
-    r"(?: just| now| already| successfully| went ahead and| gone ahead and)?"
-)
-_DONE = r"(?:has|have) (?:now |just |already |successfully )?been|is (?:now |all )?|are (?:now |all )?"
-
-DEFAULT_ACTIONS: tuple[ActionRule, ...] = (
-    ActionRule(
-        action="book",
-        patterns=[
-            rf"\b{_HAVE} (?:booked|scheduled|reserved|rescheduled|confirmed) (?:you|your|the|a|it|that)\b",
-            rf"\b{_HAVE} (?:made|set up|created) (?:a|the|your) (?:booking|reservation|appointment)\b",
-            r"\byou(?:'re| are) (?:all )?(?:booked|scheduled|confirmed|set)(?: in)? for\b",
-            r"\b(?:appointment|booking|reservation|visit)(?: is| has been)? (?:now |all )?(?:booked|"
-            r"confirmed|scheduled|rescheduled)\b",
-            rf"\b(?:appointment|booking|reservation) (?:{_DONE})(?:booked|confirmed|scheduled|moved)\b",
-        ],
-        tools=["*book*", "*schedul*", "*reserv*", "*appointment*", "*calendar*"],
-        keywords=(
-            "booked scheduled reserved rescheduled confirmed booking reservation appointment visit set moved"
-        ).split(),
-    ),
-    ActionRule(
-        action="send",
-        patterns=[
-            rf"\b{_HAVE} (?:sent|emailed|texted|messaged|forwarded) (?:you|it|that|the|a|your|over)\b",
-            r"\bi(?:'m| am) (?:sending|texting|emailing) (?:you|it|that|the|a|over)\b",
-            r"\b(?:link|email|text|message|confirmation|receipt|code|sms)(?: is| has been| was) "
-            r"(?:just |now )?(?:sent|on its way)\b",
-            r"\byou should (?:have|get|receive) (?:it|the|a|an) (?:\w+ )?(?:shortly|now|in a)\b",
-        ],
-        tools=["*send*", "*email*", "*sms*", "*text*", "*message*", "*notify*", "*mail*"],
-        keywords="sent emailed texted messaged forwarded sending texting emailing should way".split(),
-    ),
-    ActionRule(
-        action="transfer",
-        patterns=[
-            r"\b(?:i'm |i am |i'll be |i will be )?(?:transferring|connecting|forwarding) you\b",
-            r"\b(?:let me|i'll|i will|i'm going to) (?:transfer|connect|forward) you (?:now|right now|to)\b",
-            r"\bputting you through\b",
-            rf"\b{_HAVE} (?:transferred|connected|forwarded) you\b",
-        ],
-        tools=["*transfer*", "*forward*", "*handoff*", "*hand_off*", "*escalat*", "*connect*"],
-        keywords=(
-            "transferring connecting forwarding transfer connect forward putting transferred connected "
-            "forwarded"
-        ).split(),
-    ),
-    ActionRule(
-        action="cancel",
-        patterns=[
-            rf"\b{_HAVE} (?:cancell?ed|canceled|terminated) (?:your|the|it|that|a)\b",
-            r"\b(?:order|subscription|appointment|booking|reservation|membership|plan|account)"
-            r"(?: is| has been| was) (?:now |successfully )?(?:cancell?ed|canceled|terminated)\b",
-        ],
-        tools=["*cancel*", "*terminat*", "*delete*"],
-        keywords="cancelled canceled terminated".split(),
-    ),
-    ActionRule(
-        action="refund",
-        patterns=[
-            rf"\b{_HAVE} (?:issued|processed|initiated|started|submitted) (?:a|the|your) "
-            r"(?:full |partial )?refund\b",
-            rf"\b{_HAVE} refunded\b",
-            r"\brefund (?:has been|was|is) (?:now )?(?:issued|processed|initiated|on its way|approved)\b",
-        ],
-        tools=["*refund*", "*credit*", "*reimburs*"],
-        keywords="refund refunded".split(),
-    ),
-    ActionRule(
-        action="update",
-        patterns=[
-            rf"\b{_HAVE} (?:updated|changed|corrected|modified|added|removed) (?:your|the|it|that)\b",
-            r"\b(?:address|email|phone number|number|details|information|record|account|profile|"
-            r"preferences?)(?: is| has been| was) (?:now |successfully )?(?:updated|changed|corrected)\b",
-        ],
-        tools=["*update*", "*change*", "*modify*", "*edit*", "*save*"],
-        keywords="updated changed corrected modified added removed".split(),
-    ),
-    ActionRule(
-        action="ticket",
-        patterns=[
-            rf"\b{_HAVE} (?:created|opened|logged|filed|raised|submitted) (?:a|the|your) "
-            r"(?:support )?(?:ticket|case|request|complaint|claim|report)\b",
-            r"\b(?:ticket|case|complaint|claim)(?: is| has been| was) (?:now )?"
-            r"(?:created|opened|logged|filed)\b",
-        ],
-        tools=["*ticket*", "*case*", "*complaint*", "*claim*", "*report*", "*issue*"],
-        keywords="created opened logged filed raised submitted".split(),
-    ),
-    ActionRule(
-        action="payment",
-        patterns=[
-            rf"\b{_HAVE} (?:processed|taken|charged|applied|received) (?:your|the|a) "
-            r"(?:payment|card|charge)\b",
-            r"\bpayment (?:has been|was|is) (?:now )?(?:processed|received|taken|accepted|applied)\b",
-        ],
-        tools=["*pay*", "*charge*", "*billing*", "*invoice*"],
-        keywords="processed taken charged applied received payment".split(),
-    ),
-)
-"""Actions claimed often enough to have built-in patterns; an agent's settings can replace them."""
-
-NEGATIONS = re.compile(
-    r"\b(?:not|n't|never|unable|cannot|can't|couldn't|won't|wasn't|haven't|hasn't|didn't|no longer|"
-    r"before|once|as soon as|until|if|when|would you like|do you want|shall i|should i|can i|could i)\b",
-    re.IGNORECASE,
-)
-"""Words that, shortly before a claim pattern, turn it into something other than a claim (a negation,
-a condition, an offer). A sentence ending in a question mark is never a claim either."""
-
-_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_MONTHS = (
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-    "november", "december",
-)  # fmt: skip
-_TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)\b|\b(\d{1,2}):(\d{2})\b")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-
-
 class SayDoParams(BaseModel):
-    """The action catalogue and how far after a claim a tool call may come."""
+    """The action taxonomy, extra patterns, how far after a claim a tool call may come, and which
+    details are compared with what tolerance."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    actions: list[ActionRule] = Field(default_factory=lambda: [a.model_copy() for a in DEFAULT_ACTIONS])
-    """The action catalogue: per action, the claim patterns and the tool-name globs that perform it."""
+    taxonomy: bool = True
+    """Find claims with the built-in action taxonomy (verbs and their completed forms, see the docs)."""
+    actions: list[ActionRule] = Field(default_factory=list)
+    """Extra actions: per action, claim patterns and the tool-name globs that perform it, checked in
+    addition to the taxonomy."""
     grace_turns: int = Field(default=1, ge=0)
     """A tool call up to this many turns after the claim still backs it ("transferring you now")."""
     grace_s: float = Field(default=15.0, ge=0.0)
     """The same in seconds, for tool calls with a time but no turn index."""
     check_details: bool = True
-    """Compare weekdays, months, times and email addresses named in the claim with the tool arguments."""
+    """Compare the details the claim names with the backing tool call's arguments and result."""
+    details: list[str] = Field(default_factory=lambda: list(DETAIL_KINDS))
+    """Kinds of detail compared: weekday, date, month, time, part_of_day, amount, code (seat, room,
+    table...), quantity, item, email."""
+    time_tolerance_min: int = Field(default=0, ge=0)
+    """Minutes a stated clock time may differ from the tool's and still match."""
+    amount_tolerance: float = Field(default=0.01, ge=0.0)
+    """How far a stated amount may differ from the tool's and still match."""
     use_judge: bool = True
     """Extract claims with the LLM judge when one is configured."""
     negation_window_chars: int = Field(default=30, ge=0)
-    """Characters before a claim searched for a negation, condition or offer."""
+    """Characters of a clause's start, and before it, searched for a negation, condition or offer."""
+
+    @field_validator("details")
+    @classmethod
+    def _known_details(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(DETAIL_KINDS))
+        if unknown:
+            raise ValueError(f"unknown detail kinds {unknown}; known: {list(DETAIL_KINDS)}")
+        return value
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One action the agent said it took."""
-
-    turn_index: int
-    action: str
-    sentence: str
-
-
-def _negated(sentence: str, start: int, window: int) -> bool:
-    return NEGATIONS.search(sentence[max(0, start - window) : start]) is not None
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 
 
 @dataclass(frozen=True)
 class _Compiled:
-    """The catalogue compiled: per action its keywords (None: no prefilter) and one alternation."""
+    """Extra patterns compiled: per action its keywords (None: no prefilter) and one alternation."""
 
     actions: tuple[tuple[str, frozenset[str] | None, re.Pattern[str]], ...]
 
@@ -218,31 +112,43 @@ def _compile(actions: Sequence[ActionRule]) -> _Compiled:
         actions=tuple(
             (rule.action, frozenset(w.lower() for w in rule.keywords) or None, alternation(rule.patterns))
             for rule in actions
+            if rule.patterns
         )
     )
 
 
-def extract_claims(
-    turns: Sequence[Turn], params: SayDoParams, compiled: _Compiled | None = None
-) -> list[Claim]:
-    """Claims found by the phrase patterns: at most one per action per sentence."""
-    rules = compiled or _compile(params.actions)
+def _pattern_claims(turns: Sequence[Turn], params: SayDoParams, rules: _Compiled) -> list[Claim]:
+    """Claims found by the extra patterns: at most one per action per sentence."""
     claims: list[Claim] = []
     for turn in turns:
         text = turn.text.replace("\u2019", "'")
         words = set(tokens(text))
         candidates = [(a, p) for a, keys, p in rules.actions if keys is None or keys & words]
-        if not candidates:
-            continue
-        for match in _SENTENCE.finditer(text):
+        for match in _SENTENCE.finditer(text) if candidates else ():
             sentence = match.group(0).strip()
             if not sentence or sentence.endswith("?"):
                 continue
             for action, pattern in candidates:
                 for found in pattern.finditer(sentence):
-                    if not _negated(sentence, found.start(), params.negation_window_chars):
-                        claims.append(Claim(turn.index, action, sentence))
+                    head = sentence[max(0, found.start() - params.negation_window_chars) : found.start()]
+                    if NEGATIONS.search(head) is None:
+                        claims.append(
+                            Claim(turn.index, action, sentence, frozenset({action}), form="pattern")
+                        )
                         break
+    return claims
+
+
+def extract_claims(
+    turns: Sequence[Turn], params: SayDoParams, compiled: _Compiled | None = None
+) -> list[Claim]:
+    """Claims found without the judge: the taxonomy's, then the extra patterns' (a sentence an extra
+    pattern claims for an action the taxonomy found there already is not counted twice)."""
+    claims = find_claims(turns, params.negation_window_chars) if params.taxonomy else []
+    seen = {(c.turn_index, c.action) for c in claims}
+    for claim in _pattern_claims(turns, params, compiled or _compile(params.actions)):
+        if (claim.turn_index, claim.action) not in seen:
+            claims.append(claim)
     return claims
 
 
@@ -256,7 +162,7 @@ the agent turn, the action as one of the listed labels, and the agent's sentence
 def _judge_claims(context: EvalContext, call: Call, params: SayDoParams) -> list[Claim]:
     judge = context.judge
     assert judge is not None
-    labels = sorted({rule.action for rule in params.actions} | {"other"})
+    labels = sorted({rule.action for rule in params.actions} | set(action_names()) | {"other"})
     schema: dict[str, Any] = {
         "type": "object",
         "properties": {
@@ -286,38 +192,16 @@ def _judge_claims(context: EvalContext, call: Call, params: SayDoParams) -> list
     )
     agent_turns = {t.index for t in turns_of(call, [Role.AGENT])}
     return [
-        Claim(int(item["turn_index"]), str(item["action"]), str(item["quote"]))
+        Claim(
+            int(item["turn_index"]),
+            str(item["action"]),
+            str(item["quote"]),
+            frozenset({str(item["action"])}),
+            form="judge",
+        )
         for item in reply.data.get("claims", [])
         if int(item["turn_index"]) in agent_turns and item["action"] != "other"
     ]
-
-
-def _hours(match: re.Match[str]) -> str:
-    if match.group(4) is not None:
-        return f"{int(match.group(4)):02d}:{match.group(5)}"
-    hour = int(match.group(1)) % 12 + (12 if match.group(3).lower().startswith("p") else 0)
-    return f"{hour:02d}:{match.group(2) or '00'}"
-
-
-def _detail_conflicts(sentence: str, arguments: JsonValue) -> list[str]:
-    """Details named in the claim that the tool arguments contradict (another weekday, time, email)."""
-    said = sentence.lower()
-    args = json.dumps(arguments).lower() if arguments is not None else ""
-    conflicts: list[str] = []
-    for vocabulary in (_WEEKDAYS, _MONTHS):
-        named = [w for w in vocabulary if re.search(rf"\b{w}\b", said)]
-        in_args = [w for w in vocabulary if w in args]
-        if named and in_args and not set(named) & set(in_args):
-            conflicts.append(f"said {'/'.join(named)}, tool got {'/'.join(in_args)}")
-    said_times = {_hours(m) for m in _TIME.finditer(said)}
-    arg_times = {f"{int(h):02d}:{m}" for h, m in re.findall(r"(?<!\d)(\d{1,2}):(\d{2})", args)}
-    if said_times and arg_times and not said_times & arg_times:
-        conflicts.append(f"said {'/'.join(sorted(said_times))}, tool got {'/'.join(sorted(arg_times))}")
-    said_emails = set(_EMAIL.findall(said))
-    arg_emails = set(_EMAIL.findall(args))
-    if said_emails and arg_emails and not said_emails & arg_emails:
-        conflicts.append(f"said {'/'.join(sorted(said_emails))}, tool got {'/'.join(sorted(arg_emails))}")
-    return conflicts
 
 
 def _in_window(tool_call: ToolCall, turn: Turn, params: SayDoParams) -> bool:
@@ -333,12 +217,13 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
     """Share of the agent's claimed actions backed by a successful, matching tool call."""
 
     name = "say_do_consistency"
-    version = "1"
+    version = "2"
     params_model = SayDoParams
     description = (
-        "Share of the actions the agent claimed (booked, sent, transferring...) that a tool call made "
-        "by then performed successfully with the details the agent named; passes when every claim is "
-        "backed. Claims come from the LLM judge when configured, else from phrase patterns."
+        "Share of the actions the agent claimed (booked, refunded, reset, escalated, sent, transferring...) "
+        "that a tool call made by then performed successfully with the details the agent named (time, date, "
+        "amount, seat, item...); passes when every claim is backed. Each half of a compound claim is "
+        "checked on its own. Claims come from the LLM judge when configured, else from the action taxonomy."
     )
 
     @cached_property
@@ -359,51 +244,101 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
                 claims = extract_claims(list(agent_turns.values()), self.params, self._patterns)
         else:
             claims = extract_claims(list(agent_turns.values()), self.params, self._patterns)
-        rules = {rule.action: rule for rule in self.params.actions}
+        globs = {rule.action: [g.lower() for g in rule.tools] for rule in self.params.actions}
         checked: list[JsonValue] = []
         backed = 0
         for claim in claims:
             turn = agent_turns[claim.turn_index]
-            status, detail, tool_ids = self._check(call, claim, turn, rules[claim.action])
-            backed += status == "done"
+            check = self._check(call, claim, turn, globs.get(claim.action, []))
+            backed += check.status == "done"
             entry: dict[str, JsonValue] = {
                 "turn_index": claim.turn_index,
                 "action": claim.action,
-                "status": status,
+                "status": check.status,
                 "quote": quote(claim.sentence),
-                "tool_calls": list(tool_ids),
+                "tool_calls": list(check.considered),
+                "matched": check.matched,
             }
-            if detail:
-                entry["detail"] = detail
+            if check.mismatches:
+                entry["detail"] = "; ".join(m.describe() for m in check.mismatches)
+                entry["mismatches"] = mismatch_json(check.mismatches)
+            elif check.note:
+                entry["detail"] = check.note
             checked.append(entry)
         value = backed / len(claims) if claims else 1.0
         evidence: dict[str, JsonValue] = {"extraction": extraction, "claims": checked, **notes}
         return self.result(call, value=round(value, 6), passed=backed == len(claims), evidence=evidence)
 
-    def _check(
-        self, call: Call, claim: Claim, turn: Turn, rule: ActionRule
-    ) -> tuple[str, str | None, list[str]]:
-        """(status, detail, tool call ids): done, mismatched, failed or missing."""
-        globs = [g.lower() for g in rule.tools]
+    def _check(self, call: Call, claim: Claim, turn: Turn, globs: Sequence[str]) -> _Check:
+        """Whether a tool call backs the claim: done, mismatched, failed or missing."""
         candidates = [
-            tc
-            for tc in call.tool_calls
-            if any(fnmatchcase(tc.name.lower(), g) for g in globs) and _in_window(tc, turn, self.params)
+            tc for tc in call.tool_calls if _in_window(tc, turn, self.params) and _backs(tc, claim, globs)
         ]
         ids = [tc.id for tc in candidates]
         succeeded = [tc for tc in candidates if not tool_call_failed(tc)]
         if not candidates:
-            if rule.action == "transfer" and call.end_reason is EndReason.TRANSFER:
-                return "done", "the call ended in a transfer", ids
-            return "missing", None, ids
+            if "transfer" in claim.actions | {claim.action} and call.end_reason is EndReason.TRANSFER:
+                return _Check("done", ids, None, note="the call ended in a transfer")
+            return _Check("missing", ids, None)
         if not succeeded:
-            return "failed", None, ids
+            return _Check("failed", ids, None)
         if not self.params.check_details:
-            return "done", None, ids
-        conflicts: list[str] = []
+            return _Check("done", ids, succeeded[0].id)
+        conflicts: list[Mismatch] = []
         for tc in succeeded:
-            found = _detail_conflicts(claim.sentence, tc.arguments)
+            found = detail_mismatches(
+                claim.sentence,
+                tc.arguments,
+                tc.result,
+                object_words=claim.object_words,
+                action=claim.action,
+                kinds=self.params.details,
+                time_tolerance_min=self.params.time_tolerance_min,
+                amount_tolerance=self.params.amount_tolerance,
+            )
             if not found:
-                return "done", None, ids
+                return _Check("done", ids, tc.id)
             conflicts.extend(found)
-        return "mismatched", "; ".join(conflicts), ids
+        return _Check("mismatched", ids, succeeded[0].id, mismatches=conflicts)
+
+
+@dataclass(frozen=True)
+class _Check:
+    status: str
+    considered: list[str]
+    matched: str | None
+    mismatches: list[Mismatch] = field(default_factory=list)
+    note: str | None = None
+
+
+_GENERIC_TOOL_ACTIONS = frozenset({"update", "add", "note", "activate"})
+"""Tool actions general enough that a shared object word decides ("update_account" with ``paperless``)."""
+_OBJECT_SKIP = STOPWORDS | {"you", "your", "new", "old", "now", "just", "for", "to", "on", "the", "all"}
+
+
+def _backs(tool_call: ToolCall, claim: Claim, globs: Sequence[str]) -> bool:
+    """Whether a tool call is one that performs the claimed action.
+
+    Extra actions match by their tool-name globs; taxonomy claims by the action the tool's name says
+    (or a related one); a claim the taxonomy could not name ("I've issued a new card"), or a generic
+    tool ("update_account"), by a word its object shares with the tool's name or argument keys.
+    """
+    name = tool_call.name.lower()
+    if globs:
+        return any(fnmatchcase(name, g) for g in globs)
+    keys = list(tool_call.arguments.keys()) if isinstance(tool_call.arguments, dict) else []
+    does = tool_actions(tool_call.name, keys)
+    if "lookup" in does:
+        return False
+    if does & backing_actions(claim.actions or {claim.action}):
+        return True
+    if does and not does <= _GENERIC_TOOL_ACTIONS and claim.action != "other":
+        return False
+    tool_words = {_singular(w) for w in tool_tokens(tool_call.name)}
+    tool_words |= {_singular(w) for key in keys for w in tool_tokens(key)}
+    said = {_singular(w) for w in claim.object_words if w not in _OBJECT_SKIP and w.isalpha()}
+    return bool(said & tool_words)
+
+
+def _singular(word: str) -> str:
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word

@@ -1,0 +1,239 @@
+"""Finding the actions an agent reports as done, one claim per action, by grammar rather than phrasing.
+
+A sentence is a claim when a taxonomy verb is in a completed form with the agent as subject ("I've
+reconnected", "we just froze", "I went ahead and waived"), in the passive ("your card has been
+frozen", "the voucher's been applied", "you're booked"), in the present progressive with the agent as
+subject ("I'm transferring you"), or continues such a claim after a conjunction ("... and emailed you the
+label"). Compound sentences are split on commas, conjunctions and sentence ends so each action is checked
+on its own. Not claims: questions, offers and conditions ("would you like me to", "once I've"), negations
+("I couldn't reset"), futures ("I'll send it" is a promise, not a report), the caller's own actions
+("you've paid"), instructions ("you can reset it online") and states read from a record ("your refund was
+issued on the third"). The one future kept is an immediate transfer ("I'll transfer you now"), which the
+caller experiences at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ...model.call import Turn
+from .saydo_taxonomy import VerbSense, ing_senses, noun_actions, verb_senses
+
+__all__ = ["Claim", "find_claims"]
+
+_SUBJECTS = frozenset({"i", "we", "i've", "we've"})
+_ADVERBS = frozenset(
+    "just now already successfully also then quickly finally actually both all fully officially since "
+    "gone went ahead and managed to".split()
+)
+"""Words allowed between the subject (or auxiliary) and the verb: "I've just now gone ahead and …"."""
+_BE = frozenset({"is", "are", "was", "were", "been"})
+_PERFECT = frozenset({"has", "have"})
+_STATE = frozenset({"live", "active"})
+"""Adjectives that report an activation when said of an add-on with "now" ("the pack is now live")."""
+_COMBINING = frozenset({"add", "book"})
+"""Actions whose object also names what was done ("booked a callback", "added a credit")."""
+
+NEGATIONS = re.compile(
+    r"\b(?:not|n't|never|unable|cannot|can't|couldn't|won't|wasn't|haven't|hasn't|didn't|no longer|"
+    r"before|once|as soon as|until|if|when|would you like|do you want|shall i|should i|can i|could i|"
+    r"after)\b|\w+n't\b",
+    re.IGNORECASE,
+)
+"""Words that, shortly before a claim, turn it into something else (a negation, condition or offer)."""
+REPORTS = re.compile(
+    r"\b(?:i can see|i see|i can tell|it looks like|looks like|it shows|shows that|according to|records? "
+    r"show|our records|the system says|it says|on file|you said|you mentioned|you told)\b"
+)
+"""Phrases that make the rest of a sentence a reading of the record, not something the agent did."""
+_PAST_REF = re.compile(
+    r"\b(?:yesterday|ago|last|earlier|previously|already|back in|on the \d+(?:st|nd|rd|th)|"
+    r"on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b"
+)
+_SENTENCE = re.compile(r"[^.!?;]+(?:[.!?;]+|$)")
+_CLAUSE = re.compile(r",|(?<!ahead)\s+(?:and then|and also|and|then|plus|but|so|also)\s+|\s[-–—]\s")
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[£$€%]")
+_TRANSFER_NOW = re.compile(
+    r"\b(?:let me|i'll|i will|i'm going to|i am going to) (?:transfer|connect|put) you(?: through)?"
+    r"(?: now| right now| to| over)\b|^(?:transferring|connecting|putting) you\b"
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One action the agent said it took, with the words that name what it acted on."""
+
+    turn_index: int
+    action: str
+    sentence: str
+    """The claim's clause, with the detail-only clauses that follow it in the sentence."""
+    actions: frozenset[str] = field(default_factory=frozenset)
+    """Every action the claim may stand for ("scheduled a callback": book or callback)."""
+    object_words: tuple[str, ...] = ()
+    """The words after the verb in its clause, or the passive's subject."""
+    form: str = ""
+    """How it was recognised: active, passive, progressive, continued, transfer or pattern."""
+
+
+def _skip_back(words: Sequence[str], j: int) -> int:
+    while j >= 0 and words[j] in _ADVERBS:
+        j -= 1
+    return j
+
+
+def _senses(words: Sequence[str], i: int, senses: list[VerbSense]) -> list[VerbSense]:
+    """The senses whose particle (if any) follows within five words."""
+    ahead = set(words[i + 1 : i + 7])
+    with_particle = [s for s in senses if s.particle is not None and s.particle in ahead]
+    return with_particle or [s for s in senses if s.particle is None]
+
+
+def _actions(senses: list[VerbSense], words: Sequence[str]) -> list[str]:
+    """The claim's actions: the verb's own, else (a maker verb) the first action its object names."""
+    specific = [s.action for s in senses if not s.maker and s.action]
+    nouns = noun_actions(words)
+    if specific:
+        extra = nouns[:1] if set(specific) & _COMBINING else []
+        return list(dict.fromkeys(specific + extra))
+    fallback = [s.action for s in senses if s.maker and s.action]
+    return nouns[:1] or fallback[:1] or ["other"]
+
+
+def _content(words: Sequence[str]) -> list[str]:
+    return [w for w in words if w.isalpha() and len(w) > 2 and w not in _PRONOUNS]
+
+
+_PRONOUNS = frozenset("you your that this it them those these the for with all everything".split())
+
+
+def _clause_claim(words: list[str], continued: bool) -> tuple[list[str], list[str], str] | None:
+    """(actions, object words, form) of the first claim in a clause's words, or None."""
+    for i, word in enumerate(words):
+        senses = verb_senses(word)
+        if senses:
+            j = _skip_back(words, i - 1)
+            prev = words[j] if j >= 0 else ""
+            form = ""
+            if prev in _SUBJECTS or (
+                prev in _PERFECT
+                and _skip_back(words, j - 1) >= 0
+                and words[_skip_back(words, j - 1)] in _SUBJECTS
+            ):
+                form = "active"
+            elif prev == "you" and j >= 2 and words[j - 1] in ("got", "have") and words[j - 2] in _SUBJECTS:
+                form = "active"  # "I've got you booked in"
+            elif prev in _BE or prev.endswith(("'s", "'re")):
+                if prev == "been":
+                    k = j - 1
+                    if k < 0 or not (words[k] in _PERFECT or words[k].endswith(("'s", "'ve"))):
+                        continue
+                form = "passive"
+            elif continued and j < 0:
+                form = "continued"
+            if not form:
+                continue
+            chosen = _senses(words, i, senses)
+            if not chosen:
+                continue
+            if form == "passive":
+                subject = words[: max(j, 0)] + ([prev.rsplit("'", 1)[0]] if "'" in prev else [])
+                objects = subject + words[i + 1 :]
+                if prev in ("was", "were") and _PAST_REF.search(" ".join(words)):
+                    return None
+            else:
+                objects = words[i + 1 :]
+            actions = _actions(chosen, objects)
+            if actions == ["other"] and (form == "passive" or not _content(objects)):
+                continue  # "it's taken", "I've done that": no action named
+            return actions, objects, form
+        if word in _STATE and i >= 2 and "now" in words:
+            nouns = noun_actions(words[:i])
+            if nouns:
+                return nouns[:1], words[:i], "passive"
+        ing = ing_senses(word)
+        if ing:
+            j = _skip_back(words, i - 1)
+            prev = words[j] if j >= 0 else ""
+            if prev in ("i'm", "we're") or (prev == "am" and j > 0 and words[j - 1] == "i"):
+                chosen = _senses(words, i, ing)
+                if chosen:
+                    return _actions(chosen, words[i + 1 :]), words[i + 1 :], "progressive"
+    return None
+
+
+def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[Claim]:
+    """Every claim in the agent turns: one per clause that reports a taxonomy action as done."""
+    claims: list[Claim] = []
+    for turn in turns:
+        text = turn.text.replace("\u2019", "'").lower()
+        for match in _SENTENCE.finditer(text):
+            sentence = match.group(0).strip()
+            if not sentence or sentence.endswith("?") or REPORTS.search(sentence):
+                continue
+            body = sentence.rstrip(".!;")
+            pieces: list[tuple[int, str]] = []
+            start = 0
+            for sep in _CLAUSE.finditer(body):
+                pieces.append((start, body[start : sep.start()]))
+                start = sep.end()
+            pieces.append((start, body[start:]))
+            found: list[tuple[Claim, list[str]]] = []
+            continued = False
+            for offset, clause in pieces:
+                words = _WORD.findall(clause)
+                hit = _clause_claim(words, continued)
+                if hit is None:
+                    if found:
+                        found[-1][1].append(clause.strip())
+                    if _TRANSFER_NOW.search(clause.strip()) and not _negated(
+                        body, offset, clause, negation_window_chars
+                    ):
+                        claim = Claim(
+                            turn.index,
+                            "transfer",
+                            clause.strip(),
+                            frozenset({"transfer"}),
+                            tuple(words),
+                            "transfer",
+                        )
+                        found.append((claim, [clause.strip()]))
+                        continued = False
+                        continue
+                    continued = continued and not words
+                    continue
+                actions, objects, form = hit
+                if _negated(body, offset, clause, negation_window_chars):
+                    continued = False
+                    continue
+                claim = Claim(
+                    turn.index, actions[0], clause.strip(), frozenset(actions), tuple(objects), form
+                )
+                found.append((claim, [clause.strip()]))
+                continued = form in ("active", "continued")
+            for claim, parts in found:
+                claims.append(
+                    Claim(
+                        claim.turn_index,
+                        claim.action,
+                        ", ".join(p for p in parts if p),
+                        claim.actions,
+                        claim.object_words,
+                        claim.form,
+                    )
+                )
+    return claims
+
+
+def _negated(body: str, offset: int, clause: str, window: int) -> bool:
+    """A negation, condition or offer in the clause before its verb, or just before the clause."""
+    before = body[max(0, offset - window) : offset] if offset else ""
+    lead = clause.lstrip()
+    if NEGATIONS.search(lead.split(" ", 1)[0] if lead else ""):
+        return True
+    # the clause's own words up to its verb are few: search the whole clause start
+    head = lead[: max(window, 1)]
+    if NEGATIONS.search(head):
+        return True
+    return bool(before and re.search(r"\b(?:once|if|when|before|until|as soon as|after)\b", before))

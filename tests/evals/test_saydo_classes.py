@@ -1,0 +1,105 @@
+"""Say-do consistency by failing class: verbs beyond the old catalogue, compound claims checked half by
+half, details that disagree with the tool call, and sentences that are not claims."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convoscope.evals.rules.saydo import SayDoConsistency, SayDoParams
+from convoscope.evals.rules.saydo_details import spoken_digits
+from convoscope.evals.rules.saydo_taxonomy import tool_actions
+from convoscope.model.call import Call
+
+from .builders import make_call, run
+
+
+def claims(call: Call, params: SayDoParams | None = None) -> list[dict[str, Any]]:
+    result = run(SayDoConsistency(params or SayDoParams()), call)
+    return result.evidence["claims"]  # type: ignore[return-value]
+
+
+def tool(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"name": name, "turn_index": 1, "arguments": arguments, "success": True}
+
+
+def one_turn(text: str, *tools: dict[str, Any]) -> Call:
+    return make_call(("user", "hello"), ("agent", text), tool_calls=list(tools))
+
+
+def test_verbs_outside_the_old_catalogue_are_claims() -> None:
+    for text, action in [
+        ("I've reconnected your broadband line.", "unlock"),
+        ("We just froze the debit card.", "block"),
+        ("Your direct debit has been suspended.", "block"),
+        ("I went ahead and renewed your parking permit.", "renew"),
+        ("I've lodged a formal complaint with the depot.", "ticket"),
+        ("I've raised your overdraft limit.", "limit"),
+        ("I've downgraded you to the basic tariff.", "upgrade"),
+    ]:
+        found = claims(one_turn(text))
+        assert [(c["action"], c["status"]) for c in found][:1] == [(action, "missing")], text
+
+
+def test_backed_by_a_tool_named_in_any_style() -> None:
+    call = one_turn("I've reconnected your broadband line.", tool("restoreService"))
+    assert [c["status"] for c in claims(call)] == ["done"]
+    assert tool_actions("createBooking") == {"book"} and tool_actions("get-booking") == {"lookup"}
+    assert tool_actions("cancel_appointment") == {"cancel"}
+
+
+def test_compound_claim_with_one_half_unbacked() -> None:
+    call = one_turn(
+        "I've refunded the delivery fee and texted you the tracking link.", tool("refund_payment", amount=4)
+    )
+    found = claims(call)
+    assert [(c["action"], c["status"]) for c in found] == [("refund", "done"), ("send", "missing")]
+    both = one_turn(
+        "I've refunded the delivery fee and texted you the tracking link.",
+        tool("refund_payment"),
+        tool("sendSms"),
+    )
+    assert [c["status"] for c in claims(both)] == ["done", "done"]
+
+
+def test_detail_mismatches_name_both_values() -> None:
+    time = one_turn(
+        "Your haircut is booked for three thirty pm.", tool("book_slot", start="2026-03-02T16:30")
+    )
+    (claim,) = claims(time)
+    assert claim["status"] == "mismatched" and claim["mismatches"] == [
+        {"kind": "time", "said": "15:30", "tool": "16:30"}
+    ]
+    amount = one_turn("I've credited two hundred dollars to your account.", tool("apply_credit", amount=20))
+    assert claims(amount)[0]["mismatches"] == [{"kind": "amount", "said": "200", "tool": "20"}]
+    seat = one_turn("I've moved you to seat 3F.", tool("change_seat", seat="30F"))
+    assert claims(seat)[0]["detail"] == "said seat 3F, tool got 30F"
+    same = one_turn("I've moved you to seat 3F at half ten.", tool("change_seat", seat="3F", time="10:30"))
+    assert claims(same)[0]["status"] == "done" and claims(same)[0]["matched"] == "t0"
+
+
+def test_detail_kinds_and_tolerances_are_parameters() -> None:
+    call = one_turn("Your haircut is booked for three thirty pm.", tool("book_slot", start="15:40"))
+    assert claims(call)[0]["status"] == "mismatched"
+    assert claims(call, SayDoParams(time_tolerance_min=15))[0]["status"] == "done"
+    assert claims(call, SayDoParams(details=["amount"]))[0]["status"] == "done"
+    result = run(SayDoConsistency(SayDoParams(time_tolerance_min=15)), call)
+    assert result.params["time_tolerance_min"] == 15
+
+
+def test_offers_negations_futures_and_the_callers_actions_are_not_claims() -> None:
+    for text in (
+        "Shall I freeze the card for you?",
+        "I can reconnect the line if you like.",
+        "I couldn't waive the charge, the system refused.",
+        "I'll email the invoice tonight.",
+        "Once I've verified your identity we can continue.",
+        "You've already paid the balance, so nothing is due.",
+        "You can renew the permit online.",
+        "I can see your refund was issued on the fifth.",
+    ):
+        assert claims(one_turn(text)) == [], text
+
+
+def test_spoken_numbers_become_digits() -> None:
+    assert spoken_digits("Two hundred dollars at three thirty pm") == "200 dollars at 3 30 pm"
+    assert spoken_digits("the twenty first of May") == "the 21st of may"
