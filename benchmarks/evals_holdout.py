@@ -5,8 +5,10 @@ injection, disclosure present, disclosure early, agent loop), each case tagged w
 look-alike it exercises and split once, by a hash of its id, into ``tune`` (40 %) and ``holdout`` (60 %).
 The holdout split is never used for tuning; its figures are the ones to report.
 
-Each metric runs with its documented defaults; disclosures with only the case's required phrase
-configured (the kind's phrase as the docs show it). A case counts as flagged when the result fails.
+Each metric runs with its documented defaults; disclosures with the case's requirement configured as
+its kind (``ai_disclosure`` or ``recording_notice``) with the kind's phrase as the docs show it as an extra
+phrasing, or (``--disclosure-as phrase``) with only that phrase, as before requirement kinds existed. A
+case counts as flagged when the result fails.
 Reported per label and split: n, precision, recall, F1 and the confusion counts, then per class of the
 holdout split the same counts, so the failing classes are visible, and every holdout case got wrong.
 
@@ -82,8 +84,17 @@ def to_call(case: dict[str, Any]) -> Call:
     )
 
 
+DISCLOSURE_AS = {"as": "kind"}
+"""How a case's requirement is configured: ``kind`` (its kind, with the phrase as an extra phrasing) or
+``phrase`` (only the phrase, as before disclosure kinds existed); set by ``--disclosure-as``."""
+
+
 def _disclosure(case: dict[str, Any]) -> Metric[Any]:
-    return Disclosure(DisclosureParams(phrases=[case["requirement"]["phrase"]]))
+    requirement = case["requirement"]
+    if DISCLOSURE_AS["as"] == "phrase":
+        return Disclosure(DisclosureParams(phrases=[requirement["phrase"]]))
+    kind = {"kind": requirement["kind"], "phrases": [requirement["phrase"]]}
+    return Disclosure(DisclosureParams.model_validate({"requirements": [kind]}))
 
 
 METRICS: dict[str, Callable[[dict[str, Any]], Metric[Any]]] = {
@@ -172,7 +183,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--split", choices=["tune", "holdout", "all"], default="holdout")
+    parser.add_argument("--disclosure-as", choices=["kind", "phrase"], default="kind")
     args = parser.parse_args()
+    DISCLOSURE_AS["as"] = args.disclosure_as
     env = environment()
     print_environment(env)
     figures: dict[str, Any] = {}
@@ -232,7 +245,8 @@ def main() -> None:
     print(f"\ncases got wrong ({args.split} split):")
     for line in wrong_lines:
         print(line)
-    write_json(args.json, {"environment": env, "split_shown": args.split, "figures": figures})
+    shown = {"environment": env, "split_shown": args.split, "disclosure_as": args.disclosure_as}
+    write_json(args.json, {**shown, "figures": figures})
 
 
 if __name__ == "__main__":

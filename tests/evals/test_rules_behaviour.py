@@ -133,9 +133,9 @@ def test_a_reworded_reask_of_one_slot_is_a_loop_and_parallel_questions_are_not()
     assert run(LoopDetection(), parallel).value == 0
     # the slots coincide exactly, so even a full overlap requirement groups them
     assert run(LoopDetection.from_overrides({"slot_overlap": 1.0}), reworded).value == 2
-    # two-word slots ignored: only the two "Sorry, ..." asks are alike word for word
+    # two-word slots ignored: the middle ask is new wording, so it is progress and restarts the count
     narrow = run(LoopDetection.from_overrides({"min_slot_words": 3}), reworded)
-    assert narrow.value == 1 and narrow.passed is True
+    assert narrow.value == 0 and narrow.passed is True
 
 
 def test_short_turns_never_loop_and_tool_loops_do() -> None:
@@ -235,3 +235,68 @@ def test_talk_ratio_from_transcript_and_audio() -> None:
     audio = EvalContext(scores={AGENT_TALK_RATIO: score(AGENT_TALK_RATIO, 0.9)})
     high = run(TalkRatio(), call, audio)
     assert high.value == 0.9 and high.passed is False and high.evidence["source"] == "audio"
+
+
+def test_a_question_repeated_inside_longer_turns_is_a_loop() -> None:
+    call = make_call(
+        ("agent", "Happy to look into it. Which bank account is the transfer from?"),
+        ("user", "The one I opened last spring."),
+        ("agent", "Thanks for bearing with me. Which bank account is the transfer from? The app shows it."),
+        ("user", "I have three of them."),
+        ("agent", "No rush at all. Which bank account is the transfer from? I can't continue without it."),
+        ("user", "Hmm."),
+    )
+    result = run(LoopDetection(), call)
+    assert result.value == 2 and result.passed is False
+    repeated = result.evidence["repeated_utterances"][0]  # type: ignore[index]
+    assert repeated["turn_indices"] == [0, 2, 4]  # type: ignore[index]
+    assert [s["sentence"] for s in repeated["sentences"]] == ["Which bank account is the transfer from?"] * 3  # type: ignore[index, union-attr]
+    assert result.version == "3" and result.params["reset_on_progress"] is True
+
+
+def test_a_slot_reasked_three_times_in_other_words_is_a_loop() -> None:
+    call = make_call(
+        ("agent", "What is the tracking number of the parcel?"),
+        ("user", "It's a blue box."),
+        ("agent", "Could you read me the parcel's tracking number?"),
+        ("user", "It came yesterday."),
+        ("agent", "And the tracking number on that parcel, please?"),
+        ("user", "I threw the label away."),
+    )
+    result = run(LoopDetection(), call)
+    assert result.value == 2 and result.passed is False
+    # stricter slot matching than the stems allow leaves the rewordings apart
+    assert run(LoopDetection.from_overrides({"slot_overlap": 1.0, "similarity": 1.0}), call).passed is False
+    assert run(LoopDetection.from_overrides({"max_repeats": 2}), call).passed is True
+
+
+def test_progress_courtesy_and_a_late_reask_are_not_loops() -> None:
+    courtesy = make_call(
+        ("agent", "Thank you, I have noted that. What time suits you for the visit?"),
+        ("user", "Mornings."),
+        ("agent", "Thank you, I have noted that. How many rooms need painting?"),
+        ("user", "Two."),
+        ("agent", "Thank you, I have noted that. Do you want us to bring dust sheets?"),
+        ("user", "Yes."),
+    )
+    assert run(LoopDetection(), courtesy).value == 0
+    offers = make_call(
+        ("agent", "Your seat is changed to the aisle. Can I help with anything else?"),
+        ("user", "Add a bag."),
+        ("agent", "The extra bag is added to the booking. Can I help with anything else?"),
+        ("user", "A meal too."),
+        ("agent", "A vegetarian meal is now on your ticket. Can I help with anything else?"),
+    )
+    assert run(LoopDetection(), offers).passed is True
+    late = make_call(
+        ("agent", "What is the serial number of the boiler?"),
+        ("user", "Not sure."),
+        ("agent", "What is the serial number of the boiler?"),
+        ("user", "Let me look later."),
+        ("agent", "Fine. The engineer can come on Thursday morning."),
+        ("user", "Great, and the serial is SN-4471."),
+        ("agent", "What is the serial number of the boiler?"),
+    )
+    result = run(LoopDetection(), late)
+    assert result.value == 1 and result.passed is True  # the statement in between was progress
+    assert run(LoopDetection.from_overrides({"reset_on_progress": False}), late).passed is False

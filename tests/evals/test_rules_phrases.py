@@ -7,7 +7,9 @@ from pydantic import ValidationError
 
 from convoscope.evals.rules.phrases import (
     Disclosure,
+    DisclosureKind,
     DisclosureParams,
+    DisclosureRequirement,
     ForbiddenPhrases,
     ForbiddenPhrasesParams,
     Regex,
@@ -150,3 +152,96 @@ def test_json_schema_on_vendor_analysis_and_agent_turns() -> None:
 def test_invalid_schema_is_a_params_error() -> None:
     with pytest.raises(ValidationError, match="not a valid JSON schema"):
         JsonSchemaParams.model_validate({"schema": {"type": "no-such-type"}})
+
+
+def _kind(kind: str, *turns: tuple[str, str], **params: object) -> bool | None:
+    metric = Disclosure(DisclosureParams.model_validate({"requirements": [kind], **params}))
+    return run(metric, make_call(*turns)).passed
+
+
+def test_ai_disclosure_in_ordinary_phrasings_and_languages() -> None:
+    said = [
+        "Good evening, you're speaking with Nova, an AI receptionist for the practice.",
+        "Thanks for calling. Heads up: I'm a bot, but I can book most things.",
+        "This line is answered by an automated assistant.",
+        "I'm the library's artificial intelligence helper.",
+        "I am not a human, but I can still sort out your renewal.",
+        "Buenas tardes, está hablando con un agente virtual del hotel.",
+        "Je suis l'assistante vocale automatisée de la mairie.",
+        "Hallo, Sie sprechen mit einem virtuellen Assistenten der Stadtwerke.",
+        "Bom dia, sou um robô de atendimento da loja.",
+        "Salve, sono un'intelligenza artificiale del servizio clienti.",
+    ]
+    for text in said:
+        assert _kind("ai_disclosure", ("agent", text)) is True, text
+
+
+def test_negated_asked_or_caller_said_ai_is_not_a_disclosure() -> None:
+    not_said = [
+        [("agent", "I'm not a robot, I'm Dana from the front desk.")],
+        [("agent", "No soy un asistente virtual, soy Lucía.")],
+        [("agent", "Ich bin kein Bot, sondern Ihr Berater.")],
+        [
+            ("agent", "Hello, Mapleton Dental."),
+            ("user", "Are you a bot?"),
+            ("agent", "How can I help today?"),
+        ],
+        [("user", "I know I'm talking to an AI assistant."), ("agent", "What do you need?")],
+        [("agent", "Our website has a virtual assistant if you prefer to chat.")],
+        [("agent", "I'm sorry, the automated system is down; I'm taking calls by hand.")],
+    ]
+    for turns in not_said:
+        assert _kind("ai_disclosure", *turns) is False, turns
+
+
+def test_recording_notice_kind_and_its_evidence() -> None:
+    for text in (
+        "Welcome. Conversations on this line are monitored for quality.",
+        "We are recording this call so we can train new staff.",
+        "Le informamos de que esta llamada está siendo grabada.",
+        "Questa telefonata viene registrata.",
+    ):
+        assert _kind("recording_notice", ("agent", text)) is True, text
+    for text in (
+        "We never record calls to this helpline.",
+        "I can send you a recording of the webinar.",
+        "I'll record your new address now.",
+    ):
+        assert _kind("recording_notice", ("agent", text)) is False, text
+    call = make_call(
+        ("agent", "Harbour Vets."), ("user", "hi"), ("agent", "Thanks! Calls here are recorded for training.")
+    )
+    result = run(
+        Disclosure(DisclosureParams(requirements=[DisclosureRequirement(kind="recording_notice")])), call
+    )
+    assert result.passed is True and result.version == "2" and result.params["max_gap"] == 6
+    found = result.evidence["requirements"][0]  # type: ignore[index]
+    assert found["turn_index"] == 2 and found["start_s"] == 5.0 and found["via"] == "pattern"  # type: ignore[index]
+    assert found["sentence"] == "Calls here are recorded for training." and found["late"] is False  # type: ignore[index]
+    late = run(
+        Disclosure(
+            DisclosureParams.model_validate({"requirements": ["recording_notice"], "by_agent_turn": 1})
+        ),
+        call,
+    )
+    assert late.passed is False and late.evidence["requirements"][0]["late"] is True  # type: ignore[index]
+
+
+def test_requirement_extra_phrases_plain_phrases_and_bare_strings() -> None:
+    extra = DisclosureRequirement(kind=DisclosureKind.AI_DISCLOSURE, phrases=["powered by Acme Voice"])
+    call = make_call(("agent", "Hello, this helpline is powered by Acme Voice technology."))
+    result = run(Disclosure(DisclosureParams(requirements=[extra])), call)
+    assert result.passed is True and result.evidence["requirements"][0]["via"] == "phrase"  # type: ignore[index]
+    denied = make_call(("agent", "This helpline is not powered by Acme Voice."))
+    assert run(Disclosure(DisclosureParams(requirements=[extra])), denied).passed is False
+    # a bare string that is not a kind is one phrase; legacy phrases keep their own evidence
+    mixed = DisclosureParams.model_validate(
+        {"requirements": ["ai_disclosure", "press one for billing"], "phrases": [NOTICE]}
+    )
+    assert [r.kind for r in mixed.requirements] == [DisclosureKind.AI_DISCLOSURE, DisclosureKind.PHRASE]
+    call = make_call(("agent", "I'm an AI agent. This call may be recorded for quality purposes."))
+    result = run(Disclosure(mixed), call)
+    assert result.value == pytest.approx(2 / 3) and result.passed is False
+    assert result.evidence["phrases"][0]["found"] is True  # type: ignore[index]
+    with pytest.raises(ValidationError):
+        DisclosureRequirement(kind=DisclosureKind.PHRASE)

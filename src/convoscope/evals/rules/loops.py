@@ -1,18 +1,26 @@
 """Loop detection: an agent stuck saying the same thing, or calling the same tool, over and over.
 
 Asking again once is normal on a phone line (the caller was not heard, a digit was missed), so one
-repeat is allowed by default; a loop is a near-identical agent utterance, or an identical tool call,
-occurring more than ``max_repeats`` times. An agent stuck on one slot often rewords the question each
-time ("Could you repeat the account number?", "Sorry, what was the account number again?"), which a
-word-sequence match misses; two questions also count as the same when they ask for the same thing: their
-content words, once the re-ask wording (sorry, again, repeat, what was...) is set aside, nearly coincide.
+repeat is allowed by default; a loop is the same thing said more than ``max_repeats`` times without
+progress. Two failure shapes decide the design:
+
+* The repeat is often one sentence inside a longer turn ("Sorry about the wait. What's your order
+  number? It's on the receipt."), so turns are compared sentence by sentence, never whole.
+* An agent stuck on one slot rewords the question ("Could you read out your policy number?", "What's the
+  policy number?"), so two questions also count as the same when what they ask for (their content words,
+  re-ask and request wording set aside) nearly coincides, and statements when their content words do.
+
+What a turn is *about* decides whether it repeats: its last question when it asks something (a courtesy
+sentence before a new question is not a repeat), else its statements, all of which must have been said
+before (a shared "Thanks for your patience." before a new status is progress). A turn that says
+something new is progress, and by default restarts the count, so a slot asked again after other
+questions were answered is not a loop.
 """
 
 from __future__ import annotations
 
 import json
-from difflib import SequenceMatcher
-from functools import lru_cache
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -21,108 +29,125 @@ from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, RuleMetric
 from ..registry import register
-from ._text import TEXT_CACHE, content_tokens, quote, stem, tokens, turns_of
+from ._sentences import Sentence, overlap, sentence_similarity, split_sentences
+from ._text import quote, turns_of
 
-__all__ = ["LoopDetection", "LoopParams", "asked_slot"]
-
-REASK_WORDS = frozenset(
-    stem(word)
-    for word in (
-        "sorry again repeat say said tell give please what what's which how could once more one "
-        "pardon missed catch get got hear heard understand didn't couldn't there that"
-    ).split()
-)
-"""How a question is re-asked rather than what it asks for; set aside when comparing what two asks want."""
-
-ASK_OPENERS = frozenset(
-    "could can would will may please what what's which how where when who whose is are do does did".split()
-)
-"""First words of a question or request when speech-to-text left out the question mark."""
-
-
-@lru_cache(maxsize=TEXT_CACHE)
-def asked_slot(text: str) -> frozenset[str]:
-    """What an agent question asks for: the stems of its content words, re-ask wording set aside.
-
-    Empty when the turn is not a question or request (no question mark, no asking first word), so
-    statements that share words ("Your account number is...") are never taken for a re-ask.
-    """
-    words = tokens(text)
-    if not words or ("?" not in text and words[0] not in ASK_OPENERS):
-        return frozenset()
-    return frozenset(content_tokens(words)) - REASK_WORDS
+__all__ = ["LoopDetection", "LoopParams", "focus_of"]
 
 
 class LoopParams(BaseModel):
-    """What counts as the same utterance, and how many repeats are tolerated."""
+    """What counts as the same sentence, and how many repeats are tolerated."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    similarity: float = Field(default=0.85, gt=0.0, le=1.0)
-    """Word-sequence similarity (difflib ratio) at which two agent turns count as the same."""
+    similarity: float = Field(default=0.7, gt=0.0, le=1.0)
+    """Share of content-word stems (of the longer sentence) two agent sentences must share to be the same."""
     min_words: int = Field(default=4, ge=1)
-    """Shorter turns ("Okay.", "Sure.") are never counted as repeats."""
+    """Shorter sentences ("Okay.", "Got it.") are never counted as repeats."""
     max_repeats: int = Field(default=1, ge=0)
-    """Repeats of one utterance tolerated (1: saying it twice is a normal re-ask; three times is a loop)."""
+    """Repeats of one sentence tolerated (1: saying it twice is a normal re-ask; three times is a loop)."""
     max_tool_repeats: int = Field(default=2, ge=0)
     """Identical tool calls (name and arguments) tolerated beyond the first."""
     slot_overlap: float = Field(default=0.75, gt=0.0, le=1.0)
-    """Share of content words (Jaccard) two questions must have in common to ask for the same slot."""
+    """Share of the smaller slot's content words two questions must share to ask for the same thing."""
     min_slot_words: int = Field(default=2, ge=1)
     """Questions whose slot has fewer content words ("What was that?") never match by slot."""
+    reset_on_progress: bool = True
+    """A turn that says something new restarts the count of every earlier sentence."""
+
+
+def focus_of(sentences: list[Sentence]) -> list[Sentence]:
+    """What a turn is about: its last real question, else its statements, else its open offers.
+
+    A courtesy sentence before a new question, a hint after the question, or an offer of more help after
+    a completed request is not what the turn says, so it is never what repeats.
+    """
+    asks = [s for s in sentences if s.asks and not s.is_open_offer]
+    if asks:
+        return asks[-1:]
+    statements = [s for s in sentences if not s.asks]
+    return statements or sentences
+
+
+@dataclass
+class _Cluster:
+    """One thing the agent said, with where it was said again."""
+
+    members: list[tuple[int, Sentence]]
+    run: int = 1
+    """Times said since the last progress."""
+    longest: int = 1
+    """Longest such run."""
+    repeats_at: list[int] = field(default_factory=list)
 
 
 @register
 class LoopDetection(RuleMetric[LoopParams]):
-    """Largest number of repeats of one agent utterance or tool call."""
+    """Largest number of repeats of one agent sentence or tool call, without progress."""
 
     name = "loop_detection"
-    version = "2"
+    version = "3"
     params_model = LoopParams
     description = (
-        "Largest number of times the agent repeated a near-identical utterance, or asked for the same "
-        "thing in other words (or made an identical tool call), beyond the first; passes while within "
-        "the tolerated repeats."
+        "Largest number of times, without progress, the agent repeated a sentence (alone or inside a "
+        "longer turn) or asked for the same thing in other words, or made an identical tool call, beyond "
+        "the first; passes while within the tolerated repeats."
     )
 
-    def _same_slot(self, one: frozenset[str], other: frozenset[str]) -> bool:
-        shared = len(one & other)
-        return shared >= self.params.slot_overlap * (len(one) + len(other) - shared)
+    def _same(self, one: Sentence, other: Sentence) -> bool:
+        minimum = self.params.min_slot_words
+        if one.asks and other.asks and len(one.slot) >= minimum and len(other.slot) >= minimum:
+            # two questions that name what they ask for are the same only when that is the same: "spell
+            # your last name" and "spell your first name" share most words but ask different things
+            return overlap(one.slot, other.slot) >= self.params.slot_overlap
+        return sentence_similarity(one.content, other.content) >= self.params.similarity
+
+    def _match(self, sentence: Sentence, clusters: list[_Cluster]) -> _Cluster | None:
+        for cluster in clusters:
+            if any(self._same(sentence, member) for _, member in cluster.members):
+                return cluster
+        return None
+
+    def _utterances(self, call: Call) -> list[_Cluster]:
+        clusters: list[_Cluster] = []
+        for turn in turns_of(call, [Role.AGENT]):
+            said = [s for s in split_sentences(turn.text) if len(s.words) >= self.params.min_words]
+            focus = focus_of(said)
+            if not focus:
+                continue
+            matched = [self._match(sentence, clusters) for sentence in focus]
+            known = [(cluster, s) for cluster, s in zip(matched, focus, strict=True) if cluster is not None]
+            if len(known) == len(focus):  # nothing new: every sentence the turn is about was said before
+                for cluster, sentence in known:
+                    if turn.index in cluster.repeats_at:
+                        continue  # two sentences of one turn repeat the same thing: one repeat
+                    cluster.members.append((turn.index, sentence))
+                    cluster.repeats_at.append(turn.index)
+                    cluster.run += 1
+                    cluster.longest = max(cluster.longest, cluster.run)
+                continue
+            if self.params.reset_on_progress:
+                for cluster in clusters:
+                    cluster.run = 0
+            for match, sentence in zip(matched, focus, strict=True):
+                if match is None:
+                    clusters.append(_Cluster(members=[(turn.index, sentence)]))
+        return clusters
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
-        # (words of the cluster's first turn, what it asks for, its turn indices, the first turn's text)
-        clusters: list[tuple[tuple[str, ...], frozenset[str], list[int], str]] = []
-        for turn in turns_of(call, [Role.AGENT]):
-            words = tokens(turn.text)
-            if len(words) < self.params.min_words:
-                continue
-            slot = asked_slot(turn.text)
-            if len(slot) < self.params.min_slot_words:
-                slot = frozenset()
-            matcher: SequenceMatcher[str] | None = None
-            for first, first_slot, indices, _ in clusters:
-                if slot and first_slot and self._same_slot(slot, first_slot):
-                    indices.append(turn.index)
-                    break
-                # 2·min/(sum) bounds the ratio from the lengths alone: most pairs stop here, before the
-                # matcher (which indexes this turn's words) is even built
-                if 2 * min(len(first), len(words)) < self.params.similarity * (len(first) + len(words)):
-                    continue
-                if matcher is None:
-                    matcher = SequenceMatcher(None, [], words, autojunk=False)
-                matcher.set_seq1(first)
-                if (
-                    matcher.quick_ratio() >= self.params.similarity
-                    and matcher.ratio() >= self.params.similarity
-                ):
-                    indices.append(turn.index)
-                    break
-            else:
-                clusters.append((words, slot, [turn.index], turn.text))
+        clusters = self._utterances(call)
         repeated: list[JsonValue] = [
-            {"turn_indices": list(indices), "repeats": len(indices) - 1, "quote": quote(text)}
-            for _, _, indices, text in clusters
-            if len(indices) > 1
+            {
+                "turn_indices": [index for index, _ in cluster.members],
+                "repeats": cluster.longest - 1,
+                "quote": quote(cluster.members[0][1].text),
+                "sentences": [
+                    {"turn_index": index, "sentence": quote(sentence.text)}
+                    for index, sentence in cluster.members
+                ],
+            }
+            for cluster in clusters
+            if len(cluster.members) > 1
         ]
         tool_counts: dict[str, list[str]] = {}
         for tc in call.tool_calls:
@@ -133,7 +158,7 @@ class LoopDetection(RuleMetric[LoopParams]):
             for key, ids in tool_counts.items()
             if len(ids) > 1
         ]
-        utterance_max = max((len(indices) - 1 for _, _, indices, _ in clusters), default=0)
+        utterance_max = max((cluster.longest - 1 for cluster in clusters), default=0)
         tool_max = max((len(ids) - 1 for ids in tool_counts.values()), default=0)
         passed = utterance_max <= self.params.max_repeats and tool_max <= self.params.max_tool_repeats
         evidence: dict[str, JsonValue] = {

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from ...model.call import Call
 from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, RuleMetric
 from ..registry import register
+from ._disclosures import DisclosureKind, find_disclosure
 from ._text import find_phrase, quote, turns_of, valid_regex
 
 __all__ = [
     "Disclosure",
+    "DisclosureKind",
     "DisclosureParams",
+    "DisclosureRequirement",
     "ForbiddenPhrases",
     "ForbiddenPhrasesParams",
     "Regex",
@@ -47,16 +58,14 @@ class RequiredPhrasesParams(BaseModel):
     """When set, a phrase must be said within the first N agent turns; said later counts as late (fail)."""
 
 
-def _check_required(
-    metric: Metric[Any], params: RequiredPhrasesParams, call: Call, what: str
-) -> MetricResult:
-    if not params.phrases:
-        return _not_configured(metric, call, what)
-    agent_turn_number: dict[int, int] = {}
-    for number, turn in enumerate(turns_of(call, [Role.AGENT]), start=1):
-        agent_turn_number[turn.index] = number
-    findings: list[JsonValue] = []
-    satisfied = 0
+def agent_turn_numbers(call: Call) -> dict[int, int]:
+    """Each agent turn's index mapped to its number among the agent's turns (from 1)."""
+    return {turn.index: number for number, turn in enumerate(turns_of(call, [Role.AGENT]), start=1)}
+
+
+def _phrase_findings(params: RequiredPhrasesParams, call: Call) -> list[dict[str, JsonValue]]:
+    agent_turn_number = agent_turn_numbers(call)
+    findings: list[dict[str, JsonValue]] = []
     for phrase in params.phrases:
         found: dict[str, JsonValue] = {"phrase": phrase, "found": False}
         for turn in turns_of(call, params.roles):
@@ -75,12 +84,24 @@ def _check_required(
                 "quote": quote(turn.text),
             }
             break
-        if found["found"] and not found.get("late"):
-            satisfied += 1
         findings.append(found)
+    return findings
+
+
+def _in_time(finding: dict[str, JsonValue]) -> bool:
+    return finding["found"] is True and finding.get("late") is not True
+
+
+def _check_required(
+    metric: Metric[Any], params: RequiredPhrasesParams, call: Call, what: str
+) -> MetricResult:
+    if not params.phrases:
+        return _not_configured(metric, call, what)
+    findings = _phrase_findings(params, call)
+    satisfied = sum(_in_time(f) for f in findings)
     value = satisfied / len(params.phrases)
     passed = satisfied == len(params.phrases)
-    return metric.result(call, value=value, passed=passed, evidence={"phrases": findings})
+    return metric.result(call, value=value, passed=passed, evidence={"phrases": list(findings)})
 
 
 @register
@@ -102,24 +123,83 @@ class RequiredPhrases(RuleMetric[RequiredPhrasesParams]):
         return _check_required(self, self.params, call, self.what)
 
 
+def _requirement(value: object) -> object:
+    """A requirement written as a bare string: a kind's name, or else one phrase."""
+    if isinstance(value, str):
+        kinds = {kind.value for kind in DisclosureKind}
+        return {"kind": value} if value in kinds else {"kind": "phrase", "phrases": [value]}
+    return value
+
+
+class DisclosureRequirement(BaseModel):
+    """One disclosure that must be made: a kind (met in any ordinary phrasing) or a phrase."""
+
+    model_config = _CONFIG
+
+    kind: DisclosureKind = DisclosureKind.PHRASE
+    """``ai_disclosure`` and ``recording_notice`` are recognised by built-in pattern families in six
+    languages; ``phrase`` only by the phrases given."""
+    phrases: list[str] = Field(default_factory=list)
+    """Phrasings that also meet it (near-verbatim, a negation near them cancels); ``phrase`` needs one."""
+
+    @model_validator(mode="after")
+    def _phrase_needs_text(self) -> DisclosureRequirement:
+        if self.kind is DisclosureKind.PHRASE and not self.phrases:
+            raise ValueError("a phrase requirement needs at least one phrase")
+        return self
+
+
 class DisclosureParams(RequiredPhrasesParams):
     """Disclosures (recording notice, AI disclosure) that must come early in the call."""
 
     by_agent_turn: int | None = Field(default=2, ge=1)
     """A disclosure must be made within the first N agent turns; later counts as late (fail)."""
+    requirements: list[Annotated[DisclosureRequirement, BeforeValidator(_requirement)]] = Field(
+        default_factory=list
+    )
+    """Disclosures by kind; a bare string is a kind's name or one phrase. Only agent turns meet them."""
+    max_gap: int = Field(default=6, ge=0)
+    """Words a kind's pattern allows between its halves ("I'm … virtual assistant", "calls … recorded")."""
 
 
 @register
-class Disclosure(RequiredPhrases):
-    """Required disclosures, said verbatim or near-verbatim within the first agent turns."""
+class Disclosure(RuleMetric[DisclosureParams]):
+    """Required disclosures, by kind in any ordinary phrasing, or by phrase, within the first agent turns."""
 
     name = "disclosure"
+    version = "2"
     params_model = DisclosureParams
     description = (
-        "Share of the configured disclosures the agent made within its first by_agent_turn turns; a "
+        "Share of the configured disclosures (kinds such as an AI disclosure or a recording notice, in "
+        "any ordinary phrasing, or phrases) the agent made within its first by_agent_turn turns; a "
         "disclosure made later counts as late and fails, one never made fails."
     )
-    what = "disclosures"
+    default = False
+
+    def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
+        params = self.params
+        if not params.requirements:
+            return _check_required(self, params, call, "disclosures")  # phrases only: as in version 1
+        numbers = agent_turn_numbers(call)
+        found = [
+            find_disclosure(
+                call,
+                requirement.kind,
+                requirement.phrases,
+                max_gap=params.max_gap,
+                min_similarity=params.min_similarity,
+                by_agent_turn=params.by_agent_turn,
+                agent_turn_numbers=numbers,
+            )
+            for requirement in params.requirements
+        ]
+        phrases = _phrase_findings(params, call)
+        satisfied = sum(_in_time(f) for f in [*phrases, *found])
+        total = len(phrases) + len(found)
+        evidence: dict[str, JsonValue] = {"requirements": list(found)}
+        if phrases:
+            evidence["phrases"] = list(phrases)
+        return self.result(call, value=satisfied / total, passed=satisfied == total, evidence=evidence)
 
 
 class ForbiddenPhrasesParams(BaseModel):
