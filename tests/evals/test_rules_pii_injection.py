@@ -102,10 +102,17 @@ def test_metric_counts_agent_turns_only_and_masks_evidence() -> None:
     assert result.value == 2 and result.passed is False
     assert result.evidence == {
         "leaks": [
-            {"turn_index": 1, "kind": "card", "masked": "••••••••••••••11", "detector": "rules"},
-            {"turn_index": 1, "kind": "email", "masked": "••••co", "detector": "rules"},
+            {
+                "turn_index": 1,
+                "kind": "card",
+                "raw": "•••• •••• •••• ••11",
+                "masked": "••••••••••••••11",
+                "detector": "rules",
+            },
+            {"turn_index": 1, "kind": "email", "raw": "•@•.••", "masked": "••••co", "detector": "rules"},
         ],
         "by_kind": {"card": 1, "email": 1},
+        "allowed": [],
     }
 
 

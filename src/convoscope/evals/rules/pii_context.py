@@ -1,0 +1,149 @@
+"""What the words around a value say about whose it is.
+
+A phone-shaped number can be a caller's mobile or a parcel's job number; an address can be a caller's
+inbox or the business's claims desk. The value's shape cannot tell them apart, the words next to it can:
+the nearest labelling noun ("tracking", "IMEI", "card") names what the number is, and an owner word
+("our", "your", "the hotel's") says whose it is. This module holds those vocabularies and the business's
+own contacts, which an agent gives out on purpose and which are therefore not leaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BUSINESS_ISSUED",
+    "BUSINESS_LOCAL_PARTS",
+    "KIND_WORDS",
+    "TOLL_FREE_PREFIXES",
+    "BusinessContacts",
+    "PiiKind",
+    "nearest_label",
+    "owner",
+]
+
+
+class PiiKind(StrEnum):
+    """The kinds of personal data looked for."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    CARD = "card"
+    BANK = "bank_account"
+    NATIONAL_ID = "national_id"
+    DATE_OF_BIRTH = "date_of_birth"
+    POSTCODE = "postcode"
+
+
+BUSINESS_LOCAL_PARTS = (
+    "support", "help", "info", "sales", "contact", "service", "services", "billing", "hello", "team",
+    "noreply", "no-reply", "care", "customerservice", "customercare", "orders", "admin", "office",
+    "appointments", "reservations", "bookings", "feedback", "press", "careers", "enquiries", "inquiries",
+    "claims", "complaints", "returns", "accounts", "payments", "reception", "helpdesk", "hr", "legal",
+    "privacy", "security", "dispatch", "frontdesk", "concierge", "shop", "store",
+)  # fmt: skip
+"""Role mailboxes: local parts of a business's own addresses, which an agent may give out."""
+
+TOLL_FREE_PREFIXES = ("800", "888", "877", "866", "855", "844", "833", "0800", "0808")
+"""Toll-free and freephone prefixes (North American area codes, UK 0800/0808): business lines."""
+
+BUSINESS_ISSUED = frozenset(
+    "order orders confirmation reference ref ticket tracking case invoice booking reservation claim policy "
+    "member membership serial model extension ext flight room unit suite transaction receipt shipment "
+    "parcel package item sku voucher coupon promo job request requisition incident imei iccid imsi sim "
+    "meter device mac firmware waybill consignment tag rma authorisation authorization return warranty "
+    "itinerary pnr locator seat gate batch lot part product".split()
+)
+"""Nouns that label an identifier the business issued (an order, a parcel, a device), not a person's."""
+
+_GENERIC = frozenset("number numbers no num code id ids digits the a an is was it its this that".split())
+"""Words that sit between a label and its value without labelling anything themselves."""
+
+KIND_WORDS: dict[PiiKind, frozenset[str]] = {
+    PiiKind.PHONE: frozenset("phone cell mobile telephone landline callback reach text fax".split()),
+    PiiKind.CARD: frozenset("card visa mastercard amex discover credit debit".split()),
+    PiiKind.NATIONAL_ID: frozenset(
+        "social ssn security national insurance ni sin passport licence license nhs".split()
+    ),
+    PiiKind.BANK: frozenset("account routing iban bank acct sort checking savings".split()),
+    PiiKind.DATE_OF_BIRTH: frozenset("born birth birthday dob birthdate".split()),
+    PiiKind.POSTCODE: frozenset("postcode zip postal".split()),
+}
+"""Words that name a kind of personal value."""
+
+_BUSINESS_WORDS = frozenset(
+    "our us office store branch headquarters hq helpline hotline support desk clinic hospital pharmacy "
+    "department company toll-free tollfree hotel restaurant airline reception surgery practice shop "
+    "garage dealership salon helpdesk centre center team frontdesk concierge".split()
+)
+_PERSONAL_WORDS = frozenset("your my his her their you you're yours".split())
+
+
+def nearest_label(context: Sequence[str]) -> tuple[str, PiiKind | None] | None:
+    """The nearest word that says what a value is: a business-issued noun (kind None) or a kind word.
+
+    ``context`` is nearest first. "The SIM card number, the ICCID, is ..." is labelled by "iccid", not
+    "card"; "sort code 20-00-00, account 5577..." by "account", not "code".
+    """
+    for word in context:
+        if word in _GENERIC:
+            continue
+        if word in BUSINESS_ISSUED:
+            return word, None
+        for kind, words in KIND_WORDS.items():
+            if word in words:
+                return word, kind
+    return None
+
+
+def owner(context: Sequence[str]) -> str | None:
+    """Whose value the nearest owner word says it is: ``business``, ``personal`` or None."""
+    for word in context:
+        if word in _BUSINESS_WORDS:
+            return "business"
+        if word in _PERSONAL_WORDS:
+            return "personal"
+    return None
+
+
+class BusinessContacts(BaseModel):
+    """The business's own contacts: an agent giving these out is doing its job, not leaking data."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    phones: list[str] = Field(default_factory=list)
+    """The business's phone numbers (any formatting; digits are compared)."""
+    emails: list[str] = Field(default_factory=list)
+    """The business's email addresses."""
+    domains: list[str] = Field(default_factory=list)
+    """The business's email domains: any address there is the business's."""
+    role_mailboxes: list[str] = Field(default_factory=lambda: list(BUSINESS_LOCAL_PARTS))
+    """Local parts of role addresses (support@, help@, claims@...), the business's wherever they are."""
+    toll_free_prefixes: list[str] = Field(default_factory=lambda: list(TOLL_FREE_PREFIXES))
+    """Number prefixes of business lines (toll-free, freephone)."""
+    business_frame: bool = True
+    """A contact the agent gives as the business's ("our number is", "email us at", "the hotel's
+    reception is") is not a leak, unless the caller said the same value earlier in the call."""
+
+    def phone_reason(self, digits: str, *, toll_free: bool = True) -> str | None:
+        """Why a phone number is the business's, or None."""
+        national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+        wanted = {"".join(ch for ch in phone if ch.isdigit()) for phone in self.phones}
+        if digits in wanted or national in wanted:
+            return "business_contacts.phones"
+        if toll_free and any(digits.startswith(p) or national.startswith(p) for p in self.toll_free_prefixes):
+            return "toll-free prefix"
+        return None
+
+    def email_reason(self, local: str, domain: str) -> str | None:
+        """Why an email address is the business's, or None."""
+        if f"{local}@{domain}" in {email.lower() for email in self.emails}:
+            return "business_contacts.emails"
+        if domain in {d.lower() for d in self.domains}:
+            return "business_contacts.domains"
+        if local in self.role_mailboxes:
+            return "role mailbox"
+        return None
