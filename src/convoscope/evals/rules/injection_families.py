@@ -1,0 +1,353 @@
+"""Prompt-injection pattern families, built by grammar rather than listed phrase by phrase.
+
+An attack is an intent aimed at a target: a verb that sets aside (ignore, forget, override) aimed at the
+agent's instructions; a request to reveal or repeat aimed at its prompt or configuration; a role-play frame
+("pretend you are", "from now on you") joined to a cue that the persona has no rules; a claim of authority
+over the agent (its developer, a system message, an override code). Each family is one regular
+expression composed from word groups, so a new verb or noun covers every pairing at once. Other languages
+get the same four families from compact keyword groups per language; a benign look-alike ("ignore my last
+message", "the instructions for my meter") is kept out because the target must be the agent's own rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+__all__ = ["LANGUAGES", "CompiledFamily", "Family", "Signal", "compiled_families", "word_prefixes"]
+
+
+class Signal(StrEnum):
+    """Kinds of injection evidence."""
+
+    OVERRIDE = "instruction_override"
+    INVISIBLE = "invisible_characters"
+    ROLEPLAY = "roleplay_jailbreak"
+    EXTRACTION = "prompt_extraction"
+    AUTHORITY = "authority_claim"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One signal in one language: the patterns whose any match raises it."""
+
+    signal: Signal
+    language: str
+    patterns: tuple[str, ...]
+    gate: tuple[str, ...] = ()
+    """Word beginnings (8 characters at most) one of which a text must contain for the patterns to run
+    (empty: always run). Most turns hold none, and a set test costs far less than the long alternations."""
+
+
+# --- English ---------------------------------------------------------------------------------------------
+
+_SET_ASIDE = (
+    r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon|delete|erase|overwrite|discard|suspend|"
+    r"neglect|throw out|set aside|get rid of)"
+)
+_TARGET = (
+    r"(?:instructions?|prompts?|rules|guidelines|directives|programming|guardrails|restrictions|protocols?|"
+    r"system (?:prompt|message)|constraints|policies|training|safeguards|filters|limitations)"
+)
+_YOURS = r"(?:(?:all|any|every|the|your|of your|those|these|its|all of (?:your|the|those))\s+){0,3}"
+_WHEN = (
+    r"(?:(?:previous|prior|above|earlier|preceding|original|initial|existing|current|old|safety|system|"
+    r"security|internal|company)\s+){0,2}"
+)
+_PROMPT = (
+    r"(?:system (?:prompt|message)|(?:hidden|secret|initial|original|full|internal|first|starting|exact) "
+    r"(?:instructions|prompt|message|rules|configuration|setup)|instructions (?:you were given|above)|"
+    r"prompt you were given|(?:configuration|config|programming|directives|guidelines|instructions|"
+    r"prompt)(?! (?:for|on|about|regarding|to) (?!me\b|us\b)))"
+)
+_REVEAL = (
+    r"(?:reveal|show|print|repeat|recite|tell me|read (?:me|out|back)|output|share|give me|dump|list|"
+    r"summari[sz]e|spell out|translate|paste|copy|display|write out|type out|what (?:are|is|were|was))"
+)
+_PERSONA_FRAME = (
+    r"(?:(?:pretend|imagine|suppose)(?: that)? you(?:'re| are| were| have| can|'ll be)|"
+    r"(?:act|behave|respond|talk|answer|speak)(?: like| as)(?: if)?\b[^.?!]{0,40}\b(?:you|yourself|ai|bot|"
+    r"assistant|model|version)\b|"
+    r"(?:let's|lets|let us) (?:play|do a bit|do a role|pretend|roleplay|role-play|imagine)|"
+    r"(?:roleplay|role-play|role play|play the role of|your character is|stay in character|"
+    r"from now on,? you|you are now|you're now|we're writing a (?:movie|script|story|play|novel)))"
+)
+_NO_RULES = (
+    r"(?:no|without|free of|not bound by|never (?:had|has|follows?)|doesn't care about|don't care about|"
+    r"does not care about|ignores?|"
+    r"before (?:they|anyone) added|unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|amoral|"
+    r"secretly|other (?:people|customers|users)'s|anything|developer mode|dan)\b"
+)
+
+_EN: dict[Signal, tuple[str, ...]] = {
+    Signal.OVERRIDE: (
+        rf"\b{_SET_ASIDE}\s+{_YOURS}{_WHEN}{_TARGET}\b",
+        rf"\b(?:do not|don't|stop) (?:follow(?:ing)?|obey(?:ing)?) {_YOURS}{_WHEN}{_TARGET}\b",
+        r"\b(?:new|updated|revised) (?:system )?(?:instructions?|task|rules|objective|directive)\s*:",
+        r"\bend of (?:the )?(?:system )?(?:prompt|instructions)\b",
+        r"\bfrom now on,? you (?:are|will|must|shall|have no)\b",
+        r"\byou are no longer (?:bound|restricted|limited|an? (?:assistant|agent))\b",
+        r"\byou (?:now )?have no (?:rules|restrictions|limits|guidelines|filters)\b",
+        r"\b(?:enable|enter|activate|switch to|switch into|you(?:'re| are) now in) "
+        r"(?:developer|god|admin|debug|jailbreak|dan|maintenance|unrestricted|root|sudo|test) mode\b",
+        r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|the\s+|of\s+)*"
+        r"(?:above|text above|before this)\b",
+        r"\b(?:disable|turn off|switch off|deactivate|circumvent)\s+(?:all\s+|the\s+|your\s+|any\s+){0,2}"
+        r"(?:(?:safety|security|identity|id|verification|fraud|content|moderation|authentication|age)\s+"
+        r"(?:checks?|filters?|guardrails|safeguards|screening|protocols?|verification|rules)|"
+        r"(?:your|all) (?:safety|guardrails|filters|safeguards|restrictions))\b",
+        r"</?(?:system|instructions?|im_start|im_end)>|\[/?(?:system|inst)\]",
+    ),
+    Signal.EXTRACTION: (
+        rf"\b{_REVEAL}\s+(?:to me\s+)?{_YOURS}{_WHEN}{_PROMPT}\b",
+        r"\b(?:repeat|print|output) (?:everything|all(?: the text)?|the text) (?:above|before) (?:this|my)\b",
+        r"\byour (?:system prompt|system message|(?:hidden|secret|initial|original|internal) "
+        r"(?:instructions|prompt|rules))\b",
+        r"\bwhat (?:exactly )?(?:did|do|does|have|has) (?:the company|they|your \w+|someone|anyone) "
+        r"(?:tell|told|instruct(?:ed)?|program(?:med)?|train(?:ed)?) you to (?:say|do|not)\b",
+        r"\bhow (?:were|are|have) you (?:been )?(?:instructed|programmed|configured|prompted|told to)\b",
+    ),
+    Signal.ROLEPLAY: (
+        rf"\b{_PERSONA_FRAME}\b[^?!]{{0,80}}?\b{_NO_RULES}",
+        r"\b(?:act|behave|respond|roleplay|role-play|role play) as (?:an? )?(?:unrestricted|unfiltered|"
+        r"uncensored|jailbroken|evil|rogue|malicious|amoral)\b",
+        r"\b(?:you are|you're|act as|roleplay as|role-play as|play the role of) "
+        r"(?:now )?(?:dan|stan|dude|aim)\b",
+        r"\bdo anything now\b",
+        r"\b(?:stay|remain) in character\b",
+        r"\bhypothetically,? (?:if )?you (?:had|have) no (?:rules|restrictions|guidelines|filters)\b",
+    ),
+    Signal.AUTHORITY: (
+        r"\b(?:i am|i'm|this is|it's|speaking as|as) your (?:\w+ )?(?:developer|admin|administrator|creator|"
+        r"programmer|operator|owner|maker|trainer|engineer|supervisor|boss)\b",
+        r"\b(?:i am|i'm|this is|it's|we are|we're|message from|calling from) (?:openai|anthropic|"
+        r"the (?:system|developers?|dev team|engineering team|admin team|system administrator))\b",
+        r"\b(?:admin|administrator|developer|supervisor|root|system|maintenance|manager) "
+        r"(?:override|command)\b",
+        r"\b(?:admin|administrator|developer|root) (?:access|authori[sz]ation) code\b",
+        r"\b(?:admin|administrator|developer|root|sysadmin) here\b",
+        r"\b(?:system|admin|developer|operator) (?:message|notice|instruction|prompt|update|alert)\s*[:\-]",
+        r"\bthis is an? (?:system|admin|developer|operator) (?:message|notice|instruction|override)\b",
+        r"\boverride (?:code|password|key|token|authori[sz]ation)\b",
+        r"\b(?:maintenance|debug|developer|admin|god|root) mode\b",
+        r"\b(?:i am|i'm|i) (?:hereby |now )?(?:overrid\w+|suspend\w*|lift\w*|waiv\w+|disabl\w+|revok\w+) "
+        r"(?:your|the|all) (?:\w+ )?(?:protocols?|rules|restrictions|instructions|policies|guidelines|"
+        r"checks|verification|safeguards)\b",
+        r"\b(?:i am|i'm) (?:authori[sz]ed|cleared|permitted|allowed) to (?:override|bypass|disable|ignore|"
+        r"suspend|lift)\b",
+        r"\b(?:all )?(?:\w+ )?(?:rules|restrictions|policies|checks|protocols|limits|safeguards) "
+        r"(?:are|have been|is) (?:now |hereby )?(?:suspended|lifted|disabled|void|waived|revoked|off)\b",
+    ),
+}
+
+_EN_GATES: dict[Signal, str] = {
+    Signal.OVERRIDE: "ignor disregard forget overrid bypass skip drop abandon delete erase overwrite discard "
+    "suspend neglect throw set get follow obey stop new updated revised end now longer have enable enter "
+    "activate switch disable turn deactivat circumvent < [",
+    Signal.EXTRACTION: "reveal show print repeat recite tell read output share give dump list summar spell "
+    "translate paste copy display write type what how your",
+    Signal.ROLEPLAY: "no without free bound never care ignor before unrestricted unfiltered uncensored "
+    "jailbr evil rogue amoral secret other anything developer dan stan dude aim character malicious",
+    Signal.AUTHORITY: "your openai anthropic system developer admin supervisor root maintenance manager "
+    "override overriding suspend lift waiv disabl revok hereby authori cleared permitted allowed void off "
+    "notice message debug god mode",
+}
+
+# --- Other languages: four keyword groups each (set aside × target, reveal × prompt, frame × no rules,
+# authority), composed the same way as the English families ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Words:
+    set_aside: str
+    target: str
+    reveal: str
+    prompt: str
+    frame: str
+    no_rules: str
+    authority: str
+
+
+_OTHER: dict[str, _Words] = {
+    "es": _Words(
+        set_aside=r"ignora|ignore|ignorar|olvida|olvide|olvidar|omite|desobedece|sáltate|anula|desactiva",
+        target=r"instrucciones|reglas|normas|indicaciones|restricciones|directrices|programación|prompt",
+        reveal=r"muéstrame|muestrame|muestra|dime|revela|repite|enséñame|ensename|imprime|léeme|leeme|"
+        r"comparte|cuáles son|cuales son|cuál es|cual es",
+        prompt=r"(?:tu|tus) (?:instrucciones|prompt|indicaciones|configuración|programación|directrices)|"
+        r"prompt del sistema|mensaje del sistema|instrucciones (?:iniciales|originales|del sistema|ocultas|"
+        r"secretas)",
+        frame=r"finge|fingir|imagina que eres|actúa como|actua como|haz de cuenta|juguemos|eres ahora|"
+        r"ahora eres|a partir de ahora",
+        no_rules=r"sin (?:reglas|restricciones|límites|limites|filtros|censura)|no tienes (?:reglas|"
+        r"restricciones|límites)|modo desarrollador",
+        authority=r"soy (?:tu|el|la) (?:desarrollador|desarrolladora|administrador|administradora|creador|"
+        r"programador|supervisor)|mensaje del sistema|modo (?:desarrollador|mantenimiento|administrador)|"
+        r"código de (?:anulación|administrador)|anulación (?:del|de) (?:supervisor|administrador)",
+    ),
+    "fr": _Words(
+        set_aside=r"ignore[sz]?|oublie[sz]?|néglige[sz]?|outrepasse[sz]?|contourne[sz]?|désactive[sz]?",
+        target=r"instructions|consignes|règles|directives|restrictions|programmation|prompt",
+        reveal=r"montre(?:-moi|z-moi)?|dis-moi|dites-moi|révèle|révélez|répète|répétez|affiche[sz]?|"
+        r"lis-moi|donne-moi|donnez-moi|quelles sont|quel est|partage[sz]?",
+        prompt=r"(?:tes|vos|ton|votre) (?:instructions|consignes|prompt|directives|configuration|"
+        r"programmation)|prompt (?:système|systeme|initial)|message (?:du )?système|instructions "
+        r"(?:initiales|système|cachées|secrètes)",
+        frame=r"fais semblant|faites semblant|imagine que tu|imaginez que vous|joue le rôle|jouez le rôle|"
+        r"agis comme|comporte-toi comme|tu es maintenant|à partir de maintenant|jouons",
+        no_rules=r"sans (?:règles|regles|restrictions|limites|filtres|censure)|n'as (?:plus )?(?:aucune|de) "
+        r"(?:règle|restriction|limite)|mode développeur",
+        authority=r"je suis (?:ton|votre|le|la) (?:développeur|developpeur|administrateur|admin|créateur|"
+        r"superviseur)|message (?:du )?système|mode (?:développeur|maintenance|administrateur)|"
+        r"code de (?:dérogation|contournement)",
+    ),
+    "de": _Words(
+        set_aside=r"ignorier\w*|vergiss|vergessen sie|missachte\w*|übergeh\w*|umgeh\w*|deaktivier\w*",
+        target=r"anweisungen|regeln|vorgaben|richtlinien|einschränkungen|beschränkungen|instruktionen|"
+        r"programmierung|prompt|systemprompt",
+        reveal=r"zeig(?:e|en sie)?(?: mir)?|sag(?: mir|en sie mir)|verrate\w*|wiederhole\w*|nenne\w*|"
+        r"lies(?: mir)?|was sind|wie lautet|drucke\w*|gib(?: mir)?",
+        prompt=r"(?:deine|ihre|dein|ihren|deinen) (?:anweisungen|systemprompt|prompt|vorgaben|"
+        r"konfiguration|instruktionen)|system-?prompt|systemnachricht|(?:ursprünglichen|geheimen|"
+        r"versteckten) anweisungen",
+        frame=r"tu so,? als|stell dir vor,? du|spielen wir|du bist (?:jetzt|ab jetzt|nun)|"
+        r"ab (?:jetzt|sofort),? "
+        r"bist du|verhalte dich wie|rollenspiel",
+        no_rules=r"ohne (?:regeln|einschränkungen|beschränkungen|filter|grenzen|zensur)|keine (?:regeln|"
+        r"einschränkungen|grenzen)|entwicklermodus",
+        authority=r"ich bin (?:dein|ihr|der|die) (?:entwickler\w*|administrator\w*|admin|ersteller\w*|"
+        r"vorgesetzte\w*)|systemnachricht|(?:wartungs|entwickler|admin)modus|überschreibungscode",
+    ),
+    "pt": _Words(
+        set_aside=r"ignore|ignora|esqueça|esqueca|esquece|desconsidere|desconsidera|desobedeça|desative|"
+        r"desativa",
+        target=r"instruções|instrucoes|regras|diretrizes|restrições|restricoes|orientações|programação|prompt",
+        reveal=r"mostre|mostra|me mostre|diga|diz|me diga|revele|revela|repita|repete|imprima|leia|"
+        r"compartilhe|quais são|qual é",
+        prompt=r"(?:suas|seu|teu|tuas) (?:instruções|instrucoes|prompt|diretrizes|configuração|programação)|"
+        r"prompt (?:do sistema|inicial)|mensagem do sistema|instruções (?:iniciais|originais|do sistema|"
+        r"ocultas|secretas)",
+        frame=r"finja|finge|imagine que você|imagina que tu|aja como|atue como|faça de conta|vamos jogar|"
+        r"agora você é|a partir de agora",
+        no_rules=r"sem (?:regras|restrições|restricoes|limites|filtros|censura)|modo desenvolvedor",
+        authority=r"sou (?:seu|o|a|teu|sua) (?:desenvolvedor\w*|administrador\w*|criador\w*|supervisor\w*)|"
+        r"mensagem do sistema|modo (?:desenvolvedor|manutenção|administrador)|código de "
+        r"(?:substituição|anulação)",
+    ),
+    "it": _Words(
+        set_aside=r"ignora|ignori|dimentica|dimentichi|trascura|aggira|disattiva",
+        target=r"istruzioni|regole|direttive|restrizioni|linee guida|programmazione|prompt|indicazioni",
+        reveal=r"mostrami|mostra|dimmi|rivela|ripeti|stampa|leggimi|condividi|quali sono|qual è|dammi",
+        prompt=r"(?:tue|tuo|le tue|il tuo) (?:istruzioni|prompt|direttive|configurazione|programmazione)|"
+        r"prompt (?:di sistema|del sistema|iniziale)|messaggio di sistema|istruzioni (?:iniziali|originali|"
+        r"di sistema|nascoste|segrete)",
+        frame=r"fingi|fai finta|immagina di essere|comportati come|agisci come|giochiamo|ora sei|"
+        r"d'ora in poi|da adesso",
+        no_rules=r"senza (?:regole|restrizioni|limiti|filtri|censura)|modalità sviluppatore",
+        authority=r"sono (?:il tuo|la tua|il|la) (?:sviluppator\w+|amministrator\w+|creator\w+|"
+        r"supervisor\w*)|messaggio di sistema|modalità (?:sviluppatore|manutenzione|amministratore)",
+    ),
+    "nl": _Words(
+        set_aside=r"negeer|vergeet|omzeil|schakel uit",
+        target=r"instructies|regels|richtlijnen|beperkingen|prompt",
+        reveal=r"laat (?:me )?zien|toon|herhaal|vertel (?:me)?|wat zijn",
+        prompt=r"(?:je|jouw|uw) (?:instructies|prompt|richtlijnen|configuratie)|systeemprompt",
+        frame=r"doe alsof|stel je voor dat je|speel de rol|vanaf nu ben je|je bent nu",
+        no_rules=r"zonder (?:regels|beperkingen|filters|grenzen)|ontwikkelaarsmodus",
+        authority=r"ik ben (?:je|jouw|uw|de) (?:ontwikkelaar|beheerder|admin|maker)|systeembericht|"
+        r"(?:onderhouds|ontwikkelaars)modus",
+    ),
+    "pl": _Words(
+        set_aside=r"zignoruj|ignoruj|zapomnij|pomiń|omiń|wyłącz",
+        target=r"instrukcje|instrukcji|zasady|zasad|reguły|reguł|polecenia|poleceń|ograniczenia",
+        reveal=r"pokaż|powiedz|powtórz|ujawnij|wypisz|podaj",
+        prompt=r"(?:swoje|twoje|twój|swój|twoich) (?:instrukcje|prompt|polecenia|konfiguracj\w+)|"
+        r"prompt systemowy|wiadomość systemow\w+",
+        frame=r"udawaj|wyobraź sobie,? że jesteś|od teraz jesteś|zagrajmy",
+        no_rules=r"bez (?:zasad|ograniczeń|reguł|filtrów|cenzury)|tryb dewelopera",
+        authority=r"jestem (?:twoim|twoją) (?:deweloperem|programistą|administratorem|twórcą)|"
+        r"wiadomość systemowa|tryb (?:serwisowy|dewelopera|administratora)",
+    ),
+}
+
+LANGUAGES: tuple[str, ...] = ("en", *_OTHER)
+"""Languages with built-in families; ``en`` is the richest, the others carry the four keyword groups."""
+
+
+def _gate(group: str) -> tuple[str, ...]:
+    """The words of a keyword group (4 letters or more), as substrings that gate its family."""
+    return tuple(sorted({word.lower()[:8] for word in re.findall(r"[^\W\d_]{4,}", group)}))
+
+
+def _families_of(language: str, words: _Words) -> tuple[Family, ...]:
+    gap = r"[^.?!;]{0,40}?"
+    return (
+        Family(
+            Signal.OVERRIDE,
+            language,
+            (rf"\b(?:{words.set_aside})\b{gap}\b(?:{words.target})\b",),
+            _gate(words.target),
+        ),
+        Family(
+            Signal.EXTRACTION,
+            language,
+            (rf"\b(?:{words.reveal})\b{gap}\b(?:{words.prompt})\b",),
+            _gate(words.prompt),
+        ),
+        Family(
+            Signal.ROLEPLAY,
+            language,
+            (rf"\b(?:{words.frame})\b[^?!]{{0,80}}?\b(?:{words.no_rules})\b",),
+            _gate(words.no_rules),
+        ),
+        Family(Signal.AUTHORITY, language, (rf"\b(?:{words.authority})\b",), _gate(words.authority)),
+    )
+
+
+FAMILIES: tuple[Family, ...] = (
+    *(Family(signal, "en", patterns, tuple(_EN_GATES[signal].split())) for signal, patterns in _EN.items()),
+    *(family for language, words in _OTHER.items() for family in _families_of(language, words)),
+)
+"""Every built-in family: one per signal and language."""
+
+
+@dataclass(frozen=True)
+class CompiledFamily:
+    """A family ready to run: its gate (None: always run) and its patterns as one alternation."""
+
+    family: Family
+    gate: frozenset[str] | None
+    pattern: re.Pattern[str]
+
+
+def _alternation(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.DOTALL)
+
+
+@lru_cache(maxsize=64)
+def compiled_families(
+    languages: tuple[str, ...], signals: tuple[Signal, ...], extra: tuple[str, ...]
+) -> tuple[CompiledFamily, ...]:
+    """The families wanted, compiled once; ``extra`` forms an ungated override family of its own."""
+    out: list[CompiledFamily] = []
+    for family in FAMILIES:
+        if family.language not in languages or family.signal not in signals:
+            continue
+        gate = frozenset(word.lower()[:8] for word in family.gate) or None
+        out.append(CompiledFamily(family, gate, _alternation(family.patterns)))
+    if extra and Signal.OVERRIDE in signals:
+        out.append(CompiledFamily(Family(Signal.OVERRIDE, "custom", extra), None, _alternation(extra)))
+    return tuple(out)
+
+
+_GATE_TOKEN = re.compile(r"\w+|[<\[]")
+
+
+def word_prefixes(text: str) -> frozenset[str]:
+    """Every prefix (up to 8 characters) of every word of ``text``: a family runs only when its gate
+    shares one, a set test far cheaper than the family's alternation."""
+    return frozenset(
+        word[:n] for word in _GATE_TOKEN.findall(text.lower()) for n in range(1, min(len(word), 8) + 1)
+    )
