@@ -119,3 +119,15 @@ def test_files_are_still_sent_with_the_short_form(tmp_path: Path) -> None:
     assert named.returncode == 0, named.stderr
     listed = run_cli("calls", "list", "--json", data_dir=data_dir)
     assert [item["external_id"] for item in orjson.loads(listed.stdout)["items"]] == ["from-file"]
+
+
+def test_bad_dead_letter_commands_exit_2_naming_the_argument(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _seed_outbox(data_dir, call_payload(external_id="seeded"))
+    not_a_number = run_cli("ingest", "retry", "abc", data_dir=data_dir)
+    assert not_a_number.returncode == 2 and "ingest_id" in not_a_number.stderr
+    bad_limit = run_cli("ingest", "failed", "--limit", "0", data_dir=data_dir)
+    assert bad_limit.returncode == 2 and "--limit" in bad_limit.stderr
+    nowhere = run_cli("ingest", "failed", data_dir=tmp_path / "empty")
+    assert nowhere.returncode == 2 and "no convoscope data" in nowhere.stderr
+    assert not (tmp_path / "empty").exists()

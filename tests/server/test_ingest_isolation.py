@@ -278,3 +278,24 @@ def test_the_call_the_engine_names_is_set_aside_without_a_search(
     assert _stored(services) == {f"named-{n}" for n in range(5)}
     assert "at row" in str(_status(client, poisoned)["error"])
     assert all(_status(client, row)["status"] == "done" for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "field"),
+    [
+        ("/api/v1/ingest?status=done", "get", "query.status"),
+        ("/api/v1/ingest?limit=0", "get", "query.limit"),
+        ("/api/v1/ingest?before=abc", "get", "query.before"),
+        ("/api/v1/ingest/abc/retry", "post", None),
+    ],
+)
+def test_bad_dead_letter_requests_get_a_clear_4xx(
+    client: TestClient, path: str, method: str, field: str | None
+) -> None:
+    response = getattr(client, method)(path, headers=AUTH)
+    assert 400 <= response.status_code < 500, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    if field is not None:
+        assert response.status_code == 422
+        assert field in [detail["loc"] for detail in error["details"]]

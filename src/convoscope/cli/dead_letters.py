@@ -86,14 +86,10 @@ class _Local:
 
 
 def _as_dict(row: Any) -> dict[str, Any]:
-    return {
-        "ingest_id": row.id,
-        "kind": row.kind,
-        "status": row.status,
-        "attempts": row.attempts,
-        "error": row.error,
-        "received_at": row.received_at.isoformat(),
-    }
+    """The row as the API answers it, so both paths print the same fields."""
+    from ..server.api.ingest import ingest_status_of
+
+    return ingest_status_of(row).model_dump(mode="json")
 
 
 def _remote(url: str, key: str) -> AbstractContextManager[_DeadLetters]:

@@ -183,7 +183,8 @@ class IngestPage(BaseModel):
     next_before: int | None
 
 
-def _public(status: OutboxStatus) -> IngestStatus:
+def ingest_status_of(status: OutboxStatus) -> IngestStatus:
+    """The public view of an outbox row (the API's and the CLI's)."""
     return IngestStatus(
         ingest_id=status.id,
         kind=status.kind,
@@ -209,7 +210,7 @@ async def list_ingest(
     found = await run_in_threadpool(
         partial(services.meta.list_outbox, project.id, status=status, limit=limit, before_id=before)
     )
-    items = [_public(item) for item in found]
+    items = [ingest_status_of(item) for item in found]
     return IngestPage(items=items, next_before=items[-1].ingest_id if len(items) == limit else None)
 
 
@@ -223,7 +224,7 @@ async def ingest_status(
     status = await run_in_threadpool(services.meta.status, ingest_id)
     if status is None or status.project_id != project.id:
         raise NotFound(f"ingest {ingest_id} not found")
-    return _public(status)
+    return ingest_status_of(status)
 
 
 @router.post("/ingest/{ingest_id}/retry", summary="Put a dead-lettered ingest request back in the queue")
@@ -232,4 +233,4 @@ async def retry_ingest(ingest_id: int, request: Request, project: CurrentProject
     services = get_services(request)
     status = await run_in_threadpool(services.meta.retry_failed, project.id, ingest_id)
     services.worker.notify()
-    return _public(status)
+    return ingest_status_of(status)
