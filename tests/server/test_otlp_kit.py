@@ -9,7 +9,10 @@ hand (``process``) so a test knows when spans are stored and calls assembled.
 from __future__ import annotations
 
 import base64
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -293,3 +296,24 @@ def pipecat_conversation(
             parent=turn,
         )
     return root
+
+
+AGENT_TIMEOUT_S = 120
+"""How long a real framework's agent process may take to run its script and export."""
+
+
+def call_from_agent(live: LiveServer, agent: Path, run: dict[str, Any]) -> dict[str, Any]:
+    """Run a framework's agent script in its own process (it exports to ``live``), then the one call it
+    became, as the API answers it."""
+    done = subprocess.run(
+        [sys.executable, str(agent), json.dumps(run)],
+        capture_output=True,
+        text=True,
+        timeout=AGENT_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    live.process()
+    (call_id,) = live.call_ids()
+    call: dict[str, Any] = live.call(call_id)["call"]
+    return call

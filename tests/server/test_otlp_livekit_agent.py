@@ -8,19 +8,16 @@ one before and after it, inside a job and outside any.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from livekit_script import Exchange, LiveKitRun, Step, Tool
-from test_otlp_kit import KEY, LiveServer, live
+from test_otlp_kit import KEY, LiveServer, call_from_agent, live
 
 __all__ = ["live"]
 
 AGENT = Path(__file__).with_name("livekit_agent.py")
-AGENT_TIMEOUT_S = 120
 LOOKUP = Tool("call_lookup_1", "lookup_booking", {"city": "Lisbon", "day": "Friday"}, "TP1351 at 10:40")
 EXCHANGES = [
     Exchange("Hello", [Step("r1", "Hi, how can I help?", 40, 6)]),
@@ -40,17 +37,7 @@ def converse(live: LiveServer, job_id: str | None) -> dict[str, Any]:
         job_id=job_id,
         exchanges=EXCHANGES,
     )
-    done = subprocess.run(
-        [sys.executable, str(AGENT), json.dumps(run.to_json())],
-        capture_output=True,
-        text=True,
-        timeout=AGENT_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    live.process()
-    (call_id,) = live.call_ids()
-    call: dict[str, Any] = live.call(call_id)["call"]
+    call = call_from_agent(live, AGENT, run.to_json())
     return call
 
 

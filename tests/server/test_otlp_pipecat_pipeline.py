@@ -8,10 +8,7 @@ agent (``pipecat_agent.py``) runs as its own process, as an agent does next to a
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +16,12 @@ from typing import Any
 
 import pytest
 from pipecat_script import LLM_MODEL, STT_MODEL, TTS_MODEL, AgentRun, Exchange, ToolUse
-from test_otlp_kit import KEY, LiveServer, otlp_settings, serve
+from test_otlp_kit import KEY, LiveServer, call_from_agent, otlp_settings, serve
 
 from convoscope.server.services import open_services
 from convoscope.store.clickhouse import ClickHouseStore
 
 AGENT = Path(__file__).with_name("pipecat_agent.py")
-AGENT_TIMEOUT_S = 120
 SERVICE_NAME = "support-agent"
 LLM_PRICE = (1.0, 2.0)
 TTS_PRICE = 10.0
@@ -60,17 +56,7 @@ def converse(
         exchanges=exchanges,
         span_attributes=attributes,
     )
-    done = subprocess.run(
-        [sys.executable, str(AGENT), json.dumps(run.to_json())],
-        capture_output=True,
-        text=True,
-        timeout=AGENT_TIMEOUT_S,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    live.process()
-    (call_id,) = live.call_ids()
-    call: dict[str, Any] = live.call(call_id)["call"]
+    call = call_from_agent(live, AGENT, run.to_json())
     assert call["external_id"] == run.conversation_id
     return run, call
 
