@@ -31,6 +31,7 @@ PEAK_BOUND_BYTES = 200 * 1024 * 1024
 SERVE_BOUND_BYTES = 32 * 1024 * 1024
 """How much it may grow while serving the stored recording back (it is read from disk as it is sent)."""
 
+
 def _wav(size: int) -> bytes:
     """A mono 16 kHz 16-bit WAV of ``size`` bytes in all, its samples random (so nothing compresses it)."""
     data = os.urandom(size - 44)
