@@ -13,7 +13,8 @@ Reported per label and split: n, precision, recall, F1 and the confusion counts,
 holdout split the same counts, so the failing classes are visible, and every holdout case got wrong.
 
 Run: ``uv run python benchmarks/evals_holdout.py`` (``--json PATH``; ``--split tune|holdout|all`` limits
-the per-class table and the list of wrong cases, default ``holdout``).
+the per-class table and the list of wrong cases, default ``holdout``; ``--set-dir DIR`` runs another set in
+the same format, such as ``evals_set_b/``, whose ``b-`` cases are all holdout).
 """
 
 from __future__ import annotations
@@ -49,14 +50,18 @@ TURN_S = 2.0
 
 
 def split_of(case_id: str) -> str:
-    """The split a case id falls in, for ever: the first 8 hex digits of its SHA-256, modulo 100."""
+    """The split a case id falls in, for ever: the first 8 hex digits of its SHA-256, modulo 100.
+
+    Batch B (``evals_set_b/``, ids ``b-...``) is never tuned on: all of it is holdout."""
+    if case_id.startswith("b-"):
+        return "holdout"
     bucket = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % 100
     return "tune" if bucket < TUNE_SHARE else "holdout"
 
 
-def load_set(label: str) -> list[dict[str, Any]]:
+def load_set(label: str, set_dir: Path = SET_DIR) -> list[dict[str, Any]]:
     """The cases of one label, in file order."""
-    path = SET_DIR / f"{label}.jsonl"
+    path = set_dir / f"{label}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -168,10 +173,10 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def evaluate(label: str) -> list[tuple[dict[str, Any], bool]]:
+def evaluate(label: str, set_dir: Path = SET_DIR) -> list[tuple[dict[str, Any], bool]]:
     """Every case of the label with whether the metric flagged it (the result failed)."""
     out = []
-    for case in load_set(label):
+    for case in load_set(label, set_dir):
         outcome = METRICS[label](case).evaluate(to_call(case), EvalContext())
         if outcome.error is not None:
             raise SystemExit(f"{case['id']}: {outcome.error}")
@@ -184,6 +189,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--split", choices=["tune", "holdout", "all"], default="holdout")
     parser.add_argument("--disclosure-as", choices=["kind", "phrase"], default="kind")
+    parser.add_argument("--set-dir", type=Path, default=SET_DIR)
     args = parser.parse_args()
     DISCLOSURE_AS["as"] = args.disclosure_as
     env = environment()
@@ -193,7 +199,7 @@ def main() -> None:
     class_rows = []
     wrong_lines = []
     for label in LABELS:
-        results = evaluate(label)
+        results = evaluate(label, args.set_dir)
         per_split: dict[str, Counts] = {"tune": Counts(), "holdout": Counts(), "all": Counts()}
         per_class: dict[str, Counts] = {}
         wrong: list[dict[str, Any]] = []
@@ -245,7 +251,12 @@ def main() -> None:
     print(f"\ncases got wrong ({args.split} split):")
     for line in wrong_lines:
         print(line)
-    shown = {"environment": env, "split_shown": args.split, "disclosure_as": args.disclosure_as}
+    shown = {
+        "environment": env,
+        "set_dir": str(args.set_dir),
+        "split_shown": args.split,
+        "disclosure_as": args.disclosure_as,
+    }
     write_json(args.json, {**shown, "figures": figures})
 
 
