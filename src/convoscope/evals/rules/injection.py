@@ -37,7 +37,7 @@ class InjectionParams(BaseModel):
     signals: list[Signal] = Field(default_factory=lambda: list(Signal))
     """The kinds of signal looked for."""
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
-    """Languages whose pattern families run (en, es, fr, de, pt, it, nl, pl)."""
+    """Languages whose pattern families run (en, es, fr, de, pt, it, nl, pl, ru, tr, sv, zh, ja)."""
     decodings: list[Decoding] = Field(default_factory=lambda: list(Decoding))
     """Encodings decoded before the families run again on the decoded text."""
     extra_patterns: list[str] = Field(default_factory=list)
@@ -135,11 +135,11 @@ class PromptInjection(RuleMetric[InjectionParams]):
     """Caller turns carrying prompt-injection signals."""
 
     name = "prompt_injection"
-    version = "2"
+    version = "3"
     params_model = InjectionParams
     description = (
         "Number of caller turns with a prompt-injection signal (instruction override, prompt "
-        "extraction, role-play jailbreak, authority claim, in eight languages, also "
+        "extraction, role-play jailbreak, authority claim, in thirteen languages, also "
         "when encoded; invisible or tag characters outside emoji); passes at zero."
     )
 

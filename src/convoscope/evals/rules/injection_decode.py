@@ -63,6 +63,8 @@ _L_WORDS = frozenset(
 _LEET_L = str.maketrans({"1": "l"})
 _LEET_TOKEN = re.compile(r"[a-z0-9@$!]*[a-z][a-z0-9@$!]*")
 _SPELLED = re.compile(r"\b[a-z](?:[-.][a-z]){2,}\b\.?", re.IGNORECASE)
+_SPACED_LETTERS = re.compile(r"(?<!\w)[a-z](?: {1,3}[a-z](?!\w)){3,}", re.IGNORECASE)
+"""Letters said one by one with spaces between ("R E V E A L  Y O U R"); two or more spaces end a word."""
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{12,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){8,}")
 
@@ -158,8 +160,11 @@ def decodings(
             decoded = _readable(bytes.fromhex(digits), min_printable)
             if decoded:
                 yield Decoding.HEX, decoded
-    if Decoding.SPELLED in wanted and _SPELLED.search(visible):
+    if Decoding.SPELLED in wanted and (_SPELLED.search(visible) or _SPACED_LETTERS.search(visible)):
         joined = _SPELLED.sub(lambda m: re.sub(r"[-.]", "", m.group(0)), visible)
+        joined = _SPACED_LETTERS.sub(
+            lambda m: " ".join(w.replace(" ", "") for w in m.group(0).split("  ")), joined
+        )
         if _has_keyword(joined):
             yield Decoding.SPELLED, joined
     lowered = visible.lower()
