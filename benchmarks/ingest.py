@@ -62,10 +62,11 @@ from _common import (
 )
 from _synth import synth_calls, synth_payloads
 from convoscope.config import Settings
+from convoscope.evals.jobs import EvalsJob
 from convoscope.ingest.canonical import CallLimits, parse_calls
 from convoscope.model import Call, call_id_for
-from convoscope.server.evals_job import EVALS_RUN, EvalsJob
-from convoscope.server.jobs import JobRunner
+from convoscope.runtime.jobs import JobRunner
+from convoscope.runtime.kinds import EVALS_RUN
 from convoscope.server.worker import assign_identity
 from convoscope.store.clickhouse import open_clickhouse_store
 from convoscope.store.metadata import JobSpec, MetadataStore

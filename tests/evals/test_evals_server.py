@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from convoscope.config import Settings
-from convoscope.server.audio_job import AUDIO_ANALYZE
-from convoscope.server.evals_job import EVALS_RUN, MAX_AUDIO_WAITS
+from convoscope.evals.jobs import MAX_AUDIO_WAITS
+from convoscope.runtime.kinds import AUDIO_ANALYZE, EVALS_RUN
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.store.metadata import JobSpec

@@ -16,10 +16,11 @@ from pydantic import SecretStr
 from convoscope.config import Settings
 from convoscope.evals.base import AgentProfile, EvalContext
 from convoscope.evals.calibration import SETTINGS_KEY, calibrate
+from convoscope.evals.jobs import EvalsJob
 from convoscope.evals.judges.outcome import ExpectedOutcome
 from convoscope.evals.llm import JudgeClient
 from convoscope.model import Call
-from convoscope.server.evals_job import EVALS_RUN, EvalsJob
+from convoscope.runtime.kinds import EVALS_RUN
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.testing import call_payload, make_call

@@ -18,9 +18,10 @@ import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
 
+from convoscope.analysis.job import PROJECT_PARAMS_PATH
 from convoscope.cli.demo import seed_demo
 from convoscope.demo.data import demo_recordings
-from convoscope.server.audio_job import AUDIO_ANALYZE, PROJECT_PARAMS_PATH
+from convoscope.runtime.kinds import AUDIO_ANALYZE
 from convoscope.server.services import Services
 from convoscope.testing import call_payload, stereo_wav_bytes
 

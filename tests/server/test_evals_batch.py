@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from convoscope.errors import ConvoscopeError
+from convoscope.evals.jobs import EvalsJob, evaluate_stored
 from convoscope.evals.profiles import profile_for
-from convoscope.server.audio_job import AUDIO_ANALYZE
-from convoscope.server.evals_job import EVALS_RUN, EvalsJob, evaluate_stored
-from convoscope.server.jobs import Batched, JobRunner
+from convoscope.runtime.jobs import Batched, JobRunner
+from convoscope.runtime.kinds import AUDIO_ANALYZE, EVALS_RUN
 from convoscope.server.services import Services
 from convoscope.store.metadata import Job, JobSpec
 from convoscope.testing import make_call

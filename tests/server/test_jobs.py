@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from convoscope.errors import ConvoscopeError, InputError, NotFound
 from convoscope.model import Call
-from convoscope.server.jobs import Batched, JobRetry, JobRunner
+from convoscope.runtime.jobs import Batched, JobRetry, JobRunner
 from convoscope.server.services import Services
 from convoscope.store.metadata import Job, JobSpec
 from convoscope.testing import call_payload, make_call

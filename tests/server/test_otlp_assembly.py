@@ -13,9 +13,10 @@ from test_otlp_kit import LiveServer, Recorder, live, otlp_settings, pipecat_con
 
 from convoscope.errors import PayloadError
 from convoscope.ingest.otlp import PROTOBUF_TYPE, SpanLimits, decode_export
-from convoscope.server.otlp_job import ASSEMBLE_BATCH, OTLP_ASSEMBLE
+from convoscope.runtime.kinds import OTLP_ASSEMBLE
 from convoscope.server.services import open_services
 from convoscope.store.clickhouse import ClickHouseStore
+from convoscope.traces.otlp import ASSEMBLE_BATCH
 
 __all__ = ["live"]
 

@@ -21,9 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from convoscope.config import Settings
-from convoscope.server.egress import refusal
-from convoscope.server.jobs import JobRunner
-from convoscope.server.recording_job import RECORDING_FETCH, FetchLimits, RecordingFetchJob
+from convoscope.recordings.egress import refusal
+from convoscope.recordings.fetch import FetchLimits, RecordingFetchJob
+from convoscope.runtime.jobs import JobRunner
+from convoscope.runtime.kinds import RECORDING_FETCH
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.testing import stereo_wav_bytes

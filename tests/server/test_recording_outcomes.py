@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from convoscope.config import Settings
+from convoscope.runtime.kinds import RECORDING_FETCH, RECORDING_STORE
 from convoscope.server.app import create_app
-from convoscope.server.recording_job import RECORDING_FETCH, RECORDING_STORE
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.testing import stereo_wav_bytes

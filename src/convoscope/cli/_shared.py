@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ..config import Settings
+    from ..runtime.stores import Stores
     from ..server.services import Services
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "err_console",
     "fail",
     "locked_services",
+    "locked_stores",
     "parse_since",
     "report_failures",
     "run_reporting_errors",
@@ -126,9 +128,11 @@ def server_error_message(response: httpx.Response, *, limit: int = ERROR_TEXT_CH
 
 
 @contextmanager
-def locked_services(settings: Settings) -> Iterator[Services]:
-    """The stores of ``settings.data_dir``, opened under its lock; refused while another process holds it."""
-    from ..server.services import open_services
+def locked_stores(settings: Settings) -> Iterator[Stores]:
+    """The stores of ``settings.data_dir`` and nothing more, opened under its lock; refused while another
+    process holds it. A command that reads or writes calls needs no job handlers, evaluators or worker,
+    and not importing them keeps its start close to the interpreter's."""
+    from ..runtime.stores import open_stores
     from ..store.lock import DataDirLock
 
     lock = DataDirLock(settings.data_dir)
@@ -137,13 +141,22 @@ def locked_services(settings: Settings) -> Iterator[Services]:
             f"data directory {settings.data_dir} is held by another process that is not a server"
         )
     try:
-        services = open_services(settings)
+        stores = open_stores(settings)
         try:
-            yield services
+            yield stores
         finally:
-            services.close()
+            stores.close()
     finally:
         lock.release()
+
+
+@contextmanager
+def locked_services(settings: Settings) -> Iterator[Services]:
+    """The server's services over the stores of ``settings.data_dir``, for commands that run jobs."""
+    from ..server.services import compose_services
+
+    with locked_stores(settings) as stores:
+        yield compose_services(stores)
 
 
 @contextmanager
@@ -152,10 +165,10 @@ def server_or_store(
     project: str,
     *,
     remote: Callable[[str, str], AbstractContextManager[T]],
-    local: Callable[[Services, str], T],
+    local: Callable[[Stores, str], T],
 ) -> Iterator[T]:
     """Through the running server if there is one (``remote(url, api_key)``), else on the stores
-    themselves under the directory lock (``local(services, project)``)."""
+    themselves under the directory lock (``local(stores, project)``)."""
     from ..store.lock import running_server_url
     from .backend import server_key
 
@@ -164,5 +177,5 @@ def server_or_store(
         with remote(url, server_key(settings, project, url)) as target:
             yield target
         return
-    with locked_services(settings) as services:
-        yield local(services, project)
+    with locked_stores(settings) as stores:
+        yield local(stores, project)

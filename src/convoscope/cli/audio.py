@@ -30,10 +30,10 @@ from ._shared import (
 )
 
 if TYPE_CHECKING:
+    from ..analysis.job import ReanalysisRequest
     from ..audio.report import AnalysisParams, TurnTakingAnalysis
     from ..config import Settings
     from ..model import Role
-    from ..server.audio_job import ReanalysisRequest
 
 __all__ = ["app"]
 
@@ -181,7 +181,7 @@ def reanalyze(
     With a server running, the calls are queued there and analysed in the background; otherwise they
     are analysed here before the command returns (exit 1 if any failed).
     """
-    from ..server.audio_job import ReanalysisRequest
+    from ..analysis.job import ReanalysisRequest
     from ..store.lock import running_server_url
     from .locate import command_settings
 
@@ -212,7 +212,7 @@ def _reanalyze_on_server(url: str, settings: Settings, project: str, request: Re
     """POST the request to the running server; returns how many calls it queued."""
     import httpx
 
-    from ..server.audio_job import AUDIO_ANALYZE
+    from ..runtime.kinds import AUDIO_ANALYZE
     from .backend import server_key
 
     key = server_key(settings, project, url)
@@ -240,8 +240,9 @@ def _reanalyze_here(
     settings: Settings, project: str, request: ReanalysisRequest
 ) -> tuple[int, list[tuple[str, str]]]:
     """Queue and run the jobs on the store itself, under the data directory lock."""
-    from ..server.audio_job import AUDIO_ANALYZE, AudioAnalysisJob, failures, queue_reanalysis
-    from ..server.jobs import JobRunner
+    from ..analysis.job import AudioAnalysisJob, failures, queue_reanalysis
+    from ..runtime.jobs import JobRunner
+    from ..runtime.kinds import AUDIO_ANALYZE
 
     with locked_services(settings) as services:
         project_id = services.meta.ensure_project(project).id

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..model import Call
-    from ..server.services import Services
+    from ..runtime.stores import Stores
     from ..store.base import CallFilter, CallPage, StoredCall
 
 __all__ = ["Backend", "DirectBackend", "HttpBackend", "open_backend", "project_key", "server_key"]
@@ -164,24 +164,24 @@ class HttpBackend:
 class DirectBackend:
     """Owns the data directory for the duration of a command."""
 
-    def __init__(self, services: Services, project: str) -> None:
-        self.where = str(services.settings.data_dir)
-        self._services = services
-        self._project_id = services.meta.ensure_project(project).id
+    def __init__(self, stores: Stores, project: str) -> None:
+        self.where = str(stores.settings.data_dir)
+        self._stores = stores
+        self._project_id = stores.meta.ensure_project(project).id
 
     def ingest(self, calls: Sequence[Call]) -> int:
         from ..server.worker import assign_identity
 
         version = int(time.time() * 1_000_000)
         stored = [assign_identity(self._project_id, call) for call in calls]
-        self._services.store.insert_calls(self._project_id, stored, version=version)
+        self._stores.store.insert_calls(self._project_id, stored, version=version)
         return len(stored)
 
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
-        return self._services.store.list_calls(self._project_id, filters, limit=limit, cursor=cursor)
+        return self._stores.store.list_calls(self._project_id, filters, limit=limit, cursor=cursor)
 
     def get_call(self, call_id: str) -> StoredCall:
-        stored = self._services.store.get_call(self._project_id, call_id)
+        stored = self._stores.store.get_call(self._project_id, call_id)
         if stored is None:
             raise NotFound(f"call {call_id} not found")
         return stored

@@ -20,7 +20,7 @@ from ._shared import DataDir, Project, run_reporting_errors, server_error_messag
 if TYPE_CHECKING:
     import httpx
 
-    from ..server.services import Services
+    from ..runtime.stores import Stores
 
 __all__ = ["failed_command", "retry_command"]
 
@@ -73,9 +73,9 @@ class _Remote:
 class _Local:
     """On the metadata store itself, while no server runs (the next server start stores retried rows)."""
 
-    def __init__(self, services: Services, project: str) -> None:
-        self._meta = services.meta
-        self._project_id = services.meta.ensure_project(project).id
+    def __init__(self, stores: Stores, project: str) -> None:
+        self._meta = stores.meta
+        self._project_id = stores.meta.ensure_project(project).id
 
     def failed(self, limit: int) -> list[dict[str, Any]]:
         rows = self._meta.list_outbox(self._project_id, status="failed", limit=limit)

@@ -33,7 +33,7 @@ from ._shared import (
 if TYPE_CHECKING:
     from ..config import Settings
     from ..evals.base import AgentProfile
-    from ..server.evals_job import EvalRequest
+    from ..evals.jobs import EvalRequest
 
 __all__ = ["eval_command"]
 
@@ -66,8 +66,8 @@ def eval_command(
     project: Project = "default",
 ) -> None:
     """Evaluate stored calls with each agent's metric set (or --metric); new results replace old ones."""
+    from ..evals.jobs import EvalRequest
     from ..evals.profiles import load_profiles
-    from ..server.evals_job import EvalRequest
     from ..store.lock import running_server_url
     from .locate import command_settings
 
@@ -125,7 +125,7 @@ def _on_server(
     url: str, settings: Settings, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
 ) -> tuple[int, list[tuple[str, str]]]:
     """Store the profiles, queue the evaluations and follow them to the end."""
-    from ..server.evals_job import EVALS_RUN
+    from ..runtime.kinds import EVALS_RUN
     from .backend import server_key
 
     server = _Server(url, server_key(settings, project, url))
@@ -165,11 +165,11 @@ def _here(
 def _evaluate_locally(
     services: Any, project: str, request: EvalRequest, profiles: dict[str, AgentProfile]
 ) -> tuple[int, list[tuple[str, str]]]:
+    from ..evals.jobs import check_metrics, eval_item, judge_pool, select_calls
     from ..evals.profiles import profile_for
     from ..evals.project import ProjectEvaluator
     from ..evals.runner import EvalItem, evaluate_calls
     from ..model import MetricResult
-    from ..server.evals_job import check_metrics, eval_item, judge_pool, select_calls
 
     project_id = services.meta.ensure_project(project).id
     evaluator = ProjectEvaluator(services.meta.project_settings(project_id))

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..ingest.pull import Page, Puller
-    from ..server.services import Services
+    from ..runtime.stores import Stores
 
 __all__ = ["PullState", "pull", "run_pull"]
 
@@ -143,10 +143,12 @@ class HttpSink:
 class DirectSink:
     """Validates and commits events to the outbox itself, then drains it, under the directory lock."""
 
-    def __init__(self, services: Services, project: str) -> None:
-        self.where = str(services.settings.data_dir)
-        self._services = services
-        self._project_id = services.meta.ensure_project(project).id
+    def __init__(self, stores: Stores, project: str) -> None:
+        from ..server.services import compose_services
+
+        self.where = str(stores.settings.data_dir)
+        self._services = compose_services(stores)
+        self._project_id = stores.meta.ensure_project(project).id
 
     def send(self, source: str, event: Any) -> str | None:
         from ..ingest.sources import get_source

@@ -1,6 +1,8 @@
-"""What the server runs on: the stores, the blob store and the ingest worker, opened together.
+"""What the server runs on: the stores, the ingest worker, the job runner and every capability, composed.
 
-This is one of the two places (with the CLI) that names concrete store classes.
+The stores come from :mod:`convoscope.runtime.stores`; this module adds what only a running server needs
+(the outbox worker, the job runner with every capability's handlers, the vendor and OTLP ingest kinds)
+and is itself the :class:`~convoscope.runtime.context.JobContext` the capabilities' jobs are given.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from datetime import timedelta
 from ..config import Settings
 from ..ingest.canonical import CallLimits
 from ..model import Call
+from ..runtime.context import Planner
+from ..runtime.jobs import JobRunner
+from ..runtime.kinds import OTLP_KIND
+from ..runtime.stores import Stores, open_stores
 from ..store.base import CallStore
 from ..store.blobs import FileBlobStore
-from ..store.clickhouse import open_clickhouse_store
-from ..store.metadata import MetadataStore, ProjectInfo
+from ..store.metadata import JobSpec, MetadataStore, ProjectInfo
+from ..traces.otlp import OtlpIngest
 from . import vendor_ingest
-from .jobs import JobRunner
-from .otlp_job import OTLP_KIND, OtlpIngest
-from .pipeline import Planner, job_handlers, plan_follow_ups, planners
+from .pipeline import job_handlers, plan_follow_ups, planners
 from .worker import IngestHealth, IngestWorker, RetryPolicy, assign_identity
 
-__all__ = ["Services", "limits_of", "open_call_store", "open_services"]
+__all__ = ["Services", "limits_of", "open_services"]
 
 log = logging.getLogger("convoscope.server")
 
@@ -44,13 +48,13 @@ class Services:
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
+        self.otlp = OtlpIngest(self)
         self.jobs = JobRunner(
             self.meta,
-            job_handlers(self),
+            job_handlers(self, self.otlp),
             poll_s=self.settings.outbox_poll_s,
             ingest_busy_at=self.worker.busy_at,
         )
-        self.otlp = OtlpIngest(self)
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
 
     def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
@@ -66,10 +70,17 @@ class Services:
 
     def plan_follow_ups(self, project_id: str, calls: Sequence[Call]) -> None:
         """Queue the jobs every capability wants for these stored calls, and wake the job runner."""
-        jobs = plan_follow_ups(project_id, calls, self.planners)
+        self.enqueue_jobs(project_id, plan_follow_ups(project_id, calls, self.planners))
+
+    def enqueue_jobs(self, project_id: str, jobs: Sequence[JobSpec]) -> None:
+        """Queue jobs and wake the job runner (nothing happens for none)."""
         if jobs:
             self.meta.enqueue_jobs(project_id, jobs)
             self.jobs.notify()
+
+    def wake_ingest(self) -> None:
+        """Wake the outbox worker: a row was just committed."""
+        self.worker.notify()
 
     def close(self) -> None:
         """Close the stores (chDB allows one open data directory per process)."""
@@ -87,36 +98,17 @@ def limits_of(settings: Settings) -> CallLimits:
     )
 
 
-def open_call_store(settings: Settings, *, database: str = "convoscope") -> CallStore:
-    """The ClickHouse store the settings name: a server URL, else chDB in the data directory."""
-    if settings.clickhouse_url:
-        return open_clickhouse_store(
-            url=settings.clickhouse_url,
-            database=database,
-            query_max_threads=settings.query_max_threads,
-            system_log_ttl_days=settings.system_log_ttl_days,
-        )
-    return open_clickhouse_store(
-        path=settings.data_dir / "chdb",
-        database=database,
-        query_max_threads=settings.query_max_threads,
-        system_log_ttl_days=settings.system_log_ttl_days,
-        merge_threads=settings.merge_threads,
-        max_memory_bytes=settings.max_memory_bytes,
-    )
-
-
 def open_services(settings: Settings, *, store: CallStore | None = None) -> Services:
-    """Open metadata, blobs and the call store; seed the default project and the headless key."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetadataStore(settings.resolved_metadata_url)
-    project = meta.ensure_project(settings.default_project)
-    if settings.init_api_key:
-        meta.seed_api_key(project.id, settings.init_api_key, name="init")
-    call_store = store if store is not None else open_call_store(settings)
+    """Open the stores and compose the worker, the job runner and every capability over them."""
+    return compose_services(open_stores(settings, store=store))
+
+
+def compose_services(stores: Stores) -> Services:
+    """The server's services over opened stores."""
+    settings = stores.settings
     worker = IngestWorker(
-        meta=meta,
-        store=call_store,
+        meta=stores.meta,
+        store=stores.store,
         limits=limits_of(settings),
         batch_calls=settings.outbox_batch_calls,
         poll_s=settings.outbox_poll_s,
@@ -128,9 +120,13 @@ def open_services(settings: Settings, *, store: CallStore | None = None) -> Serv
             max_dead_letters=settings.health_max_dead_letters,
         ),
     )
-    blobs = FileBlobStore(settings.data_dir / "blobs")
     services = Services(
-        settings=settings, store=call_store, meta=meta, blobs=blobs, worker=worker, default_project=project
+        settings=settings,
+        store=stores.store,
+        meta=stores.meta,
+        blobs=stores.blobs,
+        worker=worker,
+        default_project=stores.default_project,
     )
     worker.set_after_store(services.plan_follow_ups)
     vendor_ingest.register(services, limits_of(settings))

@@ -30,10 +30,10 @@ from ..ingest.canonical import CallLimits
 from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
 from ..model import Call, Recording, Role, call_id_for
 from ..model.blob_ref import blob_uri, stored_sha
+from ..runtime.kinds import RECORDING_STORE
 from ..store.base import StoredCall
 from ..store.jobqueue import NewSourceEvent, setting_at
 from ..store.metadata import MetadataStore, OutboxItem
-from .recording_job import RECORDING_STORE
 
 if TYPE_CHECKING:
     from .services import Services

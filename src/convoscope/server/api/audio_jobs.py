@@ -1,7 +1,7 @@
 """``POST /api/v1/jobs/audio.analyze``: re-analyse stored calls' recordings with new parameters.
 
 ``convoscope audio reanalyze`` calls this while a server owns the data directory. The selection and the
-parameter check are :func:`~convoscope.server.audio_job.queue_reanalysis`'s; this route only authenticates,
+parameter check are :func:`~convoscope.analysis.job.queue_reanalysis`'s; this route only authenticates,
 queues and wakes the job runner, so the answer comes before the (possibly long) analyses.
 """
 
@@ -11,7 +11,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ..audio_job import AUDIO_ANALYZE, ReanalysisRequest, queue_reanalysis
+from ...analysis.job import ReanalysisRequest, queue_reanalysis
+from ...runtime.kinds import AUDIO_ANALYZE
 from ..auth import CurrentProject
 from ..deps import get_services
 from ..openapi import error_responses

@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from ...errors import InputError, NotFound
 from ...model import CallSource, EndReason
 from ...model.blob_ref import stored_sha
+from ...recordings.fetch import unstored_reason
+from ...runtime.params import Timestamp
 from ...store.base import CURSOR_PATTERN, CallFilter, CallPage, StoredCall
 from ..auth import CurrentProject
 from ..deps import get_services
 from ..errors import error_body
-from ..params import Timestamp
-from ..recording_job import unstored_reason
 
 __all__ = ["router"]
 

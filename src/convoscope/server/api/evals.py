@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from ...errors import PayloadError
 from ...evals import registry
 from ...evals.base import AgentProfile, MetricKind
+from ...evals.jobs import EvalRequest, queue_evaluation
 from ...evals.profiles import PROFILES_PATH, profile_for
 from ...evals.project import ProjectEvaluator
+from ...runtime.kinds import EVALS_RUN
 from ..auth import CurrentProject
 from ..deps import get_services
-from ..evals_job import EVALS_RUN, EvalRequest, queue_evaluation
 from ..openapi import error_responses
 
 __all__ = ["EvalsQueued", "JobProgress", "MetricInfo", "router"]

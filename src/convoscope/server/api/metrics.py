@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ...model import CallSource
+from ...runtime.params import Timestamp
 from ...store.base import Aggregate, Bucket, SeriesPoint, SeriesQuery
 from ...store.schema import METRIC_PREFIX, PASSED_PREFIX, SERIES_FIELDS
 from ..auth import CurrentProject
 from ..deps import get_services
-from ..params import Timestamp
 
 __all__ = ["router"]
 

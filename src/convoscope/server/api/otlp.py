@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import AuthError, PayloadError, PayloadTooLarge
 from ...ingest.otlp import JSON_TYPE, PROTOBUF_TYPE, decompress, media_type
+from ...traces.otlp import Accepted
 from ..auth import current_project
 from ..deps import get_services
 from ..openapi import BEARER
-from ..otlp_job import Accepted
 
 __all__ = ["router"]
 

@@ -5,7 +5,7 @@ an expiry), so a call stored with a recording that has a ``source_url`` but no `
 (:func:`plan_recording_fetch`). The handler downloads each such recording over HTTP with a size bound, a
 per-read timeout and an overall deadline, checks that the bytes are audio (``convoscope.audio.probe``),
 stores them content-addressed and re-stores the call with ``uri``/``sha256``/``format``/``channels``/
-``duration_s`` filled in, through ``Services.store_calls`` so the audio analysis gets planned.
+``duration_s`` filled in, through the job context's ``store_calls`` so the audio analysis gets planned.
 
 Failures are sorted by whether waiting can help: a timeout, a connection error, a 5xx or a 429 raises
 ``JobRetry`` with an exponential backoff; an expired or forbidden link (4xx), a body over the bound or
@@ -31,7 +31,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,15 +40,14 @@ from ..errors import AudioFormatError, ConvoscopeError, InputError, NotFound, Pa
 from ..ingest.sources import ATTACHMENT_SCHEME
 from ..model import Call, Recording
 from ..model.blob_ref import blob_uri
+from ..runtime.context import JobContext
+from ..runtime.jobs import JobRetry
+from ..runtime.kinds import RECORDING_FETCH, RECORDING_STORE
 from ..store.base import CallStore
 from ..store.blobs import BlobWriter
 from ..store.jobqueue import JobStatus
 from ..store.metadata import Job, JobSpec
 from .egress import GuardedTransport, Network
-from .jobs import JobRetry
-
-if TYPE_CHECKING:
-    from .services import Services
 
 __all__ = [
     "RECORDING_FETCH",
@@ -62,12 +60,6 @@ __all__ = [
     "unstored_reason",
 ]
 
-RECORDING_FETCH = "recording.fetch"
-"""The job kind."""
-
-RECORDING_STORE = "recording.store"
-"""The outcome of storing audio that came inside a payload: never queued, written on the call when the
-call is stored (done, or failed with why the bytes are not a recording)."""
 _FETCHABLE = ("http://", "https://")
 _RETRY_STATUSES = frozenset({408, 425, 429})
 
@@ -133,16 +125,16 @@ class RecordingFetchJob:
         self._allowed_networks = tuple(allowed_networks)
 
     @classmethod
-    def of(cls, services: Services, *, limits: FetchLimits | None = None) -> RecordingFetchJob:
-        """The handler over the running services; the size bound is the server's upload bound."""
-        chosen = limits or FetchLimits(max_bytes=services.settings.max_recording_bytes)
+    def of(cls, context: JobContext, *, limits: FetchLimits | None = None) -> RecordingFetchJob:
+        """The handler over the job context; the size bound is the server's upload bound."""
+        chosen = limits or FetchLimits(max_bytes=context.settings.max_recording_bytes)
         return cls(
-            store=services.store,
-            put_blob=services.blobs.put,
-            store_calls=lambda project_id, calls: services.store_calls(project_id, calls),
+            store=context.store,
+            put_blob=context.blobs.put,
+            store_calls=lambda project_id, calls: context.store_calls(project_id, calls),
             limits=chosen,
-            allowed_networks=services.settings.recording_fetch_allowed_networks,
-            blob_writer=services.blobs.writer,
+            allowed_networks=context.settings.recording_fetch_allowed_networks,
+            blob_writer=context.blobs.writer,
         )
 
     def __call__(self, job: Job) -> None:

@@ -12,7 +12,7 @@ jobs go on.
 Parameters come in three layers, each overriding the one before: the defaults, the project's settings
 (``settings["audio"]["params"]``, the same ``name: value`` overrides the CLI takes), and the job's own
 parameters (a re-analysis). :class:`ReanalysisRequest` selects stored calls for a re-analysis; the
-``POST /api/v1/jobs/audio.analyze`` route (:mod:`convoscope.server.api.audio_jobs`) and
+``POST /api/v1/jobs/audio.analyze`` route (in the server's API) and
 ``convoscope audio reanalyze`` both go through :func:`queue_reanalysis`. Results are written with a new
 ``evaluated_at``, so they replace the old ones.
 """
@@ -27,16 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ..errors import AudioFormatError, InputError, NotFound
 from ..model import Call, MetricResult, Recording, Role
+from ..runtime.context import JobContext
+from ..runtime.kinds import AUDIO_ANALYZE
+from ..runtime.params import Timestamp
+from ..runtime.targets import failed_jobs, selected_calls
 from ..store.base import CallStore
 from ..store.blobs import BlobStore
 from ..store.metadata import Job, JobSpec, MetadataStore
-from .job_targets import failed_jobs, selected_calls
-from .params import Timestamp
 
 if TYPE_CHECKING:
     from ..audio.report import AnalysisParams
     from ..audio.vad import SileroBackend
-    from .services import Services
 
 __all__ = [
     "AUDIO_ANALYZE",
@@ -49,9 +50,6 @@ __all__ = [
     "plan_audio_analysis",
     "queue_reanalysis",
 ]
-
-AUDIO_ANALYZE = "audio.analyze"
-"""The job kind."""
 
 PROJECT_PARAMS_PATH = ("audio", "params")
 """Where a project's own analysis parameter overrides live in its settings document."""
@@ -191,9 +189,9 @@ class AudioAnalysisJob:
         self._silero: SileroBackend | None = None
 
     @classmethod
-    def of(cls, services: Services) -> AudioAnalysisJob:
-        """The handler bound to the running services' stores."""
-        return cls(store=services.store, blobs=services.blobs, meta=services.meta)
+    def of(cls, context: JobContext) -> AudioAnalysisJob:
+        """The handler over the job context's stores."""
+        return cls(store=context.store, blobs=context.blobs, meta=context.meta)
 
     def __call__(self, job: Job) -> None:
         """Analyse the job's call and store every result; failures raise (the runner records them)."""

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -34,15 +34,13 @@ from ..evals.profiles import profile_for
 from ..evals.project import JudgePool, ProjectEvaluator
 from ..evals.runner import EvalItem, evaluate_call, evaluate_calls, resolve_metrics
 from ..model import Call, MetricResult
+from ..runtime.context import JobContext
+from ..runtime.jobs import Batched, job_error, per_project
+from ..runtime.kinds import AUDIO_ANALYZE, EVALS_RUN
+from ..runtime.params import Timestamp
+from ..runtime.targets import failed_jobs, selected_calls
 from ..store.base import CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
-from .audio_job import AUDIO_ANALYZE
-from .job_targets import failed_jobs, selected_calls
-from .jobs import Batched, job_error, per_project
-from .params import Timestamp
-
-if TYPE_CHECKING:
-    from .services import Services
 
 __all__ = [
     "AUDIO_WAIT_S",
@@ -61,9 +59,6 @@ __all__ = [
     "scenario_of",
     "select_calls",
 ]
-
-EVALS_RUN = "evals.run"
-"""The job kind."""
 
 AUDIO_WAIT_S = 5.0
 """How long an evaluation waits before looking again when the call's audio analysis is still queued."""
@@ -152,14 +147,14 @@ class EvalsJob:
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, services: Services) -> EvalsJob:
+    def of(cls, context: JobContext) -> EvalsJob:
         """The handler bound to the running services, with every built-in metric loaded.
 
         Loading them (importing the metric modules) takes a few hundred ms of CPU; done here, at server
         start, rather than by the first batch, which would run while the first ingest burst is stored.
         """
         registry.all_metrics()
-        return cls(store=services.store, meta=services.meta, settings=services.settings)
+        return cls(store=context.store, meta=context.meta, settings=context.settings)
 
     def judges(self) -> JudgePool:
         """The configured judge and the agents' own, built on first use."""

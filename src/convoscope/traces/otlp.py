@@ -9,7 +9,7 @@
    re-assemble the call.
 3. ``AssembleJob``, a batch handler, collects each conversation's spans from every trace they sit in (a
    span whose ancestors arrived later is keyed now) for many conversations with one read, maps them with
-   the framework's mapper, stores the calls with one ``Services.store_calls`` and links the spans to them.
+   the framework's mapper, stores the calls with one ``store_calls`` and links the spans to them.
    A re-assembly keeps the call's first start time, so its id never changes. The outcome is also recorded
    under the produced call, whose detail lists its jobs by call id.
 """
@@ -22,7 +22,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import ConvoscopeError, InputError, StoreError
@@ -38,11 +37,10 @@ from ..ingest.otlp import (
     trace_key,
 )
 from ..model import Call, Span
+from ..runtime.context import JobContext
+from ..runtime.jobs import Batched, JobRetry, job_error, per_project
+from ..runtime.kinds import OTLP_ASSEMBLE, OTLP_KIND
 from ..store.metadata import Job, JobSpec, OutboxItem
-from .jobs import Batched, JobRetry, job_error, per_project
-
-if TYPE_CHECKING:
-    from .services import Services
 
 __all__ = [
     "ASSEMBLE_BATCH",
@@ -57,12 +55,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("convoscope.otlp")
-
-OTLP_KIND = "otlp"
-"""Outbox kind of a raw OTLP trace export."""
-
-OTLP_ASSEMBLE = "otlp.assemble"
-"""Job kind: assemble one conversation (job key = the conversation key) into a call."""
 
 ASSEMBLE_BATCH = 64
 """Conversations one ``otlp.assemble`` batch reads, maps and stores together."""
@@ -116,9 +108,9 @@ class Accepted:
 class OtlpIngest:
     """The OTLP side of the ingest path, shared by the receiver and the outbox worker."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._limits = span_limits(services.settings)
+    def __init__(self, context: JobContext) -> None:
+        self._context = context
+        self._limits = span_limits(context.settings)
         self._handed: dict[int, list[Span]] = {}
         self._handed_spans = 0
         self._activity: OrderedDict[tuple[str, str], _Activity] = OrderedDict()
@@ -130,13 +122,13 @@ class OtlpIngest:
         batch = decode_export(body, media, self._limits)
         if not batch.spans:
             return Accepted(None, 0, batch.rejected, batch.message)
-        meta = self._services.meta
+        meta = self._context.meta
         ingest_id = meta.enqueue(project_id, kind=OTLP_KIND, payload=body, content_type=media)
         with self._lock:
             if self._handed_spans + len(batch.spans) <= _HANDED_SPANS:
                 self._handed[ingest_id] = batch.spans
                 self._handed_spans += len(batch.spans)
-        self._services.worker.notify()
+        self._context.wake_ingest()
         return Accepted(ingest_id, len(batch.spans), batch.rejected, batch.message)
 
     def store_items(self, items: Sequence[OutboxItem]) -> dict[int, str]:
@@ -173,12 +165,10 @@ class OtlpIngest:
         keys = resolve_keys(spans)
         spans = self._bounded(project_id, spans, keys)
         conversation_ids = [keys.get((span.trace_id, span.span_id)) for span in spans]
-        self._services.store.insert_spans(project_id, spans, conversation_ids=conversation_ids)
+        self._context.store.insert_spans(project_id, spans, conversation_ids=conversation_ids)
         self.stored_spans += len(spans)
         jobs = self._plan(project_id, spans, keys)
-        if jobs:
-            self._services.meta.enqueue_jobs(project_id, jobs)
-            self._services.jobs.notify()
+        self._context.enqueue_jobs(project_id, jobs)
 
     def _plan(
         self, project_id: str, spans: Sequence[Span], keys: dict[tuple[str, str], str]
@@ -193,7 +183,7 @@ class OtlpIngest:
                 # names no conversation at all (a GenAI trace-only call, due when its root arrives).
                 key = trace_key(span.trace_id)
                 touched[key] = touched.get(key, False) or span.parent_span_id is None
-        settings = self._services.settings
+        settings = self._context.settings
         now = datetime.now(UTC)
         jobs: list[JobSpec] = []
         with self._lock:
@@ -219,7 +209,7 @@ class OtlpIngest:
         Counted by this process since it started, so a runaway conversation cannot fill the store; the
         call says how many were left out (``metadata.spans_left_out``).
         """
-        limit = self._services.settings.max_spans_per_call
+        limit = self._context.settings.max_spans_per_call
         now = datetime.now(UTC)
         kept: list[Span] = []
         with self._lock:
@@ -246,7 +236,7 @@ class OtlpIngest:
 
     def postpone(self, project_id: str, key: str) -> datetime | None:
         """When an open conversation had spans within the idle time: the new due time of its job."""
-        idle = timedelta(seconds=self._services.settings.otlp_idle_s)
+        idle = timedelta(seconds=self._context.settings.otlp_idle_s)
         now = datetime.now(UTC)
         with self._lock:
             state = self._activity.get((project_id, key))
@@ -265,13 +255,10 @@ class AssembleJob:
     jobs (the job itself is keyed by the conversation, which the call detail does not know).
     """
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._prices = price_table(services.settings)
-
-    @classmethod
-    def of(cls, services: Services) -> AssembleJob:
-        return cls(services)
+    def __init__(self, context: JobContext, otlp: OtlpIngest) -> None:
+        self._context = context
+        self._otlp = otlp
+        self._prices = price_table(context.settings)
 
     def batched(self, size: int = ASSEMBLE_BATCH) -> Batched:
         """This handler for the job runner, ``size`` conversations at a time."""
@@ -310,11 +297,11 @@ class AssembleJob:
         """Re-queue the jobs of open conversations that had spans within the idle time; returns their keys."""
         later: list[JobSpec] = []
         for key in sorted(keys):
-            due = self._services.otlp.postpone(project_id, key)
+            due = self._otlp.postpone(project_id, key)
             if due is not None:
                 later.append(JobSpec(OTLP_ASSEMBLE, key, run_after=due))
         if later:
-            self._services.meta.enqueue_jobs(project_id, later)
+            self._context.meta.enqueue_jobs(project_id, later)
         return {job.call_id for job in later}
 
     def _conversations(self, project_id: str, keys: set[str], traces: set[str]) -> dict[str, list[Span]]:
@@ -323,7 +310,7 @@ class AssembleJob:
         A trace job keys what can now be keyed in its trace: the conversations it names are assembled
         too (their other traces read with a second query), and a trace that names none is a call itself.
         """
-        store = self._services.store
+        store = self._context.store
         spans = store.spans_of_conversations(project_id, keys, traces)
         resolved = resolve_keys(spans)
         found = {key for (trace_id, _), key in resolved.items() if trace_id in traces} - keys
@@ -348,7 +335,7 @@ class AssembleJob:
     def _first_starts(self, project_id: str, conversations: Iterable[list[Span]]) -> dict[str, datetime]:
         """The start of every call these conversations already became (one read), so their ids stay."""
         call_ids = {call_id for spans in conversations for call_id in _call_ids(spans)}
-        stored = self._services.store.get_calls(project_id, call_ids) if call_ids else {}
+        stored = self._context.store.get_calls(project_id, call_ids) if call_ids else {}
         return {call_id: found.call.started_at for call_id, found in stored.items()}
 
     def _call(
@@ -356,8 +343,8 @@ class AssembleJob:
     ) -> tuple[Call | None, list[Span]]:
         """The call of one conversation (None when its spans make none) and the spans it was made of."""
         members = sorted(spans, key=lambda s: s.start)
-        limit = self._services.settings.max_spans_per_call
-        left_out = max(0, len(members) - limit) + self._services.otlp.dropped(project_id, key)
+        limit = self._context.settings.max_spans_per_call
+        left_out = max(0, len(members) - limit) + self._otlp.dropped(project_id, key)
         members = members[:limit]
         started = next((starts[c] for c in sorted(_call_ids(members)) if c in starts), None)
         call = mapper_for(key).assemble(key, members, started_at=started, prices=self._prices)
@@ -370,7 +357,7 @@ class AssembleJob:
     ) -> None:
         """Store the calls with one ``store_calls``, link their spans with one insert, record outcomes."""
         if assembled:
-            call_ids = self._services.store_calls(project_id, [call for _, call, _ in assembled])
+            call_ids = self._context.store_calls(project_id, [call for _, call, _ in assembled])
             linked: list[Span] = []
             for (key, _, members), call_id in zip(assembled, call_ids, strict=True):
                 outcomes[call_id] = None
@@ -380,9 +367,9 @@ class AssembleJob:
                     if s.call_id != call_id or s.conversation_id != key
                 )
             if linked:
-                self._services.store.insert_spans(project_id, linked)
+                self._context.store.insert_spans(project_id, linked)
             log.info("assembled %d conversations from %d spans", len(assembled), len(linked))
-        self._services.meta.record_outcomes(project_id, OTLP_ASSEMBLE, outcomes)
+        self._context.meta.record_outcomes(project_id, OTLP_ASSEMBLE, outcomes)
 
 
 def _call_ids(spans: Iterable[Span]) -> set[str]:
