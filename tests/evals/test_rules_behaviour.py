@@ -251,7 +251,7 @@ def test_a_question_repeated_inside_longer_turns_is_a_loop() -> None:
     repeated = result.evidence["repeated_utterances"][0]  # type: ignore[index]
     assert repeated["turn_indices"] == [0, 2, 4]  # type: ignore[index]
     assert [s["sentence"] for s in repeated["sentences"]] == ["Which bank account is the transfer from?"] * 3  # type: ignore[index, union-attr]
-    assert result.version == "3" and result.params["reset_on_progress"] is True
+    assert result.version == "4" and result.params["reset_on_progress"] is True
 
 
 def test_a_slot_reasked_three_times_in_other_words_is_a_loop() -> None:
@@ -300,3 +300,52 @@ def test_progress_courtesy_and_a_late_reask_are_not_loops() -> None:
     result = run(LoopDetection(), late)
     assert result.value == 1 and result.passed is True  # the statement in between was progress
     assert run(LoopDetection.from_overrides({"reset_on_progress": False}), late).passed is False
+
+
+def test_a_statement_repeated_with_new_apologies_around_it_is_a_loop() -> None:
+    """Version 4: the turn's main statement decides, so an apology or add-on does not make a turn new, and a
+    merged paraphrase ("as I said, ...") of an earlier turn's two sentences still repeats it."""
+    call = make_call(
+        ("agent", "Our warehouse has your sofa and it leaves on Monday."),
+        ("user", "Can it be sooner?"),
+        ("agent", "I'm so sorry about that. Our warehouse has your sofa and it leaves on Monday."),
+        ("user", "Sooner please."),
+        ("agent", "I totally understand. Like I said, the sofa is at our warehouse and leaves Monday."),
+        ("user", "Ugh."),
+    )
+    result = run(LoopDetection(), call)
+    assert result.passed is False and result.value == 2
+    assert run(LoopDetection.from_overrides({"min_core_words": 10, "similarity": 0.9}), call).passed is True
+
+
+def test_a_slot_asked_as_question_imperative_and_need_with_synonyms_is_a_loop() -> None:
+    call = make_call(
+        ("agent", "When were you born?"),
+        ("user", "Long ago."),
+        ("agent", "Tell me your date of birth, please."),
+        ("user", "Why?"),
+        ("agent", "I'll need your DOB before I can go on."),
+        ("user", "Hmm."),
+    )
+    assert run(LoopDetection(), call).passed is False
+
+
+def test_new_news_after_a_repeated_courtesy_or_one_template_stays_progress() -> None:
+    courtesy = make_call(
+        ("agent", "I'm sorry for the wait. Your parcel left the depot this morning."),
+        ("user", "And?"),
+        ("agent", "I'm sorry for the wait. The driver is two stops away."),
+        ("user", "And now?"),
+        ("agent", "I'm sorry for the wait. Your parcel has been delivered to your porch."),
+        ("user", "Thanks."),
+    )
+    template = make_call(
+        ("agent", "I've added the white sofa to your basket."),
+        ("user", "And the table."),
+        ("agent", "I've added the oak coffee table to your basket."),
+        ("user", "And a lamp."),
+        ("agent", "I've added the floor lamp to your basket."),
+        ("user", "Done."),
+    )
+    assert run(LoopDetection(), courtesy).passed is True
+    assert run(LoopDetection(), template).passed is True

@@ -49,6 +49,22 @@ IRREGULAR = {
 }
 """Past forms the suffix stemmer cannot reach, so "sent to" and "send to" ask the same thing."""
 
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "born": ("date", "birth"), "birthday": ("date", "birth"), "dob": ("date", "birth"),
+    "birthdate": ("date", "birth"), "surname": ("last", "name"), "forename": ("first", "name"),
+    "zip": ("postcode",), "zipcode": ("postcode",), "postal": ("postcode",), "car": ("vehicle",),
+    "van": ("vehicle",), "reg": ("registration",), "plate": ("registration",), "wrong": ("problem",),
+    "issue": ("problem",), "fault": ("problem",), "trouble": ("problem",), "mobile": ("phone",),
+    "telephone": ("phone",), "cell": ("phone",), "e-mail": ("email",), "ref": ("reference",),
+    "going": ("problem",), "matter": ("problem",),
+}  # fmt: skip
+"""Words folded into the words a slot is usually asked with, so "when were you born" and "your date of
+birth" ask for the same thing: a small paraphrase table of the slots agents ask for, not of sentences."""
+
+STEM_CHARS = 6
+"""Stems are cut to this many characters, so "delivery" and "delivering", "confirm" and "confirmation"
+compare equal (a light lemmatiser: the suffix stemmer misses derivations)."""
+
 REASK_WORDS = frozenset(
     stem(word)
     for word in (
@@ -75,13 +91,47 @@ OPEN_OFFER_WORDS = frozenset(
 """Words of an open offer ("Is there anything else I can help with?"): a question made only of these
 asks for no slot, so repeating it after each completed request is courtesy, not a loop."""
 
-LOOP_STOPWORDS = STOPWORDS | frozenset("i'm you're it's that's there's let's okay ok yes no oh um uh".split())
+LOOP_STOPWORDS = STOPWORDS | frozenset(
+    "i'm you're it's that's there's let's okay ok yes no oh um uh seem seems any now still up also even "
+    "currently actually about".split()
+)
 """Words that carry no content in a sentence comparison, beyond the shared stopwords."""
 
 
 def light_stem(word: str) -> str:
-    """The suffix stem, with the common irregular past forms folded first."""
-    return stem(IRREGULAR.get(word, word))
+    """The suffix stem, with the common irregular past forms folded first, cut to ``STEM_CHARS``."""
+    return stem(IRREGULAR.get(word, word))[:STEM_CHARS]
+
+
+def _expanded(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Possessives and contractions cut to their word ("car's" is "car", "i've" is "i"), then synonyms
+    folded."""
+    bare = (word.split("'")[0] or word for word in words)
+    return tuple(part for word in bare for part in SYNONYMS.get(word, (word,)))
+
+
+COURTESY = frozenset(
+    light_stem(word)
+    for word in (
+        "sorry apologise apologize apologies apology understand understood frustrating frustration "
+        "appreciate patience patient confusion hear know pain thank thanks wait waiting hold holding said "
+        "say mentioned mention explained explain again really help here want sort sorted today problem worry "
+        "inconvenience concern afraid unfortunately mean totally completely absolutely sure glad happy right "
+        "course certainly agree see point annoying get let check checking look looking moment second minute "
+        "bear note alright great perfect lovely wonderful fine good bit definitely honestly sincerely "
+        "assure promise best try trying doing everything like"
+    ).split()
+)
+"""Stems of courtesy and filler ("Sorry for the confusion.", "I know it's a pain.", "Let me check that
+for you."): a statement made only of these says nothing, so it is neither progress nor a repeat."""
+
+_REQUEST = re.compile(
+    r"\b(?:i|we)(?:'ll| will| still| just| really| do|'d| would| first)* need (?:your|the|a|an|you to|to "
+    r"(?:get|have|take|confirm|know|see|grab))\b|\bplease (?:tell|give|provide|confirm|read|spell|say|enter|"
+    r"share|describe|let)\b"
+)
+_IMPERATIVES = frozenset("tell give say spell read confirm provide enter type share describe".split())
+_LEADING = frozenset("sorry okay ok so and now right great thanks alright then just".split())
 
 
 @dataclass(frozen=True)
@@ -92,10 +142,17 @@ class Sentence:
     words: tuple[str, ...]
     content: frozenset[str]
     """Light stems of its content words."""
+    core: frozenset[str]
+    """Its content stems less courtesy and filler: what it says."""
     asks: bool
     """A question or request: a question mark, or a first word such as "could" or "what"."""
     slot: frozenset[str]
     """What it asks for: its content stems, re-ask and request wording set aside (empty if it asks not)."""
+
+    @property
+    def is_courtesy(self) -> bool:
+        """A statement made only of courtesy and filler words."""
+        return not self.asks and not self.core
 
     @property
     def is_open_offer(self) -> bool:
@@ -104,11 +161,22 @@ class Sentence:
 
 
 def _asks(text: str, words: tuple[str, ...]) -> bool:
-    return bool(words) and ("?" in text or words[0] in ASK_OPENERS)
+    """A question, or a request worded as a statement ("I'll need your birth date", "Tell me what's
+    wrong with it"): both ask for something, and a stuck agent rewords one into the other."""
+    if not words:
+        return False
+    if "?" in text or words[0] in ASK_OPENERS:
+        return True
+    first = next((w for w in words if w not in _LEADING), "")
+    return (
+        first in _IMPERATIVES
+        or (first == "let" and "know" in words[:4])
+        or bool(_REQUEST.search(" ".join(words)))
+    )
 
 
 def _slot(words: tuple[str, ...]) -> frozenset[str]:
-    kept = []
+    kept = ["name"] if {"who", "whose", "whom"} & set(words) else []
     skip_next = False
     for i, word in enumerate(words):
         if skip_next and word not in _BEFORE_REQUEST_VERB:
@@ -141,12 +209,14 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
     """The sentences of ``text`` in order, each with its content stems and (for a question) its slot."""
     out = []
     for piece in _pieces(text):
-        words = tokens(piece)
-        if not words:
+        said = tokens(piece)
+        if not said:
             continue
+        words = _expanded(said)
         content = frozenset(light_stem(w) for w in words if w not in LOOP_STOPWORDS)
-        asks = _asks(piece, words)
-        out.append(Sentence(piece.strip(), words, content, asks, _slot(words) if asks else frozenset()))
+        asks = _asks(piece, said)
+        slot = _slot(words) if asks else frozenset()
+        out.append(Sentence(piece.strip(), words, content, content - COURTESY, asks, slot))
     return tuple(out)
 
 

@@ -54,17 +54,27 @@ class LoopParams(BaseModel):
     """Questions whose slot has fewer content words ("What was that?") never match by slot."""
     reset_on_progress: bool = True
     """A turn that says something new restarts the count of every earlier sentence."""
+    containment: float = Field(default=0.8, gt=0.0, le=1.0)
+    """Share of a statement's content (courtesy set aside) found in one earlier turn that makes it a repeat
+    of what that turn said ("As I said, your parcel is with the courier" after two sentences saying so)."""
+    min_core_words: int = Field(default=3, ge=1)
+    """Statements with fewer content words (courtesy set aside) never match by containment."""
 
 
 def focus_of(sentences: list[Sentence]) -> list[Sentence]:
-    """What a turn is about: its last real question, else its statements, else its open offers.
+    """What a turn is about: its last real question, else its main statement, else its open offers.
 
     A courtesy sentence before a new question, a hint after the question, or an offer of more help after
-    a completed request is not what the turn says, so it is never what repeats.
+    a completed request is not what the turn says, so it is never what repeats. Among statements the main
+    one is the one that says most (courtesy and filler set aside): an apology or a short add-on around a
+    repeated refusal or status does not make the turn new.
     """
     asks = [s for s in sentences if s.asks and not s.is_open_offer]
     if asks:
         return asks[-1:]
+    said = [s for s in sentences if not s.asks and not s.is_courtesy]
+    if said:
+        return [max(said, key=lambda s: len(s.core))]
     statements = [s for s in sentences if not s.asks]
     return statements or sentences
 
@@ -74,6 +84,8 @@ class _Cluster:
     """One thing the agent said, with where it was said again."""
 
     members: list[tuple[int, Sentence]]
+    context: set[str] = field(default_factory=set)
+    """Content (courtesy set aside) of every turn it was said in."""
     run: int = 1
     """Times said since the last progress."""
     longest: int = 1
@@ -86,7 +98,7 @@ class LoopDetection(RuleMetric[LoopParams]):
     """Largest number of repeats of one agent sentence or tool call, without progress."""
 
     name = "loop_detection"
-    version = "3"
+    version = "4"
     params_model = LoopParams
     description = (
         "Largest number of times, without progress, the agent repeated a sentence (alone or inside a "
@@ -100,11 +112,24 @@ class LoopDetection(RuleMetric[LoopParams]):
             # two questions that name what they ask for are the same only when that is the same: "spell
             # your last name" and "spell your first name" share most words but ask different things
             return overlap(one.slot, other.slot) >= self.params.slot_overlap
+        if min(len(one.core), len(other.core)) >= self.params.min_core_words:
+            # what the two say, with the apologies around it set aside ("I hear you. Our system is down")
+            return sentence_similarity(one.core, other.core) >= self.params.similarity
         return sentence_similarity(one.content, other.content) >= self.params.similarity
+
+    def _contained(self, sentence: Sentence, cluster: _Cluster) -> bool:
+        """A statement that says nothing the turns of ``cluster`` did not say already."""
+        core = sentence.core
+        if sentence.asks or len(core) < self.params.min_core_words:
+            return False
+        return len(core & cluster.context) / len(core) >= self.params.containment
 
     def _match(self, sentence: Sentence, clusters: list[_Cluster]) -> _Cluster | None:
         for cluster in clusters:
             if any(self._same(sentence, member) for _, member in cluster.members):
+                return cluster
+        for cluster in clusters:
+            if self._contained(sentence, cluster):
                 return cluster
         return None
 
@@ -115,6 +140,7 @@ class LoopDetection(RuleMetric[LoopParams]):
             focus = focus_of(said)
             if not focus:
                 continue
+            context = {stem for s in said for stem in s.core}
             matched = [self._match(sentence, clusters) for sentence in focus]
             known = [(cluster, s) for cluster, s in zip(matched, focus, strict=True) if cluster is not None]
             if len(known) == len(focus):  # nothing new: every sentence the turn is about was said before
@@ -122,6 +148,7 @@ class LoopDetection(RuleMetric[LoopParams]):
                     if turn.index in cluster.repeats_at:
                         continue  # two sentences of one turn repeat the same thing: one repeat
                     cluster.members.append((turn.index, sentence))
+                    cluster.context |= context
                     cluster.repeats_at.append(turn.index)
                     cluster.run += 1
                     cluster.longest = max(cluster.longest, cluster.run)
@@ -131,7 +158,7 @@ class LoopDetection(RuleMetric[LoopParams]):
                     cluster.run = 0
             for match, sentence in zip(matched, focus, strict=True):
                 if match is None:
-                    clusters.append(_Cluster(members=[(turn.index, sentence)]))
+                    clusters.append(_Cluster(members=[(turn.index, sentence)], context=set(context)))
         return clusters
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
