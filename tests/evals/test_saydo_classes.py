@@ -103,3 +103,54 @@ def test_offers_negations_futures_and_the_callers_actions_are_not_claims() -> No
 def test_spoken_numbers_become_digits() -> None:
     assert spoken_digits("Two hundred dollars at three thirty pm") == "200 dollars at 3 30 pm"
     assert spoken_digits("the twenty first of May") == "the 21st of may"
+
+
+def test_claims_without_a_listed_verb_form() -> None:
+    """Version 3: a "re" prefix means the verb again, idioms of completion ("you're all set for", "went
+    through", "done, ... is now") claim what their nouns name, and "on file" is not a record being read."""
+    for text, action in [
+        ("Your account has been reactivated.", "activate"),
+        ("You're all set for Thursday at 3 pm.", "book"),
+        ("Your payment of sixty dollars went through.", "payment"),
+        ("Done, your seat is now 14C.", "assign"),
+        ("I've charged forty pounds to the card on file.", "payment"),
+        ("That's been taken care of, the refund is on its way.", "refund"),
+    ]:
+        found = claims(one_turn(text))
+        assert [(c["action"], c["status"]) for c in found][:1] == [(action, "missing")], (text, found)
+
+
+def test_conditions_and_readings_around_idioms_are_not_claims() -> None:
+    for text in [
+        "I'll cancel that as soon as I've verified your identity.",
+        "Let me see whether your payment went through.",
+        "You've been added to the account by the primary holder back in May.",
+    ]:
+        assert claims(one_turn(text)) == [], text
+
+
+def test_one_call_backs_one_action_of_a_compound_claim() -> None:
+    """An unlock call does not also back the reset claimed beside it, though an unlock may follow a reset;
+    a call whose name says both actions backs both."""
+    text = "Your password has been reset and your account is unlocked."
+    statuses = [c["status"] for c in claims(one_turn(text, tool("auth_unlock_user", user="u1")))]
+    assert sorted(statuses) == ["done", "missing"]
+    both = one_turn("I've cancelled the order and refunded you.", tool("cancel_and_refund_order", id="A1"))
+    assert [c["status"] for c in claims(both)] == ["done", "done"]
+
+
+def test_results_reporting_failure_and_details_beyond_times() -> None:
+    failed = {**tool("shopify_cancel_order", order="1042"), "result": {"status": "error"}}
+    assert [c["status"] for c in claims(one_turn("Your order has been cancelled.", failed))] == ["failed"]
+    cases = [
+        ("I've updated your address to 44 Mill Lane.", tool("crm_update_contact", address="14 Mill Lane")),
+        ("I've texted you the code.", tool("send_email", template="code")),
+        ("I've added three packs of batteries.", tool("cart_add", sku="BAT", quantity=2)),
+        ("I've sent the receipt to anna.k@example.com.", tool("send_email", to="ana.k@example.com")),
+    ]
+    for text, call_made in cases:
+        assert [c["status"] for c in claims(one_turn(text, call_made))] == ["mismatched"], text
+    same = one_turn("I've updated your address to 44 Mill Lane.", tool("update_address", line1="44 Mill Ln"))
+    party = one_turn("I've booked your table for 7:30 pm.", tool("reserve", time="19:30", party_size=2))
+    assert [c["status"] for c in claims(same)] == ["done"]
+    assert [c["status"] for c in claims(party)] == ["done"]

@@ -31,7 +31,7 @@ from .saydo_claims import NEGATIONS, Claim, find_claims
 from .saydo_details import DETAIL_KINDS, Mismatch, detail_mismatches
 from .saydo_details import as_json as mismatch_json
 from .saydo_taxonomy import action_names, backing_actions, tool_actions, tool_tokens
-from .tools import tool_call_failed
+from .tools import ERROR_KEYS, tool_call_failed
 
 __all__ = ["ActionRule", "Claim", "SayDoConsistency", "SayDoParams", "extract_claims"]
 
@@ -75,7 +75,7 @@ class SayDoParams(BaseModel):
     """Compare the details the claim names with the backing tool call's arguments and result."""
     details: list[str] = Field(default_factory=lambda: list(DETAIL_KINDS))
     """Kinds of detail compared: weekday, date, month, time, part_of_day, amount, code (seat, room,
-    table...), quantity, item, email."""
+    table...), quantity, item, email, address (house number and street), channel (email, text, post)."""
     time_tolerance_min: int = Field(default=0, ge=0)
     """Minutes a stated clock time may differ from the tool's and still match."""
     amount_tolerance: float = Field(default=0.01, ge=0.0)
@@ -217,7 +217,7 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
     """Share of the agent's claimed actions backed by a successful, matching tool call."""
 
     name = "say_do_consistency"
-    version = "2"
+    version = "3"
     params_model = SayDoParams
     description = (
         "Share of the actions the agent claimed (booked, refunded, reset, escalated, sent, transferring...) "
@@ -245,11 +245,29 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
         else:
             claims = extract_claims(list(agent_turns.values()), self.params, self._patterns)
         globs = {rule.action: [g.lower() for g in rule.tools] for rule in self.params.actions}
+        # a tool call backs claims of one action, or of several its name says ("cancel_and_refund"):
+        # "I've reset your password and unlocked the account" with only an unlock call leaves the reset
+        # unbacked. Claims with a direct match take their call first.
+        order = sorted(
+            range(len(claims)),
+            key=lambda k: (
+                not any(_direct(tc, claims[k], globs.get(claims[k].action, [])) for tc in call.tool_calls)
+            ),
+        )
+        used: dict[str, list[tuple[str, bool]]] = {}
+        checks: dict[int, _Check] = {}
+        for k in order:
+            claim = claims[k]
+            turn = agent_turns[claim.turn_index]
+            checks[k] = self._check(call, claim, turn, globs.get(claim.action, []), used)
+            if checks[k].matched is not None and checks[k].status == "done":
+                tool_call = next(tc for tc in call.tool_calls if tc.id == checks[k].matched)
+                direct = _direct(tool_call, claim, globs.get(claim.action, []))
+                used.setdefault(tool_call.id, []).append((claim.action, direct))
         checked: list[JsonValue] = []
         backed = 0
-        for claim in claims:
-            turn = agent_turns[claim.turn_index]
-            check = self._check(call, claim, turn, globs.get(claim.action, []))
+        for k, claim in enumerate(claims):
+            check = checks[k]
             backed += check.status == "done"
             entry: dict[str, JsonValue] = {
                 "turn_index": claim.turn_index,
@@ -269,13 +287,29 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
         evidence: dict[str, JsonValue] = {"extraction": extraction, "claims": checked, **notes}
         return self.result(call, value=round(value, 6), passed=backed == len(claims), evidence=evidence)
 
-    def _check(self, call: Call, claim: Claim, turn: Turn, globs: Sequence[str]) -> _Check:
-        """Whether a tool call backs the claim: done, mismatched, failed or missing."""
+    def _check(
+        self,
+        call: Call,
+        claim: Claim,
+        turn: Turn,
+        globs: Sequence[str],
+        used: dict[str, list[tuple[str, bool]]] | None = None,
+    ) -> _Check:
+        """Whether a tool call backs the claim: done, mismatched, failed or missing. ``used`` holds the
+        calls that already back claims of other actions, which back this one only when both match directly."""
+        taken = used or {}
         candidates = [
-            tc for tc in call.tool_calls if _in_window(tc, turn, self.params) and _backs(tc, claim, globs)
+            tc
+            for tc in call.tool_calls
+            if _in_window(tc, turn, self.params)
+            and _backs(tc, claim, globs)
+            and all(
+                action == claim.action or (was_direct and _direct(tc, claim, globs))
+                for action, was_direct in taken.get(tc.id, [])
+            )
         ]
         ids = [tc.id for tc in candidates]
-        succeeded = [tc for tc in candidates if not tool_call_failed(tc)]
+        succeeded = [tc for tc in candidates if not outcome_failed(tc)]
         if not candidates:
             if "transfer" in claim.actions | {claim.action} and call.end_reason is EndReason.TRANSFER:
                 return _Check("done", ids, None, note="the call ended in a transfer")
@@ -290,6 +324,7 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
                 claim.sentence,
                 tc.arguments,
                 tc.result,
+                tool_name=tc.name,
                 object_words=claim.object_words,
                 action=claim.action,
                 kinds=self.params.details,
@@ -342,3 +377,36 @@ def _backs(tool_call: ToolCall, claim: Claim, globs: Sequence[str]) -> bool:
 
 def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") and len(word) > 3 else word
+
+
+def _direct(tool_call: ToolCall, claim: Claim, globs: Sequence[str]) -> bool:
+    """Whether the tool's own name says the claimed action (not only a related one)."""
+    if globs:
+        return any(fnmatchcase(tool_call.name.lower(), g) for g in globs)
+    keys = list(tool_call.arguments.keys()) if isinstance(tool_call.arguments, dict) else []
+    return bool(tool_actions(tool_call.name, keys) & (claim.actions | {claim.action}))
+
+
+FAILED_STATES = frozenset(
+    "error errored fail failed failure declined rejected denied refused unavailable invalid timeout "
+    "timed_out cancelled_by_system not_found".split()
+)
+"""Result statuses that mean the action did not happen, whatever the call's success flag says."""
+_STATUS_KEYS = ("status", "state", "outcome", "result")
+
+
+def outcome_failed(tool_call: ToolCall) -> bool:
+    """Whether the call failed, or succeeded as a call but reports that the action did not happen (a result
+    with ``status: "failed"``, ``ok: false`` or an error), which an agent must not present as done."""
+    if tool_call_failed(tool_call):
+        return True
+    result = tool_call.result
+    if not isinstance(result, dict):
+        return False
+    for key in _STATUS_KEYS:
+        value = result.get(key)
+        if isinstance(value, str) and value.strip().lower().replace(" ", "_") in FAILED_STATES:
+            return True
+    if any(result.get(key) is False for key in ("ok", "success", "succeeded", "done")):
+        return True
+    return any(result.get(key) not in (None, "", [], {}, False) for key in (*ERROR_KEYS, "error_message"))

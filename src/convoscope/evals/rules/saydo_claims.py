@@ -45,16 +45,36 @@ NEGATIONS = re.compile(
 """Words that, shortly before a claim, turn it into something else (a negation, condition or offer)."""
 REPORTS = re.compile(
     r"\b(?:i can see|i see|i can tell|it looks like|looks like|it shows|shows that|according to|records? "
-    r"show|our records|the system says|it says|on file|you said|you mentioned|you told)\b"
+    r"show|our records|the system says|it says|you said|you mentioned|you told)\b"
 )
 """Phrases that make the rest of a sentence a reading of the record, not something the agent did."""
 _PAST_REF = re.compile(
     r"\b(?:yesterday|ago|last|earlier|previously|already|back in|on the \d+(?:st|nd|rd|th)|"
     r"on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b"
 )
-_SENTENCE = re.compile(r"[^.!?;]+(?:[.!?;]+|$)")
+_SENTENCE = re.compile(r"(?:[^.!?;]|[.!?;](?=[^\s.!?;]))+(?:[.!?;]+|$)")
+"""A sentence ends at terminal punctuation followed by a space or the end, so an email address or an amount
+("anna.k@example.com", "£12.50") stays inside its sentence."""
 _CLAUSE = re.compile(r",|(?<!ahead)\s+(?:and then|and also|and|then|plus|but|so|also)\s+|\s[-–—]\s")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[£$€%]")
+_SUBORDINATE = frozenset("once if when whenever after before until unless soon".split())
+"""Words that, just before the claim's subject, make it a condition ("as soon as I've verified you")."""
+_PERFECT_PAST = re.compile(
+    r"\b(?:yesterday|ago|last (?:week|month|year|time)|back in|previously|earlier this)\b"
+)
+"""Times that make a present-perfect passive a reading of the record ("you've been added ... back in May")."""
+_DONE_STATE = re.compile(
+    r"\b(?:went|gone|has gone|have gone|is|are|'s|'re) through\b|\bis (?:complete|completed|confirmed|done)\b"
+)
+"""A thing said to have gone through ("your payment went through"): the passive of whatever its noun names."""
+_ALL_SET = re.compile(
+    r"\b(?:you're|you are|we're|we are|that's|it's|you've been) (?:all )?set (for|with|up)?\b"
+)
+"""The idiom "you're all set (for Thursday)": a completion; what was done is named by its object."""
+_DONE = re.compile(
+    r"^(?:ok(?:ay)?,? |great,? |right,? )?(?:done|all done|all sorted|sorted|there you go|there we go)\b"
+)
+"""A sentence opened by "done": what follows reports the new state as the result of the agent's action."""
 _TRANSFER_NOW = re.compile(
     r"\b(?:let me|i'll|i will|i'm going to|i am going to) (?:transfer|connect|put) you(?: through)?"
     r"(?: now| right now| to| over)\b|^(?:transferring|connecting|putting) you\b"
@@ -108,8 +128,46 @@ def _content(words: Sequence[str]) -> list[str]:
 _PRONOUNS = frozenset("you your that this it them those these the for with all everything".split())
 
 
-def _clause_claim(words: list[str], continued: bool) -> tuple[list[str], list[str], str] | None:
-    """(actions, object words, form) of the first claim in a clause's words, or None."""
+def _idiom_claim(words: list[str], after_done: bool) -> tuple[list[str], list[str], str] | None:
+    """Claims made without a taxonomy verb: "you're all set for Thursday", "your payment went through", and
+    after "done" a new state ("Done, your seat is now 14C"). The nouns around name the action."""
+    joined = " ".join(words)
+    found = _ALL_SET.search(joined)
+    if found is not None:
+        after = joined[found.end() :].split()
+        nouns = noun_actions(after)
+        if nouns:
+            return nouns[:1], after, "passive"
+        if found.group(1) == "for" and after:
+            return ["book"], after, "passive"  # "you're all set for Tuesday at ten": a booking
+        return None
+    found = _DONE_STATE.search(joined)
+    if (
+        found is not None
+        and not _PAST_REF.search(joined)
+        and not (_SUBORDINATE | {"whether", "see", "check"}) & set(joined[: found.start()].split())
+    ):
+        before = joined[: found.start()].split()
+        nouns = noun_actions(before)
+        if nouns:
+            return nouns[:1], before + joined[found.end() :].split(), "passive"
+    if after_done and ("is" in words or "are" in words) and "now" in words:
+        k = words.index("is") if "is" in words else words.index("are")
+        if words[k + 1 : k + 2] == ["now"] and not verb_senses(words[k + 2] if k + 2 < len(words) else ""):
+            nouns = noun_actions(words[:k])
+            return (nouns[:1] or ["update"]), words[:k] + words[k + 2 :], "passive"
+    return None
+
+
+def _clause_claim(
+    words: list[str], continued: bool, around: Sequence[str] = (), after_done: bool = False
+) -> tuple[list[str], list[str], str] | None:
+    """(actions, object words, form) of the first claim in a clause's words, or None. ``around`` are the
+    words of the whole sentence: a maker verb whose clause names nothing ("that's been taken care of, the
+    refund is on its way") takes its action from them."""
+    idiom = _idiom_claim(words, after_done)
+    if idiom is not None:
+        return idiom
     for i, word in enumerate(words):
         senses = verb_senses(word)
         if senses:
@@ -137,14 +195,20 @@ def _clause_claim(words: list[str], continued: bool) -> tuple[list[str], list[st
             chosen = _senses(words, i, senses)
             if not chosen:
                 continue
+            if _SUBORDINATE & set(words[max(0, i - 6) : i]):
+                return None  # "as soon as I've verified you", "once it's been approved": a condition
             if form == "passive":
                 subject = words[: max(j, 0)] + ([prev.rsplit("'", 1)[0]] if "'" in prev else [])
                 objects = subject + words[i + 1 :]
                 if prev in ("was", "were") and _PAST_REF.search(" ".join(words)):
                     return None
+                if prev == "been" and _PERFECT_PAST.search(" ".join(words)):
+                    return None
             else:
                 objects = words[i + 1 :]
             actions = _actions(chosen, objects)
+            if actions == ["other"] and around and all(s.maker for s in chosen):
+                actions = noun_actions(around)[:1] or actions
             if actions == ["other"] and (form == "passive" or not _content(objects)):
                 continue  # "it's taken", "I've done that": no action named
             return actions, objects, form
@@ -181,9 +245,11 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
             pieces.append((start, body[start:]))
             found: list[tuple[Claim, list[str]]] = []
             continued = False
+            around = _WORD.findall(body)
+            after_done = _DONE.match(body) is not None
             for offset, clause in pieces:
                 words = _WORD.findall(clause)
-                hit = _clause_claim(words, continued)
+                hit = _clause_claim(words, continued, around, after_done)
                 if hit is None:
                     if found:
                         found[-1][1].append(clause.strip())

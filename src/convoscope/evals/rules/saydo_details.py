@@ -32,6 +32,8 @@ DETAIL_KINDS = (
     "quantity",
     "item",
     "email",
+    "address",
+    "channel",
 )
 """Every kind of detail compared; the ``details`` parameter picks among them."""
 
@@ -362,8 +364,11 @@ def _tool_codes(side: _ToolSide, label: str) -> set[str]:
 
 _SAID_COUNT = re.compile(r"\b(\d{1,3}) ([a-z]+)")
 _SAID_PARTY = re.compile(
-    r"\b(?:table|booking|reservation) for (\d{1,2})\b|\bfor (\d{1,2}) (?:people|guests|adults)\b"
+    r"\b(?:table|booking|reservation) for (\d{1,2})\b(?![:.]\d|\s*(?:am|pm|o'clock)\b)"
+    r"|\bfor (\d{1,2}) (?:people|guests|adults)\b"
 )
+"""A party size ("a table for 4"), not a time ("a table for 7:30 pm")."""
+_QUANTITY_KEYS = frozenset("qty quantity count units number".split())
 
 
 def _singular(word: str) -> str:
@@ -402,9 +407,54 @@ def _quantity_mismatches(text: str, side: _ToolSide) -> list[Mismatch]:
                     continue
                 if noun in words or (named and words & {"qty", "quantity", "count"}):
                     got.add(number)
-        if got and float(said) not in got:
+        if not got:
+            # one quantity in the call and one count said: "three packs of batteries", {"quantity": 2}
+            got = {
+                n for k, v in side.pairs if _key_words(k) & _QUANTITY_KEYS and (n := _number(v)) is not None
+            }
+            counts = [c for c in _SAID_COUNT.findall(text) if _singular(c[1]) not in _NOT_COUNTED]
+            if len(got) != 1 or len(counts) != 1:
+                continue
+        if float(said) not in got:
             out.append(Mismatch("quantity", f"{said} {m.group(2)}", "/".join(f"{g:g}" for g in sorted(got))))
     return out
+
+
+_STREET_TYPES = {
+    **{
+        short: short
+        for short in "st rd ln ave dr cl way ct pl blvd cres ter row sq gdns gr hill park mews".split()
+    },
+    **dict(
+        pair.split("=")
+        for pair in (
+            "street=st road=rd lane=ln avenue=ave drive=dr close=cl court=ct place=pl boulevard=blvd "
+            "crescent=cres terrace=ter square=sq gardens=gdns grove=gr parkway=pkwy highway=hwy walk=walk"
+        ).split()
+    ),
+}
+"""Street types, spelled out or abbreviated, each to one abbreviation ("Mill Lane" is "mill ln")."""
+_ADDRESS = re.compile(rf"\b(\d{{1,5}}[a-z]?),? ((?:[a-z]+ ){{1,3}}?)({'|'.join(_STREET_TYPES)})\b\.?")
+"""A street address: house number, one to three name words and a street type ("44 Mill Lane", "12 Oak St")."""
+
+
+def _addresses(text: str) -> set[tuple[str, str]]:
+    """(house number, street name with its type abbreviated) of every street address in ``text``."""
+    return {
+        (m.group(1), f"{m.group(2).strip()} {_STREET_TYPES[m.group(3)]}") for m in _ADDRESS.finditer(text)
+    }
+
+
+_CHANNELS = {
+    "email": "email", "e-mail": "email", "emailed": "email", "emails": "email", "inbox": "email",
+    "text": "sms", "texted": "sms", "texts": "sms", "sms": "sms", "whatsapp": "whatsapp", "letter": "post",
+    "post": "post", "posted": "post",
+}  # fmt: skip
+"""Words naming how something was sent; a claim sent by one channel is not backed by a call on another."""
+
+
+def _channels(words: Sequence[str]) -> set[str]:
+    return {_CHANNELS[w] for w in words if w in _CHANNELS}
 
 
 def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: _ToolSide) -> list[Mismatch]:
@@ -462,6 +512,7 @@ def detail_mismatches(
     *,
     object_words: Sequence[str] = (),
     action: str = "",
+    tool_name: str = "",
     kinds: Sequence[str] = DETAIL_KINDS,
     time_tolerance_min: int = 0,
     amount_tolerance: float = 0.01,
@@ -548,6 +599,20 @@ def detail_mismatches(
         got_emails = set(_EMAIL.findall(side.text))
         if said_emails and got_emails and not said_emails & got_emails:
             out.append(Mismatch("email", "/".join(sorted(said_emails)), "/".join(sorted(got_emails))))
+    if "address" in wanted:
+        said_addresses = _addresses(text)
+        got_addresses = _addresses(side.text)
+        if said_addresses and got_addresses and not said_addresses & got_addresses:
+            said = "/".join(" ".join(a) for a in sorted(said_addresses))
+            out.append(Mismatch("address", said, "/".join(" ".join(a) for a in sorted(got_addresses))))
+    if "channel" in wanted:
+        said_channels = _channels(_WORD.findall(text))
+        tool_words = list(_key_words(tool_name)) + [
+            w for k, v in side.pairs for w in (*_key_words(k), str(v).lower())
+        ]
+        got_channels = _channels(tool_words)
+        if said_channels and got_channels and not said_channels & got_channels:
+            out.append(Mismatch("channel", "/".join(sorted(said_channels)), "/".join(sorted(got_channels))))
     return out
 
 

@@ -66,7 +66,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec("reschedule", "reschedule rebook postpone", "rescheduling", also="book update"),
     _spec("cancel", "cancel terminate void withdraw delete", "cancellation termination", also="remove close"),
     _spec("close", "close resolve", "closure", also="cancel update"),
-    _spec("refund", "refund reimburse", "refund reimbursement chargeback", also="credit return"),
+    _spec("refund", "refund reimburse release", "refund reimbursement chargeback", also="credit return"),
     _spec("credit", "credit compensate", "credit compensation goodwill adjustment", also="refund waive"),
     _spec("waive", "waive reverse write+off", "waiver reversal writeoff", also="credit refund remove update"),
     _spec(
@@ -82,7 +82,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     _spec(
         "send",
-        "send email text message mail resend share post+out",
+        "send email text message mail resend share post",
         "link email sms text message receipt letter notification",
         also="notify",
     ),
@@ -139,7 +139,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "order",
         "order reorder buy purchase replace",
-        "order purchase replacement cart basket",
+        "order purchase replacement cart basket card",
         makers="place",
         also="dispatch",
     ),
@@ -157,7 +157,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "renewal extension repeat refill prescription",
         also="update order",
     ),
-    _spec("upgrade", "upgrade downgrade", "upgrade downgrade plan tariff", also="update"),
+    _spec("upgrade", "upgrade downgrade bump+up", "upgrade downgrade plan tariff", also="update"),
     _spec("pause", "pause hold defer skip", "pause", also="update block"),
     _spec("limit", "increase decrease lower reduce", "limit", also="update"),
     _spec("note", "note record annotate document", "note notes comment memo", also="update"),
@@ -174,7 +174,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 GENERIC_MAKERS = frozenset(
     "make create issue process apply put take get confirm complete do sort start "
-    "initiate generate finalise finalize action organise organize".split()
+    "initiate generate finalise finalize action organise organize handle".split()
 )
 """Verbs that name no action of their own ("I've processed the refund"): the object noun decides."""
 
@@ -194,6 +194,7 @@ _IRREGULAR = {
     "transfer": ("transferred",), "enrol": ("enrolled",), "cancel": ("cancelled", "canceled"),
     "stop": ("stopped",), "drop": ("dropped",), "ship": ("shipped",), "submit": ("submitted",),
     "log": ("logged",), "plan": ("planned",), "text": ("texted",), "email": ("emailed",),
+    "bump": ("bumped",),
 }  # fmt: skip
 
 
@@ -244,9 +245,16 @@ def _lexicon() -> tuple[dict[str, list[VerbSense]], dict[str, list[VerbSense]], 
 
 
 def verb_senses(word: str, *, past: bool = True) -> list[VerbSense]:
-    """The senses of a past form (``past``) or base form of a verb; empty when it is not in the taxonomy."""
+    """The senses of a past form (``past``) or base form of a verb; empty when it is not in the taxonomy.
+
+    A verb with the prefix "re" that is not listed means its stem again ("reactivated", "reissued",
+    "reapplied"), so the prefix needs no entries of its own.
+    """
     table = _lexicon()[0] if past else _lexicon()[1]
-    return table.get(word, [])
+    found = table.get(word, [])
+    if not found and word.startswith("re") and len(word) > 6:
+        found = table.get(word[2:], [])
+    return found
 
 
 def ing_senses(word: str) -> list[VerbSense]:
