@@ -154,3 +154,21 @@ def test_results_reporting_failure_and_details_beyond_times() -> None:
     party = one_turn("I've booked your table for 7:30 pm.", tool("reserve", time="19:30", party_size=2))
     assert [c["status"] for c in claims(same)] == ["done"]
     assert [c["status"] for c in claims(party)] == ["done"]
+
+
+def test_claims_in_other_languages_are_checked_against_the_same_tools() -> None:
+    for text, action in [
+        ("Listo, he cancelado su pedido.", "cancel"),
+        ("J'ai annulé votre réservation pour ce soir.", "cancel"),
+        ("Ho prenotato il tavolo per le otto.", "book"),
+        ("Ich habe Ihre Buchung für Montag storniert.", "cancel"),
+    ]:
+        assert [(c["action"], c["status"]) for c in claims(one_turn(text))] == [(action, "missing")], text
+    backed = one_turn("He cancelado su pedido.", tool("cancel_order", order="A1"))
+    assert [c["status"] for c in claims(backed)] == ["done"]
+    for text in [
+        "No he podido cancelar su pedido.",
+        "Je n'ai pas annulé la réservation.",
+        "¿He cancelado algo?",
+    ]:
+        assert claims(one_turn(text)) == [], text

@@ -30,6 +30,7 @@ from ._text import STOPWORDS, quote, tokens, turns_of, valid_regex
 from .saydo_claims import NEGATIONS, Claim, find_claims
 from .saydo_details import DETAIL_KINDS, Mismatch, detail_mismatches
 from .saydo_details import as_json as mismatch_json
+from .saydo_languages import foreign_claims
 from .saydo_taxonomy import action_names, backing_actions, tool_actions, tool_tokens
 from .tools import ERROR_KEYS, tool_call_failed
 
@@ -146,6 +147,11 @@ def extract_claims(
     pattern claims for an action the taxonomy found there already is not counted twice)."""
     claims = find_claims(turns, params.negation_window_chars) if params.taxonomy else []
     seen = {(c.turn_index, c.action) for c in claims}
+    if params.taxonomy:
+        for claim in foreign_claims(turns):
+            if (claim.turn_index, claim.action) not in seen:
+                seen.add((claim.turn_index, claim.action))
+                claims.append(claim)
     for claim in _pattern_claims(turns, params, compiled or _compile(params.actions)):
         if (claim.turn_index, claim.action) not in seen:
             claims.append(claim)
