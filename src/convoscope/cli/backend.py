@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ..config import Settings
-    from ..model import Call
+    from ..model import Call, MetricResult
     from ..runtime.stores import Stores
     from ..store.base import CallFilter, CallPage, StoredCall
 
@@ -36,6 +36,14 @@ class Backend(Protocol):
 
     def ingest(self, calls: Sequence[Call]) -> int:
         """Store calls (durably acknowledged); returns how many were accepted."""
+        ...
+
+    def ingest_calls(self, calls: Sequence[Call]) -> list[str]:
+        """Store calls (durably acknowledged); returns their ids, in order."""
+        ...
+
+    def store_scores(self, scores: Sequence[MetricResult]) -> bool:
+        """Keep scores computed by the command; False where the server computes its own instead."""
         ...
 
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
@@ -129,11 +137,18 @@ class HttpBackend:
         raise StoreError(f"server answered {response.status_code}: {message}")
 
     def ingest(self, calls: Sequence[Call]) -> int:
+        return len(self.ingest_calls(calls))
+
+    def ingest_calls(self, calls: Sequence[Call]) -> list[str]:
         body = orjson.dumps([c.model_dump(mode="json", exclude_none=True) for c in calls])
         result = self._check(
             self._client.post("/api/v1/calls", content=body, headers={"content-type": "application/json"})
         )
-        return int(result["accepted"])
+        return [str(call_id) for call_id in result["ids"]]
+
+    def store_scores(self, scores: Sequence[MetricResult]) -> bool:
+        """The server evaluates every call it stores with the same evaluators: nothing to send."""
+        return False
 
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
         params: dict[str, Any] = {
@@ -170,12 +185,18 @@ class DirectBackend:
         self._project_id = stores.meta.ensure_project(project).id
 
     def ingest(self, calls: Sequence[Call]) -> int:
+        return len(self.ingest_calls(calls))
+
+    def ingest_calls(self, calls: Sequence[Call]) -> list[str]:
         from ..server.worker import assign_identity
 
         version = int(time.time() * 1_000_000)
         stored = [assign_identity(self._project_id, call) for call in calls]
-        self._stores.store.insert_calls(self._project_id, stored, version=version)
-        return len(stored)
+        return self._stores.store.insert_calls(self._project_id, stored, version=version)
+
+    def store_scores(self, scores: Sequence[MetricResult]) -> bool:
+        self._stores.store.insert_scores(self._project_id, list(scores))
+        return True
 
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
         return self._stores.store.list_calls(self._project_id, filters, limit=limit, cursor=cursor)

@@ -22,6 +22,7 @@ from .calls import app as calls_app
 from .evals import eval_command
 from .ingest import app as ingest_app
 from .pull import pull
+from .simulate import simulate_command
 from .sources import app as sources_app
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ app.add_typer(sources_app, name="sources")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
+app.command("simulate")(simulate_command)
 
 console = Console()
 err_console = Console(stderr=True)

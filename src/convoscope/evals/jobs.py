@@ -27,12 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ..config import Settings
 from ..errors import ConvoscopeError, NotFound
-from ..evals import registry
-from ..evals.base import AgentProfile, EvalContext, Metric
-from ..evals.llm import JudgeClient
-from ..evals.profiles import profile_for
-from ..evals.project import JudgePool, ProjectEvaluator
-from ..evals.runner import EvalItem, evaluate_call, evaluate_calls, resolve_metrics
 from ..model import Call, MetricResult
 from ..runtime.context import JobContext
 from ..runtime.jobs import Batched, job_error, per_project
@@ -41,6 +35,13 @@ from ..runtime.params import Timestamp
 from ..runtime.targets import failed_jobs, selected_calls
 from ..store.base import CallStore
 from ..store.metadata import Job, JobSpec, MetadataStore
+from . import registry
+from .base import AgentProfile, EvalContext, Metric
+from .llm import JudgeClient
+from .profiles import profile_for
+from .project import JudgePool, ProjectEvaluator
+from .runner import EvalItem, evaluate_call, evaluate_calls, resolve_metrics
+from .scenario import ScenarioChecksMetric
 
 __all__ = [
     "AUDIO_WAIT_S",
@@ -99,7 +100,20 @@ def eval_item(
     """A stored call with the metrics to run on it and their context (its other stored scores);
     ``local`` holds the project's custom metrics."""
     metrics = resolve_metrics(profile, judge_available=judge is not None, only=only, local=local)
+    metrics.extend(_scenario_metrics(call, metrics, only))
     return call, metrics, _context(call, scores, profile, judge, metrics)
+
+
+def _scenario_metrics(call: Call, chosen: Sequence[Metric[Any]], only: list[str] | None) -> list[Metric[Any]]:
+    """A simulated call carrying its scenario's checks is scored on them whatever the agent's profile
+    lists (they are the scenario's own definition of success), unless ``only`` names other metrics."""
+    scenario = scenario_of(call)
+    wanted = ScenarioChecksMetric.name
+    if scenario is None or scenario.get("checks") is None or any(m.name == wanted for m in chosen):
+        return []
+    if only and wanted not in only:
+        return []
+    return [ScenarioChecksMetric()]
 
 
 def _context(

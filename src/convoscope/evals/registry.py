@@ -17,6 +17,7 @@ _METRICS: dict[str, type[Metric[Any]]] = {}
 _BUILTIN_MODULES = (
     "convoscope.evals.rules",
     "convoscope.evals.judges",
+    "convoscope.evals.scenario",
 )
 
 M = TypeVar("M", bound=type[Metric[Any]])

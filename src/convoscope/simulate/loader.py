@@ -1,0 +1,221 @@
+"""Simulation definitions from YAML files, refused with the file, line and field of every mistake.
+
+A folder (or a list of files) holds any number of YAML documents, each naming its ``kind``
+(``scenario``, ``persona``, ``suite`` or ``agent``) beside its fields. The YAML is composed into nodes
+first, so every value keeps the line it was written on; pydantic's error locations are then mapped back
+to those lines. References are checked after everything is loaded: a suite naming a scenario or persona
+that does not exist, or two definitions with one id, are errors too. Nothing half-loaded is returned:
+either every document is valid, or :class:`DefinitionError` lists every problem found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import InputError
+from .definitions import BUILTIN_PERSONAS, AgentSpec, Definitions, Persona, Scenario, Suite
+
+__all__ = ["KINDS", "DefinitionError", "Problem", "load_definitions", "parse_documents"]
+
+KINDS: dict[str, type[BaseModel]] = {
+    "scenario": Scenario,
+    "persona": Persona,
+    "suite": Suite,
+    "agent": AgentSpec,
+}
+_PLURAL = {"scenario": "scenarios", "persona": "personas", "suite": "suites", "agent": "agents"}
+_SUFFIXES = (".yaml", ".yml")
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake: where (file, line, field) and what."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class DefinitionError(InputError):
+    """Definitions that cannot be used, with every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the simulation definitions:\n{lines}")
+
+
+@dataclass(frozen=True)
+class _Document:
+    file: str
+    line: int
+    data: Any
+    lines: dict[Path_, int]
+
+
+def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
+    """The node as plain Python, recording the line (1-based) of every value by its path."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            out[key] = _plain(value_node, (*path, str(key)), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item, (*path, index), lines) for index, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    """A scalar (or a key written as a collection) read as ``yaml.safe_load`` reads it, like every other
+    YAML file the project loads."""
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def parse_documents(text: str, file: str) -> list[_Document]:
+    """The YAML documents of one file, each with the line of every value; a syntax error is a Problem."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise DefinitionError([Problem(file, line, "", f"not valid YAML: {reason}")]) from None
+    documents: list[_Document] = []
+    for node in nodes:
+        if node is None:
+            continue
+        lines: dict[Path_, int] = {}
+        data = _plain(node, (), lines)
+        documents.append(_Document(file, node.start_mark.line + 1, data, lines))
+    return documents
+
+
+def _line_of(document: _Document, loc: Iterable[str | int]) -> int:
+    """The line of the deepest written value on ``loc`` (a missing field points at its parent)."""
+    path: Path_ = tuple(loc)
+    while path:
+        if path in document.lines:
+            return document.lines[path]
+        path = path[:-1]
+    return document.line
+
+
+def _validate(
+    document: _Document, problems: list[Problem], broken: set[tuple[str, str]]
+) -> tuple[str, BaseModel] | None:
+    """The document's definition; None (with its problems recorded, and its id among ``broken`` so
+    references to it are not reported twice) when it is invalid."""
+    data = document.data
+    if not isinstance(data, dict):
+        problems.append(
+            Problem(document.file, document.line, "", "a definition must be a mapping with a kind")
+        )
+        return None
+    kind = data.get("kind")
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None or not isinstance(kind, str):
+        known = ", ".join(KINDS)
+        problems.append(
+            Problem(
+                document.file, _line_of(document, ("kind",)), "kind", f"must be one of {known}, not {kind!r}"
+            )
+        )
+        return None
+    fields = {key: value for key, value in data.items() if key != "kind"}
+    try:
+        return kind, model.model_validate(fields)
+    except ValidationError as exc:
+        broken.add((kind, str(fields.get("id"))))
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            field = ".".join(str(part) for part in loc)
+            problems.append(Problem(document.file, _line_of(document, loc), field, error["msg"]))
+        return None
+
+
+def _files(paths: Sequence[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DefinitionError([Problem(str(path), None, "", "no such file or folder")])
+    return found
+
+
+def load_definitions(paths: Sequence[Path]) -> Definitions:
+    """Every definition in ``paths`` (files, or folders searched for ``*.yaml``/``*.yml``), checked."""
+    problems: list[Problem] = []
+    by_kind: dict[str, dict[str, BaseModel]] = {kind: {} for kind in KINDS}
+    where: dict[tuple[str, str], tuple[str, int]] = {}
+    broken: set[tuple[str, str]] = set()
+    for file in _files(paths):
+        try:
+            documents = parse_documents(file.read_text(encoding="utf-8"), str(file))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(str(file), None, "", f"not UTF-8 text: {exc.reason}"))
+            continue
+        for document in documents:
+            validated = _validate(document, problems, broken)
+            if validated is None:
+                continue
+            kind, definition = validated
+            ident = str(definition.model_dump(include={"id"})["id"])
+            here = (document.file, _line_of(document, ("id",)))
+            if ident in by_kind[kind]:
+                first = "{}:{}".format(*where[(kind, ident)])
+                problems.append(
+                    Problem(
+                        document.file,
+                        _line_of(document, ("id",)),
+                        "id",
+                        f"{kind} {ident!r} is also defined at {first}",
+                    )
+                )
+                continue
+            by_kind[kind][ident] = definition
+            where[(kind, ident)] = here
+    personas = {**BUILTIN_PERSONAS, **by_kind["persona"]}
+    for ident, suite in by_kind["suite"].items():
+        assert isinstance(suite, Suite)
+        suite_file, line = where[("suite", ident)]
+        for scenario in suite.scenarios:
+            if scenario not in by_kind["scenario"] and ("scenario", scenario) not in broken:
+                problems.append(
+                    Problem(
+                        suite_file, line, "scenarios", f"suite {ident!r} names unknown scenario {scenario!r}"
+                    )
+                )
+        for persona in suite.personas:
+            if persona not in personas and ("persona", persona) not in broken:
+                problems.append(
+                    Problem(
+                        suite_file, line, "personas", f"suite {ident!r} names unknown persona {persona!r}"
+                    )
+                )
+    if problems:
+        raise DefinitionError(problems)
+    return Definitions.model_validate(
+        {_PLURAL[kind]: items for kind, items in by_kind.items() if kind != "persona"}
+        | {"personas": personas}
+    )
