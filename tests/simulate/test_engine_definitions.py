@@ -141,3 +141,22 @@ def test_yaml_syntax_errors_name_the_line(tmp_path: Path) -> None:
 def test_a_missing_path_is_an_error_not_an_empty_set(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError, match="no such file or folder"):
         load_definitions([tmp_path / "absent"])
+
+
+def test_the_published_schema_is_the_generated_one_and_checks_documents_as_the_loader_does() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    from convoscope.simulate.schema import definitions_schema
+
+    schema = definitions_schema()
+    published = Path(__file__).resolve().parents[2] / "docs" / "schema" / "simulation.json"
+    assert json.loads(published.read_text()) == schema
+    validator = jsonschema.Draft202012Validator(schema)
+    for document in yaml.safe_load_all(VALID):
+        assert not list(validator.iter_errors(document)), document["kind"]
+    typo = {"kind": "persona", "id": "x", "patiense": 3}
+    assert list(validator.iter_errors(typo))
+    assert list(validator.iter_errors({"kind": "robot", "id": "x"}))

@@ -125,11 +125,26 @@ def keys_create(
 
 
 @app.command()
-def schema(output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None) -> None:
-    """Print the JSON Schema of the canonical Call."""
-    from ..model import Call
+def schema(
+    output: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+    of: Annotated[
+        str, typer.Option("--of", help="call (the canonical Call) or simulation (definition files).")
+    ] = "call",
+) -> None:
+    """Print the JSON Schema of the canonical Call, or of simulation definition files."""
+    if of == "call":
+        from ..model import Call
 
-    text = json.dumps(Call.model_json_schema(), indent=2) + "\n"
+        document = Call.model_json_schema()
+    elif of == "simulation":
+        from ..simulate.schema import definitions_schema
+
+        document = definitions_schema()
+    else:
+        from ._shared import fail
+
+        fail(f"--of must be call or simulation, not {of!r}")
+    text = json.dumps(document, indent=2) + "\n"
     if output:
         output.write_text(text)
     else:
