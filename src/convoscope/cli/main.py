@@ -100,6 +100,34 @@ def demo(
     run_reporting_errors(lambda: run_server(settings, before_start=before_start))
 
 
+@app.command("reference-agent")
+def reference_agent(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    fault: Annotated[
+        list[str] | None, typer.Option("--fault", help="A fault every request has (repeatable).")
+    ] = None,
+    slow_s: Annotated[float, typer.Option(help="Delay of the slow_tool fault, in seconds.", min=0.0)] = 2.0,
+) -> None:
+    """Serve the reference agent (a rule-based appointment line) to simulate against.
+
+    OpenAI-compatible chat at /v1, a webhook at /webhook, a WebSocket at /ws and its tools at /tools;
+    a request's model name may add faults (reference-agent+loops+leaks_pii).
+    """
+    import uvicorn
+
+    from ..demo.agent import Fault, create_app
+    from ._shared import fail
+
+    try:
+        faults = [Fault(name) for name in fault or []]
+    except ValueError as exc:
+        known = ", ".join(f.value for f in Fault)
+        fail(f"{exc}; known faults: {known}")
+    console.print(f"reference agent at http://{host}:{port}/v1 (faults: {', '.join(faults) or 'none'})")
+    uvicorn.run(create_app(faults, slow_s=slow_s), host=host, port=port, log_level="warning")
+
+
 @keys_app.command("create")
 def keys_create(
     project: Annotated[str, typer.Option("--project", help="Project the key opens (created if new).")],

@@ -71,7 +71,8 @@ class ScriptedCaller:
                     continue
                 if re.search(reply.when, last_agent, re.IGNORECASE):
                     self._used.add(index)
-                    return CallerTurn(reply.say)
+                    self._closed = reply.hang_up
+                    return CallerTurn(reply.say, hang_up=reply.hang_up)
         if self._next_line < len(self.script.lines):
             self._next_line += 1
             return CallerTurn(self.script.lines[self._next_line - 1])

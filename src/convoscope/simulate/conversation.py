@@ -64,6 +64,8 @@ class Conversation:
     turns: list[Turn] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     end_reason: EndReason = EndReason.UNKNOWN
+    ending: EndReason | None = None
+    """Set when the agent called a transfer or hang-up tool: the call ends after its next line."""
 
     def now(self) -> float:
         """Seconds since the conversation started."""
@@ -77,7 +79,7 @@ class Conversation:
         self.turns.append(Turn(index=len(self.turns), role=Role.USER, text=text, start_s=at, end_s=at))
         return message
 
-    def agent_said(self, reply: AgentReply, asked_at: float) -> int | None:
+    def agent_said(self, reply: AgentReply) -> int | None:
         """Record what the agent said (nothing for a reply with only tool calls); returns its turn index."""
         if reply.text is None or not reply.text.strip():
             return None
@@ -88,12 +90,28 @@ class Conversation:
                 index=len(self.turns),
                 role=Role.AGENT,
                 text=reply.text,
-                start_s=max(asked_at, at - reply.latency_s),
+                # A chat message arrives whole: it has a time, not a speaking duration (which would
+                # make words-per-minute metrics of a chat meaningless); its wait is ``e2e_s``.
+                start_s=at,
                 end_s=at,
                 e2e_s=round(reply.latency_s, 6),
             )
         )
         return len(self.turns) - 1
+
+    def note_ending(self, tool: str, succeeded: bool) -> None:
+        """A successful transfer or hang-up tool call ends the conversation after the agent's next line."""
+        if succeeded and tool in self.agent.transfer_tools:
+            self.ending = EndReason.TRANSFER
+        elif tool in self.agent.hangup_tools:
+            self.ending = self.ending or EndReason.AGENT_HANGUP
+
+    def agent_ended(self, reply: AgentReply) -> bool:
+        """Whether the agent's reply ended the call (its protocol said so, or it called an ending tool)."""
+        if reply.end_call or self.ending is not None:
+            self.end_reason = self.ending or EndReason.AGENT_HANGUP
+            return True
+        return False
 
     def attach_tool_calls(self, first: int, turn_index: int) -> None:
         """Tool calls made since ``first`` belong to the agent turn that followed them."""
@@ -151,9 +169,8 @@ async def _ask(
     pending: list[Message] = list(new)
     first_tool = len(conversation.tool_calls)
     for _ in range(MAX_TOOL_ROUNDS + 1):
-        asked_at = conversation.now()
         reply = await session.respond(list(conversation.history), pending, timeout_s=timeout_s)
-        spoke = conversation.agent_said(reply, asked_at)
+        spoke = conversation.agent_said(reply)
         if spoke is not None:
             conversation.attach_tool_calls(first_tool, spoke)
         if not reply.tool_calls:
@@ -180,6 +197,7 @@ async def _ask(
             }
             conversation.history.append(message)
             pending.append(message)
+            conversation.note_ending(request.name, answer.success)
         if reply.end_call:
             return reply
     raise AgentError(f"the agent called tools {MAX_TOOL_ROUNDS} times in a row without saying anything")
@@ -243,8 +261,7 @@ async def converse(
         new: list[Message] = []
         if agent.speaks_first:
             reply = await _agent_turn(conversation, session, [], tools)
-            if reply.end_call:
-                conversation.end_reason = EndReason.AGENT_HANGUP
+            if conversation.agent_ended(reply):
                 return Outcome(conversation.to_call(None, None), "completed")
         for _ in range(scenario.max_turns):
             turn = await caller.next_turn(conversation.lines)
@@ -254,8 +271,7 @@ async def converse(
                 conversation.end_reason = EndReason.USER_HANGUP
                 return Outcome(conversation.to_call(None, None), "completed")
             reply = await _agent_turn(conversation, session, new, tools)
-            if reply.end_call:
-                conversation.end_reason = EndReason.AGENT_HANGUP
+            if conversation.agent_ended(reply):
                 return Outcome(conversation.to_call(None, None), "completed")
         conversation.end_reason = EndReason.MAX_DURATION
         return Outcome(conversation.to_call(None, None), "completed")

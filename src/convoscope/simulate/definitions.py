@@ -83,6 +83,8 @@ class ScriptReply(BaseModel):
     say: str = Field(min_length=1)
     once: bool = True
     """Use this branch at most once (a caller does not answer the same way forever)."""
+    hang_up: bool = False
+    """Hang up after saying it (the goal is reached, or the caller gives up)."""
 
     @model_validator(mode="after")
     def _compiles(self) -> ScriptReply:
@@ -229,6 +231,12 @@ class AgentSpec(BaseModel):
     """Where unmocked tool calls are passed through (``POST {tools_url}/{tool}`` with the arguments)."""
     speaks_first: bool = True
     """Whether the agent opens the conversation (a phone agent's greeting)."""
+    transfer_tools: list[str] = Field(default_factory=lambda: ["transfer_to_human", "transfer_call"])
+    """Tools whose successful call hands the caller to a person: the conversation ends (``transfer``)
+    once the agent has said its last line."""
+    hangup_tools: list[str] = Field(default_factory=lambda: ["end_call", "hang_up"])
+    """Tools whose call ends the conversation (``agent_hangup``) once the agent has said its last line;
+    chat protocols have no other way to hang up."""
 
 
 class Definitions(BaseModel):
