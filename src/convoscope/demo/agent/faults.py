@@ -14,6 +14,7 @@ cannot be asked to drop it, which keeps a test that set it up from being silentl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -77,10 +78,11 @@ def parse_model(model: str | None) -> frozenset[Fault]:
     The base name before the first ``+`` is free (a caller may call its versions anything); each part
     after it must name a :class:`Fault` (case-insensitive, ``-`` read as ``_``), else :class:`UnknownFault`
     says which, because a misspelt fault silently ignored would make a test pass for the wrong reason.
+    A space separates like ``+`` does, because an unescaped ``+`` in a query string arrives as one.
     """
     if not model:
         return frozenset()
-    _base, *parts = model.split(_SEPARATOR)
+    _base, *parts = re.split(r"[+\s]", model.strip())
     faults: set[Fault] = set()
     for part in parts:
         name = part.strip().lower().replace("-", "_")

@@ -543,7 +543,7 @@ class ReferencePolicy:
         if name == "get_price":
             price = result.get("price")
             service = str(result.get("service") or state.service or "that")
-            if not _succeeded(result, "price") or not isinstance(price, int | float):
+            if isinstance(price, bool) or not isinstance(price, int | float) or result.get("error"):
                 state.task = state.service = None
                 state.asking = Ask.HUMAN_OFFER
                 return AgentTurn(
