@@ -142,13 +142,15 @@ def _run(
     project: str,
     store: bool,
 ) -> RunReport:
+    from ..config import load_settings
     from ..evals.llm import JudgeClient, JudgeConfig
     from ..simulate.connectors.registry import connector_from_config
     from ..simulate.runner import default_scorer, plan, run_suite
     from .backend import open_backend
     from .locate import command_settings
 
-    settings = command_settings(data_dir, reads_only=not store)
+    # Without storing, no data directory is needed: only the settings (the LLM endpoint for LLM callers).
+    settings = command_settings(data_dir, reads_only=False) if store else load_settings(data_dir=data_dir)
     config = JudgeConfig.from_settings(settings)
     llm = JudgeClient(config) if config is not None else None
     work = plan(definitions, suite, iterations=iterations)
