@@ -507,6 +507,15 @@ def test_http_500_and_malformed(agent: ReferenceAgentServer) -> None:
 
     assert asyncio.run(ws_close_code("reference-agent+http_500")) == 1011
 
+    async def ws_first_frame(model: str) -> str | bytes:
+        async with connect(f"{agent.ws_url}?{httpx.QueryParams(model=model)}") as ws:
+            return await asyncio.wait_for(ws.recv(), timeout=5)
+
+    frame = asyncio.run(ws_first_frame("reference-agent+malformed"))
+    with pytest.raises(ValueError):
+        json.loads(frame)
+    assert json.loads(asyncio.run(ws_first_frame("reference-agent")))["type"] == "reply"
+
 
 # ----- selecting faults
 

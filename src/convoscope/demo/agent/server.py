@@ -247,10 +247,12 @@ class _Agent:
                 await websocket.close(code=_WS_INTERNAL_ERROR, reason="internal error (http_500 fault)")
                 return
             if Fault.SILENT in faults or Fault.MALFORMED in faults:
+                # Where the greeting should come, and after every frame: nothing, or something that is
+                # not a reply frame.
                 while True:
-                    await websocket.receive_text()
                     if Fault.MALFORMED in faults:
                         await websocket.send_text("this is not a reply frame (malformed fault)")
+                    await websocket.receive_text()
             await self._session(websocket, faults)
         except WebSocketDisconnect:
             return
