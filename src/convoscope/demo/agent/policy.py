@@ -513,9 +513,7 @@ class ReferencePolicy:
             )
         if state.name is None:
             return self._ask(state, Ask.NAME)
-        return self._book(
-            state, f"{_when(state.date, state.time)} is available. I'm booking that for you now."
-        )
+        return self._book(state, "Good news, that time is free. I'm booking it for you now.")
 
     # ----- tool results
 
@@ -574,9 +572,9 @@ class ReferencePolicy:
         state.name = name or state.name
         moved = state.task is Intent.RESCHEDULE
         text = (
-            f"All done, {name}. Your appointment is moved to {_when(day, at)}"
+            f"Thanks, {name}. Your appointment is moved to {_when(day, at)}"
             if moved
-            else f"You're all set, {name}. You're booked for {_when(day, at)}"
+            else f"Thanks, {name}. You're booked for {_when(day, at)}"
         )
         if booking_id:
             text += f", and your {'new ' if moved else ''}booking number is {booking_id}"
