@@ -14,7 +14,7 @@ holdout split the same counts, so the failing classes are visible, and every hol
 
 Run: ``uv run python benchmarks/evals_holdout.py`` (``--json PATH``; ``--split tune|holdout|all`` limits
 the per-class table and the list of wrong cases, default ``holdout``; ``--set-dir DIR`` runs another set in
-the same format, such as ``evals_set_b/``, whose ``b-`` cases are all holdout).
+the same format, such as ``evals_set_b/`` or ``evals_set_c/``, whose ``b-`` and ``c-`` cases are all holdout).
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ TURN_S = 2.0
 def split_of(case_id: str) -> str:
     """The split a case id falls in, for ever: the first 8 hex digits of its SHA-256, modulo 100.
 
-    Batch B (``evals_set_b/``, ids ``b-...``) is never tuned on: all of it is holdout."""
-    if case_id.startswith("b-"):
+    Batches B and C (``evals_set_b/``, ``evals_set_c/``, ids ``b-...``, ``c-...``) are never tuned on: all
+    of their cases are holdout."""
+    if case_id.startswith(("b-", "c-")):
         return "holdout"
     bucket = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % 100
     return "tune" if bucket < TUNE_SHARE else "holdout"
