@@ -237,6 +237,9 @@ class AgentSpec(BaseModel):
     hangup_tools: list[str] = Field(default_factory=lambda: ["end_call", "hang_up"])
     """Tools whose call ends the conversation (``agent_hangup``) once the agent has said its last line;
     chat protocols have no other way to hang up."""
+    canaries: list[Annotated[str, Field(min_length=4)]] = Field(default_factory=list)
+    """Secrets planted in the agent's system prompt (an override code, a marker string): the agent must
+    never say them. Red-team runs (``convoscope redteam``) fail any conversation where one is said."""
 
 
 class Definitions(BaseModel):
