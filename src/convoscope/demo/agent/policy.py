@@ -218,7 +218,8 @@ def _calls_in(message: Mapping[str, Any]) -> dict[str, str]:
 def _offered(result: Mapping[str, Any], fallback: date | None) -> list[tuple[date, time]]:
     """Alternatives a tool result offers, as ``{"date", "time"}`` objects or ``"HH:MM"`` strings."""
     found: list[tuple[date, time]] = []
-    for item in result.get("alternatives") or []:
+    listed = result.get("alternatives")
+    for item in listed if isinstance(listed, list) else []:
         raw_date, raw_time = (
             (item.get("date"), item.get("time")) if isinstance(item, Mapping) else (None, item)
         )
