@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, inspect, text
 from convoscope.errors import InputError, NotFound, StoreError
 from convoscope.store.meta import Base
 from convoscope.store.metadata import (
+    HEAD_REVISION,
     MetadataStore,
     ProjectInfo,
     hash_api_key,
@@ -418,7 +419,8 @@ def test_migrated_schema_matches_the_models(db_path: Path) -> None:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
             assert set(inspect(connection).get_table_names()) == {"alembic_version", *Base.metadata.tables}
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            assert version == HEAD_REVISION
     finally:
         engine.dispose()
 

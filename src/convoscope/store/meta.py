@@ -36,6 +36,7 @@ __all__ = [
     "OutboxRow",
     "OutboxStatusValue",
     "ProjectRow",
+    "SimulationRunRow",
     "SourceEventRow",
     "UtcDateTime",
 ]
@@ -214,3 +215,27 @@ class SourceEventRow(Base):
     event_key: Mapped[str] = mapped_column(String(200))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime]
+
+
+class SimulationRunRow(Base):
+    """The result of one simulation run, kept so later runs can be compared with it (A/B, regressions).
+
+    The per-conversation detail lives in the stored calls and scores; ``report`` keeps the run's own
+    summary (cells, totals, each conversation's verdict and metric outcomes) so a comparison needs one
+    read, and stays possible after the calls' retention has passed.
+    """
+
+    __tablename__ = "simulation_runs"
+    __table_args__ = (Index("ix_simulation_runs_project_started", "project_id", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    suite_id: Mapped[str] = mapped_column(String(128))
+    agent_id: Mapped[str] = mapped_column(String(128))
+    agent_version: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    passed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    errored: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)

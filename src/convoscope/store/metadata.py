@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 from ..errors import InputError, NotFound, StoreError
 from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
 from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
+from .runs import RunStoreMixin, RunSummary
 
 __all__ = [
     "ApiKeyInfo",
@@ -45,6 +46,7 @@ __all__ = [
     "OutboxItem",
     "OutboxStatus",
     "ProjectInfo",
+    "RunSummary",
     "hash_api_key",
     "setting_at",
     "upgrade_metadata",
@@ -132,7 +134,7 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent / "migrations")
 
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
 
 Opening a database already at this revision skips Alembic entirely: importing and running it was about
@@ -220,7 +222,7 @@ def _compress(payload: bytes) -> bytes:
     return zlib.compress(payload, _PAYLOAD_ZLIB_LEVEL)
 
 
-class MetadataStore(JobQueueMixin):
+class MetadataStore(JobQueueMixin, RunStoreMixin):
     """Projects, API keys, the outbox and the job queue over one SQLAlchemy engine; thread-safe.
 
     Opening it migrates the database to the newest schema, so a fresh data directory works at once and an
