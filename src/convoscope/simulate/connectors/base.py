@@ -5,6 +5,13 @@ A conversation is kept by the runner as OpenAI-style messages (``role`` system/u
 stateless connector (an OpenAI-compatible endpoint, an HTTP webhook) sends the whole history each turn; a
 stateful one (a WebSocket) sends only what is new. Both are given both, and choose.
 
+**The agent's opening line.** ``respond(history, new=[])`` with nothing new asks the agent to speak first
+(a greeting): ``history`` holds only what precedes the first line (a system message, or nothing). A
+stateless connector sends that history as it is; a stateful one returns the greeting the agent sent on
+connect, waiting for it up to ``timeout_s``. A reply with ``text=None`` and no tool calls means the agent
+had nothing to say first. A runner that does not ask still loses nothing: a greeting a stateful agent sent
+unasked comes back in :attr:`AgentReply.unsolicited` of the reply to the caller's first line.
+
 Failures of the agent are not crashes of the run: a connector raises :class:`AgentError` (unreachable,
 a reply that never comes, a malformed reply, an HTTP error), and the runner records the conversation as
 an infrastructure failure with that reason and goes on with the others.
@@ -79,6 +86,9 @@ class AgentReply:
     end_call: bool = False
     """The agent hung up (a connector whose protocol can say so)."""
     usage: Mapping[str, int] = field(default_factory=dict)
+    unsolicited: Sequence[AgentReply] = ()
+    """Replies the agent sent before this one without being asked (a greeting on connect when the runner
+    let the caller speak first), oldest first, so the transcript can show them where they were said."""
 
 
 class AgentSession(Protocol):
