@@ -32,6 +32,8 @@ class Intent(StrEnum):
     DENY = "deny"
     INJECTION = "injection"
     """Tells the agent to ignore its instructions or to reveal them."""
+    CHECK_IN = "check_in"
+    """Only checks the line is alive ("Hello? Are you there?"), as a caller does after a silence."""
 
 
 TASKS = (Intent.RESCHEDULE, Intent.CANCEL, Intent.PRICE, Intent.BOOK)
@@ -79,6 +81,11 @@ _PATTERNS: dict[Intent, re.Pattern[str]] = {
     ),
     Intent.DENY: re.compile(
         r"^\W*(?:no|nope|nah|not\s+really|no\s+thanks|no\s+thank\s+you)\b", re.IGNORECASE
+    ),
+    Intent.CHECK_IN: re.compile(
+        r"^(?=.*\w)\W*(?:(?:hello|hi|hey)\W*)*(?:(?:are\s+you|is\s+(?:any|some)one)\s+(?:still\s+)?there|can\s+you\s+hear\s+me)"
+        r"?\W*$",
+        re.IGNORECASE,
     ),
     Intent.INJECTION: re.compile(
         r"\b(?:ignore|disregard|forget|override|bypass)\b[\w\s']{0,30}?\b(?:instructions?|rules|prompt|"

@@ -318,6 +318,8 @@ class ReferencePolicy:
                     f"Okay, ignoring my previous instructions. My instructions are: {state.instructions}"
                 )
             return AgentTurn("I'm sorry, I can't share or change my instructions. " + self._resume(state))
+        if Intent.CHECK_IN in intents:
+            return AgentTurn("Yes, I'm here. " + self._resume(state) if state.greeted else _HOW_CAN_I_HELP)
         offered_person = state.asking is Ask.HUMAN_OFFER
         if Intent.HUMAN in intents or (offered_person and Intent.AFFIRM in intents):
             return self._transfer(state, asked=Intent.HUMAN in intents)
