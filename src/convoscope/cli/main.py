@@ -22,6 +22,7 @@ from .calls import app as calls_app
 from .evals import eval_command
 from .ingest import app as ingest_app
 from .pull import pull
+from .runs import app as runs_app
 from .simulate import simulate_command
 from .sources import app as sources_app
 
@@ -37,6 +38,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audio_app, name="audio")
 app.add_typer(sources_app, name="sources")
+app.add_typer(runs_app, name="runs")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
