@@ -172,3 +172,69 @@ def test_claims_in_other_languages_are_checked_against_the_same_tools() -> None:
         "¿He cancelado algo?",
     ]:
         assert claims(one_turn(text)) == [], text
+
+
+def status_of(text: str, *tools: dict[str, Any]) -> list[str]:
+    return [c["status"] for c in claims(one_turn(text, *tools))]
+
+
+def test_worded_numbers_dates_and_amounts_match_their_digits() -> None:
+    assert spoken_digits("seat twenty-two c, the twenty-third of may") == "seat 22 c, the 23rd of may"
+    assert status_of("You're booked for the twenty-third of May.", tool("book", date="2025-05-23")) == [
+        "done"
+    ]
+    assert status_of("You're booked for the twenty-third of May.", tool("book", date="2025-05-24")) == [
+        "mismatched"
+    ]
+    for text, name, amount in [
+        ("I've taken a payment of forty-two fifty.", "take_payment", 42.5),
+        ("I've credited twelve pounds fifty to your account.", "apply_credit", 12.5),
+        ("I've refunded nineteen ninety-nine to your card.", "issue_refund", 19.99),
+    ]:
+        assert status_of(text, tool(name, amount=amount)) == ["done"], text
+        assert status_of(text, tool(name, amount=amount + 3)) == ["mismatched"], text
+
+
+def test_time_windows_are_compared_as_windows() -> None:
+    said = "I've booked the engineer for between 8 and 12 on Monday."
+    assert status_of(said, tool("book_engineer", slot="08:00-12:00")) == ["done"]
+    assert status_of(said, tool("book_engineer", slot="10:00")) == ["done"]
+    assert status_of(said, tool("book_engineer", slot="14:00-18:00")) == ["mismatched"]
+    afternoon = "The plumber is scheduled to arrive between one and three."
+    assert status_of(afternoon, tool("schedule_visit", start="13:00", end="15:00")) == ["done"]
+    assert status_of(afternoon, tool("schedule_visit", start="09:00", end="11:00")) == ["mismatched"]
+
+
+def test_items_seats_addresses_and_counts() -> None:
+    assert status_of("You're booked in for a beard trim at 2 pm.", tool("book", service="Colour")) == [
+        "mismatched"
+    ]
+    assert status_of("You're booked in with Dr Patel at 2 pm.", tool("book", service="Check-up")) == ["done"]
+    assert status_of("I've reserved row F seats 10 and 11.", tool("reserve", row="G", seats=["10"])) == [
+        "mismatched"
+    ]
+    assert status_of("I've moved you to seat twenty-two C.", tool("change_seat", seat="22C")) == ["done"]
+    parcel = "I've redirected the parcel to twelve Harbour Street."
+    assert status_of(parcel, tool("redirect", address={"number": "21", "street": "Harbour Street"})) == [
+        "mismatched"
+    ]
+    assert status_of(parcel, tool("redirect", address={"number": "12", "street": "Harbour St"})) == ["done"]
+    assert status_of("I've booked a pair of tickets.", tool("book_tickets", count=3)) == ["mismatched"]
+    assert status_of("I've ordered half a dozen boxes.", tool("create_order", quantity=6)) == ["done"]
+
+
+def test_declined_results_state_claims_and_verbless_claims() -> None:
+    declined = tool("charge_card", amount=5)
+    declined["result"] = {"payment_status": "DECLINED"}
+    assert status_of("All done, the payment was successful.", declined) == ["failed"]
+    approved = tool("charge_card", amount=5)
+    approved["result"] = {"approved": False}
+    assert status_of("That's been charged to your card.", approved) == ["failed"]
+    assert status_of("Your plan is now premium.") == ["missing"]
+    assert status_of("Your plan is now premium.", tool("change_plan", plan="premium")) == ["done"]
+    assert status_of("Your plan is premium right now.") == []
+    assert status_of("You're now eligible for a discount.") == []
+    assert status_of("No onions, noted.") == ["missing"]
+    assert status_of("No onions, noted.", tool("add_order_note", note="no onions")) == ["done"]
+    assert status_of("Okay, noted.") == []
+    assert status_of("I tried to book it but the system rejected it.") == []

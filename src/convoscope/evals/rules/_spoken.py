@@ -81,7 +81,7 @@ def spoken_tokens(text: str) -> list[Token]:
 
     "oh"/"o" is a zero only next to another digit; "double"/"triple" repeat the next digit; tens take a
     following unit ("forty five" = 45); "hundred"/"thousand" compose ("eight hundred" = 800); ordinals
-    become "3rd"-style words so dates keep their day.
+    become "3rd"-style words so dates keep their day. A hyphen joins tens to a unit ("twenty-two" = 22).
     """
     raw = [(m.group(0), m.start()) for m in _TOKEN.finditer(text)]
     out: list[Token] = []
@@ -103,6 +103,14 @@ def spoken_tokens(text: str) -> list[Token]:
             out.append(Token(word, start, str(value)))
         elif word in _TENS:
             value = _TENS[word]
+            if (
+                nxt == "-"
+                and i + 2 < len(raw)
+                and raw[i + 2][0] != "zero"
+                and (raw[i + 2][0] in _UNITS or raw[i + 2][0] in _ORDINALS)
+            ):
+                i += 1  # "twenty-two", "twenty-third": the hyphen joins the tens to the unit
+                nxt = raw[i + 1][0]
             if nxt in _UNITS and nxt != "zero":
                 value += _UNITS[nxt]
                 i += 1

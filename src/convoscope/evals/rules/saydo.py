@@ -223,7 +223,7 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
     """Share of the agent's claimed actions backed by a successful, matching tool call."""
 
     name = "say_do_consistency"
-    version = "3"
+    version = "4"
     params_model = SayDoParams
     description = (
         "Share of the actions the agent claimed (booked, refunded, reset, escalated, sent, transferring...) "
@@ -398,21 +398,29 @@ FAILED_STATES = frozenset(
     "timed_out cancelled_by_system not_found".split()
 )
 """Result statuses that mean the action did not happen, whatever the call's success flag says."""
-_STATUS_KEYS = ("status", "state", "outcome", "result")
+_STATUS_WORDS = frozenset("status state outcome result authorization authorisation decision response".split())
+"""Words of a result key holding the action's status ("payment_status", "authorization", "decision")."""
+_DONE_FLAGS = frozenset(
+    "ok success succeeded done approved authorized authorised accepted captured paid confirmed "
+    "completed".split()
+)
+"""Result keys (or their last word) whose false means the action did not happen ("approved": false)."""
 
 
 def outcome_failed(tool_call: ToolCall) -> bool:
     """Whether the call failed, or succeeded as a call but reports that the action did not happen (a result
-    with ``status: "failed"``, ``ok: false`` or an error), which an agent must not present as done."""
+    with ``status: "failed"``, ``payment_status: "declined"``, ``approved: false`` or an error), which an
+    agent must not present as done. Status keys are read by their words, so a vendor's own naming counts."""
     if tool_call_failed(tool_call):
         return True
     result = tool_call.result
     if not isinstance(result, dict):
         return False
-    for key in _STATUS_KEYS:
-        value = result.get(key)
-        if isinstance(value, str) and value.strip().lower().replace(" ", "_") in FAILED_STATES:
+    for key, value in result.items():
+        words = re.split(r"[^a-z]+", re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(key)).lower())
+        if isinstance(value, str) and _STATUS_WORDS & set(words):
+            if value.strip().lower().replace(" ", "_") in FAILED_STATES:
+                return True
+        elif value is False and words[-1] in _DONE_FLAGS:
             return True
-    if any(result.get(key) is False for key in ("ok", "success", "succeeded", "done")):
-        return True
     return any(result.get(key) not in (None, "", [], {}, False) for key in (*ERROR_KEYS, "error_message"))

@@ -56,6 +56,8 @@ _SENTENCE = re.compile(r"(?:[^.!?;]|[.!?;](?=[^\s.!?;]))+(?:[.!?;]+|$)")
 """A sentence ends at terminal punctuation followed by a space or the end, so an email address or an amount
 ("anna.k@example.com", "£12.50") stays inside its sentence."""
 _CLAUSE = re.compile(r",|(?<!ahead)\s+(?:and then|and also|and|then|plus|but|so|also)\s+|\s[-–—]\s")
+_BETWEEN = re.compile(r"\bbetween [a-z0-9:.']+(?: [ap]\.?m\.?| o'clock)? and [a-z0-9]")
+"""A time window ("between 8 and 12", "between one pm and three"), kept in one clause."""
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[£$€%]")
 _SUBORDINATE = frozenset("once if when whenever after before until unless soon".split())
 """Words that, just before the claim's subject, make it a condition ("as soon as I've verified you")."""
@@ -65,8 +67,11 @@ _PERFECT_PAST = re.compile(
 """Times that make a present-perfect passive a reading of the record ("you've been added ... back in May")."""
 _DONE_STATE = re.compile(
     r"\b(?:went|gone|has gone|have gone|is|are|'s|'re) through\b|\bis (?:complete|completed|confirmed|done)\b"
+    r"|\b(?:was|is|were|are|has been|have been) "
+    r"(?:successful|approved|accepted|processed|complete|completed)\b"
 )
-"""A thing said to have gone through ("your payment went through"): the passive of whatever its noun names."""
+"""A thing said to have gone through or succeeded ("your payment went through", "the payment was successful"):
+the passive of whatever its noun names."""
 _ALL_SET = re.compile(
     r"\b(?:you're|you are|we're|we are|that's|it's|you've been) (?:all )?set (for|with|up)?\b"
 )
@@ -75,6 +80,27 @@ _DONE = re.compile(
     r"^(?:ok(?:ay)?,? |great,? |right,? )?(?:done|all done|all sorted|sorted|there you go|there we go)\b"
 )
 """A sentence opened by "done": what follows reports the new state as the result of the agent's action."""
+_NOW_STATE = re.compile(
+    r"^(?:(?:ok(?:ay)?|great|perfect|right|lovely|brilliant|excellent) )?"
+    r"(?:your ((?:[a-z]+ ){0,2}?[a-z]+)(?:'s| is| are)|(you're|you are)) now (?!being\b|[a-z]+ing\b)"
+    r"(?:(?:on|in|at|set to|with)\b)?"
+)
+"""A new state the agent announces ("your plan is now premium", "you're now on annual billing"): a report
+that something was changed, backed like an update. A reading has no "now" ("your plan is premium")."""
+STATE_NOUNS = frozenset(
+    "plan tariff package bundle subscription membership tier limit seat address email number phone billing "
+    "method preference preferences setting settings contract rate pin password name appointment booking "
+    "reservation delivery slot cover policy".split()
+)
+"""Things a caller can have changed; "your <one of these> is now ..." reports the change."""
+_NOW_SKIP = frozenset("eligible able due overdue through free ready available closed open".split())
+"""Words after "you're now" that describe the caller's situation, not a change ("you're now eligible")."""
+_BARE_DONE = frozenset(
+    "done sorted noted added booked confirmed cancelled canceled removed updated changed".split()
+)
+"""Participles that close a verbless claim ("No onions, noted", "Two pints of milk, added")."""
+_ACKNOWLEDGE = frozenset("ok okay right great sure perfect thanks thank alright got it lovely yes no".split())
+"""Words that say nothing about what was done ("Okay, noted" is an acknowledgement, not a claim)."""
 _TRANSFER_NOW = re.compile(
     r"\b(?:let me|i'll|i will|i'm going to|i am going to) (?:transfer|connect|put) you(?: through)?"
     r"(?: now| right now| to| over)\b|^(?:transferring|connecting|putting) you\b"
@@ -151,6 +177,17 @@ def _idiom_claim(words: list[str], after_done: bool) -> tuple[list[str], list[st
         nouns = noun_actions(before)
         if nouns:
             return nouns[:1], before + joined[found.end() :].split(), "passive"
+    state = _NOW_STATE.match(joined)
+    if state is not None:
+        rest = joined[state.end() :].split()
+        subject = (state.group(1) or "").split()
+        if (
+            rest
+            and rest[0] not in _NOW_SKIP
+            and not verb_senses(rest[0])
+            and (state.group(2) or (subject and subject[-1] in STATE_NOUNS))
+        ):
+            return (noun_actions(subject) or ["update"])[:1], subject + rest, "passive"
     if after_done and ("is" in words or "are" in words) and "now" in words:
         k = words.index("is") if "is" in words else words.index("are")
         if words[k + 1 : k + 2] == ["now"] and not verb_senses(words[k + 2] if k + 2 < len(words) else ""):
@@ -227,6 +264,21 @@ def _clause_claim(
     return None
 
 
+def _verbless_claim(words: list[str], before: list[list[str]]) -> tuple[list[str], list[str], str] | None:
+    """A claim closed by a bare participle after what it acted on: "No onions, noted", "Two pints of milk,
+    added", "Late checkout at one, all sorted". The words before name the action (or the participle does);
+    an acknowledgement alone ("Okay, noted") names nothing and is no claim."""
+    lead = [w for w in words if w not in ("all", "that's", "thats", "and")]
+    if not lead or lead[0] not in _BARE_DONE or len(lead) > 5:
+        return None
+    named = [w for clause in before for w in clause if w not in _ACKNOWLEDGE and w not in _PRONOUNS]
+    if not named or not any(w.isalpha() and len(w) > 2 for w in named):
+        return None
+    own = [s.action for s in verb_senses(lead[0]) if s.action and not s.maker]
+    actions = own or noun_actions(named)[:1] or ["update"]
+    return actions, named + lead[1:], "passive"
+
+
 def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[Claim]:
     """Every claim in the agent turns: one per clause that reports a taxonomy action as done."""
     claims: list[Claim] = []
@@ -239,7 +291,10 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
             body = sentence.rstrip(".!;")
             pieces: list[tuple[int, str]] = []
             start = 0
+            kept = [m.span() for m in _BETWEEN.finditer(body)]
             for sep in _CLAUSE.finditer(body):
+                if any(a <= sep.start() < b for a, b in kept):
+                    continue  # "between 8 and 12" is one detail, not two clauses
                 pieces.append((start, body[start : sep.start()]))
                 start = sep.end()
             pieces.append((start, body[start:]))
@@ -247,9 +302,13 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
             continued = False
             around = _WORD.findall(body)
             after_done = _DONE.match(body) is not None
-            for offset, clause in pieces:
+            for n, (offset, clause) in enumerate(pieces):
                 words = _WORD.findall(clause)
                 hit = _clause_claim(words, continued, around, after_done)
+                if hit is None and not found and n == len(pieces) - 1:
+                    hit = _verbless_claim(words, [_WORD.findall(c) for _, c in pieces[:n]])
+                    if hit is not None:
+                        offset, clause = 0, body  # the claim is the whole sentence
                 if hit is None:
                     if found:
                         found[-1][1].append(clause.strip())

@@ -72,13 +72,19 @@ _CLOSED_VOCAB: dict[str, frozenset[str]] = {
     "diet": frozenset("vegetarian vegan halal kosher".split()),
 }
 _FREE_ITEM_KEYS = frozenset(
-    "item items product products dish dishes meal plan tariff package bundle addon topping drink side".split()
+    "item items product products dish dishes meal plan tariff package bundle addon topping drink side "
+    "service treatment procedure course".split()
 )
 _OBJECT_GENERIC = frozenset(
     "order basket cart account item items one ones it that this them those new old replacement booking "
     "reservation request all everything something anything there here today tomorrow now right away "
-    "you your me us for with on off in to from".split()
+    "you your me us for with on off in to from car vehicle appointment engineer technician visit slot "
+    "session consultation call callback date time".split()
 )
+_NAMED_ACTIONS = frozenset("add remove order return dispatch book activate upgrade renew".split())
+"""Actions whose object names the product or service acted on ("booked a beard trim", "added the sports
+pack"): a specific word of it that the tool's item or service field lacks is a mismatch."""
+_PERSON = re.compile(r"\b(?:with|dr|doctor|mr|mrs|ms|miss|nurse)\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WORD = re.compile(r"[a-z]+")
 
@@ -224,6 +230,40 @@ def _said_times(text: str) -> list[_Time]:
     return [t for t in out if 0 <= t.hour <= 24 and 0 <= t.minute < 60]
 
 
+_SAID_WINDOW = re.compile(
+    r"\b(?:between|from) (\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?(?: o'clock)? (?:and|to|till|until|-) "
+    r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm)?\b"
+)
+"""A time window said by its ends: "between 8 and 12", "from one to three pm", "between 9.30 and 11 am"."""
+
+
+def _said_windows(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, exact) of each window in minutes; an end without am/pm lends its half to the start,
+    and a window without either is read in the half of the day where it makes sense (8 to 12 is morning,
+    1 to 3 afternoon: an end before its start is pm)."""
+    out: list[tuple[int, int, bool]] = []
+    for m in _SAID_WINDOW.finditer(text):
+        h1, m1, half1, h2, m2, half2 = m.groups()
+        a, b = int(h1), int(h2)
+        if a > 24 or b > 24:
+            continue
+        exact = bool(half1 or half2)
+        half_a = half1 or half2
+        if half_a:
+            a = a % 12 + (12 if half_a == "pm" else 0)
+        if half2:
+            b = b % 12 + (12 if half2 == "pm" else 0)
+        if not exact and a <= 12 and b <= 12:
+            if a < 7:  # "between one and three" on a working day is afternoon
+                a, b = a + 12, b + 12
+            elif b < a or b == 12:
+                b = b if b == 12 else b + 12
+        elif b < a and b < 12:
+            b += 12
+        out.append((a * 60 + int(m1 or 0), b * 60 + int(m2 or 0), exact))
+    return out
+
+
 _TOOL_RANGE = re.compile(r"(\d{1,2}):(\d{2})\s*(?:-|–|to|until)\s*(\d{1,2}):(\d{2})")
 _TOOL_CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::\d{2})?\s*(am|pm)?|(?<!\d)(\d{1,2})\s*(am|pm)\b")
 
@@ -301,8 +341,24 @@ _SAID_AMOUNT = re.compile(
 )
 
 
+_MAJOR_MINOR = re.compile(
+    r"\b(\d{1,6}) (?:pounds?|quid|dollars?|bucks|euros?)(?: and)? (\d{1,2})\b(?: (?:pence|cents|p)\b)?"
+)
+"""An amount said in two parts: "twelve pounds fifty", "twelve dollars and fifty cents"."""
+_BARE_PAIR = re.compile(
+    r"\b(?:of|refunded|credited|charged|paid|transferred|taken|deposited|debited|totalling|totaling|total|"
+    r"amount|balance|back) (?:is |was |of )?(\d{1,4}) (\d{2})\b(?! ?(?:am|pm|o'clock|minutes?|hours?|days?|"
+    r"nights?|months?|years?|[:.]\d))"
+)
+"""An amount said as two numbers after a money word: "a payment of forty-two fifty" is 42.50."""
+
+
 def _said_amounts(text: str) -> set[float]:
     out: set[float] = set()
+    for pattern in (_MAJOR_MINOR, _BARE_PAIR):
+        for m in pattern.finditer(text):
+            out.add(round(int(m.group(1)) + int(m.group(2)) / 100, 2))
+    text = _MAJOR_MINOR.sub(" ", text)
     for m in _SAID_AMOUNT.finditer(text):
         number = m.group(2) or m.group(3)
         unit = (m.group(1) or m.group(4) or "").replace("per cent", "percent")
@@ -342,24 +398,37 @@ def _tool_amounts(side: _ToolSide) -> set[float]:
 
 
 _SAID_CODE = re.compile(
-    rf"\b({'|'.join(sorted(_CODE_LABELS))})s?(?: number)? ([a-z]?\d{{1,4}}[a-z]?)\b|\b(\d{{1,3}}[a-k])\b"
+    rf"\b({'|'.join(sorted(_CODE_LABELS))})s?(?: number)? ([a-z]?\d{{1,4}}(?: ?[a-k](?![a-z']))?)\b"
+    r"|\b(\d{1,3}[a-k])\b"
+    r"|\b(row|coach|carriage|gate|bay|deck|block|zone|section|terminal) ([a-z])\b(?!')"
 )
+"""A seat or room code after its label ("seat 22C", "seat twenty-two C" read as "22 c", "room 1104"), a bare
+seat code ("14C"), or a one-letter row, coach or gate ("row F", "coach B")."""
 
 
 def _said_codes(text: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for m in _SAID_CODE.finditer(text):
-        label = m.group(1) or "seat"
-        out.setdefault(label, set()).add((m.group(2) or m.group(3)).upper())
+        label = m.group(1) or m.group(4) or "seat"
+        code = m.group(2) or m.group(3) or m.group(5)
+        out.setdefault(label, set()).add(code.upper().replace(" ", ""))
     return out
 
 
 def _tool_codes(side: _ToolSide, label: str) -> set[str]:
-    return {
-        str(value).upper().replace(" ", "")
-        for key, value in side.pairs
-        if label in _key_words(key) and not isinstance(value, bool) and str(value).strip()
-    }
+    """The tool's values for a code label; a seat given with its row ("F10") also counts as "10"."""
+    out: set[str] = set()
+    for key, value in side.pairs:
+        if (
+            label in {_singular(w) for w in _key_words(key)}
+            and not isinstance(value, bool)
+            and str(value).strip()
+        ):
+            code = str(value).upper().replace(" ", "")
+            out.add(code)
+            if re.fullmatch(r"[A-Z]\d{1,3}", code):
+                out.add(code[1:])
+    return out
 
 
 _SAID_COUNT = re.compile(r"\b(\d{1,3}) ([a-z]+)")
@@ -381,8 +450,19 @@ def _singular(word: str) -> str:
 _NOT_COUNTED = frozenset("am pm percent pound dollar euro minute hour st nd rd th".split())
 
 
+_COUNT_WORDS = (
+    (re.compile(r"\bhalf a dozen\b"), "6"),
+    (re.compile(r"\ba dozen\b"), "12"),
+    (re.compile(r"\ba (?:pair|couple) of\b"), "2"),
+    (re.compile(r"\b(?:a single|just one|one single)\b"), "1"),
+)
+"""Counts said without a number word: "a pair of tickets" is 2 tickets, "half a dozen boxes" 6."""
+
+
 def _quantity_mismatches(text: str, side: _ToolSide) -> list[Mismatch]:
     out: list[Mismatch] = []
+    for pattern, digits in _COUNT_WORDS:
+        text = pattern.sub(digits, text)
     for m in _SAID_PARTY.finditer(text):
         said = int(m.group(1) or m.group(2))
         party = {
@@ -445,6 +525,26 @@ def _addresses(text: str) -> set[tuple[str, str]]:
     }
 
 
+_HOUSE_KEYS = frozenset("number house building no num".split())
+_STREET_KEYS = frozenset("street road line1 line thoroughfare".split())
+
+
+def _tool_addresses(side: _ToolSide) -> set[tuple[str, str]]:
+    """Street addresses in the tool's values, also when given in parts ({"number": "21", "street": ...})."""
+    found = _addresses(side.text)
+    for group in side.item_groups:
+        house = [
+            str(v)
+            for k, v in group.items()
+            if _key_words(k) & _HOUSE_KEYS and re.fullmatch(r"\d{1,5}[a-z]?", str(v).lower())
+        ]
+        street = [str(v) for k, v in group.items() if _key_words(k) & _STREET_KEYS and isinstance(v, str)]
+        for h in house:
+            for st in street:
+                found |= _addresses(f"{h} {st}".lower())
+    return found
+
+
 _CHANNELS = {
     "email": "email", "e-mail": "email", "emailed": "email", "emails": "email", "inbox": "email",
     "text": "sms", "texted": "sms", "texts": "sms", "sms": "sms", "whatsapp": "whatsapp", "letter": "post",
@@ -485,9 +585,10 @@ def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: 
     if value_words & said_words:
         return out
     keyed = [k for k, _ in free if _key_words(k) & said_words - {"item", "items", "name"}]
+    cut = next((k for k, w in enumerate(object_words) if _PERSON.fullmatch(w)), len(object_words))
     specific = [
         w
-        for w in object_words
+        for w in object_words[:cut]  # words after "with"/"Dr" name a person, not the item
         if w not in STOPWORDS
         and w not in _OBJECT_GENERIC
         and w.isalpha()
@@ -496,7 +597,7 @@ def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: 
         and w not in MONTHS
         and w not in _PARTS
     ]
-    if keyed or (action in ("add", "remove", "order", "return", "dispatch") and specific):
+    if keyed or (action in _NAMED_ACTIONS and specific):
         named = " ".join(specific) or "/".join(keyed)
         out.append(Mismatch("item", named, "/".join(sorted({v for _, v in free}))))
     return out
@@ -546,8 +647,14 @@ def detail_mismatches(
         }
         if said_months and got_months and not set(said_months) & got_months:
             out.append(Mismatch("month", "/".join(said_months), "/".join(sorted(got_months))))
-    times = _said_times(text)
+    windows = _said_windows(text)
+    times = _said_times(_SAID_WINDOW.sub(" ", text))
     points, ranges = _tool_times(side.text)
+    if "time" in wanted and windows and (points or ranges):
+        # a window matches a tool time inside it, or a tool range overlapping it
+        if not any(lo <= p <= hi or (p < hi and q > lo) for lo, hi, _ in windows for p, q in ranges + points):
+            said = "/".join(_show_span((lo, hi)) for lo, hi, _ in windows)
+            out.append(Mismatch("time", said, "/".join(_show_span(s) for s in ranges + points)))
     if "time" in wanted and times and (points or ranges):
         spans = ranges + points
         hit = any(
@@ -563,7 +670,7 @@ def detail_mismatches(
             out.append(
                 Mismatch("time", "/".join(t.show() for t in times), "/".join(_show_span(s) for s in spans))
             )
-    if "part_of_day" in wanted and not times and (points or ranges):
+    if "part_of_day" in wanted and not times and not windows and (points or ranges):
         parts = [p for p in _PARTS if re.search(rf"\b{p}\b", text)]
         if parts:
             spans = ranges + points
@@ -601,7 +708,7 @@ def detail_mismatches(
             out.append(Mismatch("email", "/".join(sorted(said_emails)), "/".join(sorted(got_emails))))
     if "address" in wanted:
         said_addresses = _addresses(text)
-        got_addresses = _addresses(side.text)
+        got_addresses = _tool_addresses(side)
         if said_addresses and got_addresses and not said_addresses & got_addresses:
             said = "/".join(" ".join(a) for a in sorted(said_addresses))
             out.append(Mismatch("address", said, "/".join(" ".join(a) for a in sorted(got_addresses))))

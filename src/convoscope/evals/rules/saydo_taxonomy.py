@@ -96,7 +96,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec("escalate", "escalate refer", "escalation referral supervisor priority", also="transfer ticket"),
     _spec(
         "update",
-        "update change amend correct modify edit switch save move",
+        "update change amend correct modify edit switch save move redirect reroute divert",
         "update change preference preferences setting settings profile details",
         makers="set",
     ),
@@ -174,7 +174,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 GENERIC_MAKERS = frozenset(
     "make create issue process apply put take get confirm complete do sort start "
-    "initiate generate finalise finalize action organise organize handle".split()
+    "initiate generate finalise finalize action organise organize handle request".split()
 )
 """Verbs that name no action of their own ("I've processed the refund"): the object noun decides."""
 
@@ -330,6 +330,8 @@ def tool_actions(name: str, argument_keys: Sequence[str] = ()) -> frozenset[str]
     makers: set[str] = set()
     for word in words:
         for sense in verb_senses(word, past=False):
+            if sense.particle is not None and sense.particle not in words:
+                continue  # "take_payment" takes, it does not "take off"
             if not sense.maker and sense.action:
                 verbs.add(sense.action)
             elif sense.action:
