@@ -94,14 +94,15 @@ class _Blocks:
     """A channel cut into ``block``-sample blocks, each one's spectrum zero-padded to ``2 * block``.
 
     ``padded[k]`` is block k at the start of its window; ``late[k]`` the same block at the window's end
-    (a shift by ``block``, which multiplies bin f by (-1)^f); ``segments[k]`` the window holding blocks
-    k-1 and k. Block k against segment k pairs every sample of the block with every sample up to
-    ``block`` earlier, with no wrap-around, so the correlations are exact sums over the whole call.
+    (a shift by ``block``, which multiplies bin f by (-1)^f); ``segments_conj[k]`` the conjugate spectrum
+    of the window holding blocks k-1 and k. Block k against segment k pairs every sample of the block
+    with every sample up to ``block`` earlier, with no wrap-around, so the correlations are exact sums
+    over the whole call.
     """
 
     padded: ComplexArray
     late: ComplexArray
-    segments: ComplexArray
+    segments_conj: ComplexArray
     power: npt.NDArray[np.float64]
 
     @classmethod
@@ -115,6 +116,7 @@ class _Blocks:
         late = padded * sign
         segments = late.copy()
         segments[1:] += padded[:-1]
+        np.conjugate(segments, out=segments)
         power = np.einsum("ij,ij->i", rows, rows) / block
         return cls(padded, late, segments, power)
 
@@ -127,30 +129,28 @@ def _emphasised(samples: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 @dataclass(frozen=True, slots=True)
 class _Products:
-    """Per-block cross- and auto-spectra of a near/far pair, split into real and imaginary parts so a
-    weighted sum over blocks is two real matrix-vector products."""
+    """A near/far pair's weighted correlations, summed straight from the block spectra.
 
-    cross: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
-    auto: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+    Each weighted sum is one pass over the two spectra (no per-block product is stored: writing one
+    out cost more than all the FFTs of the fit).
+    """
+
+    near: _Blocks
+    far: _Blocks
 
     @classmethod
     def of(cls, near: _Blocks, far: _Blocks) -> _Products:
-        conj = np.conj(far.segments)
-        cross, auto = near.late * conj, far.late * conj
-        return cls((cross.real.copy(), cross.imag.copy()), (auto.real.copy(), auto.imag.copy()))
+        return cls(near, far)
 
     def correlations(
         self, weights: npt.NDArray[np.float64], lags: int
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``sum near(t) far(t - lag)`` and ``sum far(t) far(t - lag)`` for lags ``0 .. lags - 1``, each
         block's sums weighted by ``weights`` (zero leaves a block out)."""
-        # einsum, not a BLAS product: a few MB each, and BLAS threads would break "one core".
-        cross = np.fft.irfft(
-            np.einsum("i,ij->j", weights, self.cross[0]) + 1j * np.einsum("i,ij->j", weights, self.cross[1])
-        )[:lags]
-        auto = np.fft.irfft(
-            np.einsum("i,ij->j", weights, self.auto[0]) + 1j * np.einsum("i,ij->j", weights, self.auto[1])
-        )[:lags]
+        # einsum, not a BLAS product: BLAS threads would break "one core".
+        scaled = self.far.segments_conj * weights[:, None]
+        cross = np.fft.irfft(np.einsum("kf,kf->f", self.near.late, scaled))[:lags]
+        auto = np.fft.irfft(np.einsum("kf,kf->f", self.far.late, scaled))[:lags]
         return cross, auto
 
 
@@ -232,17 +232,19 @@ def _fit(
     first = max(0, min(peak - taps // 4, lags - taps))
     advanced = _Blocks.of(np.concatenate([near[first:], np.zeros(first)]), block) if first else near_blocks
     products = _Products.of(advanced, far)
-    path = np.zeros(taps)
-    for _ in range(2):  # the second pass weighs blocks by what the first path leaves unexplained
-        gain = float(path @ _toeplitz(auto, taps) @ path) / float(auto[0]) if path.any() else 0.0
-        weights = _weights(advanced, recent, far, gain)
-        cross, auto = products.correlations(weights, taps)
-        path = _solve(cross, auto, 0, taps)
-    halves = []
-    for parity in (0, 1):
-        half = np.where(np.arange(len(weights)) % 2 == parity, weights, 0.0)
-        half_cross, half_auto = products.correlations(half, taps)
-        halves.append(_solve(half_cross, half_auto, 0, taps) if half_auto[0] > 0.0 else np.zeros(taps))
+    weights = _weights(advanced, recent, far, 0.0)
+    cross, auto = products.correlations(weights, taps)
+    path = _solve(cross, auto, 0, taps)
+    # The second pass weighs blocks by what the first path leaves unexplained; its sums over the even
+    # and the odd blocks give the agreement test, and together the whole fit.
+    weights = _weights(advanced, recent, far, float(path @ _toeplitz(auto, taps) @ path) / float(auto[0]))
+    sums = [
+        products.correlations(np.where(np.arange(len(weights)) % 2 == parity, weights, 0.0), taps)
+        for parity in (0, 1)
+    ]
+    halves = [_solve(c, a, 0, taps) if a[0] > 0.0 else np.zeros(taps) for c, a in sums]
+    cross, auto = sums[0][0] + sums[1][0], sums[0][1] + sums[1][1]
+    path = _solve(cross, auto, 0, taps)
     agreement = _agreement(halves[0], halves[1], auto)
     gain = float(path @ _toeplitz(auto, taps) @ path) / float(auto[0])
     gain_db = 10.0 * math.log10(gain) if gain > 0.0 else -math.inf
