@@ -23,6 +23,7 @@ from .evals import eval_command
 from .ingest import app as ingest_app
 from .pull import pull
 from .runs import app as runs_app
+from .scenario import app as scenario_app
 from .simulate import simulate_command
 from .sources import app as sources_app
 
@@ -38,6 +39,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audio_app, name="audio")
 app.add_typer(sources_app, name="sources")
+app.add_typer(scenario_app, name="scenario")
 app.add_typer(runs_app, name="runs")
 app.command()(pull)
 app.command("eval")(eval_command)
