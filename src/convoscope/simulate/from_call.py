@@ -23,7 +23,8 @@ beyond the exact lines; the script stays, and the suite's ``caller: auto`` uses 
 * ``say_do_consistency`` failed: a claim the tool call contradicts ("booked for 3 pm", tool got 16:00)
   requires the tool call with the argument the agent claimed, where the argument holding the
   contradicted value can be found; a claimed transfer that never happened requires the call to end in
-  a transfer. Other unbacked claims are left to the metric itself;
+  a transfer (and the engine's default transfer tools answer with success when the original call used
+  none). Other unbacked claims are left to the metric itself;
 * ``tool_call_correctness`` failed: its expected calls become required tool calls (in any order);
 * the original scenario's ``expected_outcome`` is kept; with an LLM, one is inferred when there is none.
 
@@ -56,7 +57,7 @@ from ..evals.scenario import ArgumentMatcher, Matcher, ScenarioChecks, ToolExpec
 from ..model import Call, CallSource, EndReason, MetricResult, Role, ToolCall
 from ..store.base import StoredCall
 from .conversation import ARE_YOU_THERE
-from .definitions import Scenario, Script, Suite, ToolMock, UnmockedTools
+from .definitions import AgentSpec, Scenario, Script, Suite, ToolMock, UnmockedTools
 
 __all__ = [
     "FROM_CALL_TAG",
@@ -86,6 +87,9 @@ _CORRECTNESS = "tool_call_correctness"
 _LATENCY = "latency"
 _MATCHER_KEYS = frozenset(ArgumentMatcher.model_fields)
 
+_DEFAULT_TRANSFER_TOOLS: list[str] = AgentSpec.model_fields["transfer_tools"].get_default(
+    call_default_factory=True
+)
 T = TypeVar("T")
 
 
@@ -137,7 +141,12 @@ def derive_from_call(stored: StoredCall, *, llm: JudgeClient | None = None) -> F
     else:
         notes.append("no metric failed on this call: the replay is scored with the agent's usual metrics")
     expected = _expected(call, failed)
-    mocks = _mocks(call, expected.checks.required_tools, delays=any(s.metric == _LATENCY for s in failed))
+    mocks = _mocks(
+        call,
+        expected.checks.required_tools,
+        transfer=EndReason.TRANSFER in expected.checks.end_reason,
+        delays=any(s.metric == _LATENCY for s in failed),
+    )
     scenario_meta = _scenario_meta(call)
     expected_outcome = str(scenario_meta.get("expected_outcome") or "")
     goal = _default_goal(call_id, script)
@@ -364,8 +373,12 @@ def _matcher(value: JsonValue) -> Matcher:
 # ----- tool answers
 
 
-def _mocks(call: Call, required: Sequence[ToolExpectation], *, delays: bool) -> list[ToolMock]:
-    """Original answers on the original arguments, then the required calls, then fallbacks by name."""
+def _mocks(
+    call: Call, required: Sequence[ToolExpectation], *, transfer: bool, delays: bool
+) -> list[ToolMock]:
+    """Original answers on the original arguments, then the required calls, then fallbacks by name; a
+    required transfer that the original call never attempted lets the engine's default transfer tools
+    succeed (which tool the agent uses is not known from a call that used none)."""
     exact: list[ToolMock] = []
     for index, tool in enumerate(call.tool_calls):
         mock = _mock_of(tool, delays=delays)
@@ -398,9 +411,12 @@ def _mocks(call: Call, required: Sequence[ToolExpectation], *, delays: bool) -> 
         if good:
             fallbacks.append(_mock_of(good[-1], delays=delays).model_copy(update={"when": {}, "times": None}))
     called = {tc.name for tc in call.tool_calls}
+    needed = [e.tool for e in required]
+    if transfer and not called & set(_DEFAULT_TRANSFER_TOOLS):
+        needed.extend(_DEFAULT_TRANSFER_TOOLS)
     invented = [
         ToolMock(tool=name, result=dict(SUCCESS_RESULT))
-        for name in dict.fromkeys(e.tool for e in required)
+        for name in dict.fromkeys(needed)
         if name not in called
     ]
     return _unique([*exact, *corrected, *fallbacks, *invented])
