@@ -22,6 +22,7 @@ from .calls import app as calls_app
 from .evals import eval_command
 from .ingest import app as ingest_app
 from .pull import pull
+from .redteam import redteam_command
 from .runs import app as runs_app
 from .scenario import app as scenario_app
 from .simulate import simulate_command
@@ -45,6 +46,7 @@ app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
 app.command("simulate")(simulate_command)
+app.command("redteam")(redteam_command)
 
 console = Console()
 err_console = Console(stderr=True)
