@@ -37,7 +37,8 @@ class InjectionParams(BaseModel):
     signals: list[Signal] = Field(default_factory=lambda: list(Signal))
     """The kinds of signal looked for."""
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
-    """Languages whose pattern families run (en, es, fr, de, pt, it, nl, pl, ru, tr, sv, zh, ja)."""
+    """Languages whose pattern families run (en, es, fr, de, pt, it, nl, pl, ru, tr, sv, zh, ja, and in Latin
+    script hi for Hindi, id for Indonesian and Malay, tl for Tagalog, sw for Swahili)."""
     decodings: list[Decoding] = Field(default_factory=lambda: list(Decoding))
     """Encodings decoded before the families run again on the decoded text."""
     extra_patterns: list[str] = Field(default_factory=list)
@@ -135,7 +136,7 @@ class PromptInjection(RuleMetric[InjectionParams]):
     """Caller turns carrying prompt-injection signals."""
 
     name = "prompt_injection"
-    version = "3"
+    version = "4"
     params_model = InjectionParams
     description = (
         "Number of caller turns with a prompt-injection signal (instruction override, prompt "

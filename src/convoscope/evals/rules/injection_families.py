@@ -51,7 +51,10 @@ _TARGET = (
     r"(?:instructions?|prompts?|rules|guidelines|directives|programming|guardrails|restrictions|protocols?|"
     r"system (?:prompt|message)|constraints|policies|training|safeguards|filters|limitations)"
 )
-_YOURS = r"(?:(?:all|any|every|the|your|of your|those|these|its|all of (?:your|the|those))\s+){0,3}"
+_YOURS = (
+    r"(?:(?:all|any|every|the|your|of your|those|these|its|all of (?:your|the|those)|"
+    r"whatever|whichever)\s+){0,3}"
+)
 _WHEN = (
     r"(?:(?:previous|prior|above|earlier|preceding|original|initial|existing|current|old|safety|system|"
     r"security|internal|company)\s+){0,2}"
@@ -101,7 +104,8 @@ _EN: dict[Signal, tuple[str, ...]] = {
         r"\byou are no longer (?:bound|restricted|limited|an? (?:assistant|agent))\b",
         r"\byou (?:now )?have no (?:rules|restrictions|limits|guidelines|filters)\b",
         r"\b(?:enable|enter|activate|switch to|switch into|you(?:'re| are) now in) "
-        r"(?:developer|god|admin|debug|jailbreak|dan|maintenance|unrestricted|root|sudo|test) mode\b",
+        r"(?:developer|god|admin|debug|jailbreak|dan|maintenance|unrestricted|root|sudo|test) mode\b"
+        r"(?! (?:on|for|of|in|from) (?:my|the|our|this|his|her|their|your (?!answers|replies))\b)",
         r"\b(?:ignore|disregard|forget)\s+(?:all\s+|everything\s+|the\s+|of\s+)*"
         r"(?:above|text above|before this)\b",
         r"\b(?:disable|turn off|switch off|deactivate|circumvent|bypass|get around|override)\s+"
@@ -111,10 +115,19 @@ _EN: dict[Signal, tuple[str, ...]] = {
         r"verification|rules|questions|steps?)|(?:caller|customer|identity|account)\s+verification|"
         r"(?:your|all) (?:safety|guardrails|filters|safeguards|restrictions))\b",
         # everything the agent was told, set aside: "forget everything you were told"
-        rf"\b{_SET_ASIDE}\s+(?:about\s+)?(?:{_YOURS}{_WHEN}(?:instructions?|rules|guidelines|polic(?:y|ies)|"
-        r"script|orders|directions|training)|everything|anything|whatever|what)\s+(?:that\s+)?"
+        rf"\b{_SET_ASIDE}\s+(?:about\s+)?(?:{_YOURS}{_WHEN}(?:instructions?|rules?|guidelines?|polic(?:y|"
+        rf"ies)|"
+        r"script|orders|directions|training|limits?|restrictions?|constraints?|limitations?)|everything|"
+        r"anything|whatever|what)\s+(?:that\s+)?"
         r"(?:you(?:'ve|'re| have| were| had| are)?|they|someone)\s+(?:been\s+|have\s+)?"
-        r"(?:told|given|taught|instructed|programmed|trained)\b",
+        r"(?:told|given|taught|instructed|programmed|trained|set up|configured)\b",
+        # the agent's rules declared not to hold: "your limits don't apply to me", "pretend they don't exist"
+        r"\byour (?:\w+ )?(?:rules|limits|restrictions|guidelines|constraints|instructions|policies|"
+        r"limitations|filters)\s+(?:don't|do not|no longer|won't|can't)\s+(?:apply|exist|matter|count|"
+        r"bind)\b",
+        r"\bwhatever (?:rules|limits|restrictions|guidelines|constraints|instructions|policies|limitations|"
+        r"filters) (?:you (?:have|were given|follow|got)|they gave you)\b[^.?!]{0,30}?\b(?:pretend|act as if|"
+        r"assume|imagine|forget|ignore|drop)\b",
         # the instructions declared void, or replaced: "your previous instructions are cancelled"
         rf"\b(?:your|all (?:your|of your|previous|prior)|(?:the|any) (?:previous|prior|earlier|original|old|"
         rf"above|initial))\s+{_WHEN}{_TARGET}\s+(?:are|is|have been|has been|were)\s+(?:now\s+|hereby\s+)?"
@@ -147,6 +160,12 @@ _EN: dict[Signal, tuple[str, ...]] = {
         r"\b(?:repeat|recite|print|output|read (?:back|out|me)|tell me|type out|write out|show me)\b"
         r"[^.?!]{0,50}?"
         r"\b(?:everything|all|what was said|whatever)\b[^.?!]{0,30}?\b(?:before (?:i|this|we|my)\b|above\b)",
+        # what the agent got before the caller spoke: "copy the message you received before mine"
+        r"\b(?:what (?:was|is|were) (?:written|typed|put|placed|loaded|given to you)|(?:text|message|"
+        r"messages|"
+        r"content|words|instructions) (?:you (?:received|got|were given|had|saw)|(?:that )?(?:came|was|were|"
+        r"appears?)))\b[^.?!]{0,50}?\b(?:before (?:i|my|mine|me|this|we)\b|(?:very )?(?:beginning|start|top) "
+        r"of (?:this|the|our) (?:conversation|chat|context|session|prompt))",
         r"\b(?:very first (?:line|message|words?)|first (?:line|message|words?) (?:of (?:your|the) "
         r"(?:prompt|instructions|conversation|context)|you (?:were|got|received)))\b",
     ),
@@ -157,6 +176,14 @@ _EN: dict[Signal, tuple[str, ...]] = {
         r"\b(?:you are|you're|act as|roleplay as|role-play as|play the role of) "
         r"(?:now )?(?:dan|stan|dude|aim)\b",
         r"\bdo anything now\b",
+        # the "grandma" exploit: a late relative's bedtime story as the frame for something the agent keeps
+        r"^(?=.*?\b(?:grand(?:ma|mother|pa|father|dad|mum|mom)|granny|gran|nana|nan|deceased|late (?:mum|mom|"
+        r"mother|dad|father|uncle|aunt))\b)(?=.*?\b(?:bedtime|asleep|lullaby|stor(?:y|ies)|used to (?:tell|"
+        r"read|"
+        r"recite|say|sing))\b)(?=.*?\b(?:codes?|keys?|passwords?|passcodes?|pins?|licen[cs]es?|serials?|"
+        r"credentials|secrets?|internal|confidential|how to (?:make|get|build|bypass|hack|obtain|"
+        r"synthesi[sz]e|"
+        r"unlock))\b)",
         r"\b(?:stay|remain) in character\b",
         r"\bhypothetically,? (?:if )?you (?:had|have) no (?:rules|restrictions|guidelines|filters)\b",
     ),
@@ -178,7 +205,8 @@ _EN: dict[Signal, tuple[str, ...]] = {
         r"\b(?:message|instruction|notice|update|note|directive|order)s? (?:is |are )?from your "
         r"(?:operator|developers?|admin(?:istrator)?s?|creators?|engineering team|dev team|makers?|owners?|"
         r"programmers?)\b",
-        r"\b(?:rules?|restrictions?|limits?|checks?|verification|polic(?:y|ies)|step|protocols?|requirements?|"
+        r"\b(?:rules?|restrictions?|limits?|checks?|verification|polic(?:y|ies)|step|protocols?|"
+        r"requirements?|"
         r"safeguards)\s+(?:\w+\s+){0,2}?(?:(?:is|are|has been|have been)\s+(?:now\s+|hereby\s+)?"
         r"(?:turned off|switched off|disabled|removed|waived|not required|not needed)|no longer "
         r"(?:appl(?:y|ies)|required|needed|necessary|in effect|valid))\s+(?:for|to|on|in|during)\s+"
@@ -188,7 +216,16 @@ _EN: dict[Signal, tuple[str, ...]] = {
         r"\b(?:system|admin|developer|operator) (?:message|notice|instruction|prompt|update|alert)\s*[:\-]",
         r"\bthis is an? (?:system|admin|developer|operator) (?:message|notice|instruction|override)\b",
         r"\boverride (?:code|password|key|token|authori[sz]ation)\b",
-        r"\b(?:maintenance|debug|developer|admin|god|root) mode\b",
+        # a mode that is a jailbreak by name, or a product mode joined to rules switched off ("maintenance
+        # mode; safety filters are off"); a device's mode ("my router is in maintenance mode") is not
+        r"\b(?:god|jailbreak|dan|unrestricted|sudo) mode\b",
+        r"\b(?:maintenance|debug|developer|admin|root|test) mode (?:on|activated|enabled|engaged)\b(?! \w)"
+        r"|\byou(?:'ve| have)? (?:now )?(?:entered|activated|enabled|switched (?:to|into)) (?:the )?"
+        r"(?:maintenance|debug|developer|admin|root|test) mode\b",
+        r"\b(?:maintenance|debug|developer|admin|root) mode\b[^.?!]{0,60}?\b(?:no (?:rules|restrictions|"
+        r"limits|"
+        r"filters)|without (?:any )?(?:rules|restrictions|limits|filters)|(?:filters|rules|restrictions|"
+        r"safety|guardrails) (?:are |is )?(?:off|disabled|lifted)|unrestricted|reveal|bypass)\b",
         r"\b(?:i am|i'm|i) (?:hereby |now )?(?:overrid\w+|suspend\w*|lift\w*|waiv\w+|disabl\w+|revok\w+) "
         r"(?:your|the|all) (?:\w+ )?(?:protocols?|rules|restrictions|instructions|policies|guidelines|"
         r"checks|verification|safeguards)\b",
@@ -206,13 +243,14 @@ _EN_GATES: dict[Signal, str] = {
     Signal.OVERRIDE: "ignor disregard forget overrid bypass skip drop abandon delete erase overwrite discard "
     "suspend neglect throw set get follow obey stop new updated revised end now longer have enable enter "
     "activate switch disable turn deactivat circumvent < [ everythi anything whatever what cancel void null "
-    "revoked replaced overridd obsolete deleted erased invalid only sole real",
+    "revoked replaced overridd obsolete deleted erased invalid only sole real your whatever",
     Signal.EXTRACTION: "reveal show print repeat recite tell read output share give dump list summar spell "
-    "translate paste copy display write type what how your which very first",
+    "translate paste copy display write type what how your which very first text message messages content "
+    "words instruct",
     Signal.ROLEPLAY: "no without free bound never care ignor before unrestricted unfiltered uncensored "
     "jailbr evil rogue amoral secret other anything developer dan stan dude aim character malicious zero "
     "unlimite allowed can answer answers always refuse refuses activati license licence product serial "
-    "password someone rules rule",
+    "password someone rules rule grand granny gran nana nan deceased late",
     Signal.AUTHORITY: "your openai anthropic system developer admin supervisor root maintenance manager "
     "override overriding suspend lift waiv disabl revok hereby authori cleared permitted allowed void off "
     "notice message debug god mode security emergency master executive engineer complian operator "
@@ -252,7 +290,7 @@ _OTHER: dict[str, _Words] = {
         no_rules=r"sin (?:reglas|restricciones|límites|limites|filtros|censura)|no tienes (?:reglas|"
         r"restricciones|límites)|modo desarrollador",
         authority=r"soy (?:tu|el|la) (?:desarrollador|desarrolladora|administrador|administradora|creador|"
-        r"programador|supervisor)|mensaje del sistema|modo (?:desarrollador|mantenimiento|administrador)|"
+        r"programador|supervisor)|mensaje del sistema|"
         r"código de (?:anulación|administrador)|anulación (?:del|de) (?:supervisor|administrador)",
     ),
     "fr": _Words(
@@ -268,7 +306,7 @@ _OTHER: dict[str, _Words] = {
         no_rules=r"sans (?:règles|regles|restrictions|limites|filtres|censure)|n'as (?:plus )?(?:aucune|de) "
         r"(?:règle|restriction|limite)|mode développeur",
         authority=r"je suis (?:ton|votre|le|la) (?:développeur|developpeur|administrateur|admin|créateur|"
-        r"superviseur)|message (?:du )?système|mode (?:développeur|maintenance|administrateur)|"
+        r"superviseur)|message (?:du )?système|"
         r"code de (?:dérogation|contournement)",
     ),
     "de": _Words(
@@ -286,12 +324,13 @@ _OTHER: dict[str, _Words] = {
         no_rules=r"ohne (?:regeln|einschränkungen|beschränkungen|filter|grenzen|zensur)|keine (?:regeln|"
         r"einschränkungen|grenzen)|entwicklermodus",
         authority=r"ich bin (?:dein|ihr|der|die) (?:entwickler\w*|administrator\w*|admin|ersteller\w*|"
-        r"vorgesetzte\w*)|systemnachricht|(?:wartungs|entwickler|admin)modus|überschreibungscode",
+        r"vorgesetzte\w*)|systemnachricht|überschreibungscode",
     ),
     "pt": _Words(
         set_aside=r"ignore|ignora|esqueça|esqueca|esquece|desconsidere|desconsidera|desobedeça|desative|"
         r"desativa",
-        target=r"instruções|instrucoes|regras|diretrizes|restrições|restricoes|orientações|programação|prompt",
+        target=r"instruções|instrucoes|regras|diretrizes|restrições|restricoes|orientações|programação|"
+        r"prompt",
         reveal=r"mostre|mostra|me mostre|diga|diz|me diga|revele|revela|repita|repete|imprima|leia|"
         r"compartilhe|quais são|qual é",
         prompt=r"(?:suas|seu|teu|tuas) (?:instruções|instrucoes|prompt|diretrizes|configuração|programação)|"
@@ -301,7 +340,7 @@ _OTHER: dict[str, _Words] = {
         r"agora você é|a partir de agora",
         no_rules=r"sem (?:regras|restrições|restricoes|limites|filtros|censura)|modo desenvolvedor",
         authority=r"sou (?:seu|o|a|teu|sua) (?:desenvolvedor\w*|administrador\w*|criador\w*|supervisor\w*)|"
-        r"mensagem do sistema|modo (?:desenvolvedor|manutenção|administrador)|código de "
+        r"mensagem do sistema|código de "
         r"(?:substituição|anulação)",
     ),
     "it": _Words(
@@ -315,7 +354,7 @@ _OTHER: dict[str, _Words] = {
         r"d'ora in poi|da adesso",
         no_rules=r"senza (?:regole|restrizioni|limiti|filtri|censura)|modalità sviluppatore",
         authority=r"sono (?:il tuo|la tua|il|la) (?:sviluppator\w+|amministrator\w+|creator\w+|"
-        r"supervisor\w*)|messaggio di sistema|modalità (?:sviluppatore|manutenzione|amministratore)",
+        r"supervisor\w*)|messaggio di sistema",
     ),
     "nl": _Words(
         set_aside=r"negeer|vergeet|omzeil|schakel uit",
@@ -324,8 +363,7 @@ _OTHER: dict[str, _Words] = {
         prompt=r"(?:je|jouw|uw) (?:instructies|prompt|richtlijnen|configuratie)|systeemprompt",
         frame=r"doe alsof|stel je voor dat je|speel de rol|vanaf nu ben je|je bent nu",
         no_rules=r"zonder (?:regels|beperkingen|filters|grenzen)|ontwikkelaarsmodus",
-        authority=r"ik ben (?:je|jouw|uw|de) (?:ontwikkelaar|beheerder|admin|maker)|systeembericht|"
-        r"(?:onderhouds|ontwikkelaars)modus",
+        authority=r"ik ben (?:je|jouw|uw|de) (?:ontwikkelaar|beheerder|admin|maker)|systeembericht",
     ),
     "pl": _Words(
         set_aside=r"zignoruj|ignoruj|zapomnij|pomiń|omiń|wyłącz",
@@ -336,7 +374,7 @@ _OTHER: dict[str, _Words] = {
         frame=r"udawaj|wyobraź sobie,? że jesteś|od teraz jesteś|zagrajmy",
         no_rules=r"bez (?:zasad|ograniczeń|reguł|filtrów|cenzury)|tryb dewelopera",
         authority=r"jestem (?:twoim|twoją) (?:deweloperem|programistą|administratorem|twórcą)|"
-        r"wiadomość systemowa|tryb (?:serwisowy|dewelopera|administratora)",
+        r"wiadomość systemowa",
     ),
     "ru": _Words(
         set_aside=r"игнорируй\w*|проигнорируй\w*|забудь\w*|не обращай внимания на|отмени\w*|обойди\w*",
@@ -348,7 +386,7 @@ _OTHER: dict[str, _Words] = {
         r"с этого момента ты",
         no_rules=r"без (?:правил|ограничений|фильтров|цензуры)|режим\w* разработчика",
         authority=r"я (?:твой|ваш) (?:разработчик|администратор|создатель)|системное сообщение|"
-        r"режим (?:разработчика|администратора|обслуживания)",
+        r"системный промпт",
     ),
     "tr": _Words(
         set_aside=r"unut\w*|görmezden gel\w*|yok say\w*|boşver\w*|dikkate alma\w*|atla\w*",
@@ -357,8 +395,7 @@ _OTHER: dict[str, _Words] = {
         prompt=r"sistem (?:komut\w*|istem\w*|mesaj\w*|talimat\w*)|(?:talimat|kural|komut)ların\w*",
         frame=r"gibi davran\w*|rol yap\w*|artık sen|farz et\w*|hayal et\w*",
         no_rules=r"kuralsız|kısıtlamasız|sınırsız|filtresiz|hiçbir kural\w*|geliştirici modu\w*",
-        authority=r"(?:senin )?(?:geliştiricin|yöneticin|yaratıcın)\w*|sistem mesajı|geliştirici modu\w*|"
-        r"yönetici modu\w*",
+        authority=r"(?:senin )?(?:geliştiricin|yöneticin|yaratıcın)\w*|sistem mesajı",
     ),
     "sv": _Words(
         set_aside=r"ignorera|glöm|strunta i|bortse från|kringgå",
@@ -368,8 +405,7 @@ _OTHER: dict[str, _Words] = {
         r"systemprompt\w*|systemmeddelande\w*",
         frame=r"låtsas|föreställ dig att du|spela rollen|från och med nu är du|du är nu",
         no_rules=r"utan (?:regler|begränsningar|filter|censur)|utvecklarläge\w*",
-        authority=r"jag är (?:din|er) (?:utvecklare|administratör|skapare)|systemmeddelande\w*|"
-        r"utvecklarläge\w*|administratörsläge\w*",
+        authority=r"jag är (?:din|er) (?:utvecklare|administratör|skapare)|systemmeddelande\w*",
     ),
     "zh": _Words(
         set_aside=r"忽略|无视|忘记|忘掉|不要遵守|不要理会|别管",
@@ -378,7 +414,7 @@ _OTHER: dict[str, _Words] = {
         prompt=r"系统提示词?|提示词|你的指令|你的设定|初始指令|你的规则",
         frame=r"假装你|扮演|现在你是|从现在开始你|你现在是|想象你是",
         no_rules=r"没有(?:任何)?(?:规则|限制|约束)|不受(?:任何)?(?:规则|限制)|无限制|开发者模式",
-        authority=r"我是你的(?:开发者|管理员|创造者)|系统消息|开发者模式|管理员模式",
+        authority=r"我是你的(?:开发者|管理员|创造者)|系统消息",
         spaced=False,
     ),
     "ja": _Words(
@@ -388,8 +424,63 @@ _OTHER: dict[str, _Words] = {
         prompt=r"システムプロンプト|あなたの指示|初期設定|プロンプト",
         frame=r"ふりをして|演じて|なりきって|今からあなたは|あなたは今",
         no_rules=r"制限の?な[いし]|ルールの?な[いし]|開発者モード",
-        authority=r"私はあなたの(?:開発者|管理者)|システムメッセージ|開発者モード|管理者モード",
+        authority=r"私はあなたの(?:開発者|管理者)|システムメッセージ",
         spaced=False,
+    ),
+    # Latin-script Hindi ("Hinglish"), as callers type and transcribers write it
+    "hi": _Words(
+        set_aside=r"bh?oo?l (?:jao|jaao|ja|jaiye|jayiye)|bhulo|ignore (?:karo|kar do|kardo|kariye|karna)|"
+        r"nazarandaz (?:karo|kar do|kariye)|mat (?:mano|maano|maniye)|(?:chhod|chod|hata|tod) (?:do|dijiye)",
+        target=r"instructions?|niyam\w*|rules?|nirdesh\w*|hidayat\w*|pabandi\w*|prompt|guidelines|"
+        r"restrictions?|limits?",
+        reveal=r"batao|bata do|bataiye|btao|dikhao|dikha do|dikhaiye|sunao|likho|likh do|bolo",
+        prompt=r"system prompt|(?:apne|apna|apni|tumhare|tumhara|tumhari|aapke|aapka|aapki) (?:instructions|"
+        r"prompt|niyam|rules|nirdesh|settings|guidelines)|system (?:ke|ka|ki) (?:instructions|niyam|message)",
+        frame=r"ab (?:tum|aap)|(?:tum|aap) ab|maan lo|man lo|socho ki (?:tum|aap)|kalpana karo|natak karo|"
+        r"ban jao|ki tarah (?:behave|act|baat) karo",
+        no_rules=r"(?:koi|kisi) (?:bhi )?(?:niyam|rules?|pabandi|restrictions?|seema|limits?)\w* nahi|"
+        r"bina (?:kisi )?(?:niyam|rules?|pabandi|restrictions?|filter)\w*|developer mode",
+        authority=r"(?:main|mai|mein) (?:tumhara|tumhari|aapka|aapki) (?:developer|admin|malik|creator|"
+        r"banane wala)|system message",
+    ),
+    # Indonesian and Malay
+    "id": _Words(
+        set_aside=r"abaikan|lupakan|jangan (?:ikuti|patuhi|hiraukan)|hiraukan|acuhkan|lewati|langgar",
+        target=r"instruksi|perintah|aturan|peraturan|pedoman|batasan|arahan|prompt",
+        reveal=r"tunjukkan|tampilkan|beritahu|beri tahu|katakan|ulangi|sebutkan|bocorkan|perlihatkan|"
+        r"tuliskan",
+        prompt=r"prompt sistem|pesan sistem|(?:instruksi|perintah|aturan|prompt|pengaturan|arahan) (?:awal|"
+        r"asli|"
+        r"rahasia|tersembunyi|sistem|kamu|anda)|(?:instruksi|prompt|aturan|perintah|arahan)(?:mu|nya)",
+        frame=r"berpura-pura|pura-pura|bayangkan (?:kamu|anda)|anggap(?:lah)? (?:saja )?(?:kamu|anda)|"
+        r"mulai sekarang (?:kamu|anda)|sekarang (?:kamu|anda) adalah|berperan sebagai|bertindak sebagai",
+        no_rules=r"tanpa (?:aturan|batasan|filter|sensor|batas)|tidak (?:punya|memiliki|ada) (?:aturan|"
+        r"batasan)|"
+        r"mode pengembang",
+        authority=r"saya (?:adalah )?(?:pengembang|admin|administrator|pembuat)(?:mu| kamu| anda)|"
+        r"pesan sistem",
+    ),
+    # Tagalog
+    "tl": _Words(
+        set_aside=r"kalimutan|balewalain|(?:huwag|wag) (?:pansinin|sundin)|ipagwalang-bahala|i-ignore",
+        target=r"instructions?|tagubilin|utos|patakaran|panuntunan|alituntunin|rules|prompt",
+        reveal=r"ipakita|sabihin|ulitin|ibigay|ilabas|isulat",
+        prompt=r"system prompt|(?:iyong|ang iyong) (?:instructions|tagubilin|prompt|patakaran)|"
+        r"(?:tagubilin|instructions|prompt|patakaran) mo",
+        frame=r"magpanggap|kunwari(?:ng)?|ikaw na ngayon|ngayon ikaw ay|gampanan",
+        no_rules=r"walang (?:mga )?(?:patakaran|rules|limitasyon|restriksyon|panuntunan)|developer mode",
+        authority=r"ako ang (?:iyong )?(?:developer|admin|gumawa)|system message",
+    ),
+    # Swahili
+    "sw": _Words(
+        set_aside=r"puuza|sahau|usifuate|achana na|ruka",
+        target=r"maagizo|maelekezo|sheria|kanuni|vikwazo|masharti|amri",
+        reveal=r"nionyeshe|onyesha|niambie|rudia|andika|fichua",
+        prompt=r"(?:maelekezo|maagizo) (?:yako|ya mfumo|ya awali)|ujumbe wa mfumo|(?:prompt|kidokezo) "
+        r"(?:yako|ya mfumo)",
+        frame=r"jifanye|fikiria wewe ni|sasa wewe ni|kuanzia sasa wewe",
+        no_rules=r"bila (?:sheria|vikwazo|kanuni|mipaka|masharti)|hali ya msanidi",
+        authority=r"mimi ni (?:msanidi|msimamizi|muundaji) wako|ujumbe wa mfumo",
     ),
 }
 
