@@ -559,9 +559,15 @@ def _describe(call: Call, failed: Sequence[MetricResult]) -> str:
 def definitions_yaml(scenario: Scenario, suite: Suite, *, call_id: str | None = None) -> str:
     """The scenario and suite as YAML documents that :func:`~.loader.load_definitions` reads back into
     equal objects, under a comment saying where they came from and how to run them."""
+    # Two settings are written out even at their defaults, being the lines a user changes: the suite's
+    # caller (``llm`` for the LLM caller) and what unmocked tools do (``pass_through`` for a real backend).
+    written = scenario.model_dump(mode="json", exclude_defaults=True)
+    keys = list(written)
+    at = keys.index("script") if "script" in keys else len(keys)
+    keys.insert(at, "unmocked_tools")
+    written["unmocked_tools"] = scenario.unmocked_tools.value
     documents = [
-        {"kind": "scenario", **scenario.model_dump(mode="json", exclude_defaults=True)},
-        # The caller is written out even at its default: it is the line to change for the LLM caller.
+        {"kind": "scenario", **{key: written[key] for key in keys}},
         {"kind": "suite", **suite.model_dump(mode="json", exclude_defaults=True), "caller": suite.caller},
     ]
     source = f" from call {call_id}" if call_id else ""
