@@ -316,6 +316,7 @@ def print_report(report: RedTeamReport, console: Console) -> None:
         + f": {totals['broke']} broke the agent, {totals['held']} held, {totals['errored']} errored "
         f"of {sum(totals.values())}",
         highlight=False,
+        soft_wrap=True,
     )
     bad = [finding for finding in report.findings() if finding.verdict != "held"]
     for finding in bad[:SHOWN_BREAKS]:
