@@ -282,3 +282,15 @@ def test_llm_paraphrases_become_variants_and_bad_replies_are_skipped_with_why(
     ]
     assert len(fake_llm.requests) == 3
     assert all(attack.payload[0] in request.text for request in fake_llm.requests)
+
+
+def test_the_example_attack_in_the_docs_is_a_valid_attack() -> None:
+    """docs/redteam.md teaches how to add an attack; its example must load as written."""
+    from convoscope.simulate.redteam.library import parse_attacks
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "redteam.md"
+    (block,) = re.findall(r"```yaml\n(.*?)```", docs.read_text(), re.DOTALL)
+    (attack,) = parse_attacks(block, "docs/redteam.md")
+    assert attack.id == "ua-change-address" and attack.category is Category.UNAUTHORIZED_ACTION
+    scenario = scenario_for(attack, ["BLUE-HARBOR-7"])
+    assert scenario.checks.forbidden_tools[0].tool == "update_address"
