@@ -320,6 +320,9 @@ def test_the_failed_metrics_become_the_suites_and_unknown_ones_are_noted() -> No
     assert made.suite.metrics == ["loop_detection"]
     assert any("our_house_style" in note for note in made.notes)
 
+    only_custom = derive_from_call(_stored(call, [_score("our_house_style", False)]))
+    assert only_custom.suite.metrics is None  # an empty list would mean the same, less plainly
+
     nothing_failed = derive_from_call(_stored(call, [_score("latency", True)]))
     assert nothing_failed.suite.metrics is None
     assert any("no metric failed" in note for note in nothing_failed.notes)

@@ -138,6 +138,7 @@ def derive_from_call(stored: StoredCall, *, llm: JudgeClient | None = None) -> F
                 notes.append(
                     f"metric {name!r} failed but is not a built-in one: the replay cannot re-check it"
                 )
+        metrics = metrics or None
     else:
         notes.append("no metric failed on this call: the replay is scored with the agent's usual metrics")
     expected = _expected(call, failed)
@@ -166,7 +167,7 @@ def derive_from_call(stored: StoredCall, *, llm: JudgeClient | None = None) -> F
     tags = [FROM_CALL_TAG, *([call.agent_id] if call.agent_id else [])]
     scenario = Scenario(
         id=sid,
-        name=f"From call {call_id} ({call.started_at:%Y-%m-%d %H:%M} UTC)",
+        name=f"From call {call_id} ({call.started_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC)",
         goal=goal,
         instructions=instructions,
         facts=facts,
@@ -194,10 +195,10 @@ def derive_from_call(stored: StoredCall, *, llm: JudgeClient | None = None) -> F
 def _script(call: Call, call_id: str) -> Script:
     """The caller's lines in order; the last one is the closing when the caller hung up right after it."""
     spoken = [turn for turn in call.turns if turn.role in (Role.USER, Role.AGENT) and turn.text.strip()]
-    lines = [turn.text.strip() for turn in spoken if turn.role is Role.USER]
     if call.source is CallSource.SIMULATION:
         # The engine says this itself when the agent is silent; a replay that scripted it would say it twice.
-        lines = [line for line in lines if line != ARE_YOU_THERE]
+        spoken = [turn for turn in spoken if turn.role is not Role.USER or turn.text.strip() != ARE_YOU_THERE]
+    lines = [turn.text.strip() for turn in spoken if turn.role is Role.USER]
     if not lines:
         raise InputError(f"call {call_id} has no caller turns: there is nothing to replay")
     if call.end_reason is EndReason.USER_HANGUP and spoken[-1].role is Role.USER:
