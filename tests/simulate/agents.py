@@ -18,10 +18,12 @@ otherwise echoes. The first path segment picks a misbehaviour, so one server ser
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +39,19 @@ GREETING = "Hello! How can I help you today?"
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on (an agent that is down)."""
+    """A loopback port free right now (for a server about to listen on it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port bound but never listening, for as long as the block runs: an agent that is down.
+    Holding it bound keeps another process from starting to listen there in the meantime."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def agent_turn(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]], bool]:
@@ -96,7 +107,15 @@ class HttpAgent:
         self.seen.append(Seen(path=path, headers=headers, body=body, client_port=scope["client"][1]))
         behaviour = path.strip("/").split("/")[0]
         if behaviour == "slow":
-            await asyncio.sleep(SLOW_S)
+            # Think for SLOW_S, or until the client gives up (its disconnect is the next event): the
+            # handler never outlives the test that called it, so the server shuts down clean.
+            try:
+                async with asyncio.timeout(SLOW_S):
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                return
+            except TimeoutError:
+                pass
         if behaviour == "fail":
             await _respond(send, 500, b"agent crashed: boom", "text/plain")
             return
@@ -254,13 +273,8 @@ def _reply_frame(text: str | None, calls: list[dict[str, Any]], end_call: bool) 
 def serve_websocket_agent() -> Iterator[WebSocketAgent]:
     """The WebSocket agent on its own event loop in a thread, for as long as the generator is open."""
     agent = WebSocketAgent()
-    ready = threading.Event()
-    loop = asyncio.new_event_loop()
-    stop: asyncio.Event | None = None
 
-    async def main() -> None:
-        nonlocal stop
-        stop = asyncio.Event()
+    async def main(stop: asyncio.Event, ready: threading.Event) -> None:
         async with serve(
             agent.handler, "127.0.0.1", 0, process_request=agent.process_request, backlog=2048
         ) as server:
@@ -269,14 +283,79 @@ def serve_websocket_agent() -> Iterator[WebSocketAgent]:
             ready.set()
             await stop.wait()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(20), "the WebSocket agent did not start"
-    try:
+    with _loop_thread(main):
         yield agent
+
+
+@dataclass
+class DroppingAgent:
+    """A webhook agent over raw HTTP/1.1 that keeps connections alive, then drops the *second* request
+    on a connection without answering: exactly what a client sees when it reuses a kept-alive
+    connection as the server's idle timeout closes it. Under ``/always`` it drops every request."""
+
+    url: str = ""
+    connections: int = 0
+    requests: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                body = await reader.readexactly(int(length.group(1)) if length else 0)
+                self.requests += 1
+                if served or head.split(b" ")[1].startswith(b"/always"):
+                    return  # the connection closes with the request unanswered
+                served += 1
+                answer = orjson.dumps(_webhook_answer(orjson.loads(body)["messages"], "ok"))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                    % len(answer)
+                    + answer
+                )
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+
+def serve_dropping_agent() -> Iterator[DroppingAgent]:
+    """The :class:`DroppingAgent` on its own event loop in a thread."""
+    agent = DroppingAgent()
+
+    async def main(stop: asyncio.Event, ready: threading.Event) -> None:
+        server = await asyncio.start_server(agent.handle, "127.0.0.1", 0)
+        async with server:
+            agent.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            ready.set()
+            await stop.wait()
+
+    with _loop_thread(main):
+        yield agent
+
+
+@contextmanager
+def _loop_thread(main: Callable[[asyncio.Event, threading.Event], Awaitable[None]]) -> Iterator[None]:
+    """Run ``main(stop, ready)`` on a fresh event loop in a thread: the block starts once ``ready`` is
+    set and, when it ends, ``stop`` is set and the thread joined."""
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stops: list[asyncio.Event] = []
+
+    async def run() -> None:
+        stops.append(asyncio.Event())
+        await main(stops[0], ready)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    assert ready.wait(20), "the agent did not start"
+    try:
+        yield
     finally:
-        assert stop is not None
-        loop.call_soon_threadsafe(stop.set)
+        loop.call_soon_threadsafe(stops[0].set)
         thread.join(timeout=10)
         loop.close()
 
@@ -284,11 +363,14 @@ def serve_websocket_agent() -> Iterator[WebSocketAgent]:
 __all__ = [
     "GREETING",
     "SLOW_S",
+    "DroppingAgent",
     "HttpAgent",
     "Seen",
     "WebSocketAgent",
     "agent_turn",
     "free_port",
+    "refusing_port",
+    "serve_dropping_agent",
     "serve_http_agent",
     "serve_websocket_agent",
 ]

@@ -35,9 +35,11 @@ from convoscope.simulate.connectors.websocket_text import WebSocketConnector
 
 from .agents import (
     GREETING,
+    DroppingAgent,
     HttpAgent,
     WebSocketAgent,
-    free_port,
+    refusing_port,
+    serve_dropping_agent,
     serve_http_agent,
     serve_websocket_agent,
 )
@@ -186,16 +188,16 @@ def test_the_agent_speaks_first_when_asked_with_nothing_new(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_agent_that_is_down_is_unreachable(kind: str) -> None:
-    port = free_port()
-    connector: Connector
-    if kind == "openai":
-        connector = OpenAIChatConnector(f"http://127.0.0.1:{port}/v1", model="m")
-    elif kind == "webhook":
-        connector = WebhookConnector(f"http://127.0.0.1:{port}/webhook?key=secret")
-    else:
-        connector = WebSocketConnector(f"ws://127.0.0.1:{port}/chat")
-    with pytest.raises(AgentUnreachable, match=f"127.0.0.1:{port}") as caught:
-        talk(connector, say("hello"))
+    with refusing_port() as port:
+        connector: Connector
+        if kind == "openai":
+            connector = OpenAIChatConnector(f"http://127.0.0.1:{port}/v1", model="m")
+        elif kind == "webhook":
+            connector = WebhookConnector(f"http://127.0.0.1:{port}/webhook?key=secret")
+        else:
+            connector = WebSocketConnector(f"ws://127.0.0.1:{port}/chat")
+        with pytest.raises(AgentUnreachable, match=f"127.0.0.1:{port}") as caught:
+            talk(connector, say("hello"))
     assert "secret" not in str(caught.value)
 
 
@@ -247,6 +249,27 @@ def test_300_conversations_at_once_each_get_their_own_replies(
 
     results = asyncio.run(go())
     assert results == [(f"You said: I am caller {index}", {"city": f"City{index}"}) for index in range(count)]
+
+
+def test_conversations_beyond_the_pool_wait_for_a_connection_instead_of_failing(
+    make: Callable[..., Connector],
+) -> None:
+    connector = make("webhook", max_connections=2)
+
+    async def conversation(index: int) -> str | None:
+        session = await connector.open(f"conv-{index}")
+        line = [user(f"caller {index}")]
+        reply: AgentReply = await session.respond(line, line, timeout_s=30)
+        await session.close()
+        return reply.text
+
+    async def go() -> list[str | None]:
+        try:
+            return await asyncio.gather(*(conversation(index) for index in range(20)))
+        finally:
+            await connector.aclose()
+
+    assert asyncio.run(go()) == [f"You said: caller {index}" for index in range(20)]
 
 
 # ---------------------------------------------------------------- OpenAI-compatible
@@ -327,6 +350,27 @@ def test_webhook_posts_the_conversation_id_and_the_whole_history(http_agent: Htt
     talk(connector, say("hello", before=[SYSTEM]), conversation_id="conv-42")
     [seen] = [seen for seen in http_agent.seen if seen.headers.get("x-test") == "webhook-request"]
     assert seen.body == {"conversation_id": "conv-42", "messages": [SYSTEM, user("hello")]}
+
+
+def test_a_kept_alive_connection_dropped_under_a_request_is_retried_once_on_a_fresh_one() -> None:
+    for agent in serve_dropping_agent():
+        assert isinstance(agent, DroppingAgent)
+
+        async def two_turns(session: Any) -> list[str | None]:
+            history: list[Message] = []
+            texts = []
+            for line in ("one", "two"):
+                history.append(user(line))
+                reply: AgentReply = await session.respond(history, history[-1:], timeout_s=5)
+                history.append(assistant(reply))
+                texts.append(reply.text)
+            return texts
+
+        assert talk(WebhookConnector(f"{agent.url}/hook"), two_turns) == ["You said: one", "You said: two"]
+        assert (agent.requests, agent.connections) == (3, 2), "turn two was dropped once, then answered"
+        with pytest.raises(AgentUnreachable, match="/always"):
+            talk(WebhookConnector(f"{agent.url}/always"), say("hello"))
+        assert agent.requests == 5, "a second drop is not retried"
 
 
 def test_webhook_end_call_and_arguments_as_json_text(make: Callable[..., Connector]) -> None:
@@ -430,7 +474,7 @@ def test_registry_reads_the_api_key_from_the_environment(monkeypatch: pytest.Mon
         "openai", {"base_url": "http://127.0.0.1:1/v1", "model": "m", "api_key_env": "AGENT_KEY_FOR_TEST"}
     )
     assert isinstance(connector, OpenAIChatConnector)
-    assert connector.client.headers["authorization"] == "Bearer sk-env"
+    assert connector.pool.headers["authorization"] == "Bearer sk-env"
     asyncio.run(connector.aclose())
     monkeypatch.delenv("AGENT_KEY_FOR_TEST")
     with pytest.raises(InputError, match="'AGENT_KEY_FOR_TEST'.*not set"):

@@ -4,11 +4,19 @@ Both HTTP connectors (OpenAI-compatible and webhook) are stateless: each turn is
 history. What they share is how to be a good client at simulation scale and how to blame failures:
 
 * **The pool.** A run keeps hundreds of conversations in flight (the simulator aims at 500 at once) against
-  one agent, so each connector holds one ``httpx.AsyncClient`` whose pool has room for every one of them
-  (:data:`DEFAULT_MAX_CONNECTIONS`) and keeps connections alive between turns (HTTP/1.1 keep-alive: a
-  conversation's next turn rarely pays a new TCP handshake). Waiting for a free connection has no timeout
-  of its own; it counts against the turn's deadline instead, so a too-small pool shows up as slow turns,
-  not as failures blamed on the agent.
+  one agent, so each connector holds room for every one of them (:data:`DEFAULT_MAX_CONNECTIONS`) and
+  keeps connections alive between turns (HTTP/1.1 keep-alive: a conversation's next turn rarely pays a
+  new TCP handshake). The room is split into ``httpx.AsyncClient`` shards of
+  :data:`SHARD_CONNECTIONS`, each conversation keeping to one: httpcore's pool bookkeeping costs time
+  quadratic in its number of connections on every request, which at 300 connections in one pool was most
+  of the client's CPU (measured: over half of a 600-request run). Waiting for a free connection has no
+  timeout of its own; it counts against the turn's deadline instead, so a too-small pool shows up as
+  slow turns, not as failures blamed on the agent.
+* **Stale connections.** A server closes a kept-alive connection after its own idle timeout (5 s for
+  uvicorn and Node.js), and a request sent on it just as it closes fails with no answer. Two defences:
+  idle connections are dropped here first (:data:`KEEPALIVE_EXPIRY_S`), and a request whose connection
+  drops before any answer is sent once more on a fresh one. Both HTTP protocols post the whole history,
+  so a repeat asks the same question again; it does not act twice. A second drop is the agent's.
 * **The blame.** A refused or broken connection, or an HTTP error status, is :class:`AgentUnreachable`
   (with the status and the start of the body, because that is what tells a 401 from a crashed agent); no
   answer within ``timeout_s`` is :class:`AgentTimeout`; anything else wrong with a 2xx body is the
@@ -18,6 +26,8 @@ history. What they share is how to be a good client at simulation scale and how 
 from __future__ import annotations
 
 import asyncio
+import math
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,7 +42,7 @@ from .base import AgentTimeout, AgentUnreachable
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_MAX_CONNECTIONS",
-    "make_client",
+    "ClientPool",
     "post_json",
     "public_url",
 ]
@@ -43,8 +53,15 @@ DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 """How long a TCP (and TLS) connection may take before the agent counts as unreachable."""
 
-KEEPALIVE_EXPIRY_S = 30.0
-"""Idle connections are kept this long: longer than a simulated caller's pause between turns."""
+SHARD_CONNECTIONS = 32
+"""Connections per ``httpx.AsyncClient``: small enough that its pool's bookkeeping stays cheap."""
+
+KEEPALIVE_EXPIRY_S = 4.0
+"""Idle connections are kept this long: under the 5 s idle timeout of common servers (uvicorn, Node.js),
+so the pool lets a connection go before the server does rather than racing it."""
+
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+"""How a connection that closed under a request shows itself (no answer, a reset, a broken pipe)."""
 
 
 def public_url(url: str) -> str:
@@ -56,28 +73,57 @@ def public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def make_client(
-    *, headers: Mapping[str, str] | None, max_connections: int, connect_timeout_s: float
-) -> httpx.AsyncClient:
-    """The connector's one client: a pool for ``max_connections`` kept-alive HTTP/1.1 connections.
+class ClientPool:
+    """The connector's connections: ``max_connections`` kept-alive HTTP/1.1 connections in shards.
 
-    Redirects are not followed (an agent endpoint that redirects a POST is misconfigured, and saying so
-    beats replaying the body somewhere else), and proxies come from the environment as for any client.
+    :meth:`client` gives each new conversation a shard, in turn, so conversations spread evenly and
+    a conversation's turns reuse its shard's connections. Shards are made on first use and share one TLS
+    context (loading the CA bundle once, not per shard). Redirects are not followed (an agent endpoint
+    that redirects a POST is misconfigured, and saying so beats replaying the body elsewhere); proxies
+    come from the environment as for any client.
     """
-    if max_connections < 1:
-        raise ValueError("max_connections must be at least 1")
-    return httpx.AsyncClient(
-        headers=dict(headers or {}),
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=KEEPALIVE_EXPIRY_S,
-        ),
-        timeout=httpx.Timeout(60.0, connect=connect_timeout_s, pool=None),
-        http1=True,
-        http2=False,
-        follow_redirects=False,
-    )
+
+    def __init__(
+        self, *, headers: Mapping[str, str] | None, max_connections: int, connect_timeout_s: float
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.headers = dict(headers or {})
+        self.max_connections = max_connections
+        self._shards = math.ceil(max_connections / SHARD_CONNECTIONS)
+        self._per_shard = math.ceil(max_connections / self._shards)
+        self._connect_timeout_s = connect_timeout_s
+        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._opened = 0
+
+    def client(self) -> httpx.AsyncClient:
+        """The client a new conversation uses for all its turns."""
+        index = self._opened % self._shards
+        self._opened += 1
+        client = self._clients.get(index)
+        if client is None:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
+            client = self._clients[index] = httpx.AsyncClient(
+                headers=self.headers,
+                verify=self._ssl,
+                limits=httpx.Limits(
+                    max_connections=self._per_shard,
+                    max_keepalive_connections=self._per_shard,
+                    keepalive_expiry=KEEPALIVE_EXPIRY_S,
+                ),
+                timeout=httpx.Timeout(60.0, connect=self._connect_timeout_s, pool=None),
+                http1=True,
+                http2=False,
+                follow_redirects=False,
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close every shard's connections."""
+        clients, self._clients = list(self._clients.values()), {}
+        await asyncio.gather(*(client.aclose() for client in clients))
 
 
 async def post_json(
@@ -92,17 +138,24 @@ async def post_json(
 
     ``timeout_s`` bounds the wait for the agent's answer (each read, and the whole exchange once a
     connection is had: connect time is bounded apart by ``connect_timeout_s`` and blamed as unreachable).
-    The latency runs from just before the request is sent to the last byte of the answer.
+    The latency runs from just before the request is sent to the last byte of the answer (of the attempt
+    that got one, when a dropped connection made a second necessary).
     """
     content = orjson.dumps(body)
     where = public_url(url)
     timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=None)
-    started = time.perf_counter()
     try:
         async with asyncio.timeout(connect_timeout_s + timeout_s):
-            response = await client.post(
-                url, content=content, headers={"content-type": "application/json"}, timeout=timeout
-            )
+            for attempt in (1, 2):
+                started = time.perf_counter()
+                try:
+                    response = await client.post(
+                        url, content=content, headers={"content-type": "application/json"}, timeout=timeout
+                    )
+                    break
+                except _DROPPED:
+                    if attempt == 2:
+                        raise
     except TimeoutError:
         raise AgentTimeout(f"{where} did not answer within {timeout_s:g} s") from None
     except httpx.ConnectTimeout:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ._http import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, make_client, post_json
+from ._http import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, ClientPool, post_json
 from ._wire import load_json_object, tool_calls, usage_counts
 from .base import AgentReply, AgentSession, MalformedReply, Message
 
@@ -63,10 +63,11 @@ def parse_webhook_reply(data: bytes, *, latency_s: float = 0.0) -> AgentReply:
 
 
 class _WebhookSession:
-    """One conversation: its id, sent with every turn; the connection comes from the connector's pool."""
+    """One conversation: its id, sent with every turn, and its shard of the connector's pool."""
 
     def __init__(self, connector: WebhookConnector, conversation_id: str) -> None:
         self._connector = connector
+        self._client = connector.pool.client()
         self.conversation_id = conversation_id
 
     async def respond(
@@ -74,7 +75,7 @@ class _WebhookSession:
     ) -> AgentReply:
         connector = self._connector
         data, latency_s = await post_json(
-            connector.client,
+            self._client,
             connector.url,
             {"conversation_id": self.conversation_id, "messages": list(history)},
             timeout_s=timeout_s,
@@ -87,7 +88,7 @@ class _WebhookSession:
 
 
 class WebhookConnector:
-    """Reach an agent through ``POST {url}`` with the protocol above; one pooled client for all conversations.
+    """Reach an agent through ``POST {url}`` with the protocol above; one pool for every conversation.
 
     ``headers`` are sent with every request (an API key, say); ``max_connections`` sizes the pool (at least
     the number of conversations run at once).
@@ -103,7 +104,7 @@ class WebhookConnector:
     ) -> None:
         self.url = url
         self.connect_timeout_s = connect_timeout_s
-        self.client = make_client(
+        self.pool = ClientPool(
             headers=headers, max_connections=max_connections, connect_timeout_s=connect_timeout_s
         )
 
@@ -111,4 +112,4 @@ class WebhookConnector:
         return _WebhookSession(self, conversation_id)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._http import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, make_client, post_json
+from ._http import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, ClientPool, post_json
 from ._wire import load_json_object, reply_text, tool_call, usage_counts
 from .base import AgentReply, AgentSession, MalformedReply, Message, ToolCallRequest
 
@@ -63,17 +63,18 @@ def parse_chat_completion(data: bytes, *, latency_s: float = 0.0) -> AgentReply:
 
 
 class _ChatSession:
-    """One conversation: nothing is held between turns but the connector's pool."""
+    """One conversation: nothing is held between turns but its shard of the connector's pool."""
 
     def __init__(self, connector: OpenAIChatConnector) -> None:
         self._connector = connector
+        self._client = connector.pool.client()
 
     async def respond(
         self, history: Sequence[Message], new: Sequence[Message], *, timeout_s: float
     ) -> AgentReply:
         connector = self._connector
         data, latency_s = await post_json(
-            connector.client,
+            self._client,
             connector.url,
             connector.request_body(history),
             timeout_s=timeout_s,
@@ -86,7 +87,7 @@ class _ChatSession:
 
 
 class OpenAIChatConnector:
-    """Reach an agent through ``POST {base_url}/chat/completions``; one pooled client for every conversation.
+    """Reach an agent through ``POST {base_url}/chat/completions``; one pool for every conversation.
 
     ``base_url`` is the API root, as OpenAI clients take it (``http://host:port/v1``). ``tools`` (OpenAI's
     tool list) and ``extra_body`` (merged into the request last, e.g. ``{"temperature": 0}``) go in every
@@ -114,7 +115,7 @@ class OpenAIChatConnector:
         all_headers = dict(headers or {})
         if api_key:
             all_headers["authorization"] = f"Bearer {api_key}"
-        self.client = make_client(
+        self.pool = ClientPool(
             headers=all_headers, max_connections=max_connections, connect_timeout_s=connect_timeout_s
         )
 
@@ -130,4 +131,4 @@ class OpenAIChatConnector:
         return _ChatSession(self)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()
