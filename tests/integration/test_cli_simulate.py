@@ -145,5 +145,58 @@ def test_through_a_running_server_the_server_stores_and_scores_the_calls(tmp_pat
             f"{server.url}/api/v1/calls", params={"source": "simulation"}, headers=headers, timeout=10
         )
         assert listed.status_code == 200 and len(listed.json()["items"]) == 4
+        runs = httpx.get(f"{server.url}/api/v1/simulation/runs", headers=headers, timeout=10).json()["items"]
+        assert [(r["suite_id"], r["passed"]) for r in runs] == [("smoke", 4)]
+        kept = httpx.get(f"{server.url}/api/v1/simulation/runs/{runs[0]['id']}", headers=headers, timeout=10)
+        assert kept.status_code == 200 and len(kept.json()["conversations"]) == 4
+        compared = httpx.get(
+            f"{server.url}/api/v1/simulation/compare",
+            params={"baseline": runs[0]["id"], "candidate": runs[0]["id"]},
+            headers=headers,
+            timeout=10,
+        )
+        assert compared.status_code == 200 and compared.json()["regressions"] == []
+        bad = httpx.post(
+            f"{server.url}/api/v1/simulation/runs", json={"run_id": "x"}, headers=headers, timeout=10
+        )
+        assert bad.status_code == 422 and bad.json()["error"]["type"] == "PayloadError"
     finally:
         server.stop()
+
+
+def test_a_b_against_a_baseline_agent_flags_the_regression_and_keeps_both_runs(
+    tmp_path: Path, defs: Path
+) -> None:
+    data = tmp_path / "data"
+    result = run_cli(
+        "simulate",
+        "smoke",
+        "--agent",
+        "clinic-no-transfer",
+        "--baseline-agent",
+        "clinic",
+        "--defs",
+        str(defs),
+        "--iterations",
+        "6",
+        data_dir=data,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    assert "detectably worse: (conversation passed), scenario_checks" in text
+    listed = run_cli("runs", "list", "--suite", "smoke", data_dir=data)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("clinic") >= 2
+    runs = [line.split()[0] for line in listed.stdout.splitlines() if line.strip().startswith("run-")]
+    candidate, baseline = runs[:2]  # newest first
+    compared = run_cli("runs", "compare", baseline, candidate, "--json", data_dir=data)
+    assert compared.returncode == 1
+    assert json.loads(compared.stdout)["regressions"] == ["(conversation passed)", "scenario_checks"]
+    same = run_cli("runs", "compare", baseline, baseline, data_dir=data)
+    assert same.returncode == 0 and "no metric is detectably worse" in same.stdout
+    again = run_cli(
+        "simulate", "smoke", "--agent", "clinic", "--baseline", baseline, "--defs", str(defs), data_dir=data
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    missing = run_cli("runs", "show", "run-nope", data_dir=data)
+    assert missing.returncode == 1 and "run run-nope not found" in missing.stderr

@@ -135,6 +135,17 @@ def test_another_projects_dead_letters_are_not_visible_or_retryable(
     assert client.get(f"/api/v1/ingest/{row}", headers=AUTH).status_code == 404
 
 
+def test_ingest_ids_past_64_bits_are_refused_not_passed_to_the_database(client: TestClient) -> None:
+    huge = 2**64 + 5
+    for response in (
+        client.get("/api/v1/ingest", params={"status": "pending", "before": huge}, headers=AUTH),
+        client.post(f"/api/v1/ingest/{huge}/retry", headers=AUTH),
+        client.get(f"/api/v1/ingest/{huge}", headers=AUTH),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["type"] == "PayloadError"
+
+
 def test_a_row_older_rules_accepted_is_dead_lettered_at_once_without_holding_back_others(
     services: Services, client: TestClient, drain: Callable[[], int]
 ) -> None:

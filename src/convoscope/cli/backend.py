@@ -46,6 +46,18 @@ class Backend(Protocol):
         """Keep scores computed by the command; False where the server computes its own instead."""
         ...
 
+    def save_run(self, report: dict[str, Any]) -> None:
+        """Keep a simulation run's result (``RunReport.to_json()``)."""
+        ...
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """A kept run's result; NotFound if absent."""
+        ...
+
+    def list_runs(self, *, suite: str | None, agent: str | None, limit: int) -> list[dict[str, Any]]:
+        """Kept runs, newest first, as the API lists them."""
+        ...
+
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
         """A page of calls."""
         ...
@@ -150,6 +162,16 @@ class HttpBackend:
         """The server evaluates every call it stores with the same evaluators: nothing to send."""
         return False
 
+    def save_run(self, report: dict[str, Any]) -> None:
+        self._check(self._client.post("/api/v1/simulation/runs", json=report))
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return dict(self._check(self._client.get(f"/api/v1/simulation/runs/{run_id}")))
+
+    def list_runs(self, *, suite: str | None, agent: str | None, limit: int) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"suite": suite, "agent": agent, "limit": limit}.items() if v is not None}
+        return list(self._check(self._client.get("/api/v1/simulation/runs", params=params))["items"])
+
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
         params: dict[str, Any] = {
             "agent": filters.agent_id,
@@ -197,6 +219,23 @@ class DirectBackend:
     def store_scores(self, scores: Sequence[MetricResult]) -> bool:
         self._stores.store.insert_scores(self._project_id, list(scores))
         return True
+
+    def save_run(self, report: dict[str, Any]) -> None:
+        from ..simulate.results import RunResult
+
+        self._stores.meta.save_run(self._project_id, RunResult.model_validate(report).model_dump(mode="json"))
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        found = self._stores.meta.get_run(self._project_id, run_id)
+        if found is None:
+            raise NotFound(f"run {run_id} not found")
+        return found
+
+    def list_runs(self, *, suite: str | None, agent: str | None, limit: int) -> list[dict[str, Any]]:
+        from dataclasses import asdict
+
+        runs = self._stores.meta.list_runs(self._project_id, suite_id=suite, agent_id=agent, limit=limit)
+        return [asdict(run) | {"started_at": run.started_at.isoformat()} for run in runs]
 
     def list_calls(self, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
         return self._stores.store.list_calls(self._project_id, filters, limit=limit, cursor=cursor)

@@ -77,25 +77,17 @@ def list_runs(
     """Kept runs, newest first."""
 
     def work() -> None:
-        from rich.table import Table
-
         with _backend(data_dir, project) as backend:
             runs = backend.list_runs(suite=suite, agent=agent, limit=limit)
-        table = Table()
-        for column in ("run", "suite", "agent", "version", "started (UTC)", "passed", "failed", "errored"):
-            table.add_column(column, no_wrap=column == "run")
+        # Plain columns, never cut: a run id must be usable as printed (runs show / compare / --baseline).
+        rows = [("run", "suite", "agent", "version", "started (UTC)", "passed", "failed", "errored")]
         for run in runs:
-            table.add_row(
-                run["id"],
-                run["suite_id"],
-                run["agent_id"],
-                run["agent_version"],
-                str(run["started_at"])[:19].replace("T", " "),
-                str(run["passed"]),
-                str(run["failed"]),
-                str(run["errored"]),
-            )
-        console.print(table)
+            started = str(run["started_at"])[:19].replace("T", " ")
+            counts = (str(run["passed"]), str(run["failed"]), str(run["errored"]))
+            rows.append((run["id"], run["suite_id"], run["agent_id"], run["agent_version"], started, *counts))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
     run_reporting_errors(work)
 

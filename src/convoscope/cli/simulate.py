@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -103,93 +103,156 @@ def simulate_command(
     iterations: Annotated[int | None, typer.Option(help="Override the suite's iterations.", min=1)] = None,
     concurrency: Annotated[int, typer.Option(help="Conversations in flight at once.", min=1)] = 32,
     agent_version: Annotated[str | None, typer.Option(help="Override the agent's version label.")] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="A kept run id to compare this run with (A/B).")
+    ] = None,
+    baseline_agent: Annotated[
+        str | None,
+        typer.Option("--baseline-agent", help="Run the suite against this agent first and compare."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the run's result here.")] = None,
-    store: Annotated[bool, typer.Option(help="Store the simulated calls in the project.")] = True,
+    store: Annotated[bool, typer.Option(help="Store the simulated calls and the run in the project.")] = True,
     data_dir: DataDir = None,
     project: Project = "default",
 ) -> None:
-    """Run a suite of simulated conversations against an agent; exit 0 pass, 1 fail, 2 error."""
+    """Run a suite of simulated conversations against an agent; exit 0 pass, 1 fail, 2 error.
+
+    With --baseline or --baseline-agent the run is compared with another run of the suite, metric by
+    metric; a metric that is detectably worse counts as a failure (exit 1).
+    """
     from ..errors import ConvoscopeError, InputError
 
     try:
         definitions, chosen = _definitions(suite, defs)
-        spec = definitions.agents.get(agent)
-        if spec is None:
-            known = ", ".join(sorted(definitions.agents)) or "none"
-            raise InputError(f"unknown agent {agent!r} (agents defined: {known})")
+
+        def spec_of(name: str) -> AgentSpec:
+            spec = definitions.agents.get(name)
+            if spec is None:
+                known = ", ".join(sorted(definitions.agents)) or "none"
+                raise InputError(f"unknown agent {name!r} (agents defined: {known})")
+            return spec
+
+        candidate = spec_of(agent)
         if agent_version is not None:
-            spec = spec.model_copy(update={"version": agent_version})
-        report = _run(definitions, chosen, spec, iterations, concurrency, data_dir, project, store)
+            candidate = candidate.model_copy(update={"version": agent_version})
+        if baseline is not None and baseline_agent is not None:
+            raise InputError("give --baseline (a kept run) or --baseline-agent (run it now), not both")
+        runner = _Runner(definitions, chosen, iterations, concurrency, data_dir, project, store)
+        reference = runner.kept(baseline) if baseline is not None else None
+        if baseline_agent is not None:
+            reference = runner.run(spec_of(baseline_agent)).to_json()
+        report = runner.run(candidate)
     except ConvoscopeError as exc:
         fail(str(exc), BAD_INPUT_EXIT)
     except ValueError as exc:
         fail(str(exc), BAD_INPUT_EXIT)
     _summary(report)
+    code = report.exit_code()
+    if reference is not None:
+        regressions = _comparison(reference, report.to_json())
+        if regressions and code == 0:
+            code = 1
     if json_out is not None:
         import json
 
         json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-    raise typer.Exit(code=report.exit_code())
+    raise typer.Exit(code=code)
 
 
-def _run(
-    definitions: Definitions,
-    suite: Suite,
-    spec: AgentSpec,
-    iterations: int | None,
-    concurrency: int,
-    data_dir: Path | None,
-    project: str,
-    store: bool,
-) -> RunReport:
-    from ..config import load_settings
-    from ..evals.llm import JudgeClient, JudgeConfig
-    from ..simulate.connectors.registry import connector_from_config
-    from ..simulate.runner import default_scorer, plan, run_suite
-    from .backend import open_backend
-    from .locate import command_settings
+def _comparison(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+    """Print the A/B table; returns the metrics that are detectably worse."""
+    from ..simulate.compare import compare_runs
+    from .runs import print_comparison
 
-    # Without storing, no data directory is needed: only the settings (the LLM endpoint for LLM callers).
-    settings = command_settings(data_dir, reads_only=False) if store else load_settings(data_dir=data_dir)
-    config = JudgeConfig.from_settings(settings)
-    llm = JudgeClient(config) if config is not None else None
-    work = plan(definitions, suite, iterations=iterations)
-    progress_total = len(work)
-    try:
+    comparison = compare_runs(baseline, candidate)
+    print_comparison(console, comparison)
+    return [m.metric for m in comparison.regressions]
+
+
+class _Runner:
+    """Runs the suite against an agent and keeps what it produced (calls, scores, the run's result)."""
+
+    def __init__(
+        self,
+        definitions: Definitions,
+        suite: Suite,
+        iterations: int | None,
+        concurrency: int,
+        data_dir: Path | None,
+        project: str,
+        store: bool,
+    ) -> None:
+        from ..config import load_settings
+        from .locate import command_settings
+
+        self.definitions = definitions
+        self.suite = suite
+        self.iterations = iterations
+        self.concurrency = concurrency
+        self.project = project
+        self.store = store
+        # Without storing, no data directory is needed: only the settings (the LLM endpoint for LLM callers).
+        self.settings = (
+            command_settings(data_dir, reads_only=False) if store else load_settings(data_dir=data_dir)
+        )
+
+    def kept(self, run_id: str) -> dict[str, Any]:
+        """A kept run of the same suite."""
+        from .backend import open_backend
+
+        with open_backend(self.settings, project=self.project) as backend:
+            found = backend.get_run(run_id)
+        if found.get("suite") != self.suite.id:
+            raise ValueError(f"run {run_id} is a run of suite {found.get('suite')!r}, not {self.suite.id!r}")
+        return found
+
+    def run(self, spec: AgentSpec) -> RunReport:
+        from ..evals.llm import JudgeClient, JudgeConfig
+        from ..simulate.connectors.registry import connector_from_config
+        from ..simulate.runner import default_scorer, plan, run_suite
         from ._shared import count_progress
+        from .backend import open_backend
 
-        with count_progress() as progress:
-            task = progress.add_task(f"simulating {suite.id}", total=progress_total)
+        config = JudgeConfig.from_settings(self.settings)
+        llm = JudgeClient(config) if config is not None else None
+        work = plan(self.definitions, self.suite, iterations=self.iterations)
+        try:
+            with count_progress() as progress:
+                task = progress.add_task(f"simulating {self.suite.id} against {spec.id}", total=len(work))
 
-            def landed(_: ConversationResult) -> None:
-                progress.advance(task)
+                def landed(_: ConversationResult) -> None:
+                    progress.advance(task)
 
-            async def go() -> RunReport:
-                connector = connector_from_config(spec.connector.kind, spec.connector.settings())
-                try:
-                    return await run_suite(
-                        definitions,
-                        suite,
-                        spec,
-                        connector,
-                        scorer=default_scorer(suite, judge=llm),
-                        llm=llm,
-                        concurrency=concurrency,
-                        on_result=landed,
-                        items=work,
-                    )
-                finally:
-                    await connector.aclose()
+                async def go() -> RunReport:
+                    connector = connector_from_config(spec.connector.kind, spec.connector.settings())
+                    try:
+                        return await run_suite(
+                            self.definitions,
+                            self.suite,
+                            spec,
+                            connector,
+                            scorer=default_scorer(self.suite, judge=llm),
+                            llm=llm,
+                            concurrency=self.concurrency,
+                            on_result=landed,
+                            items=work,
+                        )
+                    finally:
+                        await connector.aclose()
 
-            report = asyncio.run(go())
-    finally:
-        if llm is not None:
-            llm.close()
-    if store:
-        with open_backend(settings, project=project) as backend:
-            _store(backend, report)
-            err_console.print(f"stored {len(report.results)} calls in project {project} at {backend.where}")
-    return report
+                report = asyncio.run(go())
+        finally:
+            if llm is not None:
+                llm.close()
+        if self.store:
+            with open_backend(self.settings, project=self.project) as backend:
+                _store(backend, report)
+                backend.save_run(report.to_json())
+                err_console.print(
+                    f"stored run {report.run_id} ({len(report.results)} calls) in project {self.project} "
+                    f"at {backend.where}"
+                )
+        return report
 
 
 def _store(backend: Backend, report: RunReport) -> None:

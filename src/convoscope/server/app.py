@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from .. import __version__
-from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, traces, webhooks
+from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, simulation, traces, webhooks
 from .api_docs import install_api_docs
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
@@ -45,7 +45,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     install_error_handlers(app)
     install_api_docs(app)
     routers = (ingest.router, webhooks.router, calls.router, metrics.router, health.router, audio_jobs.router)
-    for router in (*routers, evals.router, otlp.router, traces.router, ui_router):
+    for router in (*routers, evals.router, otlp.router, traces.router, simulation.router, ui_router):
         app.include_router(router)
     app.add_middleware(
         BodyLimitMiddleware,

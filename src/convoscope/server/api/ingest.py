@@ -32,6 +32,10 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
+MAX_INGEST_ID = 2**63 - 1
+"""Ingest ids are 64-bit identities: a larger number names nothing and must not reach the database driver
+(SQLite refuses it with an overflow)."""
+
 
 def _enqueue(
     services: Services, project_id: str, body: bytes, blob_refs: list[str]
@@ -203,7 +207,9 @@ async def list_ingest(
     project: CurrentProject,
     status: Annotated[Literal["failed", "pending"], Query(description="Which requests to list.")] = "failed",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Only requests older than this ingest id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_INGEST_ID, description="Only requests older than this ingest id.")
+    ] = None,
 ) -> IngestPage:
     """The project's ingest requests in one state, newest first (``failed``: the dead letters)."""
     services = get_services(request)
@@ -217,7 +223,7 @@ async def list_ingest(
 # ``:int`` keeps ``/ingest/{source}`` (POST, a vendor name) and this path apart when routing.
 @router.get("/ingest/{ingest_id:int}", summary="Status of one ingest request")
 async def ingest_status(
-    ingest_id: Annotated[int, Path(ge=0)], request: Request, project: CurrentProject
+    ingest_id: Annotated[int, Path(ge=0, le=MAX_INGEST_ID)], request: Request, project: CurrentProject
 ) -> IngestStatus:
     """``pending``, ``done`` or ``failed`` (with the error) for an ``ingest_id`` a POST returned."""
     services = get_services(request)
@@ -228,7 +234,9 @@ async def ingest_status(
 
 
 @router.post("/ingest/{ingest_id}/retry", summary="Put a dead-lettered ingest request back in the queue")
-async def retry_ingest(ingest_id: int, request: Request, project: CurrentProject) -> IngestStatus:
+async def retry_ingest(
+    ingest_id: Annotated[int, Path(ge=0, le=MAX_INGEST_ID)], request: Request, project: CurrentProject
+) -> IngestStatus:
     """A ``failed`` request becomes ``pending`` again, due now; others are answered unchanged."""
     services = get_services(request)
     status = await run_in_threadpool(services.meta.retry_failed, project.id, ingest_id)
