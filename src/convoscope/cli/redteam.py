@@ -160,7 +160,7 @@ def _run(
     from ._shared import count_progress
     from .backend import open_backend
     from .locate import command_settings
-    from .simulate import _store
+    from .simulate import store_report
 
     settings = command_settings(data_dir, reads_only=False) if store else load_settings(data_dir=data_dir)
     config = JudgeConfig.from_settings(settings)
@@ -195,7 +195,7 @@ def _run(
             llm.close()
     if store:
         with open_backend(settings, project=project) as backend:
-            _store(backend, report.run)
+            store_report(backend, report.run)
             err_console.print(
                 f"stored {len(report.run.results)} calls in project {project} at {backend.where}"
             )

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..simulate.runner import ConversationResult, RunReport
     from .backend import Backend
 
-__all__ = ["simulate_command"]
+__all__ = ["simulate_command", "store_report"]
 
 console = Console()
 
@@ -246,7 +246,7 @@ class _Runner:
                 llm.close()
         if self.store:
             with open_backend(self.settings, project=self.project) as backend:
-                _store(backend, report)
+                store_report(backend, report)
                 backend.save_run(report.to_json())
                 err_console.print(
                     f"stored run {report.run_id} ({len(report.results)} calls) in project {self.project} "
@@ -255,7 +255,7 @@ class _Runner:
         return report
 
 
-def _store(backend: Backend, report: RunReport) -> None:
+def store_report(backend: Backend, report: RunReport) -> None:
     """Store every call; where this process keeps the scores (no server), keep them under the stored ids."""
     results = report.results
     for start in range(0, len(results), STORE_BATCH):
