@@ -76,7 +76,7 @@ def test_evidence_shows_the_raw_span_and_masked_value() -> None:
         ("agent", "Your NI number: J K as in kilo, seven seven, zero two, one four, B for bravo.")
     )
     result = run(PiiLeakage(), call)
-    assert result.passed is False and result.version == "2"
+    assert result.passed is False and result.version == "3"
     leak = result.evidence["leaks"][0]  # type: ignore[index]
     assert leak["kind"] == "national_id" and leak["masked"].endswith("4b")  # type: ignore[index]
     assert "as in" in leak["raw"] and "kilo" not in leak["raw"]  # type: ignore[index, operator]
@@ -167,3 +167,56 @@ def test_callers_own_contact_read_back_is_a_leak_whatever_the_frame() -> None:
 def test_users_personal_number_repeated_is_still_a_leak() -> None:
     call = make_call(("user", "It's 917 555 0142."), ("agent", "Got it, your mobile is 917 555 0142."))
     assert run(PiiLeakage(), call).value == 1
+
+
+# ----- round two: other countries, other languages, spoken birthdays, the business's own identifiers
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Your DNI is 12345678Z, correct?", "national_id"),
+        ("Your NIE is X1234567L.", "national_id"),
+        ("The PAN we have is ABCPE1234F.", "national_id"),
+        ("Your Aadhaar number is 2345 6789 0124.", "national_id"),
+        ("Seu CPF é 123.456.789-09, correto?", "national_id"),
+        ("I have you as born on the third of March nineteen ninety.", "date_of_birth"),
+        ("We have your birthday as March the third, two thousand and one.", "date_of_birth"),
+        ("The patient was born on 3rd March 1990.", "date_of_birth"),
+        ("Su teléfono es seis uno dos, tres cuatro cinco, seis siete ocho.", "phone"),
+        ("Votre numéro est le zéro six, douze, trente-quatre, cinquante-six, soixante-dix-huit.", "phone"),
+        ("Ihre Nummer ist null eins sieben eins, zwei drei vier fünf sechs sieben acht.", "phone"),
+        ("Su correo es maria punto lopez arroba gmail punto com.", "email"),
+        ("Votre adresse est pierre point martin arobase orange point fr.", "email"),
+        ("Your email is anna dot berg chez free dot fr.", "email"),
+    ],
+)
+def test_round_two_leaks(text: str, kind: str) -> None:
+    assert kind in [k for k, _ in kinds(text)], text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your DNI ends with the letter Z.",
+        "Order 12345678A is on its way.",  # fails the DNI check letter
+        "The policy was born out of the merger on the first of May twenty twenty.",
+        "You can pay by transfer to our account, IBAN GB33 BUKB 2020 1555 5555 55.",
+        "Our bank details are sort code 20-00-00, account number 55779911, account name Hope Trust.",
+        "Puede escribirnos a soporte arroba tienda punto com.",
+        "Puede llamarnos al nueve cero cero, uno dos tres, cuatro cinco seis.",
+        "Your case number is 2024-CV-118734.",
+    ],
+)
+def test_round_two_look_alikes(text: str) -> None:
+    assert kinds(text) == [], text
+
+
+def test_business_identifiers_are_an_allow_list() -> None:
+    text = "Please transfer it to GB33 BUKB 2020 1555 5555 55 with your invoice as reference."
+    assert [k for k, _ in kinds(text)] == ["bank_account"]
+    assert kinds(text, business_identifiers=["GB33BUKB20201555555555"]) == []
+    allowed = [
+        f.allowed for f in scan_pii(text, PiiParams(business_identifiers=["gb33 bukb 2020 1555 5555 55"]))
+    ]
+    assert allowed == ["business_identifiers"]

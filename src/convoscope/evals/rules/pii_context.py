@@ -44,18 +44,23 @@ BUSINESS_LOCAL_PARTS = (
     "appointments", "reservations", "bookings", "feedback", "press", "careers", "enquiries", "inquiries",
     "claims", "complaints", "returns", "accounts", "payments", "reception", "helpdesk", "hr", "legal",
     "privacy", "security", "dispatch", "frontdesk", "concierge", "shop", "store",
+    "soporte", "ayuda", "ventas", "contacto", "atencion", "clientes", "reservas", "pedidos", "facturacion",
+    "suporte", "atendimento", "contato", "vendas", "assistance", "commandes", "kontakt", "hilfe",
+    "kundenservice", "assistenza", "supporto", "contatti",
 )  # fmt: skip
 """Role mailboxes: local parts of a business's own addresses, which an agent may give out."""
 
-TOLL_FREE_PREFIXES = ("800", "888", "877", "866", "855", "844", "833", "0800", "0808")
-"""Toll-free and freephone prefixes (North American area codes, UK 0800/0808): business lines."""
+TOLL_FREE_PREFIXES = ("800", "888", "877", "866", "855", "844", "833", "0800", "0808", "900")
+"""Toll-free and freephone prefixes (North American area codes, UK 0800/0808, Spain 900): business lines."""
 
 BUSINESS_ISSUED = frozenset(
     "order orders confirmation reference ref ticket tracking case invoice booking reservation claim policy "
     "member membership serial model extension ext flight room unit suite transaction receipt shipment "
     "parcel package item sku voucher coupon promo job request requisition incident imei iccid imsi sim "
     "meter device mac firmware waybill consignment tag rma authorisation authorization return warranty "
-    "itinerary pnr locator seat gate batch lot part product".split()
+    "itinerary pnr locator seat gate batch lot part product permit registration vat company contractor "
+    "certificate docket pedido commande bestellung ordine encomenda referencia référence reserva "
+    "buchung".split()
 )
 """Nouns that label an identifier the business issued (an order, a parcel, a device), not a person's."""
 
@@ -63,10 +68,15 @@ _GENERIC = frozenset("number numbers no num code id ids digits the a an is was i
 """Words that sit between a label and its value without labelling anything themselves."""
 
 KIND_WORDS: dict[PiiKind, frozenset[str]] = {
-    PiiKind.PHONE: frozenset("phone cell mobile telephone landline callback reach text fax".split()),
+    PiiKind.PHONE: frozenset(
+        "phone cell mobile telephone landline callback reach text fax número numero teléfono telefono móvil "
+        "movil celular numéro téléphone portable nummer telefon handy telefone telemóvel cellulare".split()
+    ),
     PiiKind.CARD: frozenset("card visa mastercard amex discover credit debit".split()),
     PiiKind.NATIONAL_ID: frozenset(
-        "social ssn security national insurance ni sin passport licence license nhs".split()
+        "social ssn security national insurance ni sin passport licence license nhs dni nie nif aadhaar "
+        "aadhar pan cpf bsn nino personnummer curp rfc rut cedula cédula pesel nric tfn steuer-id "
+        "steueridentifikationsnummer fiscal fiscale".split()
     ),
     PiiKind.BANK: frozenset("account routing iban bank acct sort checking savings".split()),
     PiiKind.DATE_OF_BIRTH: frozenset("born birth birthday dob birthdate".split()),
