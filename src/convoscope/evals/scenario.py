@@ -34,6 +34,7 @@ from .base import EvalContext, RuleMetric
 from .registry import register
 
 __all__ = [
+    "MATCHER_KEYS",
     "ArgumentMatcher",
     "Matcher",
     "ScenarioChecks",
@@ -73,14 +74,15 @@ class ArgumentMatcher(BaseModel):
         return self
 
 
-_MATCHER_KEYS = frozenset(ArgumentMatcher.model_fields)
+MATCHER_KEYS = frozenset(ArgumentMatcher.model_fields)
+"""A mapping whose keys are all among these is read as a matcher, not as a literal value."""
 
 
 def _as_matcher(value: Any) -> Any:
     """A mapping whose keys are matcher keys is a matcher (and must be a valid one); anything else is a
     plain value to compare with. (A literal argument that is itself such a mapping is written as
     ``{one_of: [{...}]}``.)"""
-    if isinstance(value, dict) and value and set(value) <= _MATCHER_KEYS:
+    if isinstance(value, dict) and value and set(value) <= MATCHER_KEYS:
         return ArgumentMatcher.model_validate(value)
     return value
 

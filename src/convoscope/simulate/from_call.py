@@ -53,7 +53,7 @@ from ..errors import InputError, JudgeError
 from ..evals import registry
 from ..evals.llm import JudgeClient
 from ..evals.rules.tools import tool_call_failed
-from ..evals.scenario import ArgumentMatcher, Matcher, ScenarioChecks, ToolExpectation
+from ..evals.scenario import MATCHER_KEYS, ArgumentMatcher, Matcher, ScenarioChecks, ToolExpectation
 from ..model import Call, CallSource, EndReason, MetricResult, Role, ToolCall
 from ..store.base import StoredCall
 from .conversation import ARE_YOU_THERE
@@ -85,7 +85,6 @@ _SAYDO = "say_do_consistency"
 _CHECKS = "scenario_checks"
 _CORRECTNESS = "tool_call_correctness"
 _LATENCY = "latency"
-_MATCHER_KEYS = frozenset(ArgumentMatcher.model_fields)
 
 _DEFAULT_TRANSFER_TOOLS: list[str] = AgentSpec.model_fields["transfer_tools"].get_default(
     call_default_factory=True
@@ -366,7 +365,7 @@ def _matchers(arguments: Mapping[str, JsonValue]) -> dict[str, Matcher]:
 
 
 def _matcher(value: JsonValue) -> Matcher:
-    if isinstance(value, dict) and value and set(value) <= _MATCHER_KEYS:
+    if isinstance(value, dict) and value and set(value) <= MATCHER_KEYS:
         return ArgumentMatcher(one_of=[value])
     return value
 
