@@ -19,6 +19,7 @@ import soundfile as sf
 from fastapi.testclient import TestClient
 
 from convoscope.analysis.job import PROJECT_PARAMS_PATH
+from convoscope.audio.segments import VAD_PARAMS_VERSION
 from convoscope.cli.demo import seed_demo
 from convoscope.demo.data import demo_recordings
 from convoscope.runtime.kinds import AUDIO_ANALYZE
@@ -254,7 +255,11 @@ def test_reanalysis_with_another_silero_state_reset_uses_it(
         detail = _detail(client, auth, call_id)
         assert _jobs(detail)[-1] == (AUDIO_ANALYZE, "done", None)
         vad = _scores(detail)["response_gap_p50_s"]["params"]["vad"]
-        assert (vad["backend"], vad["state_reset_s"], vad["version"]) == ("silero", reset_s, "vad-2")
+        assert (vad["backend"], vad["state_reset_s"], vad["version"]) == (
+            "silero",
+            reset_s,
+            VAD_PARAMS_VERSION,
+        )
 
 
 def test_reanalysis_by_filter_selects_calls_with_recordings(
