@@ -214,7 +214,7 @@ def test_recording_notice_kind_and_its_evidence() -> None:
     result = run(
         Disclosure(DisclosureParams(requirements=[DisclosureRequirement(kind="recording_notice")])), call
     )
-    assert result.passed is True and result.version == "2" and result.params["max_gap"] == 6
+    assert result.passed is True and result.version == "3" and result.params["max_gap"] == 6
     found = result.evidence["requirements"][0]  # type: ignore[index]
     assert found["turn_index"] == 2 and found["start_s"] == 5.0 and found["via"] == "pattern"  # type: ignore[index]
     assert found["sentence"] == "Calls here are recorded for training." and found["late"] is False  # type: ignore[index]
@@ -245,3 +245,15 @@ def test_requirement_extra_phrases_plain_phrases_and_bare_strings() -> None:
     assert result.evidence["phrases"][0]["found"] is True  # type: ignore[index]
     with pytest.raises(ValidationError):
         DisclosureRequirement(kind=DisclosureKind.PHRASE)
+
+
+def test_phrase_look_alikes_that_name_something_else() -> None:
+    from convoscope.evals.rules._disclosures import affirmed_phrase
+
+    for phrase, sentence in [
+        ("I am a virtual assistant", "You can also chat with our website's virtual assistant any time."),
+        ("this call may be recorded", "I can see the notes recorded from your earlier call."),
+        ("this call may be recorded", "You can also record a video of the fault and send it to us."),
+    ]:
+        assert affirmed_phrase(phrase, sentence, min_similarity=0.5) is None, sentence
+    assert affirmed_phrase("this call may be recorded", "This call may be recorded.", min_similarity=0.8)

@@ -247,6 +247,16 @@ def find_kind(kind: DisclosureKind, sentence: str, *, max_gap: int) -> KindHit |
     return None
 
 
+ELSEWHERE = re.compile(
+    r"\b(?:website|web|online|app|chat|whatsapp|portal)(?:'s)? (?:\w+ )?"
+    r"(?:virtual|ai|digital|automated|chat) ?(?:assistant|agent|bot)\b"
+    r"|\brecorded (?:from|at|in|during|on) (?:your|the|our|a|an) (?:earlier|previous|last|prior|first)\b"
+    r"|\b(?:record|film|take) (?:a|the|your|some) (?:video|photo|picture|reading|clip|voice note)"
+)
+"""Sentences whose near-verbatim phrasing names something else: another channel's assistant ("our website's
+virtual assistant"), notes recorded on an earlier call, a video the caller should record."""
+
+
 def affirmed_phrase(phrase: str, sentence: str, *, min_similarity: float) -> PhraseHit | None:
     """A configured phrasing found near-verbatim in a sentence, unless a negation the phrase lacks is in it.
 
@@ -254,7 +264,7 @@ def affirmed_phrase(phrase: str, sentence: str, *, min_similarity: float) -> Phr
     content words.
     """
     hit = find_phrase(phrase, sentence, min_similarity=min_similarity)
-    if hit is None:
+    if hit is None or ELSEWHERE.search(sentence.lower()):
         return None
     own = set(folded_words(phrase))
     if any(w in NEGATIONS and w not in own for w in folded_words(sentence)):

@@ -167,7 +167,7 @@ class Disclosure(RuleMetric[DisclosureParams]):
     """Required disclosures, by kind in any ordinary phrasing, or by phrase, within the first agent turns."""
 
     name = "disclosure"
-    version = "2"
+    version = "3"
     params_model = DisclosureParams
     description = (
         "Share of the configured disclosures (kinds such as an AI disclosure or a recording notice, in "
