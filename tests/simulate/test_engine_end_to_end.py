@@ -215,3 +215,32 @@ def test_an_unreachable_agent_errors_every_conversation(definitions: Definitions
     report = _run(definitions, "http://127.0.0.1:9", "reference-agent", ["price"])
     (result,) = report.results
     assert result.verdict == "errored" and result.outcome.error_kind == "unreachable"
+
+
+def test_a_greeting_sent_before_the_caller_spoke_keeps_its_place_in_the_transcript(
+    definitions: Definitions, agent_url: str
+) -> None:
+    from convoscope.simulate.connectors.websocket_text import WebSocketConnector
+
+    ws_url = agent_url.replace("http://", "ws://") + "/ws"
+    suite = definitions.suites["all"].model_copy(update={"scenarios": ["price"]})
+    spec = AgentSpec(
+        id="reference-ws",
+        connector=ConnectorSpec.model_validate({"kind": "websocket", "url": ws_url}),
+        tools_url=f"{agent_url}/tools",
+        speaks_first=False,
+    )
+
+    async def go() -> RunReport:
+        connector = WebSocketConnector(ws_url, first_reply_timeout_s=2.0)
+        try:
+            return await run_suite(definitions, suite, spec, connector, scorer=default_scorer(suite))
+        finally:
+            await connector.aclose()
+
+    (result,) = asyncio.run(go()).results
+    turns = result.outcome.call.turns
+    assert [t.role.value for t in turns[:3]] == ["agent", "user", "agent"], [t.text for t in turns]
+    assert "automated assistant" in turns[0].text
+    assert turns[1].text == "How much does a cleaning cost?"
+    assert result.verdict == "passed", result.reasons

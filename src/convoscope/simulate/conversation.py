@@ -99,6 +99,21 @@ class Conversation:
         )
         return len(self.turns) - 1
 
+    def agent_said_before(self, reply: AgentReply, pending: int) -> None:
+        """Record a line the agent said before the last ``pending`` messages reached it (a greeting sent on
+        connect while the caller spoke first): it goes before them in the transcript and the history."""
+        if reply.text is None or not reply.text.strip():
+            return
+        position = len(self.turns) - pending if pending else len(self.turns)
+        at = self.turns[position].start_s if position < len(self.turns) else self.now()
+        turn = Turn(index=position, role=Role.AGENT, text=reply.text, start_s=at, end_s=at)
+        later = [t.model_copy(update={"index": t.index + 1}) for t in self.turns[position:]]
+        self.turns[position:] = [turn, *later]
+        self.lines.insert(
+            len(self.lines) - pending if pending else len(self.lines), Line("agent", reply.text)
+        )
+        self.history.insert(len(self.history) - pending if pending else len(self.history), _said(reply))
+
     def note_ending(self, tool: str, succeeded: bool) -> None:
         """A successful transfer or hang-up tool call ends the conversation after the agent's next line."""
         if succeeded and tool in self.agent.transfer_tools:
@@ -170,6 +185,8 @@ async def _ask(
     first_tool = len(conversation.tool_calls)
     for _ in range(MAX_TOOL_ROUNDS + 1):
         reply = await session.respond(list(conversation.history), pending, timeout_s=timeout_s)
+        for greeting in reply.unsolicited:  # said before the caller's line reached it (a WebSocket greeting)
+            conversation.agent_said_before(greeting, len(pending))
         spoke = conversation.agent_said(reply)
         if spoke is not None:
             conversation.attach_tool_calls(first_tool, spoke)
@@ -201,6 +218,10 @@ async def _ask(
         if reply.end_call:
             return reply
     raise AgentError(f"the agent called tools {MAX_TOOL_ROUNDS} times in a row without saying anything")
+
+
+def _said(reply: AgentReply) -> Message:
+    return {"role": "assistant", "content": reply.text}
 
 
 def _assistant_message(reply: AgentReply) -> Message:
