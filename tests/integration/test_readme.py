@@ -16,6 +16,7 @@ block whose check fails is run again for a few seconds, as a reader would after 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -40,6 +41,7 @@ README_ADDRESS = "127.0.0.1:8000"
 KEY_PLACEHOLDER = "cvs_..."
 SETTLE_S = 10.0
 DEMO_START_S = 180.0
+SIMULATION_S = 300.0
 
 
 def readme_blocks() -> list[str]:
@@ -166,6 +168,31 @@ def _check_listing(block: str, demo: Demo, posted: list[str]) -> None:
     assert all(len(line) <= 80 for line in rest.splitlines()), rest  # the CLI's table, at 80 columns
 
 
+def _check_simulation(block: str, demo: Demo) -> None:
+    """The block starts the reference agent in the background, runs the suite against two versions and
+    stops the agent; it runs in its own session so nothing it started outlives it."""
+    script = block.replace(KEY_PLACEHOLDER, demo.key).replace(README_ADDRESS, f"127.0.0.1:{demo.port}")
+    process = subprocess.Popen(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=ROOT,
+        env={**demo.env, "KEY": demo.key},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=SIMULATION_S)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, (out, err)
+    text = " ".join(out.split())
+    assert "run run-" in text and "18 passed, 0 failed, 0 errored of 18" in text, out
+    assert "detectably worse: (conversation passed), scenario_checks" in text, out
+    assert "clinic-v2 is worse" in text, out
+
+
 @pytest.fixture
 def demo_cleanup() -> Iterator[list[Demo]]:
     started: list[Demo] = []
@@ -185,6 +212,9 @@ def test_every_readme_example_runs_as_written(tmp_path: Path, uv: str, demo_clea
         elif block.strip() == "./scripts/test":
             script = ROOT / "scripts" / "test"
             assert script.is_file() and os.access(script, os.X_OK)
+        elif "convoscope simulate" in block:
+            assert demo is not None, "the simulation block runs while the demo serves"
+            _check_simulation(block, demo)
         elif "-X POST" in block:
             assert demo is not None, "a block talks to the server before the demo starts"
             result = _run(block, demo)

@@ -26,33 +26,35 @@ def _percent(value: float | None) -> str:
 
 
 def print_comparison(out: Console, comparison: Comparison) -> None:
-    """The side-by-side: each metric's pass rates, the difference with its interval, and the verdict."""
-    from rich.table import Table
+    """The side-by-side: each metric's pass rates, the difference with its interval, and the verdict.
 
+    Plain aligned lines, not a table: metric names and intervals must stay whole at 80 columns.
+    """
     level = f"{comparison.confidence:.0%}"
-    table = Table(
-        title=f"{comparison.baseline_version or comparison.baseline_run} → "
-        f"{comparison.candidate_version or comparison.candidate_run}"
-    )
-    for column in ("metric", "baseline", "candidate", "difference", f"{level} interval", "verdict"):
-        table.add_column(column, justify="left" if column in ("metric", "verdict") else "right")
+    baseline = comparison.baseline_version or comparison.baseline_run
+    candidate = comparison.candidate_version or comparison.candidate_run
+    out.print(f"{baseline} → {candidate} (pass rates; difference with its {level} interval)", highlight=False)
+    rows: list[tuple[str, str, str, str]] = []
     for metric in comparison.metrics:
         base, cand = metric.baseline, metric.candidate
+        rates = (
+            f"{_percent(base.rate)} ({base.passed}/{base.n}) → {_percent(cand.rate)} ({cand.passed}/{cand.n})"
+        )
         delta = "n/a" if metric.delta is None else f"{metric.delta:+.0%}"
+        change = f"{delta} [{metric.ci_low:+.0%}, {metric.ci_high:+.0%}]"
         verdict: str = metric.verdict
         if verdict == "no detectable difference":
-            half = (metric.ci_high - metric.ci_low) / 2
-            verdict = f"no detectable difference (±{half:.0%} at n={base.n}/{cand.n})"
-        style = {"better": "green", "worse": "red"}.get(metric.verdict, "")
-        table.add_row(
-            metric.metric,
-            f"{_percent(base.rate)} ({base.passed}/{base.n})",
-            f"{_percent(cand.rate)} ({cand.passed}/{cand.n})",
-            delta,
-            f"[{metric.ci_low:+.0%}, {metric.ci_high:+.0%}]",
-            f"[{style}]{verdict}[/{style}]" if style else verdict,
+            verdict = f"no detectable difference at n={base.n}/{cand.n}"
+        rows.append((metric.metric, rates, change, verdict))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)] if rows else [0, 0, 0]
+    for name, rates, change, verdict in rows:
+        style = {"better": "green", "worse": "red"}.get(verdict, "")
+        shown = f"[{style}]{verdict}[/{style}]" if style else verdict
+        out.print(
+            f"  {name.ljust(widths[0])}  {rates.ljust(widths[1])}  {change.ljust(widths[2])}  {shown}",
+            highlight=False,
+            soft_wrap=True,
         )
-    out.print(table)
     regressions = [m.metric for m in comparison.regressions]
     out.print(
         f"detectably worse: {', '.join(regressions)}" if regressions else "no metric is detectably worse"
