@@ -36,6 +36,7 @@ __all__ = [
     "OutboxRow",
     "OutboxStatusValue",
     "ProjectRow",
+    "SimulationDefinitionRow",
     "SimulationRunRow",
     "SourceEventRow",
     "UtcDateTime",
@@ -239,3 +240,24 @@ class SimulationRunRow(Base):
     failed: Mapped[int] = mapped_column(Integer)
     errored: Mapped[int] = mapped_column(Integer)
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SimulationDefinitionRow(Base):
+    """One simulation definition (scenario, persona, suite or agent) of a project, kept by the server.
+
+    The same objects as the YAML files of ``convoscope simulate``, so a team can keep its tests on the
+    server and start runs over the API. ``body`` is the definition as validated JSON (the pydantic
+    model's dump), read back through the same model, so a later field default applies on read; one row
+    per (project, kind, id), the key a definition is named by.
+    """
+
+    __tablename__ = "simulation_definitions"
+
+    project_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ..errors import InputError, NotFound, StoreError
+from .definitions import DefinitionStoreMixin, StoredDefinition
 from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
 from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
 from .runs import RunStoreMixin, RunSummary
@@ -47,6 +48,7 @@ __all__ = [
     "OutboxStatus",
     "ProjectInfo",
     "RunSummary",
+    "StoredDefinition",
     "hash_api_key",
     "setting_at",
     "upgrade_metadata",
@@ -134,7 +136,7 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent / "migrations")
 
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 """The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
 
 Opening a database already at this revision skips Alembic entirely: importing and running it was about
@@ -222,7 +224,7 @@ def _compress(payload: bytes) -> bytes:
     return zlib.compress(payload, _PAYLOAD_ZLIB_LEVEL)
 
 
-class MetadataStore(JobQueueMixin, RunStoreMixin):
+class MetadataStore(JobQueueMixin, RunStoreMixin, DefinitionStoreMixin):
     """Projects, API keys, the outbox and the job queue over one SQLAlchemy engine; thread-safe.
 
     Opening it migrates the database to the newest schema, so a fresh data directory works at once and an
