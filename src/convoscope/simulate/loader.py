@@ -10,7 +10,7 @@ either every document is valid, or :class:`DefinitionError` lists every problem 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import InputError
 from .definitions import BUILTIN_PERSONAS, AgentSpec, Definitions, Persona, Scenario, Suite
 
-__all__ = ["KINDS", "DefinitionError", "Problem", "load_definitions", "parse_documents"]
+__all__ = ["KINDS", "DefinitionError", "Problem", "load_definitions", "load_text", "parse_documents"]
 
 KINDS: dict[str, type[BaseModel]] = {
     "scenario": Scenario,
@@ -219,3 +219,52 @@ def load_definitions(paths: Sequence[Path]) -> Definitions:
         {_PLURAL[kind]: items for kind, items in by_kind.items() if kind != "persona"}
         | {"personas": personas}
     )
+
+
+def load_text(
+    text: str,
+    file: str = "<text>",
+    *,
+    known_scenarios: Collection[str] = (),
+    known_personas: Collection[str] = (),
+) -> list[tuple[str, BaseModel]]:
+    """Every definition in one YAML text (several documents), checked as files are, in document order.
+
+    For definitions that arrive without a file (an API body): each problem names ``file`` and its line.
+    A suite may name scenarios and personas of the text, ``known_*`` ones (kept elsewhere, e.g. on the
+    server) and the built-in personas; two definitions of one kind and id in the text are an error.
+    """
+    problems: list[Problem] = []
+    broken: set[tuple[str, str]] = set()
+    found: list[tuple[str, BaseModel]] = []
+    where: dict[tuple[str, str], int] = {}
+    for document in parse_documents(text, file):
+        validated = _validate(document, problems, broken)
+        if validated is None:
+            continue
+        kind, definition = validated
+        ident = str(definition.model_dump(include={"id"})["id"])
+        line = _line_of(document, ("id",))
+        if (kind, ident) in where:
+            message = f"{kind} {ident!r} is also defined at {file}:{where[(kind, ident)]}"
+            problems.append(Problem(file, line, "id", message))
+            continue
+        where[(kind, ident)] = line
+        found.append((kind, definition))
+    scenarios = {*known_scenarios, *(ident for kind, ident in where if kind == "scenario")}
+    personas = {*BUILTIN_PERSONAS, *known_personas, *(ident for kind, ident in where if kind == "persona")}
+    for kind, definition in found:
+        if not isinstance(definition, Suite):
+            continue
+        line = where[(kind, definition.id)]
+        for scenario in definition.scenarios:
+            if scenario not in scenarios and ("scenario", scenario) not in broken:
+                message = f"suite {definition.id!r} names unknown scenario {scenario!r}"
+                problems.append(Problem(file, line, "scenarios", message))
+        for persona in definition.personas:
+            if persona not in personas and ("persona", persona) not in broken:
+                message = f"suite {definition.id!r} names unknown persona {persona!r}"
+                problems.append(Problem(file, line, "personas", message))
+    if problems:
+        raise DefinitionError(problems)
+    return found
