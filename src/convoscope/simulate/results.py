@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from ..model.bounds import MAX_SHORT_TEXT, Flag, Number
 from ..runtime.params import Timestamp
 
-__all__ = ["MAX_CONVERSATIONS", "RUN_ID_PATTERN", "RunCell", "RunConversation", "RunResult"]
+__all__ = ["MAX_CONVERSATIONS", "RUN_ID_PATTERN", "RunCell", "RunConversation", "RunResult", "RunStatus"]
 
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MAX_CONVERSATIONS = 100_000
@@ -37,6 +37,7 @@ def _whole(value: object) -> object:
 Count = Annotated[int, Field(ge=0, le=10_000_000), Strict(), BeforeValidator(_whole)]
 Ordinal = Annotated[int, Field(ge=1, le=10_000_000), Strict(), BeforeValidator(_whole)]
 Verdict = Literal["passed", "failed", "errored"]
+RunStatus = Literal["running", "done", "failed"]
 
 
 class RunCell(BaseModel):
@@ -82,3 +83,12 @@ class RunResult(BaseModel):
     totals: dict[Verdict, Count]
     cells: list[RunCell] = Field(max_length=MAX_CONVERSATIONS)
     conversations: list[RunConversation] = Field(max_length=MAX_CONVERSATIONS)
+    status: RunStatus | None = None
+    """Where a run the server executes stands (``running`` while its conversations go on, with the counts
+    so far; ``failed`` when it stopped early, with ``error``); None for a run kept after it ran elsewhere,
+    which is done by definition."""
+    error: Annotated[str, Field(max_length=16_384)] | None = None
+    """Why a ``failed`` run stopped."""
+    planned: Count | None = None
+    """How many conversations the run holds in all (a running run's progress is ``len(conversations)``
+    of it)."""
