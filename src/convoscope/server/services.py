@@ -26,6 +26,7 @@ from ..store.metadata import JobSpec, MetadataStore, ProjectInfo
 from ..traces.otlp import OtlpIngest
 from . import vendor_ingest
 from .pipeline import job_handlers, plan_follow_ups, planners
+from .simulation_runner import SimulationRunner
 from .worker import IngestHealth, IngestWorker, RetryPolicy, assign_identity
 
 __all__ = ["Services", "limits_of", "open_services"]
@@ -45,6 +46,7 @@ class Services:
     default_project: ProjectInfo
     jobs: JobRunner = field(init=False)
     otlp: OtlpIngest = field(init=False)
+    simulations: SimulationRunner = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,7 @@ class Services:
             ingest_busy_at=self.worker.busy_at,
         )
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
+        self.simulations = SimulationRunner(self)
 
     def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
         """Store calls (identity assigned, newest version wins) and queue their follow-up jobs.
