@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, simulation, traces, webhooks
+from .api.simulation_definitions import router as simulation_definitions_router
 from .api_docs import install_api_docs
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
@@ -45,7 +46,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     install_error_handlers(app)
     install_api_docs(app)
     routers = (ingest.router, webhooks.router, calls.router, metrics.router, health.router, audio_jobs.router)
-    for router in (*routers, evals.router, otlp.router, traces.router, simulation.router, ui_router):
+    simulation_routers = (simulation.router, simulation_definitions_router)
+    for router in (*routers, evals.router, otlp.router, traces.router, *simulation_routers, ui_router):
         app.include_router(router)
     app.add_middleware(
         BodyLimitMiddleware,
