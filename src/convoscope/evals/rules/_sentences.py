@@ -20,6 +20,8 @@ __all__ = [
     "OPEN_OFFER_WORDS",
     "REASK_WORDS",
     "Sentence",
+    "light_stem",
+    "phrase_words",
     "overlap",
     "sentence_similarity",
     "split_sentences",
@@ -29,10 +31,12 @@ _BOUNDARY = re.compile(r"(?<=[.!?;:])\s+|\n+")
 """A sentence ends at terminal punctuation followed by space (so "4.5" and "e.g." mid-word stay whole)."""
 
 _TACKED_QUESTION = re.compile(
-    r",\s+(?=(?:is|are|could|can|would|will|what|what's|which|how|where|when|who|do|does|did)\b)",
+    r",\s+(?:(?:so|and|but|now)\s+)?"
+    r"(?=(?:is|are|could|can|would|will|what|what's|which|how|where|when|who|do|does|did)\b)",
     re.IGNORECASE,
 )
-"""A comma before a question word, inside a sentence that ends in a question mark."""
+"""A comma (and a joining "so", "and", "but") before a question word, inside a sentence that ends in a
+question mark: "We've some great deals, so which model would you like?" asks what the bare question asks."""
 
 IRREGULAR = {
     "sent": "send",
@@ -56,7 +60,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "van": ("vehicle",), "reg": ("registration",), "plate": ("registration",), "wrong": ("problem",),
     "issue": ("problem",), "fault": ("problem",), "trouble": ("problem",), "mobile": ("phone",),
     "telephone": ("phone",), "cell": ("phone",), "e-mail": ("email",), "ref": ("reference",),
-    "going": ("problem",), "matter": ("problem",),
+    "going": ("problem",), "matter": ("problem",), "charge": ("fee",), "charges": ("fee",),
+    "fees": ("fee",), "reboot": ("restart",), "rebooting": ("restart",),
 }  # fmt: skip
 """Words folded into the words a slot is usually asked with, so "when were you born" and "your date of
 birth" ask for the same thing: a small paraphrase table of the slots agents ask for, not of sentences."""
@@ -93,7 +98,7 @@ asks for no slot, so repeating it after each completed request is courtesy, not 
 
 LOOP_STOPWORDS = STOPWORDS | frozenset(
     "i'm you're it's that's there's let's okay ok yes no oh um uh seem seems any now still up also even "
-    "currently actually about".split()
+    "currently actually about having isn aren wasn weren don doesn won haven hasn".split()
 )
 """Words that carry no content in a sentence comparison, beyond the shared stopwords."""
 
@@ -101,6 +106,36 @@ LOOP_STOPWORDS = STOPWORDS | frozenset(
 def light_stem(word: str) -> str:
     """The suffix stem, with the common irregular past forms folded first, cut to ``STEM_CHARS``."""
     return stem(IRREGULAR.get(word, word))[:STEM_CHARS]
+
+
+_CONTRACTIONS = {"can't": ("can", "not"), "cannot": ("can", "not"), "won't": ("will", "not")}
+
+
+def phrase_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Light stems of ``words`` with negative contractions opened ("can't" is "can not", "isn't" is "is
+    not"), so a refusal keeps its "not" (the suffix stemmer cuts "can't" to "can")."""
+    out: list[str] = []
+    for word in words:
+        if word in _CONTRACTIONS:
+            out.extend(_CONTRACTIONS[word])
+        elif word.endswith("n't"):
+            out.extend((light_stem(word[:-3]), "not"))
+        else:
+            out.append(light_stem(word))
+    return tuple(out)
+
+
+NUMBER_WORDS = frozenset(
+    "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+    "thousand double triple".split()
+)
+"""Spoken digits and numbers: a read-back of another value is another sentence, even in the same words."""
+
+
+def values_of(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The numbers a sentence says, digits and number words, in order."""
+    return tuple(w for w in words if w.isdigit() or w in NUMBER_WORDS)
 
 
 def _expanded(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -148,6 +183,10 @@ class Sentence:
     """A question or request: a question mark, or a first word such as "could" or "what"."""
     slot: frozenset[str]
     """What it asks for: its content stems, re-ask and request wording set aside (empty if it asks not)."""
+    phrase: tuple[str, ...] = ()
+    """Its words as concept phrasings are matched against (:func:`phrase_words`)."""
+    values: tuple[str, ...] = ()
+    """The numbers it says, in order (:func:`values_of`)."""
 
     @property
     def is_courtesy(self) -> bool:
@@ -204,19 +243,47 @@ def _pieces(text: str) -> list[str]:
     return out
 
 
+PARAPHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), replacement)
+    for pattern, replacement in (
+        (r"\b(?:turn|switch|power)(?:ing|ed)? (?:\w+ ){0,2}off and (?:back )?on(?: again)?\b", "restart"),
+        (r"\bpower[- ]cycl(?:e|ing|ed)\b", "restart"),
+    )
+)
+"""Multi-word paraphrases read as one word before comparing ("turn the router off and on again" is
+"restart the router"); the sentence's text is kept as said."""
+
+
+def _paraphrased(piece: str) -> str:
+    for pattern, replacement in PARAPHRASES:
+        piece = pattern.sub(replacement, piece)
+    return piece
+
+
 @lru_cache(maxsize=TEXT_CACHE)
 def split_sentences(text: str) -> tuple[Sentence, ...]:
     """The sentences of ``text`` in order, each with its content stems and (for a question) its slot."""
     out = []
     for piece in _pieces(text):
-        said = tokens(piece)
+        said = tokens(_paraphrased(piece))
         if not said:
             continue
         words = _expanded(said)
         content = frozenset(light_stem(w) for w in words if w not in LOOP_STOPWORDS)
         asks = _asks(piece, said)
         slot = _slot(words) if asks else frozenset()
-        out.append(Sentence(piece.strip(), words, content, content - COURTESY, asks, slot))
+        out.append(
+            Sentence(
+                piece.strip(),
+                words,
+                content,
+                content - COURTESY,
+                asks,
+                slot,
+                phrase_words(said),
+                values_of(said),
+            )
+        )
     return tuple(out)
 
 

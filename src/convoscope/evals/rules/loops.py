@@ -2,25 +2,34 @@
 
 Asking again once is normal on a phone line (the caller was not heard, a digit was missed), so one
 repeat is allowed by default; a loop is the same thing said more than ``max_repeats`` times without
-progress. Two failure shapes decide the design:
+progress. The failure shapes decide the design:
 
 * The repeat is often one sentence inside a longer turn ("Sorry about the wait. What's your order
-  number? It's on the receipt."), so turns are compared sentence by sentence, never whole.
+  number? Do you have it handy?"), so turns are compared sentence by sentence, never whole, and a short
+  hint question after the real one is not what the turn asks.
 * An agent stuck on one slot rewords the question ("Could you read out your policy number?", "What's the
   policy number?"), so two questions also count as the same when what they ask for (their content words,
   re-ask and request wording set aside) nearly coincides, and statements when their content words do.
+* It also changes the nouns ("the address of the property", "the service address", "where should we
+  send the technician?") or rewords a refusal or status ("I can't do that", "that's outside what I can
+  do"), which share no words: a small table of slot concepts and statement acts
+  (:mod:`.loop_concepts`, extensible through the parameters) says they are one prompt.
+* It cycles (asks A, then B, then A, then B...): a prompt said in between that is itself said again
+  later is part of the loop, not progress.
 
-What a turn is *about* decides whether it repeats: its last question when it asks something (a courtesy
-sentence before a new question is not a repeat), else its statements, all of which must have been said
-before (a shared "Thanks for your patience." before a new status is progress). A turn that says
-something new is progress, and by default restarts the count, so a slot asked again after other
-questions were answered is not a loop.
+What a turn is *about* decides whether it repeats: its last question that names what it asks for (a
+courtesy sentence before a new question is not a repeat), else its statements' main one (a shared
+"Thanks for your patience." before a new status is progress). A turn that says something new is
+progress, and by default restarts the count, so a slot asked again after other questions were answered
+is not a loop.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -31,6 +40,7 @@ from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._sentences import Sentence, overlap, sentence_similarity, split_sentences
 from ._text import quote, turns_of
+from .loop_concepts import SLOT_CONCEPTS, STATEMENT_ACTS, ConceptTable, contrasted
 
 __all__ = ["LoopDetection", "LoopParams", "focus_of"]
 
@@ -51,7 +61,9 @@ class LoopParams(BaseModel):
     slot_overlap: float = Field(default=0.75, gt=0.0, le=1.0)
     """Share of the smaller slot's content words two questions must share to ask for the same thing."""
     min_slot_words: int = Field(default=2, ge=1)
-    """Questions whose slot has fewer content words ("What was that?") never match by slot."""
+    """Questions whose slot has fewer content words ("What was that?") never match by slot words, and a
+    question that short and naming no slot concept ("Do you have it handy?") is a hint, not what its turn
+    asks."""
     reset_on_progress: bool = True
     """A turn that says something new restarts the count of every earlier sentence."""
     containment: float = Field(default=0.8, gt=0.0, le=1.0)
@@ -59,17 +71,37 @@ class LoopParams(BaseModel):
     of what that turn said ("As I said, your parcel is with the courier" after two sentences saying so)."""
     min_core_words: int = Field(default=3, ge=1)
     """Statements with fewer content words (courtesy set aside) never match by containment."""
+    slot_concepts: dict[str, list[str]] = Field(default_factory=dict)
+    """Slot concepts added to the built-in table (a built-in name adds phrasings to it): name to
+    phrasings, each a few words in order ("where send", "number bill"; "!word" excludes sentences holding
+    the word). Two questions naming one concept ask for the same thing, whatever their other words."""
+    statement_acts: dict[str, list[str]] = Field(default_factory=dict)
+    """Statement acts added to the built-in table (refusal, system_down, pending), in the same form: two
+    statements doing one act are the same unless they name different objects."""
+    act_object_overlap: float = Field(default=0.5, gt=0.0, le=1.0)
+    """Share of the smaller object two statements of one act must share when both name one of at least
+    ``min_object_words`` words ("I can't raise your limit" / "I can't waive the fee" are two answers)."""
+    min_object_words: int = Field(default=2, ge=1)
+    """An act's object shorter than this ("I can't do *that*") matches any object of the act."""
+    cycles: bool = True
+    """A prompt said between two sayings of another that is itself said again later (A, B, A, B, A) is
+    part of a cycle, not progress; off, any new prompt in between restarts the count."""
 
 
-def focus_of(sentences: list[Sentence]) -> list[Sentence]:
+def focus_of(
+    sentences: list[Sentence], names_slot: Callable[[Sentence], bool] | None = None
+) -> list[Sentence]:
     """What a turn is about: its last real question, else its main statement, else its open offers.
 
-    A courtesy sentence before a new question, a hint after the question, or an offer of more help after
-    a completed request is not what the turn says, so it is never what repeats. Among statements the main
+    A courtesy sentence before a new question, a hint after the question ("Do you have it handy?": a
+    question that ``names_slot`` says asks for nothing in particular), or an offer of more help after a
+    completed request is not what the turn says, so it is never what repeats. Among statements the main
     one is the one that says most (courtesy and filler set aside): an apology or a short add-on around a
     repeated refusal or status does not make the turn new.
     """
     asks = [s for s in sentences if s.asks and not s.is_open_offer]
+    if names_slot is not None:
+        asks = [s for s in asks if names_slot(s)] or asks
     if asks:
         return asks[-1:]
     said = [s for s in sentences if not s.asks and not s.is_courtesy]
@@ -83,14 +115,18 @@ def focus_of(sentences: list[Sentence]) -> list[Sentence]:
 class _Cluster:
     """One thing the agent said, with where it was said again."""
 
-    members: list[tuple[int, Sentence]]
+    members: list[tuple[int, Sentence, str]]
+    """Turn index, sentence, and why it is the same as an earlier member ("first" for the first)."""
+    positions: list[int] = field(default_factory=list)
+    """Positions, among the agent's turns, where it was what the turn was about."""
     context: set[str] = field(default_factory=set)
     """Content (courtesy set aside) of every turn it was said in."""
-    run: int = 1
-    """Times said since the last progress."""
     longest: int = 1
-    """Longest such run."""
-    repeats_at: list[int] = field(default_factory=list)
+    """Longest run of sayings without progress."""
+    run_start: int = 0
+    """Index in ``positions`` where the longest run starts."""
+    cycle_with: list[_Cluster] = field(default_factory=list)
+    """Other prompts said in between within the longest run, themselves said again (a cycle)."""
 
 
 @register
@@ -98,24 +134,80 @@ class LoopDetection(RuleMetric[LoopParams]):
     """Largest number of repeats of one agent sentence or tool call, without progress."""
 
     name = "loop_detection"
-    version = "4"
+    version = "5"
     params_model = LoopParams
     description = (
         "Largest number of times, without progress, the agent repeated a sentence (alone or inside a "
-        "longer turn) or asked for the same thing in other words, or made an identical tool call, beyond "
-        "the first; passes while within the tolerated repeats."
+        "longer turn), asked for the same slot or made the same refusal or status statement in other "
+        "words, or cycled through the same prompts, or made an identical tool call, beyond the first; "
+        "passes while within the tolerated repeats."
     )
 
-    def _same(self, one: Sentence, other: Sentence) -> bool:
+    @cached_property
+    def _slots(self) -> ConceptTable:
+        return ConceptTable(SLOT_CONCEPTS, self.params.slot_concepts)
+
+    @cached_property
+    def _acts(self) -> ConceptTable:
+        return ConceptTable(STATEMENT_ACTS, self.params.statement_acts)
+
+    def _counts(self, sentence: Sentence) -> bool:
+        """Long enough to count, or a short question naming a slot ("What's your postcode?")."""
+        if len(sentence.words) >= self.params.min_words:
+            return True
+        return sentence.asks and bool(self._slots.concepts(sentence.phrase))
+
+    def _names_slot(self, sentence: Sentence) -> bool:
+        return len(sentence.slot) >= self.params.min_slot_words or bool(self._slots.concepts(sentence.phrase))
+
+    def _same(self, one: Sentence, other: Sentence) -> str | None:
+        """Why ``one`` says what ``other`` said, or None."""
+        if one.values and other.values and one.values != other.values:
+            return None  # a read-back of another value ("... one two three" / "... one three two")
         minimum = self.params.min_slot_words
-        if one.asks and other.asks and len(one.slot) >= minimum and len(other.slot) >= minimum:
-            # two questions that name what they ask for are the same only when that is the same: "spell
-            # your last name" and "spell your first name" share most words but ask different things
-            return overlap(one.slot, other.slot) >= self.params.slot_overlap
+        if one.asks and other.asks:
+            mine, theirs = self._slots.concepts(one.phrase), self._slots.concepts(other.phrase)
+            if mine and theirs:
+                # two questions naming a slot concept ask the same only for the same concept, and not
+                # when they name two sides of it ("departure date" / "return date")
+                shared = mine & theirs
+                if (mine <= theirs or theirs <= mine) and not contrasted(
+                    frozenset(one.phrase), frozenset(other.phrase)
+                ):
+                    return "slot: " + ", ".join(sorted(shared))
+                return None
+            if len(one.slot) >= minimum and len(other.slot) >= minimum:
+                # two questions that name what they ask for are the same only when that is the same: "spell
+                # your last name" and "spell your first name" share most words but ask different things
+                return "slot words" if overlap(one.slot, other.slot) >= self.params.slot_overlap else None
+        if not one.asks and not other.asks:
+            act = self._same_act(one, other)
+            if act is not None:
+                return act
         if min(len(one.core), len(other.core)) >= self.params.min_core_words:
             # what the two say, with the apologies around it set aside ("I hear you. Our system is down")
-            return sentence_similarity(one.core, other.core) >= self.params.similarity
-        return sentence_similarity(one.content, other.content) >= self.params.similarity
+            if sentence_similarity(one.core, other.core) >= self.params.similarity:
+                return "same words"
+            return None
+        if sentence_similarity(one.content, other.content) >= self.params.similarity:
+            return "same words"
+        return None
+
+    def _same_act(self, one: Sentence, other: Sentence) -> str | None:
+        """The act two statements both do (a refusal, a system down), unless they name other objects."""
+        shared = self._acts.concepts(one.phrase) & self._acts.concepts(other.phrase)
+        if not shared:
+            return None
+        mine = one.core - self._acts.vocabulary
+        theirs = other.core - self._acts.vocabulary
+        least = self.params.min_object_words
+        if (
+            len(mine) >= least
+            and len(theirs) >= least
+            and overlap(mine, theirs) < self.params.act_object_overlap
+        ):
+            return None
+        return "act: " + ", ".join(sorted(shared))
 
     def _contained(self, sentence: Sentence, cluster: _Cluster) -> bool:
         """A statement that says nothing the turns of ``cluster`` did not say already."""
@@ -124,58 +216,89 @@ class LoopDetection(RuleMetric[LoopParams]):
             return False
         return len(core & cluster.context) / len(core) >= self.params.containment
 
-    def _match(self, sentence: Sentence, clusters: list[_Cluster]) -> _Cluster | None:
+    def _match(self, sentence: Sentence, clusters: list[_Cluster]) -> tuple[_Cluster, str] | None:
         for cluster in clusters:
-            if any(self._same(sentence, member) for _, member in cluster.members):
-                return cluster
+            for _, member, _ in cluster.members:
+                why = self._same(sentence, member)
+                if why is not None:
+                    return cluster, why
         for cluster in clusters:
             if self._contained(sentence, cluster):
-                return cluster
+                return cluster, "contained in an earlier turn"
         return None
 
     def _utterances(self, call: Call) -> list[_Cluster]:
         clusters: list[_Cluster] = []
-        for turn in turns_of(call, [Role.AGENT]):
-            said = [s for s in split_sentences(turn.text) if len(s.words) >= self.params.min_words]
-            focus = focus_of(said)
+        introduced: list[list[_Cluster]] = []
+        """Per agent turn, the clusters it said first (a turn that says something new)."""
+        for position, turn in enumerate(turns_of(call, [Role.AGENT])):
+            introduced.append([])
+            said = [s for s in split_sentences(turn.text) if self._counts(s)]
+            focus = focus_of(said, self._names_slot)
             if not focus:
                 continue
             context = {stem for s in said for stem in s.core}
             matched = [self._match(sentence, clusters) for sentence in focus]
-            known = [(cluster, s) for cluster, s in zip(matched, focus, strict=True) if cluster is not None]
-            if len(known) == len(focus):  # nothing new: every sentence the turn is about was said before
-                for cluster, sentence in known:
-                    if turn.index in cluster.repeats_at:
+            if all(found is not None for found in matched):  # nothing new: all the turn is about was said
+                for found, sentence in zip(matched, focus, strict=True):
+                    assert found is not None
+                    cluster, why = found
+                    if position in cluster.positions:
                         continue  # two sentences of one turn repeat the same thing: one repeat
-                    cluster.members.append((turn.index, sentence))
+                    cluster.members.append((turn.index, sentence, why))
                     cluster.context |= context
-                    cluster.repeats_at.append(turn.index)
-                    cluster.run += 1
-                    cluster.longest = max(cluster.longest, cluster.run)
+                    cluster.positions.append(position)
                 continue
-            if self.params.reset_on_progress:
-                for cluster in clusters:
-                    cluster.run = 0
-            for match, sentence in zip(matched, focus, strict=True):
-                if match is None:
-                    clusters.append(_Cluster(members=[(turn.index, sentence)], context=set(context)))
+            for found, sentence in zip(matched, focus, strict=True):
+                if found is None:
+                    cluster = _Cluster(members=[(turn.index, sentence, "first")], context=set(context))
+                    cluster.positions.append(position)
+                    clusters.append(cluster)
+                    introduced[position].append(cluster)
+        for cluster in clusters:
+            self._runs(cluster, introduced)
         return clusters
+
+    def _runs(self, cluster: _Cluster, introduced: list[list[_Cluster]]) -> None:
+        """The longest run of ``cluster``'s sayings with no progress between two of them.
+
+        Progress is a turn that said something new, unless (with ``cycles``) each new thing it said is
+        said again after the later saying: then it is a prompt the agent cycles through, not a step on.
+        """
+        run, start = 1, 0
+        between: list[_Cluster] = []
+        positions = cluster.positions
+        for i in range(1, len(positions)):
+            before, after = positions[i - 1], positions[i]
+            new = [other for at in range(before + 1, after) for other in introduced[at]]
+            cycling = [other for other in new if self.params.cycles and other.positions[-1] > after]
+            if self.params.reset_on_progress and len(cycling) < len(new):
+                run, start, between = 1, i, []
+                continue
+            run, between = run + 1, between + cycling
+            if run > cluster.longest:
+                cluster.longest, cluster.run_start, cluster.cycle_with = run, start, list(between)
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:
         clusters = self._utterances(call)
-        repeated: list[JsonValue] = [
-            {
-                "turn_indices": [index for index, _ in cluster.members],
-                "repeats": cluster.longest - 1,
-                "quote": quote(cluster.members[0][1].text),
-                "sentences": [
-                    {"turn_index": index, "sentence": quote(sentence.text)}
-                    for index, sentence in cluster.members
-                ],
-            }
-            for cluster in clusters
-            if len(cluster.members) > 1
-        ]
+        repeated: list[JsonValue] = []
+        for cluster in clusters:
+            if len(cluster.members) < 2:
+                continue
+            run = cluster.members[cluster.run_start : cluster.run_start + cluster.longest]
+            repeated.append(
+                {
+                    "turn_indices": [index for index, _, _ in cluster.members],
+                    "repeats": cluster.longest - 1,
+                    "run_turn_indices": [index for index, _, _ in run],
+                    "quote": quote(cluster.members[0][1].text),
+                    "sentences": [
+                        {"turn_index": index, "sentence": quote(sentence.text), "why": why}
+                        for index, sentence, why in cluster.members
+                    ],
+                    "cycle_with": [quote(other.members[0][1].text) for other in cluster.cycle_with],
+                }
+            )
         tool_counts: dict[str, list[str]] = {}
         for tc in call.tool_calls:
             key = f"{tc.name}({json.dumps(tc.arguments, sort_keys=True)})"
