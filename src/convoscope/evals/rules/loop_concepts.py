@@ -50,7 +50,7 @@ SLOT_CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "reason_for_call": (
         "reason call", "reason calling", "calling about", "call about", "what help", "how help",
-        "how assist", "what bring", "what do for", "!else", "!anything", "!other", "!further",
+        "how assist", "what bring", "what do for", "!else", "!anything", "!other", "!further", "!which",
         "!something",
     ),
     "problem": (

@@ -214,6 +214,8 @@ class LoopDetection(RuleMetric[LoopParams]):
         core = sentence.core
         if sentence.asks or len(core) < self.params.min_core_words:
             return False
+        if sentence.values and all(sentence.values != member.values for _, member, _ in cluster.members):
+            return False  # a read-back of another value says something new
         return len(core & cluster.context) / len(core) >= self.params.containment
 
     def _match(self, sentence: Sentence, clusters: list[_Cluster]) -> tuple[_Cluster, str] | None:
