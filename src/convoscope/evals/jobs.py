@@ -224,8 +224,11 @@ class EvalsJob:
             except Exception as exc:  # one agent's bad profile fails that agent's calls only
                 errors[job.id] = job_error(exc, [job])
                 continue
-            context = _context(found.call, found.scores, plan.profile, plan.judge, plan.metrics)
-            items.append((found.call, plan.metrics, context))
+            # A simulated call is also scored on its scenario's checks, as ``eval_item`` does.
+            only = job.params.get("metrics") or None
+            metrics = [*plan.metrics, *_scenario_metrics(found.call, plan.metrics, only)]
+            context = _context(found.call, found.scores, plan.profile, plan.judge, metrics)
+            items.append((found.call, metrics, context))
         results = [result for _, found in evaluate_calls(items) for result in found]
         self._store.insert_scores(project_id, plans.project.finish(results))
         return errors
