@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..errors import InputError, NotFound
+from ..errors import InputError, NotFound, PayloadError
 from ..evals.llm import JudgeClient, JudgeConfig
 from ..model import Call
 from ..simulate.callers import caller_for
@@ -97,6 +97,8 @@ class LiveRun:
     error: str | None = None
     finished_at: datetime | None = None
     task: asyncio.Task[None] | None = None
+    ended: bool = False
+    """The ``done`` message is published: followers stop after it (``status`` is set a moment before)."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def report(self) -> dict[str, Any]:
@@ -112,9 +114,10 @@ class LiveRun:
         )
         return {**report.to_json(), "status": self.status, "error": self.error, "planned": self.planned}
 
-    def publish(self, message: dict[str, Any]) -> None:
+    def publish(self, message: dict[str, Any], *, last: bool = False) -> None:
         """Send a message to every follower (those waiting now, and later ones from the start)."""
         self.messages.append(message)
+        self.ended = self.ended or last
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
@@ -130,7 +133,7 @@ class LiveRun:
             while sent < len(self.messages):
                 sent += 1
                 yield self.messages[sent - 1]
-            if self.finished:
+            if self.ended:
                 return
             await changed.wait()
 
@@ -191,7 +194,7 @@ class SimulationRunner:
         """The suite, the agent and every definition they name, read and validated; the conversations.
 
         An unknown suite or agent is :class:`NotFound`; a suite naming a scenario or persona that is not
-        kept (any more) is an :class:`InputError` naming it, as is a run too large to keep.
+        kept (any more) is a :class:`PayloadError` (422) naming it, as is a run too large to keep.
         """
         suite = self._one(project_id, "suite", suite_id, Suite)
         agent = self._one(project_id, "agent", agent_id, AgentSpec)
@@ -210,13 +213,13 @@ class SimulationRunner:
             f"persona {p!r}" for p in suite.personas if p not in personas
         ]
         if missing:
-            raise InputError(f"suite {suite.id!r} names {', '.join(missing)}, not kept in this project")
+            raise PayloadError(f"suite {suite.id!r} names {', '.join(missing)}, not kept in this project")
         definitions = Definitions(
             scenarios=scenarios, personas=personas, suites={suite.id: suite}, agents={agent.id: agent}
         )
         items = plan(definitions, suite, iterations=iterations)
         if len(items) > MAX_CONVERSATIONS:
-            raise InputError(
+            raise PayloadError(
                 f"the run would hold {len(items)} conversations; a kept run holds at most {MAX_CONVERSATIONS}"
             )
         return Prepared(definitions, suite, agent, items)
@@ -236,7 +239,7 @@ class SimulationRunner:
         cannot be had (no script and no LLM configured), an agent whose connector settings are wrong.
         """
         if not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise InputError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
+            raise PayloadError(f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {concurrency}")
         if sum(not run.finished for run in self._runs.values()) >= MAX_LIVE_RUNS:
             raise TooManyRuns(
                 f"this server already executes {MAX_LIVE_RUNS} runs; start again when one finishes"
@@ -249,9 +252,12 @@ class SimulationRunner:
                 try:
                     caller_for(item.scenario, item.persona, prepared.suite.caller, llm)
                 except ValueError as exc:
-                    raise InputError(str(exc)) from None
+                    raise PayloadError(str(exc)) from None
             spec = prepared.agent.connector
-            connector = connector_from_config(spec.kind, spec.settings())
+            try:
+                connector = connector_from_config(spec.kind, spec.settings())
+            except InputError as exc:
+                raise PayloadError(f"agent {prepared.agent.id!r}: {exc}") from None
         except BaseException:
             if llm is not None:
                 llm.close()
@@ -370,7 +376,7 @@ class SimulationRunner:
             log.exception("simulation run %s: its result could not be kept", run.run_id)
             run.error = run.error or f"the run's result could not be kept: {exc}"
             run.status = "failed"
-        run.publish(_done_message(run.status, _totals(run.results), run.error))
+        run.publish(_done_message(run.status, _totals(run.results), run.error), last=True)
 
     # Following ------------------------------------------------------------------------------------------
 
