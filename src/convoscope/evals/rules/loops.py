@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -111,6 +111,17 @@ def focus_of(
     return statements or sentences
 
 
+def _frozen(extra: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(sorted((name, tuple(phrasings)) for name, phrasings in extra.items()))
+
+
+@lru_cache(maxsize=64)
+def _table(kind: str, extra: tuple[tuple[str, tuple[str, ...]], ...]) -> ConceptTable:
+    """A compiled concept table, shared by every metric instance with the same extensions (a metric is
+    built per call, and compiling the tables costs more than evaluating a call)."""
+    return ConceptTable(SLOT_CONCEPTS if kind == "slots" else STATEMENT_ACTS, dict(extra))
+
+
 @dataclass
 class _Cluster:
     """One thing the agent said, with where it was said again."""
@@ -145,11 +156,11 @@ class LoopDetection(RuleMetric[LoopParams]):
 
     @cached_property
     def _slots(self) -> ConceptTable:
-        return ConceptTable(SLOT_CONCEPTS, self.params.slot_concepts)
+        return _table("slots", _frozen(self.params.slot_concepts))
 
     @cached_property
     def _acts(self) -> ConceptTable:
-        return ConceptTable(STATEMENT_ACTS, self.params.statement_acts)
+        return _table("acts", _frozen(self.params.statement_acts))
 
     def _counts(self, sentence: Sentence) -> bool:
         """Long enough to count, or a short question naming a slot ("What's your postcode?")."""
