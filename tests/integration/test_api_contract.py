@@ -20,7 +20,11 @@ answer that one status to a schema-valid request, and every other check still ap
 * ``POST /api/v1/jobs/evals.run`` and ``PUT /api/v1/agents/{agent_id}/profile`` (400): a metric name
   must be registered or one of the project's custom metrics (``GET /api/v1/metrics`` lists them);
 * ``POST /api/v1/jobs/audio.analyze`` (400): analysis parameter overrides are checked against the
-  analysis parameters and their ranges.
+  analysis parameters and their ranges;
+* ``PUT /api/v1/simulation/{kind}s/{id}`` and ``POST /api/v1/simulation/definitions:import`` (422): a
+  body's id must be the path's, a suite may name only kept scenarios and personas, a matcher has
+  exactly one of its keys (any other mapping is a literal value, so no schema can tell them apart), a
+  regular expression must compile, and an imported body must be YAML documents with a ``kind``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
     ("POST", "/api/v1/jobs/evals.run", ["400"]),
     ("PUT", "/api/v1/agents/{agent_id}/profile", ["400"]),
     ("POST", "/api/v1/jobs/audio.analyze", ["400"]),
+    *(
+        ("PUT", f"/api/v1/simulation/{kind}s/{{{kind}_id}}", ["422"])
+        for kind in ("scenario", "persona", "suite", "agent")
+    ),
+    ("POST", "/api/v1/simulation/definitions:import", ["422"]),
 ]
 """Operations whose schema-valid requests may be refused with these statuses (see the docstring)."""
 

@@ -21,8 +21,9 @@ import re
 from typing import Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Path, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import NotFound, PayloadError
@@ -182,6 +183,16 @@ def _checked(model: type[_M], body: BaseModel, ident: str) -> _M:
     return model.model_validate({**data, "id": ident})
 
 
+async def _strictly(request: Request, body_model: type[_M]) -> _M:
+    """The body read again without coercion: the YAML models are lenient (``yes`` is true there), but
+    over JSON a value of the wrong type is a mistake, as the OpenAPI document says."""
+    try:
+        return body_model.model_validate_json(await request.body(), strict=True)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
 def _missing_references(services: Services, project_id: str, suite: Suite) -> list[dict[str, object]]:
     """One problem per scenario or persona the suite names and the project does not keep."""
     scenarios = services.meta.definition_ids(project_id, "scenario")
@@ -224,7 +235,7 @@ async def _put(
     ident: str,
     response: Response,
 ) -> _M:
-    definition = _checked(model, body, ident)
+    definition = _checked(model, await _strictly(request, type(body)), ident)
     services = get_services(request)
     if isinstance(definition, Suite):
         problems = await run_in_threadpool(_missing_references, services, project.id, definition)
