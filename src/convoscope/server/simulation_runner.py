@@ -11,8 +11,8 @@ from the start with ``status: running`` and rewritten at most once a second, so 
 
 Followers (the progress WebSocket) get one message per stored conversation, in the order they were
 stored, then a ``done`` message; one that arrives late first gets every message already sent. A run
-that is not live in this process (finished before a restart, or executed by another server process
-over the same database) is followed from its kept result instead.
+that is not live in this process (finished, or executed by another server process over the same
+database) is followed from its kept result instead.
 
 The server opens connections to the agent's URL as its definition names it (and to ``tools_url`` for
 tool calls passed through): whoever may write agent definitions in a project can make the server
@@ -185,7 +185,7 @@ class SimulationRunner:
         return self._services.meta
 
     def live(self, run_id: str) -> LiveRun | None:
-        """The run if this process executes (or executed) it since it started."""
+        """The run if this process is executing it now."""
         return self._runs.get(run_id)
 
     # Preparing (in a worker thread: reads the metadata database) --------------------------------------
@@ -377,6 +377,8 @@ class SimulationRunner:
             run.error = run.error or f"the run's result could not be kept: {exc}"
             run.status = "failed"
         run.publish(_done_message(run.status, _totals(run.results), run.error), last=True)
+        # Its followers hold it still; later ones read the kept result, so memory stays bounded by live runs.
+        self._runs.pop(run.run_id, None)
 
     # Following ------------------------------------------------------------------------------------------
 
