@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..simulate.runner import ConversationResult, RunReport
     from .backend import Backend
 
-__all__ = ["simulate_command", "store_report"]
+__all__ = ["print_summary", "simulate_command", "store_report"]
 
 console = Console()
 
@@ -64,7 +64,8 @@ def _definitions(suite: str, defs: list[Path] | None) -> tuple[Definitions, Suit
     return definitions, found
 
 
-def _summary(report: RunReport) -> None:
+def print_summary(report: RunReport) -> None:
+    """The pass rate per scenario and persona, the totals, and the first failures with their reasons."""
     from rich.table import Table
 
     table = Table(title=f"{report.suite_id} against {report.agent_id} {report.agent_version}".strip())
@@ -146,7 +147,7 @@ def simulate_command(
         fail(str(exc), BAD_INPUT_EXIT)
     except ValueError as exc:
         fail(str(exc), BAD_INPUT_EXIT)
-    _summary(report)
+    print_summary(report)
     code = report.exit_code()
     if reference is not None:
         regressions = _comparison(reference, report.to_json())
