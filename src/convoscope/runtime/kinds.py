@@ -8,7 +8,15 @@ capabilities refer to each other's jobs without importing each other.
 
 from __future__ import annotations
 
-__all__ = ["AUDIO_ANALYZE", "EVALS_RUN", "OTLP_ASSEMBLE", "OTLP_KIND", "RECORDING_FETCH", "RECORDING_STORE"]
+__all__ = [
+    "ALERTS_DELIVER",
+    "AUDIO_ANALYZE",
+    "EVALS_RUN",
+    "OTLP_ASSEMBLE",
+    "OTLP_KIND",
+    "RECORDING_FETCH",
+    "RECORDING_STORE",
+]
 
 RECORDING_FETCH = "recording.fetch"
 """Download a recording the vendor gave only as a link, and keep it in the blob store."""
@@ -28,3 +36,6 @@ OTLP_KIND = "otlp"
 
 OTLP_ASSEMBLE = "otlp.assemble"
 """Assemble one conversation (job key = the conversation key) into a call."""
+
+ALERTS_DELIVER = "alerts.deliver"
+"""Deliver one alert event through one notifier (job key = ``f"{event id}:{notifier name}"``)."""
