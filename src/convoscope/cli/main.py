@@ -20,6 +20,7 @@ from .audio import app as audio_app
 from .calibrate import calibrate_command
 from .calls import app as calls_app
 from .evals import eval_command
+from .gate import test_command
 from .ingest import app as ingest_app
 from .pull import pull
 from .redteam import redteam_command
@@ -47,6 +48,7 @@ app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
 app.command("simulate")(simulate_command)
 app.command("redteam")(redteam_command)
+app.command("test")(test_command)
 
 console = Console()
 err_console = Console(stderr=True)
