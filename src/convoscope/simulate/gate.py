@@ -360,7 +360,8 @@ def suite_outcome(
     Scenarios are compared one by one too: a regression confined to one scenario of many can hide in
     the run's overall rate.
     """
-    cases = [_case(report.suite_id, result, server_url) for result in report.results]
+    ordered = sorted(report.results, key=lambda r: (r.item.scenario.id, r.item.persona.id, r.item.iteration))
+    cases = [_case(report.suite_id, result, server_url) for result in ordered]
     outcome = SuiteOutcome(
         suite=report.suite_id,
         agent=report.agent_id,
@@ -374,7 +375,7 @@ def suite_outcome(
         return outcome
     candidate = report.to_json()
     outcome.comparison = compare_runs(baseline, candidate)
-    results = dict(enumerate(report.results))
+    results = dict(enumerate(ordered))
     for metric in outcome.comparison.regressions:
         outcome.regressions.append(
             Regression("metric", metric.metric, metric, _behind(metric.metric, cases, results))

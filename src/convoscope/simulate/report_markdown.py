@@ -43,8 +43,13 @@ def _call(case: Case) -> str:
     return f"{linked}{external} · {where}"
 
 
-def _case_lines(case: Case, indent: str) -> list[str]:
-    lines = [f"{indent}- {_call(case)}: {_cell('; '.join(case.reasons)) or case.verdict}"]
+def _case_lines(case: Case, indent: str, *, only: str | None = None) -> list[str]:
+    """A call and why it failed; with its failed checks and evidence unless ``only`` names the metric
+    whose reasons alone are shown (under a regression, the details are in the failures section)."""
+    reasons = [r for r in case.reasons if only is None or r.startswith(f"{only}")]
+    lines = [f"{indent}- {_call(case)}: {_cell('; '.join(reasons or case.reasons)) or case.verdict}"]
+    if only is not None:
+        return lines
     for failed in case.failed:
         for check in failed.checks:
             lines.append(f"{indent}  - {failed.metric}: {_code(check)}")
@@ -71,8 +76,9 @@ def _regression(regression: Regression) -> list[str]:
         f"({cand.passed}/{cand.n}), {delta} [{metric.ci_low:+.0%}, {metric.ci_high:+.0%}]; "
         f"{len(regression.cases)} call(s) behind it"
     ]
+    only = regression.name if regression.kind == "metric" and not regression.name.startswith("(") else ""
     for case in regression.cases[:LISTED]:
-        lines.extend(_case_lines(case, "  "))
+        lines.extend(_case_lines(case, "  ", only=only))
     if len(regression.cases) > LISTED:
         lines.append(f"  - … and {len(regression.cases) - LISTED} more (see the JSON summary)")
     return lines
