@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     )
     llm_max_concurrency: int = Field(default=8, ge=1, description="Judge requests in flight at once.")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one judge request.")
+    alerts_interval_s: float = Field(
+        default=60.0, ge=1, le=86_400, description="Seconds between scheduled evaluations of the alert rules."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -18,7 +18,7 @@ and ``convoscope eval`` both go through :func:`queue_evaluation`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +45,7 @@ from .scenario import ScenarioChecksMetric
 
 __all__ = [
     "AUDIO_WAIT_S",
+    "OnScored",
     "BATCH_SIZE",
     "MAX_AUDIO_WAITS",
     "EVALS_RUN",
@@ -71,6 +72,10 @@ and runs on transcript estimates, so a stuck analysis never holds evaluations ba
 BATCH_SIZE = 64
 """Jobs one handler call takes: one read of 64 calls costs about what one call's read did, and a batch
 still ends (and its scores appear) well within a second."""
+
+OnScored = Callable[[str, Sequence[Call], Sequence[MetricResult]], None]
+"""(project id, the batch's calls, their stored results) -> None: called right after each batch's scores
+are written, so other capabilities (alert rules on a failed metric) see fresh results without a query."""
 
 _WAITING = frozenset({"pending", "running"})
 
@@ -153,22 +158,25 @@ class EvalsJob:
     changed a moment ago applies to the next evaluation without a restart.
     """
 
-    def __init__(self, *, store: CallStore, meta: MetadataStore, settings: Settings) -> None:
+    def __init__(
+        self, *, store: CallStore, meta: MetadataStore, settings: Settings, on_scored: OnScored | None = None
+    ) -> None:
         self._store = store
         self._meta = meta
         self._settings = settings
+        self._on_scored = on_scored
         self._judges: JudgePool | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def of(cls, context: JobContext) -> EvalsJob:
+    def of(cls, context: JobContext, *, on_scored: OnScored | None = None) -> EvalsJob:
         """The handler bound to the running services, with every built-in metric loaded.
 
         Loading them (importing the metric modules) takes a few hundred ms of CPU; done here, at server
         start, rather than by the first batch, which would run while the first ingest burst is stored.
         """
         registry.all_metrics()
-        return cls(store=context.store, meta=context.meta, settings=context.settings)
+        return cls(store=context.store, meta=context.meta, settings=context.settings, on_scored=on_scored)
 
     def judges(self) -> JudgePool:
         """The configured judge and the agents' own, built on first use."""
@@ -230,7 +238,10 @@ class EvalsJob:
             context = _context(found.call, found.scores, plan.profile, plan.judge, metrics)
             items.append((found.call, metrics, context))
         results = [result for _, found in evaluate_calls(items) for result in found]
-        self._store.insert_scores(project_id, plans.project.finish(results))
+        scored = plans.project.finish(results)
+        self._store.insert_scores(project_id, scored)
+        if self._on_scored is not None and scored:
+            self._on_scored(project_id, [call for call, _, _ in items], scored)
         return errors
 
     def _wait_for_audio(self, project_id: str, jobs: Sequence[Job]) -> list[Job]:

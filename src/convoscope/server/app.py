@@ -26,7 +26,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runners = (services.worker.run, services.jobs.run) if run_worker else ()
+        runners = (services.worker.run, services.jobs.run, services.alerts.run) if run_worker else ()
         tasks = [asyncio.create_task(run()) for run in runners]
         try:
             yield

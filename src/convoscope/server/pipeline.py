@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..analysis.job import AudioAnalysisJob, plan_audio_analysis
-from ..evals.jobs import EvalsJob, plan_evaluation
+from ..evals.jobs import EvalsJob, OnScored, plan_evaluation
 from ..model import Call
 from ..recordings.fetch import RecordingFetchJob, plan_recording_fetch
 from ..runtime.context import JobContext, Planner
@@ -28,17 +28,19 @@ def planners() -> list[Planner]:
     return [plan_recording_fetch, plan_audio_analysis, plan_evaluation]
 
 
-def job_handlers(context: JobContext, otlp: OtlpIngest) -> dict[str, JobHandler | Batched]:
+def job_handlers(
+    context: JobContext, otlp: OtlpIngest, *, on_scored: OnScored | None = None
+) -> dict[str, JobHandler | Batched]:
     """The handler of every job kind (one job at a time, or ``Batched``), over the job context.
 
     ``otlp`` is the server's OTLP ingest, whose record of open conversations tells the assembly when a
-    conversation has gone quiet.
+    conversation has gone quiet; ``on_scored`` sees each evaluation batch's results (alert rules).
     """
     return {
         RECORDING_FETCH: RecordingFetchJob.of(context),
         AUDIO_ANALYZE: AudioAnalysisJob.of(context),
         OTLP_ASSEMBLE: AssembleJob(context, otlp).batched(),
-        EVALS_RUN: EvalsJob.of(context).batched(),
+        EVALS_RUN: EvalsJob.of(context, on_scored=on_scored).batched(),
     }
 
 

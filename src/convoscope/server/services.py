@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from ..alerts.engine import AlertEngine
 from ..config import Settings
 from ..ingest.canonical import CallLimits
 from ..model import Call
@@ -47,13 +48,15 @@ class Services:
     jobs: JobRunner = field(init=False)
     otlp: OtlpIngest = field(init=False)
     simulations: SimulationRunner = field(init=False)
+    alerts: AlertEngine = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
         self.otlp = OtlpIngest(self)
+        self.alerts = AlertEngine(self)
         self.jobs = JobRunner(
             self.meta,
-            job_handlers(self, self.otlp),
+            job_handlers(self, self.otlp, on_scored=self.alerts.on_scored),
             poll_s=self.settings.outbox_poll_s,
             ingest_busy_at=self.worker.busy_at,
         )

@@ -28,6 +28,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from ..errors import CallRefused, PayloadError, StoreError
 from ..model import Call, MetricResult, Span
+from .alert_queries import AlertQueriesMixin
 from .base import (
     CURSOR_PATTERN,
     Aggregate,
@@ -118,7 +119,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     return int(started), call_id
 
 
-class ClickHouseStore:
+class ClickHouseStore(AlertQueriesMixin):
     """The event store over one clickhouse-connect client and one database.
 
     Build it with :func:`open_clickhouse_store`, which creates the schema. Reads run with ``max_threads``
