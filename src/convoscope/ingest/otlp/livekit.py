@@ -3,15 +3,20 @@
 Mapper version ``livekit-1``: the names of ``livekit.agents.telemetry.trace_types``, verified against the
 spans of a real livekit-agents 1.8.9 session. A conversation is the id LiveKit gives it: inside a job every
 span carries ``gen_ai.conversation.id`` (the room sid, also ``lk.room_sid`` on ``agent_session``), so a
-session's spans are one call whichever trace and export they come in; a session-level span without it
+session's spans are one call whichever trace and export they come in, and so are the sessions of several
+jobs in one room (a job dispatched again to the room, each job its own trace): the call runs from the
+first ``agent_session``'s start to the last one's end. A session-level span without it
 names its job (``lk.job_id``) or room name. A session run outside any job (a console or test run) exports
 no id at all: its ``agent_session`` roots one trace, which then names it. The id is the call's
 ``external_id``. ``user_turn`` spans give the user turns (transcript from ``lk.pii.user_transcript``, or
 the older ``lk.user_transcript``); a reply to text input has no ``user_turn``, and its ``agent_turn``'s
 ``lk.pii.user_input`` is the user's line. ``agent_turn`` spans give the agent turns (one per reply, the
 tool calls it made and the LLM runs after them included) with ``lk.interrupted`` and
-``lk.e2e_latency``; the end-of-turn delay and transcription delay of the ``eou_detection`` before an agent
-turn, the ``lk.response.ttft`` of its LLM and the ``lk.response.ttfb`` of its TTS are its components.
+``lk.e2e_latency``; its end-of-turn delay and transcription delay (``lk.end_of_turn_delay``,
+``lk.transcription_delay``), the ``lk.response.ttft`` of its LLM and the ``lk.response.ttfb`` of its TTS
+are its components. A voice run of 1.8.9 (VAD, STT and TTS, audio in and out) has no ``eou_detection``
+span: it writes both delays on the ``agent_turn`` and on the ``user_turn`` it answers, so they are read
+there first, and from the ``eou_detection`` before the turn only for releases that still emit one.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ _SCOPE = "livekit"
 _TRANSCRIPT = ("lk.pii.user_transcript", "lk.user_transcript")
 _LLM = ("llm_node", "llm_request")
 _TTS = ("tts_node", "tts_request")
+_EOU_DELAY = "lk.end_of_turn_delay"
+_STT_DELAY = "lk.transcription_delay"
 
 
 class LiveKitMapper:
@@ -76,15 +83,19 @@ class LiveKitMapper:
         events = sorted([*user_spans, *agent_spans], key=lambda s: (s.start, s.name))
         turns: list[Turn] = []
         agent_index: dict[str, int] = {}
+        answered: Span | None = None  # the user turn the next agent turn answers
         for span in events:
             if span.name == "user_turn":
                 turns.append(self._user_turn(tree, span, start, len(turns)))
+                answered = span
                 continue
             typed = attr_str(span, "lk.pii.user_input")
             if typed and (not turns or turns[-1].role == Role.AGENT):
                 turns.append(_typed_turn(typed, span, start, len(turns)))
             agent_index[span.span_id] = len(turns)
-            turns.append(self._agent_turn(tree, span, _last_before(eous, span), start, len(turns)))
+            eou = _last_before(eous, span)
+            turns.append(self._agent_turn(tree, span, answered, eou, start, len(turns)))
+            answered = None
         tools: list[ToolCall] = []
         for tool_span in tree.spans:
             owner = tree.ancestor(tool_span, "agent_turn") or _last_before(agent_spans, tool_span)
@@ -94,7 +105,9 @@ class LiveKitMapper:
         llm = [s for s in tree.named("llm_request") if "gen_ai.usage.input_tokens" in s.attributes]
         tts = [(s, len(attr_str(s, "lk.pii.input_text") or "")) for s in tree.named("tts_request")]
         usage, cost = usage_from(llm, tts, [], prices)
-        end = session.end if session is not None and session.end is not None else tree.last_end
+        # A room's conversation may hold several sessions, one per job (a job dispatched again to the
+        # room, each its own trace): the call runs from the first one's start to the last one's end.
+        end = max((s.end or s.start for s in sessions), default=tree.last_end)
         metadata: dict[str, object] = {"mapper": self.version, "conversation_open": session is None}
         agent_name = None
         if session is not None:
@@ -127,7 +140,9 @@ class LiveKitMapper:
             end_s=max(begin, offset_s(span.end or span.start, start)),
         )
 
-    def _agent_turn(self, tree: SpanTree, span: Span, eou: Span | None, start: datetime, index: int) -> Turn:
+    def _agent_turn(
+        self, tree: SpanTree, span: Span, user: Span | None, eou: Span | None, start: datetime, index: int
+    ) -> Turn:
         # Node spans first: they time what the user waited for; the request spans inside are the fallback.
         llm = [s for name in _LLM for s in tree.descendants(span, name)]
         tts = [s for name in _TTS for s in tree.descendants(span, name)]
@@ -149,8 +164,8 @@ class LiveKitMapper:
             end_s=max(begin, offset_s(span.end or span.start, start)),
             interrupted=bool(attr_bool(span, "lk.interrupted")),
             e2e_s=attr_float(span, "lk.e2e_latency"),
-            eou_s=attr_float(eou, "lk.end_of_turn_delay") if eou is not None else None,
-            stt_s=attr_float(eou, "lk.transcription_delay") if eou is not None else None,
+            eou_s=_delay(_EOU_DELAY, span, user, eou),
+            stt_s=_delay(_STT_DELAY, span, user, eou),
             llm_ttft_s=_first(llm, "lk.response.ttft"),
             tts_ttfb_s=_first(tts, "lk.response.ttfb"),
         )
@@ -161,6 +176,12 @@ def _typed_turn(text: str, agent_turn: Span, start: datetime, index: int) -> Tur
     given when the reply began."""
     begin = offset_s(agent_turn.start, start)
     return Turn(index=index, role=Role.USER, text=text, start_s=begin, end_s=begin)
+
+
+def _delay(name: str, *spans: Span | None) -> float | None:
+    """The first of ``spans`` (the agent turn, the user turn it answers, an ``eou_detection``) that
+    reports the delay ``name``."""
+    return _first([s for s in spans if s is not None], name)
 
 
 def _first(spans: Sequence[Span], name: str) -> float | None:
