@@ -402,3 +402,63 @@ def test_split_judge_verdicts_are_counted_apart_unless_they_fail_the_gate(tmp_pa
         once = run_cli(*args[:-1], "1", data_dir=tmp_path / "fresh", **llm)
         assert once.returncode == 0, once.stdout + once.stderr
         assert "gate passed: 2 passed, 0 failed, 0 split, 0 errored" in once.stdout
+
+
+# ----- docs/ci.md
+
+
+DOC = Path(__file__).parents[2] / "docs" / "ci.md"
+
+
+def _shell_lines(document: dict[str, Any]) -> list[str]:
+    """Every shell line of a GitHub workflow's steps or a GitLab job's scripts."""
+    scripts: list[str] = []
+    for job in (document.get("jobs") or {}).values():
+        scripts.extend(str(step["run"]) for step in job["steps"] if "run" in step)
+    for job in document.values():
+        if isinstance(job, dict) and "script" in job:
+            scripts.extend(str(line) for key in ("before_script", "script") for line in job.get(key, []))
+    return [line.strip() for script in scripts for line in script.splitlines() if line.strip()]
+
+
+def test_the_ci_doc_workflows_are_yaml_whose_convoscope_test_lines_the_command_accepts() -> None:
+    import re
+    import shlex
+
+    import typer.core
+    import typer.main
+    import yaml
+
+    from convoscope.cli.main import app
+    from convoscope.simulate.gate import Threshold
+
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    documents = [yaml.safe_load(block) for block in blocks]
+    github = [d for d in documents if "jobs" in d]
+    gitlab = [d for d in documents if any(isinstance(job, dict) and "script" in job for job in d.values())]
+    assert len(github) == 2 and len(gitlab) == 1
+    assert gitlab[0]["convoscope-gate"]["artifacts"]["reports"]["junit"] == "convoscope-junit.xml"
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    command = group.commands["test"]
+    seen = 0
+    for document in documents:
+        for line in _shell_lines(document):
+            if not line.startswith("convoscope test "):
+                continue
+            args = shlex.split(line)[2:]
+            context = command.make_context("test", args)  # unknown options and bad values raise here
+            params = context.params
+            assert params["agent"] or params["since"], line
+            assert bool(params["since"]) == bool(params["metric"]), line
+            for text in params["metric"] or []:
+                Threshold.parse(text)
+            if params["server"]:
+                assert params["api_key"] or "CONVOSCOPE_API_KEY" in str(document), line
+            assert params["junit"], line
+            seen += 1
+    assert seen == 3
+    junit_paths = {
+        str(step.get("with", {}).get("path", "")) for step in github[0]["jobs"]["convoscope"]["steps"]
+    }
+    assert any("convoscope-junit.xml" in path for path in junit_paths)
