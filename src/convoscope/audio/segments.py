@@ -21,11 +21,13 @@ from ..model import Role
 
 __all__ = ["DEFAULT_STATE_RESET_S", "VAD_PARAMS_VERSION", "ChannelActivity", "Segment", "Speech", "VadParams"]
 
-VAD_PARAMS_VERSION = "vad-3"
+VAD_PARAMS_VERSION = "vad-4"
 """Bumped whenever the meaning of a field or the post-processing changes, so stored results say which
 rules produced them. vad-2: silero starts afresh after a skipped stretch of ``state_reset_s``. vad-3: each
 channel's bleed of the other party is fitted and subtracted before detection (``echo_*``), and speech
-evidence far under the channel's own speech level is dropped (``own_level_*``)."""
+evidence far under the channel's own speech level is dropped (``own_level_*``). vad-4: the bleed path's
+delay is searched on ``echo_search_s`` and its taps fitted on ``echo_fit_s`` of the call's most telling
+blocks (the canceller's cost no longer grows with the call), and subtracted in the time domain."""
 
 DEFAULT_STATE_RESET_S = 0.5
 """``VadParams.state_reset_s``'s default, also the default of a silero backend built on its own."""
@@ -348,6 +350,24 @@ class VadParams(BaseModel):
             "Default -10 dB: a path that leaves less than this of a channel's power after subtraction is "
             "not bleed but one signal on both channels (a mix copied to both sides), which subtracting "
             "would erase; it is left alone. Real bleed leaves the party's own speech: 0 to -3 dB."
+        ),
+    )
+    echo_search_s: float = Field(
+        default=4.0,
+        gt=0.0,
+        description=(
+            "Default 4 s: the delay of the path is searched on this much of the call, the blocks where the "
+            "other party is loudest and this one quietest: there the bleed stands alone, and a few seconds "
+            "of it put the correlation peak far above any chance one (even 20 dB under the noise)."
+        ),
+    )
+    echo_fit_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        description=(
+            "Default 60 s: the fit listens to at most this much of the call, the blocks that tell the most "
+            "about the path (where the other party is loudest and this one quietest, which carry nearly all "
+            "the weight of the fit anyway). A shorter call is fitted whole; a longer one costs no more."
         ),
     )
     own_level_db: float = Field(

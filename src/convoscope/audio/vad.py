@@ -649,6 +649,8 @@ def echo_settings(params: VadParams) -> EchoSettings:
         block_s=params.echo_block_s,
         min_agreement=params.echo_min_agreement,
         min_residual_db=params.echo_min_residual_db,
+        search_s=params.echo_search_s,
+        fit_s=params.echo_fit_s,
     )
 
 
