@@ -13,6 +13,13 @@ finished speaking. A barge-in always opens a next turn, so the last turn of an e
 never cut off by the caller: its agent turn is ``interrupted`` only when a TTS span says so
 (``tts.interrupted``, Pipecat 1.x).
 
+A conversation may come in several traces: Pipecat opens a ``conversation`` span (a new trace) per
+pipeline and numbers its turns from 1, so a conversation taken up again by a new pipeline with the same
+``conversation.id`` (a caller reconnecting to a restarted bot) repeats its turn numbers. Turns are
+ordered pipeline by pipeline (each trace by its first span), then by number; each pipeline's last turn
+was closed by its own end; the call runs from the first ``conversation`` span's start to the last one's
+end. Ordering by number alone interleaved the two pipelines' turns.
+
 Pipecat traces no span for a function call: the calls are read from the ``input`` messages of the
 ``llm`` spans (``messages.message_tool_calls``), placed in the agent turn of the LLM run that asked for
 them. GenAI ``execute_tool`` spans, where an application adds its own, are taken as they are.
@@ -68,15 +75,19 @@ class PipecatMapper:
         tree = SpanTree(list(spans))
         roots = tree.named("conversation")
         root = roots[0] if roots else None
-        turn_spans = sorted(tree.named("turn"), key=lambda s: (attr_int(s, "turn.number") or 0, s.start))
+        turn_spans = _in_order(tree)
         if root is None and not turn_spans:
             return None
         start = started_at or (root.start if root is not None else tree.first_start)
+        root_of = {r.trace_id: r for r in roots}
+        last_of = {s.trace_id: s for s in turn_spans}  # each pipeline's (trace's) last turn
         turns: list[Turn] = []
         tools: list[ToolCall] = []
         agent_of: dict[str, int] = {}
-        for number, turn_span in enumerate(turn_spans, start=1):
-            closed_by_end = _closed_by_conversation_end(turn_span, last=number == len(turn_spans), root=root)
+        for turn_span in turn_spans:
+            closed_by_end = _closed_by_conversation_end(
+                turn_span, last=last_of[turn_span.trace_id] is turn_span, root=root_of.get(turn_span.trace_id)
+            )
             turns.extend(self._turns(tree, turn_span, start, len(turns), closed_by_end=closed_by_end))
             agent_index = turns[-1].index if turns and turns[-1].role == Role.AGENT else None
             if agent_index is not None:
@@ -103,8 +114,10 @@ class PipecatMapper:
         ]
         stt = [(s, attr_float(s, "metrics.audio_seconds") or 0.0) for s in tree.named("stt")]
         usage, cost = usage_from(tree.named("llm"), tts, stt, prices)
-        end = root.end if root is not None and root.end is not None else tree.last_end
-        metadata: dict[str, object] = {"mapper": self.version, "conversation_open": root is None}
+        end = max((r.end or r.start for r in roots), default=tree.last_end)
+        # Open while a pipeline that traced turns has not ended its conversation span.
+        is_open = root is None or any(t not in root_of for t in last_of)
+        metadata: dict[str, object] = {"mapper": self.version, "conversation_open": is_open}
         if root is not None:
             metadata["conversation"] = {
                 k: v for k, v in root.attributes.items() if k not in ("conversation.id",)
@@ -170,9 +183,22 @@ class PipecatMapper:
         return out
 
 
+def _in_order(tree: SpanTree) -> list[Span]:
+    """The turn spans in the order they were spoken: pipeline by pipeline (a trace each, by its first
+    span), and by ``turn.number`` within one, which a new pipeline starts again from 1."""
+    trace_start: dict[str, datetime] = {}
+    for span in tree.spans:  # by start time: the first span of a trace is its earliest
+        trace_start.setdefault(span.trace_id, span.start)
+    return sorted(
+        tree.named("turn"),
+        key=lambda s: (trace_start[s.trace_id], attr_int(s, "turn.number") or 0, s.start),
+    )
+
+
 def _closed_by_conversation_end(turn_span: Span, *, last: bool, root: Span | None) -> bool:
     """Whether Pipecat closed the turn because the conversation ended (its interruption flag then says
-    nothing about the caller): it says so, or it is the last turn of a conversation that has ended."""
+    nothing about the caller): it says so, or it is the last turn of a pipeline whose conversation span
+    (``root``, of the turn's trace) has ended."""
     return bool(attr_bool(turn_span, "turn.ended_by_conversation_end")) or (last and root is not None)
 
 
