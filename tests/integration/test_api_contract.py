@@ -5,8 +5,8 @@ A real ``convoscope serve`` on a loopback port, with an empty data directory and
 no server error, every status, content type, header and body the document declares, schema-valid
 requests accepted and schema-invalid ones refused, an undeclared method refused with an ``Allow`` that
 lists the path's methods, a missing or wrong key refused. The budget is bounded (a fixed seed and a
-few examples per operation) so the run is the same every time and takes well under a minute and a half
-on two cores.
+few examples per operation) so the run is the same every time; its duration is printed, not asserted
+(speed belongs to the benchmarks).
 
 A few requests are valid by their schema and still refused for a reason the document cannot state,
 because the answer depends on bytes or on the project's own configuration; each such operation may
@@ -41,7 +41,6 @@ from .conftest import KEY, ServerProcess
 
 SEED = 20_260_113
 MAX_EXAMPLES = 8
-BUDGET_S = 90.0
 
 _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
     ("POST", "/api/v1/calls", ["422"]),
@@ -129,4 +128,3 @@ def test_live_server_conforms_to_its_openapi(server: ServerProcess, tmp_path: Pa
     assert not unique, f"{len(unique)} contract failures:\n\n" + "\n\n".join(unique)
     assert finished is not None and str(finished.stop_reason) == "completed"
     assert operations <= tested, f"operations never tested: {sorted(operations - tested)}"
-    assert elapsed < BUDGET_S
