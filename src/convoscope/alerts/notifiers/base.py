@@ -236,7 +236,7 @@ def sparkline(series: Sequence[float], width: int = 24) -> str:
         elif high == low:
             bars.append(_BARS[3])
         else:
-            bars.append(_BARS[min(7, int((value - low) / (high - low) * 8))])
+            bars.append(_BARS[round((value - low) / (high - low) * 7)])
     return "".join(bars)
 
 

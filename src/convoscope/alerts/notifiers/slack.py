@@ -97,7 +97,7 @@ def slack_message(event: AlertEvent, *, max_links: int = 5) -> dict[str, Any]:
     state = "FIRING" if firing else "RESOLVED"
     mark = (_DOTS.get(event.severity, _INFO_DOT)) if firing else ":white_check_mark:"
     title = _cut(f"{mark} {state} · {severity} · {event.rule_name}", _HEADER_CHARS)
-    fallback = f"[{state}] {severity}: {event.rule_name}: {event.summary}"
+    fallback = _escape(f"[{state}] {severity}: {event.rule_name}: {event.summary}")
 
     fields = [
         _mrkdwn(f"*{'Value' if firing else 'Value now'}*\n`{format_number(event.value)}`"),
