@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, simulation, traces, webhooks
+from .api.alerts import router as alerts_router
 from .api.simulation_definitions import router as simulation_definitions_router
 from .api_docs import install_api_docs
 from .errors import install_error_handlers
@@ -49,6 +50,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     simulation_routers = (simulation.router, simulation_definitions_router)
     for router in (*routers, evals.router, otlp.router, traces.router, *simulation_routers, ui_router):
         app.include_router(router)
+    app.include_router(alerts_router)
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=services.settings.max_body_bytes,
