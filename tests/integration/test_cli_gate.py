@@ -4,6 +4,7 @@ exit status a pipeline reads: 0 all passed, 1 a failure or a regression, 2 a bro
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -229,7 +230,10 @@ def _thresholds_over_the_server(server: ServerProcess, tmp_path: Path) -> None:
     )
     assert missed.returncode == 1, missed.stdout + missed.stderr
     checked = json.loads((tmp_path / "t.json").read_text())["thresholds"][0]
-    assert (checked["observed"], checked["count"], checked["passed"]) == (10 / 16, 16, False)
+    assert checked["observed"] == pytest.approx(10 / 16) and (checked["count"], checked["passed"]) == (
+        16,
+        False,
+    )
     met = run_cli(
         "test",
         *remote,
@@ -340,10 +344,11 @@ def test_thresholds_over_calls_stored_in_the_data_directory(tmp_path: Path, defs
     )
     assert missed.returncode == 1, missed.stdout + missed.stderr
     report: dict[str, Any] = json.loads(summary.read_text())
-    assert [(t["metric"], t["observed"], t["count"], t["passed"]) for t in report["thresholds"]] == [
-        ("scenario_checks>=0.9", 0.5, 4, False),
-        ("metric:tool_call_success>=1", 1.0, 4, True),
+    assert [(t["metric"], t["count"], t["passed"]) for t in report["thresholds"]] == [
+        ("scenario_checks>=0.9", 4, False),
+        ("metric:tool_call_success>=1", 4, True),
     ]
+    assert [t["observed"] for t in report["thresholds"]] == [pytest.approx(0.5), 1.0]
     cases = _junit(junit)
     assert cases[("thresholds", "scenario_checks>=0.9")].find("failure") is not None
     assert cases[("thresholds", "metric:tool_call_success>=1")].find("failure") is None
@@ -357,6 +362,10 @@ def test_thresholds_over_calls_stored_in_the_data_directory(tmp_path: Path, defs
         "test", "--since", "2000-01-01", "--agent", "nobody", "--metric", "calls>=1", data_dir=data
     )
     assert nobody.returncode == 1 and "no values" in nobody.stdout
+    elsewhere = run_cli(
+        "test", "--since", "2000-01-01", "--metric", "calls>=1", "--project", "nope", data_dir=data
+    )
+    assert elsewhere.returncode == 2 and "no project 'nope'" in elsewhere.stderr
     empty = run_cli("test", "--since", "2000-01-01", "--metric", "calls>=1", data_dir=tmp_path / "none")
     assert empty.returncode == 2 and "no convoscope data" in empty.stderr
 
@@ -365,10 +374,10 @@ def test_split_judge_verdicts_are_counted_apart_unless_they_fail_the_gate(tmp_pa
     with FakeOpenAIServer() as judge:
         reply = {"reasoning": "scripted", "quotes": []}
         judge.add(json_reply({"verdict": "pass", **reply}), contains="OUTCOME-AGREED")
-        judge.add(
-            [json_reply({"verdict": v, **reply}) for v in ("fail", "pass", "pass")],
-            contains="OUTCOME-DISPUTED",
-        )
+        # Every conversation asks its three samples in turn, so a cycle splits each one the same way,
+        # however many of them the judge cache answers instead.
+        disputed = itertools.cycle([json_reply({"verdict": v, **reply}) for v in ("pass", "fail", "pass")])
+        judge.add(lambda _request: next(disputed), contains="OUTCOME-DISPUTED")
         llm = {"CONVOSCOPE_LLM_MODEL": "fake", "CONVOSCOPE_LLM_BASE_URL": judge.url}
         summary = tmp_path / "gate.json"
         args = (
@@ -398,7 +407,7 @@ def test_split_judge_verdicts_are_counted_apart_unless_they_fail_the_gate(tmp_pa
         assert len(judge.requests) == 6
         strict = run_cli(*args, "--split-fails", data_dir=tmp_path, **llm)
         assert strict.returncode == 1, strict.stdout + strict.stderr
-        assert len(judge.requests) == 6  # every sample answered from the judge cache
+        assert "1 split (judge runs disagreed; failing)" in strict.stdout
         once = run_cli(*args[:-1], "1", data_dir=tmp_path / "fresh", **llm)
         assert once.returncode == 0, once.stdout + once.stderr
         assert "gate passed: 2 passed, 0 failed, 0 split, 0 errored" in once.stdout

@@ -29,7 +29,7 @@ from convoscope.simulate.gate import (
     suite_outcome,
 )
 from convoscope.simulate.loader import load_definitions
-from convoscope.simulate.runner import RunReport, Scorer, default_scorer, run_suite
+from convoscope.simulate.runner import ConversationResult, RunReport, Scorer, default_scorer, run_suite
 from convoscope.store.base import SeriesPoint
 from convoscope.testing.openai_server import FakeOpenAIServer, json_reply
 
@@ -193,11 +193,11 @@ def test_each_judge_run_is_its_own_cached_sample(
     assert sent == 9  # three scenarios, three samples each
     with _judge(disagreeing_judge, cache) as judge:
         scorer = judge_runs_scorer(definitions.suites["judged"], judge=judge, runs=3)
-        again = _run(definitions, "judged", agent_url, "reference-agent", scorer=scorer)
-    # The transcripts are the same (a rule-based agent, scripted callers): every sample is answered from
-    # the cache, and the three distinct answers of the disputed scenario are kept apart, not collapsed.
+        again = [ConversationResult(r.item, r.outcome, scorer(r.outcome.call)) for r in first.results]
+    # Scoring the same calls again is answered from the cache, sample by sample: the three distinct
+    # answers about the disputed scenario are kept apart, not collapsed into the first one.
     assert len(disagreeing_judge.requests) == sent
-    verdicts = [{r.item.scenario.id: gate_verdict(r) for r in run.results} for run in (first, again)]
+    verdicts = [{r.item.scenario.id: gate_verdict(r) for r in run} for run in (first.results, again)]
     assert verdicts[0] == verdicts[1] == {"price": "passed", "price-again": "split", "human": "failed"}
 
 

@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
@@ -157,7 +158,7 @@ def test_command(
                     agent_version=agent_version,
                     baselines=baseline or [],
                     baseline_agent=baseline_agent,
-                    server=server,
+                    server=server.rstrip("/") if server else None,
                     api_key=api_key,
                     judge_runs=judge_runs,
                     split_fails=split_fails,
@@ -215,49 +216,32 @@ def _same(path: Path, other: Path | None) -> bool:
 # ----- simulation
 
 
+@dataclass(frozen=True)
 class _Options:
     """The simulation mode's options, checked."""
 
-    def __init__(
-        self,
-        *,
-        suites: list[str],
-        tags: list[str],
-        agent: str,
-        defs: list[Path],
-        iterations: int | None,
-        concurrency: int,
-        agent_version: str | None,
-        baselines: list[str],
-        baseline_agent: str | None,
-        server: str | None,
-        api_key: str | None,
-        judge_runs: int,
-        split_fails: bool,
-        store: bool,
-        data_dir: Path | None,
-        project: str,
-    ) -> None:
-        if suites and tags:
+    suites: list[str]
+    tags: list[str]
+    agent: str
+    defs: list[Path]
+    iterations: int | None
+    concurrency: int
+    agent_version: str | None
+    baselines: list[str]
+    baseline_agent: str | None
+    server: str | None
+    api_key: str | None
+    judge_runs: int
+    split_fails: bool
+    store: bool
+    data_dir: Path | None
+    project: str
+
+    def __post_init__(self) -> None:
+        if self.suites and self.tags:
             raise _Setup("give --suite or --tag, not both")
-        if baselines and baseline_agent is not None:
+        if self.baselines and self.baseline_agent is not None:
             raise _Setup("give --baseline (kept runs) or --baseline-agent (run it now), not both")
-        self.suites = suites
-        self.tags = tags
-        self.agent = agent
-        self.defs = defs
-        self.iterations = iterations
-        self.concurrency = concurrency
-        self.agent_version = agent_version
-        self.baselines = baselines
-        self.baseline_agent = baseline_agent
-        self.server = server.rstrip("/") if server else None
-        self.api_key = api_key
-        self.judge_runs = judge_runs
-        self.split_fails = split_fails
-        self.store = store
-        self.data_dir = data_dir
-        self.project = project
 
 
 def _chosen_suites(definitions: Definitions, options: _Options) -> list[Suite]:
@@ -500,7 +484,12 @@ class _StoreSeries:
     def __init__(self, stores: Stores, project: str) -> None:
         self.where = str(stores.settings.data_dir)
         self._stores = stores
-        self._project_id = stores.meta.ensure_project(project).id
+        found = stores.meta.get_project(project)
+        if found is None:
+            from ..errors import NotFound
+
+            raise NotFound(f"no project {project!r} in {self.where}")
+        self._project_id = found.id
 
     def series(self, query: SeriesQuery) -> list[SeriesPoint]:
         return self._stores.store.series(self._project_id, query)
