@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -201,9 +202,7 @@ def test_junit_survives_text_xml_cannot_carry(regressed: SuiteOutcome, tmp_path:
         run_id="run-x",
         started_at=datetime.now(UTC),
         finished_at=None,
-        cases=[
-            type(case)(**{**case.__dict__, "verdict": "failed", "reasons": ["said \x00\x1b[31m <&> \ud800"]})
-        ],
+        cases=[replace(case, verdict="failed", reasons=["said \x00\x1b[31m <&> \ud800"])],
     )
     root = _parse(GateReport(suites=[odd]), tmp_path)
     failure = root.find("testsuite/testcase/failure")
@@ -234,8 +233,8 @@ def test_markdown_names_each_regression_with_its_calls_links_and_failed_checks(
 
 
 def test_a_passing_gate_says_so_and_names_the_baseline(regressed: SuiteOutcome) -> None:
-    passed = SuiteOutcome(**{**regressed.__dict__, "regressions": []})
-    passed.cases = [case for case in regressed.cases if case.verdict == "passed"]
+    kept = [case for case in regressed.cases if case.verdict == "passed"]
+    passed = replace(regressed, regressions=[], cases=kept)
     text = markdown(GateReport(suites=[passed]))
     assert text.startswith("## ✅ convoscope test: passed")
     assert "No metric or scenario is detectably worse than run" in text

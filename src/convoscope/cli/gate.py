@@ -169,7 +169,10 @@ def test_command(
             )
     except (_Setup, ConvoscopeError, ValueError) as exc:
         fail(str(exc), BAD_INPUT_EXIT)
-    _emit(report, junit=junit, json_out=json_out, markdown_out=markdown_out)
+    try:
+        _emit(report, junit=junit, json_out=json_out, markdown_out=markdown_out)
+    except OSError as exc:
+        fail(f"cannot write the report: {exc}", BAD_INPUT_EXIT)
     raise typer.Exit(code=report.exit_code())
 
 
