@@ -54,7 +54,13 @@ def test_a_conversation_resumed_by_a_new_pipeline_is_one_call_in_order(live: Liv
         )
         for exchanges in (FIRST, SECOND)
     ]
-    call = call_from_agent(live, AGENT, {"runs": [r.to_json() for r in runs]})
+    given = {
+        "endpoint": f"{live.url}/v1/traces",
+        "api_key": KEY,
+        "service_name": "support-agent",
+        "runs": [r.to_json() for r in runs],
+    }
+    call = call_from_agent(live, AGENT, given)
     assert (call["source"], call["external_id"]) == ("pipecat", conversation_id)
 
     turns = call["turns"]
