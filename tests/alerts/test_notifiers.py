@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from typer import Typer
 from typer.testing import CliRunner
 
 from convoscope.alerts.events import AlertEvent, DeliveryError, Severity
@@ -42,7 +41,7 @@ from convoscope.alerts.notifiers import (
     sparkline,
     webhook_body,
 )
-from convoscope.cli.alerts_test import alerts_test_command
+from convoscope.cli.main import app as cli_app
 from convoscope.errors import InputError, NotFound, PayloadError
 from convoscope.runtime.jobs import JobRetry, JobRunner
 from convoscope.runtime.kinds import ALERTS_DELIVER
@@ -571,13 +570,6 @@ def test_one_rule_state_is_delivered_once_per_notifier(
 # convoscope alerts test -----------------------------------------------------------------------------
 
 
-def _cli() -> Typer:
-    app = Typer()
-    app.command("test")(alerts_test_command)
-    app.command("unused")(lambda: None)  # a group of two, so "test" is a sub-command as in the CLI
-    return app
-
-
 def test_cli_sends_a_sample_through_configured_and_given_notifiers(
     receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -592,8 +584,17 @@ def test_cli_sends_a_sample_through_configured_and_given_notifiers(
     cli = CliRunner()
 
     given = cli.invoke(
-        _cli(),
-        ["test", "--webhook-url", hook, "--secret-env", "CLI_HOOK_SECRET", "--allow-network", "127.0.0.1/32"],
+        cli_app,
+        [
+            "alerts",
+            "test",
+            "--webhook-url",
+            hook,
+            "--secret-env",
+            "CLI_HOOK_SECRET",
+            "--allow-network",
+            "127.0.0.1/32",
+        ],
     )
     assert given.exit_code == 0, given.output
     assert "cli-webhook: delivered" in given.output
@@ -603,17 +604,18 @@ def test_cli_sends_a_sample_through_configured_and_given_notifiers(
     assert documented_verify()(SECRET, request.headers["x-convoscope-signature"], request.body)
 
     configured = cli.invoke(
-        _cli(), ["test", "--data-dir", str(data_dir), "--allow-network", "127.0.0.1/32", "--resolved"]
+        cli_app,
+        ["alerts", "test", "--data-dir", str(data_dir), "--allow-network", "127.0.0.1/32", "--resolved"],
     )
     assert configured.exit_code == 1
     assert "ops: failed: webhook: " in configured.output and "answered 404: no such hook" in configured.output
     assert json.loads(receiver.at("/broken")[0].body)["state"] == "resolved"
 
-    refused = cli.invoke(_cli(), ["test", "--webhook-url", hook])
+    refused = cli.invoke(cli_app, ["alerts", "test", "--webhook-url", hook])
     assert refused.exit_code == 1 and "loopback address" in refused.output
 
-    unknown = cli.invoke(_cli(), ["test", "--data-dir", str(data_dir), "--notifier", "nope"])
+    unknown = cli.invoke(cli_app, ["alerts", "test", "--data-dir", str(data_dir), "--notifier", "nope"])
     assert unknown.exit_code == 1 and "notifier 'nope' not configured" in unknown.output
 
-    bad = cli.invoke(_cli(), ["test", "--webhook-url", "ftp://x"])
+    bad = cli.invoke(cli_app, ["alerts", "test", "--webhook-url", "ftp://x"])
     assert bad.exit_code == 2 and "--webhook-url: must be an http(s) URL" in bad.output

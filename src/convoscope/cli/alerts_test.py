@@ -22,13 +22,16 @@ import typer
 from rich.console import Console
 
 from ..errors import InputError, NotFound
-from ._shared import BAD_INPUT_EXIT, DataDir, Project, fail, run_reporting_errors
+from ._shared import BAD_INPUT_EXIT, DataDir, Project, command_group, fail, run_reporting_errors
 
 if TYPE_CHECKING:
     from ..alerts.notifiers import NotifierConfig
     from ..runtime.egress import Network
 
-__all__ = ["adhoc_notifiers", "alerts_test_command", "send_test_alerts"]
+__all__ = ["adhoc_notifiers", "alerts_test_command", "app", "send_test_alerts"]
+
+app = command_group("Alerts: rules over the stored metrics, and the notifiers that deliver them.")
+"""The ``convoscope alerts`` group (its first command is ``test``; others may join it)."""
 
 console = Console()
 
@@ -166,7 +169,11 @@ def _configured(data_dir: Path | None, project: str, names: Sequence[str]) -> tu
 def alerts_test_command(
     notifier: Annotated[
         list[str] | None,
-        typer.Option("--notifier", help="A configured notifier to try (repeatable; default: all of them)."),
+        typer.Option(
+            "--notifier",
+            metavar="NAME",
+            help="A configured notifier to try (repeatable; default: all of them).",
+        ),
     ] = None,
     slack_url: Annotated[
         str | None, typer.Option("--slack-url", help="A Slack incoming webhook URL.")
@@ -187,13 +194,19 @@ def alerts_test_command(
         str | None, typer.Option("--smtp-password-env", help="Variable holding the SMTP password.")
     ] = None,
     smtp_from: Annotated[str | None, typer.Option("--smtp-from", help="The mail's From address.")] = None,
-    smtp_to: Annotated[list[str] | None, typer.Option("--smtp-to", help="A recipient (repeatable).")] = None,
+    smtp_to: Annotated[
+        list[str] | None, typer.Option("--smtp-to", metavar="ADDRESS", help="A recipient (repeatable).")
+    ] = None,
     resolved: Annotated[
         bool, typer.Option("--resolved", help="Send a resolved event instead of a firing one.")
     ] = False,
     allow_network: Annotated[
         list[str] | None,
-        typer.Option("--allow-network", help="A non-public network (CIDR) notifiers may reach (repeatable)."),
+        typer.Option(
+            "--allow-network",
+            metavar="CIDR",
+            help="A non-public network (CIDR) notifiers may reach (repeatable).",
+        ),
     ] = None,
     ui_url: Annotated[
         str | None, typer.Option("--ui-url", help="The convoscope UI's address, for the sample's call links.")
@@ -253,3 +266,6 @@ def alerts_test_command(
             console.print(f"{name}: [red]failed[/red]: {error}", highlight=False, soft_wrap=True)
     if any(error is not None for _, error in outcomes):
         raise typer.Exit(code=1)
+
+
+app.command("test")(alerts_test_command)

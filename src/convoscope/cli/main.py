@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from ._shared import DataDir, command_group, run_reporting_errors
+from .alerts_test import app as alerts_app
 from .audio import app as audio_app
 from .calibrate import calibrate_command
 from .calls import app as calls_app
@@ -43,6 +44,7 @@ app.add_typer(audio_app, name="audio")
 app.add_typer(sources_app, name="sources")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(runs_app, name="runs")
+app.add_typer(alerts_app, name="alerts")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
