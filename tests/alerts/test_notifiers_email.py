@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from ipaddress import ip_network
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from convoscope.alerts.events import AlertEvent, DeliveryError, Severity
 from convoscope.alerts.notifiers import (
     NOTIFIERS_PATH,
     DeliveryJob,
+    EmailNotifier,
     PartialDelivery,
     SettingsMarks,
     build_notifier,
@@ -281,3 +283,66 @@ def test_the_job_retries_a_greylisted_mail_and_records_a_partial_refusal_once(
 
 def test_partial_delivery_is_not_retryable() -> None:
     assert not PartialDelivery("x").retryable
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_starttls_then_login_and_the_certificate_is_checked(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    box = Mailbox()
+    controller = _LoopbackController(
+        _Handler(box),
+        hostname="127.0.0.1",
+        port=0,
+        authenticator=_authenticator(box),
+        auth_required=True,
+        tls_context=server_context,
+        require_starttls=True,
+    )
+    controller.start()
+    try:
+        data = config(controller.port, security="starttls", allow_plaintext_auth=False)
+        parsed = parse_notifier("mail", data)
+        trusting = ssl.create_default_context(cafile=str(cert))
+        notifier = EmailNotifier("mail", parsed, env=ENV, allowed_networks=LOOPBACK, ssl_context=trusting)
+        notifier.deliver(event())
+        assert box.logins == [USER] and len(box.messages) == 1
+
+        stranger = EmailNotifier("mail", parsed, env=ENV, allowed_networks=LOOPBACK)  # the system's CAs
+        with pytest.raises(DeliveryError, match="TLS certificate not accepted") as raised:
+            stranger.deliver(event())
+        assert not raised.value.retryable and len(box.messages) == 1
+    finally:
+        controller.stop()
