@@ -29,6 +29,8 @@ KINDS: dict[str, type[BaseModel]] = {
     "suite": Suite,
     "agent": AgentSpec,
 }
+OTHER_KINDS = frozenset({"alert_rule"})
+"""Kinds other tools read from the same files (``convoscope alerts add``); skipped here, not refused."""
 _PLURAL = {"scenario": "scenarios", "persona": "personas", "suite": "suites", "agent": "agents"}
 _SUFFIXES = (".yaml", ".yml")
 
@@ -127,6 +129,8 @@ def _validate(
         )
         return None
     kind = data.get("kind")
+    if isinstance(kind, str) and kind in OTHER_KINDS:
+        return None
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None or not isinstance(kind, str):
         known = ", ".join(KINDS)
