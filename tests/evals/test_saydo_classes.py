@@ -238,3 +238,29 @@ def test_declined_results_state_claims_and_verbless_claims() -> None:
     assert status_of("No onions, noted.", tool("add_order_note", note="no onions")) == ["done"]
     assert status_of("Okay, noted.") == []
     assert status_of("I tried to book it but the system rejected it.") == []
+
+
+def test_a_bare_all_set_closes_the_booking_it_follows_and_is_no_claim_of_its_own() -> None:
+    from datetime import UTC, datetime
+
+    from convoscope.evals.base import EvalContext
+    from convoscope.evals.rules.saydo import SayDoConsistency
+    from convoscope.model import Call, CallSource, Role, ToolCall, Turn
+
+    def score(text: str, tools: list[ToolCall]) -> tuple[bool | None, list[str]]:
+        call = Call(
+            source=CallSource.GENERIC,
+            external_id="all-set",
+            started_at=datetime(2026, 12, 7, tzinfo=UTC),
+            turns=[Turn(index=0, role=Role.AGENT, text=text, start_s=0, end_s=1)],
+            tool_calls=tools,
+        )
+        result = SayDoConsistency().evaluate(call, EvalContext())
+        return result.passed, [c["action"] for c in result.evidence["claims"]]
+
+    booked = ToolCall(
+        id="t1", turn_index=0, name="book_appointment", arguments={"time": "15:00"}, success=True
+    )
+    assert score("You're all set, Dana. You're booked for 3 PM.", [booked]) == (True, ["book"])
+    assert score("You're all set!", []) == (True, [])
+    assert score("You're all set for Tuesday at 3 PM.", [])[0] is False  # still a booking claim

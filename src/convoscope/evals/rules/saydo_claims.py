@@ -73,7 +73,7 @@ _DONE_STATE = re.compile(
 """A thing said to have gone through or succeeded ("your payment went through", "the payment was successful"):
 the passive of whatever its noun names."""
 _ALL_SET = re.compile(
-    r"\b(?:you're|you are|we're|we are|that's|it's|you've been) (?:all )?set (for|with|up)?\b"
+    r"\b(?:you're|you are|we're|we are|that's|it's|you've been) (?:all )?set(?: (for|with|up))?\b"
 )
 """The idiom "you're all set (for Thursday)": a completion; what was done is named by its object."""
 _DONE = re.compile(
@@ -205,6 +205,10 @@ def _clause_claim(
     idiom = _idiom_claim(words, after_done)
     if idiom is not None:
         return idiom
+    if _ALL_SET.search(" ".join(words)):
+        # A bare "you're all set" (a name or nothing after it) is a closing formula: it names no action of
+        # its own, and "set" is not the agent updating anything; the action is the one reported beside it.
+        return None
     for i, word in enumerate(words):
         senses = verb_senses(word)
         if senses:
