@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from ._shared import DataDir, command_group, run_reporting_errors
-from .alerts_test import app as alerts_app
+from .alerts import app as alerts_app
 from .audio import app as audio_app
 from .calibrate import calibrate_command
 from .calls import app as calls_app
