@@ -12,9 +12,10 @@ It runs in two places, both in the server:
 Each evaluation is :func:`.evaluate.step` over statistics gathered here; the cheap reading comes first
 (one aggregate per rule) and the calls and recent buckets behind an event are read only when the state
 changes. The new state and its event are written in one metadata transaction, then the event is handed
-to ``deliver(event, notifier_names)``, the seam through which the server queues delivery jobs (None:
-events are only kept and listed). Evaluations are serialised by one lock, so the schedule and an
-evaluation batch never step the same rule at once.
+to ``deliver(event, notifier_names)``, which by default queues one ``alerts.deliver`` job per notifier
+(``notifiers.deliver.delivery_jobs``), so a receiver that is down delays the alert but never loses it.
+Evaluations are serialised by one lock, so the schedule and an evaluation batch never step the same rule
+at once.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ __all__ = ["SERIES_BUCKETS", "AlertEngine", "Deliver", "RuleOutcome", "event_of"
 log = logging.getLogger("convoscope.alerts")
 
 Deliver = Callable[[AlertEvent, list[str]], None]
-"""(event, the rule's notifier names) -> None: queues the event's delivery (the server wires it)."""
+"""(event, the rule's notifier names) -> None: queues the event's delivery."""
 
 SERIES_BUCKETS = 12
 """Windows of history an event's ``series`` shows (threshold, spike, immediate: one value per window)."""
@@ -149,10 +150,16 @@ class AlertEngine:
         ui_base_url: str | None = None,
     ) -> None:
         self._context = context
-        self.deliver = deliver
-        """The delivery seam; settable after construction (the server wires it once notifiers exist)."""
+        self.deliver: Deliver = deliver or self.enqueue_delivery
+        """The delivery seam (default: queue one ``alerts.deliver`` job per notifier); settable."""
         self.ui_base_url = ui_base_url
         self._lock = threading.Lock()
+
+    def enqueue_delivery(self, event: AlertEvent, notifier_names: list[str]) -> None:
+        """Queue the event's delivery through each notifier (:func:`.notifiers.deliver.delivery_jobs`)."""
+        from .notifiers.deliver import delivery_jobs
+
+        self._context.enqueue_jobs(event.project_id, delivery_jobs(event, notifier_names))
 
     @property
     def interval_s(self) -> float:
@@ -243,7 +250,7 @@ class AlertEngine:
         )
         if not written:
             return RuleOutcome(rule.id, kept, None)
-        if event is not None and self.deliver is not None and rule.spec.notifiers:
+        if event is not None and rule.spec.notifiers:
             try:
                 self.deliver(event, list(rule.spec.notifiers))
             except Exception:  # the event is kept; a delivery seam failing must not undo it
