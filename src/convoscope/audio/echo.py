@@ -322,6 +322,8 @@ def _demixed(
     h_first, h_second = _response(into_first, size), _response(into_second, size)
     loop = h_first * h_second
     demix = 1.0 + loop + loop * loop
+    # Each output is demix times its own channel plus (-demix H) times the other: two products a bin.
+    crossed_first, crossed_second = -demix * h_first, -demix * h_second
 
     def spectra(samples: FloatArray) -> ComplexArray:
         padded = np.zeros((count - 1) * hop + size, dtype=np.float64)
@@ -334,14 +336,19 @@ def _demixed(
         return result
 
     def samples_of(spectrum: ComplexArray) -> FloatArray:
-        frames = np.fft.irfft(spectrum, n=size, axis=1)[:, span - 1 :]
-        result: FloatArray = frames.reshape(-1)[:length].astype(np.float32)
+        out = np.empty(count * hop, dtype=np.float32)
+        out.reshape(count, hop)[:] = np.fft.irfft(spectrum, n=size, axis=1)[:, span - 1 :]
+        result: FloatArray = out[:length]
         return result
 
     spec_first, spec_second = spectra(first), spectra(second)
-    clean_first = samples_of(demix * (spec_first - h_first * spec_second))
-    clean_second = samples_of(demix * (spec_second - h_second * spec_first))
-    return clean_first, clean_second
+    mixed = spec_first * demix
+    mixed += spec_second * crossed_first
+    clean_first = samples_of(mixed)
+    np.multiply(spec_second, demix, out=mixed)
+    spec_first *= crossed_second
+    mixed += spec_first
+    return clean_first, samples_of(mixed)
 
 
 def cancel_crosstalk(
