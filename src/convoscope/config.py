@@ -175,6 +175,17 @@ class Settings(BaseSettings):
     alerts_interval_s: float = Field(
         default=60.0, ge=1, le=86_400, description="Seconds between scheduled evaluations of the alert rules."
     )
+    alerts_allowed_networks: tuple[IPvAnyNetwork, ...] = Field(
+        default=(),
+        description="Private, loopback or link-local networks alert notifiers may reach, JSON: "
+        '`["10.0.0.0/8"]`; other such addresses are refused.',
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Where people reach this server's UI (e.g. `https://convoscope.example.com`): alert "
+        "notifications link to the calls there; unset, they carry no links.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -53,7 +53,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.otlp = OtlpIngest(self)
-        self.alerts = AlertEngine(self)
+        self.alerts = AlertEngine(self, ui_base_url=self.settings.public_url)
         self.jobs = JobRunner(
             self.meta,
             job_handlers(self, self.otlp, on_scored=self.alerts.on_scored),
