@@ -24,7 +24,8 @@ answer that one status to a schema-valid request, and every other check still ap
 * ``PUT /api/v1/simulation/{kind}s/{id}`` and ``POST /api/v1/simulation/definitions:import`` (422): a
   body's id must be the path's, a suite may name only kept scenarios and personas, a matcher has
   exactly one of its keys (any other mapping is a literal value, so no schema can tell them apart), a
-  regular expression must compile, and an imported body must be YAML documents with a ``kind``.
+  regular expression must compile, and an imported body must be YAML documents with a ``kind``;
+* ``POST /api/v1/simulation/scenarios:from-call`` (422): the named call must have caller turns to replay.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
         for kind in ("scenario", "persona", "suite", "agent")
     ),
     ("POST", "/api/v1/simulation/definitions:import", ["422"]),
+    ("POST", "/api/v1/simulation/scenarios:from-call", ["422"]),
 ]
 """Operations whose schema-valid requests may be refused with these statuses (see the docstring)."""
 

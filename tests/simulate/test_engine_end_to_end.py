@@ -244,3 +244,59 @@ def test_a_greeting_sent_before_the_caller_spoke_keeps_its_place_in_the_transcri
     assert "automated assistant" in turns[0].text
     assert turns[1].text == "How much does a cleaning cost?"
     assert result.verdict == "passed", result.reasons
+
+
+def test_the_llm_caller_pursues_the_goal_through_an_openai_protocol_server_and_hangs_up(
+    definitions: Definitions, agent_url: str
+) -> None:
+    from convoscope.evals.llm import JudgeClient, JudgeConfig
+    from convoscope.testing.openai_server import FakeOpenAIServer, RecordedRequest, Reply, json_reply
+
+    def caller_mind(request: RecordedRequest) -> Reply:
+        """A stand-in for the model: reads the transcript it was sent and answers as the caller would."""
+        transcript = request.messages[-1]["content"]
+        last = transcript.rsplit("Agent:", 1)[-1].lower()
+        if "anything else" in last:
+            return json_reply({"say": "No, that's everything. Bye!", "end_call": True})
+        if "name" in last:
+            return json_reply({"say": "It's Dana Reyes.", "end_call": False})
+        if "day" in last or "when" in last:
+            return json_reply({"say": "Tuesday at 3 pm works.", "end_call": False})
+        return json_reply({"say": "I'd like to book a cleaning, please.", "end_call": False})
+
+    scenario = definitions.scenarios["book"].model_copy(
+        update={"script": None, "facts": {"name": "Dana Reyes"}}
+    )
+    llm_defs = definitions.model_copy(update={"scenarios": {**definitions.scenarios, "book": scenario}})
+    suite = definitions.suites["all"].model_copy(update={"scenarios": ["book"], "caller": "llm"})
+    spec = AgentSpec(
+        id="reference",
+        connector=ConnectorSpec.model_validate(
+            {"kind": "openai", "base_url": f"{agent_url}/v1", "model": "m"}
+        ),
+        tools_url=f"{agent_url}/tools",
+    )
+    with FakeOpenAIServer(default=caller_mind) as mind:
+        llm = JudgeClient(JudgeConfig(base_url=mind.url, model="caller-model"))
+
+        async def go() -> RunReport:
+            connector = OpenAIChatConnector(f"{agent_url}/v1", model="reference-agent")
+            try:
+                return await run_suite(
+                    llm_defs, suite, spec, connector, scorer=default_scorer(suite), llm=llm
+                )
+            finally:
+                await connector.aclose()
+
+        try:
+            (result,) = asyncio.run(go()).results
+        finally:
+            llm.close()
+        system = mind.requests[0].messages[0]["content"]
+    call = result.outcome.call
+    assert "Book a cleaning on Tuesday at 3 pm." in system and "name: Dana Reyes" in system
+    assert call.metadata["scenario"]["caller"] == "llm"
+    assert call.end_reason is EndReason.USER_HANGUP
+    assert call.turns[-1].text == "No, that's everything. Bye!"  # one goodbye, then the line is closed
+    assert [t.arguments for t in call.tool_calls if t.name == "book_appointment"][0]["time"] == "15:00"
+    assert "scenario_checks" not in " ".join(result.reasons), result.reasons

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import NotFound, PayloadError
+from ...errors import InputError, NotFound, PayloadError
 from ...simulate.definitions import BUILTIN_PERSONAS, AgentSpec, Persona, Scenario, Slug, Suite
 from ...simulate.loader import DefinitionError, load_text
 from ...simulate.results import RUN_ID_PATTERN, RunStatus
@@ -478,6 +478,72 @@ async def import_definitions(request: Request, project: CurrentProject) -> Impor
     stored = await run_in_threadpool(services.meta.put_definitions, project.id, items)
     return ImportResult(
         items=[ImportedDefinition(kind=cast(Any, row.kind), id=row.id, created=row.created) for row in stored]
+    )
+
+
+# From a production call -------------------------------------------------------------------------------
+
+
+class FromCallRequest(BaseModel):
+    """Which stored call to turn into a scenario, and whether to keep what it became."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    call_id: Annotated[str, Field(min_length=1, max_length=200)]
+    keep: Annotated[bool, Strict()] = True
+    """Keep the scenario and its suite as definitions of the project (else only answer them)."""
+
+
+class FromCallResult(BaseModel):
+    """The scenario that replays the call, the suite that expects what its failed metrics demanded, and
+    what could not be derived."""
+
+    scenario: Scenario
+    suite: Suite
+    notes: list[str]
+    inferred: bool
+    """Whether the configured LLM inferred the caller's goal, instructions and facts."""
+    kept: bool
+
+
+@router.post(
+    "/scenarios:from-call",
+    summary="Turn a stored call into a scenario that replays it",
+    responses=error_responses(404, 422),
+)
+async def scenario_from_call(
+    request: Request, project: CurrentProject, body: FromCallRequest
+) -> FromCallResult:
+    """The caller's lines replayed (its goal inferred too when an LLM is configured), the call's tool
+    results as mocks, and the metrics that failed as the suite's; a call with no caller turns is a 422."""
+    from ...evals.llm import JudgeClient, JudgeConfig
+    from ...simulate.from_call import derive_from_call
+
+    services = get_services(request)
+    stored = await run_in_threadpool(services.store.get_call, project.id, body.call_id)
+    if stored is None:
+        raise NotFound(f"call {body.call_id} not found")
+    config = JudgeConfig.from_settings(services.settings)
+    llm = JudgeClient(config) if config is not None else None
+    try:
+        made = await run_in_threadpool(derive_from_call, stored, llm=llm)
+    except InputError as exc:  # no caller turns: nothing to replay
+        raise PayloadError(str(exc)) from None
+    finally:
+        if llm is not None:
+            llm.close()
+    if body.keep:
+        items = [
+            ("scenario", made.scenario.id, made.scenario.model_dump(mode="json", exclude_unset=True)),
+            ("suite", made.suite.id, made.suite.model_dump(mode="json", exclude_unset=True)),
+        ]
+        await run_in_threadpool(services.meta.put_definitions, project.id, items)
+    return FromCallResult(
+        scenario=made.scenario,
+        suite=made.suite,
+        notes=list(made.notes),
+        inferred=made.inferred,
+        kept=body.keep,
     )
 
 
