@@ -1,5 +1,5 @@
 """ElevenLabs audio before its transcription, through the webhook endpoint: the provisional call (its start a
-guess) is replaced by the real one, which keeps the audio already stored."""
+guess) gets its real start from the transcription, keeps its id and the audio already stored."""
 
 from __future__ import annotations
 
@@ -40,5 +40,7 @@ def test_the_real_start_replaces_the_guess_and_the_audio_stays(
     [recording] = call["recordings"]
     assert recording["uri"].startswith("blob:") and recording["format"] == "mp3"
     assert client.get(f"/api/v1/calls/{real}/recording", headers=auth).status_code == 200
-    assert client.get(f"/api/v1/calls/{provisional}", headers=auth).status_code == 404
+    assert real == provisional, "the id the first event gave is kept"
+    jobs = client.get(f"/api/v1/calls/{real}", headers=auth).json()["jobs"]
+    assert any(job["kind"] == "recording.store" and job["status"] == "done" for job in jobs), jobs
     assert services.store.count_calls(services.default_project.id) == 1

@@ -403,5 +403,5 @@ def test_a_provisional_first_start_yields_to_the_real_one(
     call = _detail(client, auth, transcription["id"])["call"]
     start = _fixture("elevenlabs", "post_call_transcription")["data"]["metadata"]["start_time_unix_secs"]
     assert call["started_at"].startswith(datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    assert audio["id"] != transcription["id"], "the audio-only call's start was a guess"
+    assert audio["id"] == transcription["id"], "the real start replaced the guess; the first id is kept"
     assert services.store.count_calls(services.default_project.id) == 1, "still one call per vendor id"

@@ -8,6 +8,20 @@ the vendor does not document, audio carried inside a payload stored as a blob, a
 The call is then stored through ``Services.store_calls``, which plans its follow-ups (recording fetch,
 audio analysis, evaluators).
 
+**A call's id is fixed by its first event.** The id is a UUIDv7 of the call's identity ``(project, source,
+external_id)`` and a start time (``model/ids.py``). A vendor call's start can change after it was first
+stored: when its first event says nothing of when it started, the receive time stands in (flagged in
+``metadata.ingest_warnings``), and a later event that brings the real start replaces it. Deriving the id
+from the final start would move the call to a new id, leaving its jobs (recording fetch, audio analysis,
+evaluators: ``jobs`` rows keyed by call id) and its ``scores`` under an id that no longer resolves. So, as
+OTLP assembly keeps a call's first start, the id is computed from the start the *first* event gave, real
+or stand-in (:func:`anchored_id`), by :meth:`CallEvents.build`, which the endpoint and the worker both use;
+the store keeps an id of the call's own identity whatever start the call now has
+(``model.ids.stored_call_id``). The id never changes, so nothing has to follow it: the re-stored call
+replaces its row, keeps its jobs and scores, and its follow-ups are planned again under the same id. For
+such a call the id's time part is when its first event was received, not its start. Because the id is a
+pure function of the kept events, a replay or a re-ingest still computes it without reading the store.
+
 Audio carried inside a payload (ElevenLabs' ``post_call_audio``) is normally stored when the event is
 received (``audio_intake``); the event then names the blob, or says why the bytes could not be stored.
 Either way the call's ``recording.store`` job row says how it went: done, or failed with the reason, so
@@ -43,6 +57,7 @@ __all__ = [
     "CallEvents",
     "Prepared",
     "SourceEventIngest",
+    "anchored_id",
     "attachment_outcome",
     "channel_map_setting",
     "check_bounds",
@@ -277,23 +292,28 @@ def keep_hosted(call: Call, stored: Call | None) -> Call:
     return call.model_copy(update={"recordings": recordings})
 
 
+def _alone(source: Source, event: Any, received_at: datetime) -> Assembled | None:
+    """The call one event makes by itself; ``None`` when it makes none alone."""
+    try:
+        return source.assemble([event], received_at=received_at)
+    except PayloadError:
+        return None
+
+
 def first_started_at(
     source: Source, events: Sequence[Any], received_at: datetime | None = None
 ) -> datetime | None:
-    """The start time the first event gave, so every later event of a call keeps the same call id.
+    """The start time the first event gave, so every later event of a call keeps that start.
 
     ``None`` (the full assembly decides) when the first event alone does not make a call, or makes one
     only provisionally, with warnings (ElevenLabs audio that came before its transcription knows only when
     it was sent; an event with no start at all starts when it was received): a start that is a guess
     must not pin the call, so a later event that brings the real one replaces it.
     """
-    if len(events) < 2:
+    if len(events) < 2 or received_at is None:
         return None
-    try:
-        first = source.assemble(events[:1], received_at=received_at)
-    except PayloadError:
-        return None
-    return None if first.warnings else first.call.started_at
+    first = _alone(source, events[0], received_at)
+    return None if first is None or first.warnings else first.call.started_at
 
 
 @dataclass(frozen=True)
@@ -310,6 +330,41 @@ class CallEvents:
     def first_started_at(self, source: Source) -> datetime | None:
         """:func:`first_started_at` of these events."""
         return first_started_at(source, self.events, self.received_at)
+
+    def build(
+        self,
+        source: Source,
+        project_id: str,
+        *,
+        limits: CallLimits,
+        channel_map: dict[int, Role],
+        put_blob: Callable[[bytes], str] | None = None,
+    ) -> Prepared:
+        """The call as stored (:func:`prepare_call`), with the id it keeps for life (:func:`anchored_id`)."""
+        assembled = self.assemble(source)
+        first = assembled if len(self.events) == 1 else _alone(source, self.events[0], self.received_at)
+        pinned = first.call.started_at if first is not None and not first.warnings else None
+        prepared = prepare_call(
+            assembled,
+            limits=limits,
+            channel_map=channel_map,
+            put_blob=put_blob,
+            started_at_of_first=pinned if len(self.events) > 1 else None,
+        )
+        call = prepared.call
+        anchor = first.call.started_at if first is not None else call.started_at
+        call_id = anchored_id(project_id, call, anchor)
+        return prepared.with_call(call.model_copy(update={"id": call_id}))
+
+
+def anchored_id(project_id: str, call: Call, first_start: datetime) -> str:
+    """The id of a vendor call: its identity at the start its first event gave, real or stand-in.
+
+    The id is fixed by the first event, so it never changes when a later event brings the real start
+    (the store keeps an id of the call's identity, ``model.ids.stored_call_id``): the call's row, jobs and
+    scores stay under one id for the life of the call.
+    """
+    return call_id_for(project_id, call.source, call.external_id, first_start)
 
 
 def stored_events(meta: MetadataStore, project_id: str, source: str, external_id: str) -> CallEvents | None:
@@ -404,8 +459,7 @@ class SourceEventIngest:
         for prepared in batch:
             carried, error = attachment_outcome(prepared)
             if carried:
-                call = prepared.call
-                outcomes[call_id_for(project_id, call.source, call.external_id, call.started_at)] = error
+                outcomes[_id_of(prepared.call)] = error
         self._services.meta.record_outcomes(project_id, RECORDING_STORE, outcomes)
 
     def prepare(self, row: _Identified, fresh: bool, settings: dict[str, dict[str, Any]]) -> Prepared:
@@ -423,18 +477,17 @@ class SourceEventIngest:
             raise PayloadError(f"{name} event {event.event_key} of {event.external_id} was not kept")
         if item.project_id not in settings:
             settings[item.project_id] = meta.project_settings(item.project_id)
-        prepared = prepare_call(
-            kept.assemble(source),
+        prepared = kept.build(
+            source,
+            item.project_id,
             limits=self._limits,
             channel_map=channel_map_setting(settings[item.project_id], name),
             put_blob=self._services.blobs.put,
-            started_at_of_first=kept.first_started_at(source),
         )
         if fresh and len(kept.events) == 1:
             return prepared  # the call's first event: nothing of it is stored yet
         call = prepared.call
-        call_id = call_id_for(item.project_id, call.source, call.external_id, call.started_at)
-        stored = _call_of(self._services.store.get_call(item.project_id, call_id))
+        stored = _call_of(self._services.store.get_call(item.project_id, _id_of(call)))
         return prepared.with_call(keep_hosted(call, stored))
 
 
@@ -445,6 +498,13 @@ def _identify(item: OutboxItem) -> _Identified:
         raise PayloadError(f"outbox row {item.id} of kind {item.kind!r} is not a vendor event")
     source = get_source(name)
     return _Identified(item, name, source, source.identify(decode_event(item.payload)))
+
+
+def _id_of(call: Call) -> str:
+    """The id :meth:`CallEvents.build` gave the call."""
+    if call.id is None:
+        raise PayloadError(f"the call of {call.source} {call.external_id} was built without an id")
+    return call.id
 
 
 def _call_of(stored: StoredCall | None) -> Call | None:

@@ -27,7 +27,8 @@ from typing import TypeVar
 
 from ..errors import CallRefused, ConvoscopeError, InputError, StoreError
 from ..ingest.canonical import CallLimits, parse_calls
-from ..model import Call, call_id_for
+from ..model import Call
+from ..model.ids import stored_call_id
 from ..store.base import CallStore
 from ..store.metadata import MetadataStore, OutboxItem
 
@@ -37,8 +38,8 @@ log = logging.getLogger("convoscope.worker")
 
 
 def assign_identity(project_id: str, call: Call) -> Call:
-    """The call as stored: in its project, with its deterministic id."""
-    call_id = call_id_for(project_id, call.source, call.external_id, call.started_at)
+    """The call as stored: in its project, with its deterministic id (or the id of its identity it has)."""
+    call_id = stored_call_id(project_id, call.source, call.external_id, call.started_at, call.id)
     return call.model_copy(update={"id": call_id, "project_id": project_id})
 
 

@@ -32,9 +32,9 @@ from ..model import (
     Turn,
     Usage,
     Word,
-    call_id_for,
 )
 from ..model.blob_ref import stored_sha
+from ..model.ids import stored_call_id
 from .schema import AGENT_LATENCY_FIELDS
 
 __all__ = [
@@ -112,12 +112,13 @@ def _agent_latencies(turns: Sequence[Turn]) -> tuple[list[float], ...]:
 
 
 def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: datetime) -> CallRows:
-    """The rows of one call; its id is derived from its identity, whatever id it carried.
+    """The rows of one call; its id is derived from its identity, unless it carried an id of that identity.
 
     The id is ``call_id_for(project_id, source, external_id, started_at)``, so a replay writes the same id
-    and rows stay keyed consistently without reading the store first.
+    and rows stay keyed consistently without reading the store first. An id of the same identity that the
+    call carries is kept (``model.ids.stored_call_id``), so a call whose start was corrected keeps its id.
     """
-    call_id = call_id_for(project_id, call.source.value, call.external_id, call.started_at)
+    call_id = stored_call_id(project_id, call.source.value, call.external_id, call.started_at, call.id)
     started_us = micros(call.started_at)
     agent_id = call.agent_id
     source = call.source.value

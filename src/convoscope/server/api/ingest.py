@@ -21,7 +21,8 @@ from starlette.datastructures import FormData, UploadFile
 from ...audio.probe import probe_audio
 from ...errors import NotFound, PayloadError
 from ...ingest.canonical import parse_calls
-from ...model import Call, Recording, Role, call_id_for
+from ...model import Call, Recording, Role
+from ...model.ids import stored_call_id
 from ...store.metadata import OutboxStatus
 from ..auth import CurrentProject
 from ..deps import get_services
@@ -49,7 +50,7 @@ def _enqueue(
 
 def _accepted(services: Services, project_id: str, ingest_id: int, calls: list[Call]) -> JSONResponse:
     services.worker.hand_over(ingest_id, calls)
-    ids = [call_id_for(project_id, c.source, c.external_id, c.started_at) for c in calls]
+    ids = [stored_call_id(project_id, c.source, c.external_id, c.started_at, c.id) for c in calls]
     return JSONResponse({"accepted": len(calls), "ids": ids, "ingest_id": ingest_id}, status_code=202)
 
 

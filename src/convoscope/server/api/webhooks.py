@@ -30,7 +30,6 @@ from starlette.convertors import Convertor, register_url_convertor
 from ...errors import AuthError
 from ...ingest.inline_audio import InlineAudioSource
 from ...ingest.sources import SOURCE_NAMES, Source, get_source
-from ...model import call_id_for
 from ...store.metadata import ProjectInfo
 from ..audio_intake import AudioIntake
 from ..auth import current_project
@@ -42,7 +41,6 @@ from ..vendor_ingest import (
     decode_event,
     events_with,
     outbox_kind,
-    prepare_call,
     secret_setting,
 )
 
@@ -200,11 +198,11 @@ def _accept(
     received = received_at or datetime.now(UTC)
     event = source.identify(payload)
     events = events_with(meta, project_id, source.name, event, payload, received)
-    call = prepare_call(
-        events.assemble(source),
+    call = events.build(
+        source,
+        project_id,
         limits=limits_of(services.settings),
         channel_map=channel_map_setting(settings, source.name),
-        started_at_of_first=events.first_started_at(source),
     ).call
     blob_refs = store_blobs()
     ingest_id = meta.enqueue(
@@ -222,7 +220,7 @@ def _accept(
         "source": source.name,
         "external_id": event.external_id,
         "event_type": event.event_type,
-        "id": call_id_for(project_id, call.source, call.external_id, call.started_at),
+        "id": call.id,
         "warnings": _warnings(call.metadata.get("ingest_warnings")) + (warnings or []),
     }
 
