@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError
-from convoscope.ingest.sources import Source
+from convoscope.ingest.sources import IgnoredEvent, Source
 
 json_values: st.SearchStrategy[Any] = st.recursive(
     # What a JSON parser hands over (orjson keeps integers to 64 bits).
@@ -31,10 +31,13 @@ def vendor_payload(vendor: str, name: str) -> dict[str, Any]:
 
 
 def only_payload_errors(source: Source, *events: Any, earlier: Sequence[Any] = ()) -> None:
-    """Identify each event and assemble them after ``earlier``: bad input may only raise ``PayloadError``."""
+    """Identify each event and assemble them after ``earlier``: bad input may only raise ``PayloadError``.
+
+    ``IgnoredEvent`` (an event acknowledged and not kept, by the adapter's rule) is an answer too.
+    """
     try:
         for event in events:
             source.identify(event)
         source.assemble([*earlier, *events])
-    except PayloadError:
+    except (PayloadError, IgnoredEvent):
         pass

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from convoscope.errors import PayloadError, SignatureError
 from convoscope.ingest.signing import hmac_hex
-from convoscope.ingest.vapi import SOURCE, VapiSource
+from convoscope.ingest.sources import IgnoredEvent
+from convoscope.ingest.vapi import ANSWER_EXPECTED, SOURCE, VapiSource
 from convoscope.model import Direction, EndReason, Role
 
 
@@ -30,6 +31,78 @@ def test_identify_report_and_call_object() -> None:
     )
     fetched = SOURCE.identify(load("call_object"))
     assert fetched.external_id == "call_5b1e" and fetched.event_key.startswith("call:")
+
+
+# Vapi's docs samples of its other server messages (fixtures/vapi/README.md names each one's source).
+ACKNOWLEDGED = [
+    ("docs_assistant_request", "assistant-request"),
+    ("docs_tool_calls", "tool-calls"),
+    ("docs_transfer_destination_request", "transfer-destination-request"),
+    ("docs_knowledge_base_request", "knowledge-base-request"),
+    ("docs_hang", "hang"),
+    ("docs_transcript", "transcript"),
+    ("docs_speech_update", "speech-update"),
+    ("docs_conversation_update", "conversation-update"),
+    ("docs_user_interrupted", "user-interrupted"),
+    ("docs_language_change_detected", "language-change-detected"),
+    ("docs_phone_call_control", "phone-call-control"),
+    ("docs_model_output", "model-output"),
+    ("docs_chat_created", "chat.created"),
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), ACKNOWLEDGED)
+def test_messages_that_are_no_call_record_are_acknowledged_not_kept(name: str, kind: str) -> None:
+    with pytest.raises(IgnoredEvent) as caught:
+        SOURCE.identify(load(name))
+    assert caught.value.event_type == kind
+    if kind in ANSWER_EXPECTED:
+        assert "answer" in caught.value.reason and "your own server URL" in caught.value.reason
+    else:
+        assert "end-of-call-report" in caught.value.reason
+
+
+def test_a_status_update_with_its_call_is_kept_and_the_report_wins_over_it() -> None:
+    status = load("docs_status_update")
+    event = SOURCE.identify(status)
+    assert (event.external_id, event.event_type) == ("73a6da0f-c455-4bb6-bf4a-5f0634871430", "status-update")
+    assert event.event_key.startswith("status-update:"), "keyed by body: each status is its own event"
+    assert SOURCE.identify(load("docs_status_update") | {"x": 1}).event_key != event.event_key
+    alone = SOURCE.assemble([status], received_at=NOW)
+    assert alone.call.metadata["vapi"]["status"] == "ended"
+    assert any("startedAt" in warning for warning in alone.warnings), "no start: the receive time"
+    # A status update that arrives after the report (and one that carries a live artifact) changes none of
+    # the report's facts; its status and end reason fill what the report leaves out.
+    report = load("end_of_call_report")
+    late = {
+        "message": {
+            "type": "status-update",
+            "status": "ended",
+            "endedReason": "assistant-ended-call",
+            "call": {"id": "call_5b1e"},
+            "artifact": {"messages": []},
+            "messages": [],
+        }
+    }
+    merged = SOURCE.assemble([report, late])
+    only = SOURCE.assemble([report])
+    assert merged.call.turns == only.call.turns and merged.call.end_reason == only.call.end_reason
+    assert merged.call.started_at == only.call.started_at
+    bare = {"message": {"type": "end-of-call-report", "call": {"id": "c9"}}}
+    ended = {
+        "message": {
+            "type": "status-update",
+            "status": "ended",
+            "endedReason": "voicemail",
+            "call": {"id": "c9"},
+        }
+    }
+    assert SOURCE.assemble([bare, ended], received_at=NOW).call.end_reason is EndReason.VOICEMAIL
+
+
+def test_a_status_update_without_its_call_is_acknowledged() -> None:
+    with pytest.raises(IgnoredEvent):
+        SOURCE.identify({"message": {"type": "status-update", "status": "in-progress"}})
 
 
 def test_report_maps_every_field() -> None:
@@ -178,7 +251,7 @@ def test_recoverable_oddities_become_warnings() -> None:
     ("payload", "where"),
     [
         ("text", "body"),
-        ({"message": {"type": "status-update", "call": {"id": "x"}}}, "message.type"),
+        ({"message": {"type": 7, "call": {"id": "x"}}}, "message.type"),
         ({"message": {"type": "end-of-call-report"}}, "message.call"),
         ({"message": {"type": "end-of-call-report", "call": {"id": "x"}}}, "call.startedAt"),
         ({"id": "x"}, "neither a Vapi server message"),

@@ -153,7 +153,7 @@ def test_invalid_json_is_400_and_nothing_is_queued(
     [
         ("retell", {"event": "call_ended", "call": {}}, "call.call_id"),
         ("vapi", {"message": {"type": "end-of-call-report", "call": {}}}, "message.call.id"),
-        ("vapi", {"message": {"type": "status-update", "call": {"id": "c"}}}, "message.type"),
+        ("vapi", {"message": {"call": {"id": "c"}}}, "message.type"),
         ("generic", {"call_id": "c"}, "started_at"),
         (
             "generic",

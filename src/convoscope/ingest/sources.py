@@ -32,6 +32,7 @@ __all__ = [
     "SOURCES",
     "SOURCE_NAMES",
     "Assembled",
+    "IgnoredEvent",
     "Source",
     "SourceEvent",
     "all_sources",
@@ -59,6 +60,20 @@ class SourceEvent:
     """Identifies this exact event so a replay is harmless (vendor event id, else type + sha256 of body)."""
 
 
+class IgnoredEvent(Exception):
+    """Raised by ``identify`` for an event that is acknowledged and not kept, by the adapter's stated rule.
+
+    Not an error: a vendor that posts many kinds of messages to one URL (Vapi's server messages) must get a
+    2xx for those that are no part of a call's record, or it retries them and reports failures. The
+    endpoint answers 200 with ``accepted: false`` and ``reason``; nothing is committed.
+    """
+
+    def __init__(self, event_type: str, reason: str) -> None:
+        super().__init__(f"{event_type}: {reason}")
+        self.event_type = event_type
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Assembled:
     """The canonical call built from every stored event of one vendor call."""
@@ -83,7 +98,10 @@ class Source(Protocol):
     """``retell``, ``vapi``, ``elevenlabs``, ``bland``, ``webex`` or ``generic``."""
 
     def identify(self, payload: Any) -> SourceEvent:
-        """Which call and event ``payload`` (parsed JSON) is; PayloadError (→ 400/422) naming the problem."""
+        """Which call and event ``payload`` (parsed JSON) is; PayloadError (→ 400/422) naming the problem.
+
+        IgnoredEvent for an event the adapter acknowledges without keeping (a documented rule of its own).
+        """
         ...
 
     def assemble(self, events: Sequence[Any], *, received_at: datetime | None = None) -> Assembled:

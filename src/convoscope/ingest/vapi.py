@@ -4,7 +4,31 @@ Schema: ``VapiAI/server-sdk-python`` ``src/vapi/types/`` — ``server_message_en
 ``call.py``, ``artifact.py``, ``performance_metrics.py``, ``turn_latency.py``, ``recording.py``, ``mono.py``,
 ``cost_breakdown.py``, ``{user,bot,system,tool_call,tool_call_result}_message.py``, ``call_ended_reason.py``.
 
-Both shapes describe one call; a report and a fetched call object of the same call merge (later over
+Vapi posts every server message an assistant is configured to send (``assistant.serverMessages``) to
+the same server URL. The rule for them, by ``message.type`` (the list is the SDK's ``ServerMessageMessage``
+union, ``server_message_*_type.py``):
+
+* ``end-of-call-report``: the call's record (transcript, messages, recordings, costs, performance
+  metrics). Kept and assembled, as is a call object fetched from ``GET /call/{id}``.
+* ``status-update`` carrying its call (``message.call.id``): kept with the call's events. Its call object,
+  ``status`` and ``endedReason`` contribute to the call (a call that never sends its report still shows
+  how it ended); the report and the fetched call object win over it whatever the order they arrive in.
+  A status update without its call describes no call and is acknowledged like the messages below.
+* Messages that ask their server for an answer (:data:`ANSWER_EXPECTED`: ``assistant-request``,
+  ``tool-calls``, ``function-call``, ``transfer-destination-request``, ``handoff-destination-request``,
+  ``knowledge-base-request``, ``voice-request``, ``call.endpointing.request``): convoscope observes calls
+  and cannot answer them. They are acknowledged (200, a body with none of the keys Vapi acts on) and not
+  kept. convoscope must therefore not be the server URL that answers them: point the assistant's (or
+  phone number's) server URL at your own server and send convoscope only the informational messages (the
+  integration page shows how).
+* Every other message (``transcript``, ``conversation-update``, ``speech-update``, ``model-output``,
+  ``user-interrupted``, ``voice-input``, ``hang``, ``transfer-update``, ``language-change-detected``,
+  ``phone-call-control``, ``assistant.started``, ``chat.*``, ``session.*``, ``call.deleted``, and types
+  Vapi adds later): live progress of a call, or no call at all. Acknowledged (200) and not kept: the
+  report carries the complete, timed transcript and messages, and keeping each partial transcript would
+  re-assemble and re-evaluate the call once per utterance.
+
+Both call shapes describe one call; a report and a fetched call object of the same call merge (later over
 earlier) into one view before mapping. Message times are epoch milliseconds plus ``secondsFromStart``;
 ``duration`` is documented as seconds but is cross-checked against ``endTime - time``. Per-turn latencies
 carry no documented unit; Vapi's dashboard shows them in milliseconds, which is how they are read. Costs
@@ -43,11 +67,29 @@ from .signing import (
     hmac_hex,
     require_header,
 )
-from .sources import Assembled, SourceEvent, body_event_key, json_or_text
+from .sources import Assembled, IgnoredEvent, SourceEvent, body_event_key, json_or_text
 
-__all__ = ["SOURCE", "VapiSource"]
+__all__ = ["ANSWER_EXPECTED", "SOURCE", "VapiSource"]
 
 REPORT = "end-of-call-report"
+STATUS_UPDATE = "status-update"
+ANSWER_EXPECTED = frozenset(
+    {
+        "assistant-request",
+        "tool-calls",
+        "function-call",
+        "transfer-destination-request",
+        "handoff-destination-request",
+        "knowledge-base-request",
+        "voice-request",
+        "call.endpointing.request",
+    }
+)
+"""Server messages whose sender waits for an answer (the SDK's ``ServerMessageResponse*`` types, and the
+legacy ``function-call``); convoscope acknowledges them and answers nothing."""
+_STATUS_FIELDS = ("status", "endedReason", "phoneNumber", "customer")
+"""What a status update adds to its call object: its live ``artifact`` and ``messages`` (sent while
+forwarding) are partial, so they are left to the report."""
 SECRET_HEADER = "x-vapi-secret"
 """The plain shared secret of a server URL's ``secret`` (Vapi's original scheme)."""
 
@@ -126,14 +168,34 @@ _ARTIFACT_META_KEYS = ("logUrl", "pcapUrl", "variableValues", "transfers", "node
 
 
 def _view(payload: Any) -> dict[str, Any]:
-    """One call-object view of an event: a report's fields lifted over its embedded ``call``."""
+    """One call-object view of an event: a message's fields lifted over its embedded ``call``."""
     body = req_obj(payload, "body")
     if "message" not in body:
         return body
     message = req_obj(body["message"], "message")
     call = req_obj(message.get("call") or {}, "message.call")
-    lifted = {k: v for k, v in message.items() if k not in ("call", "type", "timestamp")}
+    if message.get("type") == STATUS_UPDATE:
+        lifted = {k: message[k] for k in _STATUS_FIELDS if k in message}
+    else:
+        lifted = {k: v for k, v in message.items() if k not in ("call", "type", "timestamp")}
     return merge_present(call, lifted)
+
+
+def _is_status_update(payload: Any) -> bool:
+    message = payload.get("message") if isinstance(payload, dict) else None
+    return isinstance(message, dict) and message.get("type") == STATUS_UPDATE
+
+
+def _not_kept(kind: str) -> IgnoredEvent:
+    if kind in ANSWER_EXPECTED:
+        return IgnoredEvent(
+            kind,
+            "this message asks its server for an answer, which convoscope (an observer) does not give; "
+            "answer it from your own server URL and send convoscope the informational messages only",
+        )
+    return IgnoredEvent(
+        kind, f"not kept: the call's record is its {REPORT!r}, with the complete transcript and recordings"
+    )
 
 
 def _end_reason(raw: str | None) -> EndReason:
@@ -391,20 +453,26 @@ class VapiSource:
         self.timestamp_header = timestamp_header
 
     def identify(self, payload: Any) -> SourceEvent:
-        """A ``{message: {type: "end-of-call-report", call: {id}}}`` report, or a call object ``{id}``."""
+        """A report or a status update with its call (``{message: {type, call: {id}}}``), or a call object.
+
+        Any other server message raises IgnoredEvent (acknowledged, not kept; see the module docstring).
+        """
         body = req_obj(payload, "body")
         if "message" in body:
             message = req_obj(body["message"], "message")
             kind = req_str(message, "type", "message")
-            if kind != REPORT:
-                raise PayloadError(
-                    f"message.type: {kind!r} is not stored; send only the {REPORT!r} server message",
-                    [{"loc": "message.type", "msg": f"expected {REPORT!r}"}],
+            if kind == REPORT:
+                call = req_obj(message.get("call"), "message.call")
+                return SourceEvent(
+                    external_id=req_str(call, "id", "message.call"), event_type=REPORT, event_key=REPORT
                 )
-            call = req_obj(message.get("call"), "message.call")
-            return SourceEvent(
-                external_id=req_str(call, "id", "message.call"), event_type=REPORT, event_key=REPORT
-            )
+            call = message.get("call")
+            call_id = call.get("id") if isinstance(call, dict) else None
+            if kind == STATUS_UPDATE and isinstance(call_id, str) and call_id:
+                return SourceEvent(
+                    external_id=call_id, event_type=kind, event_key=body_event_key(kind, payload)
+                )
+            raise _not_kept(kind)
         call_id = req_str(body, "id", "body")
         if "startedAt" not in body and "createdAt" not in body:
             raise PayloadError(
@@ -418,7 +486,8 @@ class VapiSource:
         if not events:
             raise PayloadError("no Vapi events to assemble")
         view: dict[str, Any] = {}
-        for raw in events:
+        # Status updates first: the report and the fetched call object win whenever they arrived.
+        for raw in sorted(events, key=lambda event: not _is_status_update(event)):
             view = merge_present(view, _view(raw))
         return self._map(view, received_at)
 

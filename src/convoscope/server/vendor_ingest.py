@@ -41,7 +41,15 @@ import orjson
 from ..audio.probe import probe_audio
 from ..errors import AudioFormatError, InputError, PayloadError
 from ..ingest.canonical import CallLimits
-from ..ingest.sources import ATTACHMENT_SCHEME, SOURCE_NAMES, Assembled, Source, SourceEvent, get_source
+from ..ingest.sources import (
+    ATTACHMENT_SCHEME,
+    SOURCE_NAMES,
+    Assembled,
+    IgnoredEvent,
+    Source,
+    SourceEvent,
+    get_source,
+)
 from ..model import Call, Recording, Role, call_id_for
 from ..model.blob_ref import blob_uri, stored_sha
 from ..runtime.kinds import RECORDING_STORE
@@ -497,7 +505,11 @@ def _identify(item: OutboxItem) -> _Identified:
     if name is None:
         raise PayloadError(f"outbox row {item.id} of kind {item.kind!r} is not a vendor event")
     source = get_source(name)
-    return _Identified(item, name, source, source.identify(decode_event(item.payload)))
+    try:
+        event = source.identify(decode_event(item.payload))
+    except IgnoredEvent as ignored:  # the endpoint commits no such event; an older row may hold one
+        raise PayloadError(f"outbox row {item.id}: {ignored}") from None
+    return _Identified(item, name, source, event)
 
 
 def _id_of(call: Call) -> str:

@@ -10,6 +10,12 @@ cannot become a call is refused now with a 4xx naming the field, not failed late
 then is the raw body committed to the outbox (kind ``source:<name>``) and 202 returned; the worker
 (``server/vendor_ingest.py``) stores the event and the call.
 
+An event the adapter acknowledges without keeping (``IgnoredEvent``: Vapi's server messages that are no
+part of a call's record, and those that ask their server for an answer) gets 200 with ``accepted: false``
+and the ``reason``, and nothing is committed: a vendor that posts every message type to one URL must not
+see refusals, or it retries them. The body has no key a vendor acts on (no ``results``, ``assistant``,
+``destination`` or ``error``), so it answers nothing.
+
 A source whose events carry a recording as base64 (ElevenLabs) is read as a stream instead
 (``server/audio_intake.py``): the signature is checked and the audio decoded into the blob store piece by
 piece, and the event is kept with a reference to the blob in place of the base64. A recording that is not
@@ -29,7 +35,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from ...errors import AuthError
 from ...ingest.inline_audio import InlineAudioSource
-from ...ingest.sources import SOURCE_NAMES, Source, get_source
+from ...ingest.sources import SOURCE_NAMES, IgnoredEvent, Source, get_source
 from ...store.metadata import ProjectInfo
 from ..audio_intake import AudioIntake
 from ..auth import current_project
@@ -196,7 +202,15 @@ def _accept(
     """
     meta = services.meta
     received = received_at or datetime.now(UTC)
-    event = source.identify(payload)
+    try:
+        event = source.identify(payload)
+    except IgnoredEvent as ignored:
+        return {
+            "accepted": False,
+            "source": source.name,
+            "event_type": ignored.event_type,
+            "reason": ignored.reason,
+        }
     events = events_with(meta, project_id, source.name, event, payload, received)
     call = events.build(
         source,
@@ -263,7 +277,10 @@ async def _receive_streamed(
     "/ingest/{source:vendor_source}",
     status_code=202,
     summary="Receive one vendor webhook event (retell, vapi, elevenlabs, bland, generic)",
-    responses=error_responses(400, 422),
+    responses={
+        200: {"description": "Acknowledged and not kept: an event that is no part of a call's record"},
+        **error_responses(400, 422),
+    },
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
         "security": [{BEARER: []}, {KEY_QUERY: []}],
@@ -280,6 +297,9 @@ async def ingest_vendor_event(
     request: Request,
 ) -> JSONResponse:
     """Answer 202 with the call's id once the raw event is committed; the worker stores the call.
+
+    An event the source acknowledges without keeping (Vapi's messages that are no call record) gets 200
+    with ``accepted: false`` and the reason.
 
     ``GET /api/v1/ingest/{ingest_id}`` tells when it is stored. A replayed event is accepted again and
     changes nothing.
@@ -299,7 +319,7 @@ async def ingest_vendor_event(
             now=datetime.now(UTC),
             verify_signature=not pulled,
         )
-        return JSONResponse(streamed, status_code=202)
+        return JSONResponse(streamed, status_code=_status(streamed))
     body = await request.body()
     result = await run_in_threadpool(
         accept_event,
@@ -311,4 +331,9 @@ async def ingest_vendor_event(
         now=datetime.now(UTC),
         verify_signature=not pulled,
     )
-    return JSONResponse(result, status_code=202)
+    return JSONResponse(result, status_code=_status(result))
+
+
+def _status(result: dict[str, Any]) -> int:
+    """202 for an event committed to the outbox, 200 for one acknowledged and not kept."""
+    return 202 if result["accepted"] else 200
