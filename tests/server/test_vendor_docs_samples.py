@@ -48,6 +48,9 @@ def _stands_in(call: dict[str, Any]) -> bool:
     return any(RECEIVED_START_NOTE in w for w in call["metadata"].get("ingest_warnings", []))
 
 
+RETELL_DOCS_ID = "Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6"
+RETELL_DOCS_START = "2024-05-02T00:07:55.945000+00:00"  # start_timestamp 1714608475945 (epoch ms)
+
 # (source, fixture, external_id, start: ISO time or None for the receive time, turns, end_reason)
 CALL_SAMPLES = [
     (
@@ -86,6 +89,9 @@ CALL_SAMPLES = [
         "no_answer",
     ),
     ("retell", "retell/call_ended.json", "call_8f2d", "2026-01-05T10:00:00+00:00", 3, "user_hangup"),
+    ("retell", "retell/docs_call_started.json", RETELL_DOCS_ID, RETELL_DOCS_START, 0, "unknown"),
+    ("retell", "retell/docs_call_ended.json", RETELL_DOCS_ID, RETELL_DOCS_START, 0, "user_hangup"),
+    ("retell", "retell/docs_call_analyzed.json", RETELL_DOCS_ID, RETELL_DOCS_START, 0, "user_hangup"),
     (
         "elevenlabs",
         "elevenlabs/docs_post_call_transcription.json",
@@ -272,6 +278,29 @@ def test_bland_delayed_webhook_merges_into_its_call(
     assert [t["text"] for t in call["turns"]] == ["Hi, thank you for calling. How can I help you today?"]
     assert call["vendor_analysis"]["citations"][0]["field"] == "customer_email"
     assert call["end_reason"] == "user_hangup", "the immediate webhook's fields stay"
+    assert services.store.count_calls(services.default_project.id) == 1
+
+
+def test_retells_documented_lifecycle_makes_one_call(
+    client: TestClient, auth: dict[str, str], services: Services, drain: Callable[[], int]
+) -> None:
+    answers = []
+    for event in ("call_started", "call_ended", "call_analyzed"):
+        response = _post(client, auth, "retell", _sample(f"retell/docs_{event}.json"))
+        assert response.status_code == 202, response.text
+        assert response.json()["event_type"] == event
+        answers.append(response.json()["id"])
+        drain()
+    assert len(set(answers)) == 1, "three events, one call, one id"
+    call = _call(client, auth, answers[0])
+    started = datetime.fromisoformat(call["started_at"])
+    assert started == datetime.fromisoformat(RETELL_DOCS_START)
+    ended = datetime.fromisoformat(call["ended_at"])
+    assert (ended - started).total_seconds() == pytest.approx(15.791), "end_timestamp 1714608491736"
+    assert call["end_reason"] == "user_hangup" and call["direction"] == "inbound"
+    assert call["agent_id"] == "oBeDLoLOeuAbiuaMFXRtDOLriTJ5tSxD"
+    assert call["vendor_analysis"]["user_sentiment"] == "Positive"
+    assert call["vendor_analysis"]["call_successful"] is True
     assert services.store.count_calls(services.default_project.id) == 1
 
 
