@@ -466,8 +466,8 @@ class VapiSource:
                 return SourceEvent(
                     external_id=req_str(call, "id", "message.call"), event_type=REPORT, event_key=REPORT
                 )
-            call = message.get("call")
-            call_id = call.get("id") if isinstance(call, dict) else None
+            carried = message.get("call")
+            call_id = carried.get("id") if isinstance(carried, dict) else None
             if kind == STATUS_UPDATE and isinstance(call_id, str) and call_id:
                 return SourceEvent(
                     external_id=call_id, event_type=kind, event_key=body_event_key(kind, payload)
