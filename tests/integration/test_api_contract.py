@@ -26,6 +26,9 @@ answer that one status to a schema-valid request, and every other check still ap
   exactly one of its keys (any other mapping is a literal value, so no schema can tell them apart), a
   regular expression must compile, and an imported body must be YAML documents with a ``kind``;
 * ``POST /api/v1/simulation/scenarios:from-call`` (422): the named call must have caller turns to replay.
+* ``PUT /api/v1/schedules/{schedule_id}`` (422): a cron expression must parse as five crontab fields
+  that can fire (and the seconds field as one), and a time zone must be a known IANA name; neither
+  grammar nor the zone database fits a JSON Schema pattern.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
     ),
     ("POST", "/api/v1/simulation/definitions:import", ["422"]),
     ("POST", "/api/v1/simulation/scenarios:from-call", ["422"]),
+    ("PUT", "/api/v1/schedules/{schedule_id}", ["422"]),
 ]
 """Operations whose schema-valid requests may be refused with these statuses (see the docstring)."""
 

@@ -27,6 +27,7 @@ from .pull import pull
 from .redteam import redteam_command
 from .runs import app as runs_app
 from .scenario import app as scenario_app
+from .schedules import app as schedules_app
 from .simulate import simulate_command
 from .sources import app as sources_app
 
@@ -45,6 +46,7 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(runs_app, name="runs")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(schedules_app, name="schedules")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from .. import __version__
 from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, simulation, traces, webhooks
 from .api.alerts import router as alerts_router
+from .api.schedules import router as schedules_router
 from .api.simulation_definitions import router as simulation_definitions_router
 from .api_docs import install_api_docs
 from .errors import install_error_handlers
@@ -27,7 +28,8 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runners = (services.worker.run, services.jobs.run, services.alerts.run) if run_worker else ()
+        background = (services.worker.run, services.jobs.run, services.alerts.run, services.schedules.run)
+        runners = background if run_worker else ()
         tasks = [asyncio.create_task(run()) for run in runners]
         try:
             yield
@@ -51,6 +53,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     for router in (*routers, evals.router, otlp.router, traces.router, *simulation_routers, ui_router):
         app.include_router(router)
     app.include_router(alerts_router)
+    app.include_router(schedules_router)
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=services.settings.max_body_bytes,

@@ -27,6 +27,7 @@ from ..store.metadata import JobSpec, MetadataStore, ProjectInfo
 from ..traces.otlp import OtlpIngest
 from . import vendor_ingest
 from .pipeline import job_handlers, plan_follow_ups, planners
+from .scheduler import Scheduler
 from .simulation_runner import SimulationRunner
 from .worker import IngestHealth, IngestWorker, RetryPolicy, assign_identity
 
@@ -49,6 +50,7 @@ class Services:
     otlp: OtlpIngest = field(init=False)
     simulations: SimulationRunner = field(init=False)
     alerts: AlertEngine = field(init=False)
+    schedules: Scheduler = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
@@ -62,6 +64,7 @@ class Services:
         )
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
         self.simulations = SimulationRunner(self)
+        self.schedules = Scheduler(self)
 
     def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
         """Store calls (identity assigned, newest version wins) and queue their follow-up jobs.

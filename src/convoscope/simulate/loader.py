@@ -29,8 +29,9 @@ KINDS: dict[str, type[BaseModel]] = {
     "suite": Suite,
     "agent": AgentSpec,
 }
-OTHER_KINDS = frozenset({"alert_rule"})
-"""Kinds other tools read from the same files (``convoscope alerts add``); skipped here, not refused."""
+OTHER_KINDS = frozenset({"alert_rule", "schedule"})
+"""Kinds other tools read from the same files (``convoscope alerts add``, ``convoscope schedules add``);
+skipped here, not refused."""
 _PLURAL = {"scenario": "scenarios", "persona": "personas", "suite": "suites", "agent": "agents"}
 _SUFFIXES = (".yaml", ".yml")
 

@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import StringConvertor, register_url_convertor
 
 from ...alerts.engine import stored_event
 from ...alerts.rules import SLUG_PATTERN, RuleSpec, parse_rule
@@ -25,20 +24,12 @@ from ...runtime.params import Timestamp
 from ...store.alerts_meta import StoredAlertEvent, StoredRule, StoredRuleState
 from ..auth import CurrentProject
 from ..deps import get_services
+from . import paths as _paths  # noqa: F401  (registers the ``slug`` URL convertor)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
-
-class _RuleIdConvertor(StringConvertor):
-    """A rule id segment: a slug, never a ``:``, so ``/rules/x:evaluate`` belongs to the evaluate route
-    alone (another method there is a 405 naming POST, not a 422 from ``/rules/{rule_id}``)."""
-
-    regex = "[A-Za-z0-9][A-Za-z0-9._-]*"
-
-
-register_url_convertor("alert_rule_id", _RuleIdConvertor())
 
 RuleId = Annotated[
     str, Path(min_length=1, max_length=128, pattern=SLUG_PATTERN, description="The rule's id.")
@@ -155,7 +146,7 @@ def _event(stored: StoredAlertEvent) -> AlertEventOut:
 
 
 @router.put(
-    "/rules/{rule_id:alert_rule_id}",
+    "/rules/{rule_id:slug}",
     summary="Create or replace an alert rule",
     responses={201: {"model": Rule, "description": "Created."}},
 )
@@ -180,7 +171,7 @@ async def list_rules(request: Request, project: CurrentProject) -> RuleList:
     return RuleList(items=[_rule(row) for row in rows])
 
 
-@router.get("/rules/{rule_id:alert_rule_id}", summary="An alert rule and its state")
+@router.get("/rules/{rule_id:slug}", summary="An alert rule and its state")
 async def get_rule(request: Request, project: CurrentProject, rule_id: RuleId) -> Rule:
     stored = await run_in_threadpool(get_services(request).meta.get_alert_rule, project.id, rule_id)
     if stored is None:
@@ -189,7 +180,7 @@ async def get_rule(request: Request, project: CurrentProject, rule_id: RuleId) -
 
 
 @router.delete(
-    "/rules/{rule_id:alert_rule_id}", status_code=204, response_class=Response, summary="Delete an alert rule"
+    "/rules/{rule_id:slug}", status_code=204, response_class=Response, summary="Delete an alert rule"
 )
 async def delete_rule(request: Request, project: CurrentProject, rule_id: RuleId) -> Response:
     """The rule and its state go; its events stay (they name the rule by id)."""
@@ -199,7 +190,7 @@ async def delete_rule(request: Request, project: CurrentProject, rule_id: RuleId
     return Response(status_code=204)
 
 
-@router.post("/rules/{rule_id:alert_rule_id}:evaluate", summary="Evaluate an alert rule now")
+@router.post("/rules/{rule_id:slug}:evaluate", summary="Evaluate an alert rule now")
 async def evaluate_rule(request: Request, project: CurrentProject, rule_id: RuleId) -> Evaluation:
     """Runs the rule as the schedule would (a disabled rule too) and keeps its new state and event."""
     outcome = await run_in_threadpool(get_services(request).alerts.evaluate_rule, project.id, rule_id)
