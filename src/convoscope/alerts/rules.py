@@ -27,10 +27,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from ..errors import PayloadError
 from ..model import CallSource
+from ..model.bounds import integral
 from ..store.schema import METRIC_PREFIX, PASSED_PREFIX, SERIES_FIELDS
 
 __all__ = [
@@ -122,7 +123,7 @@ class TrendParams(BaseModel):
     """EWMA weight of the newest bucket (1: only the newest counts; small: slow and smooth)."""
     k: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 3.0
     """How many baseline standard deviations away the EWMA must be to breach."""
-    baseline_buckets: Annotated[int, Field(ge=2, le=1000)] = 24
+    baseline_buckets: Annotated[int, Field(ge=2, le=1000), Strict(), BeforeValidator(integral)] = 24
     """How many buckets before the recent ones form the baseline (mean and standard deviation)."""
     bucket: Literal["hour", "day"] = "hour"
     """The bucket width (UTC hours or days)."""
@@ -178,7 +179,7 @@ class _RuleCommon(BaseModel):
     """The calls the rule watches."""
     window_s: Annotated[float, Field(ge=60, le=30 * 86_400, allow_inf_nan=False)] = 3600.0
     """Length of the window the rule looks at, ending now (trend: how far back the recent buckets go)."""
-    min_samples: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    min_samples: Annotated[int, Field(ge=1, le=1_000_000), Strict(), BeforeValidator(integral)] = 1
     """No verdict (neither firing nor resolving) on fewer values than this in the window."""
     cooldown_s: Annotated[float, Field(ge=0, le=7 * 86_400, allow_inf_nan=False)] = 900.0
     """After a resolve, no new firing for this long (a flapping metric notifies once, not every minute)."""

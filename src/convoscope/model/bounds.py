@@ -40,6 +40,7 @@ __all__ = [
     "ShortText",
     "check_json_depth",
     "check_time",
+    "integral",
     "json_depth_exceeds",
 ]
 
@@ -98,6 +99,19 @@ Number = Annotated[float, Strict()]
 
 Integer = Annotated[int, Strict()]
 """A JSON integer, never a boolean, a numeric string or a float (``3.0``)."""
+
+
+def integral(value: object) -> object:
+    """A JSON number with no fraction as the integer it is (``3.0`` is 3 to a JSON Schema reader, which
+    has one number type); anything else is left for the strict integer check to refuse.
+
+    Use it as ``Annotated[int, Field(ge=..., le=...), Strict(), BeforeValidator(integral)]``, bounds
+    first: bounds written after a validator reach the JSON Schema as unknown ``ge``/``le`` keys instead of
+    ``minimum``/``maximum``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
 
 Flag = Annotated[bool, Strict()]
 """A JSON boolean, never ``1``, ``"true"`` or ``"yes"``."""

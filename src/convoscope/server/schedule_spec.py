@@ -48,6 +48,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InputError, PayloadError
+from ..model.bounds import integral
 from .simulation_runner import MAX_CONCURRENCY
 
 __all__ = [
@@ -77,16 +78,9 @@ _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 MAX_GRACE_S = 7 * 86_400
 
 
-def _whole(value: object) -> object:
-    """``3.0`` is the integer 3 to a JSON Schema reader, so it is taken as one (as in run starts)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-Iterations = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(_whole)]
-Concurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENCY), BeforeValidator(_whole)]
-GraceSeconds = Annotated[int, Field(ge=1, le=MAX_GRACE_S), BeforeValidator(_whole)]
+Iterations = Annotated[int, Field(ge=1, le=10_000), BeforeValidator(integral)]
+Concurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENCY), BeforeValidator(integral)]
+GraceSeconds = Annotated[int, Field(ge=1, le=MAX_GRACE_S), BeforeValidator(integral)]
 
 
 class SimulateAction(BaseModel):

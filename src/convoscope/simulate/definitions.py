@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from ..evals.scenario import Matcher, ScenarioChecks
 
 __all__ = [
+    "SLUG_PATTERN",
     "AgentSpec",
     "CallerKind",
     "ConnectorSpec",
@@ -42,7 +43,8 @@ __all__ = [
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-Slug = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+Slug = Annotated[str, Field(min_length=1, max_length=128, pattern=SLUG_PATTERN)]
 """An identifier that is safe in a file name, a URL and a call's external id."""
 
 

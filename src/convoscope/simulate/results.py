@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
-from ..model.bounds import MAX_SHORT_TEXT, Flag, Number
+from ..model.bounds import MAX_SHORT_TEXT, Flag, Number, integral
 from ..runtime.params import Timestamp
 
 __all__ = ["MAX_CONVERSATIONS", "RUN_ID_PATTERN", "RunCell", "RunConversation", "RunResult", "RunStatus"]
@@ -24,18 +24,10 @@ _STRICT = ConfigDict(frozen=True, extra="forbid")
 Text = Annotated[str, Field(max_length=MAX_SHORT_TEXT)]
 
 
-def _whole(value: object) -> object:
-    """JSON has one number type: ``3.0`` is the integer 3 to a JSON Schema reader, so it is taken as
-    one; a fraction, a boolean or a numeric string is not an integer and is refused."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 # The bounds come first: after a validator, pydantic writes them as unknown ``ge``/``le`` keys instead of
 # JSON Schema's ``minimum``/``maximum``, and a client reading the document would not see them.
-Count = Annotated[int, Field(ge=0, le=10_000_000), Strict(), BeforeValidator(_whole)]
-Ordinal = Annotated[int, Field(ge=1, le=10_000_000), Strict(), BeforeValidator(_whole)]
+Count = Annotated[int, Field(ge=0, le=10_000_000), Strict(), BeforeValidator(integral)]
+Ordinal = Annotated[int, Field(ge=1, le=10_000_000), Strict(), BeforeValidator(integral)]
 Verdict = Literal["passed", "failed", "errored"]
 RunStatus = Literal["running", "done", "failed"]
 

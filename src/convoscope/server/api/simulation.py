@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import InputError, NotFound
 from ...simulate.compare import compare_runs
+from ...simulate.definitions import SLUG_PATTERN
 from ...simulate.results import RUN_ID_PATTERN, RunResult
 from ...store.metadata import RunSummary
 from ..auth import CurrentProject
@@ -87,8 +88,8 @@ async def save_run(
 async def list_runs(
     request: Request,
     project: CurrentProject,
-    suite: Annotated[str | None, Query(max_length=128)] = None,
-    agent: Annotated[str | None, Query(max_length=128)] = None,
+    suite: Annotated[str | None, Query(max_length=128, pattern=SLUG_PATTERN)] = None,
+    agent: Annotated[str | None, Query(max_length=128, pattern=SLUG_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunList:
     meta = get_services(request).meta

@@ -27,7 +27,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, Vali
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import InputError, NotFound, PayloadError
-from ...simulate.definitions import BUILTIN_PERSONAS, AgentSpec, Persona, Scenario, Slug, Suite
+from ...model.bounds import integral
+from ...simulate.definitions import BUILTIN_PERSONAS, SLUG_PATTERN, AgentSpec, Persona, Scenario, Slug, Suite
 from ...simulate.loader import DefinitionError, load_text
 from ...simulate.results import RUN_ID_PATTERN, RunStatus
 from ...store.metadata import ProjectInfo
@@ -47,7 +48,7 @@ _M = TypeVar("_M", bound=BaseModel)
 IMPORT_FILE = "<body>"
 """The file name problems in an imported YAML body are reported against (``<body>:LINE``)."""
 YAML_TYPES = ("application/yaml", "text/yaml", "application/x-yaml", "text/x-yaml")
-_SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_SLUG_PATTERN = SLUG_PATTERN
 _WS_UNAUTHORIZED = 4401
 _WS_NOT_FOUND = 4404
 """WebSocket close codes for a missing key and an unknown run: the HTTP status plus 4000."""
@@ -133,13 +134,6 @@ class ImportResult(BaseModel):
     items: list[ImportedDefinition]
 
 
-def _whole(value: object) -> object:
-    """``3.0`` is the integer 3 to a JSON Schema reader, so it is taken as one (as in kept runs)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 class StartRun(BaseModel):
     """Which suite to run against which agent, both kept in the project."""
 
@@ -147,9 +141,9 @@ class StartRun(BaseModel):
 
     suite: Slug
     agent: Slug
-    iterations: Annotated[int, Field(ge=1, le=10_000), Strict(), BeforeValidator(_whole)] | None = None
+    iterations: Annotated[int, Field(ge=1, le=10_000), Strict(), BeforeValidator(integral)] | None = None
     """Override the suite's iterations."""
-    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY), Strict(), BeforeValidator(_whole)] = 32
+    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY), Strict(), BeforeValidator(integral)] = 32
     """Conversations in flight at once (each is a connection from the server to the agent)."""
 
 
