@@ -37,18 +37,17 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import InputError, PayloadError
+from ..errors import PayloadError
 from ..model.bounds import integral
+from ..yamldocs import Problem, ProblemsError, load_kind_files, load_kind_text
 from .simulation_runner import MAX_CONCURRENCY
 
 __all__ = [
@@ -282,90 +281,19 @@ def parse_schedule(schedule_id: str, data: Any) -> ScheduleSpec:
 # YAML ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScheduleProblem:
-    """One mistake: where (file, line, field) and what."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+ScheduleProblem = Problem
+"""One mistake in a schedule file (file, line, field, message)."""
 
 
-class ScheduleFileError(InputError):
+class ScheduleFileError(ProblemsError):
     """Schedule files that cannot be used, with every problem found."""
 
-    def __init__(self, problems: Sequence[ScheduleProblem]) -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the schedules:\n{lines}")
-
-
-_Path = tuple[str | int, ...]
-
-
-def _plain(node: yaml.Node, path: _Path, lines: dict[_Path, int]) -> Any:
-    """The node's value, recording the line of every value on the way (errors point at lines)."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node))
-            out[key] = _plain(value_node, (*path, str(key)), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, index), lines) for index, item in enumerate(node.value)]
-    # Constructed directly: serialising a lone scalar and loading it back fails on an empty document.
-    return yaml.SafeLoader("").construct_object(node, deep=True)
-
-
-def _line_of(lines: dict[_Path, int], loc: Iterable[Any], default: int) -> int:
-    path: _Path = tuple(str(part) if not isinstance(part, int) else part for part in loc)
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return default
+    what = "the schedules"
 
 
 def load_schedules_text(text: str, file: str = "<text>") -> list[tuple[str, ScheduleSpec]]:
     """Every ``schedule`` document of one YAML text as (id, spec), in order; other kinds are skipped."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        line = mark.line + 1 if mark is not None else None
-        raise ScheduleFileError([ScheduleProblem(file, line, "", f"not valid YAML: {reason}")]) from None
-    problems: list[ScheduleProblem] = []
-    found: list[tuple[str, ScheduleSpec]] = []
-    for node in nodes:
-        if node is None:
-            continue
-        lines: dict[_Path, int] = {}
-        data = _plain(node, (), lines)
-        start = node.start_mark.line + 1
-        if not isinstance(data, dict) or data.get("kind") != SCHEDULE_KIND:
-            continue
-        fields = {key: value for key, value in data.items() if key not in ("kind", "id")}
-        ident = data.get("id")
-        if not isinstance(ident, str):
-            problems.append(ScheduleProblem(file, start, "id", "a schedule needs an id (a slug)"))
-            continue
-        try:
-            found.append((ident, parse_schedule(ident, fields)))
-        except PayloadError as exc:
-            for error in exc.errors:
-                loc = error.get("loc") or []
-                parts = list(loc) if isinstance(loc, list | tuple) else [loc]
-                field = ".".join(str(part) for part in parts)
-                problems.append(
-                    ScheduleProblem(file, _line_of(lines, parts, start), field, str(error.get("msg")))
-                )
+    found, problems = load_kind_text(text, file, SCHEDULE_KIND, parse_schedule, noun="schedule")
     if problems:
         raise ScheduleFileError(problems)
     return found
@@ -374,33 +302,7 @@ def load_schedules_text(text: str, file: str = "<text>") -> list[tuple[str, Sche
 def load_schedule_files(paths: Sequence[Path]) -> list[tuple[str, ScheduleSpec]]:
     """Every schedule in ``paths`` (files, or folders searched for ``*.yaml``/``*.yml``); an id defined
     twice, in one file or two, is a problem."""
-    problems: list[ScheduleProblem] = []
-    found: list[tuple[str, ScheduleSpec]] = []
-    where: dict[str, str] = {}
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
-        elif path.is_file():
-            files.append(path)
-        else:
-            problems.append(ScheduleProblem(str(path), None, "", "no such file or folder"))
-    for file in files:
-        try:
-            loaded = load_schedules_text(file.read_text(encoding="utf-8"), str(file))
-        except ScheduleFileError as exc:
-            problems.extend(exc.problems)
-            continue
-        except UnicodeDecodeError as exc:
-            problems.append(ScheduleProblem(str(file), None, "", f"not UTF-8 text: {exc.reason}"))
-            continue
-        for ident, spec in loaded:
-            if ident in where:
-                message = f"schedule {ident!r} is also defined in {where[ident]}"
-                problems.append(ScheduleProblem(str(file), None, "id", message))
-                continue
-            where[ident] = str(file)
-            found.append((ident, spec))
+    found, problems = load_kind_files(paths, SCHEDULE_KIND, parse_schedule, noun="schedule")
     if problems:
         raise ScheduleFileError(problems)
     return found

@@ -2,23 +2,22 @@
 
 A folder (or a list of files) holds any number of YAML documents, each naming its ``kind``
 (``scenario``, ``persona``, ``suite`` or ``agent``) beside its fields. The YAML is composed into nodes
-first, so every value keeps the line it was written on; pydantic's error locations are then mapped back
-to those lines. References are checked after everything is loaded: a suite naming a scenario or persona
-that does not exist, or two definitions with one id, are errors too. Nothing half-loaded is returned:
-either every document is valid, or :class:`DefinitionError` lists every problem found.
+first, so every value keeps the line it was written on (``convoscope.yamldocs``, shared with alert rules
+and schedules); pydantic's error locations are then mapped back to those lines. References are checked
+after everything is loaded: a suite naming a scenario or persona that does not exist, or two definitions
+with one id, are errors too. Nothing half-loaded is returned: either every document is valid, or
+:class:`DefinitionError` lists every problem found.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import InputError
+from .. import yamldocs
+from ..yamldocs import Document, Problem, ProblemsError, yaml_files
 from .definitions import BUILTIN_PERSONAS, AgentSpec, Definitions, Persona, Scenario, Suite
 
 __all__ = ["KINDS", "DefinitionError", "Problem", "load_definitions", "load_text", "parse_documents"]
@@ -33,93 +32,36 @@ OTHER_KINDS = frozenset({"alert_rule", "schedule"})
 """Kinds other tools read from the same files (``convoscope alerts add``, ``convoscope schedules add``);
 skipped here, not refused."""
 _PLURAL = {"scenario": "scenarios", "persona": "personas", "suite": "suites", "agent": "agents"}
-_SUFFIXES = (".yaml", ".yml")
-
-Path_ = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One mistake: where (file, line, field) and what."""
-
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class DefinitionError(InputError):
+class DefinitionError(ProblemsError):
     """Definitions that cannot be used, with every problem found."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the simulation definitions:\n{lines}")
+    what = "the simulation definitions"
 
 
-@dataclass(frozen=True)
-class _Document:
-    file: str
-    line: int
-    data: Any
-    lines: dict[Path_, int]
-
-
-def _plain(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
-    """The node as plain Python, recording the line (1-based) of every value by its path."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node)
-            out[key] = _plain(value_node, (*path, str(key)), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, index), lines) for index, item in enumerate(node.value)]
-    return _scalar(node)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    """A scalar (or a key written as a collection) read as ``yaml.safe_load`` reads it, like every other
-    YAML file the project loads."""
-    return yaml.safe_load(yaml.serialize(node))
-
-
-def parse_documents(text: str, file: str) -> list[_Document]:
-    """The YAML documents of one file, each with the line of every value; a syntax error is a Problem."""
+def parse_documents(text: str, file: str) -> list[Document]:
+    """The YAML documents of one file, each with the line of every value; a syntax error is a
+    :class:`DefinitionError` with its line."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError([Problem(file, line, "", f"not valid YAML: {reason}")]) from None
-    documents: list[_Document] = []
-    for node in nodes:
-        if node is None:
-            continue
-        lines: dict[Path_, int] = {}
-        data = _plain(node, (), lines)
-        documents.append(_Document(file, node.start_mark.line + 1, data, lines))
-    return documents
+        return yamldocs.parse_documents(text, file)
+    except ProblemsError as exc:
+        raise DefinitionError(exc.problems) from None
 
 
-def _line_of(document: _Document, loc: Iterable[str | int]) -> int:
-    """The line of the deepest written value on ``loc`` (a missing field points at its parent)."""
-    path: Path_ = tuple(loc)
-    while path:
-        if path in document.lines:
-            return document.lines[path]
-        path = path[:-1]
-    return document.line
+def _line_of(document: Document, loc: Iterable[str | int]) -> int:
+    return document.line_of(loc)
+
+
+def _files(paths: Sequence[Path]) -> list[Path]:
+    found, problems = yaml_files(paths)
+    if problems:
+        raise DefinitionError(problems)
+    return found
 
 
 def _validate(
-    document: _Document, problems: list[Problem], broken: set[tuple[str, str]]
+    document: Document, problems: list[Problem], broken: set[tuple[str, str]]
 ) -> tuple[str, BaseModel] | None:
     """The document's definition; None (with its problems recorded, and its id among ``broken`` so
     references to it are not reported twice) when it is invalid."""
@@ -151,18 +93,6 @@ def _validate(
             field = ".".join(str(part) for part in loc)
             problems.append(Problem(document.file, _line_of(document, loc), field, error["msg"]))
         return None
-
-
-def _files(paths: Sequence[Path]) -> list[Path]:
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise DefinitionError([Problem(str(path), None, "", "no such file or folder")])
-    return found
 
 
 def load_definitions(paths: Sequence[Path]) -> Definitions:
