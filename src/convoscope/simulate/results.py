@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from ..model.bounds import MAX_SHORT_TEXT, Flag, Number, integral
 from ..runtime.params import Timestamp
+from .definitions import SLUG_PATTERN
 
 __all__ = ["MAX_CONVERSATIONS", "RUN_ID_PATTERN", "RunCell", "RunConversation", "RunResult", "RunStatus"]
 
@@ -67,8 +68,9 @@ class RunResult(BaseModel):
     model_config = _STRICT
 
     run_id: Annotated[str, Field(pattern=RUN_ID_PATTERN)]
-    suite: Annotated[str, Field(min_length=1, max_length=128)]
-    agent: Annotated[str, Field(min_length=1, max_length=128)]
+    # Suite and agent ids are the definitions' slugs: a kept run names what a client can then look up.
+    suite: Annotated[str, Field(min_length=1, max_length=128, pattern=SLUG_PATTERN)]
+    agent: Annotated[str, Field(min_length=1, max_length=128, pattern=SLUG_PATTERN)]
     agent_version: Annotated[str, Field(max_length=128)]
     started_at: Timestamp
     finished_at: Timestamp | None
