@@ -8,8 +8,9 @@
   ``e2e_s`` over the day), so a noisy shared box still gives a comparable figure.
 * **alert latency** -- the app with its worker, job runner and alert schedule running (TestClient with
   its lifespan), an immediate rule on ``pii_leakage`` with a notifier: from the 202 of ``POST
-  /api/v1/calls`` carrying a leaking call to the ``alerts.deliver`` job being queued. Reference: from the
-  same 202 to the call being stored (``GET /api/v1/ingest/{id}`` says done).
+  /api/v1/calls`` carrying a leaking call to the ``alerts.deliver`` job being queued, and to the request
+  of the rule's webhook notifier arriving at a receiver on loopback. Reference: from the same 202 to the
+  call being stored (``GET /api/v1/ingest/{id}`` says done).
 
 Run: ``uv run python benchmarks/alerts.py [--calls N]`` (about 2-4 minutes at 200,000 calls). Do not run
 it beside other benchmarks; it prints the load average before and after.
@@ -180,7 +181,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}; cpus: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", init_api_key=KEY, alerts_interval_s=3600)
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            init_api_key=KEY,
+            alerts_interval_s=3600,
+            alerts_allowed_networks=["127.0.0.0/8"],
+        )
         services = open_services(settings)
         now = datetime.now(UTC)
         filled = fill(services, args.calls, now)
@@ -233,6 +239,10 @@ def latency(services: Services, runs: int) -> None:
 
     enqueued: list[float] = []
     real = services.alerts.enqueue_delivery
+    inbox = _Inbox()
+    services.meta.update_project_settings(
+        services.default_project.id, ("alerts", "notifiers", "bench"), {"kind": "webhook", "url": inbox.url}
+    )
 
     def deliver(event: AlertEvent, names: list[str]) -> None:
         real(event, names)
@@ -240,7 +250,9 @@ def latency(services: Services, runs: int) -> None:
 
     services.alerts.deliver = deliver
     auth = {"Authorization": f"Bearer {KEY}"}
-    to_alert, to_stored = [], []
+    to_alert: list[float] = []
+    to_stored: list[float] = []
+    to_request: list[float] = []
     with TestClient(create_app(services)) as client:
         for run in range(runs):
             # After a resolve the cooldown holds a new firing back: reset the rule's state for each run.
@@ -255,6 +267,7 @@ def latency(services: Services, runs: int) -> None:
                 ],
             )
             _reset(services)
+            received = len(inbox.arrivals)
             body = [call_payload(external_id=f"leak-{run}-{time.time_ns()}", turns=_turns(0.7, LEAK))]
             before = len(enqueued)
             start = time.perf_counter()
@@ -275,21 +288,64 @@ def latency(services: Services, runs: int) -> None:
             to_alert.append(enqueued[-1] - acked)
             if stored_at is not None:
                 to_stored.append(stored_at - acked)
+            while len(inbox.arrivals) == received and time.perf_counter() - acked < 60:
+                time.sleep(0.005)
+            if len(inbox.arrivals) > received:
+                to_request.append(inbox.arrivals[-1] - acked)
             del start
+    inbox.close()
     if to_alert:
         print(
             "failing call acknowledged -> delivery job queued: "
             f"median {statistics.median(to_alert) * 1000:.0f} ms "
             f"(runs: {', '.join(f'{t * 1000:.0f}' for t in to_alert)} ms)"
         )
+    if to_request:
+        ordered = sorted(to_request)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        print(
+            "failing call acknowledged -> the webhook receiver's request: "
+            f"median {statistics.median(to_request) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+            f"max {ordered[-1] * 1000:.0f} ms over {len(ordered)} runs"
+        )
     if to_stored:
         print(f"reference, acknowledged -> stored: median {statistics.median(to_stored) * 1000:.0f} ms")
 
 
 def _reset(services: Services) -> None:
+    """A fresh rule state, and no record of a delivery (each run's firing is then delivered, not deduped)."""
     from convoscope.store.alerts_meta import StoredRuleState
 
     services.meta.save_alert_state(services.default_project.id, "now-0", StoredRuleState())
+    services.meta.update_project_settings(services.default_project.id, ("alerts", "delivered"), {})
+
+
+class _Inbox:
+    """A webhook receiver on loopback noting when each request arrives."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        arrivals = self.arrivals = list[float]()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                arrivals.append(time.perf_counter())
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 if __name__ == "__main__":
