@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -41,6 +41,7 @@ __all__ = [
     "run_reporting_errors",
     "server_error_message",
     "server_or_store",
+    "ServerClient",
 ]
 
 T = TypeVar("T")
@@ -179,3 +180,24 @@ def server_or_store(
         return
     with locked_stores(settings) as stores:
         yield local(stores, project)
+
+
+class ServerClient:
+    """A running server's API for a command group: the project's key on every request, and our JSON
+    errors as the command's errors (a 400/404/422 is the user's input, anything else the server's)."""
+
+    def __init__(self, url: str, key: str) -> None:
+        import httpx
+
+        self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0)
+
+    def _check(self, response: httpx.Response) -> Any:
+        if response.status_code < 400:
+            return response.json() if response.content else None
+        message = server_error_message(response)
+        if response.status_code in (400, 404, 422):
+            raise InputError(message)
+        raise StoreError(f"server answered {response.status_code}: {message}")
+
+    def close(self) -> None:
+        self._client.close()

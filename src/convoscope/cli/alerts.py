@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._shared import DataDir, Project, parse_since, run_reporting_errors
+from ._shared import DataDir, Project, ServerClient, parse_since, run_reporting_errors
 from .alerts_test import app
 
 if TYPE_CHECKING:
@@ -50,24 +50,8 @@ class _Local:
         return [asdict(event) | {"at": event.at.isoformat()} for event in found]
 
 
-class _Remote:
+class _Remote(ServerClient):
     """The running server's alerts API."""
-
-    def __init__(self, url: str, key: str) -> None:
-        import httpx
-
-        self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0)
-
-    def _check(self, response: Any) -> Any:
-        from ..errors import InputError, StoreError
-        from ._shared import server_error_message
-
-        if response.status_code < 400:
-            return response.json() if response.content else None
-        message = server_error_message(response)
-        if response.status_code in (400, 404, 422):
-            raise InputError(message)
-        raise StoreError(f"server answered {response.status_code}: {message}")
 
     def rules(self) -> list[dict[str, Any]]:
         return list(self._check(self._client.get("/api/v1/alerts/rules"))["items"])
@@ -85,9 +69,6 @@ class _Remote:
         if moment is not None:
             params["since"] = moment.isoformat()
         return list(self._check(self._client.get("/api/v1/alerts/events", params=params))["items"])
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _iso(moment: Any) -> str | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._shared import DataDir, Project, command_group, run_reporting_errors
+from ._shared import DataDir, Project, ServerClient, command_group, run_reporting_errors
 
 if TYPE_CHECKING:
     from ..runtime.stores import Stores
@@ -66,24 +66,8 @@ class _Local:
         return self._meta.delete_schedule(self._project_id, schedule_id)
 
 
-class _Remote:
+class _Remote(ServerClient):
     """The running server's schedules API."""
-
-    def __init__(self, url: str, key: str) -> None:
-        import httpx
-
-        self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0)
-
-    def _check(self, response: Any) -> Any:
-        from ..errors import InputError, StoreError
-        from ._shared import server_error_message
-
-        if response.status_code < 400:
-            return response.json() if response.content else None
-        message = server_error_message(response)
-        if response.status_code in (400, 404, 422):
-            raise InputError(message)
-        raise StoreError(f"server answered {response.status_code}: {message}")
 
     def schedules(self) -> list[dict[str, Any]]:
         return list(self._check(self._client.get("/api/v1/schedules"))["items"])
@@ -102,9 +86,6 @@ class _Remote:
             return False
         self._check(response)
         return True
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _now() -> Any:

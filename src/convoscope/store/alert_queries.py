@@ -23,7 +23,7 @@ calls' latency arrays (schema 2); calls written before schema 2 are not counted 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,11 +95,10 @@ def failure_item_sql(what: str) -> str:
 class AlertQueriesMixin:
     """The alert engine's reads; mixed into ``ClickHouseStore``, which provides ``_rows`` and ``_table``."""
 
-    def _rows(self, sql: str, parameters: Mapping[str, object], action: str) -> list[dict[str, Any]]:
-        raise NotImplementedError  # provided by ClickHouseStore
-
-    def _table(self, spec: TableSpec) -> str:
-        raise NotImplementedError  # provided by ClickHouseStore
+    _rows: Callable[[str, Mapping[str, object], str], list[dict[str, Any]]]
+    """Runs a query with parameters (``ClickHouseStore._rows``)."""
+    _table: Callable[[TableSpec], str]
+    """A table's qualified name (``ClickHouseStore._table``)."""
 
     # -- values of a target ------------------------------------------------------------------------
 
