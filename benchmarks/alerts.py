@@ -292,6 +292,9 @@ def latency(services: Services, runs: int) -> None:
                 time.sleep(0.005)
             if len(inbox.arrivals) > received:
                 to_request.append(inbox.arrivals[-1] - acked)
+            # The handler notes the delivery just after the receiver answers; the next run's reset must
+            # come after that note, or the note (state firing) holds the next firing back as a repeat.
+            _await_mark(services, 10.0)
             del start
     inbox.close()
     if to_alert:
@@ -310,6 +313,19 @@ def latency(services: Services, runs: int) -> None:
         )
     if to_stored:
         print(f"reference, acknowledged -> stored: median {statistics.median(to_stored) * 1000:.0f} ms")
+
+
+def _await_mark(services: Services, timeout_s: float) -> None:
+    """Wait until the delivery handler has noted its delivery of rule ``now-0`` to ``bench``."""
+    from convoscope.alerts.notifiers.deliver import MARKS_PATH
+    from convoscope.store.jobqueue import setting_at
+
+    deadline = time.perf_counter() + timeout_s
+    path = (*MARKS_PATH, "bench", "now-0")
+    while time.perf_counter() < deadline:
+        if isinstance(setting_at(services.meta.project_settings(services.default_project.id), path), dict):
+            return
+        time.sleep(0.005)
 
 
 def _reset(services: Services) -> None:
