@@ -486,7 +486,7 @@ def test_registry_reads_the_api_key_from_the_environment(monkeypatch: pytest.Mon
 @pytest.mark.parametrize(
     ("kind", "settings", "match"),
     [
-        ("grpc", {}, r"unknown connector kind 'grpc'; known kinds: openai, webhook, websocket"),
+        ("grpc", {}, r"unknown connector kind 'grpc'; known kinds: openai, pcm, twilio, webhook, websocket"),
         ("openai", {"model": "m"}, r"'openai': setting 'base_url' is required"),
         ("openai", {"base_url": "http://x/v1"}, r"setting 'model' is required"),
         ("openai", {"base_url": "ftp://x/v1", "model": "m"}, r"'base_url' must be a http or https URL"),

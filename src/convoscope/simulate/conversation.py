@@ -45,6 +45,8 @@ class Outcome:
     status: Status
     error: str | None = None
     error_kind: str | None = None
+    audio: bytes | None = None
+    """A voice call's stereo recording (WAV), until the runner stores it and names it on the call."""
 
 
 @dataclass

@@ -21,9 +21,10 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from ..evals.scenario import Matcher, ScenarioChecks
+from .voice.conditions import parse_noise
 
 __all__ = [
     "SLUG_PATTERN",
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectorSpec",
     "Definitions",
     "IdleBehaviour",
+    "Network",
     "Persona",
     "Scenario",
     "ScriptReply",
@@ -148,6 +150,19 @@ class IdleBehaviour(StrEnum):
     """Say "Hello? Are you there?" once, wait once more, then hang up."""
 
 
+class Network(BaseModel):
+    """Impairment of the telephone media stream (each direction drawn independently)."""
+
+    model_config = _FROZEN
+
+    loss_pct: float = Field(default=0.0, ge=0.0, le=50.0)
+    """Long-run share of 20 ms frames lost."""
+    burst_frames: float = Field(default=1.0, ge=1.0, le=100.0)
+    """Mean run of consecutive lost frames (Gilbert-Elliott; 1: independent losses)."""
+    jitter_ms: float = Field(default=0.0, ge=0.0, le=500.0)
+    """Each frame's extra delay is at most this (order is kept, as on a TCP stream)."""
+
+
 class Persona(BaseModel):
     """How the simulated caller behaves."""
 
@@ -168,10 +183,31 @@ class Persona(BaseModel):
     idle_behaviour: IdleBehaviour = IdleBehaviour.PROMPT
     traits: str = ""
     """Free text for the LLM caller (mood, background)."""
-    voice: str | None = None
-    """Voice mode: the TTS voice."""
+    voice: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)?$")
+    """Voice mode: the espeak-ng voice and optional variant for language and accent, e.g. ``en-gb``,
+    ``en-gb-scotland``, ``en-us+f3`` (default: ``en-us``, or the persona's language)."""
     background_noise: str | None = None
-    """Voice mode: a noise kind (white, pink, babble, street) with its SNR, e.g. ``babble:10``."""
+    """Voice mode: a noise bed and its SNR against the caller's active speech level: ``KIND[:SNR_DB]``
+    with KIND one of white, pink, brown, babble, street, office, or ``file:PATH[:SNR_DB]`` (a WAV/FLAC
+    file, looped); SNR -5 to 60 dB, default 20. E.g. ``babble:10``."""
+    reaction_s: float = Field(default=0.3, ge=0.0, le=10.0)
+    """Voice mode: the caller's pause after the agent's turn ends before it speaks."""
+    barge_in_after_s: float = Field(default=1.5, gt=0.0, le=60.0)
+    """Voice mode: when a barge-in happens, after this much of the agent's speech in its turn (the
+    chance per turn is ``interruption_tendency``)."""
+    backchannel_every_s: float | None = Field(default=None, ge=0.5, le=60.0)
+    """Voice mode: say ``backchannel`` while the agent talks, every this many seconds (None: never)."""
+    backchannel: str = Field(default="mm-hmm", min_length=1, max_length=40)
+    network: Network | None = None
+    """Voice mode: impairment of the media stream, applied to both directions."""
+
+    @field_validator("background_noise")
+    @classmethod
+    def _noise(cls, value: str | None) -> str | None:
+        """Checked now (kind, SNR range, a readable file), not when a call is already connected."""
+        if value is not None:
+            parse_noise(value)
+        return value
 
 
 BUILTIN_PERSONAS: dict[str, Persona] = {
@@ -212,7 +248,14 @@ class ConnectorSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    kind: Literal["openai", "webhook", "websocket"]
+    kind: Literal["openai", "webhook", "websocket", "twilio", "pcm"]
+    """``openai``, ``webhook`` and ``websocket`` are chat; ``twilio`` (Twilio Media Streams) and ``pcm``
+    (raw 16-bit PCM over a WebSocket) make the suite a voice simulation."""
+
+    @property
+    def voice(self) -> bool:
+        """Whether the agent is called over a telephony media stream."""
+        return self.kind in ("twilio", "pcm")
 
     def settings(self) -> dict[str, Any]:
         """The connector's own settings (everything but ``kind``)."""

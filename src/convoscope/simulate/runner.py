@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,14 @@ from ..evals.llm import JudgeClient
 from ..evals.runner import evaluate_call, resolve_metrics
 from ..evals.scenario import ScenarioChecksMetric
 from ..model import Call, MetricResult
+from ..model.blob_ref import blob_uri
 from .callers import caller_for
-from .connectors.base import Connector
+from .connectors.registry import AnyConnector
 from .conversation import Outcome, converse
 from .definitions import AgentSpec, Definitions, Persona, Scenario, Suite
 from .tools import ToolAnswerer
+from .voice.connector import VoiceConnector
+from .voice.conversation import converse_voice
 
 __all__ = [
     "ConversationResult",
@@ -230,11 +234,19 @@ def default_scorer(
     return score
 
 
+def _with_stored_audio(call: Call, sha: str) -> Call:
+    """The call naming its recording's blob (the first, the simulator's stereo file)."""
+    recordings = list(call.recordings)
+    if recordings:
+        recordings[0] = recordings[0].model_copy(update={"uri": blob_uri(sha), "sha256": sha})
+    return call.model_copy(update={"recordings": recordings})
+
+
 async def run_suite(
     definitions: Definitions,
     suite: Suite,
     agent: AgentSpec,
-    connector: Connector,
+    connector: AnyConnector,
     *,
     scorer: Scorer,
     prepare: Callable[[Call], Call] = lambda call: call,
@@ -244,12 +256,19 @@ async def run_suite(
     run_id: str | None = None,
     on_result: Callable[[ConversationResult], None] | None = None,
     items: Iterable[PlanItem] | None = None,
+    store_audio: Callable[[bytes], str] | None = None,
+    transcribe: Callable[[Any], str] | None = None,
 ) -> RunReport:
     """Run the suite's conversations against ``agent``; ``prepare`` gives each call its stored identity
     before it is scored (so scores name the stored call), ``on_result`` sees each result as it lands.
 
     A caller that cannot be had (a scenario without a script and no LLM configured) is refused before
     any conversation starts, with the scenario named.
+
+    A voice connector makes every conversation a phone call (:mod:`.voice`): ``transcribe`` is then the
+    caller's ears (needed by an LLM caller, optional for a scripted one), and ``store_audio`` keeps each
+    call's stereo recording (returning its blob's sha256) so the call names it and its turn-taking
+    analysis can run.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -263,6 +282,16 @@ async def run_suite(
         agent_version=agent.version,
         started_at=datetime.now(UTC),
     )
+    voice = isinstance(connector, VoiceConnector)
+    if voice and transcribe is None and suite.caller != "scripted":
+        unscripted = sorted(
+            {i.scenario.id for i in work if i.scenario.script is None or suite.caller == "llm"}
+        )
+        if unscripted:
+            raise ValueError(
+                f"scenario(s) {', '.join(map(repr, unscripted))} need the LLM caller, which must hear the "
+                "agent on a voice call: configure speech recognition (the asr extra, or an STT endpoint)"
+            )
     gate = asyncio.Semaphore(concurrency)
     tool_client = httpx.AsyncClient(timeout=30.0) if agent.tools_url else None
 
@@ -270,17 +299,35 @@ async def run_suite(
         async with gate:
             caller = caller_for(item.scenario, item.persona, suite.caller, llm)
             kind = "scripted" if item.scenario.script is not None and suite.caller != "llm" else "llm"
-            tools = ToolAnswerer(item.scenario, agent.tools_url, tool_client)
-            outcome = await converse(
-                connector,
-                agent,
-                item.scenario,
-                item.persona,
-                caller,
-                tools,
-                run_id=report.run_id,
-                iteration=item.iteration,
-                caller_kind=kind,
+            if isinstance(connector, VoiceConnector):
+                outcome = await converse_voice(
+                    connector,
+                    agent,
+                    item.scenario,
+                    item.persona,
+                    caller,
+                    run_id=report.run_id,
+                    iteration=item.iteration,
+                    caller_kind=kind,
+                    transcribe=transcribe,
+                    seed=zlib.crc32(f"{item.scenario.id}:{item.persona.id}:{item.iteration}".encode()),
+                )
+            else:
+                tools = ToolAnswerer(item.scenario, agent.tools_url, tool_client)
+                outcome = await converse(
+                    connector,
+                    agent,
+                    item.scenario,
+                    item.persona,
+                    caller,
+                    tools,
+                    run_id=report.run_id,
+                    iteration=item.iteration,
+                    caller_kind=kind,
+                )
+        if outcome.audio is not None and store_audio is not None:
+            outcome.call = _with_stored_audio(
+                outcome.call, await asyncio.to_thread(store_audio, outcome.audio)
             )
         outcome.call = prepare(outcome.call)
         scores = await asyncio.to_thread(scorer, outcome.call)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlsplit
 
 from ...errors import InputError
@@ -24,7 +24,13 @@ from .http_webhook import WebhookConnector
 from .openai_chat import OpenAIChatConnector
 from .websocket_text import WebSocketConnector
 
-__all__ = ["CONNECTOR_KINDS", "connector_from_config"]
+__all__ = ["CONNECTOR_KINDS", "AnyConnector", "connector_from_config"]
+
+if TYPE_CHECKING:
+    from ..voice.connector import VoiceConnector
+
+AnyConnector = Union[Connector, "VoiceConnector"]
+"""A chat connector, or a voice agent's media-stream endpoint (``twilio``, ``pcm``)."""
 
 
 class _Settings:
@@ -173,15 +179,37 @@ def _websocket(settings: _Settings) -> Connector:
     return WebSocketConnector(url, **options)
 
 
-CONNECTOR_KINDS: Mapping[str, Callable[[_Settings], Connector]] = {
+def _voice(protocol: str) -> Callable[[_Settings], AnyConnector]:
+    def build(settings: _Settings) -> AnyConnector:
+        from ..voice.connector import VoiceConnector
+
+        url = settings.url("url", ("ws", "wss"))
+        rate = settings.positive_int("sample_rate") if protocol == "pcm" else None
+        if rate is not None and rate not in (8000, 16000):
+            raise InputError(f"connector {protocol!r}: setting 'sample_rate' must be 8000 or 16000")
+        options = _present(
+            custom_parameters=settings.string_map("custom_parameters"),
+            headers=settings.string_map("headers"),
+            sample_rate=rate,
+            connect_timeout_s=settings.seconds("connect_timeout_s"),
+        )
+        settings.done()
+        return VoiceConnector(url, protocol=protocol, **options)
+
+    return build
+
+
+CONNECTOR_KINDS: Mapping[str, Callable[[_Settings], AnyConnector]] = {
     "openai": _openai,
     "webhook": _webhook,
     "websocket": _websocket,
+    "twilio": _voice("twilio"),
+    "pcm": _voice("pcm"),
 }
 """Every connector kind a suite may name, with the function that reads its settings."""
 
 
-def connector_from_config(kind: str, settings: Mapping[str, Any]) -> Connector:
+def connector_from_config(kind: str, settings: Mapping[str, Any]) -> AnyConnector:
     """The connector of ``kind`` made from ``settings``; :class:`InputError` naming what is wrong.
 
     A ``kind`` key inside ``settings`` (a suite's agent block passed whole) is allowed and ignored.
