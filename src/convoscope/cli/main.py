@@ -23,6 +23,7 @@ from .calls import app as calls_app
 from .evals import eval_command
 from .gate import test_command
 from .ingest import app as ingest_app
+from .load import load_command
 from .pull import pull
 from .redteam import redteam_command
 from .runs import app as runs_app
@@ -51,6 +52,7 @@ app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
 app.command("simulate")(simulate_command)
+app.command("load")(load_command)
 app.command("redteam")(redteam_command)
 app.command("test")(test_command)
 

@@ -298,6 +298,7 @@ class SimulationRunner:
                 run_id=run.run_id,
                 on_result=landed.put_nowait,
                 items=prepared.items,
+                store_audio=self._services.blobs.put,
             )
         )
         try:

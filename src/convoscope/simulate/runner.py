@@ -234,6 +234,23 @@ def default_scorer(
     return score
 
 
+def _ears_for(work: Sequence[PlanItem], suite: Suite) -> Callable[[Any], str] | None:
+    """The caller's ears on a voice call when an LLM caller needs them: the bundled Whisper model (the
+    ``asr`` extra); a clear refusal, before any call, when it is not installed."""
+    if suite.caller == "scripted" or all(
+        i.scenario.script is not None for i in work if suite.caller != "llm"
+    ):
+        return None
+    from .voice.stt import SttError, WhisperTranscriber
+
+    try:
+        whisper = WhisperTranscriber()
+        whisper.load()
+    except SttError as exc:
+        raise ValueError(f"an LLM caller on a voice call must hear the agent: {exc}") from None
+    return whisper.transcribe
+
+
 def _with_stored_audio(call: Call, sha: str) -> Call:
     """The call naming its recording's blob (the first, the simulator's stereo file)."""
     recordings = list(call.recordings)
@@ -282,16 +299,8 @@ async def run_suite(
         agent_version=agent.version,
         started_at=datetime.now(UTC),
     )
-    voice = isinstance(connector, VoiceConnector)
-    if voice and transcribe is None and suite.caller != "scripted":
-        unscripted = sorted(
-            {i.scenario.id for i in work if i.scenario.script is None or suite.caller == "llm"}
-        )
-        if unscripted:
-            raise ValueError(
-                f"scenario(s) {', '.join(map(repr, unscripted))} need the LLM caller, which must hear the "
-                "agent on a voice call: configure speech recognition (the asr extra, or an STT endpoint)"
-            )
+    if isinstance(connector, VoiceConnector) and transcribe is None:
+        transcribe = _ears_for(work, suite)
     gate = asyncio.Semaphore(concurrency)
     tool_client = httpx.AsyncClient(timeout=30.0) if agent.tools_url else None
 
