@@ -1,6 +1,6 @@
-"""The reference agent on the wire: OpenAI-compatible chat, a JSON webhook, a WebSocket, and its tools.
+"""The reference agent on the wire: OpenAI-compatible chat, a JSON webhook, WebSockets, and its tools.
 
-One app serves the three protocols the simulator's connectors speak, all backed by the same
+One app serves the protocols the simulator's connectors speak, all backed by the same
 :class:`~.policy.ReferencePolicy`, so a conversation reads the same whichever way it is carried:
 
 * ``POST /v1/chat/completions``: OpenAI's chat protocol (``messages``, ``tools``; ``stream`` too),
@@ -11,6 +11,9 @@ One app serves the three protocols the simulator's connectors speak, all backed 
 * ``/ws``: a WebSocket session that keeps its state; the agent greets on connect with a ``reply`` frame,
   the client sends ``{"type": "message", "text"}`` and ``{"type": "tool_result", "tool_call_id",
   "content"}`` frames, and a reply follows once every pending tool call has its result.
+* ``/twilio``: the voice front, a Twilio Media Streams WebSocket (μ-law audio, ``mark``, ``clear``) that
+  greets, detects the caller's turns, answers in espeak-ng speech and has its own faults; see
+  :mod:`.voice` (its options are :class:`~.voice.VoiceOptions`).
 * ``POST /tools/{name}``: the :class:`~.tools.ReferenceTools` backend (JSON arguments → JSON result), for
   a simulator that passes tool calls through.
 
@@ -34,10 +37,11 @@ from typing import Any
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from .faults import DEFAULT_MODEL, Fault, UnknownFault, parse_model
+from .faults import BEHAVIOUR_FAULTS, DEFAULT_MODEL, Fault, UnknownFault, parse_model
 from .loopback import LoopbackServer
 from .policy import AgentTurn, ConversationState, ReferencePolicy
 from .tools import ReferenceTools, UnknownTool
+from .voice import VoiceAgent, VoiceOptions
 
 __all__ = ["ReferenceAgentServer", "create_app"]
 
@@ -325,11 +329,13 @@ def create_app(
     today: date | None = None,
     tools: ReferenceTools | None = None,
     silent_max_s: float = 600.0,
+    voice: VoiceOptions | None = None,
 ) -> FastAPI:
     """The reference agent's ASGI app. ``faults`` apply to every request (on top of the model name's);
     ``slow_s`` is the ``slow_tool`` delay; ``today`` pins relative dates; ``tools`` is the backend of
     ``/tools/{name}`` (a fresh :class:`ReferenceTools` by default); a ``silent`` request is answered
-    504 after ``silent_max_s`` if its client never gives up."""
+    504 after ``silent_max_s`` if its client never gives up. ``voice`` configures ``/twilio`` (whose
+    policy also has the behaviour faults among ``faults``)."""
     agent = _Agent(
         faults=frozenset(Fault(fault) for fault in faults),
         slow_s=slow_s,
@@ -343,8 +349,13 @@ def create_app(
     app.add_api_route("/webhook", agent.webhook, methods=["POST"])
     app.add_api_websocket_route("/ws", agent.websocket)
     app.add_api_route("/tools/{name}", agent.tool, methods=["POST"])
+    voice_agent = VoiceAgent(
+        voice or VoiceOptions(), tools=agent.tools, today=today, policy_faults=agent.faults & BEHAVIOUR_FAULTS
+    )
+    app.add_api_websocket_route("/twilio", voice_agent.websocket)
     app.add_api_route("/healthz", _healthz, methods=["GET"])
     app.state.agent = agent
+    app.state.voice = voice_agent
     return app
 
 
@@ -359,8 +370,8 @@ class ReferenceAgentServer:
             httpx.post(f"{agent.url}/v1/chat/completions", json={"model": "reference-agent", "messages": []})
 
     ``url`` is the root (``http://127.0.0.1:PORT``); ``openai_url`` (``…/v1``, the base URL an OpenAI
-    client takes), ``webhook_url``, ``ws_url`` and ``tools_url`` name each endpoint. The arguments are
-    :func:`create_app`'s; ``tools`` is exposed so a test can run the same backend in process.
+    client takes), ``webhook_url``, ``ws_url``, ``twilio_url`` and ``tools_url`` name each endpoint. The
+    arguments are :func:`create_app`'s; ``tools`` is exposed so a test can run the same backend in process.
     """
 
     def __init__(
@@ -371,12 +382,13 @@ class ReferenceAgentServer:
         today: date | None = None,
         tools: ReferenceTools | None = None,
         silent_max_s: float = 600.0,
+        voice: VoiceOptions | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         self.faults = frozenset(Fault(fault) for fault in faults)
         self.tools = tools or ReferenceTools(today=today)
         self.app = create_app(
-            self.faults, slow_s=slow_s, today=today, tools=self.tools, silent_max_s=silent_max_s
+            self.faults, slow_s=slow_s, today=today, tools=self.tools, silent_max_s=silent_max_s, voice=voice
         )
         self._server = LoopbackServer(self.app, host=host, name="reference-agent")
 
@@ -395,6 +407,10 @@ class ReferenceAgentServer:
     @property
     def ws_url(self) -> str:
         return f"ws://{self._server.host}:{self._server.port}/ws"
+
+    @property
+    def twilio_url(self) -> str:
+        return f"ws://{self._server.host}:{self._server.port}/twilio"
 
     @property
     def tools_url(self) -> str:
