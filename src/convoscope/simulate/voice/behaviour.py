@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad  # type: ignore[import-untyped]
 
-from .codec import FRAME_MS, SAMPLE_RATE, Pcm
+from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Pcm
+from .playout import SILENT_FRAME
 
 __all__ = ["AgentListener", "VoiceBehaviour", "frames_of"]
 
@@ -52,7 +53,8 @@ class AgentListener:
 
     def __init__(self, *, vad_mode: int = 2, floor_db: float = -50.0, end_of_turn_s: float = 0.8) -> None:
         self._vad = webrtcvad.Vad(vad_mode)
-        self._floor = 10 ** (floor_db / 20) * 32768.0
+        # Energy of a 20 ms frame at the floor level, so the gate is one integer dot product.
+        self._floor_energy = (10 ** (floor_db / 20) * 32768.0) ** 2 * FRAME_SAMPLES
         self._end_frames = frames_of(end_of_turn_s)
         self.turn_open = False
         self.turn_start = 0
@@ -84,7 +86,9 @@ class AgentListener:
         return self.turn_open and frame_index - self.last_voice < within
 
     def _voiced(self, pcm: Pcm) -> bool:
-        rms = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64))))
-        if rms < self._floor:
+        if pcm is SILENT_FRAME:
+            return False
+        wide = pcm.astype(np.int64)
+        if int(np.dot(wide, wide)) < self._floor_energy:
             return False
         return bool(self._vad.is_speech(pcm.tobytes(), SAMPLE_RATE))

@@ -21,7 +21,11 @@ import numpy as np
 
 from .codec import FRAME_SAMPLES, Pcm
 
-__all__ = ["Playout", "Recorder"]
+__all__ = ["SILENT_FRAME", "Playout", "Recorder"]
+
+SILENT_FRAME: Pcm = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+SILENT_FRAME.flags.writeable = False
+"""One frame of digital silence, shared (read-only): most frames of a call are silent on one side."""
 
 
 @dataclass
@@ -79,6 +83,9 @@ class Playout:
         """The next 20 ms of what the caller hears, and the marks whose audio has now finished playing."""
         begin = self._emitted
         stop = begin + FRAME_SAMPLES
+        if not self._chunks or self._chunks[0].start >= stop:
+            self._emitted = stop
+            return SILENT_FRAME, self._marks_until(stop)
         out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         while self._chunks and self._chunks[0].start < stop:
             chunk = self._chunks[0]
@@ -91,10 +98,13 @@ class Playout:
             else:
                 break
         self._emitted = stop
+        return out, self._marks_until(stop)
+
+    def _marks_until(self, stop: int) -> list[str]:
         played: list[str] = []
         while self._marks and self._marks[0][0] <= stop:
             played.append(self._marks.popleft()[1])
-        return out, played
+        return played
 
 
 class Recorder:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidState, InvalidURI
 from websockets.protocol import State
 
 from ..callers import Caller, CallerTurn, Line
@@ -38,7 +38,7 @@ from ..connectors.base import AgentError, AgentUnreachable, MalformedReply
 from .behaviour import AgentListener, VoiceBehaviour, frames_of
 from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Pcm, silence
 from .conditions import Impairer, NetworkSpec, NoiseBed, NoiseSpec, noise_gain, reference_level
-from .playout import Playout, Recorder
+from .playout import SILENT_FRAME, Playout, Recorder
 from .protocol import AgentAudio, AgentClear, AgentMark, CallInfo, ProtocolViolation, TelephonyProtocol
 from .speech import VoiceSpec, render_line, render_speech
 
@@ -56,6 +56,8 @@ _DTMF = re.compile(r"^\s*dtmf:\s*([0-9*#A-D]+)\s*$", re.IGNORECASE)
 DTMF_SPACING_S = 0.2
 """Between two key presses of one ``dtmf:`` line."""
 _NORMAL_CLOSE = {1000, 1001}
+_YIELD_EVERY = 8
+"""Agent messages decoded in a row before the reader lets other calls' ticks run."""
 
 Transcribe = Callable[[Pcm], str]
 """The caller's ears: 8 kHz speech to text (run off the event loop)."""
@@ -190,7 +192,13 @@ class _VoiceCall:
     async def read(self) -> None:
         """Decode the agent's messages into the playout as they arrive."""
         try:
+            received = 0
             async for message in self.ws:
+                received += 1
+                if received % _YIELD_EVERY == 0:
+                    # An agent sends a whole reply at once; decoding it in one go would hold the loop
+                    # (and every other call's next frame) for milliseconds.
+                    await asyncio.sleep(0)
                 arrival = self.now_sample()
                 for event in self.protocol.parse(message):
                     if isinstance(event, AgentAudio):
@@ -231,11 +239,22 @@ class _VoiceCall:
     async def _put(self, message: str | bytes) -> bool:
         """Send unless the agent has closed the stream (its last audio still plays out); False if not sent."""
         # A send on a closing stream would wait out the close handshake (seconds) and stall the tick.
-        if self.agent_closed is not None or self.ws.state is not State.OPEN:
+        ws = self.ws
+        if self.agent_closed is not None or ws.state is not State.OPEN:
             return False
         try:
-            await self.ws.send(message)
-        except ConnectionClosed:
+            if ws.paused:
+                await ws.send(message)  # the agent is not reading: wait for the buffer to drain
+                return True
+            # The frame is written at once, without the general send path's context manager and drain
+            # await: 50 messages a second per call make that path most of the simulator's own CPU. The
+            # connection's protocol object frames it, and flow control is the check above.
+            if isinstance(message, str):
+                ws.protocol.send_text(message.encode())
+            else:
+                ws.protocol.send_binary(message)
+            ws.send_data()
+        except (ConnectionClosed, InvalidState, OSError):
             return False
         return True
 
@@ -318,7 +337,7 @@ class _VoiceCall:
 
     def _caller_frame(self, k: int) -> Pcm:
         if self.speaking is None:
-            return silence()
+            return SILENT_FRAME
         frame = self.speaking[self.speak_pos : self.speak_pos + FRAME_SAMPLES]
         self.speak_pos += FRAME_SAMPLES
         if self.speak_pos >= len(self.speaking):

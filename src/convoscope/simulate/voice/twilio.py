@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from .codec import Pcm, decode_ulaw, encode_ulaw
+from .playout import SILENT_FRAME
 from .protocol import (
     AgentAudio,
     AgentClear,
@@ -33,6 +34,8 @@ from .protocol import (
 )
 
 __all__ = ["MAX_MEDIA_BYTES", "TwilioProtocol"]
+
+_SILENT_PAYLOAD = base64.b64encode(encode_ulaw(SILENT_FRAME)).decode("ascii")
 
 MAX_MEDIA_BYTES = 64_000
 """The largest μ-law payload accepted in one agent ``media`` message (8 s of audio)."""
@@ -70,7 +73,8 @@ class TwilioProtocol:
         return [orjson.dumps(connected).decode(), orjson.dumps(start).decode()]
 
     def media(self, frame_index: int, pcm: Pcm) -> WireMessage:
-        payload = base64.b64encode(encode_ulaw(pcm)).decode("ascii")
+        silent = pcm is SILENT_FRAME
+        payload = _SILENT_PAYLOAD if silent else base64.b64encode(encode_ulaw(pcm)).decode("ascii")
         # Built as text: this runs 50 times a second per call, and the fields need no escaping.
         return (
             f'{{"event":"media","sequenceNumber":"{self._next()}","media":{{"track":"inbound",'
