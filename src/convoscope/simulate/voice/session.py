@@ -536,6 +536,11 @@ async def _drive(state: _VoiceCall, call: CallInfo) -> VoiceCallResult:
                     "error",
                     MalformedReply(f"the agent broke the {state.protocol.name} protocol: {state.violation}"),
                 )
+            received = state.ws.protocol.close_rcvd
+            if state.agent_closed is None and received is not None:
+                # The agent's close frame is its hang-up, whether or not the TCP connection has closed
+                # yet (an agent that stops reading would hold that up for its close timeout).
+                state.agent_closed, state.agent_close_reason = received.code, received.reason
             if state.agent_closed is not None and state.playout.idle:
                 if state.agent_closed in _NORMAL_CLOSE:
                     raise _Ended("agent_hangup")
@@ -565,7 +570,8 @@ async def _drive(state: _VoiceCall, call: CallInfo) -> VoiceCallResult:
                 for message in state.protocol.closing():
                     await state.ws.send(message)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(state.ws.close(), timeout=2.0)
+            closing_s = 0.5 if state.ws.protocol.close_rcvd is not None else 2.0
+            await asyncio.wait_for(state.ws.close(), timeout=closing_s)
         if reader is not None:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
