@@ -61,6 +61,7 @@ def test_document_has_known_segments_events_and_metrics() -> None:
     assert values["first_response_s"] == pytest.approx(2.6, abs=0.02)
     # Two responses: 2.6 - 2.0 = 0.6 s and 5.2 - 6.0 = -0.8 s; the median is their mean.
     assert values["response_gap_p50_s"] == pytest.approx(-0.1, abs=0.03)
+    assert values["agent_clipping"] == 0.0
     assert doc.params.vad.backend == "webrtc"
     assert all(m.params["vad"]["backend"] == "webrtc" for m in doc.metrics)  # type: ignore[index,call-overload]
 

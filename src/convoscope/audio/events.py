@@ -159,6 +159,26 @@ class TurnTakingParams(BaseModel):
             "that long after the turn, so a caller saying goodbye and hanging up is not counted."
         ),
     )
+    clipping_level: float = Field(
+        default=0.95,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Default 0.95 of full scale: an agent speech sample at least this loud counts as clipped. "
+            "Speech rendered with headroom peaks well below it (espeak-ng near 0.8); a saturated path "
+            "sits at the top code (0.98 in μ-law) for whole runs of samples."
+        ),
+    )
+    clipping_max_share: float = Field(
+        default=0.005,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Default 0.5 %: the agent's clipping passes when at most this share of its speech samples is "
+            "clipped. A hot but clean voice touches full scale on a few peaks; a saturated one on several "
+            "per cent of its samples."
+        ),
+    )
     echo_window_s: float = Field(
         default=1.0,
         gt=0.0,

@@ -20,6 +20,7 @@ from ..model import Call, MetricResult, Role
 from .events import TurnTakingEvents, TurnTakingParams, extract_events
 from .load import LoadedAudio
 from .metrics import not_scorable, turn_taking_metrics
+from .quality import agent_clipping
 from .segments import Segment, Speech, VadParams
 from .vad import VoiceActivityDetector, detect_speech
 
@@ -319,6 +320,11 @@ def analyze_audio(
             params=p.turn_taking,
             transcript=transcript,
             vad_params=p.vad,
+        )
+        metrics.append(
+            agent_clipping(
+                audio, speech[Role.AGENT].segments, call_id=call_id, params=p.turn_taking, vad_params=p.vad
+            )
         )
     else:
         metrics = not_scorable(MONO_REASON, call_id=call_id, params=p.turn_taking)

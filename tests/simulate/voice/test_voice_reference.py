@@ -17,6 +17,7 @@ import pytest
 
 from convoscope.audio.load import load_recording
 from convoscope.audio.metrics import AGENT_INTERRUPTIONS, LONG_SILENCES, MISSED_BARGE_INS
+from convoscope.audio.quality import AGENT_CLIPPING
 from convoscope.audio.report import AnalysisParams, TurnTakingAnalysis, analyze_audio
 from convoscope.demo.agent import ReferenceAgentServer
 from convoscope.demo.agent.voice import VoiceOptions
@@ -111,14 +112,19 @@ def test_each_voice_fault_is_caught_by_its_metric_and_not_flagged_when_off(
         (calm, _params(f"dead_air:{LONG_SILENCE_S + 1:g}")),
         (barging, _params()),
         (barging, _params("ignores_barge_in")),
+        (calm, _params("clipped")),
     ]
-    clean, talks_over, dead_air, barge, ignored = (_analysis(r) for r in _calls(agent.twilio_url, plans))
+    clean, talks_over, dead_air, barge, ignored, clipped = (
+        _analysis(r) for r in _calls(agent.twilio_url, plans)
+    )
     assert _metric(clean, AGENT_INTERRUPTIONS).value == 0
     assert _metric(talks_over, AGENT_INTERRUPTIONS).value >= 1
     assert _metric(clean, LONG_SILENCES).value == 0
     assert _metric(dead_air, LONG_SILENCES).value >= 1
     assert _metric(barge, MISSED_BARGE_INS).value == 0
     assert _metric(ignored, MISSED_BARGE_INS).value >= 1
+    assert _metric(clean, AGENT_CLIPPING).passed is True
+    assert _metric(clipped, AGENT_CLIPPING).passed is False
 
 
 def test_the_analysis_finds_a_barge_in_where_the_simulator_made_it(agent: ReferenceAgentServer) -> None:
