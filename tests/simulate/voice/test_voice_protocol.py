@@ -18,16 +18,22 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
+from convoscope.audio.load import load_recording
+from convoscope.audio.metrics import BACKCHANNELS, USER_INTERRUPTIONS
+from convoscope.audio.report import analyze_audio
+from convoscope.model import Role
 from convoscope.simulate.callers import ScriptedCaller
 from convoscope.simulate.connectors.registry import connector_from_config
-from convoscope.simulate.definitions import AgentSpec, Definitions, Scenario, Script, Suite
+from convoscope.simulate.definitions import AgentSpec, Definitions, Persona, Scenario, Script, Suite
 from convoscope.simulate.runner import run_suite
 from convoscope.simulate.voice.codec import FRAME_SAMPLES, SAMPLE_RATE, decode_ulaw, encode_ulaw
 from convoscope.simulate.voice.connector import new_call_info
+from convoscope.simulate.voice.conversation import conditions_for, wav_bytes
 from convoscope.simulate.voice.pcm_ws import PcmWebSocketProtocol
 from convoscope.simulate.voice.playout import Playout
 from convoscope.simulate.voice.protocol import ProtocolViolation
 from convoscope.simulate.voice.session import VoiceCallResult, VoiceConditions, run_voice_call
+from convoscope.simulate.voice.speech import render_speech
 from convoscope.simulate.voice.twilio import TwilioProtocol
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -50,7 +56,7 @@ async def _call(handler: Handler, lines: list[str], **kwargs: Any) -> VoiceCallR
             f"ws://127.0.0.1:{port}",
             kwargs.pop("protocol", None) or TwilioProtocol(),
             ScriptedCaller(Script(lines=lines, closing=None)),
-            VoiceConditions(),
+            kwargs.pop("conditions", None) or VoiceConditions(),
             new_call_info({"tenant": "acme"}),
             **kwargs,
         )
@@ -233,3 +239,69 @@ def test_a_frame_twilio_would_refuse_is_a_protocol_violation() -> None:
         protocol.parse(b"\x00")
     (audio,) = protocol.parse(media("MZ1", tone(0.04)))
     assert len(decode_ulaw(encode_ulaw(tone(0.04)))) == len(audio.pcm)  # type: ignore[union-attr]
+
+
+LONG = (
+    "Thanks for calling the clinic. We are open from eight until six on weekdays, and on Saturday mornings."
+)
+
+
+def _talker(received: list[tuple[float, dict[str, Any]]]) -> Handler:
+    """An agent that says one long line, then hangs up once the caller has answered it."""
+
+    async def talk(ws: ServerConnection, sid: str) -> None:
+        speech = render_speech(LONG)
+        for start in range(0, len(speech), FRAME_SAMPLES):
+            await ws.send(media(sid, speech[start : start + FRAME_SAMPLES]))
+
+    async def agent(ws: ServerConnection) -> None:
+        tasks = []
+        async for message in ws:
+            body = json.loads(message)
+            received.append((time.monotonic(), body))
+            if body["event"] == "start":
+                tasks.append(asyncio.ensure_future(talk(ws, body["start"]["streamSid"])))
+            if sum(1 for _, b in received if b["event"] == "media") > 50 * 9:
+                await ws.close(1000, "goodbye")
+                return
+
+    return agent
+
+
+def test_backchannels_are_said_while_the_agent_talks_and_are_not_turns() -> None:
+    persona = Persona(id="listener", backchannel_every_s=1.5)
+    received: list[tuple[float, dict[str, Any]]] = []
+    result = asyncio.run(_call(_talker(received), ["Thanks."], conditions=conditions_for(persona, seed=1)))
+    kinds = [u.kind for u in result.utterances]
+    assert kinds.count("backchannel") >= 2 and "line" in kinds
+    assert all(u.barge_in for u in result.utterances if u.kind == "backchannel")
+    assert "mm-hmm" not in [line.text for line in result.lines]
+    audio = load_recording(wav_bytes(result), channel_map={0: Role.USER, 1: Role.AGENT})
+    metrics = {m.metric: m.value for m in analyze_audio(audio, call_id="b").metrics}
+    assert metrics[BACKCHANNELS] is not None and metrics[BACKCHANNELS] >= 2
+    assert metrics[USER_INTERRUPTIONS] == 0
+
+
+def test_network_impairment_loses_and_delays_frames_both_ways() -> None:
+    persona = Persona(id="lossy", network={"loss_pct": 20, "burst_frames": 2, "jitter_ms": 60})
+    received: list[tuple[float, dict[str, Any]]] = []
+    result = asyncio.run(_call(_talker(received), ["Thanks."], conditions=conditions_for(persona, seed=3)))
+    frames = [(at, body) for at, body in received if body["event"] == "media"]
+    chunks = [int(body["media"]["chunk"]) for _, body in frames]
+    assert chunks == sorted(chunks)  # delayed, never reordered
+    sent = len(frames) + result.frames_lost
+    assert 0.12 < result.frames_lost / sent < 0.28
+    assert len(set(range(1, max(chunks) + 1)) - set(chunks)) >= result.frames_lost - 2
+    gaps = np.diff([at for at, _ in frames])
+    assert float(np.percentile(gaps, 99)) > 0.05  # jitter and loss show on the agent's clock
+    # The agent's speech arrives with holes: about a fifth of its frames are silent in the recording.
+    agent_track = result.stereo[:, 1]
+    speech = render_speech(LONG)
+    start = (
+        int(np.flatnonzero(np.abs(agent_track.astype(np.int32)) > 500)[0]) // FRAME_SAMPLES * FRAME_SAMPLES
+    )
+    played = agent_track[start : start + len(speech) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(
+        -1, FRAME_SAMPLES
+    )
+    silent = float(np.mean(~played.any(axis=1)))
+    assert 0.1 < silent < 0.35, silent
