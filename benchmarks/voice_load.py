@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 from convoscope.simulate.definitions import AgentSpec, Persona, Scenario, Script
+from convoscope.simulate.ramp import parse_ramp
 from convoscope.simulate.voice.connector import VoiceConnector
-from convoscope.simulate.voice.load import parse_ramp, run_load
+from convoscope.simulate.voice.load import StepResult, run_load
 
 AGENT = """
 import sys, uvicorn
@@ -103,7 +104,9 @@ def main() -> None:
         agent.wait(timeout=10)
     data = report.to_json()
     agent_cpu = {
-        step.concurrency: _share(samples, step.started, step.started + step.wall_s) for step in report.steps
+        step.concurrency: _share(samples, step.held.started, step.held.started + step.held.wall_s)
+        for step in report.steps
+        if isinstance(step, StepResult)
     }
     base = data["steps"][0]
     print(

@@ -1,9 +1,10 @@
-"""``convoscope load --agent NAME --ramp 10..200``: rising concurrency against a voice agent.
+"""``convoscope load --agent NAME --ramp 10..200``: rising concurrency against an agent.
 
 Scripted callers from the definitions (``--suite``, default: every scripted scenario) call the agent at
-each step of the ramp for ``--step-s`` seconds; the table shows, per step, what the recordings measured
-(response gap percentiles, time to first audio, barge-in stop time), errors and dropped calls, and the
-simulator's own pacing jitter and CPU, each step beside the first as its baseline. ``--json`` writes the
+each step of the ramp for ``--step-s`` seconds. For a voice agent the table shows, per step, what the
+recordings measured (response gap percentiles, time to first audio, barge-in stop time), errors and
+dropped calls, and the simulator's own pacing jitter and CPU; for a chat agent, the agent's turn
+latency and errors. Each step is compared with the first in the JSON report. ``--json`` writes the
 chart-ready report. Exit status: 0 when every call completed, 1 when any errored or was dropped, 2 on a
 bad definition or option.
 """
@@ -33,33 +34,61 @@ def print_load(report: dict[str, Any]) -> None:
     """One row per step."""
     from rich.table import Table
 
-    table = Table(title=f"load against {report['agent']} ({report['step_s']:g} s per step)")
-    columns = ("callers", "calls", "errored", "dropped", "gap p50", "gap p95", "gap p99", "first audio p50")
-    for column in (*columns, "barge-in stop p50", "jitter p99", "sim CPU"):
+    voice = report.get("mode", "voice") == "voice"
+    table = Table(title=f"{report['mode']} load against {report['agent']} ({report['step_s']:g} s per step)")
+    latency = "gap" if voice else "turn latency"
+    columns = ["callers", "calls", "errored", f"{latency} p50", f"{latency} p95", f"{latency} p99"]
+    if voice:
+        columns += ["dropped", "first audio p50", "barge-in stop p50", "jitter p99"]
+    for column in (*columns, "sim CPU"):
         table.add_column(column, justify="right")
     for step in report["steps"]:
-        gap, first = step["response_gap_s"], step["time_to_first_audio_s"]
-        table.add_row(
-            str(step["concurrency"]),
-            str(step["calls"]),
-            str(step["errored"]),
-            str(step["dropped"]),
-            _fmt(gap["p50"], 1000, " ms"),
-            _fmt(gap["p95"], 1000, " ms"),
-            _fmt(gap["p99"], 1000, " ms"),
-            _fmt(first["p50"], 1000, " ms"),
-            _fmt(step["barge_in_stop_s"]["p50"], 1000, " ms"),
-            f"{step['pacing_jitter_ms']['p99'] or 0:.1f} ms",
-            f"{step['simulator_cpu_pct'] or 0:.0f} %",
-        )
+        times = step["response_gap_s" if voice else "turn_latency_s"]
+        row = [str(step["concurrency"]), str(step["calls"]), str(step["errored"])]
+        row += [_fmt(times[q], 1000, " ms") for q in ("p50", "p95", "p99")]
+        if voice:
+            row += [
+                str(step["dropped"]),
+                _fmt(step["time_to_first_audio_s"]["p50"], 1000, " ms"),
+                _fmt(step["barge_in_stop_s"]["p50"], 1000, " ms"),
+                f"{step['pacing_jitter_ms']['p99'] or 0:.1f} ms",
+            ]
+        table.add_row(*row, f"{step['simulator_cpu_pct'] or 0:.0f} %")
     console.print(table)
-    console.print(
-        f"all recordings analysed {report['analysis_s']:.1f} s after the last call", highlight=False
-    )
+    if voice:
+        console.print(
+            f"all recordings analysed {report['analysis_s']:.1f} s after the last call", highlight=False
+        )
+
+
+async def _chat(
+    connector: Any,
+    spec: Any,
+    scenarios: list[Any],
+    personas: list[Any],
+    levels: list[int],
+    step_s: float,
+    landed: Any,
+) -> Any:
+    """A chat agent's ramp, with the configured LLM for unscripted callers."""
+    from ..config import load_settings
+    from ..evals.llm import JudgeClient, JudgeConfig
+    from ..simulate.load_chat import run_chat_load
+
+    config = JudgeConfig.from_settings(load_settings())
+    llm = JudgeClient(config) if config is not None else None
+    try:
+        return await run_chat_load(
+            connector, spec, scenarios, personas, levels, step_s=step_s, llm=llm, on_call=landed
+        )
+    finally:
+        await connector.aclose()
+        if llm is not None:
+            llm.close()
 
 
 def load_command(
-    agent: Annotated[str, typer.Option("--agent", help="A voice agent id from the definitions.")],
+    agent: Annotated[str, typer.Option("--agent", help="An agent id from the definitions.")],
     ramp: Annotated[
         str, typer.Option("--ramp", help="Concurrency from LOW to HIGH, e.g. 10..200.")
     ] = "10..50",
@@ -73,12 +102,14 @@ def load_command(
         Path | None, typer.Option("--json", help="Write the chart-ready report here.")
     ] = None,
 ) -> None:
-    """Load-test a voice agent with scripted callers at rising concurrency, measured from the recordings."""
+    """Load-test an agent at rising concurrency: voice calls measured from their recordings, or chat
+    conversations timed per agent turn."""
     from ..errors import ConvoscopeError
     from ..simulate.connectors.registry import connector_from_config
     from ..simulate.loader import load_definitions
+    from ..simulate.ramp import parse_ramp
     from ..simulate.voice.connector import VoiceConnector
-    from ..simulate.voice.load import parse_ramp, run_load
+    from ..simulate.voice.load import run_load
 
     try:
         levels = parse_ramp(ramp, steps=steps)
@@ -87,10 +118,6 @@ def load_command(
         if spec is None:
             fail(f"unknown agent {agent!r} (agents: {', '.join(sorted(definitions.agents)) or 'none'})")
         connector = connector_from_config(spec.connector.kind, spec.connector.settings())
-        if not isinstance(connector, VoiceConnector):
-            fail(
-                f"agent {agent!r} is reached over {spec.connector.kind!r}: load tests need a voice connector"
-            )
         if suite is not None:
             chosen = definitions.suites.get(suite)
             if chosen is None:
@@ -102,14 +129,16 @@ def load_command(
             personas = [definitions.personas["neutral"]]
         done = {"calls": 0}
 
-        def landed(level: int, result: Any) -> None:
+        def landed(level: int, _: object) -> None:
             done["calls"] += 1
             if done["calls"] % 10 == 0:
-                console.print(f"  {level} callers: {done['calls']} calls done", highlight=False)
+                console.print(f"  {level} at once: {done['calls']} conversations done", highlight=False)
 
-        report = asyncio.run(
-            run_load(connector, spec, scenarios, personas, levels, step_s=step_s, on_call=landed)
-        ).to_json()
+        if isinstance(connector, VoiceConnector):
+            coroutine = run_load(connector, spec, scenarios, personas, levels, step_s=step_s, on_call=landed)
+        else:
+            coroutine = _chat(connector, spec, scenarios, personas, levels, step_s, landed)
+        report = asyncio.run(coroutine).to_json()
     except (ConvoscopeError, ValueError) as exc:
         fail(str(exc))
     print_load(report)

@@ -16,6 +16,7 @@ one object per step.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from collections import Counter
@@ -23,67 +24,38 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ...audio.load import load_recording
 from ...audio.report import AnalysisParams, analyze_audio
 from ...model import Role
 from ..callers import ScriptedCaller
 from ..definitions import AgentSpec, Persona, Scenario
+from ..ramp import Held, LoadReport, hold, percentile
 from .conditions import reference_level
 from .connector import VoiceConnector, new_call_info
 from .conversation import conditions_for, wav_bytes
 from .session import VoiceCallResult, run_voice_call
 from .speech import render_line, render_speech
 
-__all__ = ["LoadReport", "StepResult", "parse_ramp", "run_load"]
+__all__ = ["StepResult", "run_load"]
 
-DIAL_RATE = 50.0
-"""New calls a second at the start of a step (the ramp's arrival rate)."""
 _DROPPED_KINDS = {"unreachable", "malformed_reply", "protocol_error"}
-
-
-def parse_ramp(text: str, *, steps: int | None = None) -> list[int]:
-    """``"10..200"`` as concurrency levels: doubling from the low end, the high end last (``steps``
-    spaces them evenly instead); a single number is one step. ``ValueError`` naming the problem."""
-    low_text, sep, high_text = text.partition("..")
-    try:
-        low = int(low_text)
-        high = int(high_text) if sep else low
-    except ValueError:
-        raise ValueError(f"ramp {text!r}: expected LOW..HIGH, e.g. 10..200") from None
-    if low < 1 or high < low or high > 5000:
-        raise ValueError(f"ramp {text!r}: need 1 <= LOW <= HIGH <= 5000")
-    if steps is not None:
-        if steps < 1:
-            raise ValueError("steps must be at least 1")
-        if steps == 1 or low == high:
-            return [high]
-        return sorted({round(low + (high - low) * i / (steps - 1)) for i in range(steps)})
-    levels = [low]
-    while levels[-1] * 2 < high:
-        levels.append(levels[-1] * 2)
-    if levels[-1] != high:
-        levels.append(high)
-    return levels
-
-
-def _pct(values: Sequence[float], q: float) -> float | None:
-    return round(float(np.percentile(np.asarray(values), q)), 4) if len(values) else None
 
 
 @dataclass
 class StepResult:
-    """One step of the ramp."""
+    """One step of the ramp: its calls, and what their recordings measured."""
 
-    concurrency: int
-    results: list[VoiceCallResult] = field(default_factory=list)
-    wall_s: float = 0.0
-    cpu_s: float = 0.0
-    started: float = 0.0
-    """``time.monotonic()`` when the step began (ended: ``started + wall_s``)."""
+    held: Held[VoiceCallResult]
     gaps_s: list[float] = field(default_factory=list)
     barge_in_stop_s: list[float] = field(default_factory=list)
+
+    @property
+    def concurrency(self) -> int:
+        return self.held.concurrency
+
+    @property
+    def results(self) -> list[VoiceCallResult]:
+        return self.held.results
 
     def summary(self) -> dict[str, Any]:
         lateness = [x * 1000 for r in self.results for x in r.lateness_s]
@@ -97,54 +69,24 @@ class StepResult:
             "dropped": sum(n for kind, n in errors.items() if kind in _DROPPED_KINDS),
             "errors": dict(errors),
             "response_gap_s": {
-                "p50": _pct(self.gaps_s, 50),
-                "p95": _pct(self.gaps_s, 95),
-                "p99": _pct(self.gaps_s, 99),
+                "p50": percentile(self.gaps_s, 50),
+                "p95": percentile(self.gaps_s, 95),
+                "p99": percentile(self.gaps_s, 99),
             },
             "responses": len(self.gaps_s),
-            "time_to_first_audio_s": {"p50": _pct(first, 50), "p95": _pct(first, 95)},
-            "barge_in_stop_s": {"p50": _pct(self.barge_in_stop_s, 50), "p95": _pct(self.barge_in_stop_s, 95)},
+            "time_to_first_audio_s": {"p50": percentile(first, 50), "p95": percentile(first, 95)},
+            "barge_in_stop_s": {
+                "p50": percentile(self.barge_in_stop_s, 50),
+                "p95": percentile(self.barge_in_stop_s, 95),
+            },
             "barge_ins": len(self.barge_in_stop_s),
             "pacing_jitter_ms": {
-                "p50": _pct(lateness, 50),
-                "p99": _pct(lateness, 99),
-                "max": _pct(lateness, 100),
+                "p50": percentile(lateness, 50),
+                "p99": percentile(lateness, 99),
+                "max": percentile(lateness, 100),
             },
-            "simulator_cpu_pct": round(100 * self.cpu_s / self.wall_s, 1) if self.wall_s else None,
-            "wall_s": round(self.wall_s, 2),
-        }
-
-
-@dataclass
-class LoadReport:
-    """Every step, and how long the analysis of all recordings took after the last call."""
-
-    agent_id: str
-    steps: list[StepResult]
-    step_s: float
-    analysis_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        steps = [step.summary() for step in self.steps]
-        base = steps[0] if steps else None
-
-        def ratio(step: dict[str, Any], key: str, q: str) -> float | None:
-            if base is None:
-                return None
-            now, then = step[key][q], base[key][q]
-            return round(now / then, 3) if now is not None and then else None
-
-        for step in steps:
-            step["vs_baseline"] = {
-                "response_gap_p95": ratio(step, "response_gap_s", "p95"),
-                "time_to_first_audio_p50": ratio(step, "time_to_first_audio_s", "p50"),
-                "pacing_jitter_p99": ratio(step, "pacing_jitter_ms", "p99"),
-            }
-        return {
-            "agent": self.agent_id,
-            "step_s": self.step_s,
-            "analysis_s": round(self.analysis_s, 2),
-            "steps": steps,
+            "simulator_cpu_pct": self.held.cpu_pct,
+            "wall_s": round(self.held.wall_s, 2),
         }
 
 
@@ -213,28 +155,14 @@ class _Ramp:
 
     async def step(self, level: int, step_s: float) -> StepResult:
         """``level`` callers on the line for ``step_s`` seconds (redialling), then their calls' end."""
-        step = StepResult(level, started=time.monotonic())
-        deadline = time.monotonic() + step_s
-        cpu0, wall0 = time.process_time(), time.monotonic()
-
-        spread = min(step_s / 4, level / DIAL_RATE)
-
-        async def caller(worker: int) -> None:
-            # Starts are spread (at most DIAL_RATE new calls a second): real callers do not all dial on
-            # the same millisecond, and a burst of handshakes would stall the calls already talking.
-            await asyncio.sleep(spread * worker / level)
-            while time.monotonic() < deadline:
-                result = await self.call()
-                step.results.append(result)
-                if self.on_call is not None:
-                    self.on_call(level, result)
-                if result.error is not None and result.first_audio_s is None:
-                    await asyncio.sleep(0.5)  # a refused call is not redialled in a tight loop
-
-        await asyncio.gather(*(caller(i) for i in range(level)))
-        step.wall_s = time.monotonic() - wall0
-        step.cpu_s = time.process_time() - cpu0
-        return step
+        held = await hold(
+            level,
+            step_s,
+            self.call,
+            refused=lambda r: r.error is not None and r.first_audio_s is None,
+            on_result=None if self.on_call is None else functools.partial(self.on_call, level),
+        )
+        return StepResult(held)
 
 
 async def run_load(
@@ -257,15 +185,12 @@ async def run_load(
     gc.collect()
     gc.freeze()
     ramp = _Ramp(connector, agent, [(s, p) for s in scenarios for p in personas], on_call)
-    report = LoadReport(agent.id, [], step_s)
-    for level in levels:
-        report.steps.append(await ramp.step(level, step_s))
+    steps = [await ramp.step(level, step_s) for level in levels]
     started = time.monotonic()
     chosen = params or AnalysisParams()
-    for step in report.steps:
+    for step in steps:
         for result in step.results:
             gaps, stops = await asyncio.to_thread(analyse, result, chosen)
             step.gaps_s.extend(gaps)
             step.barge_in_stop_s.extend(stops)
-    report.analysis_s = time.monotonic() - started
-    return report
+    return LoadReport(agent.id, steps, step_s, analysis_s=time.monotonic() - started)
