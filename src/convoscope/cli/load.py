@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,12 +128,13 @@ def load_command(
         else:
             scenarios = [s for s in definitions.scenarios.values() if s.script is not None]
             personas = [definitions.personas["neutral"]]
-        done = {"calls": 0}
+        done = {"calls": 0, "shown": time.monotonic()}
 
         def landed(level: int, _: object) -> None:
             done["calls"] += 1
-            if done["calls"] % 10 == 0:
-                console.print(f"  {level} at once: {done['calls']} conversations done", highlight=False)
+            if time.monotonic() - done["shown"] >= 2.0:  # a live line every 2 s, not per conversation
+                done["shown"] = time.monotonic()
+                console.print(f"  {level} at once: {done['calls']:.0f} conversations done", highlight=False)
 
         if isinstance(connector, VoiceConnector):
             coroutine = run_load(connector, spec, scenarios, personas, levels, step_s=step_s, on_call=landed)
