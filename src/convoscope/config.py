@@ -172,6 +172,25 @@ class Settings(BaseSettings):
     )
     llm_max_concurrency: int = Field(default=8, ge=1, description="Judge requests in flight at once.")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Timeout of one judge request.")
+    voice_tts_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible `/audio/speech` endpoint for simulated callers' voices; "
+        "unset: espeak-ng.",
+    )
+    voice_tts_model: str = Field(default="tts-1", description="Model the caller's TTS endpoint is asked for.")
+    voice_tts_voice: str | None = Field(
+        default=None, description="Voice sent to the TTS endpoint; unset: each persona's `voice`."
+    )
+    voice_tts_api_key: SecretStr | None = Field(default=None, description="Bearer key of the TTS endpoint.")
+    voice_stt_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible `/audio/transcriptions` endpoint for LLM callers' ears; unset: "
+        "Whisper tiny.en from the `asr` extra.",
+    )
+    voice_stt_model: str = Field(
+        default="whisper-1", description="Model the caller's STT endpoint is asked for."
+    )
+    voice_stt_api_key: SecretStr | None = Field(default=None, description="Bearer key of the STT endpoint.")
     alerts_interval_s: float = Field(
         default=60.0, ge=1, le=86_400, description="Seconds between scheduled evaluations of the alert rules."
     )

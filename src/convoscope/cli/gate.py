@@ -388,9 +388,11 @@ def _run(
     """One suite against one agent, scored with the judge metrics asked ``judge_runs`` times, then kept."""
     import asyncio
 
+    from ..config import load_settings
     from ..simulate.connectors.registry import connector_from_config
     from ..simulate.gate import judge_runs_scorer
     from ..simulate.runner import plan, run_suite
+    from ..simulate.voice.io import voice_io
     from ._shared import count_progress
     from .simulate import store_report
 
@@ -415,6 +417,7 @@ def _run(
                     concurrency=options.concurrency,
                     on_result=landed,
                     items=work,
+                    **voice_io(load_settings()),
                 )
             finally:
                 await connector.aclose()

@@ -211,6 +211,7 @@ class _Runner:
         from ..evals.llm import JudgeClient, JudgeConfig
         from ..simulate.connectors.registry import connector_from_config
         from ..simulate.runner import default_scorer, plan, run_suite
+        from ..simulate.voice.io import voice_io
         from ._shared import count_progress
         from .backend import open_backend
 
@@ -237,6 +238,7 @@ class _Runner:
                             concurrency=self.concurrency,
                             on_result=landed,
                             items=work,
+                            **voice_io(self.settings),
                         )
                     finally:
                         await connector.aclose()

@@ -49,6 +49,7 @@ from ..simulate.runner import (
     plan,
     run_suite,
 )
+from ..simulate.voice.io import voice_io
 from ..store.metadata import MetadataStore
 from .worker import assign_identity
 
@@ -299,6 +300,7 @@ class SimulationRunner:
                 on_result=landed.put_nowait,
                 items=prepared.items,
                 store_audio=self._services.blobs.put,
+                **voice_io(self._services.settings),
             )
         )
         try:

@@ -36,6 +36,7 @@ from .definitions import AgentSpec, Definitions, Persona, Scenario, Suite
 from .tools import ToolAnswerer
 from .voice.connector import VoiceConnector
 from .voice.conversation import converse_voice
+from .voice.tts import Speaker
 
 __all__ = [
     "ConversationResult",
@@ -275,6 +276,7 @@ async def run_suite(
     items: Iterable[PlanItem] | None = None,
     store_audio: Callable[[bytes], str] | None = None,
     transcribe: Callable[[Any], str] | None = None,
+    speaker: Speaker | None = None,
 ) -> RunReport:
     """Run the suite's conversations against ``agent``; ``prepare`` gives each call its stored identity
     before it is scored (so scores name the stored call), ``on_result`` sees each result as it lands.
@@ -283,7 +285,8 @@ async def run_suite(
     any conversation starts, with the scenario named.
 
     A voice connector makes every conversation a phone call (:mod:`.voice`): ``transcribe`` is then the
-    caller's ears (needed by an LLM caller, optional for a scripted one), and ``store_audio`` keeps each
+    caller's ears (needed by an LLM caller, optional for a scripted one), ``speaker`` its voice (None:
+    espeak-ng), and ``store_audio`` keeps each
     call's stereo recording (returning its blob's sha256) so the call names it and its turn-taking
     analysis can run.
     """
@@ -319,6 +322,7 @@ async def run_suite(
                     iteration=item.iteration,
                     caller_kind=kind,
                     transcribe=transcribe,
+                    speaker=speaker,
                     seed=zlib.crc32(f"{item.scenario.id}:{item.persona.id}:{item.iteration}".encode()),
                 )
             else:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ...evals.llm import JudgeClient
 from ...model import Call
-from ..connectors.base import Connector
+from ..connectors.registry import AnyConnector
 from ..definitions import AgentSpec
 from ..runner import ConversationResult, run_suite
 from .build import build_plan, redteam_scorer
@@ -26,7 +26,7 @@ __all__ = ["run_redteam"]
 async def run_redteam(
     attacks: Iterable[Attack],
     agent: AgentSpec,
-    connector: Connector,
+    connector: AnyConnector,
     *,
     canaries: Sequence[str] = (),
     judge: JudgeClient | None = None,

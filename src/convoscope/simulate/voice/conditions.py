@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +70,7 @@ __all__ = [
     "NoiseSpec",
     "Samples",
     "active_speech_mask",
+    "calibration_level",
     "measure_snr",
     "noise_gain",
     "parse_network",
@@ -465,6 +466,11 @@ def speech_level(pcm: _Audio) -> float:
         return 0.0
     x = np.asarray(pcm, dtype=np.float64)[mask]
     return math.sqrt(float(np.mean(np.square(x))))
+
+
+def calibration_level(speak: Callable[[str, VoiceSpec], Pcm], voice: VoiceSpec) -> float:
+    """:func:`reference_level` through any speaker (a TTS endpoint): its calibration sentence's level."""
+    return speech_level(speak(_CALIBRATION_TEXT, voice))
 
 
 @lru_cache(maxsize=64)

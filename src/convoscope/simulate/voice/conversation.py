@@ -26,6 +26,7 @@ from .conditions import NetworkSpec, parse_noise
 from .connector import VoiceConnector, new_call_info
 from .session import Transcribe, VoiceCallResult, VoiceConditions, pacing_summary, run_voice_call
 from .speech import PACE_WPM, VoiceSpec
+from .tts import Speaker
 
 __all__ = ["conditions_for", "converse_voice", "wav_bytes"]
 
@@ -36,7 +37,9 @@ _ENDS = {
 }
 
 
-def conditions_for(persona: Persona, *, seed: int, max_call_s: float = 300.0) -> VoiceConditions:
+def conditions_for(
+    persona: Persona, *, seed: int, max_call_s: float = 300.0, speaker: Speaker | None = None
+) -> VoiceConditions:
     """The line conditions a persona asks for."""
     voice = persona.voice or ("en-us" if persona.language.lower() in ("en", "en-us") else persona.language)
     network = None
@@ -62,6 +65,7 @@ def conditions_for(persona: Persona, *, seed: int, max_call_s: float = 300.0) ->
             max_call_s=max_call_s,
         ),
         seed=seed,
+        speaker=speaker,
     )
 
 
@@ -99,11 +103,12 @@ async def converse_voice(
     iteration: int,
     caller_kind: str,
     transcribe: Transcribe | None = None,
+    speaker: Speaker | None = None,
     seed: int = 0,
 ) -> Outcome:
     """Call the agent as the persona and return the call; never raises for the agent's faults."""
     conversation = Conversation(scenario, persona, agent, run_id, iteration, caller_kind)
-    conditions = conditions_for(persona, seed=seed)
+    conditions = conditions_for(persona, seed=seed, speaker=speaker)
     info = new_call_info(connector.custom_parameters, {"convoscope_call": conversation.external_id()})
     result = await run_voice_call(
         connector.url,

@@ -37,10 +37,19 @@ from ..callers import Caller, CallerTurn, Line
 from ..connectors.base import AgentError, AgentUnreachable, MalformedReply
 from .behaviour import AgentListener, VoiceBehaviour, frames_of
 from .codec import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, Pcm, silence
-from .conditions import Impairer, NetworkSpec, NoiseBed, NoiseSpec, noise_gain, reference_level
+from .conditions import (
+    Impairer,
+    NetworkSpec,
+    NoiseBed,
+    NoiseSpec,
+    calibration_level,
+    noise_gain,
+    reference_level,
+)
 from .playout import SILENT_FRAME, Playout, Recorder
 from .protocol import AgentAudio, AgentClear, AgentMark, CallInfo, ProtocolViolation, TelephonyProtocol
-from .speech import VoiceSpec, render_line, render_speech
+from .speech import SpeechError, VoiceSpec, render_line
+from .tts import EspeakSpeaker, Speaker
 
 __all__ = [
     "ARE_YOU_THERE",
@@ -73,6 +82,8 @@ class VoiceConditions:
     network: NetworkSpec | None = None
     behaviour: VoiceBehaviour = VoiceBehaviour()
     seed: int = 0
+    speaker: Speaker | None = None
+    """Who renders the caller's lines (None: espeak-ng; or a TTS endpoint, :mod:`.tts`)."""
 
 
 @dataclass
@@ -110,6 +121,14 @@ class VoiceCallResult:
     marks_echoed: int = 0
     clears: int = 0
     connect_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """The caller's next turn and its rendered speech (None: keys, or nothing to say)."""
+
+    turn: CallerTurn
+    pcm: Pcm | None
 
 
 class _Ended(Exception):
@@ -151,8 +170,10 @@ class _VoiceCall:
             Impairer(conditions.network, seed=conditions.seed * 2 + 2) if conditions.network else None
         )
         self.noise = NoiseBed(conditions.noise, seed=conditions.seed) if conditions.noise else None
-        noise = conditions.noise
-        self.noise_gain = noise_gain(reference_level(conditions.voice), noise.snr_db) if noise else 0.0
+        self.speaker = conditions.speaker or EspeakSpeaker()
+        self.noise_gain = 0.0
+        self.prompt_pcm: Pcm = SILENT_FRAME
+        self.backchannel_pcm: Pcm = SILENT_FRAME
         self.lines: list[Line] = []
         self.turns: list[tuple[str, str, float, float]] = []
         self.utterances: list[CallerUtterance] = []
@@ -161,9 +182,9 @@ class _VoiceCall:
         self.speaking: Pcm | None = None
         self.speak_pos = 0
         self.current: CallerUtterance | None = None
-        self.pending: asyncio.Task[CallerTurn] | None = None
+        self.pending: asyncio.Task[_Planned] | None = None
         self.pending_barge = False
-        self.scheduled: tuple[int, CallerTurn, bool] | None = None
+        self.scheduled: tuple[int, _Planned, bool] | None = None
         self.hang_up_after = False
         self.dtmf_queue: list[tuple[int, str]] = []
         self.delayed: list[tuple[float, str | bytes]] = []
@@ -264,14 +285,18 @@ class _VoiceCall:
         """Ask the caller's mind for its next turn, off the tick: ``heard`` is the agent's turn (its index
         in the transcript, its audio), transcribed first when the caller has ears."""
 
-        async def think() -> CallerTurn:
+        async def think() -> _Planned:
             if heard is not None and self.transcribe is not None:
                 index, audio = heard
                 text = (await asyncio.to_thread(self.transcribe, audio)).strip()
                 self.lines[index] = Line("agent", text)
                 role, _, start, end = self.turns[self._turn_of_line[index]]
                 self.turns[self._turn_of_line[index]] = (role, text, start, end)
-            return await self.caller.next_turn(list(self.lines))
+            turn = await self.caller.next_turn(list(self.lines))
+            if not turn.text or _DTMF.match(turn.text):
+                return _Planned(turn, None)
+            # Rendered here, off the tick: a TTS request (or even espeak-ng) would stall every call's pacing.
+            return _Planned(turn, await asyncio.to_thread(self._render, turn.text))
 
         self.pending = asyncio.ensure_future(think())
         self.pending_barge = barge
@@ -309,8 +334,23 @@ class _VoiceCall:
         audio = self.recorder.agent_since(start)[: (end - start) * FRAME_SAMPLES]
         return len(self.lines) - 1, audio
 
-    def _say(self, k: int, turn: CallerTurn, barge: bool) -> None:
-        text = turn.text or ""
+    def _render(self, text: str) -> Pcm:
+        voice, hesitant = self.conditions.voice, self.conditions.hesitant
+        return render_line(text, voice, hesitant=hesitant, speak=self.speaker.speak)
+
+    def prepare(self) -> None:
+        """Before the call: the noise gain from the voice's level, and the lines said without thinking."""
+        voice = self.conditions.voice
+        if self.conditions.noise is not None:
+            espeak = isinstance(self.speaker, EspeakSpeaker)
+            level = reference_level(voice) if espeak else calibration_level(self.speaker.speak, voice)
+            self.noise_gain = noise_gain(level, self.conditions.noise.snr_db)
+        self.prompt_pcm = self._render(ARE_YOU_THERE)
+        if self.behaviour.backchannel_every_s is not None:
+            self.backchannel_pcm = self.speaker.speak(self.behaviour.backchannel_text, voice)
+
+    def _say(self, k: int, planned: _Planned, barge: bool) -> None:
+        text = planned.turn.text or ""
         found = _DTMF.match(text)
         if found:
             spacing = frames_of(DTMF_SPACING_S)
@@ -324,9 +364,8 @@ class _VoiceCall:
             self.last_activity = k + spacing * len(found.group(1))
             return
         kind = "prompt" if text == ARE_YOU_THERE else "line"
-        self._speak(
-            k, kind, text, render_line(text, self.conditions.voice, hesitant=self.conditions.hesitant), barge
-        )
+        assert planned.pcm is not None
+        self._speak(k, kind, text, planned.pcm, barge)
         self.lines.append(Line("user", text))
 
     def _speak(self, k: int, kind: str, text: str, pcm: Pcm, barge: bool) -> None:
@@ -387,21 +426,21 @@ class _VoiceCall:
             self._start_mind(True, self._heard(self.listener.turn_start, k + 1))
             self._barged_turn = True
         if self.pending is not None and self.pending.done():
-            turn = self.pending.result()
+            planned = self.pending.result()
             barge = self.pending_barge
             self.pending = None
-            if turn.text:
+            if planned.turn.text:
                 delay = 0 if barge else frames_of(behaviour.reaction_s)
-                self.scheduled = (k + delay, turn, barge)
-                self.hang_up_after = turn.hang_up
-            elif turn.hang_up:
+                self.scheduled = (k + delay, planned, barge)
+                self.hang_up_after = planned.turn.hang_up
+            elif planned.turn.hang_up:
                 raise _Ended("user_hangup")
         if self.scheduled is not None and k >= self.scheduled[0] and self.speaking is None:
-            _, turn, _ = self.scheduled
+            _, planned, _ = self.scheduled
             self.scheduled = None
             if sum(1 for line in self.lines if line.role == "user") >= self.max_lines:
                 raise _Ended("max_duration")
-            self._say(k, turn, self.listener.speaking(k))
+            self._say(k, planned, self.listener.speaking(k))
         # Backchannel while the agent holds the floor.
         every = behaviour.backchannel_every_s
         if (
@@ -413,7 +452,7 @@ class _VoiceCall:
             and k - self.last_backchannel >= frames_of(every)
         ):
             self.last_backchannel = k
-            pcm = render_speech(behaviour.backchannel_text, self.conditions.voice)
+            pcm = self.backchannel_pcm
             self._speak(k, "backchannel", behaviour.backchannel_text, pcm, True)
         # Dead air: the agent owes a turn and says nothing.
         idle = (
@@ -429,7 +468,7 @@ class _VoiceCall:
         if idle and (k - self.last_activity) * FRAME_MS / 1000 >= behaviour.patience_s:
             if behaviour.prompt_when_idle and not self.prompted:
                 self.prompted = True
-                self._say(k, CallerTurn(ARE_YOU_THERE), False)
+                self._say(k, _Planned(CallerTurn(ARE_YOU_THERE), self.prompt_pcm), False)
             else:
                 raise _Ended(
                     "error",
@@ -515,8 +554,9 @@ async def _drive(state: _VoiceCall, call: CallInfo) -> VoiceCallResult:
     loop = asyncio.get_running_loop()
     reader: asyncio.Task[None] | None = None
     end = "error"
-    error: AgentError | None = None
+    error: AgentError | SpeechError | None = None
     try:
+        await asyncio.to_thread(state.prepare)
         for message in state.protocol.opening(call):
             await state.ws.send(message)
         state.t0 = loop.time()
@@ -560,7 +600,8 @@ async def _drive(state: _VoiceCall, call: CallInfo) -> VoiceCallResult:
         end, error = ended.end, ended.error
     except ConnectionClosed as exc:
         end, error = "error", AgentUnreachable(f"the agent's stream closed mid-call ({exc})")
-    except AgentError as exc:
+    except (AgentError, SpeechError) as exc:
+        # An agent's fault, or the caller's voice failing (a TTS endpoint down): the call is errored.
         end, error = "error", exc
     finally:
         if state.pending is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,15 +117,23 @@ def hesitant_pieces(text: str) -> list[str]:
 
 
 def render_line(
-    text: str, voice: VoiceSpec | None = None, *, hesitant: bool = False, pause_s: float = 0.6
+    text: str,
+    voice: VoiceSpec | None = None,
+    *,
+    hesitant: bool = False,
+    pause_s: float = 0.6,
+    speak: Callable[[str, VoiceSpec], Pcm] | None = None,
 ) -> Pcm:
-    """A caller's line: :func:`render_speech`, or for a hesitant persona its pieces joined by pauses."""
+    """A caller's line: spoken whole (by ``speak``, espeak-ng by default), or for a hesitant persona its
+    pieces joined by pauses."""
+    say = speak or render_speech
+    voice = voice or VoiceSpec()
     if not hesitant:
-        return render_speech(text, voice)
+        return say(text, voice)
     gap = np.zeros(round(pause_s * SAMPLE_RATE), dtype=np.int16)
     parts: list[Pcm] = []
     for i, piece in enumerate(hesitant_pieces(text)):
         if i:
             parts.append(gap)
-        parts.append(render_speech(piece, voice))
+        parts.append(say(piece, voice))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
