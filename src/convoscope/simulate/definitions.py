@@ -195,6 +195,9 @@ class Persona(BaseModel):
     barge_in_after_s: float = Field(default=1.5, gt=0.0, le=60.0)
     """Voice mode: when a barge-in happens, after this much of the agent's speech in its turn (the
     chance per turn is ``interruption_tendency``)."""
+    barge_in_keyword: str | None = Field(default=None, min_length=1, max_length=64)
+    """Voice mode: barge in as soon as the agent is heard saying this word or phrase (the caller must
+    hear: Whisper from the ``asr`` extra, or an STT endpoint)."""
     backchannel_every_s: float | None = Field(default=None, ge=0.5, le=60.0)
     """Voice mode: say ``backchannel`` while the agent talks, every this many seconds (None: never)."""
     backchannel: str = Field(default="mm-hmm", min_length=1, max_length=40)

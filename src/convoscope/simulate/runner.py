@@ -236,19 +236,23 @@ def default_scorer(
 
 
 def _ears_for(work: Sequence[PlanItem], suite: Suite) -> Callable[[Any], str] | None:
-    """The caller's ears on a voice call when an LLM caller needs them: the bundled Whisper model (the
-    ``asr`` extra); a clear refusal, before any call, when it is not installed."""
-    if suite.caller == "scripted" or all(
-        i.scenario.script is not None for i in work if suite.caller != "llm"
-    ):
+    """The caller's ears on a voice call when it needs them (an LLM caller, or a persona that barges in
+    at a keyword): the bundled Whisper model (the ``asr`` extra); a clear refusal, before any call, when
+    it is not installed."""
+    llm = suite.caller == "llm" or (suite.caller == "auto" and any(i.scenario.script is None for i in work))
+    keywords = sorted({i.persona.barge_in_keyword for i in work if i.persona.barge_in_keyword})
+    if not llm and not keywords:
         return None
     from .voice.stt import SttError, WhisperTranscriber
 
     try:
-        whisper = WhisperTranscriber()
+        # The keywords prime the recogniser (Whisper's hotwords): tiny.en on the telephone band misses a
+        # word said in passing far more often without them.
+        whisper = WhisperTranscriber(hotwords=" ".join(keywords) or None)
         whisper.load()
     except SttError as exc:
-        raise ValueError(f"an LLM caller on a voice call must hear the agent: {exc}") from None
+        why = "an LLM caller" if llm else "a persona that barges in at a keyword"
+        raise ValueError(f"{why} on a voice call must hear the agent: {exc}") from None
     return whisper.transcribe
 
 

@@ -5,7 +5,8 @@ agent's audio has been silent for ``end_of_turn_s`` after speech (voice activity
 webrtcvad behind an energy gate: the same backend the project's audio analysis offers as its cheap
 option), so a scripted caller needs no speech recognition at all. It then waits its ``reaction_s`` and
 says its next line. While the agent talks it may barge in (``interruption_tendency`` is the chance per
-agent turn, ``barge_in_after_s`` of agent speech is when) and may backchannel ("mm-hmm" every
+agent turn, ``barge_in_after_s`` of agent speech is when; or at a keyword, heard by transcribing the
+agent's turn so far every ``keyword_check_s`` of its speech) and may backchannel ("mm-hmm" every
 ``backchannel_every_s``) without taking the turn. When the agent stays silent past the persona's
 patience it asks "Hello? Are you there?" once (or hangs up, as the persona says).
 
@@ -43,6 +44,10 @@ class VoiceBehaviour:
     prompt_when_idle: bool = True
     barge_in_chance: float = 0.0
     barge_in_after_s: float = 1.5
+    barge_in_keyword: str | None = None
+    """Barge in as soon as the agent is heard saying this (needs the caller's ears)."""
+    keyword_check_s: float = 0.5
+    """How much more agent speech the caller hears before transcribing the turn again for the keyword."""
     backchannel_every_s: float | None = None
     backchannel_text: str = "mm-hmm"
     max_call_s: float = 300.0

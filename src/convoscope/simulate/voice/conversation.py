@@ -60,6 +60,7 @@ def conditions_for(
             prompt_when_idle=persona.idle_behaviour == IdleBehaviour.PROMPT,
             barge_in_chance=persona.interruption_tendency,
             barge_in_after_s=persona.barge_in_after_s,
+            barge_in_keyword=persona.barge_in_keyword,
             backchannel_every_s=persona.backchannel_every_s,
             backchannel_text=persona.backchannel,
             max_call_s=max_call_s,

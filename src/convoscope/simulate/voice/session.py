@@ -49,6 +49,7 @@ from .conditions import (
 from .playout import SILENT_FRAME, Playout, Recorder
 from .protocol import AgentAudio, AgentClear, AgentMark, CallInfo, ProtocolViolation, TelephonyProtocol
 from .speech import SpeechError, VoiceSpec, render_line
+from .stt import normalise
 from .tts import EspeakSpeaker, Speaker
 
 __all__ = [
@@ -121,6 +122,12 @@ class VoiceCallResult:
     marks_echoed: int = 0
     clears: int = 0
     connect_s: float = 0.0
+
+
+def _says(heard: str, keyword: str) -> bool:
+    """Whether normalised text says the keyword at the start of a word: "appointment" is heard in "two
+    appointments" (inflections count), never inside a word ("nine" is not heard in "canine")."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(keyword)}", heard) is not None
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,10 @@ class _VoiceCall:
         self.result = VoiceCallResult([], [], [], np.zeros((0, 2), dtype=np.int16), "error")
         self.waiting_first = agent_speaks_first
         self._turn_of_line: dict[int, int] = {}
+        self.keyword_task: asyncio.Future[str] | None = None
+        self.keyword_turn = -1
+        """The agent turn (its start frame) the keyword is being listened for in."""
+        self.keyword_heard = 0
         self._barged_turn = False
 
     # -- time --------------------------------------------------------------------------------------
@@ -334,6 +345,34 @@ class _VoiceCall:
         audio = self.recorder.agent_since(start)[: (end - start) * FRAME_SAMPLES]
         return len(self.lines) - 1, audio
 
+    def _barge_in(self, k: int) -> None:
+        # The agent's line so far is what the caller reacts to (it is still talking).
+        self._add_agent_line(self.listener.turn_start, k + 1)
+        self._start_mind(True, self._heard(self.listener.turn_start, k + 1))
+        self._barged_turn = True
+
+    def _listen_for_keyword(self, k: int, keyword: str) -> None:
+        """Transcribe the agent's turn so far (one request at a time, every ``keyword_check_s`` of its
+        speech) and barge in once the keyword is heard in it."""
+        task = self.keyword_task
+        if task is not None and task.done():
+            self.keyword_task = None
+            heard = normalise(task.result())
+            if _says(heard, normalise(keyword)) and self.keyword_turn == self.listener.turn_start:
+                self.keyword_turn = -1
+                self._barge_in(k)
+                return
+        if self.keyword_task is not None or self.transcribe is None:
+            return
+        voiced = self.listener.voiced_in_turn
+        if self.keyword_turn != self.listener.turn_start:
+            self.keyword_turn, self.keyword_heard = self.listener.turn_start, 0
+        if voiced - self.keyword_heard < frames_of(self.behaviour.keyword_check_s):
+            return
+        self.keyword_heard = voiced
+        audio = self.recorder.agent_since(self.listener.turn_start)
+        self.keyword_task = asyncio.ensure_future(asyncio.to_thread(self.transcribe, audio))
+
     def _render(self, text: str) -> Pcm:
         voice, hesitant = self.conditions.voice, self.conditions.hesitant
         return render_line(text, voice, hesitant=hesitant, speak=self.speaker.speak)
@@ -411,20 +450,19 @@ class _VoiceCall:
             self.barge_this_turn = self.random.random() < behaviour.barge_in_chance
             self.last_backchannel = k
         talking = self.listener.speaking(k)
-        # Barge in: the agent has talked long enough this turn and this turn was picked.
+        free = self.speaking is None and self.pending is None and self.scheduled is None
+        # Barge in: the agent has talked long enough this turn and this turn was picked, or it said the
+        # keyword the persona waits for.
         if (
             talking
+            and free
             and self.barge_this_turn
-            and self.speaking is None
-            and self.pending is None
-            and self.scheduled is None
             and self.listener.voiced_in_turn * FRAME_MS / 1000 >= behaviour.barge_in_after_s
         ):
             self.barge_this_turn = False
-            # The agent's line so far is what the caller reacts to (it is still talking).
-            self._add_agent_line(self.listener.turn_start, k + 1)
-            self._start_mind(True, self._heard(self.listener.turn_start, k + 1))
-            self._barged_turn = True
+            self._barge_in(k)
+        elif talking and free and behaviour.barge_in_keyword and self.transcribe is not None:
+            self._listen_for_keyword(k, behaviour.barge_in_keyword)
         if self.pending is not None and self.pending.done():
             planned = self.pending.result()
             barge = self.pending_barge
@@ -604,8 +642,9 @@ async def _drive(state: _VoiceCall, call: CallInfo) -> VoiceCallResult:
         # An agent's fault, or the caller's voice failing (a TTS endpoint down): the call is errored.
         end, error = "error", exc
     finally:
-        if state.pending is not None:
-            state.pending.cancel()
+        for task in (state.pending, state.keyword_task):
+            if task is not None:
+                task.cancel()
         if end != "error" or error is None or not isinstance(error, AgentUnreachable):
             with contextlib.suppress(ConnectionClosed, OSError):
                 for message in state.protocol.closing():
