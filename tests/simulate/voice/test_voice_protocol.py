@@ -12,6 +12,7 @@ import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from convoscope.model import Role
 from convoscope.simulate.callers import ScriptedCaller
 from convoscope.simulate.connectors.registry import connector_from_config
 from convoscope.simulate.definitions import AgentSpec, Definitions, Persona, Scenario, Script, Suite
+from convoscope.simulate.loader import DefinitionError, load_definitions
 from convoscope.simulate.runner import run_suite
 from convoscope.simulate.voice.codec import FRAME_SAMPLES, SAMPLE_RATE, decode_ulaw, encode_ulaw
 from convoscope.simulate.voice.connector import new_call_info
@@ -305,3 +307,38 @@ def test_network_impairment_loses_and_delays_frames_both_ways() -> None:
     )
     silent = float(np.mean(~played.any(axis=1)))
     assert 0.1 < silent < 0.35, silent
+
+
+def test_a_tls_error_is_an_errored_call() -> None:
+    async def run() -> VoiceCallResult:
+        async with serve(lambda ws: asyncio.sleep(1), "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            return await run_voice_call(
+                f"wss://127.0.0.1:{port}/twilio",  # a plain WebSocket server: the TLS handshake fails
+                TwilioProtocol(),
+                ScriptedCaller(Script(lines=["Hi"])),
+                VoiceConditions(),
+                new_call_info({}),
+                connect_timeout_s=2.0,
+            )
+
+    result = asyncio.run(run())
+    assert result.error_kind == "unreachable" and "wss://127.0.0.1" in (result.error or "")
+
+
+def test_a_persona_whose_noise_cannot_be_used_is_refused_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEnot really")
+    cases = {
+        "file:missing.wav:10": "missing.wav",
+        f"file:{tmp_path / 'broken.wav'}:10": "broken.wav",
+        "pink:90": "SNR",
+        "hail:10": "unknown noise kind 'hail'",
+    }
+    for noise, expected in cases.items():
+        folder = tmp_path / noise.replace("/", "_").replace(":", "_")
+        folder.mkdir()
+        (folder / "personas.yaml").write_text(f"kind: persona\nid: noisy\nbackground_noise: '{noise}'\n")
+        with pytest.raises(DefinitionError) as caught:
+            load_definitions([folder])
+        message = str(caught.value)
+        assert "personas.yaml:3" in message and "background_noise" in message and expected in message, message

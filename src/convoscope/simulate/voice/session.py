@@ -556,6 +556,8 @@ async def run_voice_call(
 ) -> VoiceCallResult:
     """Call the agent at ``url`` and run the conversation to its end; never raises for the agent's faults."""
     started = time.monotonic()
+    # wss:// takes the default context (system CAs) unless one is given; ws:// takes none.
+    tls: dict[str, Any] = {"ssl": ssl_context} if ssl_context is not None and url.startswith("wss:") else {}
     try:
         ws = await asyncio.wait_for(
             connect(
@@ -565,7 +567,7 @@ async def run_voice_call(
                 ping_interval=None,
                 max_size=2**22,
                 additional_headers=dict(headers or {}),
-                ssl=ssl_context if url.startswith("wss:") else None,
+                **tls,
             ),
             timeout=connect_timeout_s + 1,
         )
