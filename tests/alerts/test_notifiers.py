@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from convoscope.runtime.jobs import JobRetry, JobRunner
 from convoscope.runtime.kinds import ALERTS_DELIVER
 from convoscope.store.meta import JobRow
 from convoscope.store.metadata import MetadataStore
+from convoscope.testing.http_server import serve_http
 
 LOOPBACK = (ip_network("127.0.0.1/32"),)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerts-notifiers.md"
@@ -119,16 +120,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    state.release.set()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_http(_handler(state)) as url:
+        state.base = url
+        yield state
+        state.release.set()
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
-import threading
 import time
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from convoscope.simulate.voice.stt import (
     normalise,
     transcriber_for,
 )
+from convoscope.testing.http_server import serve_http
 
 APPOINTMENT = "I would like to book an appointment for Tuesday"
 
@@ -204,17 +204,9 @@ def _handler(server: TranscriptionServer) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def stt_server() -> Iterator[TranscriptionServer]:
     state = TranscriptionServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1/"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve_http(_handler(state)) as url:
+        state.base_url = f"{url}/v1/"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def test_http_sends_a_wav_of_the_utterance_and_returns_the_text(stt_server: TranscriptionServer) -> None:

@@ -10,11 +10,10 @@ import json
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ from convoscope.simulate.voice.tts import (
     speaker_for,
     speed_for,
 )
+from convoscope.testing.http_server import serve_http
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
@@ -132,17 +132,9 @@ def _handler(state: SpeechServer) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def tts_server() -> Iterator[SpeechServer]:
     state = SpeechServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1/"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve_http(_handler(state)) as url:
+        state.base_url = f"{url}/v1/"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def seconds(pcm: Pcm) -> float:

@@ -11,9 +11,8 @@ import asyncio
 import hashlib
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from convoscope.simulate.runner import run_suite
 from convoscope.simulate.voice.codec import FRAME_SAMPLES, SAMPLE_RATE, encode_ulaw
 from convoscope.simulate.voice.io import voice_io
 from convoscope.simulate.voice.speech import render_speech
+from convoscope.testing.http_server import serve_http
 
 TONE_HZ = 700.0
 HEARD = "We have Tuesday at nine open."
@@ -63,11 +63,8 @@ class _Endpoints(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def endpoints() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoints)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    with serve_http(_Endpoints) as url:
+        yield f"{url}/v1"
 
 
 async def _agent(ws: ServerConnection) -> None:

@@ -188,18 +188,22 @@ def test_an_agent_that_breaks_mid_call_is_an_errored_call_and_the_run_goes_on() 
     assert first.audio is not None and first.call.recordings
 
 
+async def _dial(url: str) -> VoiceCallResult:
+    return await run_voice_call(
+        url,
+        TwilioProtocol(),
+        ScriptedCaller(Script(lines=["Hi"])),
+        VoiceConditions(),
+        new_call_info({}),
+        connect_timeout_s=2.0,
+    )
+
+
 def test_a_refused_connection_is_an_errored_call_naming_the_url() -> None:
     async def run() -> VoiceCallResult:
         async with serve(lambda ws: asyncio.sleep(0), "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
-        return await run_voice_call(
-            f"ws://127.0.0.1:{port}/twilio",
-            TwilioProtocol(),
-            ScriptedCaller(Script(lines=["Hi"])),
-            VoiceConditions(),
-            new_call_info({}),
-            connect_timeout_s=2.0,
-        )
+        return await _dial(f"ws://127.0.0.1:{port}/twilio")  # the server has gone: refused
 
     result = asyncio.run(run())
     assert result.error_kind == "unreachable"
@@ -312,15 +316,8 @@ def test_network_impairment_loses_and_delays_frames_both_ways() -> None:
 def test_a_tls_error_is_an_errored_call() -> None:
     async def run() -> VoiceCallResult:
         async with serve(lambda ws: asyncio.sleep(1), "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            return await run_voice_call(
-                f"wss://127.0.0.1:{port}/twilio",  # a plain WebSocket server: the TLS handshake fails
-                TwilioProtocol(),
-                ScriptedCaller(Script(lines=["Hi"])),
-                VoiceConditions(),
-                new_call_info({}),
-                connect_timeout_s=2.0,
-            )
+            # A plain WebSocket server: the TLS handshake fails.
+            return await _dial(f"wss://127.0.0.1:{server.sockets[0].getsockname()[1]}/twilio")
 
     result = asyncio.run(run())
     assert result.error_kind == "unreachable" and "wss://127.0.0.1" in (result.error or "")
