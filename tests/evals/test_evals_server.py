@@ -127,7 +127,7 @@ def test_metric_catalogue(client: TestClient) -> None:
     assert {"pii_leakage", "tool_call_correctness", "say_do_consistency"} <= set(listed)
     latency = listed["latency"]
     assert (
-        latency["version"] == "1"
+        latency["version"] == "2"
         and latency["default"] is True
         and latency["docs"] == "docs/metrics/latency.md"
     )

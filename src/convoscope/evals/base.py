@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ..model.call import Call
-from ..model.enums import MetricSource
+from ..model.enums import MetricSource, Modality
 from ..model.metric import MetricResult
+from ..model.modality import modality_of
 
 if TYPE_CHECKING:
     from .llm import JudgeClient
@@ -120,9 +121,18 @@ class Metric(ABC, Generic[P]):
     source: ClassVar[MetricSource] = MetricSource.TRANSCRIPT
     default: ClassVar[bool] = True
     """Whether the metric belongs to the default set of agents nobody configured."""
+    modalities: ClassVar[frozenset[Modality]] = frozenset(Modality)
+    """The kinds of call the metric means something on: a voice-only measure (speech rate, talk ratio)
+    is not run on a text chat unless the agent's profile or the command names it."""
 
     def __init__(self, params: P | None = None) -> None:
         self.params: P = params if params is not None else self.params_model()  # type: ignore[assignment]
+        self.chosen = False
+        """Named by the agent's profile or the command (then it runs on any call)."""
+
+    def applies_to(self, call: Call) -> bool:
+        """Whether the metric runs on ``call``: it was chosen, or the call is of a modality it measures."""
+        return self.chosen or modality_of(call) in self.modalities
 
     @cached_property
     def params_json(self) -> dict[str, JsonValue]:

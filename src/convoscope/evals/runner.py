@@ -86,6 +86,7 @@ def resolve_metrics(
     definition or invalid parameters give a stand-in whose result carries the error.
     """
     local = local or {}
+    chosen = bool(only) or bool(profile.metrics)
     if only:
         names: list[str] = list(dict.fromkeys(only))
     elif profile.metrics:
@@ -108,16 +109,21 @@ def resolve_metrics(
             built.append(_Unavailable(name, f"invalid parameters for metric {name!r}: {problems}"))
         except ConvoscopeError as exc:
             built.append(_Unavailable(name, describe_error(exc)))
+    for metric in built:
+        metric.chosen = chosen
     return built
 
 
 def evaluate_call(call: Call, metrics: Iterable[Metric[Any]], context: EvalContext) -> list[MetricResult]:
-    """Every metric's result on one call, in the order given.
+    """Every metric's result on one call, in the order given, for the metrics that apply to it (a
+    voice-only default metric is skipped on a chat, :meth:`Metric.applies_to`).
 
     A metric that raises yields a result with ``value=None`` and the reason in ``error``.
     """
     results: list[MetricResult] = []
     for metric in metrics:
+        if not metric.applies_to(call):
+            continue
         try:
             results.append(metric.evaluate(call, context))
         except Exception as exc:  # any failure is recorded on that metric's result

@@ -11,9 +11,10 @@ from ..lazy import lazy_getattr
 
 if typing.TYPE_CHECKING:
     from .call import Call, CostLine, LatencyStats, Recording, SimulationRef, ToolCall, Turn, Usage, Word
-    from .enums import CallSource, Direction, EndReason, MetricSource, Role, SpanKind
+    from .enums import CallSource, Direction, EndReason, MetricSource, Modality, Role, SpanKind
     from .ids import call_id_for
     from .metric import MetricResult
+    from .modality import modality_of
     from .trace import Span
 else:
     # Names load on first use, so a command that needs only the enums (the CLI's options) does not pay
@@ -24,9 +25,10 @@ else:
         ),
         **dict.fromkeys(("Usage", "Word"), ".call"),
         **dict.fromkeys(
-            ("CallSource", "Direction", "EndReason", "MetricSource", "Role", "SpanKind"), ".enums"
+            ("CallSource", "Direction", "EndReason", "MetricSource", "Modality", "Role", "SpanKind"), ".enums"
         ),
         "call_id_for": ".ids",
+        "modality_of": ".modality",
         "MetricResult": ".metric",
         "Span": ".trace",
     }
@@ -43,6 +45,7 @@ __all__ = [
     "LatencyStats",
     "MetricResult",
     "MetricSource",
+    "Modality",
     "Recording",
     "Role",
     "SimulationRef",
@@ -53,4 +56,5 @@ __all__ = [
     "Usage",
     "Word",
     "call_id_for",
+    "modality_of",
 ]

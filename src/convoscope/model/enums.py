@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["CallSource", "Direction", "EndReason", "MetricSource", "Role", "SpanKind"]
+__all__ = ["CallSource", "Direction", "EndReason", "MetricSource", "Modality", "Role", "SpanKind"]
 
 
 class CallSource(StrEnum):
@@ -23,6 +23,13 @@ class CallSource(StrEnum):
     LIVEKIT = "livekit"
     GENERIC = "generic"
     SIMULATION = "simulation"
+
+
+class Modality(StrEnum):
+    """What kind of conversation a call is: spoken, or typed."""
+
+    VOICE = "voice"
+    CHAT = "chat"
 
 
 class Role(StrEnum):

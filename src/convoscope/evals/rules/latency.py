@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ...audio.metrics import RESPONSE_GAP_P50, RESPONSE_GAP_P95
 from ...model.call import Call
-from ...model.enums import Role
+from ...model.enums import Modality, Role
 from ...model.metric import MetricResult
+from ...model.modality import modality_of
 from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._stats import percentile, stored_number
@@ -40,13 +41,21 @@ class LatencyParams(BaseModel):
 
 
 def turn_latencies(call: Call) -> list[tuple[int, float, str]]:
-    """(agent turn index, seconds, source) for each agent turn answering a caller turn."""
+    """(agent turn index, seconds, source) for each agent turn answering a caller turn.
+
+    On a text chat only measured latencies count (the reply's end-to-end time, else its time to first
+    token): its turns' times are when messages were logged, so their gap is not a wait anyone had.
+    """
+    chat = modality_of(call) is Modality.CHAT
     found: list[tuple[int, float, str]] = []
     previous = None
     for turn in sorted(call.turns, key=lambda t: (t.start_s, t.index)):
         if turn.role is Role.AGENT:
             if turn.e2e_s is not None:
                 found.append((turn.index, turn.e2e_s, "vendor"))
+            elif chat:
+                if turn.llm_ttft_s is not None:
+                    found.append((turn.index, turn.llm_ttft_s, "ttft"))
             elif previous is not None and previous.role is Role.USER:
                 found.append((turn.index, max(0.0, turn.start_s - previous.end_s), "transcript"))
         if turn.role in (Role.AGENT, Role.USER):
@@ -59,7 +68,7 @@ class Latency(RuleMetric[LatencyParams]):
     """Median response latency of the call, checked against per-turn and per-call thresholds."""
 
     name = "latency"
-    version = "1"
+    version = "2"
     params_model = LatencyParams
     description = (
         "Median seconds from the end of the caller's turn to the agent's reply (platform figure, else "

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from ...audio.metrics import AGENT_TALK_RATIO, AGENT_WORDS_PER_MIN
 from ...model.call import Call
-from ...model.enums import Role
+from ...model.enums import Modality, Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, Metric, RuleMetric
 from ..registry import register
@@ -85,6 +85,7 @@ class SpeechRate(_BoundedSpeech[SpeechRateParams]):
     """The agent's words per minute of its own speaking time."""
 
     name = "speech_rate"
+    modalities = frozenset({Modality.VOICE})
     version = "1"
     params_model = SpeechRateParams
     description = (
@@ -123,6 +124,7 @@ class TalkRatio(_BoundedSpeech[TalkRatioParams]):
     """The agent's speaking time over the call's duration."""
 
     name = "talk_ratio"
+    modalities = frozenset({Modality.VOICE})
     version = "1"
     params_model = TalkRatioParams
     description = (

@@ -14,7 +14,7 @@ from datetime import datetime
 import orjson
 from pydantic import JsonValue
 
-from ...model import Call, CallSource, CostLine, Span, ToolCall, Turn, Usage
+from ...model import Call, CallSource, CostLine, EndReason, Span, ToolCall, Turn, Usage
 
 __all__ = [
     "PriceTable",
@@ -272,11 +272,13 @@ def trace_call(
     usage: Usage,
     cost: list[CostLine],
     metadata: dict[str, object],
+    end_reason: EndReason | None = None,
 ) -> Call:
     """The call a mapper assembled: its external id is the key after the mapper's prefix, and it never
     ends before it starts (the start may be given from outside the spans)."""
     return Call.model_validate(
         {
+            **({"end_reason": end_reason} if end_reason is not None else {}),
             "source": source,
             "external_id": key.split(":", 1)[1],
             "agent_id": agent_id,

@@ -1,9 +1,11 @@
 """OpenTelemetry GenAI semantic conventions (``gen_ai.*``) for any other agent framework.
 
-Mapper version ``genai-1``. LLM spans (``gen_ai.operation.name`` chat, text completion, content
+Mapper version ``genai-2``. LLM spans (``gen_ai.operation.name`` chat, text completion, content
 generation) become a user turn (the last user message of ``gen_ai.input.messages``) and an agent turn
 (``gen_ai.output.messages``, with ``gen_ai.response.time_to_first_chunk`` as its LLM TTFT); tool spans
-(``execute_tool``) become tool calls. The call is trace-only: there is no audio and no speech latency.
+(``execute_tool``) become tool calls. The call is trace-only and a text chat (``metadata.modality``), so
+no voice-only metric runs on it. An LLM span with status error makes the call end in ``error`` and is
+listed in ``metadata.errors`` (``genai-1`` showed a failed request as a normal call).
 A conversation is ``gen_ai.conversation.id`` (or ``session.id``), else the trace.
 """
 
@@ -14,7 +16,8 @@ from datetime import datetime
 
 from pydantic import JsonValue
 
-from ...model import Call, CallSource, Role, Span, ToolCall, Turn
+from ...model import Call, CallSource, EndReason, Modality, Role, Span, ToolCall, Turn
+from ...model.modality import MODALITY_KEY
 from .common import (
     PriceTable,
     SpanTree,
@@ -37,7 +40,7 @@ class GenAIMapper:
     """Trace-only calls from GenAI semantic-convention spans."""
 
     prefix = "genai"
-    version = "genai-1"
+    version = "genai-2"
 
     def own_key(self, span: Span) -> str | None:
         conversation = attr_str(span, "gen_ai.conversation.id", "session.id")
@@ -72,6 +75,7 @@ class GenAIMapper:
                 tools.append(tool)
         usage, cost = usage_from(llm, [], [], prices)
         service = tree.spans[0].resource_attributes.get("service.name")
+        failed = [s for s in llm if s.status_code == "error"]
         return trace_call(
             CallSource.GENERIC,
             key,
@@ -84,9 +88,14 @@ class GenAIMapper:
             cost=cost,
             metadata={
                 "mapper": self.version,
+                MODALITY_KEY: Modality.CHAT.value,
                 "conversation_open": not roots,
                 "service": service if isinstance(service, str) else None,
+                "errors": [
+                    {"span_id": s.span_id, "name": s.name, "message": s.status_message} for s in failed
+                ],
             },
+            end_reason=EndReason.ERROR if failed else None,
         )
 
 
