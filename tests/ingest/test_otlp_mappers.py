@@ -73,3 +73,24 @@ def test_unreadable_numbers_are_left_out_not_guessed() -> None:
     assert call is not None
     (agent,) = call.turns
     assert agent.e2e_s is None and agent.tts_ttfb_s is None and agent.text == "ok"
+
+
+def test_a_key_on_any_span_of_a_trace_takes_the_whole_trace() -> None:
+    from convoscope.ingest.otlp import resolve_keys, root_keys
+
+    # A RAG chain: the root and the retriever carry no session; only the LLM span does (OpenInference).
+    chain = _span(1, "chain", 0.0, 3.0)
+    retriever = _span(2, "retrieve", 0.1, 0.4, parent=1)
+    llm = _span(3, "llm", 0.5, 2.9, parent=1, **{"session.id": "s-42"})
+    keys = resolve_keys([chain, retriever, llm])
+    assert set(keys.values()) == {"genai:s-42"} and len(keys) == 3
+    assert root_keys([chain, retriever, llm], keys) == {"genai:s-42"}  # its root is seen: due in seconds
+    # OpenLLMetry's association property names the conversation the same way.
+    traceloop = _span(
+        3, "openai.chat", 0.5, 2.9, parent=1, **{"traceloop.association.properties.session_id": "t-7"}
+    )
+    assert set(resolve_keys([chain, retriever, traceloop]).values()) == {"genai:t-7"}
+    # A trace naming two conversations: its unkeyed root belongs to neither.
+    other = _span(4, "llm", 2.0, 2.8, parent=1, **{"session.id": "s-43"})
+    mixed = resolve_keys([chain, llm, other])
+    assert (chain.trace_id, chain.span_id) not in mixed

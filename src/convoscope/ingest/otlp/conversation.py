@@ -4,7 +4,9 @@ Spans are grouped by the conversation id attribute a framework sets (Pipecat ``c
 LiveKit job/room ids, GenAI ``gen_ai.conversation.id``), not by parentage alone: Pipecat has been seen
 nesting concurrent calls under the wrong conversation span, while the turn spans still carried their
 own conversation id. A span without such an attribute (an ``stt`` or ``llm`` span) takes the key of its
-nearest keyed ancestor; one whose ancestors have not arrived yet stays unresolved until they do.
+nearest keyed ancestor, and a trace whose keyed spans name one conversation belongs to it whole (its
+root and the spans beside the keyed one too); a span whose trace names no key yet stays unresolved until
+one arrives.
 """
 
 from __future__ import annotations
@@ -89,7 +91,26 @@ def resolve_keys(spans: Iterable[Span]) -> dict[tuple[str, str], str]:
         if ident not in keys and (own := _GENAI.own_key(span)) is not None:
             keys[ident] = own
     _inherit(by_id, keys)
+    _spread_over_traces(by_id, keys)
     return keys
+
+
+def _spread_over_traces(by_id: dict[tuple[str, str], Span], keys: dict[tuple[str, str], str]) -> None:
+    """A trace whose keyed spans all name one conversation belongs to it whole: its unkeyed spans
+    (the chain or workflow root above the LLM span, a retriever beside it) join that conversation.
+
+    Instrumentation puts the session on whichever span it likes (OpenInference and OpenLLMetry often on
+    the LLM span only), and a key inherited only downwards left the root and the RAG steps out of the
+    call, and the call waiting for the idle time because its root was never seen. A trace that names
+    two conversations is left as it is: which one its other spans belong to is not known.
+    """
+    named: dict[str, set[str]] = {}
+    for (trace_id, _), key in keys.items():
+        named.setdefault(trace_id, set()).add(key)
+    for ident in by_id:
+        found = named.get(ident[0])
+        if ident not in keys and found is not None and len(found) == 1:
+            keys[ident] = next(iter(found))
 
 
 def _inherit(by_id: dict[tuple[str, str], Span], keys: dict[tuple[str, str], str]) -> None:

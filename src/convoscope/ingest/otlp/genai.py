@@ -6,7 +6,8 @@ generation) become a user turn (the last user message of ``gen_ai.input.messages
 (``execute_tool``) become tool calls. The call is trace-only and a text chat (``metadata.modality``), so
 no voice-only metric runs on it. An LLM span with status error makes the call end in ``error`` and is
 listed in ``metadata.errors`` (``genai-1`` showed a failed request as a normal call).
-A conversation is ``gen_ai.conversation.id`` (or ``session.id``), else the trace.
+A conversation is ``gen_ai.conversation.id`` (or OpenInference's ``session.id``, or OpenLLMetry's
+``traceloop.association.properties.session_id``), found on any span of the trace, else the trace.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ from .common import (
 __all__ = ["GenAIMapper"]
 
 _LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+CONVERSATION_ATTRIBUTES = (
+    "gen_ai.conversation.id",
+    "session.id",
+    "traceloop.association.properties.session_id",
+)
+"""Where a conversation's key is found: the GenAI convention, OpenInference's ``session.id``, and
+OpenLLMetry's association property (``Traceloop.set_association_properties({"session_id": ...})``)."""
 
 
 class GenAIMapper:
@@ -43,7 +51,7 @@ class GenAIMapper:
     version = "genai-2"
 
     def own_key(self, span: Span) -> str | None:
-        conversation = attr_str(span, "gen_ai.conversation.id", "session.id")
+        conversation = attr_str(span, *CONVERSATION_ATTRIBUTES)
         return f"{self.prefix}:{conversation}" if conversation else None
 
     def is_root(self, span: Span) -> bool:
