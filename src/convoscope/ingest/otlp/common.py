@@ -167,9 +167,13 @@ class _Meter:
     audio_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
-_INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-_OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-_MODEL = ("gen_ai.response.model", "gen_ai.request.model")
+_INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+_OUTPUT_TOKENS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+)
+_MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 
 
 def _meter(llm: Iterable[Span], tts: Iterable[tuple[Span, int]], stt: Iterable[tuple[Span, float]]) -> _Meter:

@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pydantic import JsonValue
-
 from ...model import Call, CallSource, EndReason, Modality, Role, Span, ToolCall, Turn
 from ...model.modality import MODALITY_KEY
+from .chat_history import diff_history
 from .common import (
     PriceTable,
     SpanTree,
-    attr_float,
     attr_str,
     genai_tool_call,
     is_genai_tool,
@@ -31,6 +29,7 @@ from .common import (
     trace_call,
     usage_from,
 )
+from .llm_messages import exchange_of, is_llm_span
 
 __all__ = ["GenAIMapper"]
 
@@ -48,7 +47,7 @@ class GenAIMapper:
     """Trace-only calls from GenAI semantic-convention spans."""
 
     prefix = "genai"
-    version = "genai-2"
+    version = "genai-3"
 
     def own_key(self, span: Span) -> str | None:
         conversation = attr_str(span, *CONVERSATION_ATTRIBUTES)
@@ -63,25 +62,17 @@ class GenAIMapper:
         if any(s.scope_name.startswith("livekit") for s in spans):
             return None  # a LiveKit session's spans before its agent_session: that mapper's, when it comes
         tree = SpanTree(list(spans))
-        llm = [s for s in tree.spans if attr_str(s, "gen_ai.operation.name") in _LLM_OPERATIONS]
-        tool_spans = [s for s in tree.spans if is_genai_tool(s)]
+        llm = [s for s in tree.spans if is_llm_span(s)]
+        tool_spans = [s for s in tree.spans if _is_tool(s)]
         if not llm and not tool_spans:
             return None
         roots = [s for s in tree.spans if s.parent_span_id is None]
         start = started_at or tree.first_start
-        turns: list[Turn] = []
-        for span in llm:
-            turns.extend(_turns(span, start, len(turns)))
-        tools: list[ToolCall] = []
-        for span in tool_spans:
-            index = max(
-                (t.index for t in turns if t.role == Role.AGENT and t.start_s <= offset_s(span.start, start)),
-                default=None,
-            )
-            tool = genai_tool_call(span, start, index)
-            if tool is not None:
-                tools.append(tool)
-        usage, cost = usage_from(llm, [], [], prices)
+        exchanges = [exchange_of(s) for s in llm]
+        history = diff_history(exchanges, start)
+        turns = history.turns
+        tools = _with_tool_spans(history.tool_calls, tool_spans, turns, start)
+        usage, cost = usage_from([*llm, *(s for s in tree.spans if _is_embedding(s))], [], [], prices)
         service = tree.spans[0].resource_attributes.get("service.name")
         failed = [s for s in llm if s.status_code == "error"]
         return trace_call(
@@ -102,51 +93,72 @@ class GenAIMapper:
                 "errors": [
                     {"span_id": s.span_id, "name": s.name, "message": s.status_message} for s in failed
                 ],
+                "conventions": sorted({e.convention for e in exchanges}),
+                "system_prompts": history.system_prompts,
+                "malformed_messages": [
+                    {"span_id": e.span.span_id, "attribute": name} for e in exchanges for name in e.malformed
+                ],
+                "rewritten_histories": history.rewritten,
             },
             end_reason=EndReason.ERROR if failed else None,
         )
 
 
-def _message_text(message: JsonValue) -> str:
-    """Text of one semconv message: ``content`` or the text ``parts``."""
-    if not isinstance(message, dict):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    parts = message.get("parts")
-    if isinstance(parts, list):
-        texts = [p.get("content") for p in parts if isinstance(p, dict) and p.get("type", "text") == "text"]
-        return " ".join(t for t in texts if isinstance(t, str))
-    return ""
+def _is_tool(span: Span) -> bool:
+    kind = attr_str(span, "openinference.span.kind")
+    return is_genai_tool(span) or (kind is not None and kind.upper() == "TOOL")
 
 
-def _messages(span: Span, name: str) -> list[JsonValue]:
-    value = json_value(span.attributes.get(name))
-    return value if isinstance(value, list) else []
-
-
-def _turns(span: Span, start: datetime, index: int) -> list[Turn]:
-    begin = offset_s(span.start, start)
-    end = max(begin, offset_s(span.end or span.start, start))
-    out: list[Turn] = []
-    users = [
-        m for m in _messages(span, "gen_ai.input.messages") if isinstance(m, dict) and m.get("role") == "user"
-    ]
-    if users:
-        out.append(
-            Turn(index=index, role=Role.USER, text=_message_text(users[-1]), start_s=begin, end_s=begin)
-        )
-    outputs = _messages(span, "gen_ai.output.messages")
-    text = " ".join(t for t in (_message_text(m) for m in outputs) if t)
-    out.append(
-        Turn(
-            index=index + len(out),
-            role=Role.AGENT,
-            text=text,
-            start_s=begin,
-            end_s=end,
-            llm_ttft_s=attr_float(span, "gen_ai.response.time_to_first_chunk"),
-        )
+def _is_embedding(span: Span) -> bool:
+    kind = attr_str(span, "openinference.span.kind")
+    return attr_str(span, "gen_ai.operation.name") == "embeddings" or (
+        kind is not None and kind.upper() == "EMBEDDING"
     )
-    return out
+
+
+def _with_tool_spans(
+    requested: list[ToolCall], spans: Sequence[Span], turns: Sequence[Turn], start: datetime
+) -> list[ToolCall]:
+    """The tool calls the model asked for, completed by the spans that ran them (matched by tool call
+    id: result, success and timing come from the run); a run nobody was seen asking for is its own call,
+    on the agent turn said last before it."""
+    tools = list(requested)
+    position = {call.id: i for i, call in enumerate(tools)}
+    for span in spans:
+        ran = _tool_run(span, start)
+        if ran is None:
+            continue
+        if ran.id in position:
+            asked = tools[position[ran.id]]
+            tools[position[ran.id]] = asked.model_copy(
+                update={
+                    "result": ran.result if ran.result is not None else asked.result,
+                    "arguments": asked.arguments if asked.arguments is not None else ran.arguments,
+                    "success": ran.success,
+                    "start_s": ran.start_s,
+                    "end_s": ran.end_s,
+                }
+            )
+            continue
+        index = max(
+            (t.index for t in turns if t.role == Role.AGENT and t.start_s <= (ran.start_s or 0.0)),
+            default=None,
+        )
+        tools.append(ran.model_copy(update={"turn_index": index}))
+    return tools
+
+
+def _tool_run(span: Span, start: datetime) -> ToolCall | None:
+    """A tool execution span as a tool call (GenAI ``execute_tool``, or OpenInference ``TOOL``)."""
+    if is_genai_tool(span):
+        return genai_tool_call(span, start, None)
+    name = attr_str(span, "tool.name") or span.name
+    return ToolCall(
+        id=attr_str(span, "tool_call.id", "tool.call_id") or span.span_id,
+        name=name,
+        arguments=json_value(span.attributes.get("tool.parameters") or span.attributes.get("input.value")),
+        result=json_value(span.attributes.get("output.value")),
+        success=span.status_code != "error",
+        start_s=offset_s(span.start, start),
+        end_s=offset_s(span.end or span.start, start),
+    )
