@@ -9,7 +9,19 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from .. import __version__
-from .api import audio_jobs, calls, evals, health, ingest, metrics, otlp, simulation, traces, webhooks
+from .api import (
+    audio_jobs,
+    calls,
+    evals,
+    health,
+    ingest,
+    metrics,
+    otlp,
+    simulation,
+    trace_search,
+    traces,
+    webhooks,
+)
 from .api.alerts import router as alerts_router
 from .api.schedules import router as schedules_router
 from .api.simulation_definitions import router as simulation_definitions_router
@@ -50,7 +62,15 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     install_api_docs(app)
     routers = (ingest.router, webhooks.router, calls.router, metrics.router, health.router, audio_jobs.router)
     simulation_routers = (simulation.router, simulation_definitions_router)
-    for router in (*routers, evals.router, otlp.router, traces.router, *simulation_routers, ui_router):
+    for router in (
+        *routers,
+        evals.router,
+        otlp.router,
+        traces.router,
+        trace_search.router,
+        *simulation_routers,
+        ui_router,
+    ):
         app.include_router(router)
     app.include_router(alerts_router)
     app.include_router(schedules_router)

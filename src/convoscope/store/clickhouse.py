@@ -70,6 +70,7 @@ from .schema import (
     resolve_series_field,
     upgrade_statements,
 )
+from .trace_queries import TraceQueriesMixin
 
 __all__ = ["MAX_PAGE_SIZE", "MIN_SERVER_VERSION", "ClickHouseStore", "open_clickhouse_store"]
 
@@ -119,7 +120,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     return int(started), call_id
 
 
-class ClickHouseStore(AlertQueriesMixin):
+class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin):
     """The event store over one clickhouse-connect client and one database.
 
     Build it with :func:`open_clickhouse_store`, which creates the schema. Reads run with ``max_threads``
