@@ -144,6 +144,8 @@ def test_bad_search_parameters_are_refused_naming_the_field(client: TestClient, 
     for params, field in (
         ({"attribute": "no-equals-sign"}, "attribute"),
         ({"cursor": "garbage"}, "cursor"),
+        ({"cursor": f"9999999999999999999.{'a' * 32}"}, "cursor"),
+        ({"text": "x" * 257}, "text"),
         ({"since": "yesterday"}, "since"),
         ({"status": "slow"}, "status"),
         ({"limit": 0}, "limit"),

@@ -90,8 +90,13 @@ def _before(cursor: str | None) -> tuple[datetime, str] | None:
         raise PayloadError(
             f"cursor {cursor!r} is not one this API gave", [{"loc": "query.cursor", "msg": "unknown"}]
         )
-    micros = int(found.group(1))
-    return datetime.fromtimestamp(micros / 1_000_000, tz=UTC), found.group(2)
+    try:
+        at = datetime.fromtimestamp(int(found.group(1)) / 1_000_000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise PayloadError(
+            f"cursor {cursor!r} is not one this API gave", [{"loc": "query.cursor", "msg": "out of range"}]
+        ) from None
+    return at, found.group(2)
 
 
 def _store(request: Request) -> TraceQueriesMixin:
@@ -128,6 +133,9 @@ def _filter(
 
 
 Text = Annotated[str | None, Query(min_length=1, max_length=256)]
+Attribute = Annotated[
+    str | None, Query(min_length=2, max_length=512, pattern=r"^[^=]+=.*$", description="KEY=VALUE")
+]
 
 
 @router.get("/traces", summary="List and search traces")
@@ -139,10 +147,10 @@ async def list_traces(
     service: Text = None,
     model: Text = None,
     status: Literal["error"] | None = None,
-    attribute: Annotated[str | None, Query(min_length=2, max_length=512, description="KEY=VALUE")] = None,
+    attribute: Attribute = None,
     text: Text = None,
     conversation: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=_CURSOR.pattern)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TraceList:
     """Newest first. Every filter narrows: ``since``/``until`` (span start, RFC 3339), ``service``
@@ -183,7 +191,7 @@ async def list_sessions(
     service: Text = None,
     model: Text = None,
     status: Literal["error"] | None = None,
-    attribute: Annotated[str | None, Query(min_length=2, max_length=512, description="KEY=VALUE")] = None,
+    attribute: Attribute = None,
     text: Text = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> SessionList:
