@@ -72,6 +72,33 @@ def _genai(messages: list[dict[str, Any]], answer: dict[str, Any]) -> dict[str, 
     }
 
 
+def _genai_inline(messages: list[dict[str, Any]], answer: dict[str, Any]) -> dict[str, object]:
+    """As OpenLLMetry (0.62) and ``opentelemetry-instrumentation-openai-v2`` (2.4b0, ``span_only``) export
+    it: the system prompt is the first of ``gen_ai.input.messages`` (no ``gen_ai.system_instructions``),
+    a tool's result is the JSON string the app sent (``response``), and each output names its
+    ``finish_reason``."""
+
+    def parts(m: dict[str, Any]) -> list[dict[str, Any]]:
+        if "answers" in m:
+            return [{"type": "tool_call_response", "id": m["answers"], "response": m["text"]}]
+        out: list[dict[str, Any]] = [{"content": m["text"], "type": "text"}] if m["text"] else []
+        return out + [{"type": "tool_call", **call} for call in m.get("calls", [])]
+
+    finish = "tool_calls" if answer.get("calls") else "stop"
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.finish_reasons": [finish],
+        "gen_ai.input.messages": json.dumps([{"role": m["role"], "parts": parts(m)} for m in messages]),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": parts(answer), "finish_reason": finish}]
+        ),
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 10,
+    }
+
+
 def _flat(
     messages: list[dict[str, Any]], answer: dict[str, Any], *, inp: str, out: str, f: dict[str, str]
 ) -> dict[str, object]:
@@ -146,9 +173,17 @@ def _tool_span(convention: str) -> Span:
     return _span(9, "execute_tool check_slots", 4.2, 4.4, parent=1, **attributes)
 
 
-@pytest.mark.parametrize("convention", ["genai", "genai-legacy", "openinference"])
-def test_a_chat_with_a_tool_round_trip_reads_the_same_in_every_convention(convention: str) -> None:
-    write = {"genai": _genai, "genai-legacy": _legacy, "openinference": _openinference}[convention]
+WRITERS = {
+    "genai": (_genai, "genai"),
+    "genai-inline-system": (_genai_inline, "genai"),
+    "genai-legacy": (_legacy, "genai-legacy"),
+    "openinference": (_openinference, "openinference"),
+}
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_chat_with_a_tool_round_trip_reads_the_same_in_every_convention(writer: str) -> None:
+    write, convention = WRITERS[writer]
     root = _span(1, "agent run", 0.0, 9.0, **{"session.id": "chat-1"})
     llm = [
         _span(2 + i, "chat", 3.0 * i, 3.0 * i + 1.0, parent=1, **write(messages, answer))
@@ -212,3 +247,71 @@ def test_a_rewritten_history_is_read_from_where_it_differs() -> None:
     call = mapper_for("genai:s").assemble("genai:s", [first, second], started_at=None, prices=PriceTable())
     assert call is not None and call.metadata["rewritten_histories"] == 1
     assert [t.text for t in call.turns] == [HI, WHICH_DAY, "Summary: wants a cleaning.", TUESDAY, FREE]
+
+
+def test_an_openinference_history_whose_oldest_attributes_were_dropped_is_read_by_position() -> None:
+    """The OpenTelemetry SDK keeps 128 attributes a span by default and drops the oldest past that, so a
+    long chat's late OpenInference spans name their history from message N on: here the last request
+    lost messages 0 and 1 and the role of message 2 (its content is left). Those messages are neither new
+    nor a rewrite, and message 2, cut part way, is not read as a message."""
+    spans = [_span(1, "chat session", 0.0, 9.0, **{"session.id": "chat-1"})]
+    for i, (messages, answer) in enumerate(REQUESTS):
+        attributes = _openinference(messages, answer)
+        if i == len(REQUESTS) - 1:
+            attributes = {
+                name: value
+                for name, value in attributes.items()
+                if not name.startswith(("llm.input_messages.0.", "llm.input_messages.1."))
+                and name != "llm.input_messages.2.message.role"
+            }
+            assert attributes["llm.input_messages.2.message.content"] == WHICH_DAY
+        spans.append(_span(2 + i, "ChatCompletion", 3.0 * i, 3.0 * i + 1.0, parent=1, **attributes))
+    call = mapper_for("genai:chat-1").assemble("genai:chat-1", spans, started_at=None, prices=PriceTable())
+    assert call is not None and call.metadata["rewritten_histories"] == 0
+    assert [(t.role, t.text) for t in call.turns] == [
+        (Role.USER, HI),
+        (Role.AGENT, WHICH_DAY),
+        (Role.USER, TUESDAY),
+        (Role.AGENT, FREE),
+    ]
+    (tool,) = call.tool_calls
+    assert (tool.id, tool.result, tool.turn_index) == ("call_1", RESULT, 3)
+
+
+def test_a_request_whose_history_was_dropped_from_its_start_still_adds_what_is_new() -> None:
+    """The first span seen of a conversation may itself name its history from part way: what it names
+    is all new, and a later request that names the whole history again adds only what follows."""
+    first = {
+        **{
+            k: v for k, v in _openinference(*REQUESTS[1]).items() if not k.startswith("llm.input_messages.0.")
+        },
+        "session.id": "s",
+    }
+    second = {**_openinference(*REQUESTS[2]), "session.id": "s"}
+    spans = [_span(2, "ChatCompletion", 0.0, 1.0, **first), _span(3, "ChatCompletion", 2.0, 3.0, **second)]
+    call = mapper_for("genai:s").assemble("genai:s", spans, started_at=None, prices=PriceTable())
+    assert call is not None and call.metadata["rewritten_histories"] == 0
+    assert [t.text for t in call.turns] == [HI, WHICH_DAY, TUESDAY, FREE]
+    assert call.metadata["system_prompts"] == [SYSTEM]
+
+
+def test_openinference_content_parts_are_read_in_part_order() -> None:
+    """Parts are numbered (``message.contents.K``): part 10 follows part 9, not part 1."""
+    words = [f"w{k}" for k in range(12)]
+    parts = {
+        f"llm.input_messages.0.message.contents.{k}.message_content.{field}": value
+        for k, word in enumerate(words)
+        for field, value in (("type", "text"), ("text", word))
+    }
+    attributes = {
+        "openinference.span.kind": "LLM",
+        "session.id": "p",
+        "llm.input_messages.0.message.role": "user",
+        **parts,
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "ok",
+    }
+    call = mapper_for("genai:p").assemble(
+        "genai:p", [_span(2, "ChatCompletion", 0.0, 1.0, **attributes)], started_at=None, prices=PriceTable()
+    )
+    assert call is not None and [t.text for t in call.turns] == [" ".join(words), "ok"]

@@ -13,7 +13,9 @@ so
 * the system prompt is kept for the call (it is not a turn).
 
 A history the app rewrote (trimmed, summarised) is taken from the first message that differs: what
-follows is new.
+follows is new. Messages are compared by position, and a request may name its history from part way
+(a tracer that dropped the span's oldest attributes): the positions it does not name are neither new nor
+a rewrite.
 """
 
 from __future__ import annotations
@@ -42,13 +44,37 @@ class ChatHistory:
     """Requests whose history did not start with what the conversation had so far."""
 
 
-def _common_prefix(history: Sequence[tuple[object, ...]], inputs: Sequence[ChatMessage]) -> int:
-    n = 0
-    for seen, message in zip(history, inputs, strict=False):
-        if seen != message.identity:
-            break
-        n += 1
-    return n
+_Identity = tuple[object, ...]
+
+
+@dataclass
+class _History:
+    """The conversation's messages so far by position (a position no request named is absent)."""
+
+    known: dict[int, _Identity] = field(default_factory=dict)
+    length: int = 0
+
+    def first_new(self, placed: Sequence[tuple[int, ChatMessage]]) -> int:
+        """The position from which a request's messages are new: the end of the history, or the first
+        message that differs from it (a rewritten history), or where the request's history stops short."""
+        for position, message in placed:
+            if position >= self.length:
+                break
+            seen = self.known.get(position)
+            if seen is not None and seen != message.identity:
+                return position
+        covered = placed[-1][0] + 1 if placed else 0
+        return min(covered, self.length)
+
+    def after(
+        self, placed: Sequence[tuple[int, ChatMessage]], new_from: int, outputs: Sequence[ChatMessage]
+    ) -> None:
+        """The history once a request and its answer are known."""
+        known = {p: seen for p, seen in self.known.items() if p < new_from}
+        known.update((position, message.identity) for position, message in placed)
+        end = placed[-1][0] + 1 if placed else 0
+        known.update((end + i, message.identity) for i, message in enumerate(outputs))
+        self.known, self.length = known, end + len(outputs)
 
 
 @dataclass
@@ -103,28 +129,31 @@ def _result(text: str) -> JsonValue:
 def diff_history(exchanges: Sequence[Exchange], start: datetime) -> ChatHistory:
     """The conversation the requests (in start order) add up to, on the call clock from ``start``."""
     builder = _Builder(start)
-    history: list[tuple[object, ...]] = []
+    history = _History()
     for exchange in sorted(exchanges, key=lambda e: e.span.start):
         begin = offset_s(exchange.span.start, start)
         end = max(begin, offset_s(exchange.span.end or exchange.span.start, start))
-        shared = _common_prefix(history, exchange.inputs)
-        if history and shared < len(history):
+        placed = list(zip(exchange.input_positions(), exchange.inputs, strict=True))
+        new_from = history.first_new(placed)
+        if new_from < history.length:
             builder.out.rewritten += 1
-        for message in exchange.inputs[shared:]:
-            _added(builder, message, begin)
+        for position, message in placed:
+            if position >= new_from:
+                _added(builder, message, begin)
+            elif position not in history.known and message.role in _SYSTEM_ROLES:
+                _system_prompt(builder, message)  # said before any request that named it: still the call's
         for message in exchange.outputs:
             builder.request(message, end)
             if message.text.strip():
                 builder.turn(Role.AGENT, message.text, begin, end, exchange.ttft_s)
-        history = [m.identity for m in exchange.inputs] + [m.identity for m in exchange.outputs]
+        history.after(placed, new_from, exchange.outputs)
     return builder.out
 
 
 def _added(builder: _Builder, message: ChatMessage, at: float) -> None:
     """A message the request held that the conversation had not seen."""
-    if message.role in ("system", "developer"):
-        if message.text and message.text not in builder.out.system_prompts:
-            builder.out.system_prompts.append(message.text)
+    if message.role in _SYSTEM_ROLES:
+        _system_prompt(builder, message)
     elif message.role == "user":
         builder.turn(Role.USER, message.text, at, at)
     elif message.role == "tool":
@@ -134,3 +163,11 @@ def _added(builder: _Builder, message: ChatMessage, at: float) -> None:
         builder.request(message, at)
         if message.text.strip():
             builder.turn(Role.AGENT, message.text, at, at)
+
+
+_SYSTEM_ROLES = ("system", "developer")
+
+
+def _system_prompt(builder: _Builder, message: ChatMessage) -> None:
+    if message.text and message.text not in builder.out.system_prompts:
+        builder.out.system_prompts.append(message.text)

@@ -1,9 +1,9 @@
 """OpenTelemetry GenAI semantic conventions (``gen_ai.*``) for any other agent framework.
 
-Mapper version ``genai-2``. LLM spans (``gen_ai.operation.name`` chat, text completion, content
-generation) become a user turn (the last user message of ``gen_ai.input.messages``) and an agent turn
-(``gen_ai.output.messages``, with ``gen_ai.response.time_to_first_chunk`` as its LLM TTFT); tool spans
-(``execute_tool``) become tool calls. The call is trace-only and a text chat (``metadata.modality``), so
+Mapper version ``genai-3``. LLM spans, in whichever convention each speaks (:mod:`.llm_messages`:
+GenAI current or legacy, OpenInference), are diffed request by request into the conversation's turns
+and tool calls (:mod:`.chat_history`); tool spans (``execute_tool``, OpenInference ``TOOL``) complete
+the tool calls they ran. The call is trace-only and a text chat (``metadata.modality``), so
 no voice-only metric runs on it. An LLM span with status error makes the call end in ``error`` and is
 listed in ``metadata.errors`` (``genai-1`` showed a failed request as a normal call).
 A conversation is ``gen_ai.conversation.id`` (or OpenInference's ``session.id``, or OpenLLMetry's

@@ -7,8 +7,9 @@ OpenInference calling an SDK traced by OpenLLMetry), so the convention is chosen
   ``{role, parts: [{type: text, content} | {type: tool_call, id, name, arguments} |
   {type: tool_call_response, id, response}]}`` (or the older ``{role, content}``), and
   ``gen_ai.system_instructions``.
-* **GenAI, legacy** (``genai-legacy``, also what OpenLLMetry writes): flat ``gen_ai.prompt.N.role`` /
-  ``.content`` / ``.tool_calls.M.{id,name,arguments}`` / ``.tool_call_id`` and ``gen_ai.completion.N.*``.
+* **GenAI, legacy** (``genai-legacy``, what OpenLLMetry wrote before its releases moved to the current
+  attributes, as 0.62 has): flat ``gen_ai.prompt.N.role`` / ``.content`` /
+  ``.tool_calls.M.{id,name,arguments}`` / ``.tool_call_id`` and ``gen_ai.completion.N.*``.
 * **OpenInference** (``openinference``): flat ``llm.input_messages.N.message.role`` / ``.content`` (or
   ``.contents.K.message_content.text``) / ``.tool_calls.M.tool_call.{id,function.name,function.arguments}``
   / ``.tool_call_id`` and ``llm.output_messages.N.message.*``.
@@ -72,6 +73,16 @@ class Exchange:
     ttft_s: float | None
     malformed: tuple[str, ...] = ()
     """Attributes whose messages could not be read (kept raw on the span)."""
+    positions: tuple[int, ...] = ()
+    """Where each input stands in the history the request sent (``inputs[i]`` is message
+    ``positions[i]``), when the convention numbers its messages; empty when the inputs are the history
+    from its first message on. The OpenTelemetry SDK keeps 128 attributes a span by default and drops
+    the oldest past that, so an OpenInference span of a long chat names its history from some message
+    N on (``llm.input_messages.N.*``), not from 0."""
+
+    def input_positions(self) -> tuple[int, ...]:
+        """The position of each input in the history the request sent."""
+        return self.positions or tuple(range(len(self.inputs)))
 
 
 def is_llm_span(span: Span) -> bool:
@@ -92,13 +103,9 @@ def exchange_of(span: Span) -> Exchange:
     if any(name.startswith("llm.input_messages.") for name in span.attributes) or attr_str(
         span, "openinference.span.kind"
     ):
-        inputs = _flat(span.attributes, "llm.input_messages.", _OPENINFERENCE)
-        outputs = _flat(span.attributes, "llm.output_messages.", _OPENINFERENCE)
-        return Exchange(span, "openinference", tuple(inputs), tuple(outputs), ttft)
+        return _flat_exchange(span, "openinference", "llm.input_messages.", "llm.output_messages.", ttft)
     if any(name.startswith(("gen_ai.prompt.", "gen_ai.completion.")) for name in span.attributes):
-        inputs = _flat(span.attributes, "gen_ai.prompt.", _LEGACY)
-        outputs = _flat(span.attributes, "gen_ai.completion.", _LEGACY)
-        return Exchange(span, "genai-legacy", tuple(inputs), tuple(outputs), ttft)
+        return _flat_exchange(span, "genai-legacy", "gen_ai.prompt.", "gen_ai.completion.", ttft)
     malformed: list[str] = []
     inputs = _structured(span, "gen_ai.system_instructions", malformed, role="system")
     inputs += _structured(span, "gen_ai.input.messages", malformed)
@@ -211,7 +218,24 @@ _LEGACY = _Flat(
 _INDEX = re.compile(r"^(\d+)\.(.*)$")
 
 
-def _flat(attributes: Mapping[str, JsonValue], prefix: str, fields: _Flat) -> list[ChatMessage]:
+def _flat_exchange(span: Span, convention: str, inputs: str, outputs: str, ttft: float | None) -> Exchange:
+    fields = _OPENINFERENCE if convention == "openinference" else _LEGACY
+    sent = _flat(span.attributes, inputs, fields)
+    answered = _flat(span.attributes, outputs, fields)
+    return Exchange(
+        span,
+        convention,
+        tuple(message for _, message in sent),
+        tuple(message for _, message in answered),
+        ttft,
+        positions=tuple(index for index, _ in sent),
+    )
+
+
+def _flat(attributes: Mapping[str, JsonValue], prefix: str, fields: _Flat) -> list[tuple[int, ChatMessage]]:
+    """The numbered messages under ``prefix``, with their numbers. A message without a role is left out:
+    the SDK drops a span's oldest attributes first, and the role is the first one a message is given, so
+    a message cut part way has lost its role and what is left of it cannot be told apart."""
     grouped: dict[int, dict[str, JsonValue]] = {}
     for name, value in attributes.items():
         if not name.startswith(prefix):
@@ -219,27 +243,38 @@ def _flat(attributes: Mapping[str, JsonValue], prefix: str, fields: _Flat) -> li
         found = _INDEX.match(name[len(prefix) :])
         if found:
             grouped.setdefault(int(found.group(1)), {})[found.group(2)] = value
-    messages: list[ChatMessage] = []
-    for _, entry in sorted(grouped.items()):
+    messages: list[tuple[int, ChatMessage]] = []
+    for index, entry in sorted(grouped.items()):
         role = entry.get(fields.role)
         if not isinstance(role, str):
             continue
         text = entry.get(fields.content)
         texts = [text] if isinstance(text, str) else []
         if fields.contents is not None:
-            texts += [
-                str(value)
-                for key, value in sorted(entry.items())
-                if key.startswith(fields.contents)
-                and key.endswith("message_content.text")
-                and isinstance(value, str)
-            ]
+            texts += _content_texts(entry, fields.contents)
         calls = _flat_calls(entry, fields)
         answers = entry.get(fields.answers)
         messages.append(
-            ChatMessage(role, " ".join(texts), tuple(calls), answers if isinstance(answers, str) else None)
+            (
+                index,
+                ChatMessage(
+                    role, " ".join(texts), tuple(calls), answers if isinstance(answers, str) else None
+                ),
+            )
         )
     return messages
+
+
+def _content_texts(entry: Mapping[str, JsonValue], prefix: str) -> list[str]:
+    """The text parts (``<prefix>K.message_content.text``) in part order (K as a number: part 10
+    follows part 9)."""
+    parts: list[tuple[int, str]] = []
+    for key, value in entry.items():
+        if key.startswith(prefix) and isinstance(value, str):
+            found = _INDEX.match(key[len(prefix) :])
+            if found and found.group(2) == "message_content.text":
+                parts.append((int(found.group(1)), value))
+    return [text for _, text in sorted(parts)]
 
 
 def _flat_calls(entry: Mapping[str, JsonValue], fields: _Flat) -> list[ToolRequest]:
