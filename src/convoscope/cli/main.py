@@ -31,6 +31,7 @@ from .scenario import app as scenario_app
 from .schedules import app as schedules_app
 from .simulate import simulate_command
 from .sources import app as sources_app
+from .traces import app as traces_app
 
 if TYPE_CHECKING:
     pass
@@ -48,6 +49,7 @@ app.add_typer(scenario_app, name="scenario")
 app.add_typer(runs_app, name="runs")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(traces_app, name="traces")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)

@@ -23,7 +23,7 @@ from ...store.trace_queries import TraceFilter, TraceQueriesMixin
 from ..auth import CurrentProject
 from ..deps import get_services
 
-__all__ = ["router"]
+__all__ = ["SessionSummary", "TraceSummary", "router", "session_summary", "trace_filter", "trace_summary"]
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 
@@ -106,7 +106,7 @@ def _store(request: Request) -> TraceQueriesMixin:
     return store
 
 
-def _filter(
+def trace_filter(
     since: datetime | None,
     until: datetime | None,
     service: str | None,
@@ -156,16 +156,16 @@ async def list_traces(
     """Newest first. Every filter narrows: ``since``/``until`` (span start, RFC 3339), ``service``
     (``service.name``), ``model`` (any convention's model attribute), ``status=error`` (a span failed),
     ``attribute=KEY=VALUE``, ``text`` (in a span's name or attributes, any case), ``conversation``."""
-    query = _filter(since, until, service, model, status, attribute, text, conversation, cursor, limit)
+    query = trace_filter(since, until, service, model, status, attribute, text, conversation, cursor, limit)
     store = _store(request)
     rows = await run_in_threadpool(store.search_traces, project.id, query)
-    items = [_trace(row) for row in rows]
+    items = [trace_summary(row) for row in rows]
     last = items[-1] if len(items) == limit else None
     next_cursor = None if last is None else f"{int(last.started.timestamp() * 1_000_000)}.{last.trace_id}"
     return TraceList(items=items, next_cursor=next_cursor)
 
 
-def _trace(row: dict[str, Any]) -> TraceSummary:
+def trace_summary(row: dict[str, Any]) -> TraceSummary:
     started, ended = _utc(row["started"]), _utc(row["ended"])
     return TraceSummary(
         trace_id=row["trace_id"],
@@ -196,19 +196,19 @@ async def list_sessions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> SessionList:
     """The conversation keys with a trace matching the filters (as for ``/traces``), latest activity first."""
-    query = _filter(since, until, service, model, status, attribute, text, limit=limit)
+    query = trace_filter(since, until, service, model, status, attribute, text, limit=limit)
     rows = await run_in_threadpool(_store(request).search_sessions, project.id, query)
-    return SessionList(
-        items=[
-            SessionSummary(
-                conversation_id=row["conversation_id"],
-                started=_utc(row["started"]),
-                ended=_utc(row["ended"]),
-                trace_count=row["trace_count"],
-                span_count=row["span_count"],
-                error_count=row["error_count"],
-                call_id=row["call_id"],
-            )
-            for row in rows
-        ]
+    return SessionList(items=[session_summary(row) for row in rows])
+
+
+def session_summary(row: dict[str, Any]) -> SessionSummary:
+    """A store row as the API and the CLI show it."""
+    return SessionSummary(
+        conversation_id=row["conversation_id"],
+        started=_utc(row["started"]),
+        ended=_utc(row["ended"]),
+        trace_count=row["trace_count"],
+        span_count=row["span_count"],
+        error_count=row["error_count"],
+        call_id=row["call_id"],
     )
