@@ -224,6 +224,8 @@ def test_trusted_spans_equal_validated_ones_and_copies_leave_the_original() -> N
         "scope_name": "pipecat",
         "call_id": None,
         "conversation_id": None,
+        "events": [{"name": "exception", "time_unix_nano": 1, "attributes": {"exception.message": "boom"}}],
+        "links": [{"trace_id": TRACE, "span_id": "00f067aa0ba902b8", "attributes": {}}],
     }
     validated = Span.model_validate(fields)
     trusted = trusted_span(dict(fields))
@@ -236,3 +238,74 @@ def test_trusted_spans_equal_validated_ones_and_copies_leave_the_original() -> N
     keyed = replaced_span(trusted, conversation_id="pipecat:c-1")
     assert keyed.conversation_id == "pipecat:c-1" and trusted.conversation_id is None
     assert keyed == validated.model_copy(update={"conversation_id": "pipecat:c-1"})
+
+
+def test_span_events_and_links_are_kept_in_both_encodings() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+    from convoscope.ingest.otlp import JSON_TYPE, PROTOBUF_TYPE, SpanLimits, decode_export
+    from convoscope.ingest.otlp.decode import MAX_EVENTS
+    from convoscope.ingest.otlp.llm_messages import first_token_s
+
+    start = 1_788_000_000_000_000_000
+    events = [
+        {"timeUnixNano": str(start + 250_000_000), "name": "First Token Stream Event", "attributes": []}
+    ]
+    events += [
+        {"timeUnixNano": str(start + i), "name": f"chunk {i}", "attributes": []}
+        for i in range(MAX_EVENTS + 5)
+    ]
+    link = {
+        "traceId": "b" * 32,
+        "spanId": "c" * 16,
+        "attributes": [{"key": "why", "value": {"stringValue": "retry"}}],
+    }
+    span = {
+        "traceId": "a" * 32,
+        "spanId": "1" * 16,
+        "name": "llm",
+        "kind": 1,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 10**9),
+        "events": events,
+        "links": [link],
+    }
+    body = {"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [span]}]}]}
+    (decoded,) = decode_export(orjson.dumps(body), JSON_TYPE, SpanLimits()).spans
+    assert len(decoded.events) == MAX_EVENTS and decoded.attributes["events_dropped"] == 6
+    assert decoded.events[0] == {
+        "name": "First Token Stream Event",
+        "time_unix_nano": start + 250_000_000,
+        "attributes": {},
+    }
+    assert decoded.links == [{"trace_id": "b" * 32, "span_id": "c" * 16, "attributes": {"why": "retry"}}]
+    assert first_token_s(decoded) == pytest.approx(0.25)
+
+    request = ExportTraceServiceRequest()
+    pb = request.resource_spans.add().scope_spans.add().spans.add()
+    pb.trace_id, pb.span_id, pb.name, pb.kind = (
+        bytes.fromhex("a" * 32),
+        bytes.fromhex("1" * 16),
+        "llm",
+        PbSpan.SPAN_KIND_CLIENT,
+    )
+    pb.start_time_unix_nano, pb.end_time_unix_nano = start, start + 10**9
+    event = pb.events.add()
+    event.name, event.time_unix_nano = "exception", start + 5
+    attribute = event.attributes.add()
+    attribute.key, attribute.value.string_value = "exception.message", "rate limited"
+    pb_link = pb.links.add()
+    pb_link.trace_id, pb_link.span_id = bytes.fromhex("b" * 32), bytes.fromhex("c" * 16)
+    (from_pb,) = decode_export(request.SerializeToString(), PROTOBUF_TYPE, SpanLimits()).spans
+    assert from_pb.events == [
+        {
+            "name": "exception",
+            "time_unix_nano": start + 5,
+            "attributes": {"exception.message": "rate limited"},
+        }
+    ]
+    assert from_pb.links == [{"trace_id": "b" * 32, "span_id": "c" * 16, "attributes": {}}]
+    bad = {"resourceSpans": [{"scopeSpans": [{"spans": [{**span, "events": "nope"}]}]}]}
+    rejected = decode_export(orjson.dumps(bad), JSON_TYPE, SpanLimits())
+    assert rejected.spans == [] and rejected.rejected == 1 and "events is not a list" in rejected.message

@@ -54,6 +54,11 @@ RAG, FAILED, OTHER = "a" * 32, "b" * 32, "c" * 32
 def test_traces_and_sessions_are_listed_and_searched(
     client: TestClient, auth: dict[str, str], drain: Callable[[], int]
 ) -> None:
+    first_token = {
+        "timeUnixNano": str(T0 + 400_000_000),
+        "name": "First Token Stream Event",
+        "attributes": [],
+    }
     rag = [
         _span(RAG, "1" * 16, None, "rag chain", 0.0),
         _span(
@@ -116,6 +121,10 @@ def test_traces_and_sessions_are_listed_and_searched(
     assert found(since="2026-08-29T10:40:15Z") == [OTHER]
     assert found(conversation="genai:s-1") == [RAG]
 
+    rag[2]["events"] = [first_token]
+    rag[2]["links"] = [{"traceId": FAILED, "spanId": "4" * 16, "attributes": []}]
+    assert client.post("/v1/traces", json=_export("rag-app", rag), headers=auth).status_code == 200
+    drain()
     (rag_item,) = client.get("/api/v1/traces", params={"service": "rag-app"}, headers=auth).json()["items"]
     assert (
         rag_item["root_name"] == "rag chain" and rag_item["span_count"] == 3 and rag_item["error_count"] == 0
@@ -125,6 +134,11 @@ def test_traces_and_sessions_are_listed_and_searched(
     tree = client.get(f"/api/v1/traces/{RAG}", headers=auth).json()
     assert tree["roots"][0]["conversation_id"] == "genai:s-1"
     assert {c["conversation_id"] for c in tree["roots"][0]["children"]} == {"genai:s-1"}
+    (llm,) = [c for c in tree["roots"][0]["children"] if c["name"] == "llm"]
+    assert llm["events"] == [
+        {"name": "First Token Stream Event", "time_unix_nano": T0 + 400_000_000, "attributes": {}}
+    ]
+    assert llm["links"] == [{"trace_id": FAILED, "span_id": "4" * 16, "attributes": {}}]
 
     first = client.get("/api/v1/traces", params={"limit": 2}, headers=auth).json()
     assert [i["trace_id"] for i in first["items"]] == [OTHER, FAILED] and first["next_cursor"]

@@ -29,3 +29,8 @@ class Span(BaseModel):
     call_id: str | None = None
     conversation_id: str | None = None
     """The conversation the span belongs to (``<framework>:<id>``), which groups spans into a call."""
+    events: list[JsonValue] = Field(default_factory=list)
+    """Span events as exported, each ``{"name", "time_unix_nano", "attributes"}``: a stream's first
+    token, an exception, a retry."""
+    links: list[JsonValue] = Field(default_factory=list)
+    """Links to spans of other traces, each ``{"trace_id", "span_id", "attributes"}``."""

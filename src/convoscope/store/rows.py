@@ -334,6 +334,8 @@ def span_to_row(project_id: str, span: Span, *, version: int, conversation_id: s
         _json(span.resource_attributes),
         span.scope_name,
         span.conversation_id if conversation_id is None else conversation_id,
+        _json(span.events) if span.events else "",
+        _json(span.links) if span.links else "",
     )
 
 
@@ -355,4 +357,6 @@ def span_from_row(row: Mapping[str, Any]) -> Span:
         scope_name=row["scope_name"],
         call_id=row["call_id"],
         conversation_id=row.get("conversation_id"),
+        events=orjson.loads(row["events"]) if row.get("events") else [],
+        links=orjson.loads(row["links"]) if row.get("links") else [],
     )

@@ -38,7 +38,7 @@ __all__ = [
     "upgrade_statements",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store.
 
 Specs only ever gain columns and skip indexes: opening a store adds the missing ones
@@ -46,7 +46,8 @@ Specs only ever gain columns and skip indexes: opening a store adds the missing 
 agent-turn latency arrays and ``agent_latency_filled`` on ``calls``; ``error`` on ``scores``. 3: a bloom
 filter index on ``calls.id`` (the id → key lookup of call detail). 4: 1,024-row granules for ``calls``,
 ``turns`` and ``tool_calls`` created from now on (existing tables keep theirs). 5: a bloom filter index
-on ``spans.conversation_id`` (the span reads of OTLP call assembly).
+on ``spans.conversation_id`` (the span reads of OTLP call assembly). 6: ``events`` and ``links`` on
+``spans`` (JSON; empty for spans written before).
 """
 
 _CALL_READ_GRANULARITY = 1024
@@ -285,6 +286,8 @@ SPANS = TableSpec(
         ("resource_attributes", "String"),
         ("scope_name", _LC),
         ("conversation_id", "Nullable(String)"),
+        ("events", "String"),
+        ("links", "String"),
     ),
     order_by=("project_id", "trace_id", "span_id"),
     # OTLP assembly reads a conversation's spans, which are sorted by trace, not by conversation.

@@ -120,6 +120,38 @@ class _Raw:
     status_code: int
     status_message: str
     attributes: dict[str, JsonValue]
+    events: list[tuple[str, int, dict[str, JsonValue]]] = field(default_factory=list)
+    links: list[tuple[str, str, dict[str, JsonValue]]] = field(default_factory=list)
+
+
+MAX_EVENTS = 128
+"""Events kept per span (the first ones; a span that streamed every token as an event keeps the start).
+How many were left out is the span's ``events_dropped`` attribute."""
+MAX_LINKS = 32
+"""Links kept per span."""
+
+
+def _events(raw: _Raw, limits: SpanLimits) -> list[JsonValue]:
+    return [
+        {"name": name, "time_unix_nano": at, "attributes": cap_attributes(attributes, limits)}
+        for name, at, attributes in raw.events[:MAX_EVENTS]
+    ]
+
+
+def _links(raw: _Raw, limits: SpanLimits) -> list[JsonValue]:
+    return [
+        {"trace_id": trace, "span_id": span, "attributes": cap_attributes(attributes, limits)}
+        for trace, span, attributes in raw.links[:MAX_LINKS]
+    ]
+
+
+def _with_dropped(attributes: dict[str, JsonValue], raw: _Raw) -> dict[str, JsonValue]:
+    """The attributes, with how many events and links did not fit (said, never silently dropped)."""
+    if len(raw.events) > MAX_EVENTS:
+        attributes["events_dropped"] = len(raw.events) - MAX_EVENTS
+    if len(raw.links) > MAX_LINKS:
+        attributes["links_dropped"] = len(raw.links) - MAX_LINKS
+    return attributes
 
 
 def _time(nanos: int) -> datetime:
@@ -191,11 +223,13 @@ def _add(
                 "end": _time(raw.end_ns) if raw.end_ns else None,
                 "status_code": _STATUS[raw.status_code] if 0 <= raw.status_code < len(_STATUS) else "unset",
                 "status_message": raw.status_message,
-                "attributes": cap_attributes(raw.attributes, limits),
+                "attributes": _with_dropped(cap_attributes(raw.attributes, limits), raw),
                 "resource_attributes": resource,
                 "scope_name": scope,
                 "call_id": None,
                 "conversation_id": None,
+                "events": _events(raw, limits),
+                "links": _links(raw, limits),
             }
         )
     )
@@ -250,6 +284,11 @@ def _from_protobuf(body: bytes, limits: SpanLimits) -> DecodedBatch:
                     status_code=span.status.code,
                     status_message=span.status.message,
                     attributes=_pb_attributes(span.attributes),
+                    events=[(e.name, e.time_unix_nano, _pb_attributes(e.attributes)) for e in span.events],
+                    links=[
+                        (link.trace_id.hex(), link.span_id.hex(), _pb_attributes(link.attributes))
+                        for link in span.links
+                    ],
                 )
                 _add(batch, raw, (r, s, i), resource, scope, limits)
     return batch
@@ -383,7 +422,35 @@ def _json_raw(span: Mapping[str, Any]) -> _Raw:
         status_code=code,
         status_message=message,
         attributes=_json_attributes(span.get("attributes"), "attributes"),
+        events=[_json_event(event, i) for i, event in enumerate(_listed(span.get("events"), "events"))],
+        links=[_json_link(link, i) for i, link in enumerate(_listed(span.get("links"), "links"))],
     )
+
+
+def _listed(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _BadSpan(f"{what} is not a list")
+    return value
+
+
+def _json_event(event: Any, index: int) -> tuple[str, int, dict[str, JsonValue]]:
+    where = f"events[{index}]"
+    if not isinstance(event, Mapping):
+        raise _BadSpan(f"{where} is not an object")
+    name = event.get("name", "")
+    at = _json_int(event.get("timeUnixNano"), f"{where}.timeUnixNano", _UINT64)
+    return (name if isinstance(name, str) else "", at, _json_attributes(event.get("attributes"), where))
+
+
+def _json_link(link: Any, index: int) -> tuple[str, str, dict[str, JsonValue]]:
+    where = f"links[{index}]"
+    if not isinstance(link, Mapping):
+        raise _BadSpan(f"{where} is not an object")
+    trace = _json_id(link.get("traceId"), f"{where}.traceId")
+    span = _json_id(link.get("spanId"), f"{where}.spanId")
+    return (trace, span, _json_attributes(link.get("attributes"), where))
 
 
 def _json_list(node: Any, key: str, where: str) -> list[Any]:

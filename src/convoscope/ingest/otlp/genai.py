@@ -90,9 +90,7 @@ class GenAIMapper:
                 MODALITY_KEY: Modality.CHAT.value,
                 "conversation_open": not roots,
                 "service": service if isinstance(service, str) else None,
-                "errors": [
-                    {"span_id": s.span_id, "name": s.name, "message": s.status_message} for s in failed
-                ],
+                "errors": [{"span_id": s.span_id, "name": s.name, "message": _failure(s)} for s in failed],
                 "conventions": sorted({e.convention for e in exchanges}),
                 "system_prompts": history.system_prompts,
                 "malformed_messages": [
@@ -102,6 +100,18 @@ class GenAIMapper:
             },
             end_reason=EndReason.ERROR if failed else None,
         )
+
+
+def _failure(span: Span) -> str:
+    """Why a request failed: its status message, else its exception event's message."""
+    if span.status_message:
+        return span.status_message
+    for event in span.events:
+        if isinstance(event, dict) and event.get("name") == "exception":
+            attributes = event.get("attributes")
+            if isinstance(attributes, dict):
+                return str(attributes.get("exception.message") or attributes.get("exception.type") or "")
+    return ""
 
 
 def _is_tool(span: Span) -> bool:

@@ -30,7 +30,15 @@ from pydantic import JsonValue
 from ...model import Span
 from .common import attr_float, attr_str, json_value
 
-__all__ = ["ChatMessage", "Exchange", "ToolRequest", "exchange_of", "is_llm_span"]
+__all__ = [
+    "FIRST_TOKEN_EVENTS",
+    "ChatMessage",
+    "Exchange",
+    "ToolRequest",
+    "exchange_of",
+    "first_token_s",
+    "is_llm_span",
+]
 
 _LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 
@@ -85,6 +93,28 @@ class Exchange:
         return self.positions or tuple(range(len(self.inputs)))
 
 
+FIRST_TOKEN_EVENTS = frozenset(
+    {"First Token Stream Event", "gen_ai.content.completion.chunk", "llm.content.completion.chunk"}
+)
+"""Span events that mark a streamed answer's first token (OpenInference's, OpenLLMetry's per-chunk ones)."""
+
+
+def first_token_s(span: Span) -> float | None:
+    """Seconds from the request to its first streamed token, from the first such span event."""
+    start_ns = round(span.start.timestamp() * 1_000_000) * 1000
+    times = [
+        event["time_unix_nano"]
+        for event in span.events
+        if isinstance(event, dict)
+        and event.get("name") in FIRST_TOKEN_EVENTS
+        and isinstance(event.get("time_unix_nano"), int)
+    ]
+    if not times:
+        return None
+    first = min(t for t in times if isinstance(t, int))
+    return max(0.0, (first - start_ns) / 1e9)
+
+
 def is_llm_span(span: Span) -> bool:
     """An LLM request span in any of the conventions."""
     kind = attr_str(span, "openinference.span.kind")
@@ -100,6 +130,8 @@ def is_llm_span(span: Span) -> bool:
 def exchange_of(span: Span) -> Exchange:
     """The span's request and answer in the convention it speaks."""
     ttft = attr_float(span, "gen_ai.response.time_to_first_chunk", "llm.time_to_first_token")
+    if ttft is None:
+        ttft = first_token_s(span)
     if any(name.startswith("llm.input_messages.") for name in span.attributes) or attr_str(
         span, "openinference.span.kind"
     ):

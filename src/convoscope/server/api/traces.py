@@ -49,6 +49,12 @@ class SpanNode(BaseModel):
     scope_name: str
     call_id: str | None
     conversation_id: str | None
+    events: list[JsonValue] = Field(
+        default_factory=list, description='Span events: {"name", "time_unix_nano", "attributes"} each.'
+    )
+    links: list[JsonValue] = Field(
+        default_factory=list, description='Links to other spans: {"trace_id", "span_id", "attributes"} each.'
+    )
     children: list[SpanNode] = Field(default_factory=list)
 
 
