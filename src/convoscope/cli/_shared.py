@@ -40,6 +40,7 @@ __all__ = [
     "report_failures",
     "run_reporting_errors",
     "server_error_message",
+    "api_or_store",
     "server_or_store",
     "ServerClient",
 ]
@@ -180,6 +181,38 @@ def server_or_store(
         return
     with locked_stores(settings) as stores:
         yield local(stores, project)
+
+
+R = TypeVar("R", bound="ServerClient")
+L = TypeVar("L")
+
+
+@contextmanager
+def api_or_store(
+    data_dir: Path | None,
+    project: str,
+    *,
+    remote: Callable[[str, str], R],
+    local: Callable[[Stores, str], L],
+    reads_only: bool,
+) -> Iterator[R | L]:
+    """A command group's target: its client of the running server's API (closed after), else its view of
+    the data directory's stores under the lock (:func:`server_or_store`)."""
+    from .locate import command_settings
+
+    @contextmanager
+    def opened(url: str, key: str) -> Iterator[R]:
+        client = remote(url, key)
+        try:
+            yield client
+        finally:
+            client.close()
+
+    settings = command_settings(data_dir, reads_only=reads_only)
+    remote_target: Callable[[str, str], AbstractContextManager[R | L]] = opened
+    local_target: Callable[[Stores, str], R | L] = local
+    with server_or_store(settings, project, remote=remote_target, local=local_target) as target:
+        yield target
 
 
 class ServerClient:

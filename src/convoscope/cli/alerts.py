@@ -8,14 +8,13 @@ group of :mod:`.alerts_test` (``alerts test``), and ``app`` here is that group w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._shared import DataDir, Project, ServerClient, parse_since, run_reporting_errors
+from ._shared import DataDir, Project, ServerClient, api_or_store, parse_since, run_reporting_errors
 from .alerts_test import app
 
 if TYPE_CHECKING:
@@ -75,24 +74,8 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-@contextmanager
-def _remote(url: str, key: str) -> Iterator[_Remote]:
-    remote = _Remote(url, key)
-    try:
-        yield remote
-    finally:
-        remote.close()
-
-
-@contextmanager
-def _target(data_dir: DataDir, project: str, *, reads_only: bool) -> Iterator[_Local | _Remote]:
-    from ._shared import server_or_store
-    from .locate import command_settings
-
-    settings = command_settings(data_dir, reads_only=reads_only)
-    remote: Callable[[str, str], AbstractContextManager[_Local | _Remote]] = _remote
-    with server_or_store(settings, project, remote=remote, local=_Local) as target:
-        yield target
+def _target(data_dir: DataDir, project: str, *, reads_only: bool) -> AbstractContextManager[_Local | _Remote]:
+    return api_or_store(data_dir, project, remote=_Remote, local=_Local, reads_only=reads_only)
 
 
 @app.command("list")

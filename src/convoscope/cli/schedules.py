@@ -10,14 +10,13 @@ schedule``, in the same files as suites and alert rules (each command skips the 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._shared import DataDir, Project, ServerClient, command_group, run_reporting_errors
+from ._shared import DataDir, Project, ServerClient, api_or_store, command_group, run_reporting_errors
 
 if TYPE_CHECKING:
     from ..runtime.stores import Stores
@@ -98,24 +97,8 @@ def _iso(moment: Any) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-@contextmanager
-def _remote(url: str, key: str) -> Iterator[_Remote]:
-    remote = _Remote(url, key)
-    try:
-        yield remote
-    finally:
-        remote.close()
-
-
-@contextmanager
-def _target(data_dir: DataDir, project: str, *, reads_only: bool) -> Iterator[_Local | _Remote]:
-    from ._shared import server_or_store
-    from .locate import command_settings
-
-    settings = command_settings(data_dir, reads_only=reads_only)
-    remote: Callable[[str, str], AbstractContextManager[_Local | _Remote]] = _remote
-    with server_or_store(settings, project, remote=remote, local=_Local) as target:
-        yield target
+def _target(data_dir: DataDir, project: str, *, reads_only: bool) -> AbstractContextManager[_Local | _Remote]:
+    return api_or_store(data_dir, project, remote=_Remote, local=_Local, reads_only=reads_only)
 
 
 def _outcome(result: dict[str, Any] | None) -> str:

@@ -8,15 +8,14 @@ directory lock; the same filters and the same answers either way (the API's own 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from ._shared import DataDir, Project, ServerClient, command_group, fail, run_reporting_errors
+from ._shared import DataDir, Project, ServerClient, api_or_store, command_group, fail, run_reporting_errors
 
 if TYPE_CHECKING:
     from ..runtime.stores import Stores
@@ -92,24 +91,8 @@ class _Remote(ServerClient):
         return dict(self._check(self._client.get(f"/api/v1/traces/{trace_id}")))
 
 
-@contextmanager
-def _remote(url: str, key: str) -> Iterator[_Remote]:
-    remote = _Remote(url, key)
-    try:
-        yield remote
-    finally:
-        remote.close()
-
-
-@contextmanager
-def _target(data_dir: DataDir, project: str) -> Iterator[_Local | _Remote]:
-    from ._shared import server_or_store
-    from .locate import command_settings
-
-    settings = command_settings(data_dir, reads_only=True)
-    remote: Callable[[str, str], AbstractContextManager[_Local | _Remote]] = _remote
-    with server_or_store(settings, project, remote=remote, local=_Local) as target:
-        yield target
+def _target(data_dir: DataDir, project: str) -> AbstractContextManager[_Local | _Remote]:
+    return api_or_store(data_dir, project, remote=_Remote, local=_Local, reads_only=True)
 
 
 Since = Annotated[str | None, typer.Option(help="Only from this moment (RFC 3339, with its offset).")]
