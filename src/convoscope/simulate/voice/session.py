@@ -474,11 +474,13 @@ class _VoiceCall:
             elif planned.turn.hang_up:
                 raise _Ended("user_hangup")
         if self.scheduled is not None and k >= self.scheduled[0] and self.speaking is None:
-            _, planned, _ = self.scheduled
+            _, planned, barged = self.scheduled
             self.scheduled = None
             if sum(1 for line in self.lines if line.role == "user") >= self.max_lines:
                 raise _Ended("max_duration")
-            self._say(k, planned, self.listener.speaking(k))
+            # A barge-in the caller decided on is one even if it starts in a gap between the agent's words;
+            # any line started while the agent's turn is still open is one too.
+            self._say(k, planned, barged or self.listener.turn_open)
         # Backchannel while the agent holds the floor.
         every = behaviour.backchannel_every_s
         if (
