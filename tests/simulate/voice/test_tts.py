@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -34,8 +33,6 @@ from convoscope.simulate.voice.tts import (
     speed_for,
 )
 from convoscope.testing.http_server import serve_http
-
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 
 LINE = "I would like to move my appointment to Tuesday afternoon, please."
 OPENAI_VOICES = {"alloy": "en-us", "nova": "en-us+f3"}
