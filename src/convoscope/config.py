@@ -88,6 +88,17 @@ class Settings(BaseSettings):
     otlp_max_attributes: int = Field(
         default=256, ge=16, description="Most attributes kept per span (identity keys always kept)."
     )
+    otlp_max_document_chars: int = Field(
+        default=65536,
+        ge=64,
+        le=1_048_576,
+        description="Longest retrieved document content kept whole (apart from the attribute caps); "
+        "longer is cut, and the OTLP answer says so.",
+    )
+    otlp_max_documents: int = Field(
+        default=256, ge=1, le=1024, description="Most retrieved documents kept per span; the OTLP answer "
+        "says how many were left out."
+    )
     tts_prices: dict[str, float] = Field(
         default={}, description='USD per million TTS characters by model, JSON: `{"sonic-2": 30}`.'
     )

@@ -11,6 +11,7 @@ from ..lazy import lazy_getattr
 
 if typing.TYPE_CHECKING:
     from .call import Call, CostLine, LatencyStats, Recording, SimulationRef, ToolCall, Turn, Usage, Word
+    from .document import Document, DocumentStage
     from .enums import CallSource, Direction, EndReason, MetricSource, Modality, Role, SpanKind
     from .ids import call_id_for
     from .metric import MetricResult
@@ -27,6 +28,7 @@ else:
         **dict.fromkeys(
             ("CallSource", "Direction", "EndReason", "MetricSource", "Modality", "Role", "SpanKind"), ".enums"
         ),
+        **dict.fromkeys(("Document", "DocumentStage"), ".document"),
         "call_id_for": ".ids",
         "modality_of": ".modality",
         "MetricResult": ".metric",
@@ -41,6 +43,8 @@ __all__ = [
     "CallSource",
     "CostLine",
     "Direction",
+    "Document",
+    "DocumentStage",
     "EndReason",
     "LatencyStats",
     "MetricResult",

@@ -24,6 +24,7 @@ from .bounds import (
     ShortText,
     check_time,
 )
+from .document import MAX_DOCUMENTS, Document
 from .enums import CallSource, Direction, EndReason, Role
 
 __all__ = [
@@ -80,6 +81,8 @@ class Turn(BaseModel):
     stt_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     llm_ttft_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
     tts_ttfb_s: Number | None = Field(default=None, ge=0.0, allow_inf_nan=False)
+    documents: list[Document] | None = Field(default=None, max_length=MAX_DOCUMENTS)
+    """What a RAG step retrieved (and re-ranked) for this turn's answer, in the order given."""
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Turn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
+from .document import Document
 from .enums import SpanKind
 
 __all__ = ["Span"]
@@ -34,3 +35,6 @@ class Span(BaseModel):
     token, an exception, a retry."""
     links: list[JsonValue] = Field(default_factory=list)
     """Links to spans of other traces, each ``{"trace_id", "span_id", "attributes"}``."""
+    documents: list[Document] = Field(default_factory=list)
+    """The documents a retriever or re-ranker span returned, read out of its attributes at the edge so
+    that the attribute caps never cut them (they have their own bound)."""

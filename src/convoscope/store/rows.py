@@ -22,6 +22,7 @@ from pydantic import JsonValue, TypeAdapter
 from ..model import (
     Call,
     CostLine,
+    Document,
     LatencyStats,
     MetricResult,
     Recording,
@@ -55,6 +56,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 _WORDS = TypeAdapter(list[Word])
+_DOCUMENTS = TypeAdapter(list[Document])
 _RECORDINGS = TypeAdapter(list[Recording])
 _COST = TypeAdapter(list[CostLine])
 _LATENCY = TypeAdapter(dict[str, LatencyStats])
@@ -175,6 +177,7 @@ def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: date
             turn.stt_s,
             turn.llm_ttft_s,
             turn.tts_ttfb_s,
+            _documents_json(turn.documents),
         )
         for turn in call.turns
     ]
@@ -198,6 +201,15 @@ def call_to_rows(project_id: str, call: Call, *, version: int, ingested_at: date
     return CallRows(ids=[call_id], calls=[call_row], turns=turns, tool_calls=tools)
 
 
+def _documents_json(documents: Sequence[Document] | None) -> str:
+    """A document list as JSON; ``""`` for none (turns without documents read back ``None``)."""
+    return _DOCUMENTS.dump_json(list(documents), exclude_defaults=True).decode() if documents else ""
+
+
+def _documents(text: str | None) -> list[Document] | None:
+    return _DOCUMENTS.validate_json(text) if text else None
+
+
 def turn_from_row(row: Mapping[str, Any]) -> Turn:
     """A turn from a ``turns`` row (columns by name)."""
     words = row["words"]
@@ -214,6 +226,7 @@ def turn_from_row(row: Mapping[str, Any]) -> Turn:
         stt_s=row["stt_s"],
         llm_ttft_s=row["llm_ttft_s"],
         tts_ttfb_s=row["tts_ttfb_s"],
+        documents=_documents(row.get("documents")),
     )
 
 
@@ -336,6 +349,7 @@ def span_to_row(project_id: str, span: Span, *, version: int, conversation_id: s
         span.conversation_id if conversation_id is None else conversation_id,
         _json(span.events) if span.events else "",
         _json(span.links) if span.links else "",
+        _documents_json(span.documents),
     )
 
 
@@ -359,4 +373,5 @@ def span_from_row(row: Mapping[str, Any]) -> Span:
         conversation_id=row.get("conversation_id"),
         events=orjson.loads(row["events"]) if row.get("events") else [],
         links=orjson.loads(row["links"]) if row.get("links") else [],
+        documents=_documents(row.get("documents")) or [],
     )

@@ -27,6 +27,7 @@ __all__ = [
     "SCORES",
     "SERIES_FIELDS",
     "SPANS",
+    "SPAN_LOGS",
     "TABLES",
     "TOOL_CALLS",
     "TURNS",
@@ -38,7 +39,7 @@ __all__ = [
     "upgrade_statements",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store.
 
 Specs only ever gain columns and skip indexes: opening a store adds the missing ones
@@ -47,7 +48,9 @@ agent-turn latency arrays and ``agent_latency_filled`` on ``calls``; ``error`` o
 filter index on ``calls.id`` (the id → key lookup of call detail). 4: 1,024-row granules for ``calls``,
 ``turns`` and ``tool_calls`` created from now on (existing tables keep theirs). 5: a bloom filter index
 on ``spans.conversation_id`` (the span reads of OTLP call assembly). 6: ``events`` and ``links`` on
-``spans`` (JSON; empty for spans written before).
+``spans`` (JSON; empty for spans written before). 7: ``documents`` on ``spans`` and ``turns`` (retrieved
+and re-ranked documents, JSON, kept apart from the attribute caps) and the ``span_logs`` table (OTLP log
+records, joined to their spans by trace and span id).
 """
 
 _CALL_READ_GRANULARITY = 1024
@@ -240,6 +243,7 @@ TURNS = TableSpec(
         ("stt_s", "Nullable(Float64)"),
         ("llm_ttft_s", "Nullable(Float64)"),
         ("tts_ttfb_s", "Nullable(Float64)"),
+        ("documents", "String"),
     ),
     order_by=("project_id", "call_id", "idx"),
     index_granularity=_CALL_READ_GRANULARITY,
@@ -288,10 +292,32 @@ SPANS = TableSpec(
         ("conversation_id", "Nullable(String)"),
         ("events", "String"),
         ("links", "String"),
+        ("documents", "String"),
     ),
     order_by=("project_id", "trace_id", "span_id"),
     # OTLP assembly reads a conversation's spans, which are sorted by trace, not by conversation.
     indexes=("INDEX idx_conversation_id conversation_id TYPE bloom_filter(0.01) GRANULARITY 1",),
+)
+
+SPAN_LOGS = TableSpec(
+    name="span_logs",
+    columns=(
+        ("project_id", _LC),
+        ("trace_id", "String"),
+        ("span_id", "String"),
+        # A digest of the record, so an export delivered twice keeps one copy.
+        ("record_id", "String"),
+        ("version", "UInt64"),
+        ("observed_at", _TS),
+        ("event_name", _LC),
+        ("severity", _LC),
+        ("body", "String"),
+        ("attributes", "String"),
+        ("resource_attributes", "String"),
+        ("scope_name", _LC),
+    ),
+    # Assembly reads the records of a conversation's traces, so they sort by trace like ``spans``.
+    order_by=("project_id", "trace_id", "span_id", "record_id"),
 )
 
 SCORES = TableSpec(
@@ -321,7 +347,7 @@ SCHEMA_INFO = TableSpec(
     order_by=("singleton",),
 )
 
-TABLES: tuple[TableSpec, ...] = (CALLS, TURNS, TOOL_CALLS, SPANS, SCORES)
+TABLES: tuple[TableSpec, ...] = (CALLS, TURNS, TOOL_CALLS, SPANS, SPAN_LOGS, SCORES)
 """The event tables, in creation order."""
 
 

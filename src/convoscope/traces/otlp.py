@@ -72,6 +72,8 @@ def span_limits(settings: Settings) -> SpanLimits:
         max_attribute_chars=settings.otlp_max_attribute_chars,
         max_span_chars=settings.otlp_max_span_chars,
         max_attributes=settings.otlp_max_attributes,
+        max_document_chars=settings.otlp_max_document_chars,
+        max_documents=settings.otlp_max_documents,
     )
 
 

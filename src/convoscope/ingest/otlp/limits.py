@@ -46,6 +46,11 @@ class SpanLimits:
     max_attributes: int = 256
     shrunk_attribute_chars: int = 256
     """What a value is cut to when the span as a whole is over ``max_span_chars``."""
+    max_document_chars: int = 65_536
+    """Retrieved document content kept whole; documents are read out of the attributes first, so the
+    attribute bounds above never cut them."""
+    max_documents: int = 256
+    """Retrieved documents kept per span (the first ones, in the retriever's order)."""
 
 
 def _size(value: JsonValue) -> int:

@@ -56,14 +56,16 @@ def _status(http_status: int, code: int, message: str, media: str) -> Response:
 
 
 def _success(accepted: Accepted, media: str) -> Response:
+    """The export answer; ``partial_success`` with no rejected spans carries warnings (what was cut), as
+    the OTLP specification allows."""
     if media == PROTOBUF_TYPE:
         response = ExportTraceServiceResponse()
-        if accepted.rejected:
+        if accepted.message:
             response.partial_success.rejected_spans = accepted.rejected
             response.partial_success.error_message = accepted.message
         return Response(response.SerializeToString(), media_type=media)
     document: dict[str, object] = {}
-    if accepted.rejected:
+    if accepted.message:
         # proto3 JSON mapping: int64 as a decimal string.
         document["partialSuccess"] = {
             "rejectedSpans": str(accepted.rejected),
