@@ -96,8 +96,10 @@ class Settings(BaseSettings):
         "longer is cut, and the OTLP answer says so.",
     )
     otlp_max_documents: int = Field(
-        default=256, ge=1, le=1024, description="Most retrieved documents kept per span; the OTLP answer "
-        "says how many were left out."
+        default=256,
+        ge=1,
+        le=1024,
+        description="Most retrieved documents kept per span; the OTLP answer says how many were left out.",
     )
     tts_prices: dict[str, float] = Field(
         default={}, description='USD per million TTS characters by model, JSON: `{"sonic-2": 30}`.'

@@ -23,7 +23,7 @@ from convoscope.ingest.otlp import (
     root_keys,
     trusted_span,
 )
-from convoscope.model import Span, SpanKind
+from convoscope.model import Document, Span, SpanKind
 
 T = datetime(2026, 9, 1, 12, tzinfo=UTC)
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -226,6 +226,9 @@ def test_trusted_spans_equal_validated_ones_and_copies_leave_the_original() -> N
         "conversation_id": None,
         "events": [{"name": "exception", "time_unix_nano": 1, "attributes": {"exception.message": "boom"}}],
         "links": [{"trace_id": TRACE, "span_id": "00f067aa0ba902b8", "attributes": {}}],
+        "documents": [
+            Document(id="d-1", content="refunds take five days", score=0.9, span_id="00f067aa0ba902b7")
+        ],
     }
     validated = Span.model_validate(fields)
     trusted = trusted_span(dict(fields))

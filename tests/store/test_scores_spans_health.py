@@ -129,7 +129,14 @@ def test_ping_reports_a_real_query(store: ClickHouseStore) -> None:
     assert facts["ok"] is True
     assert facts["backend"] == "chdb"
     assert str(facts["engine_version"]).split(".")[0].isdigit()
-    assert facts["table_rows"] == {"calls": 1, "turns": 3, "tool_calls": 2, "spans": 0, "span_logs": 0, "scores": 0}
+    assert facts["table_rows"] == {
+        "calls": 1,
+        "turns": 3,
+        "tool_calls": 2,
+        "spans": 0,
+        "span_logs": 0,
+        "scores": 0,
+    }
     logs = facts["system_logs"]
     assert isinstance(logs, dict) and isinstance(logs["tables"], list)
     assert logs["ttl_applied"] == []

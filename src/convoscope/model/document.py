@@ -26,6 +26,8 @@ class DocumentStage(StrEnum):
     """Which step of the pipeline a document list comes from."""
 
     RETRIEVED = "retrieved"
+    RERANK_INPUT = "rerank_input"
+    """What a re-ranker was given (usually the retrieved list again)."""
     RERANKED = "reranked"
 
 
@@ -41,6 +43,8 @@ class Document(BaseModel):
     id: ShortText | None = None
     content: str = Field(default="", max_length=MAX_DOCUMENT_CHARS)
     score: Number | None = Field(default=None, allow_inf_nan=False)
+    distance: Number | None = Field(default=None, allow_inf_nan=False)
+    """A vector store's distance, when it reports one instead of (or beside) a score."""
     metadata: BoundedJson = None
     stage: DocumentStage = DocumentStage.RETRIEVED
     span_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")

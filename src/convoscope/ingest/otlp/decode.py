@@ -26,6 +26,7 @@ from pydantic import JsonValue
 from ...errors import PayloadError, PayloadTooLarge
 from ...model import Span, SpanKind
 from ...model.bounds import MAX_JSON_DEPTH, MAX_TIME, MIN_TIME, json_depth_exceeds
+from .documents import extract_documents
 from .limits import SpanLimits, cap_attributes
 from .trusted import trusted_span
 
@@ -54,19 +55,31 @@ class DecodedBatch:
     spans: list[Span] = field(default_factory=list)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+    warned: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """What was kept but cut (document contents, documents past the per-span bound)."""
 
     def reject(self, where: str, why: str) -> None:
         self.rejected += 1
         if len(self.errors) < _REPORTED_ERRORS:
             self.errors.append(f"{where}: {why}")
 
+    def warn(self, what: str) -> None:
+        self.warned += 1
+        if len(self.warnings) < _REPORTED_ERRORS:
+            self.warnings.append(what)
+
     @property
     def message(self) -> str:
-        """The partial-success message: the first few reasons, and how many spans in all."""
-        if not self.rejected:
-            return ""
-        more = f" ({self.rejected} spans rejected in all)" if self.rejected > len(self.errors) else ""
-        return "; ".join(self.errors) + more
+        """The partial-success message: the first few reasons and cuts, and how many in all."""
+        parts: list[str] = []
+        if self.rejected:
+            more = f" ({self.rejected} spans rejected in all)" if self.rejected > len(self.errors) else ""
+            parts.append("; ".join(self.errors) + more)
+        if self.warned:
+            more = f" ({self.warned} cuts in all)" if self.warned > len(self.warnings) else ""
+            parts.append("kept but cut: " + "; ".join(self.warnings) + more)
+        return "; ".join(parts)
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -209,6 +222,8 @@ def _add(
         batch.reject(_where(at), problem)
         return
     parent = raw.parent_span_id if raw.parent_span_id and raw.parent_span_id != "0" * 16 else None
+    found = extract_documents(raw.span_id, raw.attributes, raw.events, limits, batch.warn)
+    raw.attributes, raw.events = found.attributes, found.events
     # Every field is checked above or typed by construction (hex ids from bytes, aware datetimes, JSON
     # attribute values), so the model is built without a second validation pass: it is the hot path.
     batch.spans.append(
@@ -230,6 +245,7 @@ def _add(
                 "conversation_id": None,
                 "events": _events(raw, limits),
                 "links": _links(raw, limits),
+                "documents": found.documents,
             }
         )
     )

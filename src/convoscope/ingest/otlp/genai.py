@@ -29,6 +29,7 @@ from .common import (
     trace_call,
     usage_from,
 )
+from .documents import place_documents
 from .llm_messages import exchange_of, is_llm_span
 
 __all__ = ["GenAIMapper"]
@@ -70,7 +71,7 @@ class GenAIMapper:
         start = started_at or tree.first_start
         exchanges = [exchange_of(s) for s in llm]
         history = diff_history(exchanges, start)
-        turns = history.turns
+        turns = place_documents(history.turns, tree.spans, start)
         tools = _with_tool_spans(history.tool_calls, tool_spans, turns, start)
         usage, cost = usage_from([*llm, *(s for s in tree.spans if _is_embedding(s))], [], [], prices)
         service = tree.spans[0].resource_attributes.get("service.name")

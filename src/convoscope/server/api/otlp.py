@@ -66,11 +66,11 @@ def _success(accepted: Accepted, media: str) -> Response:
         return Response(response.SerializeToString(), media_type=media)
     document: dict[str, object] = {}
     if accepted.message:
-        # proto3 JSON mapping: int64 as a decimal string.
-        document["partialSuccess"] = {
-            "rejectedSpans": str(accepted.rejected),
-            "errorMessage": accepted.message,
-        }
+        # proto3 JSON mapping: int64 as a decimal string, and a zero count left out (warnings only).
+        partial: dict[str, str] = {"errorMessage": accepted.message}
+        if accepted.rejected:
+            partial["rejectedSpans"] = str(accepted.rejected)
+        document["partialSuccess"] = partial
     return Response(orjson.dumps(document), media_type=media)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import NotFound, PayloadError
-from ...model import Span
+from ...model import Document, Span
 from ..auth import CurrentProject
 from ..deps import get_services
 
@@ -54,6 +54,9 @@ class SpanNode(BaseModel):
     )
     links: list[JsonValue] = Field(
         default_factory=list, description='Links to other spans: {"trace_id", "span_id", "attributes"} each.'
+    )
+    documents: list[Document] = Field(
+        default_factory=list, description="Documents a retriever or re-ranker span returned."
     )
     children: list[SpanNode] = Field(default_factory=list)
 
