@@ -213,20 +213,27 @@ def wait_healthy(
     return False
 
 
-def count_listed_calls(client: httpx.Client, *, max_pages: int | None = None) -> int:
-    """How many calls ``GET /api/v1/calls`` lists, walked with its largest page (at most ``max_pages``)."""
-    total, cursor, pages = 0, None, 0
+def listed_calls(client: httpx.Client, *, max_pages: int | None = None) -> list[dict[str, Any]]:
+    """The call summaries ``GET /api/v1/calls`` lists, walked with its largest page (at most
+    ``max_pages``)."""
+    items: list[dict[str, Any]] = []
+    cursor, pages = None, 0
     while max_pages is None or pages < max_pages:
         params: dict[str, Any] = {"limit": LIST_PAGE}
         if cursor:
             params["cursor"] = cursor
         page = client.get("/api/v1/calls", params=params).raise_for_status().json()
         pages += 1
-        total += len(page["items"])
+        items.extend(page["items"])
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    return total
+    return items
+
+
+def count_listed_calls(client: httpx.Client, *, max_pages: int | None = None) -> int:
+    """How many calls ``GET /api/v1/calls`` lists, walked with its largest page (at most ``max_pages``)."""
+    return len(listed_calls(client, max_pages=max_pages))
 
 
 @dataclass
