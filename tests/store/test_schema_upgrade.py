@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convoscope.model import Call, MetricResult, MetricSource, Role
+from convoscope.model import Call, MetricResult, MetricSource, Role, Span
 from convoscope.store.base import Aggregate, SeriesQuery
 from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
 from convoscope.store.schema import (
@@ -26,6 +26,7 @@ from convoscope.store.schema import (
     SCHEMA_INFO,
     SCHEMA_VERSION,
     SCORES,
+    SPANS,
     TABLES,
     Dialect,
     TableSpec,
@@ -41,12 +42,37 @@ ADDED_SINCE_1 = {"calls": set(CALL_SERIES_COLUMNS), "scores": {"error"}}
 """The columns schemas 2 and 3 added, per table."""
 
 INDEXES_OF_1 = {"calls": ("INDEX idx_started_at started_at TYPE minmax GRANULARITY 1",)}
+ORDER_OF_1 = {"spans": ("project_id", "trace_id", "span_id")}
+"""Sorting keys schema 7 changed (``spans`` was sorted by trace)."""
 
 
 def _schema_1(spec: TableSpec) -> TableSpec:
     added = ADDED_SINCE_1.get(spec.name, set())
     columns = tuple(column for column in spec.columns if column[0] not in added)
-    return TableSpec(spec.name, columns, spec.order_by, spec.version_column, INDEXES_OF_1.get(spec.name, ()))
+    order = ORDER_OF_1.get(spec.name, spec.order_by)
+    return TableSpec(spec.name, columns, order, spec.version_column, INDEXES_OF_1.get(spec.name, ()))
+
+
+def _spans(count: int) -> list[Span]:
+    """Spans of ``count`` traces spread over two days, three spans each."""
+    spans = []
+    for t in range(count):
+        trace = f"{t:032x}"
+        start = T0 + timedelta(hours=5 * t)
+        for s in range(3):
+            spans.append(
+                Span.model_validate(
+                    {
+                        "trace_id": trace,
+                        "span_id": f"{t:08x}{s:08x}",
+                        "parent_span_id": None if s == 0 else f"{t:08x}{0:08x}",
+                        "name": f"step {s}",
+                        "start": start + timedelta(seconds=s),
+                        "attributes": {"n": s},
+                    }
+                )
+            )
+    return spans
 
 
 def _calls(prefix: str, count: int, *, turns: int) -> list[Call]:
@@ -69,6 +95,7 @@ def old_database(store: ClickHouseStore) -> Iterator[tuple[str, list[Call], str]
         "proj",
         [MetricResult(call_id=scored, metric="csat", value=0.8, source=MetricSource.JUDGE, evaluated_at=T0)],
     )
+    store.insert_spans("proj", _spans(10))
     store.command(f"CREATE DATABASE `{database}`")
     for spec in (*TABLES, SCHEMA_INFO):
         old = _schema_1(spec)
@@ -112,10 +139,28 @@ def test_opening_adds_the_new_columns_in_spec_order(
         )
         assert indexes == [("idx_id",), ("idx_started_at",)]
         span_indexes = store.query(
-            "SELECT name FROM system.data_skipping_indices WHERE database = {d:String} AND table = 'spans'",
+            "SELECT name FROM system.data_skipping_indices WHERE database = {d:String} AND table = 'spans' "
+            "ORDER BY name",
             {"d": database},
         )
-        assert span_indexes == [("idx_conversation_id",)]
+        assert span_indexes == [("idx_conversation_id",), ("idx_trace_id",)]
+        # Sorted by trace before: rebuilt in the new order, every span kept, nothing left behind.
+        [(key,)] = store.query(
+            "SELECT sorting_key FROM system.tables WHERE database = {d:String} AND name = 'spans'",
+            {"d": database},
+        )
+        assert key == SPANS.sorting_key
+        assert [
+            name
+            for (name,) in store.query(
+                "SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name", {"d": database}
+            )
+        ] == sorted(spec.name for spec in (*TABLES, SCHEMA_INFO))
+        expected = _spans(10)
+        assert upgraded.list_spans("proj", trace_id=expected[4].trace_id) == [
+            s for s in expected if s.trace_id == expected[4].trace_id
+        ]
+        assert sum(len(upgraded.list_spans("proj", trace_id=f"{t:032x}")) for t in range(10)) == len(expected)
         assert upgraded.ping()["schema_version"] == SCHEMA_VERSION
         [(stored_version,)] = store.query(f"SELECT max(version) FROM `{database}`.`schema_info` FINAL")
         assert stored_version == SCHEMA_VERSION

@@ -40,6 +40,7 @@ from .base import (
     SeriesQuery,
     StoredCall,
 )
+from .log_queries import LogQueriesMixin
 from .rows import (
     CallRows,
     call_from_row,
@@ -67,6 +68,7 @@ from .schema import (
     SeriesField,
     TableSpec,
     ddl_statements,
+    rebuild_statements,
     resolve_series_field,
     upgrade_statements,
 )
@@ -120,7 +122,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     return int(started), call_id
 
 
-class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin):
+class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
     """The event store over one clickhouse-connect client and one database.
 
     Build it with :func:`open_clickhouse_store`, which creates the schema. Reads run with ``max_threads``
@@ -770,6 +772,7 @@ def _apply_schema(client: Any, database: str, dialect: Dialect) -> None:
     if int(stored or 0) < SCHEMA_VERSION:
         for statement in upgrade_statements(database, dialect):
             client.command(statement)
+        _rekey(client, database, dialect)
         client.insert(
             SCHEMA_INFO.name,
             [(1, SCHEMA_VERSION)],
@@ -777,6 +780,22 @@ def _apply_schema(client: Any, database: str, dialect: Dialect) -> None:
             column_names=SCHEMA_INFO.column_names,
             column_type_names=SCHEMA_INFO.column_types,
         )
+
+
+def _rekey(client: Any, database: str, dialect: Dialect) -> None:
+    """Rebuild every table whose sorting key is not its spec's (written by an older convoscope)."""
+    keys = {
+        str(name): str(key)
+        for name, key in client.query(
+            "SELECT name, sorting_key FROM system.tables WHERE database = {db:String}",
+            parameters={"db": database},
+        ).result_rows
+    }
+    for spec in TABLES:
+        if keys.get(spec.name, spec.sorting_key) != spec.sorting_key:
+            logger.info("rebuilding %s.%s in its new order (%s)", database, spec.name, spec.sorting_key)
+            for statement in rebuild_statements(database, dialect, spec):
+                client.command(statement)
 
 
 def _system_log_hygiene(client: Any, *, embedded: bool, ttl_days: int) -> dict[str, object]:

@@ -14,7 +14,7 @@ the versions in different partitions, where they are never replaced.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import PayloadError
 
@@ -35,6 +35,7 @@ __all__ = [
     "SeriesField",
     "TableSpec",
     "ddl_statements",
+    "rebuild_statements",
     "resolve_series_field",
     "upgrade_statements",
 ]
@@ -50,11 +51,16 @@ filter index on ``calls.id`` (the id → key lookup of call detail). 4: 1,024-ro
 on ``spans.conversation_id`` (the span reads of OTLP call assembly). 6: ``events`` and ``links`` on
 ``spans`` (JSON; empty for spans written before). 7: ``documents`` on ``spans`` and ``turns`` (retrieved
 and re-ranked documents, JSON, kept apart from the attribute caps) and the ``span_logs`` table (OTLP log
-records, joined to their spans by trace and span id).
+records, joined to their spans by trace and span id); ``spans`` sorted by start hour, then trace (a
+store written before is rebuilt in the new order when it is opened, see ``rebuild_statements``), with a
+bloom filter index on ``trace_id``.
 """
 
 _CALL_READ_GRANULARITY = 1024
 """Granule size of the tables call detail reads with ``FINAL`` (``calls``, ``turns``, ``tool_calls``)."""
+
+_SPAN_READ_GRANULARITY = 2048
+"""Granule size of ``spans``: reads by trace id or conversation decode whole granules under ``FINAL``."""
 
 _TS = "DateTime64(6, 'UTC')"
 _LC = "LowCardinality(String)"
@@ -152,6 +158,11 @@ class TableSpec:
                 else f"\nSETTINGS index_granularity = {self.index_granularity}"
             )
         )
+
+    @property
+    def sorting_key(self) -> str:
+        """The sorting key as ``system.tables.sorting_key`` spells it."""
+        return ", ".join(self.order_by)
 
     def add_missing(self, database: str, dialect: Dialect) -> str:
         """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for every column in spec order, then every index.
@@ -294,9 +305,17 @@ SPANS = TableSpec(
         ("links", "String"),
         ("documents", "String"),
     ),
-    order_by=("project_id", "trace_id", "span_id"),
-    # OTLP assembly reads a conversation's spans, which are sorted by trace, not by conversation.
-    indexes=("INDEX idx_conversation_id conversation_id TYPE bloom_filter(0.01) GRANULARITY 1",),
+    # Sorted by the hour a span started, then by trace: trace search reads the newest stretch of time
+    # first and widens it only while the page is not full, and a trace's spans stay together within
+    # their hour. Reads by trace id (a trace's tree, assembly) find their granules through the bloom
+    # filter instead of the key.
+    order_by=("project_id", "toStartOfHour(start_at)", "trace_id", "span_id"),
+    index_granularity=_SPAN_READ_GRANULARITY,
+    indexes=(
+        # OTLP assembly reads a conversation's spans, which are sorted by time and trace.
+        "INDEX idx_conversation_id conversation_id TYPE bloom_filter(0.01) GRANULARITY 1",
+        "INDEX idx_trace_id trace_id TYPE bloom_filter(0.01) GRANULARITY 1",
+    ),
 )
 
 SPAN_LOGS = TableSpec(
@@ -372,6 +391,30 @@ def upgrade_statements(database: str, dialect: Dialect) -> list[str]:
     """
     _check_database(database)
     return [table.add_missing(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
+
+
+REBUILD_SUFFIX = "__rebuild"
+"""The table a sorting-key change is copied into before it takes the original's place."""
+
+
+def rebuild_statements(database: str, dialect: Dialect, table: TableSpec) -> list[str]:
+    """Statements that give an existing table ``table``'s sorting key: a copy in the new order, then an
+    atomic exchange, then the old copy dropped.
+
+    ClickHouse cannot change a sorting key in place. A rebuild cut short leaves the original untouched
+    until the exchange (which is atomic), and a leftover copy is dropped first on the next attempt.
+    """
+    _check_database(database)
+    copy = replace(table, name=table.name + REBUILD_SUFFIX)
+    columns = ", ".join(f"`{name}`" for name in table.column_names)
+    target, source = f"`{database}`.`{copy.name}`", f"`{database}`.`{table.name}`"
+    return [
+        f"DROP TABLE IF EXISTS {target}{dialect.on_cluster} SYNC",
+        copy.create(database, dialect),
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source}",
+        f"EXCHANGE TABLES {source} AND {target}{dialect.on_cluster}",
+        f"DROP TABLE {target}{dialect.on_cluster} SYNC",
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,18 @@
 
 A trace is summarised from its spans (its root's name, service, time span, span and error counts, the
 models it called, the conversation and call it belongs to); a session is the traces of one conversation
-key. Filters combine with AND: a time range (on span start), the service (``service.name`` resource
-attribute), a model (any of the conventions' model attributes), errors only, one attribute ``key=value``
-(the attribute as stored, compared as text), and text anywhere in a span's name or attributes (case
-insensitive). The newest come first; ``before`` (the last item's start and trace id) pages on.
+key. Filters combine with AND: a time range (on the trace's start; for sessions, on their spans' start),
+the service (``service.name`` resource attribute), a model (any of the conventions' model attributes),
+errors only, one attribute ``key=value`` (the attribute as stored, compared as text), and text anywhere in
+a span's name or attributes (case insensitive). The newest come first; ``before`` (the last item's start
+and trace id) pages on.
+
+Spans are sorted by the hour they started, so a search reads time windows backwards from the newest
+span (or the cursor): one hour, then four times longer each step, until the page is full or the whole
+range was read. A page of recent traces reads a few thousand spans however large the store; a filter
+that matches nothing recent reads further back, and a text search that matches nothing reads everything.
+Within a window a trace's start is only known if it began inside it, so each window's candidates are
+summarised over all their spans and one that began earlier waits for the window that holds its start.
 
 Mixed into :class:`~.clickhouse.ClickHouseStore`, which provides the client (``_rows``) and table names.
 """
@@ -14,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .rows import micros
+from .rows import datetime_from_micros, micros
 from .schema import SPANS, TableSpec
 
 __all__ = ["TraceFilter", "TraceQueriesMixin"]
@@ -43,6 +51,39 @@ class TraceFilter:
     limit: int = 50
 
 
+WINDOW_START_S = 3600.0
+"""The first window a search reads back from the newest span: one hour."""
+WINDOW_GROWTH = 4
+"""Each next window is this many times longer."""
+WINDOW_MAX_S = 4096 * 3600.0
+"""Past this (about 170 days) the next window is the whole remaining range."""
+CANDIDATE_SLACK = 2
+"""Candidates read per window, as a multiple of the page: room for traces that began before it."""
+
+
+def _windows(anchor: datetime, floor: datetime | None) -> list[datetime | None]:
+    """The lower bounds of the windows read back from ``anchor``; ``None`` is "from the beginning"."""
+    bounds: list[datetime | None] = []
+    length = WINDOW_START_S
+    while length <= WINDOW_MAX_S:
+        lower = anchor - timedelta(seconds=length)
+        if floor is not None and lower <= floor:
+            return [*bounds, floor]
+        bounds.append(lower)
+        length *= WINDOW_GROWTH
+    return [*bounds, floor]
+
+
+def _utc_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``started``/``ended`` as aware UTC datetimes (the driver may hand back naive ones)."""
+    for row in rows:
+        for key in ("started", "ended"):
+            value = row[key]
+            if isinstance(value, datetime) and value.tzinfo is None:
+                row[key] = value.replace(tzinfo=UTC)
+    return rows
+
+
 def _model_expr(column: str) -> str:
     reads = ", ".join(f"JSONExtractString({column}, '{name}')" for name in MODEL_ATTRIBUTES)
     return f"arrayFilter(m -> m != '', [{reads}])"
@@ -54,14 +95,14 @@ class TraceQueriesMixin:
     _rows: Callable[[str, Mapping[str, object], str], list[dict[str, Any]]]
     _table: Callable[[TableSpec], str]
 
-    def _trace_where(self, project_id: str, query: TraceFilter, params: dict[str, object]) -> str:
-        """The span-level filter: the traces holding at least one span that matches everything asked."""
-        where = ["project_id = {p:String}"]
-        params["p"] = project_id
-        if query.since is not None:
+    def _match(self, query: TraceFilter, params: dict[str, object], *, span_times: bool) -> str:
+        """The span-level condition (``1`` when nothing is asked): a trace matches when one of its spans
+        does. ``span_times`` puts the time range on spans too (sessions); traces apply it to their start."""
+        where: list[str] = []
+        if span_times and query.since is not None:
             where.append("start_at >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')")
             params["since"] = micros(query.since)
-        if query.until is not None:
+        if span_times and query.until is not None:
             where.append("start_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
             params["until"] = micros(query.until)
         if query.service is not None:
@@ -88,51 +129,161 @@ class TraceQueriesMixin:
         if query.conversation_id is not None:
             where.append("conversation_id = {conv:String}")
             params["conv"] = query.conversation_id
-        return " AND ".join(where)
+        return " AND ".join(where) or "1"
+
+    def _newest_start(self, project_id: str) -> datetime | None:
+        """The end of the newest hour holding a span of the project (read from the end of the key)."""
+        rows = self._rows(
+            f"SELECT toUnixTimestamp64Micro(start_at) AS at FROM {self._table(SPANS)} "
+            "WHERE project_id = {p:String} ORDER BY toStartOfHour(start_at) DESC LIMIT 1",
+            {"p": project_id},
+            "find the newest span",
+        )
+        if not rows:
+            return None
+        return datetime_from_micros(int(rows[0]["at"])).replace(
+            minute=0, second=0, microsecond=0
+        ) + timedelta(hours=1)
+
+    def _anchor(self, project_id: str, *limits: datetime | None) -> datetime | None:
+        newest = self._newest_start(project_id)
+        if newest is None:
+            return None
+        return min([newest, *(limit + timedelta(microseconds=1) for limit in limits if limit is not None)])
 
     def search_traces(self, project_id: str, query: TraceFilter) -> list[dict[str, Any]]:
         """One summary per matching trace, newest first (at most ``query.limit``)."""
-        params: dict[str, object] = {}
-        spans = self._table(SPANS)
-        matching = (
-            f"SELECT DISTINCT trace_id FROM {spans} WHERE {self._trace_where(project_id, query, params)}"
-        )
-        having = ""
+        limit = max(1, min(query.limit, 1000))
+        before = query.before[0] if query.before is not None else None
+        anchor = self._anchor(project_id, query.until, before)
+        if anchor is None:
+            return []
+        # A conversation's spans are found through its bloom filter index: no need to walk back in time.
+        windows = [query.since] if query.conversation_id is not None else _windows(anchor, query.since)
+        for lower in windows:
+            last = lower is None or lower == query.since
+            wanted = limit * CANDIDATE_SLACK
+            while True:
+                candidates = self._trace_candidates(project_id, query, lower, wanted)
+                if len(candidates) < limit and not last:
+                    break  # too few even if every one began inside: widen before summarising
+                found = [
+                    row
+                    for row in self._trace_summaries(project_id, [c["trace_id"] for c in candidates])
+                    if self._in_page(row, query, lower)
+                ]
+                if len(found) >= limit or len(candidates) < wanted:
+                    break
+                wanted *= WINDOW_GROWTH  # traces that began earlier took the room: read more
+            if last or (len(candidates) >= limit and len(found) >= limit):
+                found.sort(key=lambda r: (r["started"], r["trace_id"]), reverse=True)
+                return found[:limit]
+        return []
+
+    @staticmethod
+    def _in_page(row: Mapping[str, Any], query: TraceFilter, lower: datetime | None) -> bool:
+        """Whether a summarised trace belongs to this window's page (its true start is known now)."""
+        started = row["started"]
+        if lower is not None and started < lower:
+            return False  # it began before the window: a wider window places it
+        if query.until is not None and started >= query.until:
+            return False
+        if query.before is not None and (started, row["trace_id"]) >= query.before:
+            return False
+        return True
+
+    def _trace_candidates(
+        self, project_id: str, query: TraceFilter, lower: datetime | None, wanted: int
+    ) -> list[dict[str, Any]]:
+        """The traces with a matching span among the spans started since ``lower``, newest first by the
+        earliest of those spans (their start, for every trace that began inside the window)."""
+        params: dict[str, object] = {"p": project_id, "wanted": wanted}
+        match = self._match(query, params, span_times=False)
+        where = ["project_id = {p:String}"]
+        if query.conversation_id is not None:
+            where.append("conversation_id = {conv:String}")  # on every span of its traces: indexed
+        if lower is not None:
+            where.append("start_at >= fromUnixTimestamp64Micro({lower:Int64}, 'UTC')")
+            params["lower"] = micros(lower)
+        having = [f"countIf({match}) > 0"]
+        if query.until is not None:
+            having.append("started < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
+            params["until"] = micros(query.until)
         if query.before is not None:
-            having = (
-                "HAVING (started, trace_id) < "
-                "(fromUnixTimestamp64Micro({bstart:Int64}, 'UTC'), {btrace:String})"
+            having.append(
+                "(started, trace_id) < (fromUnixTimestamp64Micro({bstart:Int64}, 'UTC'), {btrace:String})"
             )
             params["bstart"], params["btrace"] = micros(query.before[0]), query.before[1]
-        params["limit"] = max(1, min(query.limit, 1000))
+        sql = (
+            f"SELECT trace_id, min(start_at) AS started FROM {self._table(SPANS)} "
+            f"WHERE {' AND '.join(where)} GROUP BY trace_id HAVING {' AND '.join(having)} "
+            "ORDER BY started DESC, trace_id DESC LIMIT {wanted:UInt32}"
+        )
+        return self._rows(sql, params, "search traces")
+
+    def _trace_summaries(self, project_id: str, trace_ids: list[str]) -> list[dict[str, Any]]:
+        """Each trace summarised over all its spans."""
+        if not trace_ids:
+            return []
+        # No FINAL: a span is rewritten when its call is linked, so versions are counted by span id
+        # instead, which lets the engine read only the granules the trace ids' bloom filter points to.
         sql = (
             "SELECT trace_id, min(start_at) AS started, max(coalesce(end_at, start_at)) AS ended, "
-            "count() AS span_count, countIf(status_code = 'error') AS error_count, "
+            "uniqExact(span_id) AS span_count, uniqExactIf(span_id, status_code = 'error') AS error_count, "
             "argMinIf(name, start_at, parent_span_id IS NULL) AS root_name, "
             "anyIf(JSONExtractString(resource_attributes, 'service.name'), "
             "JSONExtractString(resource_attributes, 'service.name') != '') AS service, "
             f"arraySort(arrayDistinct(arrayFlatten(groupArray({_model_expr('attributes')})))) AS models, "
             "anyIf(conversation_id, conversation_id IS NOT NULL) AS conversation_id, "
             "anyIf(call_id, call_id IS NOT NULL) AS call_id "
-            f"FROM {spans} FINAL WHERE project_id = {{p:String}} AND trace_id IN ({matching}) "
-            f"GROUP BY trace_id {having} ORDER BY started DESC, trace_id DESC LIMIT {{limit:UInt32}}"
+            f"FROM {self._table(SPANS)} PREWHERE project_id = {{p:String}} "
+            "AND trace_id IN {traces:Array(String)} GROUP BY trace_id"
         )
-        return self._rows(sql, params, "search traces")
+        return _utc_times(self._rows(sql, {"p": project_id, "traces": trace_ids}, "summarise traces"))
 
     def search_sessions(self, project_id: str, query: TraceFilter) -> list[dict[str, Any]]:
-        """One summary per conversation key with a matching trace, newest activity first."""
-        params: dict[str, object] = {}
-        spans = self._table(SPANS)
-        matching = (
-            f"SELECT DISTINCT trace_id FROM {spans} WHERE {self._trace_where(project_id, query, params)}"
+        """One summary per conversation key with a matching trace, latest activity first.
+
+        A conversation's latest activity is inside any window that reaches it, so a window's candidates
+        are already in their final order; they are only counted over all their spans.
+        """
+        limit = max(1, min(query.limit, 1000))
+        anchor = self._anchor(project_id, query.until)
+        if anchor is None:
+            return []
+        for lower in _windows(anchor, query.since):
+            keys = self._session_candidates(project_id, query, lower, limit)
+            if len(keys) >= limit or lower is None or lower == query.since:
+                rows = self._session_summaries(project_id, keys)
+                order = {key: i for i, key in enumerate(keys)}
+                return sorted(rows, key=lambda r: order[r["conversation_id"]])
+        return []
+
+    def _session_candidates(
+        self, project_id: str, query: TraceFilter, lower: datetime | None, limit: int
+    ) -> list[str]:
+        params: dict[str, object] = {"p": project_id, "limit": limit}
+        match = self._match(query, params, span_times=True)
+        where = ["project_id = {p:String}", "conversation_id IS NOT NULL"]
+        if lower is not None:
+            where.append("start_at >= fromUnixTimestamp64Micro({lower:Int64}, 'UTC')")
+            params["lower"] = micros(lower)
+        sql = (
+            f"SELECT conversation_id, max(coalesce(end_at, start_at)) AS ended FROM {self._table(SPANS)} "
+            f"WHERE {' AND '.join(where)} GROUP BY conversation_id HAVING countIf({match}) > 0 "
+            "ORDER BY ended DESC, conversation_id LIMIT {limit:UInt32}"
         )
-        params["limit"] = max(1, min(query.limit, 1000))
+        return [str(row["conversation_id"]) for row in self._rows(sql, params, "search sessions")]
+
+    def _session_summaries(self, project_id: str, keys: list[str]) -> list[dict[str, Any]]:
+        if not keys:
+            return []
         sql = (
             "SELECT conversation_id, min(start_at) AS started, max(coalesce(end_at, start_at)) AS ended, "
-            "uniqExact(trace_id) AS trace_count, count() AS span_count, "
-            "countIf(status_code = 'error') AS error_count, anyIf(call_id, call_id IS NOT NULL) AS call_id "
-            f"FROM {spans} FINAL WHERE project_id = {{p:String}} AND trace_id IN ({matching}) "
-            "AND conversation_id IS NOT NULL "
-            "GROUP BY conversation_id ORDER BY ended DESC, conversation_id LIMIT {limit:UInt32}"
+            "uniqExact(trace_id) AS trace_count, uniqExact(trace_id, span_id) AS span_count, "
+            "uniqExactIf(trace_id, span_id, status_code = 'error') AS error_count, "
+            "anyIf(call_id, call_id IS NOT NULL) AS call_id "
+            f"FROM {self._table(SPANS)} PREWHERE project_id = {{p:String}} "
+            "AND conversation_id IN {keys:Array(String)} GROUP BY conversation_id"
         )
-        return self._rows(sql, params, "search sessions")
+        return _utc_times(self._rows(sql, {"p": project_id, "keys": keys}, "summarise sessions"))

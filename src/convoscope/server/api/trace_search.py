@@ -153,7 +153,7 @@ async def list_traces(
     cursor: Annotated[str | None, Query(max_length=64, pattern=_CURSOR.pattern)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TraceList:
-    """Newest first. Every filter narrows: ``since``/``until`` (span start, RFC 3339), ``service``
+    """Newest first. Every filter narrows: ``since``/``until`` (the trace's start, RFC 3339), ``service``
     (``service.name``), ``model`` (any convention's model attribute), ``status=error`` (a span failed),
     ``attribute=KEY=VALUE``, ``text`` (in a span's name or attributes, any case), ``conversation``."""
     query = trace_filter(since, until, service, model, status, attribute, text, conversation, cursor, limit)
@@ -195,7 +195,8 @@ async def list_sessions(
     text: Text = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> SessionList:
-    """The conversation keys with a trace matching the filters (as for ``/traces``), latest activity first."""
+    """The conversation keys with a trace matching the filters (as for ``/traces``, but ``since``/``until``
+    bound the spans' start: activity in the range), latest activity first."""
     query = trace_filter(since, until, service, model, status, attribute, text, limit=limit)
     rows = await run_in_threadpool(_store(request).search_sessions, project.id, query)
     return SessionList(items=[session_summary(row) for row in rows])
