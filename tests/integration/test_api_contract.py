@@ -16,7 +16,7 @@ answer that one status to a schema-valid request, and every other check still ap
   as the ``channel_map`` names;
 * ``POST /api/v1/ingest/{source}`` (400, 422): the event must be one the vendor sends (each vendor's
   payload is its own, and the body is passed through as the vendor wrote it);
-* ``POST /v1/traces`` (400): a protobuf body must decode as an OTLP export;
+* ``POST /v1/traces`` and ``POST /v1/logs`` (400): a protobuf body must decode as an OTLP export;
 * ``POST /api/v1/jobs/evals.run`` and ``PUT /api/v1/agents/{agent_id}/profile`` (400): a metric name
   must be registered or one of the project's custom metrics (``GET /api/v1/metrics`` lists them);
 * ``POST /api/v1/jobs/audio.analyze`` (400): analysis parameter overrides are checked against the
@@ -50,6 +50,7 @@ _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
     ("POST", "/api/v1/calls", ["422"]),
     ("POST", "/api/v1/ingest/{source}", ["400", "422"]),
     ("POST", "/v1/traces", ["400"]),
+    ("POST", "/v1/logs", ["400"]),
     ("POST", "/api/v1/jobs/evals.run", ["400"]),
     ("PUT", "/api/v1/agents/{agent_id}/profile", ["400"]),
     ("POST", "/api/v1/jobs/audio.analyze", ["400"]),

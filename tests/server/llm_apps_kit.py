@@ -11,8 +11,9 @@ the same SDK, and each keeps process-wide state (a tracer provider, wrapped meth
 the environment when it instruments), so one process per library is what keeps them apart, as it keeps
 apart the deployed app and the server it exports to. It instruments the SDK the way each library's
 documentation says, names the conversation the way that library does, and exports with the real OTLP
-HTTP exporter. Log records (where some instrumentations put message content) are kept in memory and
-written to ``AppRun.logs_path`` as JSON for the test to read.
+HTTP exporter. Log records (where some instrumentations put message content) go out through the real
+OTLP HTTP log exporter when ``AppRun.logs_endpoint`` is set, and are also kept in memory and written to
+``AppRun.logs_path`` as JSON for the test to read.
 """
 
 from __future__ import annotations
@@ -262,6 +263,8 @@ class AppRun:
     parent: str = "conversation"
     """Spans around the requests: ``conversation`` (one for the whole chat), ``turn`` (one per user
     line), or ``none`` (each request is a trace of its own)."""
+    logs_endpoint: str = ""
+    """Where the OTLP HTTP log exporter sends the log records too (none when empty)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -310,9 +313,14 @@ def main(run: AppRun) -> None:
     """The chat, as an app on the SDK would hold it: the history resent with every request, a tool
     call answered with the tool's result and a request more."""
     from openai import OpenAI
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk._logs.export import (
+        BatchLogRecordProcessor,
+        InMemoryLogRecordExporter,
+        SimpleLogRecordProcessor,
+    )
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -327,6 +335,14 @@ def main(run: AppRun) -> None:
     logs = LoggerProvider(resource=resource)
     kept = InMemoryLogRecordExporter()
     logs.add_log_record_processor(SimpleLogRecordProcessor(kept))
+    if run.logs_endpoint:
+        logs.add_log_record_processor(
+            BatchLogRecordProcessor(
+                OTLPLogExporter(
+                    endpoint=run.logs_endpoint, headers={"Authorization": f"Bearer {run.api_key}"}
+                )
+            )
+        )
     _instrument(run, provider, logs)
     tracer = provider.get_tracer("clinic-chat")
     client = OpenAI(base_url=run.model_url, api_key="sk-test", max_retries=0)
@@ -388,7 +404,8 @@ def main(run: AppRun) -> None:
                     messages.append(ask(messages)[0])
     assert provider.force_flush(10_000), "the spans were not exported"
     provider.shutdown()
-    logs.force_flush()
+    assert logs.force_flush(10_000), "the log records were not exported"
+    logs.shutdown()
     with open(run.logs_path, "w") as out:
         json.dump([_log(record) for record in kept.get_finished_logs()], out)
 

@@ -157,15 +157,16 @@ def test_openapi_declares_every_error_status_with_the_error_body(client: TestCli
     ingest = paths["/api/v1/calls"]["post"]
     assert {"400", "401", "413", "422", "503"} <= set(ingest["responses"])
     assert set(ingest["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
-    assert set(paths["/v1/traces"]["post"]["requestBody"]["content"]) == {
-        "application/x-protobuf",
-        "application/json",
-    }
+    for receiver in ("/v1/traces", "/v1/logs"):
+        assert set(paths[receiver]["post"]["requestBody"]["content"]) == {
+            "application/x-protobuf",
+            "application/json",
+        }
     assert "405" in paths["/api/v1/ingest/{source}"]["post"]["responses"]
     for path, item in paths.items():
         for method, operation in item.items():
             for status, response in operation["responses"].items():
-                if int(status) >= 400 and path not in ("/v1/traces", "/healthz"):
+                if int(status) >= 400 and path not in ("/v1/traces", "/v1/logs", "/healthz"):
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
 

@@ -5,9 +5,10 @@ tool round trip, four requests each resending the history) with one library's in
 OpenInference (``openinference-instrumentation-openai``), OpenLLMetry (Traceloop's
 ``opentelemetry-instrumentation-openai``) or OpenTelemetry's own
 (``opentelemetry-instrumentation-openai-v2``).
-Its spans go out through the real OTLP HTTP exporter; the call is read back through the API. Nothing here
-writes an LLM span: when a release changes what its spans say, these tests fail, where the tests in
-``tests/ingest/test_otlp_conventions.py`` (hand-written spans) would not notice.
+Its spans, and its log records where the library puts the messages there, go out through the real OTLP
+HTTP exporters; the call is read back through the API. Nothing here writes an LLM span: when a release
+changes what its spans say, these tests fail, where the tests in ``tests/ingest/test_otlp_conventions.py``
+(hand-written spans) would not notice.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ GENAI_EVENTS = Setup(
     parent="conversation",
     env={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "event_only"},
 )
-"""The same, but the messages go to log events only (the spans carry none)."""
+"""The same, but the messages go to log records only (the spans carry none), sent to ``/v1/logs``."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def chat(live: LiveServer, model: tuple[str, ToolChatModel], setup: Setup, tmp_p
         api_key=KEY,
         session_id=f"chat-{uuid.uuid4().hex[:12]}",
         logs_path=str(tmp_path / "logs.json"),
+        logs_endpoint=f"{live.url}/v1/logs",
         stream=setup.stream,
         small_talk=setup.small_talk,
         parent=setup.parent,
@@ -247,24 +249,26 @@ def test_a_long_chat_whose_oldest_messages_the_tracer_dropped_is_still_read_once
     assert_conversation(exported, LONG_CHAT)
 
 
-LOGS_ONLY = (
-    "opentelemetry-instrumentation-openai-v2 with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT="
-    "event_only puts the messages in gen_ai.client.inference.operation.details log events, and the "
-    "server does not receive OTLP logs (/v1/logs) yet"
+@pytest.mark.parametrize(
+    "setup",
+    [
+        pytest.param(GENAI_EVENTS, id="genai-event-only"),
+        pytest.param(Setup(**{**GENAI_EVENTS.__dict__, "stream": True}), id="genai-event-only-streamed"),
+    ],
 )
-
-
-def test_genai_messages_sent_as_log_events_leave_a_call_without_turns(
-    live: LiveServer, model: tuple[str, ToolChatModel], tmp_path: Path
+def test_genai_messages_sent_as_log_events_make_the_turns(
+    live: LiveServer, model: tuple[str, ToolChatModel], setup: Setup, tmp_path: Path
 ) -> None:
     """With content captured as events only, the spans carry the requests (model, tokens, finish
-    reasons) and the messages go out as one log event per request, tied to its span by trace and span
-    id: the call is still one chat call with its tokens, and the messages are all in the events."""
-    exported = chat(live, model, GENAI_EVENTS, tmp_path)
-    assert_structure(exported, GENAI_EVENTS)
+    reasons) and the messages go out as one log record per request, tied to its span by trace and span
+    id, through the OTLP HTTP log exporter to ``/v1/logs``: the records are joined to their spans when the
+    call is assembled, and the call is the same chat line by line as when the spans carry the messages."""
+    exported = chat(live, model, setup, tmp_path)
+    assert_structure(exported, setup)
     llm_spans = sorted(
         (s for s in _walk(exported.spans["roots"]) if s["name"] == f"chat {MODEL}"), key=lambda s: s["start"]
     )
+    # The stored spans stay as the app sent them: the messages are read from the records, not copied.
     assert all("gen_ai.input.messages" not in s["attributes"] for s in llm_spans)
     events = exported.logs
     assert [e["event_name"] for e in events] == ["gen_ai.client.inference.operation.details"] * len(llm_spans)
@@ -281,12 +285,5 @@ def test_genai_messages_sent_as_log_events_leave_a_call_without_turns(
     assert last["gen_ai.input.messages"][-1]["parts"] == [{"content": SCRIPT[-1].user, "type": "text"}]
     assert last["gen_ai.output.messages"][0]["parts"] == [{"content": SCRIPT[-1].agent, "type": "text"}]
     assert last["gen_ai.usage.input_tokens"] == SCRIPT[-1].usage[0]
-
-
-@pytest.mark.xfail(strict=True, reason=LOGS_ONLY)
-def test_genai_messages_sent_as_log_events_make_the_turns(
-    live: LiveServer, model: tuple[str, ToolChatModel], tmp_path: Path
-) -> None:
-    exported = chat(live, model, GENAI_EVENTS, tmp_path)
-    assert_structure(exported, GENAI_EVENTS)
-    assert_conversation(exported, GENAI_EVENTS)
+    assert_conversation(exported, setup)
+    assert live.services.otlp_logs.stored_records == len(llm_spans)

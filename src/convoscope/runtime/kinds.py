@@ -14,6 +14,7 @@ __all__ = [
     "EVALS_RUN",
     "OTLP_ASSEMBLE",
     "OTLP_KIND",
+    "OTLP_LOGS_KIND",
     "RECORDING_FETCH",
     "RECORDING_STORE",
 ]
@@ -33,6 +34,9 @@ EVALS_RUN = "evals.run"
 
 OTLP_KIND = "otlp"
 """Outbox kind of a raw OTLP trace export."""
+
+OTLP_LOGS_KIND = "otlp_logs"
+"""Outbox kind of a raw OTLP log export (records joined to their spans when a call is assembled)."""
 
 OTLP_ASSEMBLE = "otlp.assemble"
 """Assemble one conversation (job key = the conversation key) into a call."""

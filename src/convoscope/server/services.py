@@ -19,12 +19,13 @@ from ..ingest.canonical import CallLimits
 from ..model import Call
 from ..runtime.context import Planner
 from ..runtime.jobs import JobRunner
-from ..runtime.kinds import OTLP_KIND
+from ..runtime.kinds import OTLP_KIND, OTLP_LOGS_KIND
 from ..runtime.stores import Stores, open_stores
 from ..store.base import CallStore
 from ..store.blobs import FileBlobStore
 from ..store.metadata import JobSpec, MetadataStore, ProjectInfo
 from ..traces.otlp import OtlpIngest
+from ..traces.otlp_logs import OtlpLogIngest
 from . import vendor_ingest
 from .pipeline import job_handlers, plan_follow_ups, planners
 from .scheduler import Scheduler
@@ -48,6 +49,7 @@ class Services:
     default_project: ProjectInfo
     jobs: JobRunner = field(init=False)
     otlp: OtlpIngest = field(init=False)
+    otlp_logs: OtlpLogIngest = field(init=False)
     simulations: SimulationRunner = field(init=False)
     alerts: AlertEngine = field(init=False)
     schedules: Scheduler = field(init=False)
@@ -55,6 +57,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.otlp = OtlpIngest(self)
+        self.otlp_logs = OtlpLogIngest(self, self.otlp)
         self.alerts = AlertEngine(self, ui_base_url=self.settings.public_url)
         self.jobs = JobRunner(
             self.meta,
@@ -63,6 +66,7 @@ class Services:
             ingest_busy_at=self.worker.busy_at,
         )
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
+        self.worker.register_kind(OTLP_LOGS_KIND, self.otlp_logs.store_items)
         self.simulations = SimulationRunner(self)
         self.schedules = Scheduler(self)
 

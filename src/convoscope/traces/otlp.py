@@ -9,7 +9,9 @@
    re-assemble the call.
 3. ``AssembleJob``, a batch handler, collects each conversation's spans from every trace they sit in (a
    span whose ancestors arrived later is keyed now) for many conversations with one read, maps them with
-   the framework's mapper, stores the calls with one ``store_calls`` and links the spans to them.
+   the framework's mapper, stores the calls with one ``store_calls`` and links the spans to them. The
+   GenAI log records of those traces (``traces.otlp_logs``) are read with one more query and folded into
+   their spans for the mapping only (``ingest.otlp.log_fold``).
    A re-assembly keeps the call's first start time, so its id never changes. The outcome is also recorded
    under the produced call, whose detail lists its jobs by call id.
 """
@@ -26,10 +28,12 @@ from datetime import UTC, datetime, timedelta
 from ..config import Settings
 from ..errors import ConvoscopeError, InputError, StoreError
 from ..ingest.otlp import (
+    FOLDED_EVENTS,
     TRACE_PREFIX,
     PriceTable,
     SpanLimits,
     decode_export,
+    fold_logs,
     mapper_for,
     replaced_span,
     resolve_keys,
@@ -40,6 +44,7 @@ from ..model import Call, Span
 from ..runtime.context import JobContext
 from ..runtime.jobs import Batched, JobRetry, job_error, per_project
 from ..runtime.kinds import OTLP_ASSEMBLE, OTLP_KIND
+from ..store.log_queries import LogQueriesMixin, StoredLog
 from ..store.metadata import Job, JobSpec, OutboxItem
 
 __all__ = [
@@ -185,6 +190,15 @@ class OtlpIngest:
                 # names no conversation at all (a GenAI trace-only call, due when its root arrives).
                 key = trace_key(span.trace_id)
                 touched[key] = touched.get(key, False) or span.parent_span_id is None
+        return self._due(project_id, touched)
+
+    def touch(self, project_id: str, keys: Iterable[str]) -> None:
+        """Queue the assembly of conversations whose log records just arrived, as their spans would."""
+        self._context.enqueue_jobs(project_id, self._due(project_id, dict.fromkeys(keys, False)))
+
+    def _due(self, project_id: str, touched: dict[str, bool]) -> list[JobSpec]:
+        """Mark conversations active now (``touched``: key → whether its root came) and return the
+        assembly jobs to queue for them."""
         settings = self._context.settings
         now = datetime.now(UTC)
         jobs: list[JobSpec] = []
@@ -278,12 +292,13 @@ class AssembleJob:
         traces = {key.removeprefix(TRACE_PREFIX) for key in traced}
         conversations = self._conversations(project_id, keys, traces)
         starts = self._first_starts(project_id, conversations.values())
+        logs = self._logs(project_id, conversations.values())
         errors: dict[int, ConvoscopeError] = {}
         outcomes: dict[str, str | None] = {}
         assembled: list[tuple[str, Call, list[Span]]] = []
         for key, spans in sorted(conversations.items()):
             try:
-                call, members = self._call(project_id, key, spans, starts)
+                call, members = self._call(project_id, key, spans, starts, logs)
             except Exception as exc:  # one conversation that cannot be mapped must not fail the others
                 failed = _jobs_of(key, spans, ready)
                 error = job_error(exc, failed)
@@ -340,16 +355,39 @@ class AssembleJob:
         stored = self._context.store.get_calls(project_id, call_ids) if call_ids else {}
         return {call_id: found.call.started_at for call_id, found in stored.items()}
 
+    def _logs(self, project_id: str, conversations: Iterable[list[Span]]) -> dict[str, list[StoredLog]]:
+        """The GenAI log records of every trace these conversations touch (one read), by trace."""
+        store = self._context.store
+        if not isinstance(store, LogQueriesMixin):
+            return {}
+        traces = {span.trace_id for spans in conversations for span in spans}
+        by_trace: dict[str, list[StoredLog]] = {}
+        for record in store.span_logs_of_traces(project_id, traces, event_names=FOLDED_EVENTS):
+            by_trace.setdefault(record.trace_id, []).append(record)
+        return by_trace
+
     def _call(
-        self, project_id: str, key: str, spans: list[Span], starts: dict[str, datetime]
+        self,
+        project_id: str,
+        key: str,
+        spans: list[Span],
+        starts: dict[str, datetime],
+        logs: dict[str, list[StoredLog]],
     ) -> tuple[Call | None, list[Span]]:
-        """The call of one conversation (None when its spans make none) and the spans it was made of."""
+        """The call of one conversation (None when its spans make none) and the spans it was made of.
+
+        The spans are mapped with their log records folded in (``ingest.otlp.log_fold``); the spans
+        linked to the call are the stored ones, so the records are never written onto them."""
         members = sorted(spans, key=lambda s: s.start)
         limit = self._context.settings.max_spans_per_call
         left_out = max(0, len(members) - limit) + self._otlp.dropped(project_id, key)
         members = members[:limit]
         started = next((starts[c] for c in sorted(_call_ids(members)) if c in starts), None)
-        call = mapper_for(key).assemble(key, members, started_at=started, prices=self._prices)
+        records = [
+            record for trace_id in sorted({s.trace_id for s in members}) for record in logs.get(trace_id, ())
+        ]
+        mapped = fold_logs(members, records) if records else members
+        call = mapper_for(key).assemble(key, mapped, started_at=started, prices=self._prices)
         if call is not None and left_out:
             call = call.model_copy(update={"metadata": {**call.metadata, "spans_left_out": left_out}})
         return call, members
