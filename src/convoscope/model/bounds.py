@@ -54,20 +54,28 @@ MAX_URL_TEXT = 16_384
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests more than ``limit`` containers deep (iterative: no recursion limit)."""
+    """Whether ``value`` nests more than ``limit`` containers deep (iterative: no recursion limit).
+
+    Runs on every span's attributes at the receiver, so scalars are skipped without the (slow) abstract
+    ``Mapping`` check: only containers are ever pushed.
+    """
+    if not isinstance(value, dict | list | tuple | Mapping):
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        children = item.values() if isinstance(item, dict | Mapping) else item
+        stack.extend(
+            (child, depth + 1)
+            for child in children
+            if type(child) not in _SCALARS and isinstance(child, dict | list | tuple | Mapping)
+        )
     return False
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def check_json_depth(value: Any) -> Any:

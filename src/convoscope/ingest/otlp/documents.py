@@ -32,9 +32,11 @@ import orjson
 from pydantic import JsonValue
 
 from ...model import Document, DocumentStage, Role, Span, Turn
+from ...model.bounds import MAX_JSON_DEPTH, MAX_SHORT_TEXT, json_depth_exceeds
 from ...model.document import MAX_DOCUMENTS
 from .common import offset_s
 from .limits import SpanLimits
+from .trusted import trusted_document
 
 __all__ = ["DOCUMENT_PREFIXES", "ExtractedDocuments", "extract_documents", "place_documents"]
 
@@ -65,12 +67,6 @@ class ExtractedDocuments:
     documents: list[Document]
 
 
-def _field(fields: Mapping[str, JsonValue], name: str) -> JsonValue:
-    """``document.<name>`` (OpenInference) or ``<name>`` (GenAI, OpenLLMetry)."""
-    value = fields.get(f"document.{name}")
-    return fields.get(name) if value is None else value
-
-
 def _number(value: JsonValue) -> float | None:
     if isinstance(value, bool):
         return None
@@ -87,13 +83,16 @@ def _number(value: JsonValue) -> float | None:
 
 
 def _metadata(value: JsonValue) -> JsonValue:
-    """Metadata as exported: JSON text is parsed (OpenInference writes it so), anything else kept."""
+    """Metadata as exported: JSON text is parsed (OpenInference writes it so), anything else kept; a
+    value nested past what the store holds is kept as its JSON text."""
     if isinstance(value, str):
         try:
             parsed: JsonValue = orjson.loads(value)
         except orjson.JSONDecodeError:
             return value
-        return parsed
+        return value if json_depth_exceeds(parsed, MAX_JSON_DEPTH) else parsed
+    if json_depth_exceeds(value, MAX_JSON_DEPTH):
+        return orjson.dumps(value).decode()
     return value
 
 
@@ -108,10 +107,12 @@ class _Builder:
         self.left_out = 0
 
     def add(self, fields: Mapping[str, JsonValue], stage: DocumentStage, where: str) -> None:
+        """One document from its fields (``document.`` prefixes already taken off); ``where`` names it
+        in a warning."""
         if len(self.documents) >= self._limits.max_documents:
             self.left_out += 1
             return
-        content = _field(fields, "content")
+        content = fields.get("content")
         if content is None:
             content = fields.get("document")
         text = (
@@ -125,18 +126,24 @@ class _Builder:
                 f"span {self._span_id}: {where} content cut to {self._limits.max_document_chars} "
                 f"of {cut} chars"
             )
-        identifier = _field(fields, "id")
-        metadata = _field(fields, "metadata")
+        identifier = fields.get("id")
+        metadata = fields.get("metadata")
+        if metadata is not None:
+            metadata = _metadata(metadata)
+        # Every field is checked here (text cut to its bounds, numbers finite, metadata within the JSON
+        # depth), so the model is built without a second validation pass.
         self.documents.append(
-            Document(
-                id=None if identifier is None else str(identifier)[:1024],
-                content=text,
-                score=_number(_field(fields, "score")),
-                distance=_number(fields.get("distance")),
-                metadata=None if metadata is None else _metadata(metadata),
-                stage=stage,
-                span_id=self._span_id,
-                content_chars=cut,
+            trusted_document(
+                {
+                    "id": None if identifier is None else str(identifier)[:MAX_SHORT_TEXT],
+                    "content": text,
+                    "score": _number(fields.get("score")),
+                    "distance": _number(fields.get("distance")),
+                    "metadata": metadata,
+                    "stage": stage,
+                    "span_id": self._span_id,
+                    "content_chars": cut,
+                }
             )
         )
 
@@ -185,7 +192,7 @@ def extract_documents(
     for key, value in attributes.items():
         match = _FLAT.match(key)
         if match is not None:
-            flat.setdefault((match[1], int(match[2])), {})[match[3]] = value
+            flat.setdefault((match[1], int(match[2])), {})[match[3].removeprefix("document.")] = value
             continue
         stage = _LISTS.get(key)
         listed = None if stage is None else _listed(value)
@@ -194,8 +201,9 @@ def extract_documents(
             continue
         for i, item in enumerate(listed):
             if isinstance(item, dict):
-                builder.add(item, stage, f"{key}[{i}]")
-    for (name, position), fields in sorted(flat.items(), key=lambda item: (item[0][0], item[0][1])):
+                fields = {k.removeprefix("document."): v for k, v in item.items()}
+                builder.add(fields, stage, f"{key}[{i}]")
+    for (name, position), fields in sorted(flat.items()):
         builder.add(fields, _LISTS[name], f"{name}.{position}")
     results = [event for event in events if event[0] == _RESULT_EVENT]
     for i, (_, _, fields) in enumerate(results):

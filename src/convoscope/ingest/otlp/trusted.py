@@ -10,23 +10,39 @@ datetimes, JSON attribute values); a test checks that such a span equals the val
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from ...model import Span
+from pydantic import BaseModel
 
-__all__ = ["replaced_span", "trusted_span"]
+from ...model import Document, Span
 
-_FIELDS = frozenset(Span.model_fields)
+__all__ = ["replaced_span", "trusted_document", "trusted_span"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _trusted(cls: type[_Model], fields: dict[str, Any], names: frozenset[str]) -> _Model:
+    instance = cls.__new__(cls)
+    object.__setattr__(instance, "__dict__", fields)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(names))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
+_SPAN_FIELDS = frozenset(Span.model_fields)
+_DOCUMENT_FIELDS = frozenset(Document.model_fields)
 
 
 def trusted_span(fields: dict[str, Any]) -> Span:
     """A ``Span`` holding ``fields`` (every field, already valid) as they are; ``fields`` is taken over."""
-    span = Span.__new__(Span)
-    object.__setattr__(span, "__dict__", fields)
-    object.__setattr__(span, "__pydantic_fields_set__", set(_FIELDS))
-    object.__setattr__(span, "__pydantic_extra__", None)
-    object.__setattr__(span, "__pydantic_private__", None)
-    return span
+    return _trusted(Span, fields, _SPAN_FIELDS)
+
+
+def trusted_document(fields: dict[str, Any]) -> Document:
+    """A ``Document`` holding ``fields`` (every field, already valid); a retriever span carries tens of
+    them, and validating each was most of such a span's decoding."""
+    return _trusted(Document, fields, _DOCUMENT_FIELDS)
 
 
 def replaced_span(span: Span, **changes: Any) -> Span:
