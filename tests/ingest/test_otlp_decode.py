@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from datetime import UTC, datetime, timedelta
 
@@ -164,6 +165,49 @@ def test_caps_cut_long_values_and_keep_identity_keys() -> None:
     assert len(capped) == 21  # 20 kept + the marker
     truncated = capped[TRUNCATED_KEY]
     assert isinstance(truncated, list) and len(truncated) >= 13
+
+
+def test_too_many_attributes_drop_the_oldest_history_first() -> None:
+    """An LLM span resending a long history: what goes is its oldest messages, never the answer, the
+    tokens or the model (nor the conversation key), in both flattened conventions."""
+    limits = SpanLimits(max_attributes=24)
+    for prefix in ("llm.input_messages", "gen_ai.prompt"):
+        attributes: dict[str, object] = {"session.id": "s-1"}
+        for n in range(12):
+            attributes[f"{prefix}.{n}.message.role"] = "user" if n % 2 == 0 else "assistant"
+            attributes[f"{prefix}.{n}.message.content"] = f"line {n}"
+        attributes.update(
+            {
+                "llm.output_messages.0.message.content": "the answer",
+                "llm.token_count.prompt": 120,
+                "llm.model_name": "gpt-4o-mini",
+            }
+        )
+        capped = cap_attributes(attributes, limits)  # type: ignore[arg-type]
+        assert capped["llm.output_messages.0.message.content"] == "the answer"
+        assert capped["llm.token_count.prompt"] == 120 and capped["session.id"] == "s-1"
+        kept = sorted({int(k.split(".")[2]) for k in capped if k.startswith(prefix)})
+        # 24 kept: the key, three others, and the newest ten messages whole (two attributes each).
+        assert kept == list(range(2, 12)), prefix
+        assert len(capped[TRUNCATED_KEY]) == 4  # type: ignore[arg-type]
+
+
+def test_message_json_is_bounded_by_the_span_total_and_shrunk_last() -> None:
+    """A request's messages JSON longer than one attribute's bound stays whole (readable); when the span
+    is over its total, the other large values are shrunk before it."""
+    limits = SpanLimits(max_attribute_chars=100, max_span_chars=3000, shrunk_attribute_chars=50)
+    messages = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "x" * 1500}]}])
+    capped = cap_attributes({"gen_ai.input.messages": messages, "other": "o" * 90}, limits)
+    assert capped == {"gen_ai.input.messages": messages, "other": "o" * 90}
+    # Over the total: the larger input.value is shrunk, the messages are not.
+    roomy = SpanLimits(max_attribute_chars=2000, max_span_chars=3000, shrunk_attribute_chars=50)
+    capped = cap_attributes({"gen_ai.input.messages": messages, "input.value": "v" * 1600}, roomy)
+    assert capped["gen_ai.input.messages"] == messages
+    assert isinstance(capped["input.value"], str) and capped["input.value"].startswith("v" * 50)
+    assert len(capped["input.value"]) < 100 and capped[TRUNCATED_KEY] == ["input.value"]
+    too_long = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "x" * 4000}]}])
+    capped = cap_attributes({"gen_ai.output.messages": too_long}, limits)
+    assert capped[TRUNCATED_KEY] == ["gen_ai.output.messages"]
 
 
 def test_span_total_cap_cuts_the_largest_values_first() -> None:

@@ -8,12 +8,13 @@ truncated or dropped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
 from pydantic import JsonValue
 
-__all__ = ["IDENTITY_KEYS", "TRUNCATED_KEY", "SpanLimits", "cap_attributes"]
+__all__ = ["IDENTITY_KEYS", "MESSAGE_KEYS", "TRUNCATED_KEY", "SpanLimits", "cap_attributes"]
 
 IDENTITY_KEYS = frozenset(
     {
@@ -30,6 +31,11 @@ IDENTITY_KEYS = frozenset(
     }
 )
 """Attributes that say which conversation, turn or tool call a span belongs to: kept whole, always."""
+
+MESSAGE_KEYS = frozenset({"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"})
+"""A request's messages as one JSON value: cut anywhere, the whole history stops being readable, so they
+are bounded by the span's total (``max_span_chars``), not by ``max_attribute_chars``, and are the last
+values shrunk when a span is over its total."""
 
 TRUNCATED_KEY = "convoscope.truncated"
 """Lists the attributes of a span that were cut or dropped, so a reader knows the value is partial."""
@@ -51,6 +57,21 @@ class SpanLimits:
     attribute bounds above never cut them."""
     max_documents: int = 256
     """Retrieved documents kept per span (the first ones, in the retriever's order)."""
+
+
+_HISTORY = re.compile(r"^(?:llm\.input_messages|gen_ai\.prompt)\.(\d+)\.")
+"""A request's resent history, one flattened message per number: the oldest messages go first when a
+span has too many attributes (as the OpenTelemetry SDK drops its oldest attributes), since the history
+diff reads a request whose history starts part way, and the answer, tokens and model must stay."""
+
+
+def _keep_order(key: str) -> tuple[int, int]:
+    """Which attributes a span keeps when it has too many: identity keys, then everything that is not
+    history, then history from the newest message back."""
+    if key in IDENTITY_KEYS:
+        return (0, 0)
+    history = _HISTORY.match(key)
+    return (1, 0) if history is None else (2, -int(history[1]))
 
 
 def _size(value: JsonValue) -> int:
@@ -90,21 +111,21 @@ def cap_attributes(attributes: dict[str, JsonValue], limits: SpanLimits) -> dict
         return attributes
     touched: list[str] = []
     if len(attributes) > limits.max_attributes:
-        # Identity keys first, so a long attribute list can never push them out.
-        ordered = sorted(attributes, key=lambda k: k not in IDENTITY_KEYS)
+        ordered = sorted(attributes, key=_keep_order)
         kept = ordered[: limits.max_attributes]
         touched.extend(ordered[limits.max_attributes :])
         attributes = {k: attributes[k] for k in kept}
     sizes = {k: _size(v) for k, v in attributes.items()}
     out = dict(attributes)
     for key, size in sizes.items():
-        if size > limits.max_attribute_chars and key not in IDENTITY_KEYS:
-            out[key] = _cut(out[key], limits.max_attribute_chars)
-            sizes[key] = limits.max_attribute_chars
+        bound = limits.max_span_chars if key in MESSAGE_KEYS else limits.max_attribute_chars
+        if size > bound and key not in IDENTITY_KEYS:
+            out[key] = _cut(out[key], bound)
+            sizes[key] = bound
             touched.append(key)
     total = sum(sizes.values()) + sum(len(k) for k in sizes)
     if total > limits.max_span_chars:
-        for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        for key in sorted(sizes, key=lambda k: (k not in MESSAGE_KEYS, sizes[k]), reverse=True):
             if total <= limits.max_span_chars:
                 break
             if key in IDENTITY_KEYS or sizes[key] <= limits.shrunk_attribute_chars:
