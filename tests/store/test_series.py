@@ -298,3 +298,46 @@ def _score(
         source=MetricSource.TRANSCRIPT,
         evaluated_at=at,
     )
+
+
+def test_error_and_provider_error_series(store: ClickHouseStore) -> None:
+    """``error`` is 1 for a call that ended in error (its avg is the error rate);
+    ``provider_errors`` is how many provider requests a call lists as failed in ``metadata.errors``."""
+    from convoscope.model import EndReason
+
+    rng = random.Random(5)
+    calls = []
+    for i in range(60):
+        failures = rng.choice([0, 0, 0, 1, 2])
+        calls.append(
+            make_call(
+                f"e{i}",
+                started_at=T0 + timedelta(minutes=50 * i),
+                turns=2,
+                tools=0,
+                end_reason=EndReason.ERROR if failures else EndReason.USER_HANGUP,
+                metadata={"errors": [{"span_id": f"{n:016x}", "message": "timeout"} for n in range(failures)]}
+                if failures or i % 2
+                else {},
+            )
+        )
+    store.insert_calls("proj", calls, version=1)
+    rate = _got(store.series("proj", SeriesQuery(field="error", since=SINCE, until=UNTIL)))
+    count = _got(store.series("proj", SeriesQuery(field="provider_errors", since=SINCE, until=UNTIL)))
+    _assert_matches(
+        rate,
+        _expected(
+            _call_values(calls, lambda c: float(c.end_reason is EndReason.ERROR)),
+            Aggregate.AVG,
+            by_agent=False,
+        ),
+    )
+    _assert_matches(
+        count,
+        _expected(
+            _call_values(calls, lambda c: float(len(c.metadata.get("errors", [])))),
+            Aggregate.AVG,
+            by_agent=False,
+        ),
+    )
+    assert any(value > 0 for value, _ in rate.values())

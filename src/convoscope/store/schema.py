@@ -448,6 +448,11 @@ SERIES_FIELDS: Mapping[str, SeriesField] = {
     "cost_usd": SeriesField("cost_usd", "calls", "cost_usd"),
     "turn_count": SeriesField("turn_count", "calls", "toFloat64(turn_count)"),
     "tool_error_count": SeriesField("tool_error_count", "calls", "toFloat64(tool_error_count)"),
+    # 1 for a call that ended in error (a failed LLM request, a failed pipeline), else 0: its avg is the
+    # error rate.
+    "error": SeriesField("error", "calls", "toFloat64(end_reason = 'error')"),
+    # The provider requests that failed in a call (LLM spans with status error, ``metadata.errors``).
+    "provider_errors": SeriesField("provider_errors", "calls", "toFloat64(JSONLength(metadata, 'errors'))"),
     **{
         name: SeriesField(name, "turns", name, _AGENT_TURN, call_array=array)
         for name, array in zip(AGENT_LATENCY_FIELDS, _AGENT_ARRAYS, strict=True)

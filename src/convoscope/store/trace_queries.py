@@ -57,6 +57,10 @@ WINDOW_GROWTH = 4
 """Each next window is this many times longer."""
 WINDOW_MAX_S = 4096 * 3600.0
 """Past this (about 170 days) the next window is the whole remaining range."""
+SPAN_REACH_S = 86400.0
+"""How long after a trace's start its spans are read when paging back or searching before ``until``:
+a span more than a day after its trace began is not matched nor counted there (the newest page reads
+everything)."""
 CANDIDATE_SLACK = 2
 """Candidates read per window, as a multiple of the page: room for traces that began before it."""
 
@@ -82,6 +86,21 @@ def _utc_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if isinstance(value, datetime) and value.tzinfo is None:
                 row[key] = value.replace(tzinfo=UTC)
     return rows
+
+
+_Window = tuple[datetime | None, datetime]
+"""The spans a step reads: started at or after the lower bound (None: from the beginning), before the
+upper."""
+
+
+def _window_where(window: _Window, params: dict[str, object]) -> list[str]:
+    lower, upper = window
+    params["upper"] = micros(upper)
+    where = ["start_at < fromUnixTimestamp64Micro({upper:Int64}, 'UTC')"]
+    if lower is not None:
+        where.append("start_at >= fromUnixTimestamp64Micro({lower:Int64}, 'UTC')")
+        params["lower"] = micros(lower)
+    return where
 
 
 def _model_expr(column: str) -> str:
@@ -160,16 +179,19 @@ class TraceQueriesMixin:
             return []
         # A conversation's spans are found through its bloom filter index: no need to walk back in time.
         windows = [query.since] if query.conversation_id is not None else _windows(anchor, query.since)
+        upper = anchor + timedelta(seconds=SPAN_REACH_S)
         for lower in windows:
             last = lower is None or lower == query.since
             wanted = limit * CANDIDATE_SLACK
             while True:
-                candidates = self._trace_candidates(project_id, query, lower, wanted)
+                candidates = self._trace_candidates(project_id, query, (lower, upper), wanted)
                 if len(candidates) < limit and not last:
                     break  # too few even if every one began inside: widen before summarising
                 found = [
                     row
-                    for row in self._trace_summaries(project_id, [c["trace_id"] for c in candidates])
+                    for row in self._trace_summaries(
+                        project_id, [c["trace_id"] for c in candidates], (lower, upper)
+                    )
                     if self._in_page(row, query, lower)
                 ]
                 if len(found) >= limit or len(candidates) < wanted:
@@ -193,18 +215,15 @@ class TraceQueriesMixin:
         return True
 
     def _trace_candidates(
-        self, project_id: str, query: TraceFilter, lower: datetime | None, wanted: int
+        self, project_id: str, query: TraceFilter, window: _Window, wanted: int
     ) -> list[dict[str, Any]]:
-        """The traces with a matching span among the spans started since ``lower``, newest first by the
+        """The traces with a matching span among the spans started in the window, newest first by the
         earliest of those spans (their start, for every trace that began inside the window)."""
         params: dict[str, object] = {"p": project_id, "wanted": wanted}
         match = self._match(query, params, span_times=False)
-        where = ["project_id = {p:String}"]
+        where = ["project_id = {p:String}", *_window_where(window, params)]
         if query.conversation_id is not None:
             where.append("conversation_id = {conv:String}")  # on every span of its traces: indexed
-        if lower is not None:
-            where.append("start_at >= fromUnixTimestamp64Micro({lower:Int64}, 'UTC')")
-            params["lower"] = micros(lower)
         having = [f"countIf({match}) > 0"]
         if query.until is not None:
             having.append("started < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
@@ -221,25 +240,42 @@ class TraceQueriesMixin:
         )
         return self._rows(sql, params, "search traces")
 
-    def _trace_summaries(self, project_id: str, trace_ids: list[str]) -> list[dict[str, Any]]:
-        """Each trace summarised over all its spans."""
+    def _trace_summaries(
+        self, project_id: str, trace_ids: list[str], window: _Window
+    ) -> list[dict[str, Any]]:
+        """Each trace summarised over all its spans: those whose root span is inside the window from
+        the window alone (a root starts before its children), the others over all their spans."""
         if not trace_ids:
             return []
+        if window[0] is None:
+            return self._summarise(project_id, trace_ids, (None, window[1]))
+        inside = self._summarise(project_id, trace_ids, window)
+        whole = [row for row in inside if row["roots"] > 0]
+        rest = sorted(set(trace_ids) - {row["trace_id"] for row in whole})
+        return whole + (self._summarise(project_id, rest, (None, window[1])) if rest else [])
+
+    def _summarise(self, project_id: str, trace_ids: list[str], window: _Window) -> list[dict[str, Any]]:
         # No FINAL: a span is rewritten when its call is linked, so versions are counted by span id
-        # instead, which lets the engine read only the granules the trace ids' bloom filter points to.
+        # instead, which lets the engine read only the granules of the window the key points to.
+        params: dict[str, object] = {"p": project_id, "traces": trace_ids}
+        where = [
+            "project_id = {p:String}",
+            *_window_where(window, params),
+            "trace_id IN {traces:Array(String)}",
+        ]
         sql = (
             "SELECT trace_id, min(start_at) AS started, max(coalesce(end_at, start_at)) AS ended, "
             "uniqExact(span_id) AS span_count, uniqExactIf(span_id, status_code = 'error') AS error_count, "
             "argMinIf(name, start_at, parent_span_id IS NULL) AS root_name, "
+            "countIf(parent_span_id IS NULL) AS roots, "
             "anyIf(JSONExtractString(resource_attributes, 'service.name'), "
             "JSONExtractString(resource_attributes, 'service.name') != '') AS service, "
             f"arraySort(arrayDistinct(arrayFlatten(groupArray({_model_expr('attributes')})))) AS models, "
             "anyIf(conversation_id, conversation_id IS NOT NULL) AS conversation_id, "
             "anyIf(call_id, call_id IS NOT NULL) AS call_id "
-            f"FROM {self._table(SPANS)} PREWHERE project_id = {{p:String}} "
-            "AND trace_id IN {traces:Array(String)} GROUP BY trace_id"
+            f"FROM {self._table(SPANS)} PREWHERE {' AND '.join(where)} GROUP BY trace_id"
         )
-        return _utc_times(self._rows(sql, {"p": project_id, "traces": trace_ids}, "summarise traces"))
+        return _utc_times(self._rows(sql, params, "summarise traces"))
 
     def search_sessions(self, project_id: str, query: TraceFilter) -> list[dict[str, Any]]:
         """One summary per conversation key with a matching trace, latest activity first.
@@ -265,6 +301,8 @@ class TraceQueriesMixin:
         params: dict[str, object] = {"p": project_id, "limit": limit}
         match = self._match(query, params, span_times=True)
         where = ["project_id = {p:String}", "conversation_id IS NOT NULL"]
+        if query.until is not None:  # activity in the range: later spans neither match nor order
+            where.append("start_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
         if lower is not None:
             where.append("start_at >= fromUnixTimestamp64Micro({lower:Int64}, 'UTC')")
             params["lower"] = micros(lower)
