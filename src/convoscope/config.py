@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds without new spans before an open OTLP conversation becomes a call.",
     )
+    otlp_chat_idle_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds without new spans before an open chat (an LLM app's conversation, "
+        "root span not seen) becomes a call; later spans update it.",
+    )
     otlp_settle_s: float = Field(
         default=2.0,
         ge=0,

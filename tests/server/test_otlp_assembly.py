@@ -3,12 +3,15 @@ outcome of each assembly on the call it produced (``GET /api/v1/calls/{id}``).""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from test_otlp_kit import LiveServer, Recorder, live, otlp_settings, pipecat_conversation, serve
 
 from convoscope.errors import PayloadError
@@ -131,3 +134,51 @@ def test_spans_are_written_with_the_conversation_ids_given(clickhouse_store: Cli
     assert all(span.conversation_id is None for span in spans)  # the decoded spans are left as they were
     with pytest.raises(PayloadError, match="1 conversation ids for"):
         clickhouse_store.insert_spans("proj", spans, conversation_ids=keys[:1])
+
+
+@pytest.fixture
+def minutes_idle(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[LiveServer]:
+    """The defaults' proportions: voice sessions wait minutes without their root, chats a moment."""
+    settings = otlp_settings(tmp_path, otlp_idle_s=300.0, otlp_chat_idle_s=0.5)
+    services = open_services(settings, store=clickhouse_store)
+    try:
+        yield from serve(services)
+    finally:
+        services.meta.close()
+
+
+def test_a_chat_whose_root_is_never_exported_appears_after_the_chat_idle_time(
+    minutes_idle: LiveServer,
+) -> None:
+    """An LLM app's request spans under an app span that is never exported (another service's, or an
+    uninstrumented handler's): the chat is a call within the chat idle time, not the voice idle time,
+    while a voice session without its root still waits."""
+    recorder = Recorder(service="chat-app")
+    outside = NonRecordingSpan(
+        SpanContext(trace_id=0xABC, span_id=0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    )
+    said = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    answered = [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
+    recorder.emit(
+        "app",
+        "chat gpt-4o-mini",
+        0.0,
+        0.4,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.conversation.id": "chat-no-root",
+            "gen_ai.input.messages": json.dumps(said),
+            "gen_ai.output.messages": json.dumps(answered),
+        },
+        parent=outside,
+    )
+    pipecat_conversation(recorder, "voice-no-root", turns=1, with_root=False)
+    assert minutes_idle.export(recorder.spans()) == SpanExportResult.SUCCESS
+    minutes_idle.process()
+    assert minutes_idle.call_ids() == []
+    time.sleep(0.7)
+    minutes_idle.process()
+    (call_id,) = minutes_idle.call_ids()  # the chat; the voice session is still open
+    call = minutes_idle.call(call_id)["call"]
+    assert call["external_id"] == "chat-no-root" and call["metadata"]["conversation_open"] is True
+    assert [(t["role"], t["text"]) for t in call["turns"]] == [("user", "hi"), ("agent", "hello")]

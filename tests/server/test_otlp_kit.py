@@ -132,6 +132,7 @@ def otlp_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "init_api_key": KEY,
         "otlp_settle_s": 0.0,
         "otlp_idle_s": 0.6,
+        "otlp_chat_idle_s": 0.6,
         "llm_prices": {"gpt-4o-mini": (0.15, 0.60)},
         "tts_prices": {"sonic-2": 30.0},
         "stt_prices": {"nova-3": 0.0043},

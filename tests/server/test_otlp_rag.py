@@ -7,6 +7,7 @@ What the retriever returned is computed here with the same library and store, no
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -122,6 +123,19 @@ def test_a_langchain_rag_chain_traced_by_openinference_keeps_its_documents_on_th
         # Kept once, as documents: not also as attributes under the span's caps.
         assert not any(k.startswith("retrieval.documents") for k in retriever["attributes"])
         assert [d["content"] for d in retriever["documents"]] == [d["content"] for d in documents]
+    # Each step says what it was, what it took and gave, and what it cost.
+    nodes = list(_walk(spans["roots"]))
+    llm_steps = sorted((n for n in nodes if n["step"] == "llm"), key=lambda n: n["start"])
+    for question, step in zip(QUESTIONS, llm_steps, strict=True):
+        tokens = usage_for(question)
+        assert (step["input_tokens"], step["output_tokens"]) == tokens
+        assert step["cost_usd"] == pytest.approx(
+            (tokens[0] * PRICE[0] + tokens[1] * PRICE[1]) / 1e6, abs=1e-9
+        )
+        # LangChain's LLMResult, as OpenInference writes the LLM step's output.
+        assert json.loads(step["output"])["generations"][0][0]["text"] == answer_for(question)
+    assert {n["step"] for n in nodes} >= {"chain", "retriever", "prompt", "llm"}
+    assert all(n["cost_usd"] is None for n in nodes if n["step"] != "llm")
     prompt = sum(usage_for(q)[0] for q in QUESTIONS)
     completion = sum(usage_for(q)[1] for q in QUESTIONS)
     usage = call["usage"]

@@ -32,6 +32,7 @@ class _Local:
 
     def __init__(self, stores: Stores, project: str) -> None:
         self._store = stores.store
+        self._settings = stores.settings
         self._project_id = stores.meta.ensure_project(project).id
 
     def traces(self, query: TraceFilter) -> list[dict[str, Any]]:
@@ -53,11 +54,12 @@ class _Local:
     def tree(self, trace_id: str) -> dict[str, Any]:
         from ..errors import NotFound
         from ..server.api.traces import build_tree
+        from ..traces.otlp import price_table
 
         spans = self._store.list_spans(self._project_id, trace_id=trace_id)
         if not spans:
             raise NotFound(f"trace {trace_id} not found")
-        return build_tree(spans).model_dump(mode="json")
+        return build_tree(spans, prices=price_table(self._settings)).model_dump(mode="json")
 
 
 class _Remote(ServerClient):

@@ -40,6 +40,7 @@ from ..ingest.otlp import (
     root_keys,
     trace_key,
 )
+from ..ingest.otlp.genai import GenAIMapper
 from ..model import Call, Span
 from ..runtime.context import JobContext
 from ..runtime.jobs import Batched, JobRetry, job_error, per_project
@@ -67,6 +68,8 @@ STORE_RETRY_S = 30.0
 """When a batch whose store read or write failed is tried again."""
 _HANDED_SPANS = 200_000
 """Decoded spans kept for the worker between acceptance and storage (a shortcut, not state)."""
+CHAT_PREFIX = f"{GenAIMapper.prefix}:"
+"""Keys of chat conversations (LLM apps), which go quiet between requests only briefly."""
 _REMEMBERED = 100_000
 """Conversations whose activity this process remembers (the oldest are forgotten first)."""
 
@@ -208,9 +211,7 @@ class OtlpIngest:
                 self._activity[(project_id, key)] = state
                 state.last_seen = now
                 state.ended = state.ended or ended
-                wanted = now + timedelta(
-                    seconds=settings.otlp_settle_s if state.ended else settings.otlp_idle_s
-                )
+                wanted = now + timedelta(seconds=settings.otlp_settle_s if state.ended else self._idle_s(key))
                 if state.due is not None and now < state.due <= wanted:
                     continue  # not claimed yet (it is not due), so it will read these spans
                 state.due = wanted
@@ -250,9 +251,16 @@ class OtlpIngest:
             state = self._activity.get((project_id, key))
             return state.dropped if state is not None else 0
 
+    def _idle_s(self, key: str) -> float:
+        """How long a conversation whose root has not come may stay quiet before it is assembled: a
+        chat's (``genai:`` keys) shortly, since its requests come seconds apart and its root may never
+        be exported (an app span outside the instrumentation); a voice session's after minutes."""
+        settings = self._context.settings
+        return settings.otlp_chat_idle_s if key.startswith(CHAT_PREFIX) else settings.otlp_idle_s
+
     def postpone(self, project_id: str, key: str) -> datetime | None:
         """When an open conversation had spans within the idle time: the new due time of its job."""
-        idle = timedelta(seconds=self._context.settings.otlp_idle_s)
+        idle = timedelta(seconds=self._idle_s(key))
         now = datetime.now(UTC)
         with self._lock:
             state = self._activity.get((project_id, key))

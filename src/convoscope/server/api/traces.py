@@ -16,7 +16,10 @@ from pydantic import BaseModel, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import NotFound, PayloadError
+from ...ingest.otlp import PriceTable
+from ...ingest.otlp.steps import step_of
 from ...model import Document, Span
+from ...traces.otlp import price_table
 from ..auth import CurrentProject
 from ..deps import get_services
 
@@ -58,6 +61,16 @@ class SpanNode(BaseModel):
     documents: list[Document] = Field(
         default_factory=list, description="Documents a retriever or re-ranker span returned."
     )
+    step: str | None = Field(
+        default=None,
+        description="What the span did in an LLM or RAG app (llm, embedding, retriever, reranker, tool, "
+        "chain, prompt, agent, ...), read from whichever convention wrote it.",
+    )
+    input: JsonValue = Field(default=None, description="The step's input, as the span gave it.")
+    output: JsonValue = Field(default=None, description="The step's output, as the span gave it.")
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = Field(default=None, description="Priced with the configured model prices.")
     children: list[SpanNode] = Field(default_factory=list)
 
 
@@ -70,16 +83,27 @@ class SpanTreeOut(BaseModel):
     roots: list[SpanNode]
 
 
-def build_tree(spans: list[Span], origin: datetime | None = None) -> SpanTreeOut:
-    """The spans as trees by parentage, children by start time; ``origin`` defaults to the first start."""
+def build_tree(
+    spans: list[Span], origin: datetime | None = None, prices: PriceTable | None = None
+) -> SpanTreeOut:
+    """The spans as trees by parentage, children by start time; ``origin`` defaults to the first start.
+    Each node says what step it was, with its tokens and cost priced by ``prices`` (none when None)."""
+    table = prices or PriceTable()
     ordered = sorted(spans, key=lambda s: (s.start, s.span_id))
     start = origin or (ordered[0].start if ordered else None)
     nodes: dict[tuple[str, str], SpanNode] = {}
     for span in ordered:
         end = span.end
+        step = step_of(span, table)
         nodes[(span.trace_id, span.span_id)] = SpanNode(
             **span.model_dump(exclude={"kind"}),
             kind=span.kind.value,
+            step=step.kind,
+            input=step.input,
+            output=step.output,
+            input_tokens=step.input_tokens,
+            output_tokens=step.output_tokens,
+            cost_usd=step.cost_usd,
             offset_ms=(span.start - start).total_seconds() * 1000 if start else 0.0,
             duration_ms=None if end is None else (end - span.start).total_seconds() * 1000,
         )
@@ -96,6 +120,10 @@ def build_tree(spans: list[Span], origin: datetime | None = None) -> SpanTreeOut
     )
 
 
+def _prices(request: Request) -> PriceTable:
+    return price_table(get_services(request).settings)
+
+
 @router.get("/calls/{call_id}/spans", summary="A call's spans as a tree")
 async def call_spans(call_id: str, request: Request, project: CurrentProject) -> SpanTreeOut:
     """Spans linked to the call (OTLP-ingested calls), offsets from the call's start."""
@@ -104,7 +132,7 @@ async def call_spans(call_id: str, request: Request, project: CurrentProject) ->
     if stored is None:
         raise NotFound(f"call {call_id} not found")
     spans = await run_in_threadpool(lambda: store.list_spans(project.id, call_id=call_id))
-    return build_tree(spans, stored.call.started_at)
+    return build_tree(spans, stored.call.started_at, _prices(request))
 
 
 @router.get("/traces/{trace_id}", summary="One trace as a tree")
@@ -125,4 +153,4 @@ async def trace(
     spans = await run_in_threadpool(lambda: store.list_spans(project.id, trace_id=trace_id))
     if not spans:
         raise NotFound(f"trace {trace_id} not found")
-    return build_tree(spans)
+    return build_tree(spans, prices=_prices(request))
