@@ -188,8 +188,10 @@ def test_against_a_server_a_regression_exits_1_with_annotations_links_and_a_step
         for call_id in set(links):
             stored = httpx.get(f"{server.url}/api/v1/calls/{call_id}", headers=AUTH, timeout=10)
             assert stored.status_code == 200 and stored.json()["call"]["agent_id"] == "clinic-no-transfer"
-        page = httpx.get(f"{server.url}/calls/{links[0]}", cookies={"convoscope_key": KEY}, timeout=10)
-        assert page.status_code == 200
+        with httpx.Client(base_url=server.url, timeout=10, follow_redirects=True) as browser:
+            assert browser.get("/", params={"key": KEY}).status_code == 200  # the printed link signs in
+            page = browser.get(f"/calls/{links[0]}")
+        assert page.status_code == 200 and "clinic-no-transfer" in page.text
         annotations = _annotations(result.stdout)
         assert annotations[0].startswith(
             "::error title=convoscope%3A smoke.human failed::6 of 6 conversations"

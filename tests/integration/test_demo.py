@@ -43,5 +43,6 @@ def test_demo_serves_a_week_of_calls_with_recordings(server: ServerProcess, auth
         assert call_link is not None
         detail = browser.get(f"{server.url}{call_link.group(1)}")
         assert detail.status_code == 200 and "Transcript" in detail.text
-    anonymous = httpx.get(f"{server.url}/", timeout=10)
-    assert anonymous.status_code == 401 and "Sign in" in anonymous.text
+    anonymous = httpx.get(f"{server.url}/calls", timeout=10, follow_redirects=True)
+    assert anonymous.url.path == "/login" and "Sign in" in anonymous.text
+    assert "dental-receptionist" not in anonymous.text

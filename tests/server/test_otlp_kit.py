@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -37,16 +33,11 @@ from convoscope.config import Settings
 from convoscope.server.app import create_app
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore
+from convoscope.testing.live_app import serve_app
 
 KEY = "cvs_test_otlp_key_0123456789abcdef"
 T0 = 1_790_000_000.0
 """Wall-clock seconds of the recorded conversations' start (fixed, so times are checkable)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -104,26 +95,8 @@ class LiveServer:
 
 
 def serve(services: Services) -> Iterator[LiveServer]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(services, run_worker=False),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield LiveServer(services=services, url=f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(create_app(services, run_worker=False)) as url:
+        yield LiveServer(services=services, url=url)
 
 
 def otlp_settings(tmp_path: Path, **overrides: Any) -> Settings:

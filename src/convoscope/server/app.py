@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from importlib import resources
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from .api import (
@@ -74,6 +76,11 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
         ui_router,
     ):
         app.include_router(router)
+    app.mount(
+        "/static",
+        StaticFiles(directory=str(resources.files("convoscope.server") / "static")),
+        name="static",
+    )
     app.include_router(alerts_router)
     app.include_router(schedules_router)
     app.add_middleware(
