@@ -291,3 +291,50 @@ def test_call_rows_the_engine_refuses_are_named_and_the_others_written(store: Cl
     assert "no_bad" in str(refused.value)
     page = store.list_calls("p1", CallFilter(), limit=10, cursor=None)
     assert sorted(item.external_id for item in page.items) == ["ok-1", "ok-2", "ok-3"]
+
+
+def test_filters_through_scores_turns_and_version(store: ClickHouseStore) -> None:
+    """A failed metric, a score range, text said in a turn (any case) and the agent version each narrow
+    the list to exactly the calls that have them; the project's metric names list what is scored."""
+    calls = [
+        make_call(f"f{i}", started_at=T0 + timedelta(minutes=i), turns=4, agent_version=f"v{i % 2}")
+        for i in range(12)
+    ]
+    ids = store.insert_calls("proj", calls, version=1)
+    results = []
+    for i, call_id in enumerate(ids):
+        results.append(
+            MetricResult(
+                call_id=call_id,
+                metric="csat",
+                value=i / 10,
+                passed=i >= 5,
+                source=MetricSource.JUDGE,
+                evaluated_at=T0,
+            )
+        )
+        if i % 3 == 0:
+            results.append(
+                MetricResult(
+                    call_id=call_id,
+                    metric="pii_leak",
+                    value=True,
+                    passed=False,
+                    source=MetricSource.TRANSCRIPT,
+                    evaluated_at=T0,
+                )
+            )
+    store.insert_scores("proj", results)
+
+    def listed(**fields: object) -> set[str]:
+        return {c.id for c in store.list_calls("proj", CallFilter(**fields), limit=100, cursor=None).items}
+
+    assert listed(failing_metric="csat") == set(ids[:5])
+    assert listed(failing_metric="pii_leak") == set(ids[::3])
+    assert listed(score_metric="csat", score_min=0.3, score_max=0.6) == set(ids[3:7])
+    assert listed(score_metric="csat", score_min=1.5) == set()
+    assert listed(text="TURN 2 OF F7") == {ids[7]}  # make_call's turn text, searched in any case
+    assert listed(agent_version="v1") == set(ids[1::2])
+    assert listed(agent_version="v1", failing_metric="csat") == {ids[1], ids[3]}
+    assert store.metric_names("proj") == ["csat", "pii_leak"]
+    assert store.metric_names("other") == []

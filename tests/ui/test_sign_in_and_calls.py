@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
+from convoscope.store.base import CallFilter
+
 from .conftest import UiServer
 
 
@@ -65,3 +67,30 @@ def test_filters_change_the_table_and_the_url(page: Page, ui: UiServer) -> None:
     page.goto(shared)  # the URL alone gives the same view
     expect(page.locator("select[name=end_reason]")).to_have_value("error")
     assert page.locator("#calls tbody tr").count() == rows.count()
+
+
+def _listed(ui: UiServer, **fields: object) -> int:
+    page = ui.services.store.list_calls(ui.project_id, CallFilter(**fields), limit=500, cursor=None)
+    return len(page.items)
+
+
+def test_a_failing_metric_and_transcript_text_narrow_the_table(page: Page, ui: UiServer) -> None:
+    names = ui.services.store.metric_names(ui.project_id)
+    failing = next(name for name in names if _listed(ui, failing_metric=name) > 0)
+    page.goto("/calls")
+    page.select_option("select[name=failing]", failing)
+    page.click("#filters button")
+    assert parse_qs(urlsplit(page.url).query)["failing"] == [failing]
+    expect(page.locator("#calls tbody tr")).to_have_count(_listed(ui, failing_metric=failing))
+
+    href = page.locator("#calls tbody a").first.get_attribute("href")
+    assert href is not None
+    stored = ui.services.store.get_call(ui.project_id, href.split("/")[-1])
+    assert stored is not None
+    word = max(stored.call.turns[0].text.split(), key=len).strip(".,!?")
+    page.goto("/calls")
+    page.fill("input[name=text]", word.upper())
+    page.press("input[name=text]", "Enter")
+    expected = _listed(ui, text=word)
+    assert expected >= 1
+    expect(page.locator("#calls tbody tr")).to_have_count(expected)

@@ -41,6 +41,15 @@ class CallFilter(BaseModel):
     tag: str | None = None
     end_reason: EndReason | None = None
     has_recording: bool | None = None
+    agent_version: str | None = None
+    failing_metric: str | None = None
+    """Calls with a failed score of this metric."""
+    score_metric: str | None = None
+    """With ``score_min``/``score_max``: calls whose score of this metric lies in the range."""
+    score_min: float | None = None
+    score_max: float | None = None
+    text: str | None = Field(default=None, min_length=1, max_length=256)
+    """Calls with a turn containing this text (any case, any stored version of the call)."""
 
 
 class CallSummary(BaseModel):
@@ -159,6 +168,10 @@ class CallStore(Protocol):
 
     def series(self, project_id: str, query: SeriesQuery) -> list[SeriesPoint]:
         """A time series over calls, turns or metric scores."""
+        ...
+
+    def metric_names(self, project_id: str) -> list[str]:
+        """The metrics the project has scores of, sorted."""
         ...
 
     def insert_scores(self, project_id: str, results: Sequence[MetricResult]) -> None:

@@ -441,8 +441,7 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
         next_cursor = _encode_cursor(rows[-1]["started_us"], rows[-1]["id"]) if more else None
         return CallPage(items=items, next_cursor=next_cursor)
 
-    @staticmethod
-    def _call_filter(project_id: str, filters: CallFilter) -> tuple[list[str], dict[str, object]]:
+    def _call_filter(self, project_id: str, filters: CallFilter) -> tuple[list[str], dict[str, object]]:
         """WHERE conditions on ``calls`` and their parameters; every value is a typed parameter."""
         where = ["project_id = {p:String}"]
         params: dict[str, object] = {"p": project_id}
@@ -467,7 +466,55 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
         if filters.has_recording is not None:
             where.append("has_recording = {has_rec:UInt8}")
             params["has_rec"] = int(filters.has_recording)
+        if filters.agent_version is not None:
+            where.append("agent_version = {agent_version:String}")
+            params["agent_version"] = filters.agent_version
+        where += self._score_and_text_filter(filters, params)
         return where, params
+
+    def _score_and_text_filter(self, filters: CallFilter, params: dict[str, object]) -> list[str]:
+        """Conditions through the calls' scores and turns, as ``id IN (...)`` over the project's rows."""
+        where: list[str] = []
+        scores, turns = self._table(SCORES), self._table(TURNS)
+        if filters.failing_metric is not None:
+            where.append(
+                f"id IN (SELECT call_id FROM {scores} FINAL WHERE project_id = {{p:String}} "
+                "AND metric = {failing:String} AND passed = 0)"
+            )
+            params["failing"] = filters.failing_metric
+        if filters.score_metric is not None and (
+            filters.score_min is not None or filters.score_max is not None
+        ):
+            bounds = ["metric = {score_metric:String}"]
+            params["score_metric"] = filters.score_metric
+            if filters.score_min is not None:
+                bounds.append("value_num >= {score_min:Float64}")
+                params["score_min"] = filters.score_min
+            if filters.score_max is not None:
+                bounds.append("value_num <= {score_max:Float64}")
+                params["score_max"] = filters.score_max
+            where.append(
+                f"id IN (SELECT call_id FROM {scores} FINAL WHERE project_id = {{p:String}} "
+                f"AND {' AND '.join(bounds)})"
+            )
+        if filters.text is not None:
+            where.append(
+                f"id IN (SELECT call_id FROM {turns} WHERE project_id = {{p:String}} "
+                "AND positionCaseInsensitiveUTF8(text, {text:String}) > 0)"
+            )
+            params["text"] = filters.text
+        return where
+
+    def metric_names(self, project_id: str) -> list[str]:
+        """The metrics the project has scores of, sorted (one read of the scores' low-cardinality
+        ``metric`` column)."""
+        rows = self._rows(
+            f"SELECT DISTINCT metric FROM {self._table(SCORES)} WHERE project_id = {{p:String}} "
+            "ORDER BY metric",
+            {"p": project_id},
+            "list metric names",
+        )
+        return [str(row["metric"]) for row in rows]
 
     def count_calls(self, project_id: str) -> int:
         """Distinct calls of the project after replacement."""

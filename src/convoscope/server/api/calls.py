@@ -44,6 +44,18 @@ async def list_calls(
     tag: str | None = None,
     end_reason: EndReason | None = None,
     has_recording: bool | None = None,
+    agent_version: str | None = None,
+    failing_metric: Annotated[
+        str | None, Query(description="Calls with a failed score of this metric.")
+    ] = None,
+    score_metric: Annotated[
+        str | None, Query(description="With `score_min`/`score_max`: calls whose score of it is in range.")
+    ] = None,
+    score_min: float | None = None,
+    score_max: float | None = None,
+    text: Annotated[
+        str | None, Query(min_length=1, max_length=256, description="Text in any turn (any case).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None,
@@ -63,6 +75,12 @@ async def list_calls(
         tag=tag,
         end_reason=end_reason,
         has_recording=has_recording,
+        agent_version=agent_version,
+        failing_metric=failing_metric,
+        score_metric=score_metric,
+        score_min=score_min,
+        score_max=score_max,
+        text=text,
     )
     store = get_services(request).store
     return await run_in_threadpool(store.list_calls, project.id, filters, limit=limit, cursor=cursor or None)

@@ -21,7 +21,21 @@ __all__ = ["FILTERS", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-FILTERS = ("agent", "source", "end_reason", "tag", "since", "until", "recording")
+FILTERS = (
+    "agent",
+    "version",
+    "source",
+    "end_reason",
+    "tag",
+    "since",
+    "until",
+    "recording",
+    "failing",
+    "metric",
+    "min",
+    "max",
+    "text",
+)
 """The query parameters of the calls table, in the order the form shows them."""
 PAGE_SIZE = 50
 
@@ -43,6 +57,12 @@ def call_filter(values: dict[str, str]) -> tuple[CallFilter, list[str]]:
         "since": ("since", _moment),
         "until": ("until", _moment),
         "recording": ("has_recording", lambda v: {"yes": True, "no": False}[v]),
+        "version": ("agent_version", str),
+        "failing": ("failing_metric", str),
+        "metric": ("score_metric", str),
+        "min": ("score_min", float),
+        "max": ("score_max", float),
+        "text": ("text", str),
     }
     for name, (field, read) in readers.items():
         raw = values.get(name, "").strip()
@@ -83,5 +103,6 @@ async def calls_page(request: Request, cursor: str | None = None) -> Response:
             "next_url": next_url,
             "sources": [s.value for s in CallSource],
             "end_reasons": [r.value for r in EndReason],
+            "metrics": await run_in_threadpool(store.metric_names, session.project.id),
         },
     )
