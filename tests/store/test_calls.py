@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from convoscope.errors import PayloadError
 from convoscope.model import CallSource, EndReason, MetricResult, MetricSource, Recording, call_id_for
-from convoscope.store.base import CallFilter
+from convoscope.store.base import CallFilter, CallOrder, CallSummary
 from convoscope.store.clickhouse import ClickHouseStore
 
 from .factories import make_call, rich_call
@@ -338,3 +339,41 @@ def test_filters_through_scores_turns_and_version(store: ClickHouseStore) -> Non
     assert listed(agent_version="v1", failing_metric="csat") == {ids[1], ids[3]}
     assert store.metric_names("proj") == ["csat", "pii_leak"]
     assert store.metric_names("other") == []
+
+
+@pytest.mark.parametrize(
+    ("order", "key", "descending"),
+    [
+        (CallOrder.NEWEST, lambda c: c.started_at, True),
+        (CallOrder.OLDEST, lambda c: c.started_at, False),
+        (CallOrder.LONGEST, lambda c: c.duration_s, True),
+        (CallOrder.COSTLIEST, lambda c: c.cost_usd, True),
+    ],
+)
+def test_every_order_pages_through_each_call_once(
+    store: ClickHouseStore, order: CallOrder, key: Callable[[CallSummary], object], descending: bool
+) -> None:
+    """Pages of 7 in each order give every call once, in that order (ties by id), whatever the ties."""
+    calls = [
+        make_call(
+            f"o{i}",
+            started_at=T0 + timedelta(minutes=i % 9),  # repeated starts: ties within a page and across pages
+            turns=2 + i % 5,
+            tools=0,
+            duration_s=float(10 + i % 4),
+            cost=[{"product": "llm", "amount": round(0.01 * (i % 6), 4)}],
+        )
+        for i in range(40)
+    ]
+    store.insert_calls("proj", calls, version=1)
+    seen: list[CallSummary] = []
+    cursor: str | None = None
+    while True:
+        page = store.list_calls("proj", CallFilter(order=order), limit=7, cursor=cursor)
+        seen += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == 40 and len({c.id for c in seen}) == 40
+    expected = sorted(seen, key=lambda c: (key(c), c.id), reverse=descending)
+    assert [c.id for c in seen] == [c.id for c in expected]

@@ -20,6 +20,7 @@ __all__ = [
     "Bucket",
     "CallFilter",
     "CURSOR_PATTERN",
+    "CallOrder",
     "CallPage",
     "CallStore",
     "CallSummary",
@@ -27,6 +28,15 @@ __all__ = [
     "SeriesQuery",
     "StoredCall",
 ]
+
+
+class CallOrder(StrEnum):
+    """The orders the calls list pages through (each with the call id as the tie-break)."""
+
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    LONGEST = "longest"
+    COSTLIEST = "costliest"
 
 
 class CallFilter(BaseModel):
@@ -50,6 +60,8 @@ class CallFilter(BaseModel):
     score_max: float | None = None
     text: str | None = Field(default=None, min_length=1, max_length=256)
     """Calls with a turn containing this text (any case, any stored version of the call)."""
+    order: CallOrder = CallOrder.NEWEST
+    """Not a filter: the order pages come in (a cursor belongs to the order it was given in)."""
 
 
 class CallSummary(BaseModel):
@@ -73,13 +85,14 @@ class CallSummary(BaseModel):
 
 
 CURSOR_PATTERN = r"^-?[0-9]{1,16}\.[0-9a-f-]{1,64}$"
-"""A page cursor: the last row's start (microseconds since the epoch) and id. Clients treat it as opaque;
-any string of this shape is a position in the list's order, so the API can declare exactly which
+"""A page cursor: the last row's sort value (its start in microseconds since the epoch; or its duration
+in microseconds, or its cost in millionths of a dollar, for those orders) and id. Clients treat it as
+opaque; any string of this shape is a position in the list's order, so the API can declare exactly which
 cursors it takes (the start's sixteen digits stay inside the store's time range)."""
 
 
 class CallPage(BaseModel):
-    """A page of calls, newest first, with the cursor of the next page (None at the end)."""
+    """A page of calls in the list's order, with the cursor of the next page (None at the end)."""
 
     items: list[CallSummary]
     next_cursor: str | None = None

@@ -17,7 +17,7 @@ from ...model import CallSource, EndReason
 from ...model.blob_ref import stored_sha
 from ...recordings.fetch import unstored_reason
 from ...runtime.params import Timestamp
-from ...store.base import CURSOR_PATTERN, CallFilter, CallPage, StoredCall
+from ...store.base import CURSOR_PATTERN, CallFilter, CallOrder, CallPage, StoredCall
 from ..auth import CurrentProject
 from ..deps import get_services
 from ..errors import error_body
@@ -33,7 +33,7 @@ _CURSOR_OR_EMPTY = f"^$|{CURSOR_PATTERN}"
 _RECORDING_TYPES = (*_MEDIA_TYPES.values(), "application/octet-stream")
 
 
-@router.get("/calls", summary="List calls, newest first")
+@router.get("/calls", summary="List calls (newest first, or another order)")
 async def list_calls(
     request: Request,
     project: CurrentProject,
@@ -56,6 +56,7 @@ async def list_calls(
     text: Annotated[
         str | None, Query(min_length=1, max_length=256, description="Text in any turn (any case).")
     ] = None,
+    order: Annotated[CallOrder, Query(description="The order pages come in.")] = CallOrder.NEWEST,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[
         str | None,
@@ -81,6 +82,7 @@ async def list_calls(
         score_min=score_min,
         score_max=score_max,
         text=text,
+        order=order,
     )
     store = get_services(request).store
     return await run_in_threadpool(store.list_calls, project.id, filters, limit=limit, cursor=cursor or None)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...model import CallSource, EndReason
-from ...store.base import CallFilter
+from ...store.base import CallFilter, CallOrder
 from ..deps import get_services
 from .auth_pages import login_redirect, signed_in
 from .render import page
@@ -35,6 +35,7 @@ FILTERS = (
     "min",
     "max",
     "text",
+    "order",
 )
 """The query parameters of the calls table, in the order the form shows them."""
 PAGE_SIZE = 50
@@ -63,6 +64,7 @@ def call_filter(values: dict[str, str]) -> tuple[CallFilter, list[str]]:
         "min": ("score_min", float),
         "max": ("score_max", float),
         "text": ("text", str),
+        "order": ("order", CallOrder),
     }
     for name, (field, read) in readers.items():
         raw = values.get(name, "").strip()
@@ -103,6 +105,7 @@ async def calls_page(request: Request, cursor: str | None = None) -> Response:
             "next_url": next_url,
             "sources": [s.value for s in CallSource],
             "end_reasons": [r.value for r in EndReason],
+            "orders": [o.value for o in CallOrder],
             "metrics": await run_in_threadpool(store.metric_names, session.project.id),
         },
     )
