@@ -34,6 +34,7 @@ from .base import (
     Aggregate,
     Bucket,
     CallFilter,
+    CallOrder,
     CallPage,
     CallSummary,
     SeriesPoint,
@@ -109,6 +110,15 @@ def _refused_row(exc: StoreError) -> int | None:
     """The 1-based row of an insert the engine says it refused ("... at row N"), when it says so."""
     found = _AT_ROW.search(str(exc))
     return int(found.group(1)) if found else None
+
+
+_ORDERS: dict[CallOrder, tuple[str, bool]] = {
+    CallOrder.NEWEST: ("toUnixTimestamp64Micro(started_at)", True),
+    CallOrder.OLDEST: ("toUnixTimestamp64Micro(started_at)", False),
+    CallOrder.LONGEST: ("toInt64(round(duration_s * 1000000))", True),
+    CallOrder.COSTLIEST: ("toInt64(round(cost_usd * 1000000))", True),
+}
+"""Each order's integer sort key (what its cursors hold) and whether it runs descending."""
 
 
 def _encode_cursor(started_us: int, call_id: str) -> str:
@@ -392,7 +402,8 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
         )
 
     def list_calls(self, project_id: str, filters: CallFilter, *, limit: int, cursor: str | None) -> CallPage:
-        """Newest first by (started_at, id); the cursor is the last row's key, so pages never overlap.
+        """In ``filters.order`` (newest first by default), ties broken by id; the cursor is the last row's
+        key, so pages never overlap.
 
         ``limit`` is clamped to ``MAX_PAGE_SIZE``; below 1 is a ``PayloadError``.
         """
@@ -402,19 +413,24 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
             )
         limit = min(limit, MAX_PAGE_SIZE)
         where, params = self._call_filter(project_id, filters)
+        key, descending = _ORDERS[filters.order]
         if cursor is not None:
-            started_us, last_id = _decode_cursor(cursor)
-            where.append(
-                "(started_at < fromUnixTimestamp64Micro({cur_t:Int64}, 'UTC') OR "
-                "(started_at = fromUnixTimestamp64Micro({cur_t:Int64}, 'UTC') AND id < {cur_id:String}))"
-            )
-            params.update(cur_t=started_us, cur_id=last_id)
+            value, last_id = _decode_cursor(cursor)
+            if filters.order is CallOrder.NEWEST:  # in this form the start's minmax index still prunes
+                where.append(
+                    "(started_at < fromUnixTimestamp64Micro({cur_t:Int64}, 'UTC') OR "
+                    "(started_at = fromUnixTimestamp64Micro({cur_t:Int64}, 'UTC') AND id < {cur_id:String}))"
+                )
+            else:
+                where.append(f"({key}, id) {'<' if descending else '>'} ({{cur_t:Int64}}, {{cur_id:String}})")
+            params.update(cur_t=value, cur_id=last_id)
         params["lim"] = limit + 1
+        direction = "DESC" if descending else "ASC"
         rows = self._rows(
             "SELECT id, source, external_id, agent_id, toUnixTimestamp64Micro(started_at) AS started_us, "
             "duration_s, end_reason, turn_count, tool_call_count, tool_error_count, cost_usd, has_recording, "
-            f"tags FROM {self._table(CALLS)} FINAL WHERE {' AND '.join(where)} "
-            "ORDER BY started_at DESC, id DESC LIMIT {lim:UInt32}",
+            f"tags, {key} AS sort_key FROM {self._table(CALLS)} FINAL WHERE {' AND '.join(where)} "
+            f"ORDER BY sort_key {direction}, id {direction} LIMIT {{lim:UInt32}}",
             params,
             "list calls",
         )
@@ -438,7 +454,7 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
             )
             for r in rows
         ]
-        next_cursor = _encode_cursor(rows[-1]["started_us"], rows[-1]["id"]) if more else None
+        next_cursor = _encode_cursor(int(rows[-1]["sort_key"]), rows[-1]["id"]) if more else None
         return CallPage(items=items, next_cursor=next_cursor)
 
     def _call_filter(self, project_id: str, filters: CallFilter) -> tuple[list[str], dict[str, object]]:
