@@ -42,6 +42,7 @@ from .base import (
     StoredCall,
 )
 from .log_queries import LogQueriesMixin
+from .overview_queries import OverviewQueriesMixin
 from .rows import (
     CallRows,
     call_from_row,
@@ -132,7 +133,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     return int(started), call_id
 
 
-class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin):
+class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, OverviewQueriesMixin):
     """The event store over one clickhouse-connect client and one database.
 
     Build it with :func:`open_clickhouse_store`, which creates the schema. Reads run with ``max_threads``

@@ -8,9 +8,9 @@ libraries, ``server/static``) are mounted by the app.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from . import auth_pages, call_page, calls_list
+from . import auth_pages, call_page, calls_list, overview
 
 __all__ = ["router"]
 
@@ -19,11 +19,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 async def home(request: Request, key: str | None = None) -> Response:
-    """The project's start page; ``?key=`` (the link the CLI prints) signs in first."""
+    """The project's start page, the overview; ``?key=`` (the link the CLI prints) signs in first."""
     if key:
         return await auth_pages.login_link(request, key)
-    return RedirectResponse("/calls", status_code=303)
+    return await overview.overview_page(request)
 
 
-for _module in (auth_pages, calls_list, call_page):
+for _module in (auth_pages, calls_list, call_page, overview):
     router.include_router(_module.router)
