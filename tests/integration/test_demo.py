@@ -37,7 +37,9 @@ def test_demo_serves_a_week_of_calls_with_recordings(server: ServerProcess, auth
     url = re.search(r"open (http://\S+/\?key=\S+)", log)
     assert url is not None, log
     with httpx.Client(follow_redirects=True, timeout=30) as browser:
-        page_html = browser.get(url.group(1)).text
+        overview = browser.get(url.group(1))
+        assert overview.url.path == "/" and "Overview" in overview.text and "dental-receptionist" in overview.text
+        page_html = browser.get(f"{server.url}/calls").text
         assert "dental-receptionist" in page_html and "Calls" in page_html
         call_link = re.search(r'href="(/calls/[0-9a-f-]+)"', page_html)
         assert call_link is not None
