@@ -29,6 +29,8 @@ answer that one status to a schema-valid request, and every other check still ap
 * ``PUT /api/v1/schedules/{schedule_id}`` (422): a cron expression must parse as five crontab fields
   that can fire (and the seconds field as one), and a time zone must be a known IANA name; neither
   grammar nor the zone database fits a JSON Schema pattern.
+* ``POST /api/v1/reviews/labels`` (422): the metric must be registered or have a result on the call,
+  and a label needs a verdict or a value (one of two optional fields, which the schema cannot require).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
     ("POST", "/api/v1/simulation/definitions:import", ["422"]),
     ("POST", "/api/v1/simulation/scenarios:from-call", ["422"]),
     ("PUT", "/api/v1/schedules/{schedule_id}", ["422"]),
+    ("POST", "/api/v1/reviews/labels", ["422"]),
 ]
 """Operations whose schema-valid requests may be refused with these statuses (see the docstring)."""
 

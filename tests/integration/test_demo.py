@@ -38,7 +38,8 @@ def test_demo_serves_a_week_of_calls_with_recordings(server: ServerProcess, auth
     assert url is not None, log
     with httpx.Client(follow_redirects=True, timeout=30) as browser:
         overview = browser.get(url.group(1))
-        assert overview.url.path == "/" and "Overview" in overview.text and "dental-receptionist" in overview.text
+        assert overview.url.path == "/" and "Overview" in overview.text
+        assert "dental-receptionist" in overview.text
         page_html = browser.get(f"{server.url}/calls").text
         assert "dental-receptionist" in page_html and "Calls" in page_html
         call_link = re.search(r'href="(/calls/[0-9a-f-]+)"', page_html)

@@ -26,6 +26,7 @@ from .ingest import app as ingest_app
 from .load import load_command
 from .pull import pull
 from .redteam import redteam_command
+from .review import app as review_app
 from .runs import app as runs_app
 from .scenario import app as scenario_app
 from .schedules import app as schedules_app
@@ -50,6 +51,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(traces_app, name="traces")
+app.add_typer(review_app, name="review")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)

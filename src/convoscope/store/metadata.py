@@ -37,6 +37,7 @@ from .alerts_meta import AlertStoreMixin
 from .definitions import DefinitionStoreMixin, StoredDefinition
 from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
 from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
+from .reviews_meta import ReviewStoreMixin
 from .runs import RunStoreMixin, RunSummary
 from .schedules_meta import ScheduleStoreMixin
 
@@ -138,7 +139,7 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent / "migrations")
 
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 """The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
 
 Opening a database already at this revision skips Alembic entirely: importing and running it was about
@@ -226,7 +227,9 @@ def _compress(payload: bytes) -> bytes:
     return zlib.compress(payload, _PAYLOAD_ZLIB_LEVEL)
 
 
-class MetadataStore(JobQueueMixin, RunStoreMixin, DefinitionStoreMixin, AlertStoreMixin, ScheduleStoreMixin):
+class MetadataStore(
+    JobQueueMixin, RunStoreMixin, DefinitionStoreMixin, AlertStoreMixin, ScheduleStoreMixin, ReviewStoreMixin
+):
     """Projects, API keys, the outbox and the job queue over one SQLAlchemy engine; thread-safe.
 
     Opening it migrates the database to the newest schema, so a fresh data directory works at once and an
