@@ -33,6 +33,8 @@ from playwright.sync_api import Browser, Dialog, Page, Request, expect
 
 from convoscope.ingest.otlp import PriceTable
 from convoscope.model import Call, CallSource, MetricResult, MetricSource, Recording, Role, Span, Turn
+from convoscope.server.ui.call_view import CalibrationBadge, calibration_badge
+from convoscope.server.ui.definitions import Definition
 from convoscope.server.ui.evidence import citations
 from convoscope.server.ui.peaks import MAX_POINTS, compute_peaks
 from convoscope.server.ui.waterfall import waterfall
@@ -708,3 +710,16 @@ def test_the_waterfall_is_the_span_tree_in_reading_order_a_page_at_a_time() -> N
     assert [(r.span.name, r.depth) for r in rest.rows] == [("d", 2), ("e", 0)] and rest.next_offset is None
     a, b = first.rows[0], first.rows[1]
     assert (a.left_pct, a.width_pct) == (0.0, 100.0) and (b.left_pct, b.width_pct) == (10.0, 10.0)
+
+
+def test_a_judge_nobody_labelled_is_uncalibrated_and_a_labelled_metric_shows_its_kappa() -> None:
+    judge = Definition("asks an LLM", None, judge=True)
+    rule = Definition("counts things", None)
+    assert calibration_badge("csat", judge, {}) == CalibrationBadge("uncalibrated", None, 0)
+    assert calibration_badge("tool_call_success", rule, {}) is None
+    stored = {"kappa": 0.4, "n": 10}
+    assert calibration_badge("tool_call_success", rule, {"tool_call_success": stored}) == CalibrationBadge(
+        "calibrated", 0.4, 10
+    )
+    same_verdicts = {"csat": {"kappa": None, "n": 3}}
+    assert calibration_badge("csat", judge, same_verdicts) == CalibrationBadge("undefined", None, 3)

@@ -117,6 +117,16 @@ def test_label_calls_by_keyboard_and_see_the_calibration(page: Page, ui: UiServe
     assert _kappa(pairs["tool_call_success"]) is not None  # judged pass and fail, labelled both ways
     expect(page.locator("#calibration tr[data-metric='csat'] td.kappa")).to_have_text("uncalibrated")
 
+    # Every result of a labelled metric shows that kappa on its call's page, linking to the metric's row.
+    tool_kappa = _kappa(pairs["tool_call_success"])
+    call_id = next(c for c, m in labelled if m == "tool_call_success")
+    page.goto(f"/calls/{call_id}")
+    row = page.locator("#score-table tr.score", has=page.locator("button", has_text="tool_call_success"))
+    badge = row.locator(".calibration a")
+    compared = len(pairs["tool_call_success"])
+    expect(badge).to_contain_text(f"kappa {tool_kappa:.2f} vs people ({compared} labels)")
+    expect(badge).to_have_attribute("href", "/review/calibration#metric-tool_call_success")
+
     # A second label of the same call and metric is refused, through the API and through the page.
     call_id, metric = labelled[0]
     auth = {"Authorization": f"Bearer {ui.key}"}

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...errors import NotFound
+from ...evals.calibration import SETTINGS_KEY
 from ...model.blob_ref import stored_sha
 from ...recordings.fetch import unstored_reason
 from ...traces.otlp import price_table
@@ -49,10 +50,17 @@ def _content(
         return None
     jobs = services.meta.jobs_for_call(project_id, call_id)
     settings = services.meta.project_settings(project_id)
+    calibrations = settings.get(SETTINGS_KEY)
     spans = services.store.list_spans(project_id, call_id=call_id)
     prices = price_table(services.settings)
     return {
-        "view": call_view(stored, jobs, definitions(settings), recording=recording),
+        "view": call_view(
+            stored,
+            jobs,
+            definitions(settings),
+            recording=recording,
+            calibrations=calibrations if isinstance(calibrations, dict) else {},
+        ),
         "jobs": jobs,
         "spans": waterfall(spans, stored.call.started_at, prices) if spans else None,
     }

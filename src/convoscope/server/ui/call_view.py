@@ -25,6 +25,7 @@ from .definitions import Definition
 from .evidence import Citations, Mark, audio_gaps, citations, timeline_marks
 
 __all__ = [
+    "CalibrationBadge",
     "PAGE_TURNS",
     "CallView",
     "PlayerView",
@@ -80,6 +81,37 @@ class ScoreView:
     evidence_text: str
     definition: Definition | None
     cites: Citations
+    calibration: CalibrationBadge | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationBadge:
+    """How far people's labels agree with a metric (every result of it shows this).
+
+    ``status`` is ``calibrated`` (``kappa`` set), ``undefined`` (labels exist, but every verdict on both
+    sides was the same, so kappa has no value) or ``uncalibrated`` (a judge nobody has labelled).
+    """
+
+    status: str
+    kappa: float | None
+    labels: int
+
+
+def calibration_badge(
+    metric: str, definition: Definition | None, calibrations: Mapping[str, Any]
+) -> CalibrationBadge | None:
+    """The badge for ``metric`` from the project's stored agreements; None for a metric that is neither
+    a judge nor calibrated (a deterministic metric nobody labelled has nothing to report)."""
+    agreement = calibrations.get(metric)
+    if not isinstance(agreement, Mapping):
+        judge = definition is not None and definition.judge
+        return CalibrationBadge("uncalibrated", None, 0) if judge else None
+    kappa = agreement.get("kappa")
+    labels = agreement.get("n")
+    count = labels if isinstance(labels, int) else 0
+    if isinstance(kappa, int | float):
+        return CalibrationBadge("calibrated", float(kappa), count)
+    return CalibrationBadge("undefined" if count else "uncalibrated", None, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +255,10 @@ def call_view(
     known: Mapping[str, Definition],
     *,
     recording: int | None = None,
+    calibrations: Mapping[str, Any] | None = None,
 ) -> CallView:
-    """The page's content for ``stored``; ``recording`` picks which stored recording the player plays."""
+    """The page's content for ``stored``; ``recording`` picks which stored recording the player plays;
+    ``calibrations`` are the project's stored agreements with people (``calibration`` in its settings)."""
     call = stored.call
     scores = sorted(stored.scores, key=lambda r: (r.metric.startswith("turn_taking."), r.metric))
     cited = citations(scores, call.turns)
@@ -244,6 +278,7 @@ def call_view(
                 evidence_text=json_text(result.evidence),
                 definition=known.get(result.metric),
                 cites=cites,
+                calibration=calibration_badge(result.metric, known.get(result.metric), calibrations or {}),
             )
             for n, (result, cites) in enumerate(zip(scores, cited, strict=True))
         ],

@@ -62,6 +62,8 @@ class Definition:
 
     text: str
     docs: str | None
+    judge: bool = False
+    """An LLM judge: its results are trusted only as far as people's labels agree with them."""
 
 
 def definitions(settings: Mapping[str, Any]) -> dict[str, Definition]:
@@ -72,7 +74,7 @@ def definitions(settings: Mapping[str, Any]) -> dict[str, Definition]:
 
     ProjectEvaluator(settings)  # registers the project's custom metrics (a refused one is skipped)
     found = {
-        name: Definition(cls.description, f"docs/metrics/{name}.md")
+        name: Definition(cls.description, f"docs/metrics/{name}.md", judge=cls.kind.value == "judge")
         for name, cls in registry.all_metrics().items()
     }
     for name, text in _TURN_TAKING.items():
