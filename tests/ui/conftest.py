@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
@@ -89,6 +90,8 @@ class Watch:
         self.errors.append(f"uncaught: {error}")
 
     def failed(self, request: Request) -> None:
+        if request.failure == "net::ERR_ABORTED" and urlsplit(request.url).path.endswith("/audio"):
+            return  # a streaming player's range request, cancelled by the browser when the page is left
         self.errors.append(f"request failed: {request.method} {request.url} ({request.failure})")
 
     def response(self, response: Any) -> None:

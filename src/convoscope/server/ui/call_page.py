@@ -21,12 +21,15 @@ from ...errors import NotFound
 from ...evals.calibration import SETTINGS_KEY
 from ...model.blob_ref import stored_sha
 from ...recordings.fetch import unstored_reason
+from ...store.base import StoredCall
+from ...store.jobqueue import JobStatus
 from ...traces.otlp import price_table
 from ..api.calls import get_recording
 from ..deps import get_services
+from ..services import Services
 from . import call_parts
 from .auth_pages import login_redirect, signed_in
-from .call_view import call_view
+from .call_view import CallView, call_view
 from .definitions import definitions
 from .peaks import MAX_POINTS, peaks_cache
 from .render import page
@@ -39,6 +42,24 @@ router = APIRouter(include_in_schema=False)
 router.include_router(call_parts.router)  # the page's later parts travel with it
 
 
+def view_of(
+    services: Services, project_id: str, call_id: str, stored: StoredCall, *, recording: int | None = None
+) -> tuple[CallView, list[JobStatus]]:
+    """The call page's view of ``stored`` (scores with their definitions and calibration, the player) and
+    the jobs that ran on it; the review page shows the same player from it."""
+    jobs = services.meta.jobs_for_call(project_id, call_id)
+    settings = services.meta.project_settings(project_id)
+    calibrations = settings.get(SETTINGS_KEY)
+    view = call_view(
+        stored,
+        jobs,
+        definitions(settings),
+        recording=recording,
+        calibrations=calibrations if isinstance(calibrations, dict) else {},
+    )
+    return view, jobs
+
+
 def _content(
     request: Request, session: Session, call_id: str, recording: int | None
 ) -> dict[str, Any] | None:
@@ -48,19 +69,11 @@ def _content(
     stored = services.store.get_call(project_id, call_id)
     if stored is None:
         return None
-    jobs = services.meta.jobs_for_call(project_id, call_id)
-    settings = services.meta.project_settings(project_id)
-    calibrations = settings.get(SETTINGS_KEY)
+    view, jobs = view_of(services, project_id, call_id, stored, recording=recording)
     spans = services.store.list_spans(project_id, call_id=call_id)
     prices = price_table(services.settings)
     return {
-        "view": call_view(
-            stored,
-            jobs,
-            definitions(settings),
-            recording=recording,
-            calibrations=calibrations if isinstance(calibrations, dict) else {},
-        ),
+        "view": view,
         "jobs": jobs,
         "spans": waterfall(spans, stored.call.started_at, prices) if spans else None,
     }

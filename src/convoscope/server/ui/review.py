@@ -26,6 +26,7 @@ from ...store.reviews_meta import LabelExists, Reviewer
 from ..api.reviews import JSONL, jsonl_lines
 from ..deps import get_services
 from .auth_pages import login_redirect, signed_in
+from .call_page import view_of
 from .csrf import csrf_valid
 from .render import page
 from .session import Session
@@ -58,8 +59,10 @@ def _review_page(
     services = get_services(request)
     project_id = session.project.id
     calls = service.next_calls(services.store, services.meta, project_id, reviewer)
+    stored = calls[0].stored if calls else None
     context: dict[str, Any] = {
         "review": calls[0] if calls else None,
+        "view": view_of(services, project_id, calls[0].call_id, stored)[0] if stored is not None else None,
         "counts": services.meta.count_review_items(project_id),
         "calibration": _calibrations(request, project_id),
         "reviewer": reviewer,

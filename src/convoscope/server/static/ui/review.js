@@ -1,14 +1,14 @@
 // The review page's keyboard shortcuts and the transcript's seek buttons.
 //
 // p / f: pass / fail for the highlighted metric, then the next one; j / k: next / previous metric;
-// Enter: save and go to the next call; n: skip the call; Space: play or pause. Nothing fires while the
-// reviewer types (a note, a value) or holds a modifier key, so a note may contain any letter.
+// Enter: save and go to the next call; n: skip the call. Nothing fires while the reviewer types (a note, a
+// value) or holds a modifier key, so a note may contain any letter. The player (its Space key, the
+// transcript's seek buttons) is the call page's script, static/ui/call.js.
 (function () {
   "use strict";
   const form = document.getElementById("review-form");
   if (!form) return;
   const skipForm = document.getElementById("skip-form");
-  const audio = document.getElementById("review-audio");
   const metrics = Array.from(form.querySelectorAll("fieldset.metric"));
   let active = 0;
 
@@ -64,10 +64,6 @@
       case "k": highlight(active - 1); break;
       case "n": if (skipForm) skipForm.requestSubmit(); break;
       case "Enter": if (onControl) return; submit(); break;
-      case " ":
-        if (!audio || onControl || (event.target instanceof HTMLElement && event.target.tagName === "INPUT")) return;
-        if (audio.paused) audio.play(); else audio.pause();
-        break;
       default: return;
     }
     event.preventDefault();
@@ -77,13 +73,9 @@
   form.querySelectorAll("input[type=radio]").forEach((radio) =>
     radio.addEventListener("change", () => radio.closest("fieldset").classList.remove("missing-verdict")));
 
-  document.querySelectorAll("#review-transcript button.seek").forEach((button) => {
-    if (!audio) { button.disabled = true; return; }
-    button.addEventListener("click", () => {
-      audio.currentTime = Number(button.dataset.start) || 0;
-      audio.play();
-    });
-  });
+  if (!document.getElementById("player")) {
+    document.querySelectorAll("#review-transcript button.seek").forEach((button) => { button.disabled = true; });
+  }
 
   highlight(Math.max(0, metrics.findIndex((fieldset) => !chosen(fieldset))));
 })();
