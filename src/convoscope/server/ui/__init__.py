@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from . import auth_pages, call_page, calls_list, overview, review
+from . import auth_pages, call_page, calls_list, overview, review, simulations
 
 __all__ = ["router"]
 
@@ -25,5 +25,5 @@ async def home(request: Request, key: str | None = None) -> Response:
     return await overview.overview_page(request)
 
 
-for _module in (auth_pages, calls_list, call_page, overview, review):
+for _module in (auth_pages, calls_list, call_page, overview, review, simulations):
     router.include_router(_module.router)
