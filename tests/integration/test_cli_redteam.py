@@ -5,6 +5,7 @@ not test what it meant to (bad options, unknown agent, an agent that cannot be r
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,7 +92,13 @@ def test_the_clean_agent_holds_against_extraction_and_pii_and_the_calls_are_stor
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broke the agent, 7 held, 0 errored of 7" in result.stdout
-    assert "stored 7 calls in project default" in result.stderr
+    kept = re.search(r"stored run (\S+) \(7 calls\) in project default", result.stderr)
+    assert kept is not None, result.stderr
+    runs = run_cli("runs", "list", "--suite", "redteam", data_dir=data)
+    assert runs.returncode == 0 and kept.group(1) in runs.stdout, runs.stdout + runs.stderr
+    shown = json.loads(run_cli("runs", "show", kept.group(1), data_dir=data).stdout)
+    assert shown["suite"] == "redteam" and len(shown["conversations"]) == 7
+    assert sum(shown["totals"].values()) == 7
     listed = run_cli("calls", "list", "--tag", "LLM07:2025", "--json", data_dir=data)
     assert listed.returncode == 0, listed.stderr
     stored = json.loads(listed.stdout)["items"]

@@ -196,7 +196,9 @@ def _run(
     if store:
         with open_backend(settings, project=project) as backend:
             store_report(backend, report.run)
+            backend.save_run(report.run.to_json())
             err_console.print(
-                f"stored {len(report.run.results)} calls in project {project} at {backend.where}"
+                f"stored run {report.run.run_id} ({len(report.run.results)} calls) in project {project} "
+                f"at {backend.where}"
             )
     return report
