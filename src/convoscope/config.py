@@ -28,6 +28,10 @@ def _default_data_dir() -> Path:
     return Path.home() / ".convoscope"
 
 
+RATE_PATTERN = r"^[1-9][0-9]{0,8}/(second|minute|hour|day)$"
+"""A rate as the settings take it: a count per unit of time, e.g. ``600/minute``."""
+
+
 class Settings(BaseSettings):
     """Server and CLI configuration; environment variables win over the optional TOML file."""
 
@@ -55,6 +59,19 @@ class Settings(BaseSettings):
         default=None, description="Key the CLI sends to a running server (else it mints a local one)."
     )
     default_project: str = Field(default="default", description="Name of the project created on first start.")
+    rate_limit: str | None = Field(
+        default=None,
+        pattern=RATE_PATTERN,
+        description="Most requests one API key may make to the API and the OTLP receiver, e.g. `600/minute` "
+        "(`N/second`, `minute`, `hour` or `day`, a moving window); more get 429 with `Retry-After`. "
+        "Unset: no limit.",
+    )
+    login_rate_limit: str | None = Field(
+        default="20/minute",
+        pattern=RATE_PATTERN,
+        description="Most sign-in attempts to the web UI from one client address (`N/minute`, ...); "
+        "more get 429 with `Retry-After`. Unset: no limit.",
+    )
     max_body_bytes: int = Field(
         default=25 * 1024 * 1024, description="Largest request body accepted; larger gets 413."
     )

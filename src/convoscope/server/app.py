@@ -33,6 +33,8 @@ from .api_docs import install_api_docs
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .openapi import install_openapi
+from .rate_limit import RateLimitMiddleware
+from .security_headers import SecurityHeadersMiddleware
 from .services import Services
 from .ui import router as ui_router
 
@@ -91,5 +93,11 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
         upload_limit=services.settings.max_recording_bytes,
         route_limits={"/api/v1/ingest/elevenlabs": services.settings.max_webhook_audio_bytes},
     )
+    app.add_middleware(
+        RateLimitMiddleware,
+        per_key=services.settings.rate_limit,
+        login=services.settings.login_rate_limit,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     install_openapi(app)
     return app
