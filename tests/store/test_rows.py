@@ -77,9 +77,9 @@ def test_metric_row_round_trip_and_version_is_evaluation_time(error: str | None)
         evaluated_at=T0,
     )
 
-    row = dict(zip(SCORES.column_names, metric_to_row("proj", result), strict=True))
+    row = dict(zip(SCORES.column_names, metric_to_row("proj", result, written_us=7), strict=True))
 
-    assert row["version"] == micros(T0)
+    assert row["version"] == micros(T0) and row["written_at"] == 7
     assert row["error"] == error
     assert metric_from_row(row) == result
 

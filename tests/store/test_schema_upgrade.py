@@ -23,6 +23,7 @@ from convoscope.store.schema import (
     AGENT_LATENCY_FIELDS,
     CALL_SERIES_COLUMNS,
     CALLS,
+    ROLLUP_TABLES,
     SCHEMA_INFO,
     SCHEMA_VERSION,
     SCORES,
@@ -130,7 +131,7 @@ def test_opening_adds_the_new_columns_in_spec_order(
 
     upgraded = open_clickhouse_store(path=chdb_dir, database=database)
     try:
-        for spec in (*TABLES, SCHEMA_INFO):
+        for spec in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO):
             assert _columns(store, database, spec.name) == list(spec.column_names), spec.name
         indexes = store.query(
             "SELECT name FROM system.data_skipping_indices WHERE database = {d:String} AND table = 'calls' "
@@ -155,7 +156,7 @@ def test_opening_adds_the_new_columns_in_spec_order(
             for (name,) in store.query(
                 "SELECT name FROM system.tables WHERE database = {d:String} ORDER BY name", {"d": database}
             )
-        ] == sorted(spec.name for spec in (*TABLES, SCHEMA_INFO))
+        ] == sorted(spec.name for spec in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO))
         expected = _spans(10)
         assert upgraded.list_spans("proj", trace_id=expected[4].trace_id) == [
             s for s in expected if s.trace_id == expected[4].trace_id
@@ -270,7 +271,7 @@ def _expected(calls: list[Call], aggregate: Aggregate) -> dict[Key, tuple[float,
 def test_upgrade_statements_alter_every_table_through_the_dialect() -> None:
     statements = upgrade_statements("convoscope", Dialect.cluster("main"))
 
-    assert len(statements) == len(TABLES) + 1
+    assert len(statements) == len(TABLES) + len(ROLLUP_TABLES) + 1
     assert all(s.startswith("ALTER TABLE `convoscope`.") and " ON CLUSTER main" in s for s in statements)
     calls = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`calls`"))
     assert "ADD COLUMN IF NOT EXISTS `agent_e2e_s` Array(Float64) AFTER `ingested_at`" in calls
@@ -280,4 +281,6 @@ def test_upgrade_statements_alter_every_table_through_the_dialect() -> None:
     assert "ADD INDEX IF NOT EXISTS idx_id id TYPE bloom_filter(0.01) GRANULARITY 1" in calls
     spans = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`spans`"))
     assert "ADD INDEX IF NOT EXISTS idx_conversation_id conversation_id TYPE bloom_filter(0.01)" in spans
-    assert SCORES.column_names[-1] == "error"
+    assert "ADD COLUMN IF NOT EXISTS `written_at` DateTime64(6, 'UTC') AFTER `error`" in scores
+    assert "ADD INDEX IF NOT EXISTS idx_written_at written_at TYPE minmax GRANULARITY 1" in scores
+    assert SCORES.column_names[-1] == "written_at"

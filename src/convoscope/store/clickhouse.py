@@ -43,6 +43,7 @@ from .base import (
 )
 from .log_queries import LogQueriesMixin
 from .overview_queries import OverviewQueriesMixin
+from .rollups import RollupMixin
 from .rows import (
     CallRows,
     call_from_row,
@@ -133,7 +134,9 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     return int(started), call_id
 
 
-class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, OverviewQueriesMixin):
+class ClickHouseStore(
+    AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, OverviewQueriesMixin, RollupMixin
+):
     """The event store over one clickhouse-connect client and one database.
 
     Build it with :func:`open_clickhouse_store`, which creates the schema. Reads run with ``max_threads``
@@ -185,6 +188,11 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, Ove
         """Run a statement without rows (``OPTIMIZE TABLE``, DDL of a scratch table); for maintenance."""
         with _store_errors("run a command"):
             self._client.command(sql)
+
+    def _execute(self, sql: str, parameters: Mapping[str, object], action: str) -> None:
+        """A statement without rows (``INSERT … SELECT``), with bound parameters."""
+        with _store_errors(action):
+            self._client.command(sql, parameters=dict(parameters), settings=self._read_settings)
 
     def _rows(self, sql: str, parameters: Mapping[str, object], action: str) -> list[dict[str, Any]]:
         with _store_errors(action):
@@ -670,7 +678,9 @@ class ClickHouseStore(AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, Ove
 
     def insert_scores(self, project_id: str, results: Sequence[MetricResult]) -> None:
         """Write metric results; the latest ``evaluated_at`` of a (call, metric) wins."""
-        self._insert(SCORES, [metric_to_row(project_id, result) for result in results], "write scores")
+        written = micros(datetime.now(UTC))
+        rows = [metric_to_row(project_id, result, written_us=written) for result in results]
+        self._insert(SCORES, rows, "write scores")
 
     def _scores(self, project_id: str, call_id: str) -> list[MetricResult]:
         rows = self._rows(

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from .rollups import HOUR, whole_hours
 from .rows import micros
-from .schema import CALLS, SCORES, TableSpec
+from .schema import CALL_HOURS, CALLS, SCORE_HOURS, SCORES, TableSpec
 
 __all__ = [
     "AUDIO_METRICS",
@@ -157,6 +158,8 @@ class OverviewQueriesMixin:
 
     _rows: Callable[[str, Mapping[str, object], str], list[dict[str, Any]]]
     _table: Callable[[TableSpec], str]
+    refresh_rollups: Callable[[str, datetime, datetime], int]
+    rollup_exact_below: int
 
     def _overview_calls(self, scope: OverviewScope, params: dict[str, object], columns: str) -> str:
         """A subquery of the current calls of both periods in scope, with ``period`` and bucket ``b``."""
@@ -189,21 +192,131 @@ class OverviewQueriesMixin:
             f"AND (source, external_id) IN ({keys}) WHERE {' AND '.join(where)}"
         )
 
-    def overview_call_figures(self, project_id: str, scope: OverviewScope) -> Periods[CallFigures]:
-        """Calls, errors, cost, duration, failed provider requests and vendor e2e latency per bucket and
-        per period, and calls by end reason per period; one read of ``calls``."""
+    def _from_rollups(self, project_id: str, scope: OverviewScope) -> bool:
+        """Whether the rollups answer ``scope``: whole hours, hour-multiple buckets, and more calls than
+        ``rollup_exact_below`` (fewer are read exactly: cheap, and their percentiles exact). The rollups
+        are brought up to date first."""
+        if not whole_hours(scope.since, scope.until) or scope.width % HOUR:
+            return False
+        self.refresh_rollups(project_id, scope.previous_since, scope.until)
         params: dict[str, object] = {"p": project_id}
-        values = self._overview_calls(
-            scope,
+        counted = self._rows(
+            f"SELECT sum(calls) AS n FROM ({self._overview_hours(scope, params, CALL_HOURS, 'calls > 0')})",
             params,
-            "id, end_reason, cost_usd, duration_s, metadata, agent_e2e_s, agent_latency_filled",
+            "count the overview's calls",
         )
+        return bool(counted) and int(counted[0]["n"]) > self.rollup_exact_below
+
+    def _overview_hours(
+        self, scope: OverviewScope, params: dict[str, object], table: TableSpec, live: str
+    ) -> str:
+        """A subquery of a rollup table's rows of both periods in scope, with ``period`` and bucket ``b``
+        (the hours' counterpart of ``_overview_calls``); ``live`` leaves out the zeroed groups."""
+        params.update(
+            since_s=int(scope.since.timestamp()),
+            until_s=int(scope.until.timestamp()),
+            prev_s=int(scope.previous_since.timestamp()),
+            w_s=int(scope.width.total_seconds()),
+        )
+        where = [
+            "hour >= toDateTime({prev_s:UInt32}, 'UTC') AND hour < toDateTime({until_s:UInt32}, 'UTC')",
+            live,
+        ]
+        if scope.agent_id is not None:
+            where.append("agent_id = {agent:String}")
+            params["agent"] = scope.agent_id
+        if scope.agent_version is not None:
+            where.append("agent_version = {version:String}")
+            params["version"] = scope.agent_version
+        period = f"if(hour >= toDateTime({{since_s:UInt32}}, 'UTC'), {_CURRENT}, {_PREVIOUS})"
+        return (
+            f"SELECT *, {period} AS period, intDiv(toUnixTimestamp(hour) "
+            "- if(period = 0, {since_s:UInt32}, {prev_s:UInt32}), {w_s:UInt32}) AS b "
+            f"FROM {self._table(table)} FINAL PREWHERE project_id = {{p:String}} WHERE {' AND '.join(where)}"
+        )
+
+    def _score_hours_sql(self, scope: OverviewScope, params: dict[str, object]) -> str:
+        """The score figures from ``score_hours``: the same columns as ``_score_rows_sql``."""
+        values = self._overview_hours(scope, params, SCORE_HOURS, "(calls > 0 OR judged > 0)")
+        aggregates = []
+        for name, metric in AUDIO_METRICS.items():
+            params[f"m_{name}"] = metric
+            audio = f"metric = {{m_{name}:String}} AND source = {{audio:String}}"
+            if name in ("gap_p50", "gap_p95"):
+                level = 1 if name == "gap_p50" else 2
+                aggregates.append(f"quantilesTDigestMergeIf(0.5, 0.95)(value_q, {audio})[{level}] AS {name}")
+            else:
+                aggregates.append(f"sumIf(value_sum, {audio}) / sumIf(value_n, {audio}) AS {name}")
+            aggregates.append(f"sumIf(value_n, {audio}) AS {name}_n")
+        return (
+            "SELECT period, b, metric, grouping(b, metric) AS g, sum(judged) AS judged, "
+            "sum(passed) AS passed_n, sum(failed) AS failed_n, sumIf(calls, metric = '') AS audio_calls, "
+            f"{', '.join(aggregates)} FROM ({values}) "
+            f"GROUP BY GROUPING SETS ((period, b), (period), (period, metric)){_GROUPING}"
+        )
+
+    def _score_rows_sql(self, scope: OverviewScope, params: dict[str, object]) -> str:
+        """The score figures from the scores of the calls in scope, exactly (any range)."""
+        calls = self._overview_calls(scope, params, "id, started_at")
+        ids = (
+            f"SELECT id FROM {self._table(CALLS)} PREWHERE project_id = {{p:String}} "
+            "WHERE started_at >= fromUnixTimestamp64Micro({prev:Int64}, 'UTC') "
+            "AND started_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')"
+        )
+        scores = (
+            f"SELECT call_id, metric, source, value_num, passed FROM {self._table(SCORES)} FINAL "
+            f"PREWHERE project_id = {{p:String}} AND call_id IN ({ids})"
+        )
+        aggregates = []
+        for name, metric in AUDIO_METRICS.items():
+            params[f"m_{name}"] = metric
+            audio = f"metric = {{m_{name}:String}} AND source = {{audio:String}}"
+            if name == "gap_p50":
+                aggregates.append(f"quantileExactInclusiveIf(0.5)(value_num, {audio}) AS {name}")
+            elif name == "gap_p95":
+                aggregates.append(f"quantileExactInclusiveIf(0.95)(value_num, {audio}) AS {name}")
+            else:
+                aggregates.append(f"avgIf(value_num, {audio}) AS {name}")
+            aggregates.append(f"countIf({audio} AND value_num IS NOT NULL) AS {name}_n")
+        return (
+            "SELECT period, b, metric, grouping(b, metric) AS g, countIf(passed IS NOT NULL) AS judged, "
+            "countIf(passed = 1) AS passed_n, countIf(passed = 0) AS failed_n, "
+            "uniqExactIf(call_id, source = {audio:String}) AS audio_calls, "
+            f"{', '.join(aggregates)} FROM (SELECT s.call_id AS call_id, s.metric AS metric, "
+            "s.source AS source, s.value_num AS value_num, s.passed AS passed, c.period AS period, c.b AS b "
+            f"FROM ({scores}) AS s INNER JOIN ({calls}) AS c ON s.call_id = c.id) "
+            "GROUP BY GROUPING SETS ((period, b), (period), (period, metric))"
+            f"{_GROUPING}"
+        )
+
+    def overview_call_figures(
+        self, project_id: str, scope: OverviewScope, *, exact: bool = False
+    ) -> Periods[CallFigures]:
+        """Calls, errors, cost, duration, failed provider requests and vendor e2e latency per bucket and
+        per period, and calls by end reason per period; from the rollups when they can answer (see
+        ``store.rollups``), else (or with ``exact``) one read of ``calls``."""
+        params: dict[str, object] = {"p": project_id}
+        if not exact and self._from_rollups(project_id, scope):
+            values = self._overview_hours(scope, params, CALL_HOURS, "calls > 0")
+            aggregates = (
+                "sum(calls) AS n, sumIf(calls, end_reason = 'error') AS errors, sum(cost_usd) AS cost, "
+                "sum(duration_s) AS duration, sum(provider_errors) AS provider_errors, "
+                "quantilesTDigestArrayMerge(0.5, 0.95)(e2e) AS e2e, sum(e2e_n) AS e2e_n"
+            )
+        else:
+            values = self._overview_calls(
+                scope,
+                params,
+                "id, end_reason, cost_usd, duration_s, metadata, agent_e2e_s, agent_latency_filled",
+            )
+            aggregates = (
+                "count() AS n, countIf(end_reason = 'error') AS errors, sum(cost_usd) AS cost, "
+                "sum(duration_s) AS duration, sum(JSONLength(metadata, 'errors')) AS provider_errors, "
+                "quantilesExactInclusiveArrayIf(0.5, 0.95)(agent_e2e_s, agent_latency_filled = 1) AS e2e, "
+                "sumIf(length(agent_e2e_s), agent_latency_filled = 1) AS e2e_n"
+            )
         rows = self._rows(
-            "SELECT period, b, end_reason, grouping(b, end_reason) AS g, count() AS n, "
-            "countIf(end_reason = 'error') AS errors, sum(cost_usd) AS cost, sum(duration_s) AS duration, "
-            "sum(JSONLength(metadata, 'errors')) AS provider_errors, "
-            "quantilesExactInclusiveArrayIf(0.5, 0.95)(agent_e2e_s, agent_latency_filled = 1) AS e2e, "
-            "sumIf(length(agent_e2e_s), agent_latency_filled = 1) AS e2e_n "
+            f"SELECT period, b, end_reason, grouping(b, end_reason) AS g, {aggregates} "
             f"FROM ({values}) GROUP BY GROUPING SETS ((period, b), (period), (period, end_reason))"
             f"{_GROUPING}",
             params,
@@ -232,43 +345,16 @@ class OverviewQueriesMixin:
             )
         return result
 
-    def overview_score_figures(self, project_id: str, scope: OverviewScope) -> Periods[ScoreFigures]:
+    def overview_score_figures(
+        self, project_id: str, scope: OverviewScope, *, exact: bool = False
+    ) -> Periods[ScoreFigures]:
         """Pass rate and audio turn-taking figures per bucket and per period, and failed scores by metric
-        per period; one read of the scores of the calls in both periods."""
+        per period; from the rollups when they can answer, else (or with ``exact``) one read of the
+        scores of the calls in both periods."""
         params: dict[str, object] = {"p": project_id, "audio": "audio"}
-        calls = self._overview_calls(scope, params, "id, started_at")
-        ids = (
-            f"SELECT id FROM {self._table(CALLS)} PREWHERE project_id = {{p:String}} "
-            "WHERE started_at >= fromUnixTimestamp64Micro({prev:Int64}, 'UTC') "
-            "AND started_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')"
-        )
-        scores = (
-            f"SELECT call_id, metric, source, value_num, passed FROM {self._table(SCORES)} FINAL "
-            f"PREWHERE project_id = {{p:String}} AND call_id IN ({ids})"
-        )
-        aggregates = []
-        for name, metric in AUDIO_METRICS.items():
-            params[f"m_{name}"] = metric
-            audio = f"metric = {{m_{name}:String}} AND source = {{audio:String}}"
-            if name == "gap_p50":
-                aggregates.append(f"quantileExactInclusiveIf(0.5)(value_num, {audio}) AS {name}")
-            elif name == "gap_p95":
-                aggregates.append(f"quantileExactInclusiveIf(0.95)(value_num, {audio}) AS {name}")
-            else:
-                aggregates.append(f"avgIf(value_num, {audio}) AS {name}")
-            aggregates.append(f"countIf({audio} AND value_num IS NOT NULL) AS {name}_n")
-        rows = self._rows(
-            "SELECT period, b, metric, grouping(b, metric) AS g, countIf(passed IS NOT NULL) AS judged, "
-            "countIf(passed = 1) AS passed_n, countIf(passed = 0) AS failed_n, "
-            "uniqExactIf(call_id, source = {audio:String}) AS audio_calls, "
-            f"{', '.join(aggregates)} FROM (SELECT s.call_id AS call_id, s.metric AS metric, "
-            "s.source AS source, s.value_num AS value_num, s.passed AS passed, c.period AS period, c.b AS b "
-            f"FROM ({scores}) AS s INNER JOIN ({calls}) AS c ON s.call_id = c.id) "
-            "GROUP BY GROUPING SETS ((period, b), (period), (period, metric))"
-            f"{_GROUPING}",
-            params,
-            "compute the overview's score figures",
-        )
+        rollups = not exact and self._from_rollups(project_id, scope)
+        sql = self._score_hours_sql(scope, params) if rollups else self._score_rows_sql(scope, params)
+        rows = self._rows(sql, params, "compute the overview's score figures")
         result: Periods[ScoreFigures] = Periods(totals=(ScoreFigures(), ScoreFigures()), buckets=({}, {}))
         for row in rows:
             if int(row["g"]) == _BY_ITEM:

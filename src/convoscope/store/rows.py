@@ -275,11 +275,11 @@ def call_from_row(row: Mapping[str, Any], *, turns: Sequence[Turn], tool_calls: 
     )
 
 
-def metric_to_row(project_id: str, result: MetricResult) -> Row:
+def metric_to_row(project_id: str, result: MetricResult, *, written_us: int) -> Row:
     """The ``scores`` row of a metric result; its version is ``evaluated_at`` in microseconds.
 
     So a re-evaluation replaces an older result of the same (call, metric), and replaying the older one
-    later cannot win.
+    later cannot win. ``written_us`` is when the row is written (what the overview's rollups look for).
     """
     value = result.value
     evaluated_us = micros(result.evaluated_at)
@@ -298,6 +298,7 @@ def metric_to_row(project_id: str, result: MetricResult) -> Row:
         result.source.value,
         evaluated_us,
         result.error,
+        written_us,
     )
 
 

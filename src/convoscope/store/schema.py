@@ -28,6 +28,11 @@ __all__ = [
     "SERIES_FIELDS",
     "SPANS",
     "SPAN_LOGS",
+    "CALL_HOURS",
+    "ROLLUP_CALL_MAP",
+    "ROLLUP_HOURS",
+    "ROLLUP_TABLES",
+    "SCORE_HOURS",
     "TABLES",
     "TOOL_CALLS",
     "TURNS",
@@ -40,7 +45,7 @@ __all__ = [
     "upgrade_statements",
 ]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 """Bumped whenever a table spec changes; stored in ``schema_info`` so an old binary refuses a newer store.
 
 Specs only ever gain columns and skip indexes: opening a store adds the missing ones
@@ -53,7 +58,9 @@ on ``spans.conversation_id`` (the span reads of OTLP call assembly). 6: ``events
 and re-ranked documents, JSON, kept apart from the attribute caps) and the ``span_logs`` table (OTLP log
 records, joined to their spans by trace and span id); ``spans`` sorted by start hour, then trace (a
 store written before is rebuilt in the new order when it is opened, see ``rebuild_statements``), with a
-bloom filter index on ``trace_id``.
+bloom filter index on ``trace_id``. 8: ``written_at`` on ``scores`` (when the row was written; 1970 on rows
+written before) and the overview's hourly rollups (``rollup_hours``, ``call_hours``, ``score_hours``,
+``rollup_call_map``, see ``store.rollups``).
 """
 
 _CALL_READ_GRANULARITY = 1024
@@ -356,8 +363,12 @@ SCORES = TableSpec(
         ("source", _LC),
         ("evaluated_at", _TS),
         ("error", "Nullable(String)"),
+        # Schema 8: when the row was written (the version is ``evaluated_at``, which a replayed or imported
+        # result may set in the past), so the overview's rollups find the scores written since they ran.
+        ("written_at", _TS),
     ),
     order_by=("project_id", "call_id", "metric"),
+    indexes=("INDEX idx_written_at written_at TYPE minmax GRANULARITY 1",),
 )
 
 SCHEMA_INFO = TableSpec(
@@ -369,6 +380,76 @@ SCHEMA_INFO = TableSpec(
 TABLES: tuple[TableSpec, ...] = (CALLS, TURNS, TOOL_CALLS, SPANS, SPAN_LOGS, SCORES)
 """The event tables, in creation order."""
 
+_HOUR = "DateTime('UTC')"
+_TDIGEST = "AggregateFunction(quantilesTDigest(0.5, 0.95), Float64)"
+
+ROLLUP_HOURS = TableSpec(
+    name="rollup_hours",
+    columns=(("project_id", _LC), ("hour", _HOUR), ("version", "UInt64")),
+    order_by=("project_id", "hour"),
+)
+"""Which hours of a project the rollups hold, and when each was computed (``version``, microseconds)."""
+
+CALL_HOURS = TableSpec(
+    name="call_hours",
+    columns=(
+        ("project_id", _LC),
+        ("hour", _HOUR),
+        ("agent_id", _LC),
+        ("agent_version", _LC),
+        ("end_reason", _LC),
+        ("version", "UInt64"),
+        ("calls", "UInt64"),
+        ("cost_usd", "Float64"),
+        ("duration_s", "Float64"),
+        ("provider_errors", "UInt64"),
+        ("e2e_n", "UInt64"),
+        ("e2e", "AggregateFunction(quantilesTDigestArray(0.5, 0.95), Array(Float64))"),
+    ),
+    order_by=("project_id", "hour", "agent_id", "agent_version", "end_reason"),
+)
+"""The current calls of each hour by agent, version and end reason (agent and version '' when unset)."""
+
+SCORE_HOURS = TableSpec(
+    name="score_hours",
+    columns=(
+        ("project_id", _LC),
+        ("hour", _HOUR),
+        ("agent_id", _LC),
+        ("agent_version", _LC),
+        ("metric", _LC),
+        ("source", _LC),
+        ("version", "UInt64"),
+        ("calls", "UInt64"),
+        ("judged", "UInt64"),
+        ("passed", "UInt64"),
+        ("failed", "UInt64"),
+        ("value_n", "UInt64"),
+        ("value_sum", "Float64"),
+        ("value_q", _TDIGEST),
+    ),
+    order_by=("project_id", "hour", "agent_id", "agent_version", "metric", "source"),
+)
+"""The current scores of each hour's calls by agent, version, metric and source; ``calls`` counts the calls
+with such a score, and the row with metric '' counts the calls with any audio score."""
+
+ROLLUP_CALL_MAP = TableSpec(
+    name="rollup_call_map",
+    columns=(
+        ("project_id", _LC),
+        ("source", _LC),
+        ("external_id", "String"),
+        ("hour", _HOUR),
+        ("version", "UInt64"),
+    ),
+    order_by=("project_id", "source", "external_id"),
+)
+"""The hour each call was counted in when its hour was last computed: a call sent again with another
+start leaves its old hour to recompute, even after the engine merged its old version away."""
+
+ROLLUP_TABLES: tuple[TableSpec, ...] = (ROLLUP_HOURS, CALL_HOURS, SCORE_HOURS, ROLLUP_CALL_MAP)
+"""Derived tables: rebuilt from the event tables whenever they are missing or stale."""
+
 
 def _check_database(database: str) -> None:
     if not database.replace("_", "").isalnum():
@@ -379,7 +460,7 @@ def ddl_statements(database: str, dialect: Dialect) -> list[str]:
     """Every statement that creates the database and its tables; each is idempotent."""
     _check_database(database)
     statements = [f"CREATE DATABASE IF NOT EXISTS `{database}`{dialect.on_cluster}"]
-    statements += [table.create(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
+    statements += [table.create(database, dialect) for table in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO)]
     return statements
 
 
@@ -390,7 +471,7 @@ def upgrade_statements(database: str, dialect: Dialect) -> list[str]:
     (and harmless otherwise), so a data directory written by an older convoscope keeps working.
     """
     _check_database(database)
-    return [table.add_missing(database, dialect) for table in (*TABLES, SCHEMA_INFO)]
+    return [table.add_missing(database, dialect) for table in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO)]
 
 
 REBUILD_SUFFIX = "__rebuild"

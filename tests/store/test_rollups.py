@@ -1,0 +1,182 @@
+"""The overview's hourly rollups give the figures the exact reads give (counts, sums, pass rates, means
+exactly; percentiles of many values within 5 %), and stay so as calls are sent again (another start
+hour, another agent), scores are replaced, and calls arrive in hours already computed."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from convoscope.model import EndReason, MetricResult, MetricSource
+from convoscope.store.clickhouse import ClickHouseStore
+from convoscope.store.overview_queries import AUDIO_METRICS, OverviewScope, Periods
+from convoscope.testing import make_call
+
+PROJECT = "p-rollups"
+UNTIL = datetime(2026, 3, 9, 12, tzinfo=UTC)
+WEEK = OverviewScope(since=UNTIL - timedelta(days=7), until=UNTIL, width=timedelta(hours=6))
+PERCENTILE_TOLERANCE = 0.05
+"""Relative: t-digest percentiles of a few hundred values against the exact ones."""
+
+PERCENTILES = {"e2e_p50_s", "e2e_p95_s", "gap_p50_s", "gap_p95_s"}
+LARGE = 100
+"""Percentiles over at least this many values are compared by value; fewer differ by up to a rank."""
+
+
+def _values(figures: Any, name: str) -> int:
+    return int(figures.e2e_turns if name.startswith("e2e") else figures.audio_calls)
+
+
+def _call(rng: random.Random, n: int, **overrides: Any) -> Any:
+    start = UNTIL - timedelta(days=14) + timedelta(seconds=rng.uniform(0, 14 * 86400))
+    turns: list[dict[str, Any]] = []
+    for i in range(6):
+        turn: dict[str, Any] = {
+            "role": "agent" if i % 2 == 0 else "user",
+            "text": f"turn {i}",
+            "start_s": i * 3.0,
+            "end_s": i * 3.0 + 2.0,
+        }
+        if i % 2 == 0 and i:
+            turn["e2e_s"] = round(rng.lognormvariate(0, 0.4), 3)
+        turns.append(turn)
+    fields: dict[str, Any] = {
+        "external_id": f"call-{n}",
+        "started_at": start.isoformat(),
+        "agent_id": rng.choice(["clinic", "shop", None]),
+        "agent_version": rng.choice(["1", "2"]),
+        "end_reason": rng.choice(["user_hangup", "agent_hangup", "error", "transfer"]),
+        "turns": turns,
+        "metadata": {"errors": [{"code": 500}] * rng.randint(0, 2)},
+        "cost": [{"product": "platform", "amount": round(rng.uniform(0.01, 0.2), 4)}],
+    }
+    fields.update(overrides)
+    return make_call(**fields)
+
+
+def _scores(rng: random.Random, call_id: str, when: datetime) -> list[MetricResult]:
+    passed = rng.random() < 0.8
+    results = [
+        MetricResult(
+            call_id=call_id,
+            metric="task_success",
+            value=passed,
+            passed=passed,
+            source=MetricSource.JUDGE,
+            evaluated_at=when,
+        )
+    ]
+    if rng.random() < 0.5:
+        for name, metric in AUDIO_METRICS.items():
+            value = rng.uniform(0.2, 2.5) if name.startswith("gap") else float(rng.randint(0, 3))
+            results.append(
+                MetricResult(
+                    call_id=call_id,
+                    metric=metric,
+                    value=value,
+                    passed=value < 2,
+                    source=MetricSource.AUDIO,
+                    evaluated_at=when,
+                )
+            )
+    return results
+
+
+def _same(rolled: Periods[Any], exact: Periods[Any]) -> None:
+    def compare(a: Any, b: Any, where: str) -> None:
+        for name, value in vars(b).items():
+            got = getattr(a, name)
+            if value is None or got is None:
+                assert got == value, f"{where}.{name}: {got} != {value}"
+            elif name in PERCENTILES and _values(b, name) < LARGE:
+                continue  # a few values: t-digest's nearest rank and the exact interpolation differ by a rank
+            elif name in PERCENTILES:
+                assert math.isclose(got, value, rel_tol=PERCENTILE_TOLERANCE), (
+                    f"{where}.{name}: {got} vs {value}"
+                )
+            else:
+                assert got == pytest.approx(value, rel=1e-9, abs=1e-9), f"{where}.{name}: {got} != {value}"
+
+    for period in (0, 1):
+        compare(rolled.totals[period], exact.totals[period], f"period {period}")
+        assert rolled.buckets[period].keys() == exact.buckets[period].keys()
+        for bucket, figures in exact.buckets[period].items():
+            compare(rolled.buckets[period][bucket], figures, f"period {period} bucket {bucket}")
+        assert rolled.by_item[period] == exact.by_item[period]
+
+
+def _check(store: ClickHouseStore, scope: OverviewScope) -> None:
+    _same(
+        store.overview_call_figures(PROJECT, scope), store.overview_call_figures(PROJECT, scope, exact=True)
+    )
+    _same(
+        store.overview_score_figures(PROJECT, scope), store.overview_score_figures(PROJECT, scope, exact=True)
+    )
+
+
+def test_rollups_match_the_exact_figures_through_resends_and_rescoring(
+    clickhouse_store: ClickHouseStore,
+) -> None:
+    store, rng = clickhouse_store, random.Random(7)
+    store.rollup_margin = timedelta(0)  # every write here is committed before the next refresh starts
+    store.rollup_exact_below = 0  # a few hundred calls: read from the rollups all the same
+    calls = [_call(rng, n) for n in range(400)]
+    ids = store.insert_calls(PROJECT, calls, version=1)
+    evaluated = UNTIL - timedelta(days=1)
+    store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, evaluated)])
+
+    one_agent = OverviewScope(
+        since=WEEK.since, until=WEEK.until, width=timedelta(hours=1), agent_id="clinic", agent_version="2"
+    )
+    for scope in (WEEK, one_agent):
+        _check(store, scope)
+    assert store.refresh_rollups(PROJECT, WEEK.previous_since, WEEK.until) == 0  # nothing changed since
+
+    # Calls sent again: one to another hour and agent, one to another end reason, one new in a known hour.
+    moved = calls[0].model_copy(
+        update={"started_at": calls[0].started_at + timedelta(hours=30), "agent_id": "shop"}
+    )
+    ended = calls[1].model_copy(update={"end_reason": EndReason.VOICEMAIL})
+    fresh = _call(rng, 1000, started_at=(UNTIL - timedelta(days=2)).isoformat(), agent_id="clinic")
+    new_ids = store.insert_calls(PROJECT, [moved, ended, fresh], version=2)
+    # A score replaced (a later evaluation of the same metric), and the new call's scores.
+    flipped = MetricResult(
+        call_id=ids[5],
+        metric="task_success",
+        value=False,
+        passed=False,
+        source=MetricSource.JUDGE,
+        evaluated_at=evaluated + timedelta(hours=1),
+    )
+    store.insert_scores(PROJECT, [flipped, *_scores(rng, new_ids[2], evaluated)])
+    assert store.refresh_rollups(PROJECT, WEEK.previous_since, WEEK.until) >= 3
+    for scope in (WEEK, one_agent):
+        _check(store, scope)
+
+
+def test_a_range_off_the_hour_is_read_exactly_and_computes_no_rollups(
+    clickhouse_store: ClickHouseStore,
+) -> None:
+    store, rng = clickhouse_store, random.Random(3)
+    store.rollup_exact_below = 0
+    ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(50)], version=1)
+    store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
+    odd = OverviewScope(since=WEEK.since + timedelta(minutes=7), until=UNTIL, width=timedelta(hours=6))
+    figures = store.overview_call_figures(PROJECT, odd)
+    assert figures.totals[0].calls == store.overview_call_figures(PROJECT, odd, exact=True).totals[0].calls
+    held = store.query(f"SELECT count() FROM `{store.database}`.`rollup_hours`")
+    assert held == [(0,)]
+
+
+def test_a_small_overview_is_read_exactly_whatever_its_range(clickhouse_store: ClickHouseStore) -> None:
+    store, rng = clickhouse_store, random.Random(5)
+    ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(30)], version=1)
+    store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
+    assert store.rollup_exact_below >= 30
+    figures = store.overview_call_figures(PROJECT, WEEK)
+    exact = store.overview_call_figures(PROJECT, WEEK, exact=True)
+    assert figures.totals == exact.totals and figures.buckets == exact.buckets  # percentiles too, exactly
