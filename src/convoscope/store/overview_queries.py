@@ -153,6 +153,41 @@ def _place(result: Periods[T], row: Mapping[str, Any], figures: T) -> None:
         result.totals = (result.totals[0], figures)
 
 
+def _agent_conditions(scope: OverviewScope, params: dict[str, object]) -> list[str]:
+    """The scope's agent and version as conditions, their values bound in ``params``."""
+    conditions = []
+    if scope.agent_id is not None:
+        conditions.append("agent_id = {agent:String}")
+        params["agent"] = scope.agent_id
+    if scope.agent_version is not None:
+        conditions.append("agent_version = {version:String}")
+        params["version"] = scope.agent_version
+    return conditions
+
+
+def _audio_aggregates(params: dict[str, object], exact: bool) -> str:
+    """The audio turn-taking aggregates: percentiles of the gap metrics, means of the others, and each
+    one's count, from score rows (``exact``) or from ``score_hours``."""
+    aggregates = []
+    for name, metric in AUDIO_METRICS.items():
+        params[f"m_{name}"] = metric
+        audio = f"metric = {{m_{name}:String}} AND source = {{audio:String}}"
+        level = {"gap_p50": 0.5, "gap_p95": 0.95}.get(name)
+        if exact:
+            value = (
+                f"quantileExactInclusiveIf({level})(value_num, {audio})"
+                if level
+                else f"avgIf(value_num, {audio})"
+            )
+            count = f"countIf({audio} AND value_num IS NOT NULL)"
+        else:
+            merged = f"quantilesTDigestMergeIf(0.5, 0.95)(value_q, {audio})[{1 if level == 0.5 else 2}]"
+            value = merged if level else f"sumIf(value_sum, {audio}) / sumIf(value_n, {audio})"
+            count = f"sumIf(value_n, {audio})"
+        aggregates.append(f"{value} AS {name}, {count} AS {name}_n")
+    return ", ".join(aggregates)
+
+
 class OverviewQueriesMixin:
     """The overview's reads; mixed into ``ClickHouseStore``, which provides ``_rows`` and ``_table``."""
 
@@ -174,13 +209,7 @@ class OverviewQueriesMixin:
             "started_at >= fromUnixTimestamp64Micro({prev:Int64}, 'UTC') "
             "AND started_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')"
         )
-        where = [window]
-        if scope.agent_id is not None:
-            where.append("agent_id = {agent:String}")
-            params["agent"] = scope.agent_id
-        if scope.agent_version is not None:
-            where.append("agent_version = {version:String}")
-            params["version"] = scope.agent_version
+        where = [window, *_agent_conditions(scope, params)]
         keys = f"SELECT source, external_id FROM {calls} PREWHERE project_id = {{p:String}} WHERE {window}"
         period = (
             f"if(started_at >= fromUnixTimestamp64Micro({{since:Int64}}, 'UTC'), {_CURRENT}, {_PREVIOUS})"
@@ -221,13 +250,8 @@ class OverviewQueriesMixin:
         where = [
             "hour >= toDateTime({prev_s:UInt32}, 'UTC') AND hour < toDateTime({until_s:UInt32}, 'UTC')",
             live,
+            *_agent_conditions(scope, params),
         ]
-        if scope.agent_id is not None:
-            where.append("agent_id = {agent:String}")
-            params["agent"] = scope.agent_id
-        if scope.agent_version is not None:
-            where.append("agent_version = {version:String}")
-            params["version"] = scope.agent_version
         period = f"if(hour >= toDateTime({{since_s:UInt32}}, 'UTC'), {_CURRENT}, {_PREVIOUS})"
         return (
             f"SELECT *, {period} AS period, intDiv(toUnixTimestamp(hour) "
@@ -238,20 +262,10 @@ class OverviewQueriesMixin:
     def _score_hours_sql(self, scope: OverviewScope, params: dict[str, object]) -> str:
         """The score figures from ``score_hours``: the same columns as ``_score_rows_sql``."""
         values = self._overview_hours(scope, params, SCORE_HOURS, "(calls > 0 OR judged > 0)")
-        aggregates = []
-        for name, metric in AUDIO_METRICS.items():
-            params[f"m_{name}"] = metric
-            audio = f"metric = {{m_{name}:String}} AND source = {{audio:String}}"
-            if name in ("gap_p50", "gap_p95"):
-                level = 1 if name == "gap_p50" else 2
-                aggregates.append(f"quantilesTDigestMergeIf(0.5, 0.95)(value_q, {audio})[{level}] AS {name}")
-            else:
-                aggregates.append(f"sumIf(value_sum, {audio}) / sumIf(value_n, {audio}) AS {name}")
-            aggregates.append(f"sumIf(value_n, {audio}) AS {name}_n")
         return (
             "SELECT period, b, metric, grouping(b, metric) AS g, sum(judged) AS judged, "
             "sum(passed) AS passed_n, sum(failed) AS failed_n, sumIf(calls, metric = '') AS audio_calls, "
-            f"{', '.join(aggregates)} FROM ({values}) "
+            f"{_audio_aggregates(params, exact=False)} FROM ({values}) "
             f"GROUP BY GROUPING SETS ((period, b), (period), (period, metric)){_GROUPING}"
         )
 
@@ -267,22 +281,11 @@ class OverviewQueriesMixin:
             f"SELECT call_id, metric, source, value_num, passed FROM {self._table(SCORES)} FINAL "
             f"PREWHERE project_id = {{p:String}} AND call_id IN ({ids})"
         )
-        aggregates = []
-        for name, metric in AUDIO_METRICS.items():
-            params[f"m_{name}"] = metric
-            audio = f"metric = {{m_{name}:String}} AND source = {{audio:String}}"
-            if name == "gap_p50":
-                aggregates.append(f"quantileExactInclusiveIf(0.5)(value_num, {audio}) AS {name}")
-            elif name == "gap_p95":
-                aggregates.append(f"quantileExactInclusiveIf(0.95)(value_num, {audio}) AS {name}")
-            else:
-                aggregates.append(f"avgIf(value_num, {audio}) AS {name}")
-            aggregates.append(f"countIf({audio} AND value_num IS NOT NULL) AS {name}_n")
         return (
             "SELECT period, b, metric, grouping(b, metric) AS g, countIf(passed IS NOT NULL) AS judged, "
             "countIf(passed = 1) AS passed_n, countIf(passed = 0) AS failed_n, "
             "uniqExactIf(call_id, source = {audio:String}) AS audio_calls, "
-            f"{', '.join(aggregates)} FROM (SELECT s.call_id AS call_id, s.metric AS metric, "
+            f"{_audio_aggregates(params, exact=True)} FROM (SELECT s.call_id AS call_id, s.metric AS metric, "
             "s.source AS source, s.value_num AS value_num, s.passed AS passed, c.period AS period, c.b AS b "
             f"FROM ({scores}) AS s INNER JOIN ({calls}) AS c ON s.call_id = c.id) "
             "GROUP BY GROUPING SETS ((period, b), (period), (period, metric))"
