@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Query, Request, Response
@@ -190,19 +191,21 @@ async def get_recording(
     if byte_range is not None:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end + 1 - start)
-    handle = await run_in_threadpool(blobs.open, sha)
     return StreamingResponse(
-        _file_range(handle, start, end + 1),
+        _file_range(partial(blobs.open, sha), start, end + 1),
         status_code=200 if byte_range is None else 206,
         media_type=media_type,
         headers=headers,
     )
 
 
-def _file_range(handle: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
-    """Bytes ``[start, stop)`` of an open blob, a megabyte at a time (a recording may be 100 MiB); the
+def _file_range(opener: Callable[[], BinaryIO], start: int, stop: int) -> Iterator[bytes]:
+    """Bytes ``[start, stop)`` of a blob, a megabyte at a time (a recording may be 100 MiB).
+
+    The blob is opened on the first read, not before: a player that cancels its range request before
+    the body starts (seeking, leaving the page) would otherwise leave an open file to the collector. The
     file is closed when the response ends or the client goes away."""
-    with handle:
+    with opener() as handle:
         handle.seek(start)
         remaining = stop - start
         while remaining > 0:

@@ -43,6 +43,17 @@ async def _reviewer(request: Request, session: Session) -> Reviewer | None:
     return await run_in_threadpool(get_services(request).meta.reviewer_of_key, session.key)
 
 
+async def _form_reviewer(request: Request) -> tuple[Session, Reviewer] | Response:
+    """The session and reviewer of a posted form; else the answer (sign in again, or the form expired)."""
+    session = await signed_in(request)
+    if session is None:
+        return login_redirect(request)
+    if not await csrf_valid(request, session):
+        return Response("The form expired: reload the page.", status_code=403)
+    reviewer = await _reviewer(request, session)
+    return login_redirect(request) if reviewer is None else (session, reviewer)
+
+
 def _calibrations(request: Request, project_id: str) -> dict[str, MetricCalibration]:
     return {row.metric: row for row in service.calibration_report(get_services(request).meta, project_id)}
 
@@ -165,14 +176,10 @@ def _labels_of(form: FormData) -> list[tuple[str, str | None, float | None, str]
 @router.post("/review/labels")
 async def post_labels(request: Request) -> Response:
     """Save the form's labels (one per metric given a verdict or a value), then the next call."""
-    session = await signed_in(request)
-    if session is None:
-        return login_redirect(request)
-    if not await csrf_valid(request, session):
-        return Response("The form expired: reload the page.", status_code=403)
-    reviewer = await _reviewer(request, session)
-    if reviewer is None:
-        return login_redirect(request)
+    signed = await _form_reviewer(request)
+    if isinstance(signed, Response):
+        return signed
+    session, reviewer = signed
     form = await request.form()
     call_id = _text(form, "call_id")
     services = get_services(request)
@@ -213,14 +220,10 @@ async def post_labels(request: Request) -> Response:
 @router.post("/review/skip")
 async def skip(request: Request) -> Response:
     """Give the call back (others may take it; this key is not handed it again), then the next one."""
-    session = await signed_in(request)
-    if session is None:
-        return login_redirect(request)
-    if not await csrf_valid(request, session):
-        return Response("The form expired: reload the page.", status_code=403)
-    reviewer = await _reviewer(request, session)
-    if reviewer is None:
-        return login_redirect(request)
+    signed = await _form_reviewer(request)
+    if isinstance(signed, Response):
+        return signed
+    session, reviewer = signed
     form = await request.form()
     call_id = _text(form, "call_id")
     await run_in_threadpool(

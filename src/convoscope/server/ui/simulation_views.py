@@ -47,6 +47,26 @@ def _pass_rate(passed: int, failed: int) -> float | None:
     return passed / (passed + failed) if passed + failed else None
 
 
+class _Tally:
+    """Counts of conversations by verdict and what the pages derive from them (the rows and cells)."""
+
+    passed: int
+    failed: int
+    errored: int
+
+    @property
+    def count(self) -> int:
+        return self.passed + self.failed + self.errored
+
+    @property
+    def pass_rate(self) -> float | None:
+        return _pass_rate(self.passed, self.failed)
+
+    @property
+    def pass_rate_text(self) -> str:
+        return percent(self.pass_rate)
+
+
 def _moment(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
@@ -54,7 +74,7 @@ def _moment(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class RunRow:
+class RunRow(_Tally):
     """One kept run as the list shows it."""
 
     id: str
@@ -69,18 +89,6 @@ class RunRow:
     status: str = "done"
     planned: int | None = None
     error: str | None = None
-
-    @property
-    def count(self) -> int:
-        return self.passed + self.failed + self.errored
-
-    @property
-    def pass_rate(self) -> float | None:
-        return _pass_rate(self.passed, self.failed)
-
-    @property
-    def pass_rate_text(self) -> str:
-        return percent(self.pass_rate)
 
     @property
     def running(self) -> bool:
@@ -137,7 +145,7 @@ class ConversationLink:
 
 
 @dataclass
-class MatrixCell:
+class MatrixCell(_Tally):
     """One (scenario, persona) pair of a run."""
 
     scenario: str
@@ -150,23 +158,11 @@ class MatrixCell:
     """Conversations of the cell not linked (over ``CELL_LINKS``)."""
 
     @property
-    def total(self) -> int:
-        return self.passed + self.failed + self.errored
-
-    @property
-    def pass_rate(self) -> float | None:
-        return _pass_rate(self.passed, self.failed)
-
-    @property
-    def pass_rate_text(self) -> str:
-        return percent(self.pass_rate)
-
-    @property
     def verdict(self) -> str:
         """``pass`` when every conversation passed, ``fail`` when any failed, else ``error``."""
         if self.failed:
             return "fail"
-        if self.errored or not self.total:
+        if self.errored or not self.count:
             return "error"
         return "pass"
 
