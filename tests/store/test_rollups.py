@@ -110,11 +110,14 @@ def _same(rolled: Periods[Any], exact: Periods[Any]) -> None:
 
 
 def _check(store: ClickHouseStore, scope: OverviewScope) -> None:
+    store.refresh_rollups(PROJECT, scope.previous_since, scope.until)
     _same(
-        store.overview_call_figures(PROJECT, scope), store.overview_call_figures(PROJECT, scope, exact=True)
+        store.overview_call_figures(PROJECT, scope, from_rollups=True),
+        store.overview_call_figures(PROJECT, scope),
     )
     _same(
-        store.overview_score_figures(PROJECT, scope), store.overview_score_figures(PROJECT, scope, exact=True)
+        store.overview_score_figures(PROJECT, scope, from_rollups=True),
+        store.overview_score_figures(PROJECT, scope),
     )
 
 
@@ -166,17 +169,28 @@ def test_a_range_off_the_hour_is_read_exactly_and_computes_no_rollups(
     ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(50)], version=1)
     store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
     odd = OverviewScope(since=WEEK.since + timedelta(minutes=7), until=UNTIL, width=timedelta(hours=6))
-    figures = store.overview_call_figures(PROJECT, odd)
-    assert figures.totals[0].calls == store.overview_call_figures(PROJECT, odd, exact=True).totals[0].calls
+    figures = store.overview_figures(PROJECT, odd)
+    assert figures.calls == store.overview_call_figures(PROJECT, odd)
+    assert figures.scores == store.overview_score_figures(PROJECT, odd)
     held = store.query(f"SELECT count() FROM `{store.database}`.`rollup_hours`")
     assert held == [(0,)]
 
 
-def test_a_small_overview_is_read_exactly_whatever_its_range(clickhouse_store: ClickHouseStore) -> None:
+def test_the_page_reads_small_overviews_exactly_and_large_ones_from_the_rollups(
+    clickhouse_store: ClickHouseStore,
+) -> None:
     store, rng = clickhouse_store, random.Random(5)
-    ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(30)], version=1)
+    ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(300)], version=1)
     store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
-    assert store.rollup_exact_below >= 30
-    figures = store.overview_call_figures(PROJECT, WEEK)
-    exact = store.overview_call_figures(PROJECT, WEEK, exact=True)
-    assert figures.totals == exact.totals and figures.buckets == exact.buckets  # percentiles too, exactly
+    assert store.rollup_exact_below >= 300
+    small = store.overview_figures(PROJECT, WEEK)
+    exact = (store.overview_call_figures(PROJECT, WEEK), store.overview_score_figures(PROJECT, WEEK))
+    assert (small.calls, small.scores) == exact  # percentiles too, exactly
+    assert small.agents == store.overview_agents(PROJECT, WEEK)
+
+    store.rollup_exact_below = 100  # now the same overview is a large one
+    large = store.overview_figures(PROJECT, WEEK)
+    assert large.calls == store.overview_call_figures(PROJECT, WEEK, from_rollups=True)
+    assert large.calls.totals[0].calls == exact[0].totals[0].calls
+    assert large.agents == small.agents  # the agent choices from the rollups are the same
+    assert large.calls.totals[0].e2e_p50_s != exact[0].totals[0].e2e_p50_s  # a t-digest, not the exact read

@@ -256,7 +256,10 @@ class ClickHouseStore(
                     raise
                 owner = owners[bisect_left(list(accumulate(per_call)), refused)]
                 raise CallRefused(str(exc), [owner], others_written=False) from exc.__cause__
-        self._insert_call_rows(batch.calls, owners)
+        try:
+            self._insert_call_rows(batch.calls, owners)
+        finally:
+            self._note_write(project_id)
         return ids
 
     def _insert_call_rows(self, rows: list[tuple[Any, ...]], owners: list[int]) -> None:
@@ -680,7 +683,10 @@ class ClickHouseStore(
         """Write metric results; the latest ``evaluated_at`` of a (call, metric) wins."""
         written = micros(datetime.now(UTC))
         rows = [metric_to_row(project_id, result, written_us=written) for result in results]
-        self._insert(SCORES, rows, "write scores")
+        try:
+            self._insert(SCORES, rows, "write scores")
+        finally:
+            self._note_write(project_id)
 
     def _scores(self, project_id: str, call_id: str) -> list[MetricResult]:
         rows = self._rows(

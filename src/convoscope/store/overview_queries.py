@@ -35,6 +35,7 @@ from .schema import CALL_HOURS, CALLS, SCORE_HOURS, SCORES, TableSpec
 __all__ = [
     "AUDIO_METRICS",
     "CallFigures",
+    "OverviewFigures",
     "OverviewQueriesMixin",
     "OverviewScope",
     "Periods",
@@ -188,6 +189,15 @@ def _audio_aggregates(params: dict[str, object], exact: bool) -> str:
     return ", ".join(aggregates)
 
 
+@dataclass(frozen=True)
+class OverviewFigures:
+    """What the overview page reads: call figures, score figures and the agent choices."""
+
+    calls: Periods[CallFigures]
+    scores: Periods[ScoreFigures]
+    agents: list[tuple[str, str]]
+
+
 class OverviewQueriesMixin:
     """The overview's reads; mixed into ``ClickHouseStore``, which provides ``_rows`` and ``_table``."""
 
@@ -221,20 +231,27 @@ class OverviewQueriesMixin:
             f"AND (source, external_id) IN ({keys}) WHERE {' AND '.join(where)}"
         )
 
-    def _from_rollups(self, project_id: str, scope: OverviewScope) -> bool:
-        """Whether the rollups answer ``scope``: whole hours, hour-multiple buckets, and more calls than
-        ``rollup_exact_below`` (fewer are read exactly: cheap, and their percentiles exact). The rollups
-        are brought up to date first."""
-        if not whole_hours(scope.since, scope.until) or scope.width % HOUR:
-            return False
-        self.refresh_rollups(project_id, scope.previous_since, scope.until)
-        params: dict[str, object] = {"p": project_id}
-        counted = self._rows(
-            f"SELECT sum(calls) AS n FROM ({self._overview_hours(scope, params, CALL_HOURS, 'calls > 0')})",
-            params,
-            "count the overview's calls",
+    def overview_figures(
+        self, project_id: str, scope: OverviewScope, *, agents_limit: int = 200
+    ) -> OverviewFigures:
+        """Everything the overview page reads: from the hourly rollups when they can answer (whole
+        hours, hour-multiple buckets, more than ``rollup_exact_below`` calls in scope), brought up to
+        date first; else exactly from the event tables (a few calls are cheap to read, and their
+        percentiles are then exact)."""
+        if whole_hours(scope.since, scope.until) and not scope.width % HOUR:
+            self.refresh_rollups(project_id, scope.previous_since, scope.until)
+            calls = self.overview_call_figures(project_id, scope, from_rollups=True)
+            if sum(total.calls for total in calls.totals) > self.rollup_exact_below:
+                return OverviewFigures(
+                    calls,
+                    self.overview_score_figures(project_id, scope, from_rollups=True),
+                    self.overview_agents(project_id, scope, limit=agents_limit, from_rollups=True),
+                )
+        return OverviewFigures(
+            self.overview_call_figures(project_id, scope),
+            self.overview_score_figures(project_id, scope),
+            self.overview_agents(project_id, scope, limit=agents_limit),
         )
-        return bool(counted) and int(counted[0]["n"]) > self.rollup_exact_below
 
     def _overview_hours(
         self, scope: OverviewScope, params: dict[str, object], table: TableSpec, live: str
@@ -293,13 +310,13 @@ class OverviewQueriesMixin:
         )
 
     def overview_call_figures(
-        self, project_id: str, scope: OverviewScope, *, exact: bool = False
+        self, project_id: str, scope: OverviewScope, *, from_rollups: bool = False
     ) -> Periods[CallFigures]:
         """Calls, errors, cost, duration, failed provider requests and vendor e2e latency per bucket and
-        per period, and calls by end reason per period; from the rollups when they can answer (see
-        ``store.rollups``), else (or with ``exact``) one read of ``calls``."""
+        per period, and calls by end reason per period: one read of ``calls``, or with ``from_rollups``
+        of ``call_hours`` (whole hours only, refreshed by the caller)."""
         params: dict[str, object] = {"p": project_id}
-        if not exact and self._from_rollups(project_id, scope):
+        if from_rollups:
             values = self._overview_hours(scope, params, CALL_HOURS, "calls > 0")
             aggregates = (
                 "sum(calls) AS n, sumIf(calls, end_reason = 'error') AS errors, sum(cost_usd) AS cost, "
@@ -349,14 +366,13 @@ class OverviewQueriesMixin:
         return result
 
     def overview_score_figures(
-        self, project_id: str, scope: OverviewScope, *, exact: bool = False
+        self, project_id: str, scope: OverviewScope, *, from_rollups: bool = False
     ) -> Periods[ScoreFigures]:
         """Pass rate and audio turn-taking figures per bucket and per period, and failed scores by metric
-        per period; from the rollups when they can answer, else (or with ``exact``) one read of the
-        scores of the calls in both periods."""
+        per period: one read of the scores of the calls in both periods, or with ``from_rollups`` of
+        ``score_hours`` (whole hours only, refreshed by the caller)."""
         params: dict[str, object] = {"p": project_id, "audio": "audio"}
-        rollups = not exact and self._from_rollups(project_id, scope)
-        sql = self._score_hours_sql(scope, params) if rollups else self._score_rows_sql(scope, params)
+        sql = self._score_hours_sql(scope, params) if from_rollups else self._score_rows_sql(scope, params)
         rows = self._rows(sql, params, "compute the overview's score figures")
         result: Periods[ScoreFigures] = Periods(totals=(ScoreFigures(), ScoreFigures()), buckets=({}, {}))
         for row in rows:
@@ -382,22 +398,33 @@ class OverviewQueriesMixin:
         return result
 
     def overview_agents(
-        self, project_id: str, scope: OverviewScope, *, limit: int = 200
+        self, project_id: str, scope: OverviewScope, *, limit: int = 200, from_rollups: bool = False
     ) -> list[tuple[str, str]]:
         """The (agent, version) pairs with calls in either period, whatever the scope's agent: the choices
-        of the overview's filter. Read without ``FINAL`` (a superseded version may add a pair)."""
+        of the overview's filter. Read without ``FINAL`` (a superseded version may add a pair), or with
+        ``from_rollups`` from ``call_hours`` (whole hours only, refreshed by the caller)."""
         params: dict[str, object] = {
             "p": project_id,
             "prev": micros(scope.previous_since),
             "until": micros(scope.until),
             "lim": limit,
         }
+        if from_rollups:
+            source = (
+                f"SELECT agent_id AS agent, agent_version AS version FROM {self._table(CALL_HOURS)} FINAL "
+                "PREWHERE project_id = {p:String} "
+                "WHERE hour >= fromUnixTimestamp64Micro({prev:Int64}, 'UTC') "
+                "AND hour < fromUnixTimestamp64Micro({until:Int64}, 'UTC') AND calls > 0"
+            )
+        else:
+            source = (
+                "SELECT ifNull(agent_id, '') AS agent, ifNull(agent_version, '') AS version "
+                f"FROM {self._table(CALLS)} PREWHERE project_id = {{p:String}} "
+                "WHERE started_at >= fromUnixTimestamp64Micro({prev:Int64}, 'UTC') "
+                "AND started_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC')"
+            )
         rows = self._rows(
-            "SELECT DISTINCT ifNull(agent_id, '') AS agent, ifNull(agent_version, '') AS version "
-            f"FROM {self._table(CALLS)} PREWHERE project_id = {{p:String}} "
-            "WHERE started_at >= fromUnixTimestamp64Micro({prev:Int64}, 'UTC') "
-            "AND started_at < fromUnixTimestamp64Micro({until:Int64}, 'UTC') "
-            "ORDER BY agent, version LIMIT {lim:UInt32}",
+            f"SELECT DISTINCT agent, version FROM ({source}) ORDER BY agent, version LIMIT {{lim:UInt32}}",
             params,
             "list the agents of the overview's range",
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,8 +42,10 @@ __all__ = ["EXACT_BELOW", "HOUR", "REFRESH_MARGIN", "RollupMixin", "whole_hours"
 
 HOUR = timedelta(hours=1)
 
-REFRESH_MARGIN = timedelta(seconds=60)
-"""How far before the previous refresh a refresh looks for writes (a write's stamp precedes its commit)."""
+REFRESH_MARGIN = timedelta(seconds=10)
+"""How far before the previous refresh a refresh looks for writes: a write is stamped (``ingested_at``,
+``written_at``) just before its insert commits, so one stamped before a refresh started may land after
+it read. An insert that takes longer than this to commit is seen only when its hour is next written to."""
 
 EXACT_BELOW = 20_000
 """Overviews of at most this many calls are read from the event tables: at that size the exact read
@@ -65,6 +68,18 @@ def _hours(since: datetime, until: datetime) -> list[int]:
     return list(range(start - start % 3600, int(until.timestamp()), 3600))
 
 
+@dataclass
+class _RollupState:
+    """Per project: the lock refreshes hold, when the last refresh started, the count of writes this
+    process made (and the count the last refresh saw), and the hours known to be computed."""
+
+    locks: dict[str, threading.Lock] = field(default_factory=dict)
+    marks: dict[str, datetime] = field(default_factory=dict)
+    writes: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    computed: dict[str, set[int]] = field(default_factory=dict)
+
+
 class RollupMixin:
     """Refreshes and holds the rollups; mixed into ``ClickHouseStore``."""
 
@@ -78,41 +93,57 @@ class RollupMixin:
     """How far before the previous refresh this store's refreshes look for writes."""
     rollup_exact_below: int = EXACT_BELOW
     """An overview of at most this many calls (both periods) is read exactly, not from the rollups."""
+    _embedded: bool
 
-    def _rollup_state(self) -> tuple[dict[str, threading.Lock], dict[str, datetime]]:
-        """Per project: the lock refreshes hold, and when the last refresh in this process started."""
+    def _rollup_state(self) -> _RollupState:
         with self._rollup_guard:
             state = self.__dict__.get("_rollup_state_cache")
             if state is None:
-                state = ({}, {})
-                self.__dict__["_rollup_state_cache"] = state
+                state = self.__dict__["_rollup_state_cache"] = _RollupState()
             return state
+
+    def _note_write(self, project_id: str) -> None:
+        """Count a committed write of calls or scores (what lets an embedded store skip a refresh)."""
+        state = self._rollup_state()
+        with self._rollup_guard:
+            state.writes[project_id] = state.writes.get(project_id, 0) + 1
 
     def refresh_rollups(self, project_id: str, since: datetime, until: datetime) -> int:
         """Bring the rollups of ``[since, until)`` (and any computed hour written to since the last
-        refresh) up to date; returns how many hours were computed."""
-        locks, marks = self._rollup_state()
+        refresh) up to date; returns how many hours were computed.
+
+        An embedded store is the only writer of its data directory, so when this process wrote nothing to
+        the project since its last refresh and the hours are known to be computed, there is nothing to
+        read; a store on a ClickHouse server always looks (other processes may write)."""
+        state = self._rollup_state()
         with self._rollup_guard:
-            lock = locks.setdefault(project_id, threading.Lock())
+            lock = state.locks.setdefault(project_id, threading.Lock())
         with lock:
+            with self._rollup_guard:
+                writes = state.writes.get(project_id, 0)
+            needed = _hours(since, until)
+            known = state.computed.get(project_id, set())
+            if self._embedded and state.seen.get(project_id) == writes and known.issuperset(needed):
+                return 0
             started = datetime.now(UTC)
-            params: dict[str, object] = {"p": project_id}
             computed_rows = self._rows(
                 f"SELECT toUnixTimestamp(hour) AS h, version FROM {self._table(ROLLUP_HOURS)} FINAL "
                 "PREWHERE project_id = {p:String}",
-                params,
+                {"p": project_id},
                 "read which hours the rollups hold",
             )
             computed = {int(row["h"]) for row in computed_rows}
-            last = marks.get(project_id)
+            last = state.marks.get(project_id)
             if last is None and computed_rows:
                 last = datetime.fromtimestamp(max(int(row["version"]) for row in computed_rows) / 1e6, UTC)
-            todo = {h for h in _hours(since, until) if h not in computed}
+            todo = {h for h in needed if h not in computed}
             if last is not None and computed:
                 todo |= self._touched_hours(project_id, last - self.rollup_margin) & computed
             if todo:
                 self._compute_hours(project_id, sorted(todo), micros(started))
-            marks[project_id] = started
+            state.marks[project_id] = started
+            state.seen[project_id] = writes
+            state.computed[project_id] = computed | todo
             return len(todo)
 
     def _touched_hours(self, project_id: str, since: datetime) -> set[int]:

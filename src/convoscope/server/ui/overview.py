@@ -142,17 +142,13 @@ def _read(request: Request, project_id: str, filters: Filters) -> dict[str, Any]
         raise TypeError(f"the call store ({type(store).__name__}) cannot answer the overview")
     scope = filters.scope
     events = services.meta.list_alert_events(project_id, since=scope.previous_since, limit=ALERT_EVENTS_READ)
-    overview = build_overview(
-        scope,
-        store.overview_call_figures(project_id, scope),
-        store.overview_score_figures(project_id, scope),
-        [e for e in events if e.at < scope.until],
-    )
+    figures = store.overview_figures(project_id, scope)
+    overview = build_overview(scope, figures.calls, figures.scores, [e for e in events if e.at < scope.until])
     return {
         "overview": overview,
         "data": overview.data(scope),
         "alert_events": overview.alert_events[:ALERT_EVENTS_SHOWN],
-        **_agent_choices(store.overview_agents(project_id, scope), filters.values),
+        **_agent_choices(figures.agents, filters.values),
     }
 
 
