@@ -372,10 +372,13 @@ class RetellSource:
         """``x-retell-signature: v=<epoch ms>,d=<hex HMAC-SHA256(api key, body + ms)>`` (Retell's SDK)."""
         value = require_header(headers, SIGNATURE_HEADER)
         stamp, sep, digest = value.partition(",d=")
-        if not sep or not stamp.startswith("v=") or not stamp[2:].isdigit():
+        millis = stamp[2:]
+        # ASCII digits only ("²" is a digit to isdigit() and not to int()), and few enough for int().
+        digits = millis.isascii() and millis.isdigit() and len(millis) <= 20
+        if not sep or not stamp.startswith("v=") or not digits:
             raise SignatureError(f"{SIGNATURE_HEADER}: expected v=<timestamp>,d=<signature>")
-        check_fresh(int(stamp[2:]) / _MS, now, self.replay_window_s, SIGNATURE_HEADER)
-        check_signature(hmac_hex(secret, body + stamp[2:].encode()), digest, SIGNATURE_HEADER)
+        check_fresh(int(millis) / _MS, now, self.replay_window_s, SIGNATURE_HEADER)
+        check_signature(hmac_hex(secret, body + millis.encode()), digest, SIGNATURE_HEADER)
 
 
 SOURCE = RetellSource()

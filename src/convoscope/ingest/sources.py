@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from ..errors import NotFound
+from ..errors import NotFound, PayloadError
 from ..model import Call
 
 __all__ = [
@@ -125,9 +125,14 @@ def body_event_key(event_type: str, payload: Any) -> str:
     """An event key for vendors that send no event id: the type plus the sha256 of the canonical body.
 
     The body is re-serialised with sorted keys so the same event re-sent with another key order or
-    whitespace is still recognised as a replay.
+    whitespace is still recognised as a replay. A body the encoder cannot write back (nested past its 255
+    levels; the decoder reads up to 1024) is a PayloadError, not a 500.
     """
-    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    try:
+        canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        message = f"cannot be read back as JSON ({exc}); nest it at most 255 levels deep"
+        raise PayloadError(f"(body): {message}", [{"loc": "(body)", "msg": message}]) from None
     return f"{event_type}:{hashlib.sha256(canonical).hexdigest()}"
 
 

@@ -9,7 +9,6 @@ and scope attributes travel with every span; attribute sizes are capped (see ``l
 from __future__ import annotations
 
 import base64
-import binascii
 import gzip
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -330,8 +329,12 @@ def _json_int(value: Any, what: str, bounds: tuple[int, int] = _INT32) -> int:
         raise _BadSpan(f"{what} is not an integer")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.lstrip("-").isdigit():
-        number = int(value)
+    elif isinstance(value, str) and value.isascii() and value.removeprefix("-").isdigit():
+        # ASCII only: "²" is a digit to isdigit() and not to int(); "--5" passed lstrip("-").
+        try:
+            number = int(value)
+        except ValueError:  # more digits than int() reads (4300), so out of any range
+            raise _BadSpan(f"{what} is out of range ({bounds[0]} to {bounds[1]})") from None
     else:
         raise _BadSpan(f"{what} is not an integer")
     if not bounds[0] <= number <= bounds[1]:
@@ -387,7 +390,7 @@ def _json_value(value: Any, where: str) -> JsonValue:
                 raise _BadSpan(f"{where}: bytesValue is not base64")
             try:
                 base64.b64decode(item, validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or a character outside ASCII
                 raise _BadSpan(f"{where}: bytesValue is not base64") from None
             return item
     raise _BadSpan(f"{where}: unknown value type {', '.join(map(str, value))}")
