@@ -25,6 +25,7 @@ from .gate import test_command
 from .ingest import app as ingest_app
 from .load import load_command
 from .pull import pull
+from .redaction import app as redaction_app
 from .redteam import redteam_command
 from .review import app as review_app
 from .runs import app as runs_app
@@ -52,6 +53,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(traces_app, name="traces")
 app.add_typer(review_app, name="review")
+app.add_typer(redaction_app, name="redaction")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)

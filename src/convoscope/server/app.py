@@ -26,6 +26,7 @@ from .api import (
     webhooks,
 )
 from .api.alerts import router as alerts_router
+from .api.redaction import router as redaction_router
 from .api.reviews import router as reviews_router
 from .api.schedules import router as schedules_router
 from .api.simulation_definitions import router as simulation_definitions_router
@@ -87,6 +88,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     app.include_router(alerts_router)
     app.include_router(schedules_router)
     app.include_router(reviews_router)
+    app.include_router(redaction_router)
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=services.settings.max_body_bytes,

@@ -17,6 +17,7 @@ from ..alerts.engine import AlertEngine
 from ..config import Settings
 from ..ingest.canonical import CallLimits
 from ..model import Call
+from ..redaction import Redactor
 from ..runtime.context import Planner
 from ..runtime.jobs import JobRunner
 from ..runtime.kinds import OTLP_KIND, OTLP_LOGS_KIND
@@ -53,11 +54,13 @@ class Services:
     simulations: SimulationRunner = field(init=False)
     alerts: AlertEngine = field(init=False)
     schedules: Scheduler = field(init=False)
+    redaction: Redactor = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
-        self.otlp = OtlpIngest(self)
-        self.otlp_logs = OtlpLogIngest(self, self.otlp)
+        self.redaction = Redactor(self.meta, self.blobs)
+        self.otlp = OtlpIngest(self, redact=self.redaction.spans)
+        self.otlp_logs = OtlpLogIngest(self, self.otlp, redact=self.redaction.records)
         self.alerts = AlertEngine(self, ui_base_url=self.settings.public_url)
         self.jobs = JobRunner(
             self.meta,
@@ -76,7 +79,7 @@ class Services:
         For paths other than the outbox worker: a job that re-stores a call after re-hosting its recording,
         an assembled trace, a re-parsed vendor call. ``version`` defaults to now, so the newer write wins.
         """
-        stored = [assign_identity(project_id, call) for call in calls]
+        stored = self.redaction.calls(project_id, [assign_identity(project_id, call) for call in calls])
         ids = self.store.insert_calls(project_id, stored, version=version or time.time_ns() // 1000)
         self.plan_follow_ups(project_id, stored)
         return ids
@@ -142,5 +145,7 @@ def compose_services(stores: Stores) -> Services:
         default_project=stores.default_project,
     )
     worker.set_after_store(services.plan_follow_ups)
+    worker.set_before_store(services.redaction.calls)
+    worker.set_after_drain(services.redaction.scrub_outbox)
     vendor_ingest.register(services, limits_of(settings))
     return services

@@ -284,7 +284,8 @@ class SimulationRunner:
         project_id = run.project_id
 
         def prepare_call(call: Call) -> Call:
-            return assign_identity(project_id, call)
+            # As it will be stored (redacted where the project says so): the scorer sees what is stored.
+            return self._services.redaction.calls(project_id, [assign_identity(project_id, call)])[0]
 
         conversations = asyncio.create_task(
             run_suite(

@@ -407,13 +407,14 @@ class _Identified:
     source: Source
     event: SourceEvent
 
-    def kept(self) -> NewSourceEvent:
+    def kept(self, payload: bytes) -> NewSourceEvent:
+        """The event to keep, with ``payload`` (the row's, masked where the project redacts)."""
         return NewSourceEvent(
             self.item.project_id,
             self.name,
             self.event.external_id,
             self.event.event_key,
-            self.item.payload,
+            payload,
             self.item.received_at,
         )
 
@@ -440,7 +441,10 @@ class SourceEventIngest:
                 identified.append(_identify(item))
             except InputError as exc:
                 failed[item.id] = str(exc)
-        fresh = self._services.meta.add_source_events([row.kept() for row in identified])
+        redact = self._services.redaction.event
+        fresh = self._services.meta.add_source_events(
+            [row.kept(redact(row.item.project_id, row.item.payload)) for row in identified]
+        )
         batches: dict[str, dict[tuple[str, str], Prepared]] = {}
         versions: dict[str, int] = {}
         settings: dict[str, dict[str, Any]] = {}

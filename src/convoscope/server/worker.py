@@ -161,6 +161,8 @@ class IngestWorker:
         self._retry = retry or RetryPolicy()
         self.health_policy = health or IngestHealth()
         self._after_store: Callable[[str, Sequence[Call]], None] | None = None
+        self._before_store: Callable[[str, Sequence[Call]], list[Call]] | None = None
+        self._after_drain: Callable[[Sequence[OutboxItem]], None] | None = None
         self._kinds: dict[str, Callable[[Sequence[OutboxItem]], dict[int, str]]] = {}
         self._last_purge: datetime | None = None
         self._wake = asyncio.Event()
@@ -217,6 +219,19 @@ class IngestWorker:
         """Call ``after_store(project_id, calls)`` after each stored batch (to plan follow-up jobs)."""
         self._after_store = after_store
 
+    def set_before_store(self, prepare: Callable[[str, Sequence[Call]], list[Call]]) -> None:
+        """Store ``prepare(project_id, calls)`` in place of each row's calls (redaction before storage).
+
+        A row whose calls ``prepare`` cannot take is charged like a row the store refused: nothing of it
+        is stored in a form ``prepare`` did not produce.
+        """
+        self._before_store = prepare
+
+    def set_after_drain(self, after_drain: Callable[[Sequence[OutboxItem]], None]) -> None:
+        """Call ``after_drain(rows)`` with every claimed row once the drain has settled them (each done,
+        dead-lettered or released), to act on their kept payloads."""
+        self._after_drain = after_drain
+
     def hand_over(self, ingest_id: int, calls: list[Call]) -> None:
         """Offer the already-validated calls of a committed outbox row, then wake the worker."""
         with self._handed_lock:
@@ -264,6 +279,8 @@ class IngestWorker:
             return 0
         with self.busy():
             self._store_items(items)
+            if self._after_drain is not None:
+                self._after_drain(items)
         return len(items)
 
     def _store_items(self, items: Sequence[OutboxItem]) -> None:
@@ -279,9 +296,14 @@ class IngestWorker:
                 # Validated before the 202, so the rules changed under a stored row: no retry can help.
                 self._dead_letter(item, f"the payload no longer validates: {exc}")
                 continue
-            by_project.setdefault(item.project_id, []).append(
-                _Entry(item, [assign_identity(item.project_id, call) for call in calls])
-            )
+            identified = [assign_identity(item.project_id, call) for call in calls]
+            if self._before_store is not None:
+                try:
+                    identified = self._before_store(item.project_id, identified)
+                except Exception as exc:  # charged to its row: the other rows are stored
+                    self._charge(item, exc)
+                    continue
+            by_project.setdefault(item.project_id, []).append(_Entry(item, identified))
         for project_id, entries in by_project.items():
             for chunk in _chunks(entries, self._batch_calls):
                 self._store_chunk(project_id, chunk)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -118,8 +118,12 @@ class Accepted:
 class OtlpIngest:
     """The OTLP side of the ingest path, shared by the receiver and the outbox worker."""
 
-    def __init__(self, context: JobContext) -> None:
+    def __init__(
+        self, context: JobContext, *, redact: Callable[[str, list[Span]], list[Span]] | None = None
+    ) -> None:
+        """``redact(project_id, spans)`` gives the spans as they may be stored (redaction before storage)."""
         self._context = context
+        self._redact = redact
         self._limits = span_limits(context.settings)
         self._handed: dict[int, list[Span]] = {}
         self._handed_spans = 0
@@ -172,6 +176,8 @@ class OtlpIngest:
         return decode_export(item.payload, item.content_type, self._limits).spans
 
     def _store(self, project_id: str, spans: list[Span]) -> None:
+        if self._redact is not None:  # before keying: the keys come from what is stored
+            spans = self._redact(project_id, spans)
         keys = resolve_keys(spans)
         spans = self._bounded(project_id, spans, keys)
         conversation_ids = [keys.get((span.trace_id, span.span_id)) for span in spans]

@@ -16,7 +16,7 @@ records are kept beside the spans (``span_logs``) and folded into them whenever 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from ..errors import InputError, StoreError
@@ -35,8 +35,16 @@ log = logging.getLogger("convoscope.otlp")
 class OtlpLogIngest:
     """The OTLP log side of the ingest path, shared by the receiver and the outbox worker."""
 
-    def __init__(self, context: JobContext, otlp: OtlpIngest) -> None:
+    def __init__(
+        self,
+        context: JobContext,
+        otlp: OtlpIngest,
+        *,
+        redact: Callable[[str, list[LogRecord]], list[LogRecord]] | None = None,
+    ) -> None:
+        """``redact(project_id, records)`` gives the records as they may be stored."""
         self._context = context
+        self._redact = redact
         self._otlp = otlp
         self._limits = span_limits(context.settings)
         self.stored_records = 0
@@ -75,6 +83,8 @@ class OtlpLogIngest:
         store = self._context.store
         if not isinstance(store, LogQueriesMixin):
             raise StoreError(f"the call store ({type(store).__name__}) cannot hold log records")
+        if self._redact is not None:
+            records = self._redact(project_id, records)
         store.insert_span_logs(project_id, records)
         self.stored_records += len(records)
         traces = {r.trace_id for r in records if r.span_id and r.event_name in FOLDED_EVENTS}

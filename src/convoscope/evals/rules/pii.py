@@ -55,6 +55,7 @@ __all__ = [
     "aba_valid",
     "find_pii",
     "iban_valid",
+    "locate_pii",
     "luhn_valid",
     "mask",
     "scan_pii",
@@ -567,6 +568,20 @@ def scan_pii(text: str, params: PiiParams) -> list[Finding]:
         if key not in unique or (unique[key].allowed is not None and finding.allowed is None):
             unique[key] = finding
     return sorted(unique.values(), key=lambda f: f.start)
+
+
+def locate_pii(text: str, params: PiiParams) -> list[Finding]:
+    """Every occurrence of a personal-looking value in ``text``, allowed ones included, by start.
+
+    :func:`scan_pii` keeps one finding per value because the metric counts values; masking a value must
+    reach every place it is said, so redaction before storage reads this instead.
+    """
+    found: list[Finding] = []
+    if params.engine in (Engine.RULES, Engine.BOTH):
+        found.extend(_rule_findings(text, params))
+    if params.engine in (Engine.PRESIDIO, Engine.BOTH):
+        found.extend(_presidio_findings(text, params))
+    return sorted(found, key=lambda f: f.start)
 
 
 def _key(value: str) -> str:
