@@ -25,7 +25,7 @@ __all__ = ["AudioInfo", "probe_audio", "probe_audio_file"]
 # Data chunk sizes that mean "unknown" (a writer that could not seek back to fill it in).
 _UNKNOWN_SIZES = {0xFFFFFFFF}
 # Formats whose frame count comes from a header; decoding the last frames checks they are all there.
-_DECODE_TAIL = {"flac", "ogg"}
+_DECODE_TAIL = {"flac", "ogg", "mp3"}
 _TAIL_FRAMES = 4096
 
 
