@@ -216,3 +216,11 @@ def test_damaged_compressed_files_decode_or_are_refused(body: bytes) -> None:
     info = _probe_both(body)
     if isinstance(info, AudioInfo):
         _loads_or_refuses(body, info)
+
+
+def test_an_mp3_cut_short_is_refused_as_truncated() -> None:
+    # Found by the property above: the MP3's header declared the whole call's frames, the probe took its
+    # word, and a half-uploaded file was kept with the full duration.
+    body = ENCODED["mp3"]
+    with pytest.raises(AudioFormatError, match="truncated MP3"):
+        probe_audio(body[: len(body) // 2], filename="call.mp3")
