@@ -9,7 +9,7 @@ written on it, finding the files of a folder, and reporting every problem with i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ import yaml
 from .errors import InputError, PayloadError
 
 __all__ = [
+    "MAX_VALUES",
     "SUFFIXES",
     "Document",
     "Problem",
@@ -77,36 +78,98 @@ class Document:
         return self.line
 
 
-def _plain(node: yaml.Node, path: ValuePath, lines: dict[ValuePath, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _plain(key_node, (), {})
-            out[key] = _plain(value_node, (*path, str(key)), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, index), lines) for index, item in enumerate(node.value)]
+MAX_VALUES = 200_000
+"""Values one document may expand to (a suite of a thousand scenarios has some tens of thousands). An alias
+is copied where it is used (each copy keeps its own lines), so a few lines of aliases of aliases could
+otherwise ask for billions ("billion laughs")."""
+
+
+class _BadValue(Exception):
+    """A value that composes but cannot be read: its line and path, and why."""
+
+    def __init__(self, node: yaml.Node, path: ValuePath, message: str) -> None:
+        super().__init__(message)
+        self.line = node.start_mark.line + 1
+        self.field = ".".join(str(part) for part in path)
+
+
+@dataclass
+class _Reading:
+    """What one document's reading has seen: the line of each value, how many values, and the collections
+    being read (an alias back to one of them is a cycle, which copying would never finish)."""
+
+    lines: dict[ValuePath, int]
+    count: int = 0
+    open: set[int] = field(default_factory=set)
+
+
+def _reason(exc: Exception) -> str:
+    return str(getattr(exc, "problem", None) or exc).strip()
+
+
+def _plain(node: yaml.Node, path: ValuePath, reading: _Reading, *, record: bool = True) -> Any:
+    if record:
+        reading.lines[path] = node.start_mark.line + 1
+    reading.count += 1
+    if reading.count > MAX_VALUES:
+        raise _BadValue(node, path, f"the document expands to more than {MAX_VALUES} values through aliases")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in reading.open:
+            raise _BadValue(node, path, "an alias refers to a value that contains it")
+        reading.open.add(id(node))
+        try:
+            return _collection(node, path, reading)
+        finally:
+            reading.open.discard(id(node))
     # Constructed directly, as yaml.safe_load would: serialising a lone scalar and loading it back fails
     # on an empty document.
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except Exception as exc:  # PyYAML's constructors fail in many ways: a bad tag, a 13th month, ...
+        raise _BadValue(node, path, f"cannot read the value: {_reason(exc)}") from None
+
+
+def _collection(node: yaml.MappingNode | yaml.SequenceNode, path: ValuePath, reading: _Reading) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(item, (*path, index), reading) for index, item in enumerate(node.value)]
+    try:
+        yaml.SafeLoader("").flatten_mapping(node)  # merge keys (``<<: *base``), as yaml.safe_load does
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise _BadValue(node, path, f"cannot merge: {_reason(exc)}") from None
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = _plain(key_node, path, reading, record=False)
+        if isinstance(key, list | dict):
+            raise _BadValue(key_node, path, "a key must be a single value, not a list or a mapping")
+        out[key] = _plain(value_node, (*path, str(key)), reading)
+    return out
 
 
 def parse_documents(text: str, file: str) -> list[Document]:
-    """The documents of one YAML text; a syntax error is a :class:`ProblemsError` with its line."""
+    """The documents of one YAML text; a syntax error, or a value that cannot be read (a wrong tag, an
+    impossible date, an alias inside itself), is a :class:`ProblemsError` with its line."""
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow: a position, no mark
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        reason = f"{exc.reason}: U+{exc.character:04X} at column {column}"
+        raise ProblemsError([Problem(file, line, "", f"not valid YAML: {reason}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        marked = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ProblemsError([Problem(file, line, "", f"not valid YAML: {reason}")]) from None
+        raise ProblemsError([Problem(file, marked, "", f"not valid YAML: {reason}")]) from None
     documents: list[Document] = []
     for node in nodes:
         if node is None:
             continue
-        lines: dict[ValuePath, int] = {}
-        documents.append(Document(file, node.start_mark.line + 1, _plain(node, (), lines), lines))
+        reading = _Reading(lines={})
+        try:
+            data = _plain(node, (), reading)
+        except _BadValue as exc:
+            raise ProblemsError([Problem(file, exc.line, exc.field, str(exc))]) from None
+        documents.append(Document(file, node.start_mark.line + 1, data, reading.lines))
     return documents
 
 
