@@ -457,9 +457,7 @@ def assert_valid_records(batch: DecodedLogs) -> None:
         assert record.trace_id == "" or len(record.trace_id) == 32
         assert record.span_id == "" or len(record.span_id) == 16
         assert record.record_id
-        orjson.dumps(
-            [record.body, record.attributes, record.resource_attributes]
-        )
+        orjson.dumps([record.body, record.attributes, record.resource_attributes])
     assert len(batch.errors) == min(batch.rejected, 5)
     for error in batch.errors:
         where, _, why = error.partition(": ")
