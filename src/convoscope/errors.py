@@ -24,6 +24,7 @@ __all__ = [
     "AuthError",
     "CallRefused",
     "ConvoscopeError",
+    "Forbidden",
     "InputError",
     "JudgeError",
     "NotFound",
@@ -68,6 +69,10 @@ class AudioFormatError(InputError):
 
 class AuthError(ConvoscopeError):
     """A missing or unknown API key."""
+
+
+class Forbidden(ConvoscopeError):
+    """A known key whose role does not allow what was asked."""
 
 
 class NotFound(ConvoscopeError):

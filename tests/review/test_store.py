@@ -9,6 +9,7 @@ import pytest
 
 from convoscope.store.metadata import MetadataStore, ProjectInfo
 from convoscope.store.reviews_meta import ITEM_DONE, LabelExists, NewLabel, QueueCandidate, Reviewer
+from convoscope.store.users_meta import Role
 
 from .conftest import T0
 
@@ -96,10 +97,14 @@ def test_one_label_per_call_metric_and_reviewer_unless_replaced(
     assert second_person.judge == {"passed": False, "value": 1.0, "version": "1"}
 
 
-def test_a_reviewer_is_an_api_keys_id_and_name(meta: MetadataStore, project: ProjectInfo) -> None:
+def test_a_reviewer_is_a_keys_user_else_the_keys_name(meta: MetadataStore, project: ProjectInfo) -> None:
     key = meta.create_api_key(project.id, name="alice's laptop")
     (info,) = meta.list_api_keys(project.id)
-    assert meta.reviewer_of_key(key) == Reviewer(info.id, "alice's laptop")
+    principal = meta.resolve_principal(key)
+    assert principal is not None and Reviewer.of(principal) == Reviewer(info.id, "alice's laptop")
+    meta.add_user(project.id, "alice", Role.MEMBER)
+    owned = meta.create_api_key(project.id, name="laptop", role=Role.MEMBER, user="alice")
+    principal = meta.resolve_principal(owned)
+    assert principal is not None and Reviewer.of(principal).name == "alice"
     meta.revoke_api_key(info.id)
-    assert meta.reviewer_of_key(key) is None
-    assert meta.reviewer_of_key("cvs_unknown") is None
+    assert meta.resolve_principal(key) is None

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from ._shared import DataDir, command_group, run_reporting_errors
+from .access import audit_app, keys_app, users_app
 from .alerts import app as alerts_app
 from .audio import app as audio_app
 from .calibrate import calibrate_command
@@ -41,10 +42,11 @@ if TYPE_CHECKING:
 __all__ = ["app"]
 
 app = command_group("Test, monitor and evaluate voice AI agents.")
-keys_app = command_group("Manage project API keys.")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 app.add_typer(audio_app, name="audio")
 app.add_typer(sources_app, name="sources")
 app.add_typer(scenario_app, name="scenario")
@@ -146,30 +148,6 @@ def reference_agent(
         fail(f"{exc}; known faults: {known}")
     console.print(f"reference agent at http://{host}:{port}/v1 (faults: {', '.join(faults) or 'none'})")
     uvicorn.run(create_app(faults, slow_s=slow_s), host=host, port=port, log_level="warning")
-
-
-@keys_app.command("create")
-def keys_create(
-    project: Annotated[str, typer.Option("--project", help="Project the key opens (created if new).")],
-    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
-    data_dir: DataDir = None,
-) -> None:
-    """Create an API key and print it (shown once; only its hash is stored)."""
-    from ..store.metadata import MetadataStore
-    from .locate import command_settings
-
-    settings = command_settings(data_dir, reads_only=False)
-
-    def work() -> None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        meta = MetadataStore(settings.resolved_metadata_url)
-        try:
-            info = meta.ensure_project(project)
-            print(meta.create_api_key(info.id, name=name))
-        finally:
-            meta.close()
-
-    run_reporting_errors(work)
 
 
 @app.command()

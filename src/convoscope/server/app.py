@@ -25,12 +25,15 @@ from .api import (
     traces,
     webhooks,
 )
+from .api.access import router as access_router
 from .api.alerts import router as alerts_router
+from .api.audit import router as audit_router
 from .api.redaction import router as redaction_router
 from .api.reviews import router as reviews_router
 from .api.schedules import router as schedules_router
 from .api.simulation_definitions import router as simulation_definitions_router
 from .api_docs import install_api_docs
+from .audit import AuditMiddleware
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .openapi import install_openapi
@@ -89,6 +92,9 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     app.include_router(schedules_router)
     app.include_router(reviews_router)
     app.include_router(redaction_router)
+    for router in (access_router, audit_router):
+        app.include_router(router)
+    app.add_middleware(AuditMiddleware, recorder=lambda: services.audit)
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=services.settings.max_body_bytes,

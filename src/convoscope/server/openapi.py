@@ -5,8 +5,9 @@ answers and the document does not declare is a contract broken. Declaring error 
 every route drifts as routes are added; instead, each status comes from a fact about the route that
 makes the server answer it:
 
-* 401: the route resolves a project from an API key (a ``current_project`` dependency, or a route that
-  declares its ``security`` itself because it authenticates inside the handler);
+* 401 and 403: the route resolves a project from an API key, whose role may fall short of the route's
+  (a ``current_project`` or ``current_principal`` dependency, or a route that declares its ``security``
+  itself because it authenticates inside the handler);
 * 422: the route has a body model, or a parameter that can fail validation (a query parameter, a typed
   or constrained path parameter); a route that reads its raw body declares its own 422 if it has one;
 * 404: the route has path parameters (an id that names nothing in the project, or an empty segment,
@@ -35,7 +36,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from ..model import Call
-from .auth import current_project
+from .auth import current_principal, current_project
 from .errors import Error
 
 __all__ = ["BEARER", "KEY_QUERY", "error_responses", "install_openapi"]
@@ -51,7 +52,8 @@ _FRAMEWORK_SCHEMAS = ("HTTPValidationError", "ValidationError")
 """FastAPI's validation error body, which ``errors.py`` answers as an ``Error`` instead."""
 _WHY = {
     400: "The request cannot be read (a malformed body, or a value the server cannot use).",
-    401: "Missing or unknown API key.",
+    401: "Missing, unknown, revoked or expired API key.",
+    403: "The key's role does not allow this operation (see the access table in the docs).",
     404: "The path or an id in the request names nothing in this project.",
     413: "The body is larger than its configured bound.",
     405: "The path belongs to another operation's template, which takes other methods (see `Allow`).",
@@ -136,7 +138,7 @@ def _declare(route: RouteContext, operation: dict[str, Any]) -> None:
     if _authenticated(route.dependant):
         operation.setdefault("security", [{BEARER: []}])
     if "security" in operation:
-        statuses.add(401)
+        statuses.update((401, 403))
     body = operation.get("requestBody")
     if body is not None:
         statuses.add(413)
@@ -186,8 +188,11 @@ def _error_response(status: int) -> dict[str, Any]:
     return {"description": _WHY[status], "content": {"application/json": {"schema": _ERROR_REF}}}
 
 
+_AUTH_DEPENDENCIES = (current_project, current_principal)
+
+
 def _authenticated(dependant: Dependant) -> bool:
-    return any(d.call is current_project or _authenticated(d) for d in dependant.dependencies)
+    return any(d.call in _AUTH_DEPENDENCIES or _authenticated(d) for d in dependant.dependencies)
 
 
 def _params(dependant: Dependant, *kinds: str) -> Iterator[Any]:

@@ -28,6 +28,7 @@ from ..store.metadata import JobSpec, MetadataStore, ProjectInfo
 from ..traces.otlp import OtlpIngest
 from ..traces.otlp_logs import OtlpLogIngest
 from . import vendor_ingest
+from .audit import AuditRecorder
 from .pipeline import job_handlers, plan_follow_ups, planners
 from .scheduler import Scheduler
 from .simulation_runner import SimulationRunner
@@ -55,9 +56,11 @@ class Services:
     alerts: AlertEngine = field(init=False)
     schedules: Scheduler = field(init=False)
     redaction: Redactor = field(init=False)
+    audit: AuditRecorder = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
+        self.audit = AuditRecorder(self.meta.append_audit)
         self.redaction = Redactor(self.meta, self.blobs)
         self.otlp = OtlpIngest(self, redact=self.redaction.spans)
         self.otlp_logs = OtlpLogIngest(self, self.otlp, redact=self.redaction.records)
@@ -100,6 +103,7 @@ class Services:
 
     def close(self) -> None:
         """Close the stores (chDB allows one open data directory per process)."""
+        self.audit.close()
         self.store.close()
         self.meta.close()
 

@@ -34,12 +34,14 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import InputError, NotFound, StoreError
 from .alerts_meta import AlertStoreMixin
+from .audit_meta import AuditStoreMixin
 from .definitions import DefinitionStoreMixin, StoredDefinition
 from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
 from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
 from .reviews_meta import ReviewStoreMixin
 from .runs import RunStoreMixin, RunSummary
 from .schedules_meta import ScheduleStoreMixin
+from .users_meta import Role, UserRow, UserStoreMixin, lower_role
 
 __all__ = [
     "ApiKeyInfo",
@@ -49,6 +51,7 @@ __all__ = [
     "MetadataStore",
     "OutboxItem",
     "OutboxStatus",
+    "Principal",
     "ProjectInfo",
     "RunSummary",
     "StoredDefinition",
@@ -89,6 +92,44 @@ class ApiKeyInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    role: Role = Role.ADMIN
+    expires_at: datetime | None = None
+    user: str | None = None
+    """The name of the user who owns the key, if any."""
+
+    def as_json(self) -> dict[str, object]:
+        """The key's public facts as the API gives them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "role": self.role.value,
+            "user": self.user,
+            "created_at": _iso(self.created_at),
+            "last_used_at": _iso(self.last_used_at),
+            "expires_at": _iso(self.expires_at),
+            "revoked_at": _iso(self.revoked_at),
+        }
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: the project its key opens, the key, the key's user and the role in force."""
+
+    project: ProjectInfo
+    key_id: str
+    key_name: str
+    role: Role
+    user: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """The name the audit log and the review queue give this principal."""
+        return self.user if self.user else f"key:{self.key_name}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -139,7 +180,7 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent / "migrations")
 
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
 
 Opening a database already at this revision skips Alembic entirely: importing and running it was about
@@ -228,7 +269,14 @@ def _compress(payload: bytes) -> bytes:
 
 
 class MetadataStore(
-    JobQueueMixin, RunStoreMixin, DefinitionStoreMixin, AlertStoreMixin, ScheduleStoreMixin, ReviewStoreMixin
+    JobQueueMixin,
+    RunStoreMixin,
+    DefinitionStoreMixin,
+    AlertStoreMixin,
+    ScheduleStoreMixin,
+    ReviewStoreMixin,
+    UserStoreMixin,
+    AuditStoreMixin,
 ):
     """Projects, API keys, the outbox and the job queue over one SQLAlchemy engine; thread-safe.
 
@@ -323,14 +371,49 @@ class MetadataStore(
 
     # API keys ---------------------------------------------------------------------------------------
 
-    def create_api_key(self, project_id: str, *, name: str = "default") -> str:
+    def create_api_key(
+        self,
+        project_id: str,
+        *,
+        name: str = "default",
+        role: Role = Role.ADMIN,
+        expires_at: datetime | None = None,
+        user: str | None = None,
+    ) -> str:
         """A new key for the project; the plaintext is returned here once and never stored."""
+        return self.issue_api_key(project_id, name=name, role=role, expires_at=expires_at, user=user)[0]
+
+    def issue_api_key(
+        self,
+        project_id: str,
+        *,
+        name: str,
+        role: Role,
+        expires_at: datetime | None = None,
+        user: str | None = None,
+    ) -> tuple[str, ApiKeyInfo]:
+        """A new key's plaintext (returned here once, never stored) and its public facts.
+
+        A key for a ``user`` may not carry more than the user's role in the project; an expiry must lie in
+        the future.
+        """
+        if expires_at is not None and expires_at <= _now():
+            raise InputError("expires_at: a key's expiry must lie in the future")
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         try:
-            self._insert_key(project_id, plaintext, name=name, prefix=plaintext[:_SHOWN_CHARS_GENERATED])
+            key_id = self._insert_key(
+                project_id,
+                plaintext,
+                name=name,
+                prefix=plaintext[:_SHOWN_CHARS_GENERATED],
+                role=role,
+                expires_at=expires_at,
+                user=user,
+            )
         except IntegrityError as exc:
             raise StoreError(f"API key could not be stored: {_describe(exc)}") from exc
-        return plaintext
+        (info,) = [key for key in self.list_api_keys(project_id) if key.id == key_id]
+        return plaintext, info
 
     def seed_api_key(self, project_id: str, plaintext: str, *, name: str) -> bool:
         """Store a key chosen by the operator (headless start); returns False when it is already stored.
@@ -352,41 +435,90 @@ class MetadataStore(
             return False
         return True
 
-    def _insert_key(self, project_id: str, plaintext: str, *, name: str, prefix: str) -> None:
+    def _insert_key(
+        self,
+        project_id: str,
+        plaintext: str,
+        *,
+        name: str,
+        prefix: str,
+        role: Role = Role.ADMIN,
+        expires_at: datetime | None = None,
+        user: str | None = None,
+    ) -> str:
+        key_id = _short_id()
         with self._session() as session:
             if session.get(ProjectRow, project_id) is None:
                 raise NotFound(f"project {project_id} not found")
+            user_id = None
+            if user is not None:
+                user_id = session.scalars(select(UserRow.id).where(UserRow.name == user)).one_or_none()
+                held = None if user_id is None else self._membership_role(session, user_id, project_id)
+                if user_id is None or held is None:
+                    raise NotFound(f"user {user!r} is not a member of this project")
+                if not held.allows(role):
+                    raise InputError(
+                        f"role: user {user!r} is {held.value} here; a key cannot carry {role.value}"
+                    )
             session.add(
                 ApiKeyRow(
-                    id=_short_id(),
+                    id=key_id,
                     project_id=project_id,
                     name=name,
                     prefix=prefix,
                     key_hash=hash_api_key(plaintext),
                     created_at=_now(),
+                    role=role.value,
+                    expires_at=expires_at,
+                    user_id=user_id,
                 )
             )
+        return key_id
 
     def resolve_api_key(self, plaintext: str) -> ProjectInfo | None:
-        """The project a key opens, or None for an unknown or revoked key.
+        """The project a key opens, or None for an unknown, revoked or expired key."""
+        principal = self.resolve_principal(plaintext)
+        return None if principal is None else principal.project
+
+    def resolve_principal(self, plaintext: str) -> Principal | None:
+        """Who a key acts as, or None for an unknown, revoked or expired key, or one whose user has left.
 
         The key is found by its digest through the unique index; the digest is then compared in constant
-        time. Nothing is cached, so a revocation takes effect on the next request, in every process.
+        time. Nothing is cached, so a revocation, an expiry or a user's new role takes effect on the next
+        request, in every process.
         """
         if not plaintext:
             return None
         digest = hash_api_key(plaintext)
         with self._session() as session:
             found = session.execute(
-                select(ApiKeyRow.id, ApiKeyRow.key_hash, ProjectRow.id, ProjectRow.name)
+                select(ApiKeyRow, ProjectRow.name)
                 .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
                 .where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
             ).first()
-        if found is None or not hmac.compare_digest(found[1], digest):
-            return None
-        key_id, _, project_id, project_name = found
-        self._touch_key(key_id)
-        return ProjectInfo(id=project_id, name=project_name)
+            if found is None:
+                return None
+            key, project_name = found
+            if not hmac.compare_digest(key.key_hash, digest):
+                return None
+            if key.expires_at is not None and key.expires_at <= _now():
+                return None
+            role, user = Role(key.role), None
+            if key.user_id is not None:
+                held = self._membership_role(session, key.user_id, key.project_id)
+                if held is None:
+                    return None
+                role = lower_role(role, held)
+                user = session.get(UserRow, key.user_id)
+            principal = Principal(
+                project=ProjectInfo(id=key.project_id, name=project_name),
+                key_id=key.id,
+                key_name=key.name,
+                role=role,
+                user=None if user is None else user.name,
+            )
+        self._touch_key(principal.key_id)
+        return principal
 
     def _touch_key(self, key_id: str) -> None:
         """Record use at most once a minute per key, so authenticating is not a disk write per request."""
@@ -399,11 +531,14 @@ class MetadataStore(
         with self._session() as session:
             session.execute(update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=_now()))
 
-    def revoke_api_key(self, key_id: str) -> None:
-        """Revoke a key for good; the row stays for the audit trail. Revoking twice keeps the first time."""
+    def revoke_api_key(self, key_id: str, *, project_id: str | None = None) -> None:
+        """Revoke a key for good; the row stays for the audit trail. Revoking twice keeps the first time.
+
+        With ``project_id``, a key of another project is not found (so its existence does not leak).
+        """
         with self._session() as session:
             row = session.get(ApiKeyRow, key_id)
-            if row is None:
+            if row is None or (project_id is not None and row.project_id != project_id):
                 raise NotFound(f"API key {key_id} not found")
             if row.revoked_at is None:
                 row.revoked_at = _now()
@@ -411,8 +546,9 @@ class MetadataStore(
     def list_api_keys(self, project_id: str) -> list[ApiKeyInfo]:
         """The project's keys, oldest first, revoked ones included; never a hash or a plaintext."""
         with self._session() as session:
-            rows = session.scalars(
-                select(ApiKeyRow)
+            rows = session.execute(
+                select(ApiKeyRow, UserRow.name)
+                .outerjoin(UserRow, UserRow.id == ApiKeyRow.user_id)
                 .where(ApiKeyRow.project_id == project_id)
                 .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
             ).all()
@@ -425,8 +561,11 @@ class MetadataStore(
                     created_at=row.created_at,
                     last_used_at=row.last_used_at,
                     revoked_at=row.revoked_at,
+                    role=Role(row.role),
+                    expires_at=row.expires_at,
+                    user=user_name,
                 )
-                for row in rows
+                for row, user_name in rows
             ]
 
     # Outbox -----------------------------------------------------------------------------------------

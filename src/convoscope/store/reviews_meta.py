@@ -21,13 +21,12 @@ calibration compares the verdict that was reviewed even after the call is evalua
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -47,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..errors import InputError, StoreError
-from .meta import ApiKeyRow, Base
+from .meta import Base
 
 __all__ = [
     "ITEM_DONE",
@@ -130,11 +129,27 @@ class ReviewLabelRow(Base):
 
 @dataclass(frozen=True)
 class Reviewer:
-    """Who labels: an API key's id and name (there are no user accounts), or ``local:<name>`` for the CLI
-    working on a stopped data directory."""
+    """Who labels: an API key's id and its user's name (else the key's name), or ``local:<name>`` for the
+    CLI working on a stopped data directory."""
 
     id: str
     name: str
+
+    @classmethod
+    def of(cls, principal: HasKey) -> Reviewer:
+        """The reviewer a request's principal stands for."""
+        return cls(id=principal.key_id, name=principal.user or principal.key_name)
+
+
+class HasKey(Protocol):
+    """What a reviewer is made from (a :class:`~convoscope.store.metadata.Principal`)."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def key_name(self) -> str: ...
+    @property
+    def user(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -253,17 +268,6 @@ class ReviewStoreMixin:
     _session: Callable[[], AbstractContextManager[Session]]
 
     # Who --------------------------------------------------------------------------------------------
-
-    def reviewer_of_key(self, plaintext: str) -> Reviewer | None:
-        """The reviewer an API key stands for (its id and name), None for an unknown or revoked key."""
-        digest = hashlib.sha256(plaintext.encode("utf-8")).hexdigest()  # as ``hash_api_key`` stores it
-        with self._session() as session:
-            row = session.execute(
-                select(ApiKeyRow.id, ApiKeyRow.name).where(
-                    ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None)
-                )
-            ).first()
-        return None if row is None else Reviewer(id=row[0], name=row[1])
 
     # The queue --------------------------------------------------------------------------------------
 

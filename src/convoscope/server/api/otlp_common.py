@@ -15,7 +15,7 @@ import orjson
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import AuthError, PayloadError, PayloadTooLarge
+from ...errors import AuthError, Forbidden, PayloadError, PayloadTooLarge
 from ...ingest.otlp import JSON_TYPE, PROTOBUF_TYPE, decompress, media_type
 from ...traces.otlp import Accepted
 from ..auth import current_project
@@ -27,6 +27,7 @@ __all__ = ["Accept", "Answer", "openapi_extra", "receive", "responses", "status_
 
 # google.rpc.Code values for the Status body.
 _INVALID_ARGUMENT = 3
+_PERMISSION_DENIED = 7
 _RESOURCE_EXHAUSTED = 8
 _UNAUTHENTICATED = 16
 
@@ -69,6 +70,8 @@ async def receive(request: Request, accept: Accept, answer: Answer) -> Response:
         project = await current_project(request)
     except AuthError as exc:
         return status_response(401, _UNAUTHENTICATED, str(exc), media or JSON_TYPE)
+    except Forbidden as exc:
+        return status_response(403, _PERMISSION_DENIED, str(exc), media or JSON_TYPE)
     if media is None:
         return status_response(
             415,

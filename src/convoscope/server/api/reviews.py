@@ -20,13 +20,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import AuthError, PayloadError
+from ...errors import PayloadError
 from ...review import service
 from ...review.rules import QueueRules
 from ...runtime.params import Timestamp
 from ...store.metadata import ProjectInfo
 from ...store.reviews_meta import LabelExists, Reviewer, StoredLabel, StoredReviewItem
-from ..auth import CurrentProject
+from ..auth import CurrentPrincipal, CurrentProject
 from ..deps import get_services
 from ..errors import error_body
 from ..openapi import error_responses
@@ -40,13 +40,9 @@ DEFAULT_FILL_DAYS = 7
 JSONL = "application/x-ndjson"
 
 
-async def current_reviewer(request: Request, project: CurrentProject) -> tuple[ProjectInfo, Reviewer]:
-    """The project and the key (id and name) of the request: who claims and who labels."""
-    token = request.headers.get("authorization", "").partition(" ")[2].strip()
-    reviewer = await run_in_threadpool(get_services(request).meta.reviewer_of_key, token)
-    if reviewer is None:  # revoked between the two reads
-        raise AuthError("unknown or revoked API key")
-    return project, reviewer
+async def current_reviewer(principal: CurrentPrincipal) -> tuple[ProjectInfo, Reviewer]:
+    """The project and the reviewer of the request: who claims and who labels."""
+    return principal.project, Reviewer.of(principal)
 
 
 CurrentReviewer = Annotated[tuple[ProjectInfo, Reviewer], Depends(current_reviewer)]

@@ -38,7 +38,7 @@ from ...ingest.inline_audio import InlineAudioSource
 from ...ingest.sources import SOURCE_NAMES, IgnoredEvent, Source, get_source
 from ...store.metadata import ProjectInfo
 from ..audio_intake import AudioIntake
-from ..auth import current_project
+from ..auth import authenticate, current_project
 from ..deps import get_services
 from ..openapi import BEARER, KEY_QUERY, error_responses
 from ..services import Services, limits_of
@@ -100,10 +100,7 @@ async def webhook_project(request: Request) -> ProjectInfo:
         raise AuthError(
             f"missing API key: send 'Authorization: Bearer <key>' or add ?{KEY_PARAM}=<key> to the URL"
         )
-    project = await run_in_threadpool(get_services(request).meta.resolve_api_key, key)
-    if project is None:
-        raise AuthError("unknown or revoked API key")
-    return project
+    return (await authenticate(request, key)).project
 
 
 def accept_event(

@@ -40,7 +40,7 @@ MAX_FILL_DAYS = 366
 
 
 async def _reviewer(request: Request, session: Session) -> Reviewer | None:
-    return await run_in_threadpool(get_services(request).meta.reviewer_of_key, session.key)
+    return None if session.principal is None else Reviewer.of(session.principal)
 
 
 async def _form_reviewer(request: Request) -> tuple[Session, Reviewer] | Response:

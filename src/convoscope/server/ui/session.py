@@ -1,5 +1,9 @@
 """Signing in to the UI with a project API key, and the session and CSRF token that follow.
 
+A session acts as its key's principal (the key's user and role), checked on every request through the
+same access table as the API (:func:`~convoscope.server.auth.admit`): a viewer's session reads pages and
+is refused every form that writes.
+
 The browser never holds the key: signing in exchanges it for a random session token in an ``HttpOnly``,
 ``SameSite=Strict`` cookie, and the server keeps the key beside the token so that every page resolves it
 again (a key revoked or expired since sends the next request back to the sign-in page). Sessions live in
@@ -23,7 +27,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...store.metadata import ProjectInfo
+from ...store.metadata import Principal, ProjectInfo
+from ..auth import admit
 from ..deps import get_services
 
 __all__ = [
@@ -52,6 +57,8 @@ class Session:
     project: ProjectInfo
     csrf: str
     last_used: float
+    principal: Principal | None = None
+    """Who the session acts as, resolved again on every request (roles and revocations apply at once)."""
 
 
 class SessionStore:
@@ -105,11 +112,13 @@ async def current_session(request: Request) -> Session | None:
     session = store.get(token)
     if session is None:
         return None
-    project = await run_in_threadpool(get_services(request).meta.resolve_api_key, session.key)
-    if project is None:
+    principal = await run_in_threadpool(get_services(request).meta.resolve_principal, session.key)
+    if principal is None:
         store.close(token)
         return None
-    session.project = project
+    session.project = principal.project
+    session.principal = principal
+    admit(request, principal)
     return session
 
 

@@ -1,0 +1,117 @@
+"""The audit log over the API (admins only): read it page by page, or export it whole as JSONL.
+
+Both flush the server's pending entries first, so the act just done is in the answer. Reading the log is
+itself recorded (``read.audit``): who looked at the trail is part of the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime, BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from ...store.audit_meta import AuditQuery
+from ..auth import CurrentPrincipal
+from ..deps import get_services
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+_MAX_PAGE = 1000
+
+
+class AuditEntryOut(BaseModel):
+    """One audited act."""
+
+    id: int
+    at: datetime
+    actor: str
+    key_id: str | None
+    role: str | None
+    action: str
+    """``write`` (any API write), ``read.recording``/``read.payload``/``read.trace``/``read.audit``, or
+    a named act of the command line (``key.create``, ``user.add``, ``call.delete``...)."""
+    target: str
+    method: str | None
+    status: int | None
+    source: str
+    """The client's address, or ``cli`` for the command line."""
+    detail: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_after: int | None
+    """Pass as ``after`` for the next page; null on the last."""
+
+
+def _query(
+    project_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    actor: str | None,
+    action: str | None,
+    after: int,
+    limit: int,
+) -> AuditQuery:
+    return AuditQuery(project_id, since, until, actor, action, after, limit)
+
+
+Since = Annotated[AwareDatetime | None, Query(description="Entries at or after this time.")]
+Until = Annotated[AwareDatetime | None, Query(description="Entries before this time.")]
+Actor = Annotated[str | None, Query(max_length=200, description="A user's name, or key:NAME.")]
+Action = Annotated[
+    str | None, Query(max_length=64, description="An action, or a prefix ending in * (read.*).")
+]
+
+
+@router.get("/audit", summary="Read the audit log, oldest first")
+async def read_audit(
+    request: Request,
+    principal: CurrentPrincipal,
+    since: Since = None,
+    until: Until = None,
+    actor: Actor = None,
+    action: Action = None,
+    after: Annotated[int, Query(ge=0, description="The last id of the previous page.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 100,
+) -> AuditPage:
+    services = get_services(request)
+    await run_in_threadpool(services.audit.flush)
+    query = _query(principal.project.id, since, until, actor, action, after, limit)
+    entries = await run_in_threadpool(services.meta.list_audit, query)
+    items = [AuditEntryOut(**entry.as_json()) for entry in entries]
+    return AuditPage(items=items, next_after=items[-1].id if len(items) == limit else None)
+
+
+@router.get(
+    "/audit.jsonl",
+    summary="Export the audit log as JSON lines",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def export_audit(
+    request: Request,
+    principal: CurrentPrincipal,
+    since: Since = None,
+    until: Until = None,
+    actor: Actor = None,
+    action: Action = None,
+) -> StreamingResponse:
+    """Every matching entry, one JSON object a line, read from the store a page at a time."""
+    services = get_services(request)
+    await run_in_threadpool(services.audit.flush)
+    query = _query(principal.project.id, since, until, actor, action, 0, _MAX_PAGE)
+
+    def lines() -> Iterator[bytes]:
+        for entry in services.meta.iter_audit(query):
+            yield orjson.dumps(entry.as_json()) + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
