@@ -32,6 +32,7 @@ __all__ = [
     "PayloadTooLarge",
     "SignatureError",
     "StoreError",
+    "field_error",
 ]
 
 
@@ -53,6 +54,11 @@ class PayloadError(InputError):
     def __init__(self, message: str, errors: list[dict[str, object]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
+
+
+def field_error(where: str, message: str) -> PayloadError:
+    """The error for one field: the message names it, and ``errors`` carries it as ``loc`` (a 422)."""
+    return PayloadError(f"{where}: {message}", [{"loc": where, "msg": message, "type": "value_error"}])
 
 
 class PayloadTooLarge(InputError):

@@ -66,9 +66,13 @@ def _in_project(
 
 
 def _role(value: str) -> Role:
+    from ..errors import InputError
     from ..store.users_meta import parse_role
 
-    return parse_role(value, field="--role")
+    try:
+        return parse_role(value, field="--role")
+    except InputError as exc:
+        fail(str(exc))
 
 
 def _audit(meta: MetadataStore, project_id: str, action: str, target: str, **detail: object) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from ..errors import PayloadError
+from ..errors import PayloadError, field_error
 from ..model import Call, LatencyStats
 
 __all__ = [
@@ -43,11 +43,6 @@ T = TypeVar("T")
 
 Warnings = list[str]
 """Recoverable oddities an adapter collects while reading; they end up in ``Assembled.warnings``."""
-
-
-def field_error(where: str, message: str) -> PayloadError:
-    """The error for one field: the message names it, and ``errors`` carries it as ``loc``."""
-    return PayloadError(f"{where}: {message}", [{"loc": where, "msg": message}])
 
 
 def req_obj(value: Any, where: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from ..errors import NotFound, PayloadError
+from ..errors import NotFound, field_error
 from ..evals.calibration import SETTINGS_KEY
 from ..model.metric import MetricResult
 from ..store.base import CallFilter, CallPage, StoredCall
@@ -250,12 +250,6 @@ def metric_kinds(settings: dict[str, Any]) -> dict[str, str]:
     return {name: cls.kind.value for name, cls in registry.all_metrics().items()}
 
 
-def _field_error(field_name: str, message: str) -> PayloadError:
-    return PayloadError(
-        f"{field_name}: {message}", [{"loc": field_name, "msg": message, "type": "value_error"}]
-    )
-
-
 def _judge_of(result: MetricResult | None) -> dict[str, Any]:
     if result is None:
         return {}
@@ -296,17 +290,15 @@ def submit_label(
     result = next((s for s in stored.scores if s.metric == metric), None)
     settings = meta.project_settings(project_id)
     if result is None and metric not in metric_kinds(settings):
-        raise _field_error(
-            "metric", f"unknown metric {metric!r} (not a known metric, no result on this call)"
-        )
+        raise field_error("metric", f"unknown metric {metric!r} (not a known metric, no result on this call)")
     if verdict is not None and verdict not in ("pass", "fail"):
-        raise _field_error("verdict", f"{verdict!r} is not pass or fail")
+        raise field_error("verdict", f"{verdict!r} is not pass or fail")
     if value is not None and not math.isfinite(value):
-        raise _field_error("value", "must be a finite number")
+        raise field_error("value", "must be a finite number")
     if verdict is None and value is None:
-        raise _field_error("verdict", "give a verdict (pass or fail) or a value")
+        raise field_error("verdict", "give a verdict (pass or fail) or a value")
     if len(note) > NOTE_CHARS:
-        raise _field_error("note", f"longer than {NOTE_CHARS} characters")
+        raise field_error("note", f"longer than {NOTE_CHARS} characters")
     label = meta.put_review_label(
         project_id,
         reviewer,

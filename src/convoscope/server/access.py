@@ -52,8 +52,9 @@ RULES: tuple[RouteRule, ...] = (
     RouteRule("/api/v1/settings/", Role.ADMIN, _WRITE),
     RouteRule("/api/v1/deletions", Role.ADMIN),
     RouteRule("/api/v1/calls/{call_id}", Role.ADMIN, frozenset({"DELETE"}), exact=True),
-    # Taking review work claims it for 15 minutes: a write, though a GET.
+    # Taking review work claims it for 15 minutes: a write, though a GET (the API's and the page's).
     RouteRule("/api/v1/reviews/queue", Role.MEMBER, frozenset({"GET"}), exact=True),
+    RouteRule("/review", Role.MEMBER, frozenset({"GET"}), exact=True),
 )
 """The exceptions to the method rule, first match wins."""
 

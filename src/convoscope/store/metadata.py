@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from ..errors import InputError, NotFound, StoreError
+from ..errors import InputError, NotFound, StoreError, field_error
 from .alerts_meta import AlertStoreMixin
 from .audit_meta import AuditStoreMixin
 from .definitions import DefinitionStoreMixin, StoredDefinition
@@ -398,7 +398,7 @@ class MetadataStore(
         the future.
         """
         if expires_at is not None and expires_at <= _now():
-            raise InputError("expires_at: a key's expiry must lie in the future")
+            raise field_error("expires_at", "a key's expiry must lie in the future")
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         try:
             key_id = self._insert_key(
@@ -457,8 +457,8 @@ class MetadataStore(
                 if user_id is None or held is None:
                     raise NotFound(f"user {user!r} is not a member of this project")
                 if not held.allows(role):
-                    raise InputError(
-                        f"role: user {user!r} is {held.value} here; a key cannot carry {role.value}"
+                    raise field_error(
+                        "role", f"user {user!r} is {held.value} here; a key cannot carry {role.value}"
                     )
             session.add(
                 ApiKeyRow(

@@ -27,7 +27,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..errors import InputError, NotFound
+from ..errors import NotFound, field_error
 from .meta import Base, ProjectRow
 
 __all__ = [
@@ -66,7 +66,7 @@ def parse_role(value: str, *, field: str = "role") -> Role:
         return Role(value.strip().lower())
     except ValueError:
         choices = ", ".join(role.value for role in Role)
-        raise InputError(f"{field}: unknown role {value!r}; one of: {choices}") from None
+        raise field_error(field, f"unknown role {value!r}; one of: {choices}") from None
 
 
 def lower_role(a: Role, b: Role) -> Role:
@@ -115,7 +115,7 @@ class UserStoreMixin:
         membership; the same project again changes the role)."""
         name = name.strip()
         if not name or len(name) > 200:
-            raise InputError("name: a user needs a name of 1 to 200 characters")
+            raise field_error("name", "a user needs a name of 1 to 200 characters")
         with self._session() as session:
             if session.get(ProjectRow, project_id) is None:
                 raise NotFound(f"project {project_id} not found")

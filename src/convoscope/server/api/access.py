@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ...errors import InputError, NotFound
+from ...errors import NotFound, field_error
 from ...store.metadata import ApiKeyInfo
 from ...store.users_meta import Role, UserInfo
 from ..auth import CurrentPrincipal
@@ -102,7 +102,7 @@ def _user(info: UserInfo) -> UserOut:
 
 def _expiry(body: KeyRequest) -> datetime | None:
     if body.expires_at is not None and body.expires_in_days is not None:
-        raise InputError("expires_in_days: give expires_at or expires_in_days, not both")
+        raise field_error("expires_in_days", "give expires_at or expires_in_days, not both")
     if body.expires_in_days is not None:
         return datetime.now(UTC) + timedelta(days=body.expires_in_days)
     return body.expires_at
