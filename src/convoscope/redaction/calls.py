@@ -16,14 +16,18 @@ from typing import Any
 
 from ..model import Call, ToolCall, Turn, Word
 from ..model.document import Document
-from .locate import Masker
+from .locate import Hit, Masker, mask_text
 from .values import mask_value
 
 __all__ = ["redact_call", "redact_words"]
 
 
-def redact_words(words: list[Word], masker: Masker) -> list[Word]:
-    """The words with each one that is part of a personal value replaced by its kind's marker."""
+def redact_words(words: list[Word], masker: Masker, hits: list[Hit] | None = None) -> list[Word]:
+    """The words with each one that is part of a personal value replaced by its kind's marker.
+
+    ``hits`` are those of the words joined by spaces when already known (the turn's text is often
+    exactly that), else the words are read again.
+    """
     if not words:
         return words
     offsets: list[tuple[int, int]] = []
@@ -31,7 +35,8 @@ def redact_words(words: list[Word], masker: Masker) -> list[Word]:
     for word in words:
         offsets.append((at, at + len(word.word)))
         at += len(word.word) + 1
-    hits = masker.hits(" ".join(word.word for word in words))
+    if hits is None:
+        hits = masker.hits(" ".join(word.word for word in words))
     if not hits:
         return words
     masked: list[Word] = []
@@ -50,11 +55,12 @@ def _document(document: Document, masker: Masker) -> Document:
 
 def _turn(turn: Turn, masker: Masker) -> Turn:
     update: dict[str, Any] = {}
-    text = masker.text(turn.text)
-    if text != turn.text:
-        update["text"] = text
+    hits = masker.hits(turn.text)
+    if hits:
+        update["text"] = mask_text(turn.text, hits, masker.render)
     if turn.words:
-        words = redact_words(turn.words, masker)
+        same = " ".join(word.word for word in turn.words) == turn.text
+        words = redact_words(turn.words, masker, hits if same else None)
         if words is not turn.words:
             update["words"] = words
     if turn.documents:

@@ -14,9 +14,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..evals.rules._spoken import NUMBER_WORDS
 from ..evals.rules._text import normalize
 from ..evals.rules.pii import Finding, PiiKind, PiiParams, locate_pii
-from ..evals.rules.pii_languages import english_forms
+from ..evals.rules.pii_languages import FOREIGN_WORDS, english_forms
+from ..evals.rules.pii_spelled import NATO
 
 __all__ = ["Hit", "Masker", "find_hits", "mask_text"]
 
@@ -31,6 +33,35 @@ _SPOKEN_CHARS = {
 }
 _BETWEEN = r"[\s,.()+\-–/]*"
 """What may separate the characters of one value in a text: spaces, STT commas, phone formatting."""
+
+
+_TRIGGERS = NUMBER_WORDS | FOREIGN_WORDS | NATO | {"dot"}
+"""Words without which a text holds no value in a spoken form: number words (in the languages the
+detectors read), the spelling alphabet, and the "dot" of an email address said aloud."""
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def may_hold_value(text: str) -> bool:
+    """Whether ``text`` can hold a value of any kind the detectors find, written or spoken.
+
+    Every such value has a digit, an ``@``, a number or spelling word, a spoken "dot", or letters
+    spelled one by one; most sentences have none of them, and skip the detectors, which cost tens of
+    microseconds a sentence, for a scan that costs a few.
+    """
+    if "@" in text or any(ch.isdigit() for ch in text):
+        return True
+    words = _LETTERS.findall(text.lower())
+    single = False
+    for word in words:
+        if word in _TRIGGERS:
+            return True
+        if len(word) == 1:
+            if single:
+                return True  # two letters in a row: something spelled out
+            single = True
+        else:
+            single = False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +105,7 @@ def find_hits(text: str, params: PiiParams) -> list[Hit]:
     A value the detectors allow only as the business's own contact is still masked (it may well be the
     caller's); a business-issued identifier (an order or tracking number) is kept.
     """
-    if not text:
+    if not text or not may_hold_value(text):
         return []
     findings = [
         f
