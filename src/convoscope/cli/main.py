@@ -28,6 +28,8 @@ from .load import load_command
 from .pull import pull
 from .redaction import app as redaction_app
 from .redteam import redteam_command
+from .retention import app as retention_app
+from .retention import delete_command
 from .review import app as review_app
 from .runs import app as runs_app
 from .scenario import app as scenario_app
@@ -56,6 +58,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(traces_app, name="traces")
 app.add_typer(review_app, name="review")
 app.add_typer(redaction_app, name="redaction")
+app.add_typer(retention_app, name="retention")
 app.command()(pull)
 app.command("eval")(eval_command)
 app.command("calibrate")(calibrate_command)
@@ -63,6 +66,7 @@ app.command("simulate")(simulate_command)
 app.command("load")(load_command)
 app.command("redteam")(redteam_command)
 app.command("test")(test_command)
+app.command("delete")(delete_command)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -29,6 +29,7 @@ from .api.access import router as access_router
 from .api.alerts import router as alerts_router
 from .api.audit import router as audit_router
 from .api.redaction import router as redaction_router
+from .api.retention import router as retention_router
 from .api.reviews import router as reviews_router
 from .api.schedules import router as schedules_router
 from .api.simulation_definitions import router as simulation_definitions_router
@@ -50,7 +51,13 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = (services.worker.run, services.jobs.run, services.alerts.run, services.schedules.run)
+        background = (
+            services.worker.run,
+            services.jobs.run,
+            services.alerts.run,
+            services.schedules.run,
+            services.retention.run,
+        )
         runners = background if run_worker else ()
         tasks = [asyncio.create_task(run()) for run in runners]
         try:
@@ -92,7 +99,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
     app.include_router(schedules_router)
     app.include_router(reviews_router)
     app.include_router(redaction_router)
-    for router in (access_router, audit_router):
+    for router in (access_router, audit_router, retention_router):
         app.include_router(router)
     app.add_middleware(AuditMiddleware, recorder=lambda: services.audit)
     app.add_middleware(

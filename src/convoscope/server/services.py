@@ -30,6 +30,7 @@ from ..traces.otlp_logs import OtlpLogIngest
 from . import vendor_ingest
 from .audit import AuditRecorder
 from .pipeline import job_handlers, plan_follow_ups, planners
+from .retention import RetentionSweeper
 from .scheduler import Scheduler
 from .simulation_runner import SimulationRunner
 from .worker import IngestHealth, IngestWorker, RetryPolicy, assign_identity
@@ -57,6 +58,7 @@ class Services:
     schedules: Scheduler = field(init=False)
     redaction: Redactor = field(init=False)
     audit: AuditRecorder = field(init=False)
+    retention: RetentionSweeper = field(init=False)
     planners: list[Planner] = field(default_factory=planners)
 
     def __post_init__(self) -> None:
@@ -75,6 +77,7 @@ class Services:
         self.worker.register_kind(OTLP_LOGS_KIND, self.otlp_logs.store_items)
         self.simulations = SimulationRunner(self)
         self.schedules = Scheduler(self)
+        self.retention = RetentionSweeper(self)
 
     def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
         """Store calls (identity assigned, newest version wins) and queue their follow-up jobs.

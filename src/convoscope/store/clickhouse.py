@@ -41,6 +41,7 @@ from .base import (
     SeriesQuery,
     StoredCall,
 )
+from .deletion import DeletionMixin
 from .log_queries import LogQueriesMixin
 from .overview_queries import OverviewQueriesMixin
 from .rollups import RollupMixin
@@ -135,7 +136,7 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class ClickHouseStore(
-    AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, OverviewQueriesMixin, RollupMixin
+    AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, OverviewQueriesMixin, RollupMixin, DeletionMixin
 ):
     """The event store over one clickhouse-connect client and one database.
 

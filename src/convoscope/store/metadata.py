@@ -38,6 +38,7 @@ from .audit_meta import AuditStoreMixin
 from .definitions import DefinitionStoreMixin, StoredDefinition
 from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
 from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
+from .retention_meta import RetentionStoreMixin
 from .reviews_meta import ReviewStoreMixin
 from .runs import RunStoreMixin, RunSummary
 from .schedules_meta import ScheduleStoreMixin
@@ -277,6 +278,7 @@ class MetadataStore(
     ReviewStoreMixin,
     UserStoreMixin,
     AuditStoreMixin,
+    RetentionStoreMixin,
 ):
     """Projects, API keys, the outbox and the job queue over one SQLAlchemy engine; thread-safe.
 

@@ -109,6 +109,12 @@ class PeaksCache:
                 self._items.popitem(last=False)
             return peaks
 
+    def forget(self, sha256: str) -> None:
+        """Drop the peaks of a blob that was deleted."""
+        with self._lock:
+            for key in [key for key in self._items if key[0] == sha256]:
+                del self._items[key]
+
 
 peaks_cache = PeaksCache()
 """The process's peaks, shared by every request."""
