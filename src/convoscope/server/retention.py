@@ -14,7 +14,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..store.retention import Eraser, RetentionResult
-from .ui.peaks import peaks_cache
 
 if TYPE_CHECKING:
     from .services import Services
@@ -31,6 +30,8 @@ _FIRST_PASS_S = 30.0
 
 def eraser_of(services: Services) -> Eraser:
     """The eraser over the services' stores, forgetting deleted recordings' waveforms."""
+    from .ui.peaks import peaks_cache  # the UI imports the services: not at module level
+
     return Eraser(services.store, services.meta, services.blobs, on_blob_deleted=peaks_cache.forget)
 
 
