@@ -58,3 +58,9 @@ def test_the_cli_shows_and_changes_the_setting(tmp_path: Path) -> None:
     assert after["setting"] == setting["setting"]
     cleared = runner.invoke(app, ["redaction", "set", "--clear", *data])
     assert cleared.exit_code == 0 and json.loads(cleared.output)["own"] is False
+    # Both changes are in the audit log, with the setting each one left; the refused one is not.
+    exported = runner.invoke(app, ["audit", "export", "--project", "default", *data])
+    entries = [json.loads(line) for line in exported.output.splitlines()]
+    assert [(e["action"], e["source"]) for e in entries] == [("settings.redaction", "cli")] * 2
+    assert entries[0]["detail"]["setting"]["kinds"] == ["phone", "card"]
+    assert entries[1]["detail"]["setting"] is None

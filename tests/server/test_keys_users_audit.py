@@ -144,7 +144,9 @@ def test_a_viewers_ui_session_reads_pages_and_is_refused_every_form(client: Test
         client.post("/login", data={"key": viewer["key"], "csrf": csrf}, follow_redirects=False).status_code
         == 303
     )
-    assert client.get("/calls").status_code == 200
+    calls = client.get("/calls")
+    assert calls.status_code == 200
+    assert "key:wall screen (viewer)" in calls.text and 'href="/review"' not in calls.text
     assert client.get("/review").status_code == 403  # taking review work claims it: a member's act
     refused = client.post("/review/fill", data={"csrf": "whatever"})
     assert refused.status_code == 403

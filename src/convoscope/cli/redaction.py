@@ -52,13 +52,17 @@ def change(
             "nothing to change: give --enable/--disable, --kinds, --replacement, --recordings, --engine "
             "or --mute-padding (or --clear)"
         )
+    from ..store.audit_meta import local_entry
+
     project_id = meta.ensure_project(project).id
-    if clear:
-        meta.update_project_settings(project_id, SETTINGS_PATH, None)
-        return current(meta, project)
-    stored = meta.project_settings(project_id).get(SETTINGS_PATH[0]) or {}
-    setting = parse_settings({**stored, **updates})
-    meta.update_project_settings(project_id, SETTINGS_PATH, setting.model_dump(mode="json"))
+    value = None
+    if not clear:
+        stored = meta.project_settings(project_id).get(SETTINGS_PATH[0]) or {}
+        value = parse_settings({**stored, **updates}).model_dump(mode="json")
+    meta.update_project_settings(project_id, SETTINGS_PATH, value)
+    meta.append_audit(
+        [local_entry(project_id, "settings.redaction", "settings:redaction", {"setting": value})]
+    )
     return current(meta, project)
 
 

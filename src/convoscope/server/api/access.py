@@ -26,7 +26,15 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["access"])
 
-UserName = Annotated[str, Path(min_length=1, max_length=200, description="The user's name.")]
+UserName = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^\S(.*\S)?$",
+        description="The user's name (e.g. an e-mail address); no leading or trailing space.",
+    ),
+]
 
 
 class KeyOut(BaseModel):

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from ...runtime.params import Timestamp
 from ...store.audit_meta import AuditQuery
 from ..auth import CurrentPrincipal
 from ..deps import get_services
@@ -64,8 +65,8 @@ def _query(
     return AuditQuery(project_id, since, until, actor, action, after, limit)
 
 
-Since = Annotated[AwareDatetime | None, Query(description="Entries at or after this time.")]
-Until = Annotated[AwareDatetime | None, Query(description="Entries before this time.")]
+Since = Annotated[Timestamp | None, Query(description="Entries at or after this time (RFC 3339).")]
+Until = Annotated[Timestamp | None, Query(description="Entries before this time (RFC 3339).")]
 Actor = Annotated[str | None, Query(max_length=200, description="A user's name, or key:NAME.")]
 Action = Annotated[
     str | None, Query(max_length=64, description="An action, or a prefix ending in * (read.*).")

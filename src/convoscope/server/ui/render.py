@@ -32,6 +32,7 @@ def page(
     """A page with the project, the CSRF token and the active section in its context."""
     values: dict[str, Any] = {
         "project": session.project if session else None,
+        "principal": session.principal if session else None,
         "csrf": session.csrf if session else "",
         "section": name.split(".", 1)[0],
         **(context or {}),
