@@ -210,11 +210,14 @@ class DirectBackend:
         return len(self.ingest_calls(calls))
 
     def ingest_calls(self, calls: Sequence[Call]) -> list[str]:
+        """Store calls as the server's worker would: identity assigned, then the project's redaction."""
+        from ..redaction import Redactor
         from ..server.worker import assign_identity
 
         version = int(time.time() * 1_000_000)
         stored = [assign_identity(self._project_id, call) for call in calls]
-        return self._stores.store.insert_calls(self._project_id, stored, version=version)
+        masked = Redactor(self._stores.meta, self._stores.blobs).calls(self._project_id, stored)
+        return self._stores.store.insert_calls(self._project_id, masked, version=version)
 
     def store_scores(self, scores: Sequence[MetricResult]) -> bool:
         self._stores.store.insert_scores(self._project_id, list(scores))
