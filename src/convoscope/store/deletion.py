@@ -318,12 +318,16 @@ class DeletionMixin:
         names = [spec.name for spec in specs]
         try:
             for name in names:
-                table = self._table_name(name)
-                self._client.command(f"ALTER TABLE {table} MODIFY SETTING old_parts_lifetime = 0")
-                self._client.command(f"SYSTEM STOP CLEANUP {table}")
-                self._client.command(f"SYSTEM START CLEANUP {table}")
+                self._client.command(
+                    f"ALTER TABLE {self._table_name(name)} MODIFY SETTING old_parts_lifetime = 0"
+                )
             deadline = time.monotonic() + _PURGE_WAIT_S
-            while time.monotonic() < deadline:
+            while True:
+                # Restarting a table's cleanup runs it now; it skips a run within a second of the last
+                # one, so it is restarted until the old parts are gone.
+                for name in names:
+                    self._client.command(f"SYSTEM STOP CLEANUP {self._table_name(name)}")
+                    self._client.command(f"SYSTEM START CLEANUP {self._table_name(name)}")
                 left = self._client.query(
                     "SELECT count() FROM system.parts WHERE database = {db:String} "
                     "AND table IN {names:Array(String)} AND NOT active",
@@ -331,7 +335,10 @@ class DeletionMixin:
                 ).result_rows[0][0]
                 if not left:
                     break
-                time.sleep(0.05)
+                if time.monotonic() > deadline:
+                    log.warning("old parts of %s still on disk after %.0f s", names, _PURGE_WAIT_S)
+                    break
+                time.sleep(0.2)
         except Exception as exc:
             raise StoreError(f"ClickHouse store could not remove the replaced parts: {exc}") from exc
         finally:
