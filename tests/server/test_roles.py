@@ -5,6 +5,7 @@ leaves an audit entry with the status it got; another project's objects are 404,
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -108,8 +109,9 @@ def test_an_expired_key_is_refused_like_an_unknown_one(client: TestClient, servi
 
 
 def test_every_write_and_audited_read_leaves_an_entry_with_its_status(
-    client: TestClient, services: Services, keys: dict[str, str]
+    client: TestClient, services: Services, keys: dict[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     operations = [(m, t, p) for m, t, p in _operations(client) if (m, t) not in PUBLIC]
     expected: list[tuple[str, str, str, int]] = []
     for method, template, path in operations:
@@ -129,3 +131,5 @@ def test_every_write_and_audited_read_leaves_an_entry_with_its_status(
     refused = [e for e in entries if e["status"] == 403]
     assert refused and all(e["role"] == "viewer" for e in refused)
     assert {e["source"] for e in entries} == {"testclient"}
+    # No key reaches the log or the audit trail, whatever was answered.
+    assert [k for k in keys.values() if k in caplog.text or k in answer.text] == []
