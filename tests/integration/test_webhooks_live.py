@@ -54,6 +54,14 @@ def test_sources_configure_applies_to_the_running_server(server: ServerProcess) 
     assert bad.returncode == 1 and "channel map" in bad.stderr
     unknown = run_cli("sources", "configure", "nosuch", "--secret", "x", data_dir=server.data_dir)
     assert unknown.returncode == 1 and "unknown source" in unknown.stderr
+    # The change is in the audit log, the secret is not; the refused changes left nothing.
+    audit = run_cli(
+        "audit", "export", "--project", "default", "--action", "settings.*", data_dir=server.data_dir
+    )
+    (entry,) = [orjson.loads(line) for line in audit.stdout.splitlines()]
+    assert entry["target"] == "settings:sources.generic" and entry["source"] == "cli"
+    assert entry["detail"]["changed"] == ["secret set", "channel map user,agent"]
+    assert "live-secret" not in audit.stdout
 
 
 def test_acknowledged_webhook_events_survive_kill_9(server: ServerProcess) -> None:

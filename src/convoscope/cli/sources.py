@@ -81,6 +81,10 @@ def configure(
             changed.append(f"channel map {','.join(value)}")
     if not changed:
         raise InputError("nothing to change: give --secret, --secret-env, --clear-secret or --channel-map")
+    from ..store.audit_meta import local_entry
+
+    entry = local_entry(project_id, "settings.source", f"settings:sources.{source}", {"changed": changed})
+    meta.append_audit([entry])
     return changed
 
 
