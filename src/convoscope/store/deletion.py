@@ -55,7 +55,8 @@ CALL_TABLES: tuple[TableSpec, ...] = (CALLS, TURNS, TOOL_CALLS, SCORES, SPANS, S
 _TARGETS = "deletion_targets"
 _PURGE_WAIT_S = 30.0
 """How long a deletion waits for the old parts of the tables it rewrote to leave the disk."""
-_SHA_PATTERN = "[0-9a-f]{64}"
+_SHA_PATTERN = "blob:([0-9a-f]{64})"
+"""A stored recording in a ``recordings`` JSON (its ``uri``); ``extractAll`` returns the SHA-256."""
 _BLOB_URI = '"blob:[0-9a-f]{64}"'
 
 
