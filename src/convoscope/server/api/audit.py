@@ -6,12 +6,13 @@ itself recorded (``read.audit``): who looked at the trail is part of the trail.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -53,18 +54,6 @@ class AuditPage(BaseModel):
     """Pass as ``after`` for the next page; null on the last."""
 
 
-def _query(
-    project_id: str,
-    since: datetime | None,
-    until: datetime | None,
-    actor: str | None,
-    action: str | None,
-    after: int,
-    limit: int,
-) -> AuditQuery:
-    return AuditQuery(project_id, since, until, actor, action, after, limit)
-
-
 Since = Annotated[Timestamp | None, Query(description="Entries at or after this time (RFC 3339).")]
 Until = Annotated[Timestamp | None, Query(description="Entries before this time (RFC 3339).")]
 Actor = Annotated[str | None, Query(max_length=200, description="A user's name, or key:NAME.")]
@@ -73,21 +62,31 @@ Action = Annotated[
 ]
 
 
-@router.get("/audit", summary="Read the audit log, oldest first")
-async def read_audit(
+async def audit_query(
     request: Request,
     principal: CurrentPrincipal,
     since: Since = None,
     until: Until = None,
     actor: Actor = None,
     action: Action = None,
+) -> AuditQuery:
+    """The filters both routes take, for the caller's project, once pending entries are written."""
+    await run_in_threadpool(get_services(request).audit.flush)
+    return AuditQuery(principal.project.id, since, until, actor, action)
+
+
+Filtered = Annotated[AuditQuery, Depends(audit_query)]
+
+
+@router.get("/audit", summary="Read the audit log, oldest first")
+async def read_audit(
+    request: Request,
+    query: Filtered,
     after: Annotated[int, Query(ge=0, description="The last id of the previous page.")] = 0,
     limit: Annotated[int, Query(ge=1, le=_MAX_PAGE)] = 100,
 ) -> AuditPage:
-    services = get_services(request)
-    await run_in_threadpool(services.audit.flush)
-    query = _query(principal.project.id, since, until, actor, action, after, limit)
-    entries = await run_in_threadpool(services.meta.list_audit, query)
+    paged = dataclasses.replace(query, after_id=after, limit=limit)
+    entries = await run_in_threadpool(get_services(request).meta.list_audit, paged)
     items = [AuditEntryOut(**entry.as_json()) for entry in entries]
     return AuditPage(items=items, next_after=items[-1].id if len(items) == limit else None)
 
@@ -98,18 +97,9 @@ async def read_audit(
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}}}},
 )
-async def export_audit(
-    request: Request,
-    principal: CurrentPrincipal,
-    since: Since = None,
-    until: Until = None,
-    actor: Actor = None,
-    action: Action = None,
-) -> StreamingResponse:
+async def export_audit(request: Request, query: Filtered) -> StreamingResponse:
     """Every matching entry, one JSON object a line, read from the store a page at a time."""
     services = get_services(request)
-    await run_in_threadpool(services.audit.flush)
-    query = _query(principal.project.id, since, until, actor, action, 0, _MAX_PAGE)
 
     def lines() -> Iterator[bytes]:
         for entry in services.meta.iter_audit(query):
