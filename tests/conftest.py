@@ -6,13 +6,21 @@ shares one directory, and every test gets its own database in it.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
+
+# In CI the property tests draw the same examples on every run (a fixed seed, no example database), so
+# a red run is a change's doing and reproduces; on a developer's machine they explore anew each time.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -11,23 +11,14 @@ from typing import Any
 from _vendor_json import json_values
 from hypothesis import strategies as st
 
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found.extend(_paths(value, (*prefix, index)))
-    return found
+from convoscope.testing.json_paths import json_paths
 
 
 @st.composite
 def mutated(draw: st.DrawFn, document: Any) -> Any:
     """``document`` with one value replaced by arbitrary JSON, or one key removed."""
     result = copy.deepcopy(document)
-    path = draw(st.sampled_from(_paths(result)))
+    path = draw(st.sampled_from(json_paths(result)))
     parent = result
     for part in path[:-1]:
         parent = parent[part]

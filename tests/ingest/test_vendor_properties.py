@@ -29,6 +29,7 @@ from convoscope.ingest.canonical import CallLimits
 from convoscope.ingest.sources import Assembled, IgnoredEvent, get_source
 from convoscope.model import Call
 from convoscope.server.vendor_ingest import check_bounds
+from convoscope.testing.json_paths import json_paths
 
 RECEIVED = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -132,24 +133,13 @@ _replacements = st.one_of(
 )
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found.extend(_paths(value, (*prefix, index)))
-    return found
-
-
 @st.composite
 def _edited(draw: st.DrawFn, events: list[dict[str, Any]]) -> list[Any]:
     """``events`` with one to four edits, each in a drawn event at a drawn path (paths re-read after each)."""
     result = copy.deepcopy(events)
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         which = draw(st.integers(min_value=0, max_value=len(result) - 1))
-        paths = _paths(result[which])
+        paths = json_paths(result[which])
         if not paths:
             continue
         path = draw(st.sampled_from(paths))

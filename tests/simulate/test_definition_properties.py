@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from convoscope.alerts.loader import load_rules_text
 from convoscope.server.schedule_spec import load_schedules_text
 from convoscope.simulate.loader import load_text
+from convoscope.testing.json_paths import json_paths
 from convoscope.yamldocs import MAX_VALUES, ProblemsError, parse_documents
 
 FILE = "defs.yaml"
@@ -84,7 +84,8 @@ LOADERS: dict[str, Callable[[str], object]] = {
 
 def loads_or_names_the_line(text: str) -> None:
     """Every loader answers with definitions or with problems that name this file and a line of it."""
-    lines = max(1, text.count("\n") + 1)
+    # YAML breaks lines at \r, \x85, \u2028 and \u2029 too; splitlines() breaks at those and a few more.
+    lines = len(text.splitlines()) + 1
     for name, load in LOADERS.items():
         try:
             load(text)
@@ -124,17 +125,6 @@ _odd_values = st.one_of(
 )
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.extend(_paths(value, (*prefix, key)))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found.extend(_paths(value, (*prefix, index)))
-    return found
-
-
 @st.composite
 def edited_documents(draw: st.DrawFn) -> str:
     """A seed file with one to three values replaced or removed, written back as YAML."""
@@ -142,7 +132,7 @@ def edited_documents(draw: st.DrawFn) -> str:
     documents = copy.deepcopy(documents)
     for _ in range(draw(st.integers(1, 3))):
         document = draw(st.sampled_from(documents))
-        path = draw(st.sampled_from(_paths(document)))
+        path = draw(st.sampled_from(json_paths(document)))
         parent = document
         for part in path[:-1]:
             parent = parent[part]
