@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from convoscope.model import EndReason, MetricResult, MetricSource
+from convoscope.model import CallSource, EndReason, MetricResult, MetricSource
+from convoscope.store.base import Aggregate, Bucket, SeriesPoint, SeriesQuery
 from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.store.overview_queries import AUDIO_METRICS, OverviewScope, Periods
+from convoscope.store.schema import resolve_series_field
 from convoscope.testing import make_call
 
 PROJECT = "p-rollups"
@@ -194,3 +196,57 @@ def test_the_page_reads_small_overviews_exactly_and_large_ones_from_the_rollups(
     assert large.calls.totals[0].calls == exact[0].totals[0].calls
     assert large.agents == small.agents  # the agent choices from the rollups are the same
     assert large.calls.totals[0].e2e_p50_s != exact[0].totals[0].e2e_p50_s  # a t-digest, not the exact read
+
+
+def _series(store: ClickHouseStore, query: SeriesQuery, *, rollups: bool) -> list[SeriesPoint]:
+    store.rollup_exact_below = 0 if rollups else 10**9
+    return store.series(PROJECT, query)
+
+
+@pytest.mark.parametrize(
+    ("field", "aggregate", "bucket", "by_agent"),
+    [
+        ("calls", Aggregate.COUNT, Bucket.HOUR, False),
+        ("calls", Aggregate.AVG, Bucket.DAY, True),
+        ("e2e_s", Aggregate.P50, Bucket.DAY, False),
+        ("e2e_s", Aggregate.P95, Bucket.DAY, True),
+        ("e2e_s", Aggregate.COUNT, Bucket.HOUR, True),
+        ("passed:task_success", Aggregate.AVG, Bucket.DAY, True),
+        ("passed:task_success", Aggregate.COUNT, Bucket.HOUR, False),
+    ],
+)
+def test_dashboard_series_from_the_rollups_match_the_exact_series(
+    clickhouse_store: ClickHouseStore, field: str, aggregate: Aggregate, bucket: Bucket, by_agent: bool
+) -> None:
+    store, rng = clickhouse_store, random.Random(11)
+    store.rollup_margin = timedelta(0)
+    ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(600)], version=1)
+    store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
+    query = SeriesQuery(
+        field=field,
+        aggregate=aggregate,
+        bucket=bucket,
+        since=WEEK.since,
+        until=WEEK.until,
+        group_by_agent=by_agent,
+    )
+    computed_before = store.refresh_rollups(PROJECT, WEEK.since, WEEK.until)
+    rolled = _series(store, query, rollups=True)
+    assert store._rollup_series(PROJECT, resolve_series_field(field), query) == rolled  # they answered
+    exact = _series(store, query, rollups=False)
+    assert store._rollup_series(PROJECT, resolve_series_field(field), query) is None  # too few calls
+    assert computed_before > 0 and rolled and len(rolled) == len(exact)
+    for got, want in zip(rolled, exact, strict=True):
+        assert (got.bucket_start, got.group, got.count) == (want.bucket_start, want.group, want.count)
+        assert want.value is not None and got.value is not None
+        if aggregate in (Aggregate.P50, Aggregate.P95) and want.count >= LARGE:
+            assert math.isclose(got.value, want.value, rel_tol=PERCENTILE_TOLERANCE), (got, want)
+        elif aggregate not in (Aggregate.P50, Aggregate.P95):
+            assert got.value == pytest.approx(want.value, rel=1e-9)
+    # A source filter, an aggregate the rollups lack, or a range off the hour is read exactly.
+    for other in (
+        query.model_copy(update={"source": CallSource.GENERIC}),
+        query.model_copy(update={"aggregate": Aggregate.P99}),
+        query.model_copy(update={"since": WEEK.since + timedelta(minutes=1)}),
+    ):
+        assert _series(store, other, rollups=True) == _series(store, other, rollups=False)

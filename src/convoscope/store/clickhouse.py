@@ -76,6 +76,7 @@ from .schema import (
     resolve_series_field,
     upgrade_statements,
 )
+from .series_rollups import SeriesRollupMixin
 from .trace_queries import TraceQueriesMixin
 
 __all__ = ["MAX_PAGE_SIZE", "MIN_SERVER_VERSION", "ClickHouseStore", "open_clickhouse_store"]
@@ -136,7 +137,13 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
 
 
 class ClickHouseStore(
-    AlertQueriesMixin, TraceQueriesMixin, LogQueriesMixin, OverviewQueriesMixin, RollupMixin, DeletionMixin
+    AlertQueriesMixin,
+    TraceQueriesMixin,
+    LogQueriesMixin,
+    OverviewQueriesMixin,
+    SeriesRollupMixin,
+    RollupMixin,
+    DeletionMixin,
 ):
     """The event store over one clickhouse-connect client and one database.
 
@@ -561,7 +568,9 @@ class ClickHouseStore(
 
         Turn and score series are bucketed by their call's start too, so every series over one range
         covers the same calls. Percentiles are exact (``quantileExactInclusive``, the same linear
-        interpolation as ``numpy.percentile``'s default); ``count`` is the number of values.
+        interpolation as ``numpy.percentile``'s default); ``count`` is the number of values. The
+        dashboard's usual series over whole hours of many calls come from the rollups instead
+        (:mod:`.series_rollups`, where its approximation is stated).
         """
         field = resolve_series_field(query.field)
         if query.since.tzinfo is None or query.until.tzinfo is None:
@@ -581,6 +590,9 @@ class ClickHouseStore(
             params["source"] = query.source.value
         if field.metric is not None:
             params["metric"] = field.metric
+        rolled = self._rollup_series(project_id, field, query)
+        if rolled is not None:
+            return rolled
         values = self._series_values(field, query)
         if field.name == "calls" or query.aggregate is Aggregate.COUNT:
             agg = "toFloat64(count())"
