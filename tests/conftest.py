@@ -15,6 +15,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
+from pg import PostgresCluster
 
 # In CI the property tests draw the same examples on every run (a fixed seed, no example database), so
 # a red run is a change's doing and reproduces; on a developer's machine they explore anew each time.
@@ -37,3 +38,27 @@ def clickhouse_store(chdb_dir: Path) -> Iterator[ClickHouseStore]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster for this test process, started on first use and removed at the end."""
+    cluster = PostgresCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty metadata database: a SQLite file, or a database of its own on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'metadata.db'}"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    url = cluster.database()
+    try:
+        yield url
+    finally:
+        cluster.drop(url)

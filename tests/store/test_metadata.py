@@ -1,4 +1,6 @@
-"""The metadata store on real SQLite files: projects, API keys, the outbox, migrations, durability."""
+"""The metadata store on SQLite and PostgreSQL: projects, API keys, the outbox, migrations, durability.
+
+Every test that takes ``url`` (or ``meta``) runs once on each backend; the file-level ones stay SQLite's."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from convoscope.errors import InputError, NotFound, StoreError
 from convoscope.store.meta import Base
@@ -42,8 +45,14 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def meta(db_path: Path) -> Iterator[MetadataStore]:
-    store = MetadataStore(_url(db_path))
+def url(metadata_url: str) -> str:
+    """An empty metadata database, SQLite or PostgreSQL."""
+    return metadata_url
+
+
+@pytest.fixture
+def meta(url: str) -> Iterator[MetadataStore]:
+    store = MetadataStore(url)
     try:
         yield store
     finally:
@@ -124,10 +133,10 @@ def test_key_lifecycle(meta: MetadataStore, project: ProjectInfo) -> None:
     assert meta.list_api_keys(project.id)[0].revoked_at == revoked.revoked_at
 
 
-def test_revocation_takes_effect_in_another_open_store(db_path: Path, meta: MetadataStore) -> None:
+def test_revocation_takes_effect_in_another_open_store(url: str, meta: MetadataStore) -> None:
     project = meta.ensure_project("default")
     key = meta.create_api_key(project.id)
-    other = MetadataStore(_url(db_path))
+    other = MetadataStore(url)
     try:
         assert other.resolve_api_key(key) == project
         [info] = other.list_api_keys(project.id)
@@ -155,9 +164,9 @@ def test_unknown_project_or_key_is_not_found(meta: MetadataStore) -> None:
         meta.revoke_api_key("no-such-key")
 
 
-def test_only_hashes_reach_the_database_file(
-    db_path: Path, meta: MetadataStore, project: ProjectInfo
-) -> None:
+def test_only_hashes_reach_the_database_file(db_path: Path) -> None:
+    meta = MetadataStore(_url(db_path))
+    project = meta.ensure_project("default")
     generated = meta.create_api_key(project.id)
     seeded = "operator-chosen-secret-key-0001"
     meta.seed_api_key(project.id, seeded, name="init")
@@ -170,12 +179,12 @@ def test_only_hashes_reach_the_database_file(
     assert seeded.encode() not in on_disk
 
 
-def test_seed_is_idempotent(db_path: Path, meta: MetadataStore, project: ProjectInfo) -> None:
+def test_seed_is_idempotent(url: str, meta: MetadataStore, project: ProjectInfo) -> None:
     seeded = "cvs_test_key_project_default_0001"
     assert meta.seed_api_key(project.id, seeded, name="init") is True
     assert meta.seed_api_key(project.id, seeded, name="init") is False
     meta.close()
-    reopened = MetadataStore(_url(db_path))
+    reopened = MetadataStore(url)
     try:
         assert reopened.seed_api_key(project.id, seeded, name="init") is False
         assert reopened.resolve_api_key(seeded) == project
@@ -285,12 +294,12 @@ def test_payload_is_stored_compressed(meta: MetadataStore, project: ProjectInfo)
     assert meta.claim(1)[0].payload == body
 
 
-def test_pending_items_survive_reopen(db_path: Path, meta: MetadataStore, project: ProjectInfo) -> None:
+def test_pending_items_survive_reopen(url: str, meta: MetadataStore, project: ProjectInfo) -> None:
     ids = [_enqueue(meta, project, f"body {n}".encode()) for n in range(4)]
     meta.mark_done(ids[:1])
     meta.mark_failed(ids[1], "bad")
     meta.close()
-    reopened = MetadataStore(_url(db_path))
+    reopened = MetadataStore(url)
     try:
         assert [item.id for item in reopened.claim(10)] == ids[2:]
         assert [item.payload for item in reopened.claim(10)] == [b"body 2", b"body 3"]
@@ -302,13 +311,13 @@ def test_pending_items_survive_reopen(db_path: Path, meta: MetadataStore, projec
 
 
 def test_ids_never_repeat_after_purge_and_restart(
-    db_path: Path, meta: MetadataStore, project: ProjectInfo
+    url: str, meta: MetadataStore, project: ProjectInfo
 ) -> None:
     ids = [_enqueue(meta, project, b"x") for _ in range(3)]
     meta.mark_done(ids)
     assert meta.purge_done(datetime.now(UTC) + timedelta(seconds=1)) == 3
     meta.close()
-    reopened = MetadataStore(_url(db_path))
+    reopened = MetadataStore(url)
     try:
         assert _enqueue(reopened, project, b"y") > max(ids)
     finally:
@@ -359,13 +368,13 @@ def test_concurrent_enqueue_from_threads(meta: MetadataStore, project: ProjectIn
 # Health, engine settings, migrations ------------------------------------------------------------------
 
 
-def test_ping_counts_rows(meta: MetadataStore, project: ProjectInfo) -> None:
+def test_ping_counts_rows(url: str, meta: MetadataStore, project: ProjectInfo) -> None:
     meta.create_api_key(project.id)
     failed = _enqueue(meta, project, b"x")
     meta.mark_failed(failed, "bad")
     _enqueue(meta, project, b"y")
     assert meta.ping() == {
-        "backend": "sqlite",
+        "backend": make_url(url).get_backend_name(),
         "projects": 1,
         "api_keys": 1,
         "outbox_pending": 1,
@@ -389,8 +398,8 @@ def test_opening_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) 
         MetadataStore(_url(path))
 
 
-def test_sqlite_runs_durable_wal(meta: MetadataStore) -> None:
-    with meta.engine.connect() as connection:
+def test_sqlite_runs_durable_wal(db_path: Path) -> None:
+    with MetadataStore(_url(db_path)) as meta, meta.engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert int(connection.execute(text("PRAGMA busy_timeout")).scalar() or 0) >= 1000
@@ -410,10 +419,10 @@ def test_in_memory_database_works_across_threads() -> None:
         store.close()
 
 
-def test_migrated_schema_matches_the_models(db_path: Path) -> None:
-    upgrade_metadata(_url(db_path))
-    upgrade_metadata(_url(db_path))  # a second upgrade is a no-op
-    engine = create_engine(_url(db_path))
+def test_migrated_schema_matches_the_models(url: str) -> None:
+    upgrade_metadata(url)
+    upgrade_metadata(url)  # a second upgrade is a no-op
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
@@ -425,20 +434,20 @@ def test_migrated_schema_matches_the_models(db_path: Path) -> None:
         engine.dispose()
 
 
-def test_migration_downgrades_and_upgrades_again(db_path: Path) -> None:
+def test_migration_downgrades_and_upgrades_again(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(resources.files("convoscope.store") / "migrations"))
-    config.set_main_option("sqlalchemy.url", _url(db_path))
+    config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "head")
     command.downgrade(config, "base")
-    engine = create_engine(_url(db_path))
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) <= {"alembic_version", "sqlite_sequence"}
     finally:
         engine.dispose()
     command.upgrade(config, "head")
-    store = MetadataStore(_url(db_path))
+    store = MetadataStore(url)
     try:
         assert store.ping()["projects"] == 0
     finally:
@@ -466,9 +475,9 @@ _CHILD = textwrap.dedent(
 )
 
 
-def test_every_acknowledged_enqueue_survives_sigkill(db_path: Path) -> None:
+def test_every_acknowledged_enqueue_survives_sigkill(url: str) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, _url(db_path)],
+        [sys.executable, "-c", _CHILD, url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -498,7 +507,7 @@ def test_every_acknowledged_enqueue_survives_sigkill(db_path: Path) -> None:
                 stream.close()
     assert child.returncode == -signal.SIGKILL
 
-    store = MetadataStore(_url(db_path))
+    store = MetadataStore(url)
     try:
         items = store.claim(1_000_000)
         ids = [item.id for item in items]
