@@ -162,3 +162,22 @@ def test_openapi_documents_the_routes_and_the_call_schema(client: TestClient) ->
     ):
         assert path in spec["paths"]
     assert "turns" in spec["components"]["schemas"]["Call"]["properties"]
+
+
+def test_the_default_series_window_ends_at_the_end_of_this_hour_and_holds_a_call_of_a_minute_ago(
+    client: TestClient, auth: dict[str, str], drain: Callable[[], int]
+) -> None:
+    recent = datetime.now(UTC) - timedelta(minutes=1)
+    _ingest(client, auth, [call_payload(external_id="recent", started_at=recent.isoformat())], drain)
+    answer = client.get(
+        "/api/v1/metrics/timeseries", params={"field": "calls", "bucket": "hour"}, headers=auth
+    )
+    assert answer.status_code == 200
+    body = answer.json()
+    until = datetime.fromisoformat(body["query"]["until"])
+    since = datetime.fromisoformat(body["query"]["since"])
+    assert (until.minute, until.second, until.microsecond) == (0, 0, 0)
+    assert timedelta(0) < until - datetime.now(UTC) <= timedelta(hours=1) and until - since == timedelta(
+        days=7
+    )
+    assert [(p["count"], p["value"]) for p in body["points"]] == [(1, 1.0)]

@@ -56,8 +56,12 @@ async def timeseries(
     source: CallSource | None = None,
 ) -> Series:
     """Defaults to the last 7 days; ``group_by=agent`` gives one series per agent. A window that ends
-    before it starts holds no calls, so its series is empty, as the calls list with the same bounds is."""
-    end = until or datetime.now(UTC)
+    before it starts holds no calls, so its series is empty, as the calls list with the same bounds is.
+
+    The default end is the end of the current hour: no call has started after now, so the series is the
+    same, and a range of whole hours lets the store answer from its hourly rollups."""
+    now = datetime.now(UTC)
+    end = until or now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     start = since or end - timedelta(days=7)
     query = SeriesQuery(
         field=field,
