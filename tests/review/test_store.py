@@ -3,6 +3,7 @@ reviewer, skips, and one label per (call, metric, reviewer) unless it is replace
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,13 @@ from .conftest import T0
 ALICE = Reviewer("k-alice", "alice")
 BOB = Reviewer("k-bob", "bob")
 CLAIM = timedelta(minutes=15)
+
+
+@pytest.fixture
+def meta(metadata_url: str) -> Iterator[MetadataStore]:
+    """The review store on SQLite and on PostgreSQL."""
+    with MetadataStore(metadata_url) as store:
+        yield store
 
 
 def _candidate(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from convoscope.store.metadata import MetadataStore
 
 
 @pytest.fixture
-def store() -> MetadataStore:
-    return MetadataStore("sqlite://")
+def store(metadata_url: str) -> Iterator[MetadataStore]:
+    with MetadataStore(metadata_url) as opened:
+        yield opened
 
 
 def test_definitions_are_created_replaced_listed_and_deleted(store: MetadataStore) -> None:

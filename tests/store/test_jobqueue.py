@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,8 @@ from convoscope.store.metadata import JobSpec, MetadataStore, ProjectInfo, setti
 
 
 @pytest.fixture
-def meta(tmp_path: Path) -> Iterator[MetadataStore]:
-    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+def meta(metadata_url: str) -> Iterator[MetadataStore]:
+    store = MetadataStore(metadata_url)
     try:
         yield store
     finally:

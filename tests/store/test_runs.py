@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +11,8 @@ from convoscope.store.metadata import MetadataStore
 
 
 @pytest.fixture
-def meta(tmp_path: Path) -> Iterator[MetadataStore]:
-    store = MetadataStore(f"sqlite:///{tmp_path / 'metadata.db'}")
+def meta(metadata_url: str) -> Iterator[MetadataStore]:
+    store = MetadataStore(metadata_url)
     yield store
     store.close()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,8 @@ BODY = {"name": "nightly", "cron": "0 3 * * *", "action": {"kind": "reevaluate"}
 
 
 @pytest.fixture
-def meta(tmp_path: Path) -> Iterator[MetadataStore]:
-    store = MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
+def meta(metadata_url: str) -> Iterator[MetadataStore]:
+    store = MetadataStore(metadata_url)
     yield store
     store.close()
 

@@ -411,8 +411,10 @@ class JobQueueMixin:
                     payload=zlib.compress(event.payload, _EVENT_ZLIB_LEVEL),
                     received_at=event.received_at or now,
                 )
-                result = session.execute(statement.on_conflict_do_nothing())
-                fresh.append(bool(getattr(result, "rowcount", 0)))
+                # A row comes back only when it was inserted; the rowcount cannot tell (psycopg gives -1
+                # for an insert with RETURNING, which PostgreSQL's dialect adds to fetch the new id).
+                result = session.execute(statement.on_conflict_do_nothing().returning(SourceEventRow.id))
+                fresh.append(result.first() is not None)
             return fresh
 
     def source_events(self, project_id: str, source: str, external_id: str) -> list[bytes]:
