@@ -225,6 +225,9 @@ class JobQueueMixin:
                 )
                 .order_by(JobRow.run_after, JobRow.id)
                 .limit(limit)
+                # PostgreSQL: concurrent claimers lock and take disjoint jobs instead of queueing behind
+                # each other's rows (SQLite renders no FOR UPDATE; its writers are serialised anyway).
+                .with_for_update(skip_locked=True)
             ).all()
             if not due:
                 return []

@@ -160,6 +160,10 @@ class OutboxRow(Base):
     processed_at: Mapped[datetime | None]
     run_after: Mapped[datetime | None]
     """A pending row that failed to store waits until then before it is claimed again (None: due now)."""
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    """On PostgreSQL, the store instance that claimed the pending row last (None: never claimed there)."""
+    claimed_until: Mapped[datetime | None]
+    """Until when that claim keeps the row from other instances; past it, a dead claimer's rows are free."""
 
 
 class JobStatusValue:

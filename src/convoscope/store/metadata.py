@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ _SHOWN_CHARS_SEEDED = 6  # a seeded key may be as short as 20 characters: show l
 _LAST_USED_EVERY_S = 60.0  # write last_used_at at most this often per key: a write per request is an fsync
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PAYLOAD_ZLIB_LEVEL = 1  # the outbox is transient and on the 202 path: speed over ratio
+_CLAIM_LEASE = timedelta(minutes=5)
+"""On PostgreSQL, how long a claim keeps its rows from other processes."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent / "migrations")
 
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 """The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
 
 Opening a database already at this revision skips Alembic entirely: importing and running it was about
@@ -308,6 +310,7 @@ class MetadataStore(
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._claim_lock = threading.Lock()
         self._claim_after: str | None = None
+        self._claimer = _short_id()
         self._last_used_lock = threading.Lock()
         self._last_used_written: dict[str, float] = {}
 
@@ -621,13 +624,26 @@ class MetadataStore(
         ``release``, so a consumer that dies or fails mid-batch sees the same rows again (at-least-once;
         the call store's replacement makes a replay harmless). A lock serialises concurrent claims
         from several threads of one process.
+
+        On PostgreSQL several processes may drain one outbox: rows are read ``FOR UPDATE SKIP LOCKED``, so
+        concurrent claims take disjoint rows, and a claim leases its rows to this store for
+        ``_CLAIM_LEASE``, so no other store takes them while they are worked on; this store may claim
+        them again at once, and another once the lease has run out (its claimer died). SQLite has one
+        writing process per data directory, so it needs no lease and a claim writes nothing.
         """
         if limit <= 0:
             return []
         moment = now or _now()
+        leased = self._backend == "postgresql"
         with self._claim_lock, self._session() as session:
             projects = self._projects_with_pending(session, limit)
             due = (OutboxRow.run_after.is_(None)) | (OutboxRow.run_after <= moment)
+            if leased:
+                due = due & (
+                    OutboxRow.claimed_until.is_(None)
+                    | (OutboxRow.claimed_until <= moment)
+                    | (OutboxRow.claimed_by == self._claimer)
+                )
             rows: list[OutboxRow] = []
             after: dict[str, int] = dict.fromkeys(projects, 0)
             # Rounds of equal shares; a project with fewer rows than its share leaves the rest to others.
@@ -644,6 +660,7 @@ class MetadataStore(
                         )
                         .order_by(OutboxRow.id)
                         .limit(share)
+                        .with_for_update(skip_locked=True)
                     ).all()
                     rows.extend(taken)
                     if len(taken) < share:
@@ -652,6 +669,13 @@ class MetadataStore(
                         after[project_id] = taken[-1].id
             # Cut the last round's surplus before ordering, so the cut never falls on a small project.
             rows = sorted(rows[:limit], key=lambda row: row.id)
+            if leased and rows:
+                session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([row.id for row in rows]))
+                    .values(claimed_by=self._claimer, claimed_until=moment + _CLAIM_LEASE)
+                    .execution_options(synchronize_session=False)
+                )
             items: list[OutboxItem] = []
             for row in rows:
                 try:
@@ -729,7 +753,13 @@ class MetadataStore(
             result = session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == item_id, OutboxRow.status == OutboxStatusValue.PENDING)
-                .values(error=error, attempts=OutboxRow.attempts + 1, run_after=run_after)
+                .values(
+                    error=error,
+                    attempts=OutboxRow.attempts + 1,
+                    run_after=run_after,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
             if _rowcount(result) == 0 and session.get(OutboxRow, item_id) is None:
                 raise NotFound(f"outbox row {item_id} not found")
@@ -762,6 +792,7 @@ class MetadataStore(
                 row.attempts = 0
                 row.run_after = None
                 row.processed_at = None
+                row.claimed_until = None
         found = self.status(item_id)
         assert found is not None
         return found
