@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -23,8 +24,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from convoscope.errors import InputError, NotFound, StoreError
+from convoscope.store.audit_meta import AuditQuery, NewAuditEntry
 from convoscope.store.meta import Base
 from convoscope.store.metadata import (
     HEAD_REVISION,
@@ -33,6 +36,7 @@ from convoscope.store.metadata import (
     hash_api_key,
     upgrade_metadata,
 )
+from pg import PostgresCluster
 
 
 def _url(path: Path) -> str:
@@ -536,3 +540,39 @@ def test_a_store_at_the_head_revision_opens_without_alembic(
     )
     reopened = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert reopened.stdout.strip() == "False"
+
+
+# PostgreSQL -------------------------------------------------------------------------------------------
+
+
+def test_the_audit_log_refuses_update_and_delete(meta: MetadataStore, project: ProjectInfo) -> None:
+    at = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    meta.append_audit([NewAuditEntry(project.id, at, "alice", "key.create", "key:k1", "cli")])
+    for statement in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), meta.engine.begin() as connection:
+            connection.execute(text(statement))
+    [entry] = meta.list_audit(AuditQuery(project_id=project.id))
+    assert (entry.actor, entry.action, entry.at) == ("alice", "key.create", at)
+
+
+def _no_listener_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unusable_postgresql_url_fails_at_start_up_naming_the_database(postgres: PostgresCluster) -> None:
+    refused = postgres.url(port=_no_listener_port())
+    wrong_password = postgres.url(password="not-the-password")
+    no_database = postgres.url("no_such_database")
+    for url, reason in [
+        (refused, "Connection refused"),
+        (wrong_password, "password authentication failed"),
+        (no_database, 'database "no_such_database" does not exist'),
+    ]:
+        with pytest.raises(StoreError, match="cannot open the metadata database") as caught:
+            MetadataStore(url)
+        message = str(caught.value)
+        assert reason in message and "CONVOSCOPE_METADATA_URL" in message
+        assert "postgresql+psycopg://postgres:***@127.0.0.1" in message
+        assert "convoscope-test" not in message and "not-the-password" not in message

@@ -305,7 +305,7 @@ class MetadataStore(
         except SQLAlchemyError as exc:
             self._engine.dispose()
             raise StoreError(
-                f"cannot open the metadata database ({self._backend}): {_describe(exc)}"
+                f"cannot open the metadata database {_shown(url)} (CONVOSCOPE_METADATA_URL): {_describe(exc)}"
             ) from exc
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._claim_lock = threading.Lock()
@@ -939,6 +939,11 @@ def _describe(exc: SQLAlchemyError) -> str:
     """The driver's own message without the SQL statement and parameters SQLAlchemy appends."""
     original = getattr(exc, "orig", None)
     return f"{type(exc).__name__}: {original if original is not None else exc.args[0] if exc.args else ''}"
+
+
+def _shown(url: str) -> str:
+    """The database URL for an error message, its password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _rowcount(result: Any) -> int:
