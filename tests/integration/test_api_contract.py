@@ -31,6 +31,7 @@ answer that one status to a schema-valid request, and every other check still ap
   grammar nor the zone database fits a JSON Schema pattern.
 * ``POST /api/v1/reviews/labels`` (422): the metric must be registered or have a result on the call,
   and a label needs a verdict or a value (one of two optional fields, which the schema cannot require).
+* ``POST /api/v1/deletions`` (422): the date must exist (the 30th of February fits any pattern).
 * ``POST /api/v1/keys`` (422): an expiry must lie in the future (the schema has no clock), a key may not
   carry more than its user's role in the project, and ``expires_at`` and ``expires_in_days`` exclude
   each other.
@@ -68,6 +69,7 @@ _SEMANTIC_REFUSALS: list[tuple[str, str, list[str]]] = [
     ("PUT", "/api/v1/schedules/{schedule_id}", ["422"]),
     ("POST", "/api/v1/reviews/labels", ["422"]),
     ("POST", "/api/v1/keys", ["422"]),
+    ("POST", "/api/v1/deletions", ["422"]),
 ]
 """Operations whose schema-valid requests may be refused with these statuses (see the docstring)."""
 

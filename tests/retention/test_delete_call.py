@@ -262,5 +262,5 @@ def test_delete_before_takes_exactly_the_earlier_calls(
     assert left == ["edge", "new"]
     assert _post(client, auth, {"before": "2025-02-01"}).json()["deleted"] == 0
     bad = _post(client, auth, {"before": "last tuesday"})
-    assert bad.status_code == 422 and "last tuesday" in bad.json()["error"]["message"]
+    assert bad.status_code == 422 and "body.before" in bad.json()["error"]["message"]
     assert _post(client, auth, {"before": "2025-02-01", "after": "x"}).status_code == 422

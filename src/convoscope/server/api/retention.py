@@ -25,12 +25,23 @@ __all__ = ["router"]
 router = APIRouter(tags=["retention"])
 
 
+_ISO_DATE = (
+    r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?)?$"
+)
+"""The shape of a date or date-time ``before`` takes; a day the month lacks (02-30) is still a 422."""
+
+
 class DeletionRequest(BaseModel):
     """Which calls to delete: those that started before ``before``."""
 
     model_config = ConfigDict(extra="forbid")
 
-    before: str = Field(description="An ISO date (midnight UTC) or date-time; naive times are UTC.")
+    before: str = Field(
+        description="An ISO date (midnight UTC) or date-time; naive times are UTC.",
+        pattern=_ISO_DATE,
+        examples=["2026-01-31", "2026-01-31T12:00:00Z"],
+    )
 
 
 class DeletionAnswer(BaseModel):
