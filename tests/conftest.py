@@ -2,18 +2,27 @@
 
 chDB allows one data directory per process, so the whole pytest process (each xdist worker is one)
 shares one directory, and every test gets its own database in it.
+
+The API under test (``services``, ``client``, ``auth``, ``drain``): ``create_app`` over real stores,
+reached through Starlette's httpx-based TestClient. The worker is driven by hand (``drain``) so a test
+knows exactly when ingested calls become visible; the real asyncio worker loop runs in the integration
+tests against a live uvicorn server.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import settings as hypothesis_settings
 
+from convoscope.config import Settings
+from convoscope.server.app import create_app
+from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
 from pg import PostgresCluster
 
@@ -62,3 +71,43 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         cluster.drop(url)
+
+
+API_KEY = "cvs_test_key_project_default_0001"
+"""The key of the API fixtures' default project (an admin key, as the first key of a project is)."""
+
+
+@pytest.fixture
+def services(tmp_path: Path, clickhouse_store: ClickHouseStore) -> Iterator[Services]:
+    settings = Settings(data_dir=tmp_path / "data", init_api_key=API_KEY)
+    opened = open_services(settings, store=clickhouse_store)
+    yield opened
+    opened.audit.close()
+    opened.meta.close()
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    # No lifespan (no ``with``): the worker does not run; tests drain the outbox themselves.
+    yield TestClient(create_app(services, run_worker=False), raise_server_exceptions=True)
+
+
+@pytest.fixture
+def key() -> str:
+    return API_KEY
+
+
+@pytest.fixture
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def drain(services: Services) -> Callable[[], int]:
+    def run() -> int:
+        total = 0
+        while handled := services.worker.drain_once():
+            total += handled
+        return total
+
+    return run

@@ -1,19 +1,13 @@
-"""Fixtures for evaluator tests that go through the server; each module opens its own ``services``."""
+"""Fixtures for evaluator tests that go through the server (the API client is the shared one); each module
+opens its own ``services``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-from fastapi.testclient import TestClient
 
-from convoscope.server.app import create_app
 from convoscope.server.services import Services
-
-
-@pytest.fixture
-def client(services: Services) -> TestClient:
-    return TestClient(create_app(services, run_worker=False), raise_server_exceptions=True)
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ from .schema import (
     resolve_series_field,
     upgrade_statements,
 )
-from .series_rollups import SeriesRollupMixin
+from .series_rollups import SeriesRollupMixin, series_points
 from .trace_queries import TraceQueriesMixin
 
 __all__ = ["MAX_PAGE_SIZE", "MIN_SERVER_VERSION", "ClickHouseStore", "open_clickhouse_store"]
@@ -608,15 +608,7 @@ class ClickHouseStore(
             params,
             f"compute the series {field.name!r}",
         )
-        return [
-            SeriesPoint(
-                bucket_start=datetime.fromtimestamp(r["b"], UTC),
-                group=r["g"],
-                value=None if r["value"] is None else float(r["value"]),
-                count=int(r["n"]),
-            )
-            for r in rows
-        ]
+        return series_points(rows)
 
     @staticmethod
     def _series_where(query: SeriesQuery, time_column: str) -> str:

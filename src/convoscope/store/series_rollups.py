@@ -27,7 +27,7 @@ from .base import Aggregate, Bucket, SeriesPoint, SeriesQuery
 from .rollups import whole_hours
 from .schema import CALL_HOURS, PASSED_PREFIX, SCORE_HOURS, SeriesField, TableSpec
 
-__all__ = ["SeriesRollupMixin"]
+__all__ = ["SeriesRollupMixin", "series_points"]
 
 _BUCKET = {Bucket.HOUR: "hour", Bucket.DAY: "toStartOfDay(hour, 'UTC')"}
 _E2E_LEVEL = {Aggregate.P50: 1, Aggregate.P95: 2}
@@ -107,12 +107,17 @@ class SeriesRollupMixin:
             params,
             f"read the series {field.name!r} from the rollups",
         )
-        return [
-            SeriesPoint(
-                bucket_start=datetime.fromtimestamp(r["b"], UTC),
-                group=r["g"],
-                value=None if r["value"] is None else float(r["value"]),
-                count=int(r["n"]),
-            )
-            for r in rows
-        ]
+        return series_points(rows)
+
+
+def series_points(rows: list[dict[str, Any]]) -> list[SeriesPoint]:
+    """Points from rows of bucket start ``b`` (Unix seconds), group ``g``, ``value`` and count ``n``."""
+    return [
+        SeriesPoint(
+            bucket_start=datetime.fromtimestamp(r["b"], UTC),
+            group=r["g"],
+            value=None if r["value"] is None else float(r["value"]),
+            count=int(r["n"]),
+        )
+        for r in rows
+    ]
