@@ -39,6 +39,7 @@ _TRIGGERS = NUMBER_WORDS | FOREIGN_WORDS | NATO | {"dot"}
 """Words without which a text holds no value in a spoken form: number words (in the languages the
 detectors read), the spelling alphabet, and the "dot" of an email address said aloud."""
 _LETTERS = re.compile(r"[^\W\d_]+")
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 
 
 def may_hold_value(text: str) -> bool:
@@ -48,7 +49,7 @@ def may_hold_value(text: str) -> bool:
     spelled one by one; most sentences have none of them, and skip the detectors, which cost tens of
     microseconds a sentence, for a scan that costs a few.
     """
-    if "@" in text or any(ch.isdigit() for ch in text):
+    if _DIGIT_OR_AT.search(text) is not None:
         return True
     words = _LETTERS.findall(text.lower())
     single = False
