@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi.testclient import TestClient
-from pydantic import JsonValue
 
+from convoscope.ingest.otlp.logs import LogRecord
 from convoscope.model import MetricResult, MetricSource, Span
 from convoscope.server.services import Services
 from convoscope.store.audit_meta import AuditQuery
@@ -23,20 +22,6 @@ from convoscope.store.users_meta import Role
 from convoscope.testing import call_payload, stereo_wav_bytes
 
 from ._scan import chdb_hits, file_hits, sqlite_hits
-
-
-@dataclass(frozen=True)
-class _Log:
-    trace_id: str
-    span_id: str
-    record_id: str
-    time: datetime
-    event_name: str
-    severity: str
-    body: JsonValue
-    attributes: dict[str, JsonValue] = field(default_factory=dict)
-    resource_attributes: dict[str, JsonValue] = field(default_factory=dict)
-    scope_name: str = ""
 
 
 def _ingest(
@@ -99,7 +84,7 @@ def _extras(services: Services, call_id: str, external_id: str, marker: str) -> 
     store.insert_span_logs(
         project_id,
         [
-            _Log(
+            LogRecord(
                 trace_id=trace_id,
                 span_id=span_id,
                 record_id=uuid.uuid4().hex,
@@ -107,6 +92,9 @@ def _extras(services: Services, call_id: str, external_id: str, marker: str) -> 
                 event_name="gen_ai.choice",
                 severity="INFO",
                 body={"content": marker},
+                attributes={},
+                resource_attributes={},
+                scope_name="",
             )
         ],
     )
