@@ -199,3 +199,18 @@ def test_keys_users_and_the_audit_log_from_the_command_line(tmp_path: Path) -> N
         assert meta.resolve_principal(key) is None
     finally:
         meta.close()
+
+
+@pytest.mark.parametrize("command", ["list", "export"])
+@pytest.mark.parametrize("option", ["--since", "--until"])
+def test_the_audit_commands_refuse_a_time_that_is_not_iso_8601(
+    tmp_path: Path, command: str, option: str
+) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(cli, ["users", "add", "cy@example.org", "--project", "p", *data]).exit_code == 0
+    refused = runner.invoke(cli, ["audit", command, "--project", "p", option, "yesterday", *data])
+    assert refused.exit_code == 2
+    assert option in refused.output and "'yesterday'" in refused.output and "ISO" in refused.output
+    fine = runner.invoke(cli, ["audit", command, "--project", "p", option, "2026-01-01T00:00:00Z", *data])
+    assert fine.exit_code == 0, fine.output

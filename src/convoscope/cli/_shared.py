@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..runtime.stores import Stores
     from ..server.services import Services
+    from ..store.metadata import MetadataStore
 
 __all__ = [
     "BAD_INPUT_EXIT",
@@ -36,6 +37,7 @@ __all__ = [
     "fail",
     "locked_services",
     "locked_stores",
+    "metadata_only",
     "parse_since",
     "report_failures",
     "run_reporting_errors",
@@ -110,14 +112,14 @@ def count_progress(console: Console = err_console) -> Progress:
     )
 
 
-def parse_since(text: str | None) -> datetime | None:
+def parse_since(text: str | None, option: str = "--since") -> datetime | None:
     """An ISO date or date-time; a date means its midnight UTC, a naive time is taken as UTC."""
     if text is None:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"--since {text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
+        raise InputError(f"{option} {text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -127,6 +129,25 @@ def server_error_message(response: httpx.Response, *, limit: int = ERROR_TEXT_CH
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return response.text[:limit]
+
+
+@contextmanager
+def metadata_only(data_dir: Path | None, *, reads_only: bool) -> Iterator[tuple[MetadataStore, Settings]]:
+    """The metadata database of a data directory (keys, users, settings, sources) and its settings.
+
+    Such commands touch neither the call store nor the directory lock, so they work beside a running
+    server, whose metadata database takes concurrent writers.
+    """
+    from ..store.metadata import MetadataStore
+    from .locate import command_settings
+
+    settings = command_settings(data_dir, reads_only=reads_only)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    meta = MetadataStore(settings.resolved_metadata_url)
+    try:
+        yield meta, settings
+    finally:
+        meta.close()
 
 
 @contextmanager

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from ._shared import DataDir, Project, command_group, fail, run_reporting_errors
+from ..errors import InputError
+from ._shared import (
+    DataDir,
+    Project,
+    command_group,
+    fail,
+    metadata_only,
+    parse_since,
+    run_reporting_errors,
+)
 
 if TYPE_CHECKING:
     from ..store.metadata import MetadataStore
@@ -35,20 +43,6 @@ T = TypeVar("T")
 RoleOption = Annotated[str, typer.Option("--role", help="admin, member or viewer.")]
 
 
-@contextmanager
-def _metadata(data_dir: Path | None, *, reads_only: bool) -> Iterator[MetadataStore]:
-    from ..store.metadata import MetadataStore
-    from .locate import command_settings
-
-    settings = command_settings(data_dir, reads_only=reads_only)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetadataStore(settings.resolved_metadata_url)
-    try:
-        yield meta
-    finally:
-        meta.close()
-
-
 def _in_project(
     data_dir: Path | None, project: str, work: Callable[[MetadataStore, str], T], *, create: bool
 ) -> T:
@@ -56,7 +50,7 @@ def _in_project(
     ``create``."""
 
     def body() -> T:
-        with _metadata(data_dir, reads_only=not create) as meta:
+        with metadata_only(data_dir, reads_only=not create) as (meta, _):
             info = meta.ensure_project(project) if create else meta.get_project(project)
             if info is None:
                 fail(f"no project named {project!r}")
@@ -194,13 +188,10 @@ def users_remove(name: Annotated[str, typer.Argument()], project: Project, data_
 
 
 def _when(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option}: not an ISO 8601 time: {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_since(value, option)
+    except InputError as exc:
+        fail(str(exc))
 
 
 Since = Annotated[str | None, typer.Option(help="Entries at or after this time (ISO 8601).")]

@@ -9,14 +9,15 @@ a mistake is refused naming the field and nothing is written.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from ..errors import ConvoscopeError, InputError
-from ._shared import DataDir, Project, command_group
+from ..errors import InputError
+from ._shared import DataDir, Project, command_group, metadata_only, run_reporting_errors
 
 if TYPE_CHECKING:
     from ..store.metadata import MetadataStore
@@ -25,7 +26,8 @@ __all__ = ["app", "change", "current"]
 
 app = command_group("Show or change what a project masks before storage.")
 console = Console()
-err_console = Console(stderr=True)
+
+T = TypeVar("T")
 
 
 def current(meta: MetadataStore, project: str) -> dict[str, Any]:
@@ -66,22 +68,12 @@ def change(
     return current(meta, project)
 
 
-def _with_meta(data_dir: Path | None, work: Any, *, reads_only: bool) -> Any:
-    from ..store.metadata import MetadataStore
-    from .locate import command_settings
+def _with_meta(data_dir: Path | None, work: Callable[[MetadataStore], T], *, reads_only: bool) -> T:
+    def body() -> T:
+        with metadata_only(data_dir, reads_only=reads_only) as (meta, _):
+            return work(meta)
 
-    settings = command_settings(data_dir, reads_only=reads_only)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetadataStore(settings.resolved_metadata_url)
-    try:
-        return work(meta)
-    except ConvoscopeError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        for detail in getattr(exc, "errors", []):
-            err_console.print(f"  {detail.get('loc')}: {detail.get('msg')}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
-    finally:
-        meta.close()
+    return run_reporting_errors(body)
 
 
 @app.command("show")

@@ -9,14 +9,15 @@ Secrets are written, never printed: ``show`` says only whether one is set.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from ..errors import ConvoscopeError, InputError
-from ._shared import DataDir, Project, command_group
+from ..errors import InputError
+from ._shared import DataDir, Project, command_group, metadata_only, run_reporting_errors
 from .names import WEBHOOK_SOURCES as SOURCE_NAMES
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ __all__ = ["app", "configure", "describe"]
 app = command_group("Configure vendor webhook sources of a project.")
 console = Console()
 err_console = Console(stderr=True)
+
+T = TypeVar("T")
 
 SIGNATURE_HEADERS = {
     "retell": "x-retell-signature (signed with your Retell API key)",
@@ -112,20 +115,12 @@ def _webhook_url(settings: Settings, source: str) -> str:
     return f"http://{settings.host}:{settings.port}/api/v1/ingest/{source}?key=<api key>"
 
 
-def _with_meta(data_dir: Path | None, work: Any, *, reads_only: bool) -> Any:
-    from ..store.metadata import MetadataStore
-    from .locate import command_settings
+def _with_meta(data_dir: Path | None, work: Callable[[MetadataStore, Settings], T], *, reads_only: bool) -> T:
+    def body() -> T:
+        with metadata_only(data_dir, reads_only=reads_only) as (meta, settings):
+            return work(meta, settings)
 
-    settings = command_settings(data_dir, reads_only=reads_only)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetadataStore(settings.resolved_metadata_url)
-    try:
-        return work(meta, settings)
-    except ConvoscopeError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
-    finally:
-        meta.close()
+    return run_reporting_errors(body)
 
 
 @app.command("configure")
