@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..model import Call, MetricResult
+    from ..redaction import Redactor
     from ..runtime.stores import Stores
     from ..store.base import CallFilter, CallPage, StoredCall
 
@@ -205,6 +206,7 @@ class DirectBackend:
         self.where = str(stores.settings.data_dir)
         self._stores = stores
         self._project_id = stores.meta.ensure_project(project).id
+        self._redactor: Redactor | None = None
 
     def ingest(self, calls: Sequence[Call]) -> int:
         return len(self.ingest_calls(calls))
@@ -214,9 +216,11 @@ class DirectBackend:
         from ..redaction import Redactor
         from ..server.worker import assign_identity
 
+        if self._redactor is None:  # once per command: it caches the project's setting and its detectors
+            self._redactor = Redactor(self._stores.meta, self._stores.blobs)
         version = int(time.time() * 1_000_000)
         stored = [assign_identity(self._project_id, call) for call in calls]
-        masked = Redactor(self._stores.meta, self._stores.blobs).calls(self._project_id, stored)
+        masked = self._redactor.calls(self._project_id, stored)
         return self._stores.store.insert_calls(self._project_id, masked, version=version)
 
     def store_scores(self, scores: Sequence[MetricResult]) -> bool:

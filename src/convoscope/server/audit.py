@@ -42,6 +42,7 @@ class AuditRecorder:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -74,6 +75,7 @@ class AuditRecorder:
     def close(self) -> None:
         """Stop the thread and write what is left."""
         self._closed = True
+        self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -83,9 +85,9 @@ class AuditRecorder:
         while not self._closed:
             self._wake.wait()
             self._wake.clear()
-            if self._closed:
+            # Let a burst of requests gather into one write; closing cuts the wait short and writes.
+            if self._stop.wait(self._flush_s):
                 return
-            threading.Event().wait(self._flush_s)
             try:
                 self.flush()
             except Exception:

@@ -42,7 +42,7 @@ from .retention_meta import RetentionStoreMixin
 from .reviews_meta import ReviewStoreMixin
 from .runs import RunStoreMixin, RunSummary
 from .schedules_meta import ScheduleStoreMixin
-from .users_meta import Role, UserRow, UserStoreMixin, lower_role
+from .users_meta import MembershipRow, Role, UserRow, UserStoreMixin, lower_role
 
 __all__ = [
     "ApiKeyInfo",
@@ -496,32 +496,50 @@ class MetadataStore(
             return None
         digest = hash_api_key(plaintext)
         with self._session() as session:
+            # One read: the key, its project's name, and its user with their role in that project.
             found = session.execute(
-                select(ApiKeyRow, ProjectRow.name)
+                select(
+                    ApiKeyRow.id,
+                    ApiKeyRow.name,
+                    ApiKeyRow.key_hash,
+                    ApiKeyRow.project_id,
+                    ApiKeyRow.role,
+                    ApiKeyRow.expires_at,
+                    ApiKeyRow.user_id,
+                    ProjectRow.name,
+                    MembershipRow.role,
+                    UserRow.name,
+                )
                 .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
+                .outerjoin(
+                    MembershipRow,
+                    (MembershipRow.user_id == ApiKeyRow.user_id)
+                    & (MembershipRow.project_id == ApiKeyRow.project_id),
+                )
+                .outerjoin(UserRow, UserRow.id == ApiKeyRow.user_id)
                 .where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
             ).first()
-            if found is None:
+        if found is None:
+            return None
+        (key_id, key_name, key_hash, project_id, key_role, expires_at, user_id, project_name, held, user) = (
+            found
+        )
+        if not hmac.compare_digest(key_hash, digest):
+            return None
+        if expires_at is not None and expires_at <= _now():
+            return None
+        role = Role(key_role)
+        if user_id is not None:
+            if held is None:
                 return None
-            key, project_name = found
-            if not hmac.compare_digest(key.key_hash, digest):
-                return None
-            if key.expires_at is not None and key.expires_at <= _now():
-                return None
-            role, user = Role(key.role), None
-            if key.user_id is not None:
-                held = self._membership_role(session, key.user_id, key.project_id)
-                if held is None:
-                    return None
-                role = lower_role(role, held)
-                user = session.get(UserRow, key.user_id)
-            principal = Principal(
-                project=ProjectInfo(id=key.project_id, name=project_name),
-                key_id=key.id,
-                key_name=key.name,
-                role=role,
-                user=None if user is None else user.name,
-            )
+            role = lower_role(role, Role(held))
+        principal = Principal(
+            project=ProjectInfo(id=project_id, name=project_name),
+            key_id=key_id,
+            key_name=key_name,
+            role=role,
+            user=user if user_id is not None else None,
+        )
         self._touch_key(principal.key_id)
         return principal
 
