@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,6 +26,9 @@ from convoscope.server.app import create_app
 from convoscope.server.services import Services, open_services
 from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
 from pg import PostgresCluster
+
+if TYPE_CHECKING:
+    from s3server import S3Server
 
 # In CI the property tests draw the same examples on every run (a fixed seed, no example database), so
 # a red run is a change's doing and reproduces; on a developer's machine they explore anew each time.
@@ -57,6 +61,21 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3 API server (moto) for this test process, and the AWS variables the stores' clients read."""
+    from s3server import CREDENTIALS, S3Server
+
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in CREDENTIALS.items():
+            env.setenv(name, value)
+        server = S3Server()
+        try:
+            yield server
+        finally:
+            server.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import (
@@ -50,6 +51,29 @@ class Settings(BaseSettings):
     metadata_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the metadata database; unset means SQLite in the data directory.",
+    )
+    blob_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[^/]+(/.*)?$",
+        description="`s3://bucket/prefix` keeps recordings in an S3-compatible object store (install "
+        "`convoscope[s3]`; credentials from the standard AWS chain: `AWS_ACCESS_KEY_ID`/"
+        "`AWS_SECRET_ACCESS_KEY`, shared files, an instance role). Unset: files under `<data_dir>/blobs`.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Endpoint of an S3-compatible server (MinIO, Ceph, R2, ...) for `CONVOSCOPE_BLOB_URL`; "
+        "unset: AWS S3.",
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="Region the S3 requests are signed for; unset: `AWS_REGION` or AWS's default.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="`path` (`endpoint/bucket/key`, what most self-hosted servers want), `virtual` "
+        "(`bucket.endpoint/key`), or `auto` (the client's choice: virtual-hosted where the bucket name "
+        "allows).",
     )
     init_api_key: str | None = Field(
         default=None,

@@ -141,7 +141,7 @@ def test_healthz_runs_real_queries(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     checks = response.json()["checks"]
-    assert checks["clickhouse"]["ok"] and checks["metadata"]["ok"]
+    assert checks["clickhouse"]["ok"] and checks["metadata"]["ok"] and checks["blobs"]["ok"]
 
 
 def test_healthz_reports_a_broken_store(client: TestClient, services: Services) -> None:

@@ -22,7 +22,7 @@ from threading import Lock
 from ..errors import AudioFormatError
 from ..model import Call, Recording, Role
 from ..model.blob_ref import blob_uri, stored_sha
-from ..store.blobs import FileBlobStore
+from ..store.blobs import BlobStore
 from .audio import Silence, mute_audio
 from .settings import RedactionSettings
 
@@ -81,7 +81,7 @@ def _silences(recording: Recording, said: Sequence[Said], padding_s: float) -> t
 class RecordingRedactor:
     """Applies the recordings policy to calls, over the blob store."""
 
-    def __init__(self, blobs: FileBlobStore) -> None:
+    def __init__(self, blobs: BlobStore) -> None:
         self._blobs = blobs
         self._done: OrderedDict[tuple[str, tuple[Silence, ...]], str] = OrderedDict()
         self._lock = Lock()

@@ -17,7 +17,7 @@ import orjson
 
 from ..ingest.otlp import LogRecord
 from ..model import Call, Span
-from ..store.blobs import FileBlobStore
+from ..store.blobs import BlobStore
 from ..store.metadata import MetadataStore, OutboxItem
 from ..store.scrub import empty_done_payloads, failed_payloads, replace_payloads
 from .calls import redact_call
@@ -38,7 +38,7 @@ class Redactor:
     def __init__(
         self,
         meta: MetadataStore,
-        blobs: FileBlobStore,
+        blobs: BlobStore,
         *,
         default: RedactionSettings | None = None,
         ttl_s: float = 2.0,

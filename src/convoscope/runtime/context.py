@@ -15,7 +15,7 @@ from typing import Protocol
 from ..config import Settings
 from ..model import Call
 from ..store.base import CallStore
-from ..store.blobs import FileBlobStore
+from ..store.blobs import BlobStore
 from ..store.metadata import JobSpec, MetadataStore
 
 __all__ = ["JobContext", "Planner"]
@@ -37,7 +37,7 @@ class JobContext(Protocol):
     def meta(self) -> MetadataStore: ...
 
     @property
-    def blobs(self) -> FileBlobStore: ...
+    def blobs(self) -> BlobStore: ...
 
     def store_calls(self, project_id: str, calls: Sequence[Call], *, version: int | None = None) -> list[str]:
         """Store calls (identity assigned, newest version wins) and queue every capability's follow-ups."""

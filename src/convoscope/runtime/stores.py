@@ -8,14 +8,16 @@ ingest worker the server needs, so it starts in a fraction of the server's time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..config import Settings
+from ..errors import StoreError
 from ..store.base import CallStore
-from ..store.blobs import FileBlobStore
+from ..store.blobs import BlobStore, FileBlobStore
 from ..store.clickhouse import open_clickhouse_store
 from ..store.metadata import MetadataStore, ProjectInfo
 
-__all__ = ["Stores", "open_call_store", "open_stores"]
+__all__ = ["Stores", "open_blob_store", "open_call_store", "open_stores"]
 
 
 @dataclass
@@ -25,13 +27,41 @@ class Stores:
     settings: Settings
     store: CallStore
     meta: MetadataStore
-    blobs: FileBlobStore
+    blobs: BlobStore
     default_project: ProjectInfo
 
     def close(self) -> None:
         """Close the stores (chDB allows one open data directory per process)."""
         self.store.close()
         self.meta.close()
+        self.blobs.close()
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The bucket ``blob_url`` names, checked now so a wrong one stops start-up; else the data directory.
+
+    A failure names the setting to fix: ``CONVOSCOPE_S3_ENDPOINT_URL`` when a configured endpoint does
+    not answer at all, ``CONVOSCOPE_BLOB_URL`` for everything else (no such bucket, no rights, no boto3).
+    """
+    if not settings.blob_url:
+        return FileBlobStore(settings.data_dir / "blobs")
+    from ..store.s3blobs import S3BlobStore, S3Unreachable
+
+    parts = urlsplit(settings.blob_url)
+    try:
+        return S3BlobStore(
+            parts.netloc,
+            parts.path,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+            spool_dir=settings.data_dir / "spool",
+        )
+    except S3Unreachable as exc:
+        setting = "CONVOSCOPE_S3_ENDPOINT_URL" if settings.s3_endpoint_url else "CONVOSCOPE_BLOB_URL"
+        raise StoreError(f"{setting}: {exc}") from None
+    except StoreError as exc:
+        raise StoreError(f"CONVOSCOPE_BLOB_URL: {exc}") from None
 
 
 def open_call_store(settings: Settings, *, database: str = "convoscope") -> CallStore:
@@ -54,9 +84,16 @@ def open_call_store(settings: Settings, *, database: str = "convoscope") -> Call
 
 
 def open_stores(settings: Settings, *, store: CallStore | None = None) -> Stores:
-    """Open the metadata, blob and call stores; seed the default project and the headless key."""
+    """Open the blob, metadata and call stores; seed the default project and the headless key.
+
+    The blob store opens first: a bucket that is wrong stops start-up before anything else is opened."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    meta = MetadataStore(settings.resolved_metadata_url)
+    blobs = open_blob_store(settings)
+    try:
+        meta = MetadataStore(settings.resolved_metadata_url)
+    except BaseException:
+        blobs.close()
+        raise
     try:
         project = meta.ensure_project(settings.default_project)
         if settings.init_api_key:
@@ -64,6 +101,6 @@ def open_stores(settings: Settings, *, store: CallStore | None = None) -> Stores
         call_store = store if store is not None else open_call_store(settings)
     except BaseException:
         meta.close()
+        blobs.close()
         raise
-    blobs = FileBlobStore(settings.data_dir / "blobs")
     return Stores(settings=settings, store=call_store, meta=meta, blobs=blobs, default_project=project)

@@ -23,7 +23,7 @@ from ..runtime.jobs import JobRunner
 from ..runtime.kinds import OTLP_KIND, OTLP_LOGS_KIND
 from ..runtime.stores import Stores, open_stores
 from ..store.base import CallStore
-from ..store.blobs import FileBlobStore
+from ..store.blobs import BlobStore
 from ..store.metadata import JobSpec, MetadataStore, ProjectInfo
 from ..traces.otlp import OtlpIngest
 from ..traces.otlp_logs import OtlpLogIngest
@@ -47,7 +47,7 @@ class Services:
     settings: Settings
     store: CallStore
     meta: MetadataStore
-    blobs: FileBlobStore
+    blobs: BlobStore
     worker: IngestWorker
     default_project: ProjectInfo
     jobs: JobRunner = field(init=False)
@@ -109,6 +109,7 @@ class Services:
         self.audit.close()
         self.store.close()
         self.meta.close()
+        self.blobs.close()
 
 
 def limits_of(settings: Settings) -> CallLimits:

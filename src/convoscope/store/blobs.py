@@ -3,7 +3,7 @@
 Vendor recording URLs expire, so recordings are copied here at ingest and referenced from calls as
 ``blob:<sha256>``. Addressing by SHA-256 makes a repeated upload free (same bytes, same name), makes a
 reference self-verifying, and leaves no name a caller can choose, so no path traversal. The interface is a
-Protocol so an object store can stand in for the filesystem later.
+Protocol so an object store can stand in for the filesystem (``store/s3blobs.py``).
 """
 
 from __future__ import annotations
@@ -118,6 +118,14 @@ class BlobStore(Protocol):
 
     def delete(self, sha: str) -> bool:
         """Remove the content; False when it was not there."""
+        ...
+
+    def ping(self) -> dict[str, object]:
+        """A real round trip for ``/healthz``: where the blobs live; StoreError when they are out of reach."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (the store is not used afterwards)."""
         ...
 
 
@@ -236,6 +244,19 @@ class FileBlobStore:
             raise StoreError(f"cannot delete blob {sha}: {exc.strerror}") from exc
         _fsync_dir(target.parent)
         return True
+
+    def ping(self) -> dict[str, object]:
+        """Create and remove a file in ``.tmp``: a full disk or read-only mount shows here, not at ingest."""
+        try:
+            fd, name = self._temp_file("ping-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as exc:
+            raise StoreError(f"cannot write under the blob directory {self._root}: {exc.strerror}") from exc
+        return {"root": str(self._root)}
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own file."""
 
     def _present(self, sha: str, size: int) -> bool:
         """Already stored with the right length: content addressing makes a rewrite pointless."""

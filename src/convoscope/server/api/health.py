@@ -1,6 +1,7 @@
 """``/healthz``: the truth about the stores and ingest, because a green check over a stalled worker misleads.
 
-503 names every reason: a store that does not answer a real query, due ingest rows that no drain has made
+503 names every reason: a store that does not answer a real query (the blob store: a file written and
+removed, or a HEAD of the bucket), due ingest rows that no drain has made
 progress on for ``health_stall_s``, or rows dead-lettered within ``health_dead_letter_window_s``.
 """
 
@@ -61,11 +62,16 @@ def _ingest_check(services: Services) -> tuple[dict[str, Any], list[str]]:
     responses={503: {"description": "A store failed its probe", "content": {"application/json": {}}}},
 )
 async def healthz(request: Request) -> JSONResponse:
-    """200 when both stores answer a real query and ingest makes progress; 503 with the reasons otherwise."""
+    """200 when every store answers a real query and ingest makes progress; 503 with the reasons otherwise."""
     services = get_services(request)
     checks: dict[str, Any] = {}
     problems: list[str] = []
-    for name, probe in (("clickhouse", services.store.ping), ("metadata", services.meta.ping)):
+    probes = (
+        ("clickhouse", services.store.ping),
+        ("metadata", services.meta.ping),
+        ("blobs", services.blobs.ping),
+    )
+    for name, probe in probes:
         try:
             checks[name] = {"ok": True, **await run_in_threadpool(probe)}
         except ConvoscopeError as exc:
