@@ -4,7 +4,9 @@ Why this figure: redaction runs on the ingest path (the outbox worker masks ever
 stored), so its cost is paid by every call a redacting project sends. The workload is what a voice
 agent produces: 20-turn calls with word timings on every turn, a fifth of the turns holding personal
 data (a phone number written or read out digit by digit, an email address, a card number), a tool call
-with a phone number in its arguments, and metadata.
+with a phone number in its arguments, and metadata. The agent's sentences recur from call to call (they
+are templated); the caller's sentences and every personal value are different in every call, so no
+cache of earlier texts makes the masking look cheaper than it is.
 
 The path is the real one: ``POST /api/v1/calls`` over HTTP to the app served by uvicorn on a loopback
 port (validation and the durable outbox commit), then the outbox worker's drain into chDB (parse,
@@ -38,19 +40,59 @@ from convoscope.server.services import open_services
 from convoscope.store.clickhouse import open_clickhouse_store
 from convoscope.testing.live_app import serve_app
 
+WARM_FROM = 10_000_000
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-PLAIN = [
+AGENT = [
     "Thanks for calling the clinic, how can I help you today?",
-    "I would like to move my appointment to next week if possible.",
     "Of course, let me check what we have available on Tuesday.",
-    "Tuesday afternoon would work well for me, around three.",
+    "I can do that, which number should we call you back on?",
+    "Thank you, that is all booked, is there anything else?",
 ]
-PERSONAL = [
-    "Sure, my number is 555-867-5309 if you need to call back.",
-    "It is five five five, eight six seven, five three oh nine.",
-    "You can email me at jane.doe@example.com with the details.",
-    "The card on file should be 4111 1111 1111 1111.",
+"""What the agent says: templated, so the same sentences recur from call to call, as they do."""
+FIRST = (
+    "ana ben cara dev elif femi gita hugo ines jon "  # twenty first names
+    "kai lena milo nora omar pia quin rosa sami tara"
+).split()
+LAST = "adams baker chen diaz evans ford garcia hall ito jones khan lopez moore novak ortiz patel".split()
+CALLER = [
+    "Hi, this is {name}, I would like to move my appointment to next week if possible.",
+    "Tuesday afternoon would work well for me, {name} here, ideally after lunch.",
+    "That is great, could you send the confirmation to {name} please?",
+    "No, that is everything, thanks a lot, bye from {name}.",
 ]
+"""What the caller says: their own words, so no two calls share a sentence."""
+DIGIT_WORDS = "oh one two three four five six seven eight nine".split()
+SYLLABLES = "ka lo mi ra ne to su vi de ba fo gu pe ri so ty".split()
+
+
+def _surname(n: int) -> str:
+    """A made-up surname spelled from ``n`` (no digits: a caller's plain sentence has none)."""
+    syllables = [SYLLABLES[(n >> shift) & 15] for shift in (0, 4, 8, 12, 16)]
+    return "".join(syllables).capitalize()
+
+
+def _luhn_completed(digits: str) -> str:
+    """``digits`` with the check digit that makes the whole a valid card number."""
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if i % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return digits + str((10 - total % 10) % 10)
+
+
+def _personal(n: int, which: int) -> str:
+    """A turn with one personal value of the caller ``n``, written or spoken, different for every caller."""
+    phone = f"555{200 + n % 800:03d}{(n * 37) % 10000:04d}"
+    if which == 0:
+        return f"Sure, my number is {phone[:3]}-{phone[3:6]}-{phone[6:]} if you need to call back."
+    if which == 1:
+        spoken = [DIGIT_WORDS[int(d)] for d in phone]
+        groups = [" ".join(spoken[:3]), " ".join(spoken[3:6]), " ".join(spoken[6:])]
+        return f"It is {', '.join(groups)}."
+    if which == 2:
+        return f"You can email me at {FIRST[n % 20]}.{LAST[n // 20 % 16]}{n}@example.com with the details."
+    card = _luhn_completed(f"411111{n:09d}")
+    return f"The card on file should be {card[:4]} {card[4:8]} {card[8:12]} {card[12:]}."
 
 
 def _turn(index: int, text: str) -> dict[str, Any]:
@@ -63,21 +105,27 @@ def _turn(index: int, text: str) -> dict[str, Any]:
     return {"role": role, "text": text, "start_s": start, "end_s": words[-1]["end_s"], "words": words}
 
 
+def _text(n: int, index: int) -> str:
+    if index % 5 == 3:
+        return _personal(n, (index // 5) % 4)
+    if index % 2 == 0:
+        return AGENT[index // 2 % len(AGENT)]
+    name = f"{FIRST[(n + index) % 20].capitalize()} {_surname(n)}"
+    return CALLER[index // 2 % len(CALLER)].format(name=name)
+
+
 def make_call(n: int, tag: str) -> dict[str, Any]:
-    turns = [
-        _turn(i, PERSONAL[(i // 5) % len(PERSONAL)] if i % 5 == 3 else PLAIN[i % len(PLAIN)])
-        for i in range(20)
-    ]
+    """Caller ``n``'s call: ``n`` must differ between every call of a run, so no caller text recurs."""
+    turns = [_turn(i, _text(n, i)) for i in range(20)]
+    phone = f"555{200 + n % 800:03d}{(n * 37) % 10000:04d}"
     return {
         "source": "generic",
         "external_id": f"{tag}-{n:06d}",
         "started_at": "2026-12-07T10:00:00Z",
         "agent_id": "clinic",
         "turns": turns,
-        "tool_calls": [
-            {"id": "t1", "name": "reschedule", "arguments": {"phone": "5558675309", "day": "Tuesday"}}
-        ],
-        "metadata": {"campaign": "winter", "caller": "+15558675309"},
+        "tool_calls": [{"id": "t1", "name": "reschedule", "arguments": {"phone": phone, "day": "Tuesday"}}],
+        "metadata": {"campaign": "winter", "caller": f"+1{phone}"},
     }
 
 
@@ -118,15 +166,17 @@ def main() -> None:
         try:
             with serve_app(create_app(services, run_worker=False)) as url:
                 # Warm-up: imports, the detectors' caches, the first inserts.
-                run_round(url, services, [orjson.dumps([make_call(i, "warm") for i in range(args.batch)])])
+                warm = [make_call(WARM_FROM + i, "warm") for i in range(args.batch)]
+                run_round(url, services, [orjson.dumps(warm)])
                 for round_no in range(args.rounds):
                     for mode in ("off", "on"):
                         setting = {"enabled": mode == "on", "kinds": ["phone", "email", "card"]}
                         policies = services.redaction.policies
                         policies.write(project, RedactionSettings.model_validate(setting))
                         tag = f"{mode}{round_no}"
+                        first = (2 * round_no + (mode == "on")) * args.calls  # callers never recur
                         bodies = [
-                            orjson.dumps([make_call(start + i, tag) for i in range(args.batch)])
+                            orjson.dumps([make_call(first + start + i, tag) for i in range(args.batch)])
                             for start in range(0, args.calls, args.batch)
                         ]
                         timings[mode].append(run_round(url, services, bodies))
@@ -134,8 +184,8 @@ def main() -> None:
                         print(f"round {round_no + 1} redaction {mode}: {rate:.0f} calls/s")
             # Proof that the "on" rounds were masked and the "off" rounds were not.
             ((masked, plain),) = store.query(
-                "SELECT countIf(position(text, '[phone]') > 0), countIf(position(text, '555-867-5309') > 0) "
-                "FROM `bench`.`turns`"
+                "SELECT countIf(position(text, '[phone]') > 0), "
+                "countIf(match(text, 'my number is 555-[0-9]{3}-[0-9]{4}')) FROM `bench`.`turns`"
             )
             print(f"stored turns with a masked phone: {masked}; with the phone as sent: {plain}")
         finally:

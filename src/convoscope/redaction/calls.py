@@ -30,15 +30,15 @@ def redact_words(words: list[Word], masker: Masker, hits: list[Hit] | None = Non
     """
     if not words:
         return words
+    if hits is None:
+        hits = masker.hits(" ".join([word.word for word in words]))
+    if not hits:
+        return words
     offsets: list[tuple[int, int]] = []
     at = 0
     for word in words:
         offsets.append((at, at + len(word.word)))
         at += len(word.word) + 1
-    if hits is None:
-        hits = masker.hits(" ".join(word.word for word in words))
-    if not hits:
-        return words
     masked: list[Word] = []
     for word, (start, end) in zip(words, offsets, strict=True):
         hit = next((h for h in hits if h.start < end and start < h.end), None)
@@ -59,7 +59,7 @@ def _turn(turn: Turn, masker: Masker) -> Turn:
     if hits:
         update["text"] = mask_text(turn.text, hits, masker.render)
     if turn.words:
-        same = " ".join(word.word for word in turn.words) == turn.text
+        same = " ".join([word.word for word in turn.words]) == turn.text
         words = redact_words(turn.words, masker, hits if same else None)
         if words is not turn.words:
             update["words"] = words

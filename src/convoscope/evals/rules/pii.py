@@ -359,16 +359,18 @@ def _spelled_kind(run: SpelledRun, lowered: str, params: PiiParams) -> tuple[Pii
 
 
 def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
-    lowered = english_forms(normalize(text))
-    if lowered != normalize(text):
+    normal = normalize(text)
+    lowered = english_forms(normal)
+    if lowered != normal:
         text = lowered  # numbers or an address read in another language, now in English words
     words = tokens(lowered)
     kinds = set(params.kinds)
     found: list[Finding] = []
-    runs = spelled_runs(lowered) if any(len(w) == 1 or w in _SPELLING for w in words) else []
+    spelled = 1 in map(len, words) or not _SPELLING.isdisjoint(words)
+    runs = spelled_runs(lowered) if spelled else []
     if PiiKind.EMAIL in kinds:
         found.extend(_emails(lowered, runs, params))
-    has_digits = any(ch.isdigit() for ch in text)
+    has_digits = _ANY_DIGIT.search(text) is not None
     nationals = national_ids(text) if has_digits else []
     if not may_hold_value(words) and not _BIRTH_WORDS.search(lowered) and not runs and not nationals:
         return found
@@ -425,6 +427,7 @@ def _rule_findings(text: str, params: PiiParams) -> list[Finding]:
 
 
 _SPELLING = frozenset({"double", "triple"}) | NATO
+_ANY_DIGIT = re.compile(r"\d")
 _NOT_BIRTH = re.compile(r"\bborn (?:out of|from|of)\b")
 """"Born" said of a thing, not a person."""
 
