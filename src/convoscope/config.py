@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = Field(
         default=None,
         description="http(s)://user:pass@host:8123/db of a ClickHouse server; unset means embedded chDB.",
+    )
+    clickhouse_cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="The cluster (a `remote_servers` name) of the ClickHouse server `clickhouse_url` names: "
+        "tables are created `ON CLUSTER`, replicated (`Replicated*` engines over the `{shard}` and "
+        "`{replica}` macros) and read and written through a `Distributed` table each. Unset: one server.",
     )
     metadata_url: str | None = Field(
         default=None,
@@ -281,6 +288,16 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _cluster_needs_a_server(self) -> Settings:
+        """Refused at load, so a cluster set beside the embedded engine stops start-up with its name."""
+        if self.clickhouse_cluster and not self.clickhouse_url:
+            raise ValueError(
+                "CONVOSCOPE_CLICKHOUSE_CLUSTER (clickhouse_cluster) needs CONVOSCOPE_CLICKHOUSE_URL: a "
+                "cluster is reached through one of its ClickHouse servers, and embedded chDB has none"
+            )
+        return self
 
     @property
     def resolved_metadata_url(self) -> str:

@@ -124,9 +124,9 @@ def _check(store: ClickHouseStore, scope: OverviewScope) -> None:
 
 
 def test_rollups_match_the_exact_figures_through_resends_and_rescoring(
-    clickhouse_store: ClickHouseStore,
+    store: ClickHouseStore,
 ) -> None:
-    store, rng = clickhouse_store, random.Random(7)
+    rng = random.Random(7)
     store.rollup_margin = timedelta(0)  # every write here is committed before the next refresh starts
     store.rollup_exact_below = 0  # a few hundred calls: read from the rollups all the same
     calls = [_call(rng, n) for n in range(400)]
@@ -164,9 +164,9 @@ def test_rollups_match_the_exact_figures_through_resends_and_rescoring(
 
 
 def test_a_range_off_the_hour_is_read_exactly_and_computes_no_rollups(
-    clickhouse_store: ClickHouseStore,
+    store: ClickHouseStore,
 ) -> None:
-    store, rng = clickhouse_store, random.Random(3)
+    rng = random.Random(3)
     store.rollup_exact_below = 0
     ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(50)], version=1)
     store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
@@ -179,9 +179,9 @@ def test_a_range_off_the_hour_is_read_exactly_and_computes_no_rollups(
 
 
 def test_the_page_reads_small_overviews_exactly_and_large_ones_from_the_rollups(
-    clickhouse_store: ClickHouseStore,
+    store: ClickHouseStore,
 ) -> None:
-    store, rng = clickhouse_store, random.Random(5)
+    rng = random.Random(5)
     ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(300)], version=1)
     store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])
     assert store.rollup_exact_below >= 300
@@ -216,9 +216,9 @@ def _series(store: ClickHouseStore, query: SeriesQuery, *, rollups: bool) -> lis
     ],
 )
 def test_dashboard_series_from_the_rollups_match_the_exact_series(
-    clickhouse_store: ClickHouseStore, field: str, aggregate: Aggregate, bucket: Bucket, by_agent: bool
+    store: ClickHouseStore, field: str, aggregate: Aggregate, bucket: Bucket, by_agent: bool
 ) -> None:
-    store, rng = clickhouse_store, random.Random(11)
+    rng = random.Random(11)
     store.rollup_margin = timedelta(0)
     ids = store.insert_calls(PROJECT, [_call(rng, n) for n in range(600)], version=1)
     store.insert_scores(PROJECT, [s for call_id in ids for s in _scores(rng, call_id, UNTIL)])

@@ -2,8 +2,8 @@
 still read.
 
 Schema 1 is rebuilt here from the current specs without the columns schema 2 added, in its own database
-of the shared chDB directory, and filled by copying rows a current store wrote (only the old columns),
-which is what an older convoscope left on disk.
+beside the test's store (on each backend), and filled by copying rows a current store wrote (only the old
+columns), which is what an older convoscope left on disk.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from convoscope.model import Call, MetricResult, MetricSource, Role, Span
 from convoscope.store.base import Aggregate, SeriesQuery
-from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
+from convoscope.store.clickhouse import ClickHouseStore
 from convoscope.store.schema import (
     AGENT_LATENCY_FIELDS,
     CALL_SERIES_COLUMNS,
@@ -34,6 +33,7 @@ from convoscope.store.schema import (
     upgrade_statements,
 )
 
+from .conftest import OpenStore
 from .factories import make_call
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -124,12 +124,12 @@ def _columns(store: ClickHouseStore, database: str, table: str) -> list[str]:
 
 
 def test_opening_adds_the_new_columns_in_spec_order(
-    store: ClickHouseStore, chdb_dir: Path, old_database: tuple[str, list[Call], str]
+    store: ClickHouseStore, open_store: OpenStore, old_database: tuple[str, list[Call], str]
 ) -> None:
     database, _, _ = old_database
     assert "agent_e2e_s" not in _columns(store, database, "calls")
 
-    upgraded = open_clickhouse_store(path=chdb_dir, database=database)
+    upgraded = open_store(database)
     try:
         for spec in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO):
             assert _columns(store, database, spec.name) == list(spec.column_names), spec.name
@@ -168,7 +168,7 @@ def test_opening_adds_the_new_columns_in_spec_order(
     finally:
         upgraded.close()
     # A second open finds nothing to add and keeps the data.
-    again = open_clickhouse_store(path=chdb_dir, database=database)
+    again = open_store(database)
     try:
         assert again.count_calls("proj") == 8
     finally:
@@ -176,10 +176,10 @@ def test_opening_adds_the_new_columns_in_spec_order(
 
 
 def test_old_rows_read_back_and_series_fall_back_to_turns(
-    chdb_dir: Path, old_database: tuple[str, list[Call], str]
+    open_store: OpenStore, old_database: tuple[str, list[Call], str]
 ) -> None:
     database, calls, scored = old_database
-    upgraded = open_clickhouse_store(path=chdb_dir, database=database)
+    upgraded = open_store(database)
     try:
         stored = upgraded.get_call("proj", scored)
         assert stored is not None
@@ -204,10 +204,10 @@ def _agent(call: Call, field: str) -> list[float]:
 
 
 def test_old_and_new_rows_mix_after_the_upgrade(
-    chdb_dir: Path, old_database: tuple[str, list[Call], str]
+    open_store: OpenStore, old_database: tuple[str, list[Call], str]
 ) -> None:
     database, calls, scored = old_database
-    upgraded = open_clickhouse_store(path=chdb_dir, database=database)
+    upgraded = open_store(database)
     try:
         # Half the old calls are re-ingested with other turns (a newer version, written with the arrays),
         # and new calls arrive; the other old calls keep their schema-1 rows.
@@ -271,15 +271,18 @@ def _expected(calls: list[Call], aggregate: Aggregate) -> dict[Key, tuple[float,
 def test_upgrade_statements_alter_every_table_through_the_dialect() -> None:
     statements = upgrade_statements("convoscope", Dialect.cluster("main"))
 
-    assert len(statements) == len(TABLES) + len(ROLLUP_TABLES) + 1
+    # The local table of each spec, then its Distributed table (columns only: it holds no indexes).
+    assert len(statements) == 2 * (len(TABLES) + len(ROLLUP_TABLES) + 1)
     assert all(s.startswith("ALTER TABLE `convoscope`.") and " ON CLUSTER main" in s for s in statements)
-    calls = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`calls`"))
+    distributed = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`calls` "))
+    assert "ADD COLUMN IF NOT EXISTS `agent_e2e_s`" in distributed and "ADD INDEX" not in distributed
+    calls = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`calls_local`"))
     assert "ADD COLUMN IF NOT EXISTS `agent_e2e_s` Array(Float64) AFTER `ingested_at`" in calls
     assert calls.count("ADD COLUMN IF NOT EXISTS") == len(CALLS.columns)
-    scores = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`scores`"))
+    scores = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`scores_local`"))
     assert "ADD COLUMN IF NOT EXISTS `error` Nullable(String) AFTER `evaluated_at`" in scores
     assert "ADD INDEX IF NOT EXISTS idx_id id TYPE bloom_filter(0.01) GRANULARITY 1" in calls
-    spans = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`spans`"))
+    spans = next(s for s in statements if s.startswith("ALTER TABLE `convoscope`.`spans_local`"))
     assert "ADD INDEX IF NOT EXISTS idx_conversation_id conversation_id TYPE bloom_filter(0.01)" in spans
     assert "ADD COLUMN IF NOT EXISTS `written_at` DateTime64(6, 'UTC') AFTER `error`" in scores
     assert "ADD INDEX IF NOT EXISTS idx_written_at written_at TYPE minmax GRANULARITY 1" in scores

@@ -1,4 +1,4 @@
-"""Scores, spans, health and opening of the chDB store."""
+"""Scores, spans, health and opening of the store, embedded and over HTTP."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from convoscope.errors import PayloadError, StoreError
 from convoscope.model import MetricResult, MetricSource, Span, SpanKind
 from convoscope.store.clickhouse import ClickHouseStore, open_clickhouse_store
 
+from .conftest import OpenStore
 from .factories import make_call
 
 T0 = datetime(2025, 3, 1, 9, tzinfo=UTC)
@@ -121,13 +122,13 @@ def test_list_spans_needs_a_call_or_a_trace(store: ClickHouseStore) -> None:
         store.list_spans("proj")
 
 
-def test_ping_reports_a_real_query(store: ClickHouseStore) -> None:
+def test_ping_reports_a_real_query(store: ClickHouseStore, backend: str) -> None:
     store.insert_calls("proj", [make_call("p", started_at=T0, turns=3, tools=2)], version=1)
 
     facts = store.ping()
 
     assert facts["ok"] is True
-    assert facts["backend"] == "chdb"
+    assert facts["backend"] == ("chdb" if backend == "chdb" else "clickhouse")
     assert str(facts["engine_version"]).split(".")[0].isdigit()
     assert facts["table_rows"] == {
         "calls": 1,
@@ -140,22 +141,24 @@ def test_ping_reports_a_real_query(store: ClickHouseStore) -> None:
     logs = facts["system_logs"]
     assert isinstance(logs, dict) and isinstance(logs["tables"], list)
     assert logs["ttl_applied"] == []
+    # A server bounds only its MergeTree log tables; the others cannot take a TTL and are left alone.
+    assert logs["ttl_failed"] == {}
 
 
-def test_ping_on_a_closed_store_is_a_store_error(chdb_dir: Path) -> None:
-    closed = open_clickhouse_store(path=chdb_dir, database="t_closed_probe")
+def test_ping_on_a_closed_store_is_a_store_error(open_store: OpenStore) -> None:
+    closed = open_store("t_closed_probe")
     closed.close()
 
     with pytest.raises(StoreError):
         closed.ping()
 
 
-def test_reopening_the_same_database_keeps_the_data(chdb_dir: Path) -> None:
-    first = open_clickhouse_store(path=chdb_dir, database="t_reopen")
+def test_reopening_the_same_database_keeps_the_data(open_store: OpenStore) -> None:
+    first = open_store("t_reopen")
     [call_id] = first.insert_calls("proj", [make_call("r", started_at=T0, turns=2)], version=1)
     first.close()
 
-    second = open_clickhouse_store(path=chdb_dir, database="t_reopen")
+    second = open_store("t_reopen")
     try:
         assert second.get_call("proj", call_id) is not None
     finally:
@@ -169,6 +172,6 @@ def test_open_needs_exactly_one_target(chdb_dir: Path) -> None:
         open_clickhouse_store(path=chdb_dir, url="http://localhost:8123")
 
 
-def test_open_rejects_a_bad_database_name(chdb_dir: Path) -> None:
+def test_open_rejects_a_bad_database_name(open_store: OpenStore) -> None:
     with pytest.raises(StoreError):
-        open_clickhouse_store(path=chdb_dir, database="x`; DROP")
+        open_store("x`; DROP")

@@ -14,7 +14,7 @@ from ..config import Settings
 from ..errors import StoreError
 from ..store.base import CallStore
 from ..store.blobs import BlobStore, FileBlobStore
-from ..store.clickhouse import open_clickhouse_store
+from ..store.clickhouse import open_clickhouse_store, url_database
 from ..store.metadata import MetadataStore, ProjectInfo
 
 __all__ = ["Stores", "open_blob_store", "open_call_store", "open_stores"]
@@ -65,14 +65,22 @@ def open_blob_store(settings: Settings) -> BlobStore:
 
 
 def open_call_store(settings: Settings, *, database: str = "convoscope") -> CallStore:
-    """The ClickHouse store the settings name: a server URL, else chDB in the data directory."""
+    """The ClickHouse store the settings name: a server URL, else chDB in the data directory.
+
+    A database in the URL's path (``http://host:8123/db``) is the store's. A server that cannot be used
+    stops start-up with an error that names the setting to fix.
+    """
     if settings.clickhouse_url:
-        return open_clickhouse_store(
-            url=settings.clickhouse_url,
-            database=database,
-            query_max_threads=settings.query_max_threads,
-            system_log_ttl_days=settings.system_log_ttl_days,
-        )
+        try:
+            return open_clickhouse_store(
+                url=settings.clickhouse_url,
+                database=url_database(settings.clickhouse_url) or database,
+                query_max_threads=settings.query_max_threads,
+                system_log_ttl_days=settings.system_log_ttl_days,
+                cluster=settings.clickhouse_cluster,
+            )
+        except StoreError as exc:
+            raise StoreError(f"CONVOSCOPE_CLICKHOUSE_URL: {exc}") from exc
     return open_clickhouse_store(
         path=settings.data_dir / "chdb",
         database=database,

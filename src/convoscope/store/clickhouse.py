@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
 
 from ..errors import CallRefused, PayloadError, StoreError
 from ..model import Call, MetricResult, Span
@@ -79,7 +80,14 @@ from .schema import (
 from .series_rollups import SeriesRollupMixin, series_points
 from .trace_queries import TraceQueriesMixin
 
-__all__ = ["MAX_PAGE_SIZE", "MIN_SERVER_VERSION", "ClickHouseStore", "open_clickhouse_store"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "MIN_SERVER_VERSION",
+    "ClickHouseStore",
+    "open_clickhouse_store",
+    "redacted_url",
+    "url_database",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -819,12 +827,53 @@ class ClickHouseStore(
             self._client.query(f"SELECT count() FROM {self._table(CALLS)}", settings=self._read_settings)
 
     def close(self) -> None:
-        """Close the client, releasing chDB's data directory for another path in this process."""
-        with _store_errors("close"):
-            self._client.close()
+        """Close the client, releasing chDB's data directory for another path in this process.
+
+        The client is then replaced by one that refuses every call: a closed HTTP client would go on
+        answering through the shared connection pool, and a closed store must fail alike on both paths.
+        """
+        if isinstance(self._client, _ClosedClient):
+            return
+        try:
+            with _store_errors("close"):
+                self._client.close()
+        finally:
+            self._client = _ClosedClient()
+
+
+class _ClosedClient:
+    """Stands in for the client of a closed store."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ProgrammingError("the ClickHouse store has been closed")
 
 
 # -- opening -----------------------------------------------------------------------------------------
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password masked, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def url_database(url: str) -> str | None:
+    """The database a server URL names in its path (``http://host:8123/db``), if any."""
+    name = urlsplit(url).path.strip("/")
+    return name or None
+
+
+def _server_url(url: str) -> str:
+    """The URL the client connects with: without the database path, which names the store's database.
+
+    clickhouse-connect sends a path's database with every request, and a server refuses a request for a
+    database that does not exist yet, so a first start against a fresh server could not create it.
+    """
+    return urlunsplit(urlsplit(url)._replace(path=""))
 
 
 def _check_server_version(client: Any) -> None:
@@ -877,7 +926,7 @@ def _rekey(client: Any, database: str, dialect: Dialect) -> None:
         ).result_rows
     }
     for spec in TABLES:
-        if keys.get(spec.name, spec.sorting_key) != spec.sorting_key:
+        if keys.get(dialect.local(spec).name, spec.sorting_key) != spec.sorting_key:
             logger.info("rebuilding %s.%s in its new order (%s)", database, spec.name, spec.sorting_key)
             for statement in rebuild_statements(database, dialect, spec):
                 client.command(statement)
@@ -891,16 +940,19 @@ def _system_log_hygiene(client: Any, *, embedded: bool, ttl_days: int) -> dict[s
     service) is reported in the result rather than failing open.
     """
     rows = client.query(
-        "SELECT t.name, countIf(c.name = 'event_date') AS dated FROM system.tables AS t "
+        "SELECT t.name, countIf(c.name = 'event_date') AS dated, any(t.engine) LIKE '%MergeTree' AS merged "
+        "FROM system.tables AS t "
         "LEFT JOIN system.columns AS c ON c.database = t.database AND c.table = t.name "
         "WHERE t.database = 'system' AND t.name LIKE '%\\_log' GROUP BY t.name ORDER BY t.name"
     ).result_rows
-    present = [str(name) for name, _ in rows]
+    present = [str(name) for name, _, _ in rows]
     applied: list[str] = []
     failed: dict[str, str] = {}
     if not embedded:
-        for name, dated in rows:
-            if not dated:
+        for name, dated, merged in rows:
+            # Only the MergeTree log tables grow on disk and take a TTL; a log served by another engine
+            # (newer servers have some) refuses the clause, which would be a warning on every start.
+            if not dated or not merged:
                 continue
             try:
                 client.command(
@@ -940,7 +992,7 @@ def open_clickhouse_store(
     if embedded and cluster is not None:
         raise StoreError("a cluster needs a ClickHouse server url, not an embedded path")
     dialect = Dialect.cluster(cluster) if cluster else Dialect.embedded()
-    where = str(path) if path is not None else "the ClickHouse server"
+    where = str(path) if path is not None else f"the ClickHouse server at {redacted_url(url or '')}"
     client: Any = None
     try:
         with _store_errors(f"open {where}"):
@@ -953,7 +1005,13 @@ def open_clickhouse_store(
                     dsn=f"chdb://{path.resolve()}", chdb_options=engine_options
                 )
             else:
-                client = clickhouse_connect.get_client(dsn=url)
+                # No session: the server's threads share one store, and clickhouse-connect refuses two
+                # queries at once in a session; every statement names its database, so none is needed.
+                client = clickhouse_connect.get_client(
+                    dsn=_server_url(url or ""),
+                    autogenerate_session_id=False,
+                    settings=dialect.client_settings,
+                )
                 _check_server_version(client)
         with _store_errors(f"create the schema in {database!r}"):
             try:

@@ -36,6 +36,7 @@ __all__ = [
     "TABLES",
     "TOOL_CALLS",
     "TURNS",
+    "LOCAL_SUFFIX",
     "Dialect",
     "SeriesField",
     "TableSpec",
@@ -87,6 +88,11 @@ class Dialect:
 
     ``embedded()`` serves chDB and a single server; ``cluster(name)`` renders replicated engines whose
     Keeper path follows the usual ``{shard}``/``{replica}`` macros, and ``ON CLUSTER`` on every statement.
+
+    On a cluster each table's rows live in ``<name>_local`` (replicated on every shard) and the table of
+    the spec's name is a ``Distributed`` one over them, so DML and queries keep their table names. Rows are
+    sharded by project: every query reads one project, so the subqueries and joins it holds can run on each
+    shard alone (``distributed_product_mode = 'local'``), and ``FINAL`` sees every version of a key.
     """
 
     cluster_name: str | None = None
@@ -108,6 +114,18 @@ class Dialect:
         """The clause placed after an object name in DDL; empty when embedded."""
         return f" ON CLUSTER {self.cluster_name}" if self.cluster_name else ""
 
+    def local(self, table: TableSpec) -> TableSpec:
+        """The table that holds the rows: ``table`` itself, or on a cluster its ``<name>_local``."""
+        return table if self.cluster_name is None else replace(table, name=table.name + LOCAL_SUFFIX)
+
+    @property
+    def client_settings(self) -> dict[str, str]:
+        """Settings every statement needs: on a cluster, shard-local subqueries and joins, and inserts that
+        return once the shards have the rows (a read right after a write must see them)."""
+        if self.cluster_name is None:
+            return {}
+        return {"distributed_product_mode": "local", "insert_distributed_sync": "1"}
+
     def engine(self, table: str, version_column: str) -> str:
         """The table engine for a replacing table with ``version_column`` deciding the survivor."""
         if self.cluster_name is None:
@@ -116,6 +134,10 @@ class Dialect:
             f"ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{table}', "
             f"'{{replica}}', {version_column})"
         )
+
+
+LOCAL_SUFFIX = "_local"
+"""On a cluster, the name of the replicated table that holds a ``Distributed`` table's rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +188,24 @@ class TableSpec:
             )
         )
 
+    def distributed(self, database: str, dialect: Dialect) -> str:
+        """On a cluster: the ``Distributed`` table of this spec's name over its local tables."""
+        if dialect.cluster_name is None:
+            raise ValueError("a Distributed table needs a cluster")
+        local = dialect.local(self).name
+        shard = "cityHash64(project_id)" if "project_id" in self.column_names else "0"
+        return (
+            f"CREATE TABLE IF NOT EXISTS `{database}`.`{self.name}`{dialect.on_cluster} "
+            f"AS `{database}`.`{local}`\n"
+            f"ENGINE = Distributed('{dialect.cluster_name}', '{database}', '{local}', {shard})"
+        )
+
     @property
     def sorting_key(self) -> str:
         """The sorting key as ``system.tables.sorting_key`` spells it."""
         return ", ".join(self.order_by)
 
-    def add_missing(self, database: str, dialect: Dialect) -> str:
+    def add_missing(self, database: str, dialect: Dialect, *, indexes: bool = True) -> str:
         """``ALTER TABLE … ADD COLUMN IF NOT EXISTS`` for every column in spec order, then every index.
 
         A no-op on a table created from this spec; on one created by an older spec it adds what is
@@ -184,7 +218,7 @@ class TableSpec:
             f"ADD COLUMN IF NOT EXISTS `{name}` {kind} AFTER `{previous}`"
             for (previous, _), (name, kind) in zip(self.columns, self.columns[1:], strict=False)
         ]
-        for index in self.indexes:
+        for index in self.indexes if indexes else ():
             if not index.startswith("INDEX "):
                 raise ValueError(f"index of {self.name!r} must start with 'INDEX ': {index!r}")
             clauses.append(f"ADD INDEX IF NOT EXISTS {index.removeprefix('INDEX ')}")
@@ -460,7 +494,10 @@ def ddl_statements(database: str, dialect: Dialect) -> list[str]:
     """Every statement that creates the database and its tables; each is idempotent."""
     _check_database(database)
     statements = [f"CREATE DATABASE IF NOT EXISTS `{database}`{dialect.on_cluster}"]
-    statements += [table.create(database, dialect) for table in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO)]
+    for table in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO):
+        statements.append(dialect.local(table).create(database, dialect))
+        if dialect.cluster_name is not None:
+            statements.append(table.distributed(database, dialect))
     return statements
 
 
@@ -471,7 +508,12 @@ def upgrade_statements(database: str, dialect: Dialect) -> list[str]:
     (and harmless otherwise), so a data directory written by an older convoscope keeps working.
     """
     _check_database(database)
-    return [table.add_missing(database, dialect) for table in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO)]
+    statements = []
+    for table in (*TABLES, *ROLLUP_TABLES, SCHEMA_INFO):
+        statements.append(dialect.local(table).add_missing(database, dialect))
+        if dialect.cluster_name is not None:  # a Distributed table has the columns, not the indexes
+            statements.append(table.add_missing(database, dialect, indexes=False))
+    return statements
 
 
 REBUILD_SUFFIX = "__rebuild"
@@ -486,9 +528,10 @@ def rebuild_statements(database: str, dialect: Dialect, table: TableSpec) -> lis
     until the exchange (which is atomic), and a leftover copy is dropped first on the next attempt.
     """
     _check_database(database)
-    copy = replace(table, name=table.name + REBUILD_SUFFIX)
+    local = dialect.local(table)  # on a cluster the local tables are rebuilt; the Distributed one stays
+    copy = replace(local, name=local.name + REBUILD_SUFFIX)
     columns = ", ".join(f"`{name}`" for name in table.column_names)
-    target, source = f"`{database}`.`{copy.name}`", f"`{database}`.`{table.name}`"
+    target, source = f"`{database}`.`{copy.name}`", f"`{database}`.`{local.name}`"
     return [
         f"DROP TABLE IF EXISTS {target}{dialect.on_cluster} SYNC",
         copy.create(database, dialect),
