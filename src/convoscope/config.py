@@ -189,6 +189,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Wait before a row that failed alone is tried again; each further failure waits 4x.",
     )
+    run_jobs: bool = Field(
+        default=True,
+        description="Whether `serve` drains ingest and runs post-ingest jobs, alerts, schedules and "
+        "retention itself. `false`: the server only answers requests, and `convoscope worker` processes "
+        "do that work (needs `CONVOSCOPE_CLICKHOUSE_URL` and a PostgreSQL `CONVOSCOPE_METADATA_URL`).",
+    )
+    claim_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a process's claim on a job or on ingest rows holds unless renewed; a killed "
+        "worker's work is taken up by another once its lease has run out.",
+    )
     health_stall_s: float = Field(
         default=120.0,
         gt=0,

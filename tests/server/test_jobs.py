@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,7 @@ from convoscope.errors import ConvoscopeError, InputError, NotFound
 from convoscope.model import Call
 from convoscope.runtime.jobs import Batched, JobRetry, JobRunner
 from convoscope.server.services import Services
-from convoscope.store.metadata import Job, JobSpec
+from convoscope.store.metadata import Job, JobSpec, MetadataStore
 from convoscope.testing import call_payload, make_call
 
 
@@ -341,3 +342,47 @@ def test_under_sustained_ingest_a_slow_claim_waits_in_proportion_to_its_length(s
     assert second_start - first_end >= 0.55
     with pytest.raises(ValueError, match="busy_share"):
         JobRunner(services.meta, {}, busy_share=0.0)
+
+
+def test_a_long_job_keeps_its_lease_while_it_runs(tmp_path: Path) -> None:
+    """The runner renews the leases of the jobs it runs, so a job longer than the lease is never taken
+    over by another worker while its own is alive."""
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    meta, other = MetadataStore(url, claim_lease_s=0.4), MetadataStore(url, claim_lease_s=0.4)
+    try:
+        project = meta.ensure_project("default")
+        meta.enqueue_jobs(project.id, [JobSpec("slow", "c1")])
+        running = threading.Event()
+        taken: list[int] = []
+
+        finished = threading.Event()
+
+        def slow(job: Job) -> None:
+            running.set()
+            time.sleep(1.2)  # three leases long
+            finished.set()
+
+        runner = JobRunner(meta, {"slow": slow}, poll_s=0.05, renew_every_s=0.1)
+
+        async def scenario() -> None:
+            task = asyncio.create_task(runner.run())
+            await asyncio.to_thread(running.wait, 5)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                taken.extend(job.id for job in await asyncio.to_thread(other.claim_jobs, {"slow"}, 10))
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(finished.wait, 10)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(asyncio.wait_for(scenario(), timeout=20))
+        assert taken == []
+        deadline = time.monotonic() + 5  # the runner settles right after the handler returns
+        while meta.jobs_for_call(project.id, "c1")[0].status == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (status,) = meta.jobs_for_call(project.id, "c1")
+        assert (status.status, status.attempts) == ("done", 1)
+    finally:
+        meta.close()
+        other.close()

@@ -179,3 +179,28 @@ def test_missed_runs_after_downtime_follow_the_misfire_policy(
         assert again is not None and again.last_result == stored.last_result
     else:
         assert stored.last_run_at == last_run and stored.last_result == {"trigger": "schedule", "queued": 7}
+
+
+def test_schedules_written_by_another_process_reach_a_running_scheduler(services: Services) -> None:
+    """API servers and workers are separate processes: a schedule one writes, edits or deletes reaches
+    the schedulers of the others at their next resync."""
+    project = services.default_project.id
+    body = {"name": "nightly", "cron": "0 3 * * *", "action": REEVALUATE}
+
+    async def scenario() -> list[list[str]]:
+        scheduler = Scheduler(services, resync_s=0.1)
+        task = asyncio.create_task(scheduler.run())
+        await asyncio.wait_for(scheduler.loaded.wait(), 20)
+        seen = [scheduler.job_ids]
+        await asyncio.to_thread(services.meta.put_schedule, project, "nightly", body, True)
+        await asyncio.sleep(0.5)
+        seen.append(scheduler.job_ids)
+        await asyncio.to_thread(services.meta.put_schedule, project, "nightly", body, False)
+        await asyncio.sleep(0.5)
+        seen.append(scheduler.job_ids)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return seen
+
+    assert asyncio.run(scenario()) == [[], [f"{project}/nightly"], []]

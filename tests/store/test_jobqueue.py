@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -86,11 +87,54 @@ def test_retry_waits_until_its_time_and_run_after_is_respected(
     assert status.status == "running" and status.error == "server slow"
 
 
-def test_recover_hands_back_jobs_of_a_dead_process(meta: MetadataStore, project: ProjectInfo) -> None:
+def test_recover_hands_back_jobs_of_a_dead_process(
+    metadata_url: str, meta: MetadataStore, project: ProjectInfo
+) -> None:
     meta.enqueue_jobs(project.id, [JobSpec("evals.run", "c1"), JobSpec("evals.run", "c2")])
-    assert len(meta.claim_jobs({"evals.run"}, 10)) == 2
-    assert meta.recover_jobs() == 2
-    assert {job.call_id for job in meta.claim_jobs({"evals.run"}, 10)} == {"c1", "c2"}
+    brief = MetadataStore(metadata_url, claim_lease_s=0.5)  # a process whose lease will lapse
+    try:
+        (lapsed,) = brief.claim_jobs({"evals.run"}, 1)
+    finally:
+        brief.close()
+    (live,) = meta.claim_jobs({"evals.run"}, 1)
+    assert live.call_id != lapsed.call_id
+    time.sleep(0.6)
+    if meta.backend == "sqlite":
+        # One process runs jobs per SQLite database: whatever runs at its start was left by its last run.
+        assert meta.recover_jobs() == 2
+        assert {job.call_id for job in meta.claim_jobs({"evals.run"}, 10)} == {"c1", "c2"}
+    else:
+        # Other workers share a PostgreSQL queue: a job whose lease is alive is theirs, not abandoned.
+        assert meta.recover_jobs() == 1
+        assert [job.call_id for job in meta.claim_jobs({"evals.run"}, 10)] == [lapsed.call_id]
+
+
+def test_a_job_whose_lease_lapsed_is_taken_over_and_only_its_new_claimer_settles_it(
+    metadata_url: str,
+) -> None:
+    first, second = (MetadataStore(metadata_url, claim_lease_s=0.6) for _ in range(2))
+    try:
+        project = first.ensure_project("default")
+        first.enqueue_jobs(project.id, [JobSpec("audio.analyze", "c1")])
+        (job,) = first.claim_jobs({"audio.analyze"}, 10)
+        assert second.claim_jobs({"audio.analyze"}, 10) == []  # leased to the first
+        time.sleep(0.4)
+        assert first.renew_jobs([job.id]) == 1  # the first is alive and working: the lease goes on
+        time.sleep(0.4)
+        assert second.claim_jobs({"audio.analyze"}, 10) == []
+        time.sleep(0.8)  # the first stops renewing, as a killed worker does
+        (taken,) = second.claim_jobs({"audio.analyze"}, 10)
+        assert (taken.id, taken.attempts) == (job.id, 2)
+        assert first.renew_jobs([job.id]) == 0  # no longer the first's
+        first.finish_job(job.id)  # a late outcome from the first changes nothing
+        (status,) = first.jobs_for_call(project.id, "c1")
+        assert status.status == "running"
+        second.finish_job(taken.id)
+        (status,) = first.jobs_for_call(project.id, "c1")
+        assert status.status == "done"
+    finally:
+        first.close()
+        second.close()
 
 
 def test_concurrent_claims_never_share_a_job(meta: MetadataStore, project: ProjectInfo) -> None:
@@ -130,6 +174,7 @@ def test_a_batch_larger_than_one_statement_queues_new_jobs_and_resets_known_ones
     assert {job.params["v"] for job in claimed} == {2}
     assert all(job.attempts == 1 for job in claimed)
     assert {job.id for job in claimed} >= {running.id, failed.id}  # the same rows, reset
+    meta.finish_jobs([job.id for job in claimed])  # else their leases would have lapsed an hour later
     (waiting,) = meta.claim_jobs({"evals.run"}, 10, now=later)
     assert (waiting.call_id, waiting.params) == ("c5", {"v": 3})
     (status,) = [s for s in meta.jobs_for_call(project.id, "c1") if s.kind == "evals.run"]

@@ -9,6 +9,7 @@ then starts in a fraction of the time a full import takes (``benchmarks/startup.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -87,6 +88,21 @@ def serve(data_dir: DataDir = None, host: Host = None, port: Port = None) -> Non
         console.print(f"convoscope serving {settings.data_dir} at http://{settings.host}:{settings.port}")
 
     run_reporting_errors(lambda: run_server(settings, before_start=announce))
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Drain ingest and run jobs, schedules, alerts and retention for API servers started with
+    CONVOSCOPE_RUN_JOBS=false (needs a ClickHouse server and PostgreSQL; start as many as needed)."""
+    from ..config import load_settings
+    from ..server.worker_process import run_worker
+
+    settings = load_settings(data_dir=data_dir)
+
+    def announce() -> None:
+        console.print(f"convoscope worker running (pid {os.getpid()}); stop with Ctrl-C or SIGTERM")
+
+    run_reporting_errors(lambda: run_worker(settings, ready=announce))
 
 
 @app.command()

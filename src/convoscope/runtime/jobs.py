@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ class JobRunner:
         yield_to_ingest_s: float = 0.5,
         max_deferral_s: float = 5.0,
         busy_share: float = 0.05,
+        renew_every_s: float = 60.0,
     ) -> None:
         if not 0.0 < busy_share <= 1.0:
             raise ValueError(f"busy_share must be in (0, 1], not {busy_share}")
@@ -119,6 +121,9 @@ class JobRunner:
         self._yield_to_ingest_s = yield_to_ingest_s
         self._max_deferral_s = max_deferral_s
         self._busy_share = busy_share
+        self._renew_every_s = renew_every_s
+        self._in_flight: set[int] = set()
+        self._in_flight_lock = threading.Lock()
         self._wakes: list[asyncio.Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.done_jobs = 0
@@ -148,6 +153,7 @@ class JobRunner:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._meta.recover_jobs)
         lanes = [asyncio.create_task(self._lane(frozenset({kind}))) for kind in sorted(self._handlers)]
+        lanes.append(asyncio.create_task(self._keep_leases()))
         try:
             await asyncio.gather(*lanes)
         finally:
@@ -174,6 +180,19 @@ class JobRunner:
             except TimeoutError:
                 pass
             wake.clear()
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the jobs running here, so no other worker takes a long job over while
+        this process is alive; a killed process stops renewing, and its jobs are free once they lapse."""
+        while True:
+            await asyncio.sleep(self._renew_every_s)
+            with self._in_flight_lock:
+                running = list(self._in_flight)
+            if running:
+                try:
+                    await asyncio.to_thread(self._meta.renew_jobs, running)
+                except ConvoscopeError as exc:
+                    log.warning("could not renew the leases of %d running jobs: %s", len(running), exc)
 
     async def _give_way_to_ingest(self, claim_s: float) -> None:
         """Wait while ingest was busy within ``yield_to_ingest_s``, but not longer than the lane's bound.
@@ -204,17 +223,24 @@ class JobRunner:
         """
         limit = max([self._claim_jobs] + [self._batch_size(kind) for kind in kinds])
         jobs = self._meta.claim_jobs(kinds, limit)
-        by_kind: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_kind.setdefault(job.kind, []).append(job)
-        for kind, group in by_kind.items():
-            handler = self._handlers[kind]
-            if isinstance(handler, Batched):
-                for start in range(0, len(group), handler.size):
-                    self._run_batch(handler, group[start : start + handler.size])
-            else:
-                for job in group:
-                    self._run(handler, job)
+        ids = {job.id for job in jobs}
+        with self._in_flight_lock:
+            self._in_flight |= ids
+        try:
+            by_kind: dict[str, list[Job]] = {}
+            for job in jobs:
+                by_kind.setdefault(job.kind, []).append(job)
+            for kind, group in by_kind.items():
+                handler = self._handlers[kind]
+                if isinstance(handler, Batched):
+                    for start in range(0, len(group), handler.size):
+                        self._run_batch(handler, group[start : start + handler.size])
+                else:
+                    for job in group:
+                        self._run(handler, job)
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= ids
         return len(jobs)
 
     def _batch_size(self, kind: str) -> int:

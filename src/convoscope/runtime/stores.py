@@ -98,7 +98,7 @@ def open_stores(settings: Settings, *, store: CallStore | None = None) -> Stores
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     blobs = open_blob_store(settings)
     try:
-        meta = MetadataStore(settings.resolved_metadata_url)
+        meta = MetadataStore(settings.resolved_metadata_url, claim_lease_s=settings.claim_lease_s)
     except BaseException:
         blobs.close()
         raise

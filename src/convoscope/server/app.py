@@ -35,6 +35,7 @@ from .api.schedules import router as schedules_router
 from .api.simulation_definitions import router as simulation_definitions_router
 from .api_docs import install_api_docs
 from .audit import AuditMiddleware
+from .background import background_loops
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .openapi import install_openapi
@@ -51,14 +52,7 @@ def create_app(services: Services, *, run_worker: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = (
-            services.worker.run,
-            services.jobs.run,
-            services.alerts.run,
-            services.schedules.run,
-            services.retention.run,
-        )
-        runners = background if run_worker else ()
+        runners = background_loops(services) if run_worker else []
         tasks = [asyncio.create_task(run()) for run in runners]
         try:
             yield

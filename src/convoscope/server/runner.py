@@ -55,22 +55,32 @@ def serve(settings: Settings, *, before_start: Callable[[Services], None] | None
         from .app import create_app
         from .services import open_services
 
+        # A server that leaves the work to `convoscope worker` processes shares every store with them
+        # and with other API servers: it owns no data directory, so it takes no lock on one.
+        alone = settings.run_jobs
+        if not alone:
+            from .worker_process import check_shared_stores
+
+            check_shared_stores(settings, who="a server with CONVOSCOPE_RUN_JOBS=false")
         lock = DataDirLock(settings.data_dir)
-        lock.acquire()
+        if alone:
+            lock.acquire()
         try:
             services = open_services(settings)
             try:
                 if before_start is not None:
                     before_start(services)
-                app = create_app(services)
+                app = create_app(services, run_worker=alone)
                 config = uvicorn.Config(
                     app, host=settings.host, port=settings.port, log_level="warning", access_log=False
                 )
                 server = uvicorn.Server(config)
-                lock.publish_server(f"http://{settings.host}:{settings.port}")
+                if alone:
+                    lock.publish_server(f"http://{settings.host}:{settings.port}")
                 resume()
                 server.run()
             finally:
                 services.close()
         finally:
-            lock.release()
+            if alone:
+                lock.release()

@@ -61,6 +61,8 @@ log = logging.getLogger("convoscope.server.scheduler")
 Trigger = Literal["schedule", "catch-up", "manual"]
 """Why an action ran: its fire time came, a missed fire time was caught up at start, or by hand."""
 
+RESYNC_S = 15.0
+"""How often the schedules are read again, so edits made through another process take effect."""
 RELOAD_AFTER_S = 30.0
 """How long the scheduler waits before reading the schedules again when the database failed at start."""
 _LATEST_WITHIN_S = 86_400.0
@@ -70,10 +72,15 @@ _LATEST_WITHIN_S = 86_400.0
 class Scheduler:
     """The server's schedules as jobs of one APScheduler on the event loop; one per server process."""
 
-    def __init__(self, services: Services, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, services: Services, *, clock: Callable[[], datetime] | None = None, resync_s: float = RESYNC_S
+    ) -> None:
         self._services = services
+        self._resync_s = resync_s
         self._now = clock or (lambda: datetime.now(UTC))
         self._scheduler: AsyncIOScheduler | None = None
+        self._synced: dict[str, datetime | None] = {}
+        """The version (``updated_at``) of each schedule its job was made from."""
         self.loaded = asyncio.Event()
         """Set once the schedules were read and caught up (tests wait for it)."""
 
@@ -110,11 +117,45 @@ class Scheduler:
                 self.sync(schedule.project_id, schedule.id, schedule)
             await self.catch_up(stored)
             self.loaded.set()
-            await asyncio.Event().wait()
+            while True:
+                await asyncio.sleep(self._resync_s)
+                await self._resync()
         finally:
             self._scheduler = None
             with contextlib.suppress(Exception):
                 scheduler.shutdown(wait=False)
+
+    async def _resync(self) -> None:
+        """Match the jobs to the schedules kept now: a schedule written through another process (an API
+        server beside ``convoscope worker`` processes) reaches this one within ``resync_s``."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        try:
+            stored = await asyncio.to_thread(self.meta.enabled_schedules)
+        except Exception:
+            log.exception("schedules could not be read again; keeping the jobs as they are")
+            return
+        kept = {f"{schedule.project_id}/{schedule.id}" for schedule in stored}
+        for job in scheduler.get_jobs():
+            if job.id not in kept:
+                with contextlib.suppress(JobLookupError):
+                    scheduler.remove_job(job.id)
+        for schedule in stored:
+            if self._changed(schedule):
+                self.sync(schedule.project_id, schedule.id, schedule)
+
+    @property
+    def job_ids(self) -> list[str]:
+        """The ``project/schedule`` ids of the schedules that have a job now."""
+        scheduler = self._scheduler
+        return [] if scheduler is None else sorted(job.id for job in scheduler.get_jobs())
+
+    def _changed(self, stored: StoredSchedule) -> bool:
+        """Whether the schedule's job is missing or was made from another version of the schedule."""
+        scheduler = self._scheduler
+        job = None if scheduler is None else scheduler.get_job(f"{stored.project_id}/{stored.id}")
+        return job is None or self._synced.get(job.id) != stored.updated_at
 
     def sync(self, project_id: str, schedule_id: str, stored: StoredSchedule | None) -> None:
         """Make the library's job match the kept schedule: added or replaced when enabled, removed when
@@ -129,6 +170,7 @@ class Scheduler:
             with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(job_id)
             return
+        self._synced[job_id] = stored.updated_at if stored is not None else None
         scheduler.add_job(
             self._fire,
             trigger=cron_trigger(spec),

@@ -72,6 +72,7 @@ class Services:
             job_handlers(self, self.otlp, on_scored=self.alerts.on_scored),
             poll_s=self.settings.outbox_poll_s,
             ingest_busy_at=self.worker.busy_at,
+            renew_every_s=self.settings.claim_lease_s / 3,
         )
         self.worker.register_kind(OTLP_KIND, self.otlp.store_items)
         self.worker.register_kind(OTLP_LOGS_KIND, self.otlp_logs.store_items)

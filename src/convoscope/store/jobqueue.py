@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -132,11 +132,20 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start : start + _IN_CHUNK]
 
 
-def _settle(session: Session, job_ids: Sequence[int], values: dict[str, Any], now: datetime) -> int:
-    """Set ``values`` on those of ``job_ids`` that are running; returns how many changed."""
+def _settle(
+    session: Session, job_ids: Sequence[int], values: dict[str, Any], now: datetime, claimer: str
+) -> int:
+    """Set ``values`` on those of ``job_ids`` that are running under this claimer; returns how many changed.
+
+    A job another process took over after this one's lease ran out is that process's to settle.
+    """
     result = session.execute(
         update(JobRow)
-        .where(JobRow.id.in_(job_ids), JobRow.status == JobStatusValue.RUNNING)
+        .where(
+            JobRow.id.in_(job_ids),
+            JobRow.status == JobStatusValue.RUNNING,
+            or_(JobRow.claimed_by.is_(None), JobRow.claimed_by == claimer),
+        )
         .values(**values, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -169,6 +178,12 @@ class JobQueueMixin:
 
     _session: Callable[[], AbstractContextManager[Session]]
     """A session committed on success (``MetadataStore._session``)."""
+    _claimer: str
+    """This store instance's name on the jobs it claims."""
+    _claim_lease: timedelta
+    """How long a claim holds a job unless renewed."""
+    _backend: str
+    """``sqlite`` or ``postgresql``."""
 
     # Jobs -------------------------------------------------------------------------------------------
 
@@ -207,20 +222,23 @@ class JobQueueMixin:
             session.execute(_upsert_statement(session), rows)
 
     def claim_jobs(self, kinds: Collection[str], limit: int, *, now: datetime | None = None) -> list[Job]:
-        """Up to ``limit`` due pending jobs of the given kinds, oldest due first, marked running.
+        """Up to ``limit`` due jobs of the given kinds, oldest due first, marked running under a lease.
 
-        A job stays running until ``finish_job`` or ``fail_job``; ``recover_jobs`` hands running jobs back
-        after a crash.
+        A job stays running until ``finish_job`` or ``fail_job``, its lease renewed by ``renew_jobs``
+        while it works. A running job whose lease has run out belonged to a process that died (or
+        stalled for the whole lease) and is due again, so several worker processes sharing a database
+        lose no job when one is killed; ``recover_jobs`` hands back what a previous run of this process
+        left running.
         """
         if limit <= 0 or not kinds:
             return []
         moment = _aware(now, _now())
+        abandoned = and_(JobRow.status == JobStatusValue.RUNNING, JobRow.claimed_until < moment)
         with self._session() as session:
             due = session.scalars(
                 select(JobRow.id)
                 .where(
-                    JobRow.status == JobStatusValue.PENDING,
-                    JobRow.run_after <= moment,
+                    or_(and_(JobRow.status == JobStatusValue.PENDING, JobRow.run_after <= moment), abandoned),
                     JobRow.kind.in_(sorted(kinds)),
                 )
                 .order_by(JobRow.run_after, JobRow.id)
@@ -235,8 +253,17 @@ class JobQueueMixin:
             # 150 ms); the status condition keeps a job another claimer took meanwhile out.
             claimed = session.execute(
                 update(JobRow)
-                .where(JobRow.id.in_(due), JobRow.status == JobStatusValue.PENDING)
-                .values(status=JobStatusValue.RUNNING, attempts=JobRow.attempts + 1, updated_at=moment)
+                .where(
+                    JobRow.id.in_(due),
+                    or_(JobRow.status == JobStatusValue.PENDING, abandoned),
+                )
+                .values(
+                    status=JobStatusValue.RUNNING,
+                    attempts=JobRow.attempts + 1,
+                    updated_at=moment,
+                    claimed_by=self._claimer,
+                    claimed_until=moment + self._claim_lease,
+                )
                 .returning(
                     JobRow.id, JobRow.project_id, JobRow.kind, JobRow.call_id, JobRow.params, JobRow.attempts
                 )
@@ -281,7 +308,8 @@ class JobQueueMixin:
         with self._session() as session:
             settled = 0
             for chunk in _chunks(sorted(set(done))):
-                settled += _settle(session, chunk, {"status": JobStatusValue.DONE, "error": None}, now)
+                done_values = {"status": JobStatusValue.DONE, "error": None}
+                settled += _settle(session, chunk, done_values, now, self._claimer)
             for failure in failed:
                 values: dict[str, Any] = {"error": failure.error}
                 if failure.retry_at is None:
@@ -289,7 +317,7 @@ class JobQueueMixin:
                 else:
                     values["status"] = JobStatusValue.PENDING
                     values["run_after"] = _aware(failure.retry_at, now)
-                settled += _settle(session, [failure.job_id], values, now)
+                settled += _settle(session, [failure.job_id], values, now, self._claimer)
             asked = set(done) | {failure.job_id for failure in failed}
             if settled < len(asked):
                 _check_known(session, asked)
@@ -321,13 +349,42 @@ class JobQueueMixin:
         ]
         self._upsert_jobs(rows)
 
+    def renew_jobs(self, job_ids: Collection[int]) -> int:
+        """Extend the lease of running jobs this store claimed (the runner does so while they work);
+        returns how many it still holds."""
+        if not job_ids:
+            return 0
+        now = _now()
+        held = 0
+        with self._session() as session:
+            for chunk in _chunks(sorted(set(job_ids))):
+                result = session.execute(
+                    update(JobRow)
+                    .where(
+                        JobRow.id.in_(chunk),
+                        JobRow.status == JobStatusValue.RUNNING,
+                        JobRow.claimed_by == self._claimer,
+                    )
+                    .values(claimed_until=now + self._claim_lease)
+                    .execution_options(synchronize_session=False)
+                )
+                held += int(getattr(result, "rowcount", 0) or 0)
+        return held
+
     def recover_jobs(self) -> int:
-        """Hand jobs left running by a process that died back to the queue; returns how many."""
+        """Hand jobs left running by a process that died back to the queue; returns how many.
+
+        SQLite has one process running jobs per database, so whatever is running at its start was left
+        by its previous run. On PostgreSQL other workers may be running jobs now: only the jobs whose
+        lease has run out (or that were claimed before leases existed) are handed back.
+        """
+        now = _now()
+        stale = JobRow.status == JobStatusValue.RUNNING
+        if self._backend == "postgresql":
+            stale = and_(stale, or_(JobRow.claimed_until.is_(None), JobRow.claimed_until < now))
         with self._session() as session:
             result = session.execute(
-                update(JobRow)
-                .where(JobRow.status == JobStatusValue.RUNNING)
-                .values(status=JobStatusValue.PENDING, updated_at=_now())
+                update(JobRow).where(stale).values(status=JobStatusValue.PENDING, updated_at=now)
             )
             return int(getattr(result, "rowcount", 0) or 0)
 

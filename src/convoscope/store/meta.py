@@ -200,6 +200,12 @@ class JobRow(Base):
     run_after: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    """The store instance (one per process) running the job (None: never claimed, or claimed before
+    leases existed)."""
+    claimed_until: Mapped[datetime | None]
+    """Until when a running job is its claimer's; the claimer renews it while it works, so a job whose
+    worker was killed is free again once it has passed."""
 
 
 class SourceEventRow(Base):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import threading
 import time
@@ -72,8 +73,8 @@ _SHOWN_CHARS_SEEDED = 6  # a seeded key may be as short as 20 characters: show l
 _LAST_USED_EVERY_S = 60.0  # write last_used_at at most this often per key: a write per request is an fsync
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PAYLOAD_ZLIB_LEVEL = 1  # the outbox is transient and on the 202 path: speed over ratio
-_CLAIM_LEASE = timedelta(minutes=5)
-"""On PostgreSQL, how long a claim keeps its rows from other processes."""
+DEFAULT_CLAIM_LEASE_S = 300.0
+"""How long a claim keeps outbox rows (on PostgreSQL) and jobs from other processes unless renewed."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _migrations_dir() -> str:
     return str(Path(__file__).resolve().parent / "migrations")
 
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 """The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
 
 Opening a database already at this revision skips Alembic entirely: importing and running it was about
@@ -288,7 +289,10 @@ class MetadataStore(
     upgraded install upgrades its database on first start.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, claim_lease_s: float = DEFAULT_CLAIM_LEASE_S) -> None:
+        if claim_lease_s <= 0:
+            raise StoreError(f"claim_lease_s must be positive, not {claim_lease_s}")
+        self._claim_lease = timedelta(seconds=claim_lease_s)
         try:
             self._backend = make_url(url).get_backend_name()
             self._engine = _create_engine(url)
@@ -310,7 +314,9 @@ class MetadataStore(
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._claim_lock = threading.Lock()
         self._claim_after: str | None = None
-        self._claimer = _short_id()
+        # Names this store on the rows and jobs it claims; the pid tells an operator which process holds
+        # a job, the random part keeps two stores of one process (and a reused pid) apart.
+        self._claimer = f"{os.getpid()}-{_short_id()[:12]}"
         self._last_used_lock = threading.Lock()
         self._last_used_written: dict[str, float] = {}
 
@@ -543,6 +549,11 @@ class MetadataStore(
         self._touch_key(principal.key_id)
         return principal
 
+    @property
+    def backend(self) -> str:
+        """The database behind it: ``sqlite`` or ``postgresql``."""
+        return self._backend
+
     def _touch_key(self, key_id: str) -> None:
         """Record use at most once a minute per key, so authenticating is not a disk write per request."""
         now = time.monotonic()
@@ -645,7 +656,7 @@ class MetadataStore(
 
         On PostgreSQL several processes may drain one outbox: rows are read ``FOR UPDATE SKIP LOCKED``, so
         concurrent claims take disjoint rows, and a claim leases its rows to this store for
-        ``_CLAIM_LEASE``, so no other store takes them while they are worked on; this store may claim
+        ``claim_lease_s``, so no other store takes them while they are worked on; this store may claim
         them again at once, and another once the lease has run out (its claimer died). SQLite has one
         writing process per data directory, so it needs no lease and a claim writes nothing.
         """
@@ -691,7 +702,7 @@ class MetadataStore(
                 session.execute(
                     update(OutboxRow)
                     .where(OutboxRow.id.in_([row.id for row in rows]))
-                    .values(claimed_by=self._claimer, claimed_until=moment + _CLAIM_LEASE)
+                    .values(claimed_by=self._claimer, claimed_until=moment + self._claim_lease)
                     .execution_options(synchronize_session=False)
                 )
             items: list[OutboxItem] = []

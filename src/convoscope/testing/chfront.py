@@ -461,6 +461,12 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.front = front
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a killed process's pooled connection) is not worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 def serve(path: Path, *, host: str = "127.0.0.1", port: int = 0, report_version: str | None = None) -> None:
     """Serve until interrupted; the first line of stdout is the URL (useful with port 0)."""

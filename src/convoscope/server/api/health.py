@@ -32,10 +32,20 @@ def _ingest_check(services: Services) -> tuple[dict[str, Any], list[str]]:
     now = datetime.now(UTC)
     due, oldest = services.meta.due_pending(now)
     dead = services.meta.failed_since(now - timedelta(seconds=policy.dead_letter_window_s))
-    idle_s = time.monotonic() - worker.last_progress
     problems: list[str] = []
-    if due and idle_s > policy.stall_s:
-        problems.append(f"ingest stalled: {due} rows wait and none was stored for {idle_s:.0f} s")
+    if services.settings.run_jobs:
+        idle_s = time.monotonic() - worker.last_progress
+        if due and idle_s > policy.stall_s:
+            problems.append(f"ingest stalled: {due} rows wait and none was stored for {idle_s:.0f} s")
+    else:
+        # The drain runs in worker processes, whose progress this one cannot see: a due row that has
+        # waited longer than the stall time means none of them is draining.
+        idle_s = (now - oldest).total_seconds() if due and oldest is not None else 0.0
+        if idle_s > policy.stall_s:
+            problems.append(
+                f"ingest stalled: {due} rows wait, the oldest for {idle_s:.0f} s; "
+                "is a `convoscope worker` running?"
+            )
     if dead > policy.max_dead_letters:
         problems.append(
             f"ingest dead letters rising: {dead} rows failed for good in the last "
