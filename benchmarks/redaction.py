@@ -11,7 +11,8 @@ cache of earlier texts makes the masking look cheaper than it is.
 The path is the real one: ``POST /api/v1/calls`` over HTTP to the app served by uvicorn on a loopback
 port (validation and the durable outbox commit), then the outbox worker's drain into chDB (parse,
 masking, inserts, follow-up planning, the outbox rows' payloads emptied). The server runs in this
-process so that both modes share one chDB directory and one warm process; the phases alternate
+process, with the garbage collector tuned as ``convoscope serve`` tunes it, so that both modes share one
+chDB directory and one warm process; the phases alternate
 (off, on, off, on...) and the best round of each mode is compared, so drift on a shared box falls on
 both alike.
 
@@ -21,6 +22,7 @@ Run: ``uv run python benchmarks/redaction.py`` (about a minute); ``--quick`` for
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 import time
@@ -36,6 +38,7 @@ from _common import API_KEY, environment, print_environment, print_table
 from convoscope.config import Settings
 from convoscope.redaction import RedactionSettings
 from convoscope.server.app import create_app
+from convoscope.server.runner import GC_YOUNG_THRESHOLD
 from convoscope.server.services import open_services
 from convoscope.store.clickhouse import open_clickhouse_store
 from convoscope.testing.live_app import serve_app
@@ -168,6 +171,10 @@ def main() -> None:
                 # Warm-up: imports, the detectors' caches, the first inserts.
                 warm = [make_call(WARM_FROM + i, "warm") for i in range(args.batch)]
                 run_round(url, services, [orjson.dumps(warm)])
+                # The collector as `convoscope serve` sets it: a larger young generation, and what
+                # start-up made frozen out of every full collection.
+                gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+                gc.freeze()
                 for round_no in range(args.rounds):
                     for mode in ("off", "on"):
                         setting = {"enabled": mode == "on", "kinds": ["phone", "email", "card"]}
