@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _common import API_KEY, ServerProcess, environment, post_all, print_environment, print_table
 from convoscope.testing import call_payload, stereo_wav_bytes
 from convoscope.testing.chfront import running_front
+from convoscope.testing.processes import start_convoscope, stop_all
 from pg import PostgresCluster
 
 AUTH = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
@@ -85,13 +86,7 @@ class Workers:
         started = []
         for _ in range(count):
             log_path = self.log_dir / f"worker-{len(self.processes)}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "convoscope", "worker"],
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            process = start_convoscope(["worker"], self.env, log_path)
             self.processes.append(process)
             started.append((process, log_path))
         deadline = time.monotonic() + timeout_s
@@ -105,15 +100,7 @@ class Workers:
         return sum(_proc_cpu_s(process.pid) for process in self.processes if process.poll() is None)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_all(self.processes)
 
 
 def _wait_done(remaining: Callable[[], int], timeout_s: float = 900.0) -> float:

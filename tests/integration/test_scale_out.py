@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 
 from convoscope.testing import call_payload, stereo_wav_bytes
 from convoscope.testing.chfront import running_front
+from convoscope.testing.processes import start_convoscope, stop_all
 from pg import PostgresCluster
 
 KEY = "cvs_scale_out_test_key_0123456789"
@@ -61,13 +61,7 @@ class Cluster:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
-            process = subprocess.Popen(
-                [sys.executable, "-m", "convoscope", *args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = start_convoscope(list(args), self.env, self.logs / f"{name}.log")
         self.processes.append(process)
         return process
 
@@ -90,15 +84,7 @@ class Cluster:
         return (self.logs / f"{name}.log").read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_all(self.processes, grace_s=20)
 
 
 @pytest.fixture

@@ -20,7 +20,15 @@ from typing import BinaryIO, Protocol
 
 from ..errors import InputError, NotFound, StoreError
 
-__all__ = ["BlobStore", "BlobWriter", "FileBlobStore", "FileBlobWriter", "check_sha256"]
+__all__ = [
+    "BlobStore",
+    "BlobWriter",
+    "FileBlobStore",
+    "FileBlobWriter",
+    "SpoolingWriter",
+    "check_sha256",
+    "commit_chunks",
+]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _STALE_TEMP_S = 3600.0  # a temp file this old belongs to a writer that died; younger ones may be in use
@@ -129,6 +137,14 @@ class BlobStore(Protocol):
         ...
 
 
+def commit_chunks(writer: BlobWriter, chunks: Iterable[bytes]) -> str:
+    """Write ``chunks`` through ``writer`` and commit them (``put_stream`` of every store)."""
+    with writer:
+        for chunk in chunks:
+            writer.write(chunk)
+        return writer.commit()
+
+
 def _fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable (a no-op where directories cannot be opened)."""
     try:
@@ -180,10 +196,7 @@ class FileBlobStore:
 
     def put_stream(self, chunks: Iterable[bytes]) -> str:
         """Store content arriving in chunks, hashing while writing; returns its SHA-256."""
-        with self.writer() as writer:
-            for chunk in chunks:
-                writer.write(chunk)
-            return writer.commit()
+        return commit_chunks(self.writer(), chunks)
 
     def writer(self) -> FileBlobWriter:
         """A temp file under ``root/.tmp`` that ``commit`` renames into place (see :class:`BlobWriter`)."""
@@ -322,26 +335,20 @@ class FileBlobStore:
                 continue
 
 
-class FileBlobWriter:
-    """A :class:`BlobWriter` over a temporary file in a :class:`FileBlobStore`'s ``.tmp`` directory.
+class SpoolingWriter:
+    """What every :class:`BlobWriter` shares: a local file written and hashed as the content arrives,
+    removed unless ``commit`` makes it a blob. A store subclasses it with its own ``commit``."""
 
-    The temp file is on the blobs' filesystem, so ``commit`` is a rename, not a copy; it is fsync'd first,
-    so a committed blob survives a crash as ``put``'s do.
-    """
-
-    def __init__(self, store: FileBlobStore) -> None:
-        self._store = store
-        try:
-            fd, self._path = store._temp_file("write-")
-        except OSError as exc:
-            raise StoreError(f"cannot write a blob under {store.root}: {exc.strerror}") from exc
+    def __init__(self, fd: int, path: Path, where: str) -> None:
+        self._path = path
+        self._where = where
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
         self._digest = hashlib.sha256()
         self._size = 0
 
     @property
     def path(self) -> Path:
-        """The temporary file (flushed by :meth:`flush`, complete after the last write)."""
+        """The local file (flushed by :meth:`flush`, complete after the last write)."""
         return self._path
 
     @property
@@ -356,36 +363,24 @@ class FileBlobWriter:
             handle.write(data)
         except OSError as exc:
             self.discard()
-            raise StoreError(f"cannot write a blob under {self._store.root}: {exc.strerror}") from exc
+            raise StoreError(f"cannot write a blob under {self._where}: {exc.strerror}") from exc
         self._digest.update(data)
         self._size += len(data)
 
     def flush(self) -> None:
         """Push buffered bytes to the file, so ``path`` can be read in full."""
-        handle = self._open_file()
-        handle.flush()
+        self._open_file().flush()
 
     def sha256(self) -> str:
         """The SHA-256 hex of what was written so far."""
         return self._digest.hexdigest()
 
     def commit(self) -> str:
-        """Fsync, close and rename into place; returns the blob's SHA-256."""
-        handle = self._open_file()
-        sha = self.sha256()
-        try:
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-            self._file = None
-            self._store._adopt(self._path, sha, self._size)
-        except OSError as exc:
-            self.discard()
-            raise StoreError(f"cannot write blob {sha}: {exc.strerror}") from exc
-        return sha
+        """Make the content a blob; each store says how."""
+        raise NotImplementedError
 
     def discard(self) -> None:
-        """Close and remove the temp file; nothing of it remains."""
+        """Close and remove the file; nothing of it remains."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -396,7 +391,12 @@ class FileBlobWriter:
             raise StoreError("the blob writer is closed (committed or discarded)")
         return self._file
 
-    def __enter__(self) -> FileBlobWriter:
+    def _closed_file(self) -> None:
+        """Close the file for good before it is handed over (renamed or uploaded)."""
+        self._open_file().close()
+        self._file = None
+
+    def __enter__(self) -> SpoolingWriter:
         return self
 
     def __exit__(
@@ -404,3 +404,33 @@ class FileBlobWriter:
     ) -> None:
         """Whatever was not committed is discarded, on success and on error alike."""
         self.discard()
+
+
+class FileBlobWriter(SpoolingWriter):
+    """A :class:`BlobWriter` over a temporary file in a :class:`FileBlobStore`'s ``.tmp`` directory.
+
+    The temp file is on the blobs' filesystem, so ``commit`` is a rename, not a copy; it is fsync'd first,
+    so a committed blob survives a crash as ``put``'s do.
+    """
+
+    def __init__(self, store: FileBlobStore) -> None:
+        self._store = store
+        try:
+            fd, path = store._temp_file("write-")
+        except OSError as exc:
+            raise StoreError(f"cannot write a blob under {store.root}: {exc.strerror}") from exc
+        super().__init__(fd, path, str(store.root))
+
+    def commit(self) -> str:
+        """Fsync, close and rename into place; returns the blob's SHA-256."""
+        handle = self._open_file()
+        sha = self.sha256()
+        try:
+            handle.flush()
+            os.fsync(handle.fileno())
+            self._closed_file()
+            self._store._adopt(self._path, sha, self._size)
+        except OSError as exc:
+            self.discard()
+            raise StoreError(f"cannot write blob {sha}: {exc.strerror}") from exc
+        return sha

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
 from ..errors import InputError, NotFound, StoreError
-from .blobs import check_sha256
+from .blobs import SpoolingWriter, check_sha256, commit_chunks
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -196,10 +196,7 @@ class S3BlobStore:
 
     def put_stream(self, chunks: Iterable[bytes]) -> str:
         """Spool the chunks while hashing them, then upload the file."""
-        with self.writer() as writer:
-            for chunk in chunks:
-                writer.write(chunk)
-            return writer.commit()
+        return commit_chunks(self.writer(), chunks)
 
     def writer(self) -> S3BlobWriter:
         """A local spool file that ``commit`` uploads (see :class:`~convoscope.store.blobs.BlobWriter`)."""
@@ -408,77 +405,23 @@ class _ObjectReader(io.RawIOBase):
             self._body_pos = -1
 
 
-class S3BlobWriter:
+class S3BlobWriter(SpoolingWriter):
     """A :class:`~convoscope.store.blobs.BlobWriter` spooling to a local file that ``commit`` uploads."""
 
     def __init__(self, store: S3BlobStore) -> None:
         self._store = store
         try:
-            fd, self._path = store._spool_file()
+            fd, path = store._spool_file()
         except OSError as exc:
             raise StoreError(f"cannot spool a blob under {store.spool_dir}: {exc.strerror}") from exc
-        self._file: BinaryIO | None = os.fdopen(fd, "wb")
-        self._digest = hashlib.sha256()
-        self._size = 0
-
-    @property
-    def path(self) -> Path:
-        """The local spool file (flushed by :meth:`flush`, complete after the last write)."""
-        return self._path
-
-    @property
-    def size(self) -> int:
-        """Bytes written so far."""
-        return self._size
-
-    def write(self, data: bytes) -> None:
-        """Append ``data`` and hash it."""
-        handle = self._open_file()
-        try:
-            handle.write(data)
-        except OSError as exc:
-            self.discard()
-            raise StoreError(f"cannot spool a blob under {self._store.spool_dir}: {exc.strerror}") from exc
-        self._digest.update(data)
-        self._size += len(data)
-
-    def flush(self) -> None:
-        """Push buffered bytes to the file, so ``path`` can be read in full."""
-        self._open_file().flush()
-
-    def sha256(self) -> str:
-        """The SHA-256 hex of what was written so far."""
-        return self._digest.hexdigest()
+        super().__init__(fd, path, str(store.spool_dir))
 
     def commit(self) -> str:
         """Upload the spooled file (unless that blob is stored already) and remove it; returns the SHA-256."""
-        handle = self._open_file()
         sha = self.sha256()
         try:
-            handle.close()
-            self._file = None
+            self._closed_file()
             self._store._upload(self._path, sha, self._size)
         finally:
             self.discard()
         return sha
-
-    def discard(self) -> None:
-        """Close and remove the spool file; nothing of it remains."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._path.unlink(missing_ok=True)
-
-    def _open_file(self) -> BinaryIO:
-        if self._file is None:
-            raise StoreError("the blob writer is closed (committed or discarded)")
-        return self._file
-
-    def __enter__(self) -> S3BlobWriter:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Whatever was not committed is discarded, on success and on error alike."""
-        self.discard()
