@@ -39,6 +39,8 @@ _RUN_JOINERS = frozenset({"-", ",", ".", "(", ")", "+", "–"})
 
 NUMBER_WORDS = frozenset({*_UNITS, *_TEENS, *_TENS, *_ZEROS, *_REPEATS, "hundred", "thousand"})
 """Words that stand for digits in a transcript."""
+_READ_AS_NUMBER = NUMBER_WORDS | frozenset(_ORDINALS)
+"""Words :func:`spoken_tokens` may turn into digits; any other word is kept as it is."""
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[^\sa-z\d]")
 
@@ -88,6 +90,10 @@ def spoken_tokens(text: str) -> list[Token]:
     i = 0
     while i < len(raw):
         word, start = raw[i]
+        if word not in _READ_AS_NUMBER and not word.isdigit():
+            out.append(Token(word, start))  # most words: no branch below applies
+            i += 1
+            continue
         nxt = raw[i + 1][0] if i + 1 < len(raw) else ""
         if word.isdigit():
             out.append(Token(word, start, word))

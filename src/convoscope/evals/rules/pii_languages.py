@@ -11,6 +11,9 @@ only when a turn holds one of these words, so English turns pay a set lookup.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+from ._text import TEXT_CACHE
 
 __all__ = ["FOREIGN_WORDS", "english_forms"]
 
@@ -96,9 +99,11 @@ def _word(match: re.Match[str]) -> str:
     return _TEENS_TENS.get(word, word)
 
 
+@lru_cache(maxsize=TEXT_CACHE)
 def english_forms(lowered: str) -> str:
     """``lowered`` with number and email words of the five languages written as their English spoken
-    forms (``lowered`` itself when it holds none)."""
+    forms (``lowered`` itself when it holds none). Kept per text: the detectors and the masking that
+    places their findings both read it."""
     if not FOREIGN_WORDS.intersection(re.findall(r"[^\W\d_]+", lowered)):
         return lowered
     text = _FRENCH_COMPOUND.sub(_french, lowered)
