@@ -28,6 +28,7 @@ import httpx
 
 __all__ = [
     "API_KEY",
+    "process_cpu_s",
     "ServerProcess",
     "environment",
     "percentile",
@@ -184,6 +185,16 @@ LIST_PAGE = 500
 """The calls list's largest page."""
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as sock:
@@ -291,12 +302,7 @@ class ServerProcess:
         """
         if self.process is None:
             return None
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_s(self.process.pid)
 
     def stop(self) -> None:
         """SIGINT (a clean shutdown closes chDB), then SIGKILL of this child only if it hangs."""

@@ -40,7 +40,15 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _common import API_KEY, ServerProcess, environment, post_all, print_environment, print_table
+from _common import (
+    API_KEY,
+    ServerProcess,
+    environment,
+    post_all,
+    print_environment,
+    print_table,
+    process_cpu_s,
+)
 from convoscope.testing import call_payload, stereo_wav_bytes
 from convoscope.testing.chfront import running_front
 from convoscope.testing.processes import start_convoscope, stop_all
@@ -48,14 +56,6 @@ from pg import PostgresCluster
 
 AUTH = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
 LEASE_S = 10.0
-
-
-def _proc_cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _bodies(calls: int, batch: int, tag: str) -> list[bytes]:
@@ -97,7 +97,7 @@ class Workers:
                 time.sleep(0.1)
 
     def cpu_s(self) -> float:
-        return sum(_proc_cpu_s(process.pid) for process in self.processes if process.poll() is None)
+        return sum(process_cpu_s(process.pid) or 0.0 for process in self.processes if process.poll() is None)
 
     def stop(self) -> None:
         stop_all(self.processes)
@@ -145,16 +145,11 @@ def embedded(root: Path, calls: int, batch: int) -> dict[str, Any]:
     return {"config": "embedded, one process", "seconds": seconds, "cpu_s": cpu}
 
 
-def scaled(
-    root: Path,
-    front_url: str,
-    front_pid: int,
-    postgres: PostgresCluster,
-    workers: int,
-    calls: int,
-    batch: int,
-) -> dict[str, Any]:
-    name = f"workers{workers}"
+def _deployment(
+    root: Path, name: str, front_url: str, postgres: PostgresCluster
+) -> tuple[ServerProcess, Workers, psycopg.Connection[tuple[Any, ...]]]:
+    """An API server with ``run_jobs`` off on a fresh database, the (not yet started) workers that share
+    its stores, and a connection to the metadata database to watch the queue with."""
     metadata_url = postgres.database()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOSCOPE_")}
     env.update(
@@ -170,18 +165,29 @@ def scaled(
     (root / name).mkdir(parents=True, exist_ok=True)
     server = ServerProcess(root / name / "api")
     server.start(extra_env={k: v for k, v in env.items() if k != "CONVOSCOPE_DATA_DIR"})
-    pool = Workers(env, root / name)
-    connection = psycopg.connect(
-        metadata_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-    )
+    dsn = metadata_url.replace("postgresql+psycopg://", "postgresql://")
+    return server, Workers(env, root / name), psycopg.connect(dsn, autocommit=True)
+
+
+def scaled(
+    root: Path,
+    front_url: str,
+    front_pid: int,
+    postgres: PostgresCluster,
+    workers: int,
+    calls: int,
+    batch: int,
+) -> dict[str, Any]:
+    name = f"workers{workers}"
+    server, pool, connection = _deployment(root, name, front_url, postgres)
     try:
         pool.start(workers)
         query = _remaining_sql(calls)
-        before = (server.cpu_s() or 0.0) + pool.cpu_s() + _proc_cpu_s(front_pid)
+        before = (server.cpu_s() or 0.0) + pool.cpu_s() + (process_cpu_s(front_pid) or 0.0)
         seconds = _run(
             server, _bodies(calls, batch, name), calls, lambda: connection.execute(query).fetchone()[0]
         )
-        cpu = (server.cpu_s() or 0.0) + pool.cpu_s() + _proc_cpu_s(front_pid) - before
+        cpu = (server.cpu_s() or 0.0) + pool.cpu_s() + (process_cpu_s(front_pid) or 0.0) - before
     finally:
         connection.close()
         pool.stop()
@@ -195,25 +201,7 @@ def scaled(
 
 def takeover(root: Path, front_url: str, postgres: PostgresCluster) -> float:
     """Seconds from killing the worker that runs an audio analysis until the other worker runs it."""
-    metadata_url = postgres.database()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOSCOPE_")}
-    env.update(
-        {
-            "CONVOSCOPE_DATA_DIR": str(root / "takeover" / "shared"),
-            "CONVOSCOPE_INIT_API_KEY": API_KEY,
-            "CONVOSCOPE_CLICKHOUSE_URL": f"{front_url}/takeover",
-            "CONVOSCOPE_METADATA_URL": metadata_url,
-            "CONVOSCOPE_RUN_JOBS": "false",
-            "CONVOSCOPE_CLAIM_LEASE_S": str(LEASE_S),
-        }
-    )
-    (root / "takeover").mkdir(parents=True, exist_ok=True)
-    server = ServerProcess(root / "takeover" / "api")
-    server.start(extra_env={k: v for k, v in env.items() if k != "CONVOSCOPE_DATA_DIR"})
-    pool = Workers(env, root / "takeover")
-    connection = psycopg.connect(
-        metadata_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-    )
+    server, pool, connection = _deployment(root, "takeover", front_url, postgres)
     try:
         pool.start(2)
         import httpx

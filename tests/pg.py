@@ -14,12 +14,13 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
+
+from convoscope.testing.processes import free_port
 
 SUPERUSER = "postgres"
 PASSWORD = "convoscope-test"
@@ -35,12 +36,6 @@ def _bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresCluster:
     """One running cluster; ``database()`` makes an empty database and returns its SQLAlchemy URL."""
 
@@ -49,7 +44,7 @@ class PostgresCluster:
         self.version = int(self.bin.parts[4])
         self.root = Path(tempfile.mkdtemp(prefix="convoscope-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as: list[str] = []
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")  # made by the postgresql package

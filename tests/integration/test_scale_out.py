@@ -25,21 +25,13 @@ import pytest
 
 from convoscope.testing import call_payload, stereo_wav_bytes
 from convoscope.testing.chfront import running_front
-from convoscope.testing.processes import start_convoscope, stop_all
+from convoscope.testing.processes import free_port, start_convoscope, stop_all
 from pg import PostgresCluster
 
 KEY = "cvs_scale_out_test_key_0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CALLS_PER_API = 12
 LEASE_S = 3.0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Cluster:
@@ -66,7 +58,7 @@ class Cluster:
         return process
 
     def api(self, name: str) -> str:
-        port = _free_port()
+        port = free_port()
         process = self.start(name, "serve", "--host", "127.0.0.1", "--port", str(port))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -335,7 +336,7 @@ class FileBlobStore:
                 continue
 
 
-class SpoolingWriter:
+class SpoolingWriter(ABC):
     """What every :class:`BlobWriter` shares: a local file written and hashed as the content arrives,
     removed unless ``commit`` makes it a blob. A store subclasses it with its own ``commit``."""
 
@@ -375,9 +376,9 @@ class SpoolingWriter:
         """The SHA-256 hex of what was written so far."""
         return self._digest.hexdigest()
 
+    @abstractmethod
     def commit(self) -> str:
         """Make the content a blob; each store says how."""
-        raise NotImplementedError
 
     def discard(self) -> None:
         """Close and remove the file; nothing of it remains."""

@@ -4,12 +4,20 @@ a log file, and stopped as an orchestrator stops them (SIGTERM, then SIGKILL aft
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-__all__ = ["start_convoscope", "stop_all"]
+__all__ = ["free_port", "start_convoscope", "stop_all"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_convoscope(args: list[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
