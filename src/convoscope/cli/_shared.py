@@ -164,7 +164,7 @@ def locked_stores(settings: Settings) -> Iterator[Stores]:
             f"data directory {settings.data_dir} is held by another process that is not a server"
         )
     try:
-        stores = open_stores(settings)
+        stores = open_stores(settings, lazy_meta=True)
         try:
             yield stores
         finally:

@@ -28,7 +28,7 @@ class _Local:
 
     def __init__(self, stores: Stores, project: str) -> None:
         self._meta = stores.meta
-        self._project_id = stores.meta.ensure_project(project).id
+        self._project_id = stores.project(project).id
 
     def rules(self) -> list[dict[str, Any]]:
         return [

@@ -205,7 +205,7 @@ class DirectBackend:
     def __init__(self, stores: Stores, project: str) -> None:
         self.where = str(stores.settings.data_dir)
         self._stores = stores
-        self._project_id = stores.meta.ensure_project(project).id
+        self._project_id = stores.project(project).id
         self._redactor: Redactor | None = None
 
     def ingest(self, calls: Sequence[Call]) -> int:

@@ -75,7 +75,7 @@ class _Local:
 
     def __init__(self, stores: Stores, project: str) -> None:
         self._meta = stores.meta
-        self._project_id = stores.meta.ensure_project(project).id
+        self._project_id = stores.project(project).id
 
     def failed(self, limit: int) -> list[dict[str, Any]]:
         rows = self._meta.list_outbox(self._project_id, status="failed", limit=limit)

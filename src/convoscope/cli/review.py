@@ -55,7 +55,7 @@ class _Local:
 
     def __init__(self, stores: Stores, project: str) -> None:
         self._stores = stores
-        self._project_id = stores.meta.ensure_project(project).id
+        self._project_id = stores.project(project).id
 
     def fill(self, body: dict[str, Any]) -> dict[str, Any]:
         from ..review import service

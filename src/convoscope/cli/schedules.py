@@ -31,7 +31,7 @@ class _Local:
 
     def __init__(self, stores: Stores, project: str) -> None:
         self._meta = stores.meta
-        self._project_id = stores.meta.ensure_project(project).id
+        self._project_id = stores.project(project).id
 
     def schedules(self) -> list[dict[str, Any]]:
         from ..server.schedule_spec import next_fire, parse_schedule

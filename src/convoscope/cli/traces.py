@@ -33,7 +33,7 @@ class _Local:
     def __init__(self, stores: Stores, project: str) -> None:
         self._store = stores.store
         self._settings = stores.settings
-        self._project_id = stores.meta.ensure_project(project).id
+        self._project_id = stores.project(project).id
 
     def traces(self, query: TraceFilter) -> list[dict[str, Any]]:
         from ..server.api.trace_search import trace_summary

@@ -2,12 +2,15 @@
 
 This is the one place that names the concrete store classes. The server builds its services on these;
 a CLI command that only reads or writes calls opens them alone, without the job handlers, evaluators and
-ingest worker the server needs, so it starts in a fraction of the server's time.
+ingest worker the server needs, so it starts in a fraction of the server's time. Such a command may also
+leave the metadata store closed until it needs more than its project's id (:meth:`Stores.project`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..config import Settings
@@ -15,25 +18,79 @@ from ..errors import StoreError
 from ..store.base import CallStore
 from ..store.blobs import BlobStore, FileBlobStore
 from ..store.clickhouse import open_clickhouse_store, url_database
-from ..store.metadata import MetadataStore, ProjectInfo
+from ..store.project_peek import ProjectInfo, peek_project
+
+if TYPE_CHECKING:
+    from ..store.metadata import MetadataStore
 
 __all__ = ["Stores", "open_blob_store", "open_call_store", "open_stores"]
 
 
-@dataclass
 class Stores:
-    """The call store, the metadata store and the blob store of one data directory."""
+    """The call store, the metadata store and the blob store of one data directory.
 
-    settings: Settings
-    store: CallStore
-    meta: MetadataStore
-    blobs: BlobStore
-    default_project: ProjectInfo
+    The metadata store opens on first use (at once when :func:`open_stores` is asked to open eagerly, as
+    the server does, so a wrong metadata URL stops its start-up). Opening it ensures the default project
+    and seeds the headless key, as a first start must.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: CallStore,
+        blobs: BlobStore,
+        open_meta: Callable[[], MetadataStore],
+        *,
+        opened: tuple[MetadataStore, ProjectInfo] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.blobs = blobs
+        self._open_meta = open_meta
+        self._meta: MetadataStore | None = opened[0] if opened is not None else None
+        self._default_project: ProjectInfo | None = opened[1] if opened is not None else None
+        self._lock = threading.Lock()
+
+    @property
+    def meta(self) -> MetadataStore:
+        """The metadata store, opened (and seeded) now if this is its first use."""
+        return self._opened()[0]
+
+    @property
+    def default_project(self) -> ProjectInfo:
+        """The project the settings name as the default, created on the metadata store's first open."""
+        return self._opened()[1]
+
+    def _opened(self) -> tuple[MetadataStore, ProjectInfo]:
+        with self._lock:
+            if self._meta is None or self._default_project is None:
+                meta = self._open_meta()
+                try:
+                    self._default_project = _seed(meta, self.settings)
+                except BaseException:
+                    meta.close()
+                    raise
+                self._meta = meta
+            return self._meta, self._default_project
+
+    def project(self, name: str) -> ProjectInfo:
+        """The project called ``name``, created if it does not exist.
+
+        While the metadata store is still closed and is the embedded SQLite file, an existing project is
+        read from that file directly (:func:`~convoscope.store.project_peek.peek_project`); anything else
+        opens the store."""
+        if self._meta is None and self.settings.metadata_url is None:
+            found = peek_project(self.settings.data_dir / "metadata.db", name)
+            if found is not None:
+                return found
+        return self.meta.ensure_project(name)
 
     def close(self) -> None:
         """Close the stores (chDB allows one open data directory per process)."""
         self.store.close()
-        self.meta.close()
+        with self._lock:
+            if self._meta is not None:
+                self._meta.close()
         self.blobs.close()
 
 
@@ -91,24 +148,41 @@ def open_call_store(settings: Settings, *, database: str = "convoscope") -> Call
     )
 
 
-def open_stores(settings: Settings, *, store: CallStore | None = None) -> Stores:
+def _seed(meta: MetadataStore, settings: Settings) -> ProjectInfo:
+    """What a first start must find: the default project, and the headless key when one is configured."""
+    project = meta.ensure_project(settings.default_project)
+    if settings.init_api_key:
+        meta.seed_api_key(project.id, settings.init_api_key, name="init")
+    return project
+
+
+def open_stores(settings: Settings, *, store: CallStore | None = None, lazy_meta: bool = False) -> Stores:
     """Open the blob, metadata and call stores; seed the default project and the headless key.
 
-    The blob store opens first: a bucket that is wrong stops start-up before anything else is opened."""
+    The blob store opens first: a bucket that is wrong stops start-up before anything else is opened.
+    With ``lazy_meta`` the metadata store (and its seeding) waits for its first use."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     blobs = open_blob_store(settings)
+
+    def open_meta() -> MetadataStore:
+        from ..store.metadata import MetadataStore  # SQLAlchemy: imported only when it is opened
+
+        return MetadataStore(settings.resolved_metadata_url, claim_lease_s=settings.claim_lease_s)
+
     try:
-        meta = MetadataStore(settings.resolved_metadata_url, claim_lease_s=settings.claim_lease_s)
+        if lazy_meta:
+            return Stores(
+                settings, store if store is not None else open_call_store(settings), blobs, open_meta
+            )
+        meta = open_meta()
     except BaseException:
         blobs.close()
         raise
     try:
-        project = meta.ensure_project(settings.default_project)
-        if settings.init_api_key:
-            meta.seed_api_key(project.id, settings.init_api_key, name="init")
+        project = _seed(meta, settings)
         call_store = store if store is not None else open_call_store(settings)
     except BaseException:
         meta.close()
         blobs.close()
         raise
-    return Stores(settings=settings, store=call_store, meta=meta, blobs=blobs, default_project=project)
+    return Stores(settings, call_store, blobs, open_meta, opened=(meta, project))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -965,6 +966,24 @@ def _system_log_hygiene(client: Any, *, embedded: bool, ttl_days: int) -> dict[s
     return {"tables": present, "ttl_days": ttl_days, "ttl_applied": applied, "ttl_failed": failed}
 
 
+def _import_chdb_without_arrow() -> None:
+    """Import chDB before clickhouse-connect does, with pyarrow hidden while it loads.
+
+    chDB imports pyarrow, and numpy with it, as it loads (about 0.2 s, a third of a command that reads a
+    stopped data directory), although pyarrow is optional to it and serves only its Arrow output; the
+    store reads Native format through clickhouse-connect and never asks for Arrow. The hiding lasts for
+    chDB's own import: a later ``import pyarrow`` anywhere works as usual, and only chDB's Arrow helpers,
+    unused here, then report pyarrow as missing. Nothing is hidden once either is loaded.
+    """
+    if "chdb" in sys.modules or "pyarrow" in sys.modules:
+        return
+    sys.modules["pyarrow"] = None  # type: ignore[assignment]  # makes ``import pyarrow`` raise ImportError
+    try:
+        import chdb  # noqa: F401
+    finally:
+        del sys.modules["pyarrow"]
+
+
 def open_clickhouse_store(
     *,
     path: Path | None = None,
@@ -1001,6 +1020,7 @@ def open_clickhouse_store(
                 engine_options: dict[str, object] = {"background_pool_size": merge_threads}
                 if max_memory_bytes is not None:
                     engine_options["max_server_memory_usage"] = max_memory_bytes
+                _import_chdb_without_arrow()
                 client = clickhouse_connect.get_client(
                     dsn=f"chdb://{path.resolve()}", chdb_options=engine_options
                 )

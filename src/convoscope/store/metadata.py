@@ -39,6 +39,7 @@ from .audit_meta import AuditStoreMixin
 from .definitions import DefinitionStoreMixin, StoredDefinition
 from .jobqueue import Job, JobQueueMixin, JobSpec, JobStatus, setting_at
 from .meta import ApiKeyRow, JobRow, JobStatusValue, OutboxRow, OutboxStatusValue, ProjectRow
+from .project_peek import HEAD_REVISION, ProjectInfo
 from .retention_meta import RetentionStoreMixin
 from .reviews_meta import ReviewStoreMixin
 from .runs import RunStoreMixin, RunSummary
@@ -46,6 +47,7 @@ from .schedules_meta import ScheduleStoreMixin
 from .users_meta import MembershipRow, Role, UserRow, UserStoreMixin, lower_role
 
 __all__ = [
+    "HEAD_REVISION",
     "ApiKeyInfo",
     "Job",
     "JobSpec",
@@ -75,14 +77,6 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PAYLOAD_ZLIB_LEVEL = 1  # the outbox is transient and on the 202 path: speed over ratio
 DEFAULT_CLAIM_LEASE_S = 300.0
 """How long a claim keeps outbox rows (on PostgreSQL) and jobs from other processes unless renewed."""
-
-
-@dataclass(frozen=True)
-class ProjectInfo:
-    """A project as callers see it."""
-
-    id: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -182,13 +176,6 @@ def _now() -> datetime:
 def _migrations_dir() -> str:
     # A real directory is needed: alembic reads scripts from the filesystem, never from a zip.
     return str(Path(__file__).resolve().parent / "migrations")
-
-
-HEAD_REVISION = "0011"
-"""The newest migration in ``migrations/versions``; a test checks it against Alembic's own view.
-
-Opening a database already at this revision skips Alembic entirely: importing and running it was about
-0.3 s of every server start and every CLI command that opens the stores."""
 
 
 def _at_head(connection: Connection) -> bool:
