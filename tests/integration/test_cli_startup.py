@@ -89,7 +89,8 @@ def test_a_read_on_a_stopped_data_dir_opens_no_metadata_store_and_no_arrow(tmp_p
     assert "ingested 3 calls" in _run("ingest", str(calls), env=env).stdout
 
     listed = _run("calls", "list", "--json", env=env)
-    assert sorted(row["external_id"] for row in json.loads(listed.stdout)["items"]) == ["light-0", "light-1", "light-2"]
+    listed_ids = sorted(row["external_id"] for row in json.loads(listed.stdout)["items"])
+    assert listed_ids == ["light-0", "light-1", "light-2"]
     modules = _modules(listed)
     assert "chdb" in modules and "convoscope.store.project_peek" in modules
     heavy = ("sqlalchemy", "alembic", "pyarrow.lib", "numpy", "convoscope.store.metadata")
