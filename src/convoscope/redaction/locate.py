@@ -40,8 +40,6 @@ _TRIGGERS = NUMBER_WORDS | FOREIGN_WORDS | NATO | {"dot"}
 detectors read), the spelling alphabet, and the "dot" of an email address said aloud."""
 _LETTERS = re.compile(r"[^\W\d_]+")
 _DIGIT_OR_AT = re.compile(r"[\d@]")
-_SPELLED_PAIR = re.compile(r"(?<![^\W\d_])[^\W\d_][\W\d_]+[^\W\d_](?![^\W\d_])")
-"""Two one-letter words in a row (with only non-letters between): something spelled out."""
 
 
 def may_hold_value(text: str) -> bool:
@@ -49,15 +47,22 @@ def may_hold_value(text: str) -> bool:
 
     Every such value has a digit, an ``@``, a number or spelling word, a spoken "dot", or letters
     spelled one by one; most sentences have none of them, and skip the detectors, which cost tens of
-    microseconds a sentence, for a scan that costs a few (set and pattern work done in C: this runs on
-    every text of every redacted call).
+    microseconds a sentence, for a scan that costs a few.
     """
     if _DIGIT_OR_AT.search(text) is not None:
         return True
-    lowered = text.lower()
-    if not _TRIGGERS.isdisjoint(_LETTERS.findall(lowered)):
-        return True
-    return _SPELLED_PAIR.search(lowered) is not None
+    words = _LETTERS.findall(text.lower())
+    single = False
+    for word in words:
+        if word in _TRIGGERS:
+            return True
+        if len(word) == 1:
+            if single:
+                return True  # two letters in a row: something spelled out
+            single = True
+        else:
+            single = False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
