@@ -32,6 +32,7 @@ __all__ = [
     "PayloadTooLarge",
     "SignatureError",
     "StoreError",
+    "Unsupported",
     "field_error",
 ]
 
@@ -87,6 +88,10 @@ class NotFound(ConvoscopeError):
 
 class StoreError(ConvoscopeError):
     """The store could not be opened, queried or written."""
+
+
+class Unsupported(StoreError):
+    """The configured store cannot do what was asked (a 501): not a fault, a limit of that deployment."""
 
 
 class CallRefused(StoreError):

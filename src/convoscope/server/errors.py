@@ -31,6 +31,7 @@ from ..errors import (
     PayloadTooLarge,
     SignatureError,
     StoreError,
+    Unsupported,
 )
 
 __all__ = ["Error", "ErrorBody", "error_body", "install_error_handlers", "status_for"]
@@ -60,6 +61,7 @@ _STATUS: list[tuple[type[ConvoscopeError], int]] = [
     (AuthError, 401),
     (Forbidden, 403),
     (NotFound, 404),
+    (Unsupported, 501),
     (StoreError, 503),
     (JudgeError, 502),
 ]

@@ -59,6 +59,7 @@ _WHY = {
     405: "The path belongs to another operation's template, which takes other methods (see `Allow`).",
     415: "The body's Content-Type is not one this route takes.",
     422: "A parameter or the body fails its schema; `details` gives each field path.",
+    501: "This deployment's store cannot do it (deletion on a ClickHouse cluster); the message says why.",
     503: "A store failed or is unavailable.",
 }
 

@@ -168,10 +168,12 @@ class ClickHouseStore(
         embedded: bool,
         query_max_threads: int,
         system_logs: Mapping[str, object],
+        cluster: str | None = None,
     ) -> None:
         self._client = client
         self._db = database
         self._embedded = embedded
+        self._cluster = cluster
         self._read_settings = {"max_threads": query_max_threads}
         self._system_logs = dict(system_logs)
         self._unfilled_calls_gone = False
@@ -1044,5 +1046,10 @@ def open_clickhouse_store(
             client.close()
         raise
     return ClickHouseStore(
-        client, database=database, embedded=embedded, query_max_threads=query_max_threads, system_logs=logs
+        client,
+        database=database,
+        embedded=embedded,
+        query_max_threads=query_max_threads,
+        system_logs=logs,
+        cluster=cluster,
     )

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import StoreError, Unsupported
 from .rows import micros
 from .schema import (
     CALLS,
@@ -96,6 +96,7 @@ class DeletionMixin:
 
     _db: str
     _client: Any
+    _cluster: str | None
     _rows: Callable[[str, Mapping[str, object], str], list[dict[str, Any]]]
     _table: Callable[[TableSpec], str]
     _execute: Callable[[str, Mapping[str, object], str], None]
@@ -136,6 +137,7 @@ class DeletionMixin:
         Returns the ids and the recording blobs the deleted rows named; the blobs themselves are the
         caller's to delete (another call may share one).
         """
+        self._refuse_on_cluster("delete calls")
         deleted = DeletedCalls(calls=list(keys))
         if not keys:
             return deleted
@@ -201,6 +203,7 @@ class DeletionMixin:
     def expire_recordings(self, project_id: str, before: datetime) -> ExpiredRecordings:
         """Let go of the recordings of calls started before ``before``: the call rows keep everything
         else, with ``has_recording`` 0 and each stored recording's ``uri`` null. Returns the blobs named."""
+        self._refuse_on_cluster("let go of recordings")
         calls = self._table(CALLS)
         params: dict[str, object] = {"p": project_id, "t": micros(before)}
         where = (
@@ -244,6 +247,20 @@ class DeletionMixin:
         return {str(row["sha"]) for row in rows}
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _refuse_on_cluster(self, what: str) -> None:
+        """Deletion is written for one engine: on a cluster it is refused before anything is touched.
+
+        Its mutations read the calls to delete from a ``Memory`` table on the node that runs them, and
+        would have to run on every shard's ``_local`` table with those targets sent along (a replicated
+        targets table, or ``GLOBAL IN``), then purge the replaced parts on every replica. That path has
+        never run against a real cluster, so it is not offered rather than offered untested.
+        """
+        if self._cluster is not None:
+            raise Unsupported(
+                f"cannot {what} on the ClickHouse cluster {self._cluster!r} (CONVOSCOPE_CLICKHOUSE_CLUSTER):"
+                " deletion and retention run on chDB or a single ClickHouse server only"
+            )
 
     def _table_name(self, name: str) -> str:
         return f"`{self._db}`.`{name}`"

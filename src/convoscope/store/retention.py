@@ -228,6 +228,12 @@ class Eraser:
         moment = now or datetime.now(UTC)
         setting = retention_of(self._meta, project_id)
         result = RetentionResult(project_id, setting=setting.model_dump(mode="json"))
+        # Raw payloads first: they live in the metadata database, and expire even where the call store
+        # refuses deletion (a ClickHouse cluster).
+        if setting.raw_payloads_days is not None:
+            result.raw_payload_rows = self._meta.expire_raw_payloads(
+                project_id, moment - timedelta(days=setting.raw_payloads_days)
+            )
         if setting.calls_days is not None:
             deleted = self.delete_before(project_id, moment - timedelta(days=setting.calls_days))
             result.calls_deleted = deleted.deleted
@@ -238,10 +244,6 @@ class Eraser:
             )
             result.recordings_expired = expired.calls
             result.blobs_deleted += self._drop_blobs(expired.blobs)
-        if setting.raw_payloads_days is not None:
-            result.raw_payload_rows = self._meta.expire_raw_payloads(
-                project_id, moment - timedelta(days=setting.raw_payloads_days)
-            )
         return result
 
     def apply_all(self, *, now: datetime | None = None) -> list[RetentionResult]:

@@ -62,7 +62,7 @@ class RetentionSetting(BaseModel):
     "/api/v1/calls/{call_id}",
     status_code=204,
     summary="Delete a call everywhere",
-    responses=error_responses(404),
+    responses=error_responses(404, 501),
 )
 async def delete_call(request: Request, call_id: str, principal: CurrentPrincipal) -> Response:
     """Every row, recording, raw payload, job and review item of the call, for good."""
@@ -73,7 +73,9 @@ async def delete_call(request: Request, call_id: str, principal: CurrentPrincipa
 
 
 @router.post(
-    "/api/v1/deletions", summary="Delete the calls started before a date", responses=error_responses(422)
+    "/api/v1/deletions",
+    summary="Delete the calls started before a date",
+    responses=error_responses(422, 501),
 )
 async def delete_before(
     request: Request, body: DeletionRequest, principal: CurrentPrincipal
@@ -111,7 +113,11 @@ async def put_retention(
     return RetentionSetting(setting=body, own=True)
 
 
-@router.post("/api/v1/settings/retention/apply", summary="Apply the project's retention setting now")
+@router.post(
+    "/api/v1/settings/retention/apply",
+    summary="Apply the project's retention setting now",
+    responses=error_responses(501),
+)
 async def apply_retention(request: Request, principal: CurrentPrincipal) -> dict[str, object]:
     """Remove now what is past the project's limits (the server also does it periodically)."""
     eraser = eraser_of(get_services(request))
