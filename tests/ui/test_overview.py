@@ -241,7 +241,8 @@ def test_a_bucket_link_lists_exactly_the_calls_of_that_bucket(page: Page, ui: Ui
     _assert_calls_of_bucket(page, ui, href, calls)
 
 
-EDGE_PX = 4.0
+EDGE_PX = 1.0
+"""The outermost pixel inside the plot: a click there opens its bucket too."""
 
 
 def test_clicking_a_chart_point_opens_the_calls_of_its_bucket(page: Page, ui: UiServer) -> None:
@@ -254,13 +255,29 @@ def test_clicking_a_chart_point_opens_the_calls_of_its_bucket(page: Page, ui: Ui
     count = len(_data(page)["buckets"])
     x = box["width"] * (index / (count - 1) if count > 1 else 0.5)
     y = box["height"] * (1 - calls / (max(values) * 1.1))  # the y scale runs from 0 to 1.1 x the largest
-    # The first and last buckets sit on the plot's edges: a click at x == width lands on whatever is next
-    # to the plot, and uPlot clamps its cursor there, so it reads press and release as a drag and fires
-    # no click. A few pixels inside still picks the nearest point (buckets are over 15 px apart).
+    # The first and last buckets sit on the plot's edges; x == width would be just outside it.
     x, y = min(max(x, EDGE_PX), box["width"] - EDGE_PX), min(max(y, EDGE_PX), box["height"] - EDGE_PX)
     page.locator("#chart-calls .u-over").click(position={"x": x, "y": y})
     page.wait_for_url("**/calls?**")
     _assert_calls_of_bucket(page, ui, href, calls)
+
+
+def test_a_click_on_the_plots_outermost_pixel_opens_the_last_bucket(page: Page, ui: UiServer) -> None:
+    """uPlot clamps its cursor at the edge and, by default, takes such a press and release for a drag."""
+    page.goto("/")
+    data = _data(page)
+    last = data["buckets"][-1]
+    chart = next(c for c in data["charts"] if c["id"] == "calls")
+    values = [v for s in chart["series"] for v in (*s["current"], *s["previous"]) if v is not None]
+    value = chart["series"][0]["current"][-1] or 0
+    box = page.locator("#chart-calls .u-over").bounding_box()
+    assert box is not None
+    y = min(max(box["height"] * (1 - value / (max(values) * 1.1)), EDGE_PX), box["height"] - EDGE_PX)
+    page.locator("#chart-calls .u-over").click(position={"x": box["width"] - EDGE_PX, "y": y})
+    page.wait_for_url("**/calls?**")
+    opened = parse_qs(urlsplit(page.url).query)
+    wanted = [parse_qs(urlsplit(last[k]).query) for k in ("href", "previous_href")]
+    assert any(opened["since"] == w["since"] and opened["until"] == w["until"] for w in wanted), page.url
 
 
 def test_an_empty_range_says_there_is_no_data_and_how_to_get_it(page: Page) -> None:

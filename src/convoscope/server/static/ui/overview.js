@@ -88,7 +88,9 @@
       },
       axes: [{}, yAxis],
       series: series,
-      cursor: { drag: { x: false, y: false } },
+      // No dragging here, so no click is ever a drag's end: uPlot's default swallows a click whose
+      // cursor it clamped between press and release, which is every click on the plot's outer pixels.
+      cursor: { drag: { x: false, y: false, click: function () {} } },
     }, columns, holder);
     plot.over.addEventListener("click", function () {
       var index = plot.cursor.idx;
