@@ -148,7 +148,7 @@ class DirectSink:
 
         self.where = str(stores.settings.data_dir)
         self._services = compose_services(stores)
-        self._project_id = stores.project(project).id
+        self._project_id = self._services.meta.ensure_project(project).id  # the services opened it
 
     def send(self, source: str, event: Any) -> str | None:
         from ..ingest.sources import get_source
