@@ -84,6 +84,7 @@ from _common import (
     post_all,
     print_environment,
     print_table,
+    process_cpu_s,
     wait_healthy,
     write_json,
 )
@@ -723,7 +724,7 @@ def bench_http(
             _post_all(server.url, warmup_bodies, headers, clients)
             with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
                 _settle(client, warmup_turns if assemble else {}, timeout_s)
-        cpu_before = _cpu_s(pid)
+        cpu_before = process_cpu_s(pid)
         rate = _post_all(server.url, bodies, headers, clients)
         started, last_ack = rate["started"], rate["last_ack"]
         cpu_stored: float | None = None
@@ -735,7 +736,7 @@ def bench_http(
             while time.monotonic() < deadline:
                 if stored is None and client.get("/healthz").json()["checks"]["ingest"]["pending"] == 0:
                     stored = time.perf_counter()
-                    cpu_stored = _cpu_s(pid)
+                    cpu_stored = process_cpu_s(pid)
                 if stored is not None and (not assemble or _assembled(client, listed)):
                     assembled = time.perf_counter()
                     break
@@ -875,15 +876,6 @@ def rag_check(bodies: list[bytes], questions: int, sample: int) -> Check:
         return {"calls": len(picked), "agent_turns": turns_n, "documents": documents}
 
     return check
-
-
-def _cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system, every thread) a process has used; None where ``/proc`` is absent."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _per_span_us(before: float | None, after: float | None, spans: int) -> float | None:
