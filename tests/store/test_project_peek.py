@@ -59,9 +59,9 @@ def test_stores_open_the_metadata_store_only_when_the_peek_cannot_answer(tmp_pat
     stores = open_stores(settings, lazy_meta=True)
     try:
         default = stores.project("default")
-        assert stores._meta is None  # read from the file, the store still closed
+        assert not stores.meta_opened  # read from the file, the store still closed
         fresh = stores.project("fresh")  # unknown: the store opens and creates it
-        assert stores._meta is not None
+        assert stores.meta_opened
         assert stores.meta.get_project("fresh") == fresh
         assert stores.default_project == default
     finally:

@@ -47,8 +47,7 @@ class Stores:
         self.store = store
         self.blobs = blobs
         self._open_meta = open_meta
-        self._meta: MetadataStore | None = opened[0] if opened is not None else None
-        self._default_project: ProjectInfo | None = opened[1] if opened is not None else None
+        self._opened_meta = opened
         self._lock = threading.Lock()
 
     @property
@@ -57,21 +56,25 @@ class Stores:
         return self._opened()[0]
 
     @property
+    def meta_opened(self) -> bool:
+        """Whether the metadata store has been opened yet (a CLI read may never need it)."""
+        return self._opened_meta is not None
+
+    @property
     def default_project(self) -> ProjectInfo:
         """The project the settings name as the default, created on the metadata store's first open."""
         return self._opened()[1]
 
     def _opened(self) -> tuple[MetadataStore, ProjectInfo]:
         with self._lock:
-            if self._meta is None or self._default_project is None:
+            if self._opened_meta is None:
                 meta = self._open_meta()
                 try:
-                    self._default_project = _seed(meta, self.settings)
+                    self._opened_meta = (meta, _seed(meta, self.settings))
                 except BaseException:
                     meta.close()
                     raise
-                self._meta = meta
-            return self._meta, self._default_project
+            return self._opened_meta
 
     def project(self, name: str) -> ProjectInfo:
         """The project called ``name``, created if it does not exist.
@@ -79,7 +82,7 @@ class Stores:
         While the metadata store is still closed and is the embedded SQLite file, an existing project is
         read from that file directly (:func:`~convoscope.store.project_peek.peek_project`); anything else
         opens the store."""
-        if self._meta is None and self.settings.metadata_url is None:
+        if self._opened_meta is None and self.settings.metadata_url is None:
             found = peek_project(self.settings.data_dir / "metadata.db", name)
             if found is not None:
                 return found
@@ -89,8 +92,8 @@ class Stores:
         """Close the stores (chDB allows one open data directory per process)."""
         self.store.close()
         with self._lock:
-            if self._meta is not None:
-                self._meta.close()
+            if self._opened_meta is not None:
+                self._opened_meta[0].close()
         self.blobs.close()
 
 
