@@ -66,6 +66,9 @@ class DigitRun:
     groups: tuple[int, ...]
     plus: bool
     """Written with a leading "+" (an international phone number)."""
+    pauses: tuple[int, ...] = ()
+    """Digits between the punctuation inside the run: "five oh eight, double four, triple seven one" is
+    (3, 2, 4), the shape of an SSN, where ``groups`` counts one group per word."""
 
 
 def _suffix(n: int) -> str:
@@ -186,6 +189,7 @@ def digit_runs(tokens: list[Token]) -> list[DigitRun]:
             continue
         plus = i > 0 and tokens[i - 1].text in ("+", "plus")
         groups = [tokens[i].digits or ""]
+        pauses = [len(groups[0])]
         start = tokens[i].start
         end = start + len(tokens[i].text)
         j = i + 1
@@ -195,11 +199,16 @@ def digit_runs(tokens: list[Token]) -> list[DigitRun]:
                 k += 1
             if k < len(tokens) and tokens[k].digits is not None and k - j <= 2:
                 groups.append(tokens[k].digits or "")
+                if k > j:
+                    pauses.append(0)
+                pauses[-1] += len(groups[-1])
                 end = tokens[k].start + len(tokens[k].text)
                 j = k + 1
             else:
                 break
-        runs.append(DigitRun("".join(groups), start, end, tuple(len(g) for g in groups), plus))
+        runs.append(
+            DigitRun("".join(groups), start, end, tuple(len(g) for g in groups), plus, tuple(pauses))
+        )
         i = j
     return runs
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUSINESS_ISSUED",
+    "GENERIC_WORDS",
     "BUSINESS_LOCAL_PARTS",
     "KIND_WORDS",
     "TOLL_FREE_PREFIXES",
@@ -43,7 +44,9 @@ BUSINESS_LOCAL_PARTS = (
     "noreply", "no-reply", "care", "customerservice", "customercare", "orders", "admin", "office",
     "appointments", "reservations", "bookings", "feedback", "press", "careers", "enquiries", "inquiries",
     "claims", "complaints", "returns", "accounts", "payments", "reception", "helpdesk", "hr", "legal",
-    "privacy", "security", "dispatch", "frontdesk", "concierge", "shop", "store",
+    "privacy", "security", "dispatch", "frontdesk", "concierge", "shop", "store", "documents", "docs",
+    "admissions", "lettings", "rentals", "hire", "events", "tickets", "members", "membership", "repairs",
+    "studio", "travel", "welcome", "accounts-payable", "finance", "invoices", "operations", "bookings-team",
     "soporte", "ayuda", "ventas", "contacto", "atencion", "clientes", "reservas", "pedidos", "facturacion",
     "suporte", "atendimento", "contato", "vendas", "assistance", "commandes", "kontakt", "hilfe",
     "kundenservice", "assistenza", "supporto", "contatti",
@@ -58,25 +61,29 @@ BUSINESS_ISSUED = frozenset(
     "member membership serial model extension ext flight room unit suite transaction receipt shipment "
     "parcel package item sku voucher coupon promo job request requisition incident imei iccid imsi sim "
     "meter device mac firmware waybill consignment tag rma authorisation authorization return warranty "
+    "microchip transponder vin chassis plate hull "
     "itinerary pnr locator seat gate batch lot part product permit registration vat company contractor "
     "certificate docket pedido commande bestellung ordine encomenda referencia référence reserva "
     "buchung".split()
 )
 """Nouns that label an identifier the business issued (an order, a parcel, a device), not a person's."""
 
-_GENERIC = frozenset("number numbers no num code id ids digits the a an is was it its this that".split())
+GENERIC_WORDS = frozenset("number numbers no num code id ids digits the a an is was it its this that".split())
 """Words that sit between a label and its value without labelling anything themselves."""
 
 KIND_WORDS: dict[PiiKind, frozenset[str]] = {
     PiiKind.PHONE: frozenset(
         "phone cell mobile telephone landline callback reach text fax número numero teléfono telefono móvil "
-        "movil celular numéro téléphone portable nummer telefon handy telefone telemóvel cellulare".split()
+        "movil celular numéro téléphone portable nummer telefon handy telefone telemóvel cellulare "
+        "call ring dial llamar llamarnos llámenos llamenos appeler appelez anrufen ligar ligue chiamare "
+        "chiamarci bellen telefoonnummer".split()
     ),
     PiiKind.CARD: frozenset("card visa mastercard amex discover credit debit".split()),
     PiiKind.NATIONAL_ID: frozenset(
         "social ssn security national insurance ni sin passport licence license nhs dni nie nif aadhaar "
         "aadhar pan cpf bsn nino personnummer curp rfc rut cedula cédula pesel nric tfn steuer-id "
-        "steueridentifikationsnummer fiscal fiscale".split()
+        "steueridentifikationsnummer steuernummer fiscal fiscale codice tax pps sofinummer "
+        "burgerservicenummer insee identity".split()
     ),
     PiiKind.BANK: frozenset("account routing iban bank acct sort checking savings".split()),
     PiiKind.DATE_OF_BIRTH: frozenset("born birth birthday dob birthdate".split()),
@@ -99,7 +106,7 @@ def nearest_label(context: Sequence[str]) -> tuple[str, PiiKind | None] | None:
     "card"; "sort code 20-00-00, account 5577..." by "account", not "code".
     """
     for word in context:
-        if word in _GENERIC:
+        if word in GENERIC_WORDS:
             continue
         if word in BUSINESS_ISSUED:
             return word, None
@@ -109,13 +116,27 @@ def nearest_label(context: Sequence[str]) -> tuple[str, PiiKind | None] | None:
     return None
 
 
+_LINE_KINDS = frozenset(
+    "emergency main direct booking bookings enquiry enquiries out-of-hours hours switchboard sales support "
+    "reservations appointments helpline".split()
+)
+"""Words that make "<word> line" a business's line: "their emergency line is ...", "the main line"."""
+_NUMBER_KINDS = _LINE_KINDS - {"main", "direct", "hours", "booking"}
+"""The same for "<word> number", where "main" and "direct" are as often a person's."""
+
+
 def owner(context: Sequence[str]) -> str | None:
     """Whose value the nearest owner word says it is: ``business``, ``personal`` or None."""
-    for word in context:
+    for i, word in enumerate(context):
         if word in _BUSINESS_WORDS:
             return "business"
         if word in _PERSONAL_WORDS:
             return "personal"
+        kinds = _LINE_KINDS if word in ("line", "lines") else _NUMBER_KINDS if word == "number" else None
+        if kinds is not None and i + 1 < len(context) and context[i + 1] in kinds:
+            # "their emergency line" is the business's; "your direct line" stays the caller's
+            personal = i + 2 < len(context) and context[i + 2] in ("your", "my", "yours")
+            return "personal" if personal else "business"
     return None
 
 

@@ -1,5 +1,5 @@
-"""Numbers and email addresses read out in Spanish, Portuguese, French, German and Italian, rewritten into
-the English spoken forms the PII rules read.
+"""Numbers and email addresses read out in Spanish, Portuguese, French, German, Italian and Dutch,
+rewritten into the English spoken forms the PII rules read.
 
 A Madrid agent reads a mobile as "seis uno dos, tres cuatro cinco..." and an inbox as "maria punto lopez
 arroba gmail punto com"; the digits and the address are the same leak as in English. Rewriting the words
@@ -25,7 +25,8 @@ _DIGITS = {
     "sept": "seven", "huit": "eight", "neuf": "nine", "null": "zero", "eins": "one", "zwei": "two",
     "zwo": "two", "drei": "three", "vier": "four", "fünf": "five", "sechs": "six", "sieben": "seven",
     "acht": "eight", "neun": "nine", "quattro": "four", "cinque": "five", "sei": "six", "sette": "seven",
-    "otto": "eight", "tre": "three",
+    "otto": "eight", "tre": "three", "nul": "zero", "een": "one", "twee": "two", "drie": "three",
+    "vijf": "five", "zes": "six", "zeven": "seven", "negen": "nine",
 }  # fmt: skip
 """Digit words; ambiguous ones with an English meaning ("due", "un", "six" is shared) are left out."""
 _TEENS_TENS = {
@@ -39,7 +40,9 @@ _TEENS_TENS = {
     "achtzig": "eighty", "neunzig": "ninety", "dieci": "ten", "venti": "twenty", "trenta": "thirty",
     "quaranta": "forty", "cinquanta": "fifty", "sessanta": "sixty", "settanta": "seventy",
     "ottanta": "eighty", "novanta": "ninety", "dez": "ten", "vinte": "twenty", "trinta": "thirty",
-    "quarenta": "forty", "cinquenta": "fifty", "sessenta": "sixty",
+    "quarenta": "forty", "cinquenta": "fifty", "sessenta": "sixty", "tien": "ten", "twaalf": "twelve",
+    "twintig": "twenty", "dertig": "thirty", "veertig": "forty", "vijftig": "fifty", "zestig": "sixty",
+    "zeventig": "seventy", "tachtig": "eighty", "negentig": "ninety",
 }  # fmt: skip
 _FRENCH_COMPOUND = re.compile(
     r"\b(soixante|quatre-vingts?)-(dix-sept|dix-huit|dix-neuf|dix|onze|douze|treize|quatorze|quinze|seize|"
@@ -101,7 +104,7 @@ def _word(match: re.Match[str]) -> str:
 
 @lru_cache(maxsize=TEXT_CACHE)
 def english_forms(lowered: str) -> str:
-    """``lowered`` with number and email words of the five languages written as their English spoken
+    """``lowered`` with number and email words of the six languages written as their English spoken
     forms (``lowered`` itself when it holds none). Kept per text: the detectors and the masking that
     places their findings both read it."""
     if not FOREIGN_WORDS.intersection(re.findall(r"[^\W\d_]+", lowered)):

@@ -23,8 +23,10 @@ NATO = frozenset(
 )
 """Spelling-alphabet words: each stands for its first letter inside a spelled run."""
 
-_SEPARATORS = frozenset({",", "-", ".", "/", ";", ":", "–", "dash", "hyphen", "space", "and", "then"})
-"""What may sit between the characters of one spelled run without ending it."""
+_SEPARATORS = frozenset(
+    {",", "-", ".", "/", ";", ":", "–", "dash", "hyphen", "space", "and", "then", "letter", "letra", "lettre"}
+)
+"""What may sit between the characters of one spelled run without ending it ("... two six, letra K")."""
 _EXAMPLE_CUES = (("as", "in"), ("for",), ("like",))
 """"B as in bravo", "D for delta", "S like sugar": the word after names the letter, not another one."""
 _REPEATS = {"double": 2, "triple": 3}
@@ -70,7 +72,8 @@ def _unit(tokens: list[Token], i: int) -> tuple[str, int] | None:
         plain = token.text in NUMBER_WORDS or (token.text.isdigit() and len(token.text) <= 4)
         return (token.digits, 1) if plain else None
     word = token.text
-    if len(word) == 1 and word.isalpha():
+    if len(word) == 1 and word.isascii() and word.isalpha():
+        # accented one-letter words ("é", "à") are words of their language, never a spelled character
         return word, 1 + _example_length(tokens, i, word)
     if word in NATO:
         return word[0], 1
