@@ -76,7 +76,7 @@ def test_evidence_shows_the_raw_span_and_masked_value() -> None:
         ("agent", "Your NI number: J K as in kilo, seven seven, zero two, one four, B for bravo.")
     )
     result = run(PiiLeakage(), call)
-    assert result.passed is False and result.version == "3"
+    assert result.passed is False and result.version == "4"
     leak = result.evidence["leaks"][0]  # type: ignore[index]
     assert leak["kind"] == "national_id" and leak["masked"].endswith("4b")  # type: ignore[index]
     assert "as in" in leak["raw"] and "kilo" not in leak["raw"]  # type: ignore[index, operator]

@@ -206,9 +206,7 @@ def digit_runs(tokens: list[Token]) -> list[DigitRun]:
                 j = k + 1
             else:
                 break
-        runs.append(
-            DigitRun("".join(groups), start, end, tuple(len(g) for g in groups), plus, tuple(pauses))
-        )
+        runs.append(DigitRun("".join(groups), start, end, tuple(len(g) for g in groups), plus, tuple(pauses)))
         i = j
     return runs
 

@@ -337,8 +337,10 @@ def _emails(lowered: str, runs: list[SpelledRun], params: PiiParams) -> list[Fin
         local, domain = (match.group(1), match.group(2)) if written else _spoken_email(match)
         context = _context(source, match.start(), params.context_words)
         reason = _email_reason(local, domain, context, params)
-        if reason is None and params.business_contacts.business_frame and _SEND_TO.search(
-            re.split(r"[.!?;]\s", source[: match.start()])[-1]
+        if (
+            reason is None
+            and params.business_contacts.business_frame
+            and _SEND_TO.search(re.split(r"[.!?;]\s", source[: match.start()])[-1])
         ):
             reason = "business frame"  # "please send the scans to documents@...": where the caller sends
         value = f"{local}@{domain}"

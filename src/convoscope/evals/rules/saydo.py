@@ -223,7 +223,7 @@ class SayDoConsistency(RuleMetric[SayDoParams]):
     """Share of the agent's claimed actions backed by a successful, matching tool call."""
 
     name = "say_do_consistency"
-    version = "5"
+    version = "6"
     params_model = SayDoParams
     description = (
         "Share of the actions the agent claimed (booked, refunded, reset, escalated, sent, transferring...) "

@@ -45,19 +45,25 @@ NEGATIONS = re.compile(
 """Words that, shortly before a claim, turn it into something else (a negation, condition or offer)."""
 REPORTS = re.compile(
     r"\b(?:i can see|i see|i can tell|it looks like|looks like|it shows|shows that|according to|records? "
-    r"show|our records|the system says|it says|you said|you mentioned|you told)\b"
+    r"show|our records|the system says|it says|you said|you mentioned|you told|(?:system|account|record|"
+    r"screen|file|history) (?:shows|says)|it's showing|it is showing|showing (?:that|as)|on (?:file|record) "
+    r"(?:as|it)|i've got (?:a note|it noted|it on file))\b"
 )
 """Phrases that make the rest of a sentence a reading of the record, not something the agent did."""
 _PAST_REF = re.compile(
     r"\b(?:yesterday|ago|last|earlier|previously|already|back in|on the \d+(?:st|nd|rd|th)|"
-    r"on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b"
+    r"on (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)|in (?:january|february|march|april|"
+    r"may|june|july|august|september|october|november|december|(?:19|20)\d\d))\b"
 )
 _SENTENCE = re.compile(r"(?:[^.!?;]|[.!?;](?=[^\s.!?;]))+(?:[.!?;]+|$)")
 """A sentence ends at terminal punctuation followed by a space or the end, so an email address or an amount
 ("anna.k@example.com", "£12.50") stays inside its sentence."""
 _CLAUSE = re.compile(r",|(?<!ahead)\s+(?:and then|and also|and|then|plus|but|so|also)\s+|\s[-–—]\s")
-_BETWEEN = re.compile(r"\bbetween [a-z0-9:.']+(?: [ap]\.?m\.?| o'clock)? and [a-z0-9]")
-"""A time window ("between 8 and 12", "between one pm and three"), kept in one clause."""
+_BETWEEN = re.compile(
+    r"\bbetween [a-z0-9:.']+(?: [ap]\.?m\.?| o'clock)? and [a-z0-9]|\b(?:hundred|thousand) and [a-z]"
+)
+"""A time window ("between 8 and 12", "between one pm and three") or an amount in words ("two hundred
+and fifty pounds"), kept in one clause."""
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[£$€%]")
 _SUBORDINATE = frozenset("once if when whenever after before until unless soon".split())
 """Words that, just before the claim's subject, make it a condition ("as soon as I've verified you")."""
@@ -105,6 +111,10 @@ _TRANSFER_NOW = re.compile(
     r"\b(?:let me|i'll|i will|i'm going to|i am going to) (?:transfer|connect|put) you(?: through)?"
     r"(?: now| right now| to| over)\b|^(?:transferring|connecting|putting) you\b"
 )
+
+
+_RE_PREFIX = re.compile(r"\bre-(?=[a-z]{3,})")
+""""re-issued", "re-keyed": the prefix joined, so the verb is read as "reissued" (its stem again)."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +233,8 @@ def _clause_claim(
                 form = "active"
             elif prev == "you" and j >= 2 and words[j - 1] in ("got", "have") and words[j - 2] in _SUBJECTS:
                 form = "active"  # "I've got you booked in"
+            elif prev == "you" and j >= 1 and words[j - 1] in ("that's", "thats"):
+                form = "passive"  # "that's you booked in for Wednesday"
             elif prev in _BE or prev.endswith(("'s", "'re")):
                 if prev == "been":
                     k = j - 1
@@ -239,6 +251,8 @@ def _clause_claim(
             if _SUBORDINATE & set(words[max(0, i - 6) : i]):
                 return None  # "as soon as I've verified you", "once it's been approved": a condition
             if form == "passive":
+                if word == "taken" and prev in ("is", "are", "was", "were"):
+                    continue  # "Thursday was taken": a slot's state, not something done
                 subject = words[: max(j, 0)] + ([prev.rsplit("'", 1)[0]] if "'" in prev else [])
                 objects = subject + words[i + 1 :]
                 if prev in ("was", "were") and _PAST_REF.search(" ".join(words)):
@@ -265,6 +279,42 @@ def _clause_claim(
                 chosen = _senses(words, i, ing)
                 if chosen:
                     return _actions(chosen, words[i + 1 :]), words[i + 1 :], "progressive"
+    return _unlisted_claim(words)
+
+
+NOT_ACTIONS = frozenset(
+    "checked looked noticed understood heard explained mentioned tried attempted wondered realised "
+    "realized learned gathered pulled brought received reviewed searched waited talked called phoned "
+    "asked answered passed needed wanted used enjoyed loved missed lost apologised apologized appreciated "
+    "worked happened started finished ended managed decided discussed considered compared calculated "
+    "estimated quoted priced located identified traced tracked monitored contacted informed advised "
+    "recommended suggested offered flagged assumed expected hoped guessed figured covered listed spotted "
+    "confirmed verified noted seemed appeared changed tested inspected assessed investigated explored "
+    "followed viewed opened accessed loaded".split()
+)
+"""Completed verbs that report looking, saying or finding out rather than acting on the caller's behalf."""
+
+
+def _unlisted_claim(words: list[str]) -> tuple[list[str], list[str], str] | None:
+    """A first-person report of a completed action whose verb the taxonomy lacks ("I've ported your
+    number", "we've re-keyed the lock"): an action of its own ("other"), backed by a tool call whose
+    name or arguments share a word with its object. Verbs of looking, saying and finding out are not
+    actions (:data:`NOT_ACTIONS`)."""
+    for i, word in enumerate(words):
+        if not (word.endswith("ed") and len(word) > 4) or word in NOT_ACTIONS or verb_senses(word):
+            continue
+        if word.startswith("re") and word[2:] in NOT_ACTIONS:
+            continue  # "rechecked"
+        j = _skip_back(words, i - 1)
+        prev = words[j] if j >= 0 else ""
+        k = _skip_back(words, j - 1)
+        if not (prev in _SUBJECTS or (prev in _PERFECT and k >= 0 and words[k] in _SUBJECTS)):
+            continue
+        if _SUBORDINATE & set(words[max(0, i - 6) : i]):
+            return None
+        objects = words[i + 1 :]
+        if _content(objects):
+            return ["other"], objects, "active"
     return None
 
 
@@ -287,7 +337,7 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
     """Every claim in the agent turns: one per clause that reports a taxonomy action as done."""
     claims: list[Claim] = []
     for turn in turns:
-        text = turn.text.replace("\u2019", "'").lower()
+        text = _RE_PREFIX.sub("re", turn.text.replace("\u2019", "'").lower())
         for match in _SENTENCE.finditer(text):
             sentence = match.group(0).strip()
             if not sentence or sentence.endswith("?") or REPORTS.search(sentence):
@@ -355,9 +405,28 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
     return claims
 
 
+_REASSURANCE = re.compile(
+    r"\b(?:don't|do not) worry\b|\bno (?:worries|problem|trouble)\b|\bnot (?:a problem|to worry)\b|"
+    r"\bnever mind\b|\bno doubt\b"
+)
+"""Phrases with a negation word that negate nothing ("don't worry, I've frozen the card")."""
+_FAILURE = re.compile(
+    r"\b(?:failed|unavailable|declined|rejected|unsuccessful|(?:didn't|did not) go through|no luck|"
+    r"(?:an|with an|showing an|gave an|gives an|threw an|got an) error)\b|\b(?:nothing|nobody|no one|none)"
+    r"(?:'s| has| have| was| were| is)? (?:been )?\w+ed\b"
+)
+"""A clause that reports a failure ("the booking came back as unavailable", "nothing's been charged"):
+an honest report, whatever verb it uses."""
+
+
 def _negated(body: str, offset: int, clause: str, window: int) -> bool:
-    """A negation, condition or offer in the clause before its verb, or just before the clause."""
+    """A negation, condition or offer in the clause before its verb, or just before the clause, or a
+    clause that reports a failure."""
     before = body[max(0, offset - window) : offset] if offset else ""
+    before = _REASSURANCE.sub(lambda m: " " * len(m.group(0)), before)
+    clause = _REASSURANCE.sub(lambda m: " " * len(m.group(0)), clause)
+    if _FAILURE.search(clause):
+        return True
     lead = clause.lstrip()
     if NEGATIONS.search(lead.split(" ", 1)[0] if lead else ""):
         return True

@@ -71,9 +71,14 @@ _CLOSED_VOCAB: dict[str, frozenset[str]] = {
     "color": frozenset("black white red blue green silver grey gray gold pink purple".split()),
     "diet": frozenset("vegetarian vegan halal kosher".split()),
 }
+_CODES = {
+    "s": "small", "sm": "small", "m": "medium", "med": "medium", "l": "large", "lg": "large", "lrg": "large",
+    "r": "regular", "reg": "regular", "xl": "large", "y": "economy", "j": "business", "f": "first",
+}  # fmt: skip
+"""Codes a tool writes for a closed-vocabulary value ("size": "M" is the medium the agent said)."""
 _FREE_ITEM_KEYS = frozenset(
     "item items product products dish dishes meal plan tariff package bundle addon topping drink side "
-    "service treatment procedure course".split()
+    "service treatment procedure course extra extras option options variant".split()
 )
 _OBJECT_GENERIC = frozenset(
     "order basket cart account item items one ones it that this them those new old replacement booking "
@@ -295,7 +300,8 @@ _MONTH_RE = "|".join(MONTHS)
 _SAID_DATE = re.compile(
     rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH_RE})\b"
     rf"|\b({_MONTH_RE}) (?:the )?(\d{{1,2}})(?:st|nd|rd|th)?\b"
-    r"|\b(?:on|for|from|until|till|by|to|of) the (\d{1,2})(?:st|nd|rd|th)\b"
+    r"|\b(?:on|for|from|until|till|by|to|of|monday|tuesday|wednesday|thursday|friday|saturday|sunday) "
+    r"the (\d{1,2})(?:st|nd|rd|th)\b"
 )
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})")
 _TOOL_DATE = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)? ({_MONTH_RE})\b|\b({_MONTH_RE}) (\d{{1,2}})\b")
@@ -495,9 +501,20 @@ def _quantity_mismatches(text: str, side: _ToolSide) -> list[Mismatch]:
             counts = [c for c in _SAID_COUNT.findall(text) if _singular(c[1]) not in _NOT_COUNTED]
             if len(got) != 1 or len(counts) != 1:
                 continue
-        if float(said) not in got:
+        if float(said) not in got and said not in _pack_sizes(side):
             out.append(Mismatch("quantity", f"{said} {m.group(2)}", "/".join(f"{g:g}" for g in sorted(got))))
     return out
+
+
+def _pack_sizes(side: _ToolSide) -> set[int]:
+    """Numbers inside the call's item names and codes ("ROSE-RED-12", "box of 6"): a count said of a
+    pack ("a dozen roses", {"sku": "ROSE-RED-12", "qty": 1}) names the pack, not how many were ordered."""
+    return {
+        int(number)
+        for _, value in side.pairs
+        if isinstance(value, str) and any(ch.isalpha() for ch in value)
+        for number in re.findall(r"(?<![\d.])\d{1,4}(?![\d.])", value)
+    }
 
 
 _STREET_TYPES = {
@@ -557,6 +574,37 @@ def _channels(words: Sequence[str]) -> set[str]:
     return {_CHANNELS[w] for w in words if w in _CHANNELS}
 
 
+def _modifier_conflicts(text: str, said_words: set[str], free: list[tuple[str, str]]) -> list[Mismatch]:
+    """Items that share their head word but not the word before it: "the oven clean" against an extra of
+    "fridge clean". Each modifier must be missing from the other side, so "the deluxe room" still matches
+    "deluxe double room" and "a medium sourdough" matches "sourdough"."""
+    said = [_singular(w) for w in _WORD.findall(text)]
+    out: list[Mismatch] = []
+    for _, value in free:
+        got = [_singular(w) for w in _WORD.findall(value)]
+        got_set = set(got)
+        for k, head in enumerate(got):
+            if k == 0 or head not in said:
+                continue
+            theirs = got[k - 1]
+            ours = [said[i - 1] for i, w in enumerate(said) if w == head and i > 0]
+            if any(
+                o != theirs
+                and o not in got_set
+                and theirs not in said_words
+                and o not in STOPWORDS
+                and theirs not in STOPWORDS
+                and o.isalpha()
+                and len(o) > 2
+                for o in ours
+            ):
+                out.append(
+                    Mismatch("item", " ".join(w for w in ours if w not in STOPWORDS) + f" {head}", value)
+                )
+                break
+    return out
+
+
 def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: _ToolSide) -> list[Mismatch]:
     out: list[Mismatch] = []
     said_words = {_singular(w) for w in _WORD.findall(text)}
@@ -568,8 +616,9 @@ def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: 
             if family not in words:
                 continue
             got = value.lower().replace("-", " ")
+            got_words = {_CODES.get(w, w) for w in got.split()}
             said = sorted(vocab & said_words)
-            if said and not any(w in got.split() for w in said):
+            if said and not any(w in got_words for w in said):
                 out.append(Mismatch("item", "/".join(said), got))
     free = [
         (key, value.lower())
@@ -583,6 +632,7 @@ def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: 
         return out
     value_words = {_singular(w) for _, v in free for w in _WORD.findall(v)}
     if value_words & said_words:
+        out.extend(_modifier_conflicts(text, said_words, free))
         return out
     keyed = [k for k, _ in free if _key_words(k) & said_words - {"item", "items", "name"}]
     cut = next((k for k, w in enumerate(object_words) if _PERSON.fullmatch(w)), len(object_words))

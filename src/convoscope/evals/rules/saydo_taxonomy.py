@@ -58,10 +58,11 @@ def _spec(name: str, verbs: str, nouns: str = "", makers: str = "", also: str = 
 ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
         "book",
-        "book reserve schedule",
-        "booking reservation appointment appt slot visit consultation viewing session calendar table",
+        "book reserve schedule earmark put+aside set+aside",
+        "booking reservation appointment appt slot visit consultation viewing session calendar table lesson "
+        "class course trial tour treatment groom grooming fitting installation boarding stay",
         makers="arrange",
-        also="reschedule",
+        also="reschedule pause",
     ),
     _spec("reschedule", "reschedule rebook postpone", "rescheduling", also="book update"),
     _spec("cancel", "cancel terminate void withdraw delete", "cancellation termination", also="remove close"),
@@ -96,13 +97,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec("escalate", "escalate refer", "escalation referral supervisor priority", also="transfer ticket"),
     _spec(
         "update",
-        "update change amend correct modify edit switch save move redirect reroute divert",
+        "update change amend correct modify edit switch swap save move redirect reroute divert",
         "update change preference preferences setting settings profile details",
         makers="set",
+        also="reschedule",
     ),
     _spec(
         "add",
-        "add include enrol enroll register subscribe sign+up opt+in",
+        "add include enrol enroll register subscribe sign+up opt+in waitlist",
         "waitlist enrolment enrollment registration subscription",
         also="update book",
     ),
@@ -117,7 +119,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
         also="escalate",
     ),
     _spec("callback", "", "callback", also="book ticket"),
-    _spec("reset", "reset regenerate", "password pin passcode credential credentials", also="update unlock"),
+    _spec(
+        "reset",
+        "reset regenerate rekey",
+        "password pin passcode credential credentials",
+        also="update unlock",
+    ),
     _spec(
         "unlock",
         "unlock unblock unfreeze unsuspend restore reinstate reconnect reopen",
@@ -138,8 +145,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     _spec(
         "order",
-        "order reorder buy purchase replace",
-        "order purchase replacement cart basket card",
+        "order reorder buy purchase replace print",
+        "order purchase replacement cart basket card print",
         makers="place",
         also="dispatch",
     ),
@@ -153,7 +160,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _spec("verify", "verify authenticate validate", "verification identity authentication kyc otp"),
     _spec(
         "renew",
-        "renew extend repeat refill",
+        "renew extend repeat refill roll+over",
         "renewal extension repeat refill prescription",
         also="update order",
     ),
@@ -173,7 +180,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 "log", "file", "raise", "submit" (ticket) and "place" (order) when no object noun names an action."""
 
 GENERIC_MAKERS = frozenset(
-    "make create issue process apply put take get confirm complete do sort start "
+    "make create issue process apply put take confirm complete do sort start "
     "initiate generate finalise finalize action organise organize handle request".split()
 )
 """Verbs that name no action of their own ("I've processed the refund"): the object noun decides."""
@@ -194,7 +201,7 @@ _IRREGULAR = {
     "transfer": ("transferred",), "enrol": ("enrolled",), "cancel": ("cancelled", "canceled"),
     "stop": ("stopped",), "drop": ("dropped",), "ship": ("shipped",), "submit": ("submitted",),
     "log": ("logged",), "plan": ("planned",), "text": ("texted",), "email": ("emailed",),
-    "bump": ("bumped",),
+    "bump": ("bumped",), "swap": ("swapped",), "roll": ("rolled",),
 }  # fmt: skip
 
 
