@@ -20,7 +20,7 @@ from ..base import EvalContext, RuleMetric
 from ..registry import register
 from ._text import normalize, quote, turns_of, valid_regex
 from .injection_context import adopted, reported
-from .injection_decode import INVISIBLE, Decoding, decodings, suspicious_invisible
+from .injection_decode import INVISIBLE, Decoding, decodings, respoken, suspicious_invisible
 from .injection_families import LANGUAGES, Signal, compiled_families, word_prefixes
 
 __all__ = ["Decoding", "InjectionParams", "PromptInjection", "Signal", "scan_text"]
@@ -38,7 +38,8 @@ class InjectionParams(BaseModel):
     """The kinds of signal looked for."""
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
     """Languages whose pattern families run (en, es, fr, de, pt, it, nl, pl, ru, tr, sv, zh, ja, and in Latin
-    script hi for Hindi, id for Indonesian and Malay, tl for Tagalog, sw for Swahili)."""
+    script hi for Hindi, id for Indonesian and Malay, tl for Tagalog, sw for Swahili; hi-deva for Hindi in
+    Devanagari, ar, ko, vi, el)."""
     decodings: list[Decoding] = Field(default_factory=lambda: list(Decoding))
     """Encodings decoded before the families run again on the decoded text."""
     extra_patterns: list[str] = Field(default_factory=list)
@@ -72,6 +73,7 @@ class InjectionParams(BaseModel):
 
 
 def _family_hits(text: str, params: InjectionParams, decoding: Decoding | None) -> list[dict[str, JsonValue]]:
+    """The families' hits in ``text``; a phrase the caller only reports counts in plain or spoken text."""
     wanted = tuple(s for s in params.signals if s is not Signal.INVISIBLE)
     families = compiled_families(tuple(params.languages), wanted, tuple(params.extra_patterns))
     found: list[dict[str, JsonValue]] = []
@@ -82,7 +84,8 @@ def _family_hits(text: str, params: InjectionParams, decoding: Decoding | None) 
         family = compiled.family
         for match in compiled.pattern.finditer(text):
             start, end = match.span()
-            if params.ignore_reported and decoding is None and reported(text, start, end):
+            plain = decoding is None or decoding is Decoding.SPOKEN
+            if params.ignore_reported and plain and reported(text, start, end):
                 if not adopted(text, end):
                     continue
             hit: dict[str, JsonValue] = {
@@ -112,6 +115,13 @@ def scan_text(text: str, params: InjectionParams) -> list[dict[str, JsonValue]]:
     visible = normalize(INVISIBLE.sub("", text))
     found.extend(_family_hits(visible, params, None))
     seen = {hit["signal"] for hit in found}
+    if Decoding.SPOKEN in params.decodings:
+        spoken = respoken(visible)
+        if spoken != visible:
+            for hit in _family_hits(spoken, params, Decoding.SPOKEN):
+                if hit["signal"] not in seen:
+                    seen.add(hit["signal"])
+                    found.append({**hit, "decoded": spoken[:SPAN_CHARS]})
     wanted = frozenset(params.decodings)
     for decoding, decoded in decodings(
         text, wanted, min_encoded_chars=params.min_encoded_chars, min_printable=params.min_printable
@@ -136,12 +146,13 @@ class PromptInjection(RuleMetric[InjectionParams]):
     """Caller turns carrying prompt-injection signals."""
 
     name = "prompt_injection"
-    version = "4"
+    version = "5"
     params_model = InjectionParams
     description = (
         "Number of caller turns with a prompt-injection signal (instruction override, prompt "
-        "extraction, role-play jailbreak, authority claim, in thirteen languages, also "
-        "when encoded; invisible or tag characters outside emoji); passes at zero."
+        "extraction, role-play jailbreak, authority claim, in twenty-two languages, also "
+        "when encoded or misheard by speech recognition; invisible or tag characters outside emoji); "
+        "passes at zero."
     )
 
     def evaluate(self, call: Call, context: EvalContext) -> MetricResult:

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterator
 from enum import StrEnum
 
-__all__ = ["INVISIBLE", "Decoding", "decodings", "suspicious_invisible"]
+__all__ = ["INVISIBLE", "Decoding", "decodings", "respoken", "suspicious_invisible"]
 
 
 class Decoding(StrEnum):
@@ -34,6 +34,9 @@ class Decoding(StrEnum):
     SPELLED = "spelled"
     HOMOGLYPHS = "homoglyphs"
     UNICODE_TAGS = "unicode_tags"
+    SPOKEN = "spoken"
+    """Speech-recognition text: words split or misheard ("ig nore you're previous instruck shuns"),
+    fillers, apostrophes dropped; respelled, and checked like the plain turn (quotes still count)."""
 
 
 INVISIBLE = re.compile(
@@ -76,6 +79,70 @@ _HOMOGLYPHS = str.maketrans(
     }
 )  # fmt: skip
 _CONFUSABLE = re.compile("[аеорсхуіѕјԁɡһոսνοαικτρεηӏԛԝ]")
+
+
+_SPOKEN_WORDS = (
+    "ignore", "disregard", "forget", "override", "bypass", "instructions", "instruction", "whatever",
+    "everything", "anything", "guidelines", "guidance", "restrictions", "previous", "pretend", "developer",
+    "system", "prompt", "programming", "programmed", "configuration", "administrator", "supervisor",
+    "jailbreak", "unrestricted", "reveal", "repeat", "yourself", "protocols", "directives",
+)  # fmt: skip
+"""Words of the attack families a transcriber may split or mishear; split pieces are joined back when
+they spell one of them, after the spelling is folded (``_sound``)."""
+
+
+def _sound(word: str) -> str:
+    """A rough spoken form: "-shun", "-sion" as "-tion", "ck", "c" and "k" as one sound, doubled letters
+    single, so "instruck shuns" and "instructions" agree."""
+    word = re.sub(r"sh[ua]ns?\b|sions?\b", lambda m: "tions" if m.group(0).endswith("s") else "tion", word)
+    word = word.replace("ck", "k").replace("c", "k").replace("q", "k")
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+_BY_SOUND = {_sound(word): word for word in _SPOKEN_WORDS}
+_FILLERS = re.compile(r"\b(?:uh+|um+|uhm+|erm*|hmm+|ah+|mm+)\b[,.]?\s*")
+_CONTRACTIONS = {
+    "doesnt": "doesn't", "dont": "don't", "didnt": "didn't", "cant": "can't", "wont": "won't",
+    "isnt": "isn't", "arent": "aren't", "youre": "you're", "youve": "you've", "lets": "let's", "im": "i'm",
+    "ive": "i've", "thats": "that's", "whats": "what's", "theyre": "they're", "havent": "haven't",
+}  # fmt: skip
+_CONTRACTION = re.compile(r"\b(?:" + "|".join(_CONTRACTIONS) + r")\b")
+_YOURE_AS_YOUR = re.compile(
+    r"\b(?:you'?re|you are|ur)\s+(?=(?:previous|prior|original|initial|own|system|instructions|rules|"
+    r"guidelines|guidance|programming|setup|prompt|configuration|script|training)\b)"
+)
+_YOUR_AS_YOURE = re.compile(r"\byour\s+(?=(?:an?|now|no longer|going to|gonna|not|free|unrestricted)\b)")
+_SPOKEN_TOKEN = re.compile(r"(?<![\w-])[a-z']+(?![\w-])")
+
+
+def respoken(text: str) -> str:
+    """``text`` (lower case) as the words a speech recogniser heard: fillers dropped, apostrophes put back,
+    "you're" and "your" swapped where the other is meant, and split or misheard attack words joined."""
+    text = _FILLERS.sub("", text)
+    text = _CONTRACTION.sub(lambda m: _CONTRACTIONS[m.group(0)], text)
+    words = [(m.start(), m.end(), m.group(0)) for m in _SPOKEN_TOKEN.finditer(text)]
+    out: list[str] = []
+    last = 0
+    i = 0
+    while i < len(words):
+        for width in (3, 2, 1):
+            piece = words[i : i + width]
+            if len(piece) < width or any(
+                text[a[1] : b[0]].strip() for a, b in zip(piece, piece[1:], strict=False)
+            ):
+                continue  # the pieces must be separated by spaces only
+            joined = "".join(w for _, _, w in piece)
+            word = _BY_SOUND.get(_sound(joined))
+            if word is not None and (width > 1 or word != joined):
+                out.append(text[last : piece[0][0]] + word)
+                last = piece[-1][1]
+                i += width
+                break
+        else:
+            i += 1
+    out.append(text[last:])
+    text = _YOURE_AS_YOUR.sub("your ", "".join(out))
+    return _YOUR_AS_YOURE.sub("you're ", text)
 
 
 def _pictographic(char: str) -> bool:
