@@ -214,7 +214,7 @@ def test_recording_notice_kind_and_its_evidence() -> None:
     result = run(
         Disclosure(DisclosureParams(requirements=[DisclosureRequirement(kind="recording_notice")])), call
     )
-    assert result.passed is True and result.version == "3" and result.params["max_gap"] == 6
+    assert result.passed is True and result.version == "4" and result.params["max_gap"] == 6
     found = result.evidence["requirements"][0]  # type: ignore[index]
     assert found["turn_index"] == 2 and found["start_s"] == 5.0 and found["via"] == "pattern"  # type: ignore[index]
     assert found["sentence"] == "Calls here are recorded for training." and found["late"] is False  # type: ignore[index]

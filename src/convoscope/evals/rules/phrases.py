@@ -137,8 +137,9 @@ class DisclosureRequirement(BaseModel):
     model_config = _CONFIG
 
     kind: DisclosureKind = DisclosureKind.PHRASE
-    """``ai_disclosure`` and ``recording_notice`` are recognised by built-in pattern families in six
-    languages; ``phrase`` only by the phrases given."""
+    """``ai_disclosure`` and ``recording_notice`` are recognised by built-in pattern families (English,
+    Spanish, French, German, Portuguese, Italian, Swedish, Indonesian, Vietnamese, Greek, Hindi, Arabic,
+    Korean; speech-recogniser spellings too); ``phrase`` only by the phrases given."""
     phrases: list[str] = Field(default_factory=list)
     """Phrasings that also meet it (near-verbatim, a negation near them cancels); ``phrase`` needs one."""
 
@@ -167,7 +168,7 @@ class Disclosure(RuleMetric[DisclosureParams]):
     """Required disclosures, by kind in any ordinary phrasing, or by phrase, within the first agent turns."""
 
     name = "disclosure"
-    version = "3"
+    version = "4"
     params_model = DisclosureParams
     description = (
         "Share of the configured disclosures (kinds such as an AI disclosure or a recording notice, in "
