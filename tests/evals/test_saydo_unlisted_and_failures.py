@@ -112,3 +112,21 @@ def test_an_extra_named_differently_from_the_tool_is_a_mismatch() -> None:
     text = "I've added the oven clean to Thursday's visit."
     assert statuses(text, tool("add_visit_extra", visit_id="V-1", extra="fridge clean")) == ["mismatched"]
     assert statuses(text, tool("add_visit_extra", visit_id="V-1", extra="oven clean")) == ["done"]
+
+
+def test_an_http_error_status_in_the_result_is_a_failed_call() -> None:
+    text = "I've cancelled your gym membership."
+    failed = tool("cancel_membership", result={"status_code": 503, "message": "upstream down"}, member="M1")
+    assert statuses(text, failed) == ["failed"]
+    created = tool("cancel_membership", result={"status_code": 200, "message": "ok"}, member="M1")
+    assert statuses(text, created) == ["done"]
+
+
+@pytest.mark.parametrize(
+    ("said", "iso"),
+    [("ten past nine", "09:10"), ("twenty to six", "17:40"), ("four thirty", "16:30"), ("half four", "16:30")],
+)
+def test_clock_times_in_words_are_compared(said: str, iso: str) -> None:
+    text = f"i've booked you in for {said} on tuesday"
+    assert statuses(text, tool("create_booking", start=f"2026-01-06T{iso}:00")) == ["done"]
+    assert statuses(text, tool("create_booking", start="2026-01-06T11:00:00")) == ["mismatched"]

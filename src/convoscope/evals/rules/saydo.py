@@ -409,8 +409,9 @@ _DONE_FLAGS = frozenset(
 
 def outcome_failed(tool_call: ToolCall) -> bool:
     """Whether the call failed, or succeeded as a call but reports that the action did not happen (a result
-    with ``status: "failed"``, ``payment_status: "declined"``, ``approved: false`` or an error), which an
-    agent must not present as done. Status keys are read by their words, so a vendor's own naming counts."""
+    with ``status: "failed"``, ``payment_status: "declined"``, ``approved: false``, an HTTP error status
+    such as ``status_code: 500``, or an error), which an agent must not present as done. Status keys are
+    read by their words, so a vendor's own naming counts."""
     if tool_call_failed(tool_call):
         return True
     result = tool_call.result
@@ -421,6 +422,13 @@ def outcome_failed(tool_call: ToolCall) -> bool:
         if isinstance(value, str) and _STATUS_WORDS & set(words):
             if value.strip().lower().replace(" ", "_") in FAILED_STATES:
                 return True
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 400 <= value < 600
+            and {"status", "http", "code"} & set(words)
+        ):
+            return True  # an HTTP error status in the body: {"status_code": 500, "message": ...}
         elif value is False and words[-1] in _DONE_FLAGS:
             return True
     return any(result.get(key) not in (None, "", [], {}, False) for key in (*ERROR_KEYS, "error_message"))

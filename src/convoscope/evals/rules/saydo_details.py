@@ -189,6 +189,9 @@ _CLOCK = re.compile(
     r"|\bquarter (past|to) (\d{1,2})\b"
     r"|\b(noon|midday|midnight)\b"
     r"|\bat (\d{1,2})(?:\s+(\d{2}))?\b(?!\s*(?:st|nd|rd|th|%|percent|pounds|dollars|euros|of)\b)(?![:.]?\d)"
+    r"|\b(5|10|20|25) (past|to) (\d{1,2})\b"
+    r"|\b(?:for|from|on|by) (\d{1,2})\s+([0-5]\d)\b"
+    r"(?!\s*(?:minutes?|mins?|people|guests|pounds|dollars|euros|%))"
 )
 _EVENING_AFTER = re.compile(r"^\s*(?:in the (evening|afternoon|morning)|at night|tonight)")
 
@@ -225,6 +228,13 @@ def _said_times(text: str) -> list[_Time]:
             out.append(_Time(0 if g[10] == "midnight" else 12, 0, True))
         elif g[11] is not None:
             out.append(_Time(int(g[11]), int(g[12] or 0), False))
+        elif g[13] is not None:  # "ten past nine", "twenty to six"
+            minutes, hour = int(g[13]), int(g[15])
+            out.append(
+                _Time(hour, minutes, False) if g[14] == "past" else _Time(hour - 1, 60 - minutes, False)
+            )
+        elif g[16] is not None:  # "booked for four thirty"
+            out.append(_Time(int(g[16]), int(g[17]), False))
         else:
             continue
         last = out[-1]
