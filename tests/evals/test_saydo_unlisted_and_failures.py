@@ -124,9 +124,32 @@ def test_an_http_error_status_in_the_result_is_a_failed_call() -> None:
 
 @pytest.mark.parametrize(
     ("said", "iso"),
-    [("ten past nine", "09:10"), ("twenty to six", "17:40"), ("four thirty", "16:30"), ("half four", "16:30")],
+    [
+        ("ten past nine", "09:10"),
+        ("twenty to six", "17:40"),
+        ("four thirty", "16:30"),
+        ("half four", "16:30"),
+    ],
 )
 def test_clock_times_in_words_are_compared(said: str, iso: str) -> None:
     text = f"i've booked you in for {said} on tuesday"
     assert statuses(text, tool("create_booking", start=f"2026-01-06T{iso}:00")) == ["done"]
     assert statuses(text, tool("create_booking", start="2026-01-06T11:00:00")) == ["mismatched"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "okay so um ive gone ahead and cancelled that for you",
+        "yeah no worries thats all cancelled for you now",
+        "perfect im sending the prescription over to the pharmacy now",
+        "great your account has now been upgraded to the premium plan",
+    ],
+)
+def test_speech_recognition_text_without_apostrophes_still_claims(text: str) -> None:
+    assert statuses(text) == ["missing"]
+
+
+def test_a_bare_future_or_refusal_without_apostrophes_is_no_claim() -> None:
+    assert statuses("ill send that over tonight") == []
+    assert statuses("i cant cancel that im afraid") == []

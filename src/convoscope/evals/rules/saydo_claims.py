@@ -113,6 +113,24 @@ _TRANSFER_NOW = re.compile(
 )
 
 
+_BARE_CONTRACTIONS = {
+    "ive": "i've", "weve": "we've", "im": "i'm", "thats": "that's", "youre": "you're", "youve": "you've",
+    "youll": "you'll", "ill": "i'll", "well": "well", "dont": "don't", "cant": "can't", "didnt": "didn't",
+    "couldnt": "couldn't", "wasnt": "wasn't", "isnt": "isn't", "havent": "haven't", "hasnt": "hasn't",
+    "wouldnt": "wouldn't", "shouldnt": "shouldn't", "arent": "aren't", "werent": "weren't", "its": "it's",
+    "theyve": "they've", "theyre": "they're", "itll": "it'll", "whats": "what's",
+}  # fmt: skip
+"""Contractions a speech recogniser writes without their apostrophe ("ive cancelled that", "im sending it").
+"well" and "its" are left as they are: as often the words themselves."""
+_BARE_CONTRACTION = re.compile(
+    r"\b(?:" + "|".join(k for k, v in _BARE_CONTRACTIONS.items() if k != v and k != "its") + r")\b"
+)
+
+
+def _apostrophes(text: str) -> str:
+    return _BARE_CONTRACTION.sub(lambda m: _BARE_CONTRACTIONS[m.group(0)], text)
+
+
 _RE_PREFIX = re.compile(r"\bre-(?=[a-z]{3,})")
 """"re-issued", "re-keyed": the prefix joined, so the verb is read as "reissued" (its stem again)."""
 
@@ -237,7 +255,7 @@ def _clause_claim(
                 form = "passive"  # "that's you booked in for Wednesday"
             elif prev in _BE or prev.endswith(("'s", "'re")):
                 if prev == "been":
-                    k = j - 1
+                    k = _skip_back(words, j - 1)  # "has now been upgraded"
                     if k < 0 or not (words[k] in _PERFECT or words[k].endswith(("'s", "'ve"))):
                         continue
                 form = "passive"
@@ -337,7 +355,7 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
     """Every claim in the agent turns: one per clause that reports a taxonomy action as done."""
     claims: list[Claim] = []
     for turn in turns:
-        text = _RE_PREFIX.sub("re", turn.text.replace("\u2019", "'").lower())
+        text = _apostrophes(_RE_PREFIX.sub("re", turn.text.replace("\u2019", "'").lower()))
         for match in _SENTENCE.finditer(text):
             sentence = match.group(0).strip()
             if not sentence or sentence.endswith("?") or REPORTS.search(sentence):

@@ -191,7 +191,7 @@ _CLOCK = re.compile(
     r"|\bat (\d{1,2})(?:\s+(\d{2}))?\b(?!\s*(?:st|nd|rd|th|%|percent|pounds|dollars|euros|of)\b)(?![:.]?\d)"
     r"|\b(5|10|20|25) (past|to) (\d{1,2})\b"
     r"|\b(?:for|from|on|by) (\d{1,2})\s+([0-5]\d)\b"
-    r"(?!\s*(?:minutes?|mins?|people|guests|pounds|dollars|euros|%))"
+    r"(?!\s*(?:am|pm|minutes?|mins?|people|guests|pounds|dollars|euros|%))"
 )
 _EVENING_AFTER = re.compile(r"^\s*(?:in the (evening|afternoon|morning)|at night|tonight)")
 
