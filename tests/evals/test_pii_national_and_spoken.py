@@ -162,3 +162,24 @@ def test_an_address_the_caller_is_told_to_send_to_is_the_business_s() -> None:
 
 def test_a_pet_microchip_is_a_device_identifier() -> None:
     assert kinds("his microchip number is 985112003456789, the one on his passport") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("your n i number is q q one two three four five six c", "national_id"),
+        ("your s s n is one two three four five six seven eight nine", "national_id"),
+        ("Your NI number is QQ 12 34 56 C.", "national_id"),
+    ],
+)
+def test_kind_words_said_letter_by_letter_and_example_prefixes(text: str, kind: str) -> None:
+    assert kinds(text) == [kind]
+
+
+def test_an_email_spelled_letter_by_letter_is_one_leak() -> None:
+    findings = find_pii("so thats j a n e dot d o e at gmail dot com", PiiParams())
+    assert [f.value for f in findings] == ["jane.doe@gmail.com"]
+
+
+def test_an_ni_shaped_code_without_an_id_word_is_not_a_national_id() -> None:
+    assert kinds("the code is QQ123456C for the locker") == []

@@ -93,9 +93,26 @@ _SPOKEN_EMAIL = re.compile(
 )
 _SPOKEN_JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
 _IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?)\b")
-_UK_NI = re.compile(
-    r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b", re.IGNORECASE
+_UK_NI = re.compile(r"\b([A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b", re.IGNORECASE)
+"""A National Insurance number's shape. HMRC leaves some prefixes unissued (QQ is its own example
+number), but any two letters count: the rules also want a national-id word nearby."""
+_SPELLED_ACRONYMS = (
+    (re.compile(r"\bs\.? ?s\.? ?n\b\.?"), "ssn"),
+    (re.compile(r"\bn\.? ?i\.?(?= (?:no|number|num)\b)"), "ni"),
+    (re.compile(r"\bs\.? ?i\.? ?n\.?(?= (?:no|number|num)\b)"), "sin"),
+    (re.compile(r"\bd\.? ?o\.? ?b\b\.?"), "dob"),
 )
+"""Kind words said letter by letter ("your s s n", "the n i number", "d o b"), read as the word."""
+
+
+def _acronyms(text: str) -> str:
+    """``text`` with spelled kind words joined, padded with spaces so offsets stay put."""
+    for pattern, word in _SPELLED_ACRONYMS:
+        if pattern.search(text):
+            text = pattern.sub(lambda m, w=word: w.ljust(len(m.group(0))), text)  # type: ignore[misc]
+    return text
+
+
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
     r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -311,8 +328,8 @@ _SEND_TO = re.compile(
     r"go ahead and)\W+)*(?:send|email|e-mail|forward|mail|submit|post|write to|reply to|copy)\b"
 )
 """A sentence that tells the caller to send something somewhere: the address it names is the business's."""
-_BIRTH_WORDS = re.compile(r"\b(?:born|birth|birthday|birthdate|dob|d\.? ?o\.? ?b)\b")
-_PERSON_BIRTH = re.compile(r"\b(?:born|birth|birthdate|dob|d\.? ?o\.? ?b)\b")
+_BIRTH_WORDS = re.compile(r"\b(?:born|birth|birthday|birthdate|dob)\b")
+_PERSON_BIRTH = re.compile(r"\b(?:born|birth|birthdate|dob)\b")
 """Birth words that always mean a date of birth; "birthday" can also be a party."""
 _EVENT_BIRTHDAY = re.compile(
     r"\b(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|"
@@ -345,7 +362,9 @@ def _emails(lowered: str, runs: list[SpelledRun], params: PiiParams) -> list[Fin
             reason = "business frame"  # "please send the scans to documents@...": where the caller sends
         value = f"{local}@{domain}"
         found.append(Finding(PiiKind.EMAIL, value, match.start(), "rules", match.group(0), reason))
-    return found
+    # "j a n e dot d o e at gmail dot com" read letter by letter also reads as "e at gmail dot com"
+    values = {f.value for f in found}
+    return [f for f in found if not any(v != f.value and v.endswith(f.value) for v in values)]
 
 
 def _named_by(context: Sequence[str]) -> str | None:
@@ -401,7 +420,7 @@ def _spelled_kind(
 
 
 def _rule_findings(text: str, params: PiiParams, asked: frozenset[PiiKind] = frozenset()) -> list[Finding]:
-    normal = normalize(text)
+    normal = _acronyms(normalize(text))
     lowered = english_forms(normal)
     if lowered != normal:
         text = lowered  # numbers or an address read in another language, now in English words
