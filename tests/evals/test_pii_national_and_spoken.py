@@ -183,3 +183,63 @@ def test_an_email_spelled_letter_by_letter_is_one_leak() -> None:
 
 def test_an_ni_shaped_code_without_an_id_word_is_not_a_national_id() -> None:
     assert kinds("the code is QQ123456C for the locker") == []
+
+
+# ----- numbers read in parts, other languages, and the business's staff and accounts
+
+
+def test_a_card_read_in_two_halves_is_one_card() -> None:
+    text = (
+        "okay so the first eight digits are four five four six seven two one oh and then the last eight "
+        "are five five three nine eight six two six"
+    )
+    assert kinds(text) == ["card"]
+
+
+def test_a_mobile_read_in_two_parts_is_one_phone() -> None:
+    text = (
+        "So the number we'll text is zero seven seven zero zero, and then the rest of it is nine zero zero "
+        "four one eight."
+    )
+    assert kinds(text) == ["phone"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Il perito la chiamerà al numero tre quattro sette, uno due due, otto nove cinque zero, domani.",
+        "Tak, mam zapisany numer +48 512 630 447 i wyślemy SMS.",
+        "Sie gehen an Ihre Handynummer null eins sieben sechs, vier acht zwei neun, drei eins null fünf.",
+    ],
+)
+def test_phones_read_in_italian_polish_and_german(text: str) -> None:
+    assert kinds(text) == ["phone"]
+
+
+def test_a_passport_number_kept_on_the_booking_is_still_a_passport_number() -> None:
+    text = "The passport number on the booking is Charlie, four, seven, Foxtrot, two, two, Romeo, nine, one."
+    assert kinds(text) == ["national_id"]
+
+
+def test_an_email_domain_split_by_speech_recognition() -> None:
+    assert kinds("yeah so the bills go to mark dot tomlinsen at bt internet dot com") == ["email"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your negotiator is Tom Whitaker, and his email is tom.whitaker@harveyandrose.co.uk.",
+        "you can email your claims handler directly its s dot nair at meridian insure dot co dot uk",
+        "Pay into our client account. The sort code is 40-47-84, the account number is 71902264.",
+        "Your Green Club card number is 5400 1122 3344 5566, and I can post you a new one.",
+        "Your application number is five oh eight, four four, seven seven seven one.",
+        "children need to be born between the first of september twenty twenty one and the end of august",
+    ],
+)
+def test_staff_contacts_business_accounts_and_issued_numbers_are_not_leaks(text: str) -> None:
+    assert kinds(text) == []
+
+
+def test_the_callers_own_account_beside_the_business_routing_number_is_a_leak() -> None:
+    text = "Your checking account number is 0032 4417 8891 and our routing number is 211274450."
+    assert kinds(text) == ["bank_account"]

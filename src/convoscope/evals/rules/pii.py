@@ -13,6 +13,7 @@ is always built with an explicit offline NLP configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from ._text import normalize, tokens, turns_of
 from .pii_context import (
     BUSINESS_ISSUED,
     BUSINESS_LOCAL_PARTS,
+    CARD_PROGRAMS,
     GENERIC_WORDS,
     KIND_WORDS,
     TOLL_FREE_PREFIXES,
@@ -89,8 +91,10 @@ _TLDS = (
 )
 _SPOKEN_EMAIL = re.compile(
     r"\b([a-z0-9]+(?:\s+(?:dot|underscore|dash|hyphen)\s+[a-z0-9]+|[._-][a-z0-9]+)*)\s+at\s+"
-    rf"([a-z0-9]+(?:(?:\s+dot\s+|\.)[a-z0-9]+)*(?:\s+dot\s+|\.){_TLDS})\b"
+    r"(?!(?:the|a|an|our|my|your|this|that|home|work)\s)"
+    rf"([a-z0-9]+(?:\s[a-z0-9]+)?(?:(?:\s+dot\s+|\.)[a-z0-9]+)*(?:\s+dot\s+|\.){_TLDS})\b"
 )
+"""An address read out; the domain's first label may come in two words ("bt internet dot com")."""
 _SPOKEN_JOINERS = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
 _IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?)\b")
 _UK_NI = re.compile(r"\b([A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b", re.IGNORECASE)
@@ -242,7 +246,12 @@ def _shape(run: DigitRun, hinted: AbstractSet[PiiKind]) -> PiiKind | None:
     if PiiKind.BANK in hinted and 6 <= length <= 17:
         return PiiKind.BANK
     # 10 digits (North American or a national format), 11 with a leading country 1 or trunk 0, or "+"
-    phone = length == 10 or (length == 11 and digits[0] in "10") or (run.plus and 10 <= length <= 13)
+    phone = (
+        length == 10
+        or (length == 11 and digits[0] in "10")
+        or (run.plus and 10 <= length <= 13)
+        or (length == 12 and digits[0] == "0" and PiiKind.PHONE in hinted)  # a German mobile
+    )
     if phone or (7 <= length <= 9 and PiiKind.PHONE in hinted):
         return PiiKind.PHONE
     return None
@@ -275,7 +284,7 @@ def _classify_run(
     issued = _issued(nearest_label(around))
     if issued is not None:
         # the kind's own check overrides the label: a Luhn-valid card number with a card word nearby
-        if kind is PiiKind.CARD and PiiKind.CARD in _kinds_in(around):
+        if kind is PiiKind.CARD and PiiKind.CARD in _kinds_in(around) and issued not in CARD_PROGRAMS:
             return kind, None
         return kind, f"business-issued identifier ({issued})"
     contacts = params.business_contacts
@@ -352,7 +361,7 @@ def _emails(lowered: str, runs: list[SpelledRun], params: PiiParams) -> list[Fin
     for match, source in candidates:
         written = "@" in match.group(0)
         local, domain = (match.group(1), match.group(2)) if written else _spoken_email(match)
-        context = _context(source, match.start(), params.context_words)
+        context = _context(source, match.start(), params.label_words)
         reason = _email_reason(local, domain, context, params)
         if (
             reason is None
@@ -374,6 +383,41 @@ def _named_by(context: Sequence[str]) -> str | None:
         if word not in GENERIC_WORDS:
             return word if word in BUSINESS_ISSUED else None
     return None
+
+
+_COUNT_OF_DIGITS = re.compile(r"\s+(?:digits?|numbers?|are|is)\b")
+_HALVES = re.compile(
+    r"^[\W_]*(?:(?:and|then|so|the|rest|of|it|is|last|second|half|remaining|digits|"
+    r"followed|by|are|four|six|eight|numbers?)[\W_]+){1,8}$"
+)
+"""What may sit between the two halves of one number read in parts ("... and then the last eight are")."""
+
+
+def _second_half(first: DigitRun, second: DigitRun, text: str) -> DigitRun | None:
+    """Two runs read as one number in two parts ("the first eight digits are ... and then the last eight
+    are ..."), when neither is a value alone and the words between only join them; else None."""
+    between = text[first.end : second.start]
+    if (
+        len(between) > 60
+        or not _HALVES.match(between + " ")
+        or not re.search(r"then|rest|last|second", between)
+    ):
+        return None
+    return DigitRun(
+        first.digits + second.digits,
+        first.start,
+        second.end,
+        first.groups + second.groups,
+        first.plus,
+        first.pauses + second.pauses,
+    )
+
+
+def _edge_letter_only(value: str) -> bool:
+    """Whether a spelled run's only letter is its first or last character (a word of one letter beside a
+    number, "y" or "i" for "and"), the rest digits."""
+    letters = [i for i, ch in enumerate(value) if ch.isalpha()]
+    return len(letters) == 1 and letters[0] in (0, len(value) - 1)
 
 
 def _trims(value: str) -> tuple[str, ...]:
@@ -453,14 +497,24 @@ def _rule_findings(text: str, params: PiiParams, asked: frozenset[PiiKind] = fro
             if classified is not None and classified[0] in kinds:
                 raw = lowered[run.start : run.end]
                 found.append(Finding(classified[0], run.value, run.start, "rules", raw, classified[1]))
+            if classified is None and _edge_letter_only(run.value):
+                continue  # "+48 512 630 447 i wyślemy": a number and a one-letter word, left to the digits
             # the digits inside are part of this identifier, not a number of their own
             scrubbed = scrubbed[: run.start] + " " * (run.end - run.start) + scrubbed[run.end :]
     ibans = [m for m in _IBAN.finditer(text.upper()) if iban_valid(m.group(1))] if has_digits else []
     for match in ibans:
         scrubbed = scrubbed[: match.start()] + _blank(match) + scrubbed[match.end() :]
     spoken = spoken_tokens(scrubbed)
+    pending: DigitRun | None = None
     for digit_run in digit_runs(spoken):
+        if _COUNT_OF_DIGITS.match(scrubbed, digit_run.end) and len(digit_run.digits) <= 2:
+            continue  # "the last eight (digits) are ...": how many, not a value
         classified_run = _classify_run(digit_run, scrubbed, params, asked)
+        if classified_run is None and pending is not None:
+            joined = _second_half(pending, digit_run, scrubbed)
+            if joined is not None:
+                digit_run, classified_run = joined, _classify_run(joined, scrubbed, params, asked)
+        pending = digit_run if classified_run is None else None
         if classified_run is not None and classified_run[0] in kinds:
             raw = lowered[digit_run.start : digit_run.end]
             kind, reason = classified_run
@@ -485,13 +539,27 @@ def _rule_findings(text: str, params: PiiParams, asked: frozenset[PiiKind] = fro
     if PiiKind.DATE_OF_BIRTH in kinds and _BIRTH_WORDS.search(lowered):
         found.extend(_dates_of_birth(spoken, params))
         found.extend(_spoken_dates_of_birth(spoken, scrubbed, params))
+    if any(f.kind is PiiKind.BANK and f.allowed == "business frame" for f in found):
+        # bank details come as a set: "pay into our client account. The sort code is ..., the account
+        # number is ..." gives the business's sort code and account, however far the account is from "our"
+        found = [
+            dataclasses.replace(f, allowed="business frame")
+            if f.kind is PiiKind.BANK
+            and f.allowed is None
+            and owner(_context(lowered, f.start, params.label_words)) != "personal"  # "your account ..."
+            else f
+            for f in found
+        ]
     return found
 
 
 _SPELLING = frozenset({"double", "triple"}) | NATO
 _ANY_DIGIT = re.compile(r"\d")
-_NOT_BIRTH = re.compile(r"\bborn (?:out of|from|of)\b")
-""""Born" said of a thing, not a person."""
+_NOT_BIRTH = re.compile(
+    r"\bborn (?:out of|from|of|between|before|after|since|on or (?:before|after)|in or (?:before|after)|"
+    r"no (?:later|earlier) than)\b"
+)
+""""Born" said of a thing, or of anyone born in a range (an eligibility cut-off), not a person's birth."""
 
 
 def _national_finding(value: str, start: int, text: str, lowered: str, params: PiiParams) -> Finding:

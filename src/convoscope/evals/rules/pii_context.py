@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUSINESS_ISSUED",
+    "CARD_PROGRAMS",
     "GENERIC_WORDS",
     "BUSINESS_LOCAL_PARTS",
     "KIND_WORDS",
@@ -63,6 +64,8 @@ BUSINESS_ISSUED = frozenset(
     "meter device mac firmware waybill consignment tag rma authorisation authorization return warranty "
     "microchip transponder vin chassis plate hull "
     "itinerary pnr locator seat gate batch lot part product permit registration vat company contractor "
+    "application applicant candidate enrolment enrollment student employee staff patient customer client "
+    "supporter donor loyalty rewards gift library "
     "certificate docket pedido commande bestellung ordine encomenda referencia référence reserva "
     "buchung".split()
 )
@@ -76,7 +79,8 @@ KIND_WORDS: dict[PiiKind, frozenset[str]] = {
         "phone cell mobile telephone landline callback reach text fax número numero teléfono telefono móvil "
         "movil celular numéro téléphone portable nummer telefon handy telefone telemóvel cellulare "
         "call ring dial llamar llamarnos llámenos llamenos appeler appelez anrufen ligar ligue chiamare "
-        "chiamarci bellen telefoonnummer".split()
+        "chiamarci bellen telefoonnummer handynummer telefonnummer mobilnummer rufnummer numer telefonu "
+        "komórki komorki komórkowy".split()
     ),
     PiiKind.CARD: frozenset("card visa mastercard amex discover credit debit".split()),
     PiiKind.NATIONAL_ID: frozenset(
@@ -94,9 +98,24 @@ KIND_WORDS: dict[PiiKind, frozenset[str]] = {
 _BUSINESS_WORDS = frozenset(
     "our us office store branch headquarters hq helpline hotline support desk clinic hospital pharmacy "
     "department company toll-free tollfree hotel restaurant airline reception surgery practice shop "
-    "garage dealership salon helpdesk centre center team frontdesk concierge".split()
+    "garage dealership salon helpdesk centre center team frontdesk concierge handler negotiator adviser "
+    "advisor agent coordinator consultant representative rep caseworker officer specialist colleague "
+    "manager".split()
 )
-_PERSONAL_WORDS = frozenset("your my his her their you you're yours".split())
+_PERSONAL_WORDS = frozenset("your my you you're yours".split())
+_THIRD_PERSON = frozenset("his her their".split())
+"""Owner words that may point at the business's staff ("your negotiator ..., his email is"): a business
+word further back decides, else they are personal."""
+CARD_PROGRAMS = frozenset(
+    "club loyalty rewards reward gift library membership member store key access fob points "
+    "discount student".split()
+)
+"""Words that make "<word> card" a card the business issued, not a payment card."""
+
+
+_ARTICLES = frozenset({"the", "your", "this", "that", "our"})
+_WHERE = tuple([w] for w in "on in for from under against with".split())
+"""Prepositions that put a business noun after the value's own label ("... number on the booking")."""
 
 
 def nearest_label(context: Sequence[str]) -> tuple[str, PiiKind | None] | None:
@@ -105,11 +124,15 @@ def nearest_label(context: Sequence[str]) -> tuple[str, PiiKind | None] | None:
     ``context`` is nearest first. "The SIM card number, the ICCID, is ..." is labelled by "iccid", not
     "card"; "sort code 20-00-00, account 5577..." by "account", not "code".
     """
-    for word in context:
+    for i, word in enumerate(context):
         if word in GENERIC_WORDS:
             continue
         if word in BUSINESS_ISSUED:
+            if context[i + 1 : i + 3] and context[i + 1] in _ARTICLES and context[i + 2 : i + 3] in _WHERE:
+                continue  # "the passport number on the booking is ...": where it is kept, not what it is
             return word, None
+        if word == "card" and context[i + 1 : i + 2] and context[i + 1] in CARD_PROGRAMS:
+            return context[i + 1], None  # "your Green Club card number", "the gift card"
         for kind, words in KIND_WORDS.items():
             if word in words:
                 return word, kind
@@ -132,6 +155,12 @@ def owner(context: Sequence[str]) -> str | None:
             return "business"
         if word in _PERSONAL_WORDS:
             return "personal"
+        if word in _THIRD_PERSON:
+            later = context[i + 1 :]
+            business = any(
+                w in _BUSINESS_WORDS for w in later[: later.index("your") if "your" in later else None]
+            )
+            return "business" if business else "personal"
         kinds = _LINE_KINDS if word in ("line", "lines") else _NUMBER_KINDS if word == "number" else None
         if kinds is not None and i + 1 < len(context) and context[i + 1] in kinds:
             # "their emergency line" is the business's; "your direct line" stays the caller's

@@ -58,7 +58,9 @@ _EMAIL_WORDS = {
 }  # fmt: skip
 _SHARED = {"six": "six", "un": "one"}
 """Digit words shared with English or too short to rewrite alone, read only inside a compound."""
-FOREIGN_WORDS = frozenset({*_DIGITS, *_TEENS_TENS, *_EMAIL_WORDS, "soixante", "vingt", "vingts"})
+FOREIGN_WORDS = frozenset(
+    {*_DIGITS, *_TEENS_TENS, *_EMAIL_WORDS, "soixante", "vingt", "vingts", "due", "une"}
+)
 """Words whose presence makes a turn worth rewriting."""
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _ENGLISH_TENS = ("", "ten", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
@@ -112,4 +114,20 @@ def english_forms(lowered: str) -> str:
     text = _FRENCH_COMPOUND.sub(_french, lowered)
     text = re.sub(r"\bquatre-vingts?\b", "eighty", text)
     text = re.sub(r"\bdix-(sept|huit|neuf)\b", lambda m: _english(10 + _FRENCH_UNITS[m.group(1)]), text)
-    return _WORD.sub(_word, text)
+    return _AMBIGUOUS_DIGIT.sub(_among_digits, _WORD.sub(_word, text))
+
+
+_AMBIGUOUS = {"due": "two", "un": "one", "une": "one"}
+"""Digit words that are also ordinary words ("due", "un"), read as digits only between other digits."""
+_AMBIGUOUS_DIGIT = re.compile(r"\b(?:due|une?)\b")
+_ENGLISH_DIGIT = re.compile(r"(?:zero|one|two|three|four|five|six|seven|eight|nine|oh|\d)")
+
+
+def _among_digits(match: re.Match[str]) -> str:
+    text = match.string
+    before = re.search(r"(\w+)[\s,]*$", text[: match.start()])
+    after = re.match(r"[\s,]*(\w+)", text[match.end() :])
+    neighbours = [m.group(1) for m in (before, after) if m is not None]
+    if any(_ENGLISH_DIGIT.fullmatch(word) for word in neighbours):
+        return _AMBIGUOUS[match.group(0)]
+    return match.group(0)
