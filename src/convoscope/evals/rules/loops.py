@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -38,11 +38,60 @@ from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, RuleMetric
 from ..registry import register
-from ._sentences import Sentence, overlap, sentence_similarity, split_sentences
+from ._sentences import REASK_WORDS, Sentence, light_stem, overlap, sentence_similarity, split_sentences
 from ._text import quote, turns_of
-from .loop_concepts import SLOT_CONCEPTS, STATEMENT_ACTS, ConceptTable, contrasted
+from .loop_concepts import (
+    SLOT_CONCEPTS,
+    STATEMENT_ACTS,
+    ConceptTable,
+    clauses,
+    contrasted,
+    has_hangul,
+    spoken_form,
+)
 
-__all__ = ["LoopDetection", "LoopParams", "focus_of"]
+__all__ = ["LoopDetection", "LoopParams", "focus_of", "sentences_of"]
+
+_NEED_WORDS = frozenset(light_stem(w) for w in "need require without must".split())
+"""A statement naming a slot with one of these ("Without the reg I can't look it up") asks for it."""
+
+OFFER_CUES: tuple[tuple[str, ...], ...] = (
+    ("would", "like"), ("do", "want"), ("shall", "i"), ("want", "me"), ("like", "me"), ("interested",),
+    ("should", "i"), ("can", "i", "for", "you"),
+)  # fmt: skip
+"""Words of an offer ("Would you like me to add breakfast?", "Shall I include it?")."""
+
+OFFER_WORDS = frozenset(
+    light_stem(w)
+    for w in (
+        "like want add include put book sign set arrange interested shall should would me for you then "
+        "room stay booking reservation order account appointment policy plan free go ahead"
+    ).split()
+)
+"""The offering and what it is added to, set aside to compare what two offers offer."""
+
+_LEADING = frozenset("and or also then so okay ok now right".split())
+ELLIPTIC_WORDS = 8
+"""An unpunctuated clause this short that is only a slot ("and the first line of your address") asks."""
+
+VOLATILE_ARGUMENTS = frozenset(
+    "attempt retry retries retry_count request_id idempotency_key timestamp nonce".split()
+)
+"""Tool-call arguments that change on each retry of one call, so they do not make it another call."""
+
+
+@lru_cache(maxsize=4096)
+def sentences_of(text: str) -> tuple[Sentence, ...]:
+    """The sentences of an agent turn, as said: speech-to-text run-ons split into clauses and read in
+    their spoken form (:func:`.loop_concepts.spoken_form`), each kept with its words as said."""
+    out: list[Sentence] = []
+    for piece in clauses(text):
+        found = split_sentences(spoken_form(piece))
+        if len(found) == 1:
+            out.append(replace(found[0], text=piece.strip()))
+        else:
+            out.extend(found)
+    return tuple(out)
 
 
 class LoopParams(BaseModel):
@@ -145,7 +194,7 @@ class LoopDetection(RuleMetric[LoopParams]):
     """Largest number of repeats of one agent sentence or tool call, without progress."""
 
     name = "loop_detection"
-    version = "5"
+    version = "6"
     params_model = LoopParams
     description = (
         "Largest number of times, without progress, the agent repeated a sentence (alone or inside a "
@@ -163,10 +212,38 @@ class LoopDetection(RuleMetric[LoopParams]):
         return _table("acts", _frozen(self.params.statement_acts))
 
     def _counts(self, sentence: Sentence) -> bool:
-        """Long enough to count, or a short question naming a slot ("What's your postcode?")."""
+        """Long enough to count, or a short question naming a slot ("What's your postcode?"); a Korean
+        sentence counts by its syllables (its words carry their particles), two to a word."""
         if len(sentence.words) >= self.params.min_words:
             return True
+        if has_hangul(sentence.text) and len(sentence.text.replace(" ", "")) >= 2 * self.params.min_words:
+            return True
         return sentence.asks and bool(self._slots.concepts(sentence.phrase))
+
+    def _read(self, sentence: Sentence) -> Sentence:
+        """A statement that names a slot and a need ("Without the reg I can't look it up, so I need it"),
+        or an unpunctuated bare slot ("and your date of birth", as speech-to-text writes "And your date
+        of birth?"), asks for that slot."""
+        if sentence.asks or not self._slots.concepts(sentence.phrase):
+            return sentence
+        head = [w for w in sentence.words if w not in _LEADING][:1]
+        bare_slot = (
+            sentence.text[-1:].isalnum()
+            and head in (["your"], ["the"])
+            and len(sentence.words) <= ELLIPTIC_WORDS
+        )
+        if not bare_slot and not _NEED_WORDS & sentence.content:
+            return sentence
+        return replace(sentence, asks=True, slot=sentence.content - REASK_WORDS)
+
+    @staticmethod
+    def _offer(sentence: Sentence) -> frozenset[str] | None:
+        """What an offer offers (offering words and what it is added to set aside), or None."""
+        words = sentence.words
+        for cue in OFFER_CUES:
+            if all(w in words for w in cue):
+                return sentence.slot - OFFER_WORDS
+        return None
 
     def _names_slot(self, sentence: Sentence) -> bool:
         return len(sentence.slot) >= self.params.min_slot_words or bool(self._slots.concepts(sentence.phrase))
@@ -187,6 +264,10 @@ class LoopDetection(RuleMetric[LoopParams]):
                 ):
                     return "slot: " + ", ".join(sorted(shared))
                 return None
+            mine_offer, their_offer = self._offer(one), self._offer(other)
+            if mine_offer and their_offer:
+                # one offer made again in other words ("add breakfast to your stay" / "include breakfast")
+                return "same offer" if overlap(mine_offer, their_offer) >= self.params.slot_overlap else None
             if len(one.slot) >= minimum and len(other.slot) >= minimum:
                 # two questions that name what they ask for are the same only when that is the same: "spell
                 # your last name" and "spell your first name" share most words but ask different things
@@ -246,7 +327,7 @@ class LoopDetection(RuleMetric[LoopParams]):
         """Per agent turn, the clusters it said first (a turn that says something new)."""
         for position, turn in enumerate(turns_of(call, [Role.AGENT])):
             introduced.append([])
-            said = [s for s in split_sentences(turn.text) if self._counts(s)]
+            said = [self._read(s) for s in sentences_of(turn.text) if self._counts(s)]
             focus = focus_of(said, self._names_slot)
             if not focus:
                 continue
@@ -314,7 +395,10 @@ class LoopDetection(RuleMetric[LoopParams]):
             )
         tool_counts: dict[str, list[str]] = {}
         for tc in call.tool_calls:
-            key = f"{tc.name}({json.dumps(tc.arguments, sort_keys=True)})"
+            arguments = tc.arguments
+            if isinstance(arguments, dict):
+                arguments = {k: v for k, v in arguments.items() if k.lower() not in VOLATILE_ARGUMENTS}
+            key = f"{tc.name}({json.dumps(arguments, sort_keys=True)})"
             tool_counts.setdefault(key, []).append(tc.id)
         tool_repeats: list[JsonValue] = [
             {"tool_call": key, "ids": list(ids), "repeats": len(ids) - 1}
