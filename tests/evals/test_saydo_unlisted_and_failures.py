@@ -153,3 +153,85 @@ def test_speech_recognition_text_without_apostrophes_still_claims(text: str) -> 
 def test_a_bare_future_or_refusal_without_apostrophes_is_no_claim() -> None:
     assert statuses("ill send that over tonight") == []
     assert statuses("i cant cancel that im afraid") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yeah no problem so thats a table for six booked at half seven in the restaurant",
+        "right thats your bulky waste collection booked for friday for the sofa",
+        "All booked, we'll see you Tuesday at ten for your check-up.",
+        "Ja, ich habe den Termin auf Freitag um 16 Uhr verschoben und Ihnen eine Bestätigung geschickt.",
+    ],
+)
+def test_more_ways_of_saying_it_is_done(text: str) -> None:
+    assert "missing" in statuses(text)
+
+
+def test_a_german_compound_claim_checks_both_participles() -> None:
+    text = "Ja, ich habe den Termin auf Freitag verschoben und Ihnen eine Bestätigung per E-Mail geschickt."
+    moved = tool("viewings.reschedule", viewing="VW-1", start="2026-01-09T16:00")
+    assert sorted(statuses(text, moved)) == ["done", "missing"]
+
+
+def test_a_consequence_of_a_condition_is_no_claim() -> None:
+    text = "yeah ill sort the freeze out once the direct debit clears and then youre paused till february"
+    assert statuses(text) == []
+
+
+def test_a_released_slot_is_no_refund() -> None:
+    text = "I've moved you to Monday the twelfth at ten past nine, and the old one's been released."
+    moved = tool("appointments.reschedule", appointment="A-1", new_start="2026-01-12T09:10:00")
+    assert statuses(text, moved) == ["done"]
+
+
+def test_route_named_tools_and_ticket_purchases_back_bookings() -> None:
+    text = "You're booked in from Friday for two nights in a king room."
+    assert statuses(text, tool("POST /v2/bookings", room="king", check_in="2026-01-09", nights=2)) == ["done"]
+    tickets = "okay so thats four tickets booked for saturdays matinee in row h"
+    assert statuses(tickets, tool("tickets.purchase", quantity=4, row="H")) == ["done"]
+    assert statuses(tickets, tool("tickets.purchase", quantity=3, row="H")) == ["mismatched"]
+
+
+def test_a_house_number_after_at_is_no_clock_time() -> None:
+    text = "Okay, I've booked the engineer at 14 Harcourt Road for Thursday morning."
+    booked = tool("jobs.create", address="14 Harcourt Rd", date="2026-01-08", slot="AM")
+    assert statuses(text, booked) == ["done"]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "arguments"),
+    [
+        (
+            "okay so ive booked the team in between eight and ten on thursday",
+            "schedule_visit",
+            {"date": "2026-01-08", "window_start": "10:00", "window_end": "12:00"},
+        ),
+        (
+            "I've moved you onto the Green Fixed 24 tariff, starting in February.",
+            "switchTariff",
+            {"tariff": "Green Fixed 12"},
+        ),
+        (
+            "Done, that's the standing order moved to the fifteenth of each month.",
+            "standingOrders.update",
+            {"so_id": "SO-1", "day_of_month": 25},
+        ),
+        ("lovely so ive upgraded you to platinum from today", "memberships.upgrade", {"tier": "gold"}),
+        (
+            "I've redirected the parcel to the locker at Morrisons on Station Road.",
+            "redirectParcel",
+            {"tracking": "JD1", "locker_site": "Asda Kingsway"},
+        ),
+    ],
+)
+def test_details_the_tool_contradicts(text: str, name: str, arguments: dict[str, Any]) -> None:
+    assert statuses(text, tool(name, **arguments)) == ["mismatched"]
+
+
+def test_a_call_that_changed_nothing_is_a_failed_call() -> None:
+    text = "I've extended your storage until the end of March."
+    nothing = tool(
+        "extend_storage", result={"updated": 0, "message": "no matching contract"}, until="2026-03-31"
+    )
+    assert statuses(text, nothing) == ["failed"]

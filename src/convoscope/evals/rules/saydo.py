@@ -407,6 +407,12 @@ _DONE_FLAGS = frozenset(
 """Result keys (or their last word) whose false means the action did not happen ("approved": false)."""
 
 
+_NOTHING_DONE = frozenset(
+    "updated modified affected changed created deleted removed matched cancelled".split()
+)
+"""Result counts whose zero means the action touched nothing."""
+
+
 def outcome_failed(tool_call: ToolCall) -> bool:
     """Whether the call failed, or succeeded as a call but reports that the action did not happen (a result
     with ``status: "failed"``, ``payment_status: "declined"``, ``approved: false``, an HTTP error status
@@ -429,6 +435,8 @@ def outcome_failed(tool_call: ToolCall) -> bool:
             and {"status", "http", "code"} & set(words)
         ):
             return True  # an HTTP error status in the body: {"status_code": 500, "message": ...}
+        elif value == 0 and not isinstance(value, bool) and words[-1] in _NOTHING_DONE:
+            return True  # {"updated": 0}: the call went through and changed nothing
         elif value is False and words[-1] in _DONE_FLAGS:
             return True
     return any(result.get(key) not in (None, "", [], {}, False) for key in (*ERROR_KEYS, "error_message"))

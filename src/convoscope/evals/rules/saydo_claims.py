@@ -253,6 +253,10 @@ def _clause_claim(
                 form = "active"  # "I've got you booked in"
             elif prev == "you" and j >= 1 and words[j - 1] in ("that's", "thats"):
                 form = "passive"  # "that's you booked in for Wednesday"
+            elif (
+                "that's" in words[max(0, i - 7) : i] and not set(words[words.index("that's") : i]) & _SUBJECTS
+            ):
+                form = "passive"  # "that's a table for six booked", "that's the standing order moved"
             elif prev in _BE or prev.endswith(("'s", "'re")):
                 if prev == "been":
                     k = _skip_back(words, j - 1)  # "has now been upgraded"
@@ -343,10 +347,12 @@ def _verbless_claim(words: list[str], before: list[list[str]]) -> tuple[list[str
     lead = [w for w in words if w not in ("all", "that's", "thats", "and")]
     if not lead or lead[0] not in _BARE_DONE or len(lead) > 5:
         return None
+    own = [s.action for s in verb_senses(lead[0]) if s.action and not s.maker]
     named = [w for clause in before for w in clause if w not in _ACKNOWLEDGE and w not in _PRONOUNS]
+    if own and not before and words[0] in ("all", "that's", "thats"):
+        return own, lead[1:], "passive"  # "All booked, we'll see you Tuesday": the participle names it
     if not named or not any(w.isalpha() and len(w) > 2 for w in named):
         return None
-    own = [s.action for s in verb_senses(lead[0]) if s.action and not s.maker]
     actions = own or noun_actions(named)[:1] or ["update"]
     return actions, named + lead[1:], "passive"
 
@@ -377,7 +383,7 @@ def find_claims(turns: Sequence[Turn], negation_window_chars: int = 30) -> list[
             for n, (offset, clause) in enumerate(pieces):
                 words = _WORD.findall(clause)
                 hit = _clause_claim(words, continued, around, after_done)
-                if hit is None and not found and n == len(pieces) - 1:
+                if hit is None and not found and n in (0, len(pieces) - 1):
                     hit = _verbless_claim(words, [_WORD.findall(c) for _, c in pieces[:n]])
                     if hit is not None:
                         offset, clause = 0, body  # the claim is the whole sentence
@@ -437,9 +443,15 @@ _FAILURE = re.compile(
 an honest report, whatever verb it uses."""
 
 
+_CONDITION = re.compile(r"\b(?:once|if|when|as soon as|after|until|unless)\b")
+
+
 def _negated(body: str, offset: int, clause: str, window: int) -> bool:
     """A negation, condition or offer in the clause before its verb, or just before the clause, or a
-    clause that reports a failure."""
+    clause that reports a failure, or the consequence of a condition earlier in the sentence ("once the
+    direct debit clears ... and then you're paused")."""
+    if offset and re.search(r"\bthen\W*$", body[:offset]) and _CONDITION.search(body[:offset]):
+        return True
     before = body[max(0, offset - window) : offset] if offset else ""
     before = _REASSURANCE.sub(lambda m: " " * len(m.group(0)), before)
     clause = _REASSURANCE.sub(lambda m: " " * len(m.group(0)), clause)

@@ -78,7 +78,8 @@ _CODES = {
 """Codes a tool writes for a closed-vocabulary value ("size": "M" is the medium the agent said)."""
 _FREE_ITEM_KEYS = frozenset(
     "item items product products dish dishes meal plan tariff package bundle addon topping drink side "
-    "service treatment procedure course extra extras option options variant".split()
+    "service treatment procedure course extra extras option options variant tier level grade site location "
+    "branch venue destination depot".split()
 )
 _OBJECT_GENERIC = frozenset(
     "order basket cart account item items one ones it that this them those new old replacement booking "
@@ -188,7 +189,9 @@ _CLOCK = re.compile(
     r"|\bhalf (?:past )?(\d{1,2})\b"
     r"|\bquarter (past|to) (\d{1,2})\b"
     r"|\b(noon|midday|midnight)\b"
-    r"|\bat (\d{1,2})(?:\s+(\d{2}))?\b(?!\s*(?:st|nd|rd|th|%|percent|pounds|dollars|euros|of)\b)(?![:.]?\d)"
+    r"|\bat (\d{1,2})(?:\s+(\d{2}))?\b(?!\s*(?:st|nd|rd|th|%|percent|pounds|dollars|euros|of|past|to)\b)"
+    r"(?![:.]?\d)(?!\s+[a-z]+\s+(?:road|rd|street|st|avenue|ave|lane|drive|close|way|court|place|crescent|"
+    r"terrace|gardens|grove|hill|park|square|row|walk|mews)\b)"
     r"|\b(5|10|20|25) (past|to) (\d{1,2})\b"
     r"|\b(?:for|from|on|by) (\d{1,2})\s+([0-5]\d)\b"
     r"(?!\s*(?:am|pm|minutes?|mins?|people|guests|pounds|dollars|euros|%))"
@@ -327,6 +330,18 @@ def _said_dates(text: str) -> set[tuple[int | None, int]]:
         else:
             out.add((None, int(m.group(5))))
     return {d for d in out if 1 <= d[1] <= 31}
+
+
+def _tool_days(side: _ToolSide) -> set[tuple[int, int]]:
+    """Days of the month a tool names without a month ({"day_of_month": 25}), as (0, day)."""
+    return {
+        (0, value)
+        for key, value in side.pairs
+        if isinstance(value, int)
+        and not isinstance(value, bool)
+        and 1 <= value <= 31
+        and "day" in _key_words(key)
+    }
 
 
 def _tool_dates(text: str) -> set[tuple[int, int]]:
@@ -584,6 +599,23 @@ def _channels(words: Sequence[str]) -> set[str]:
     return {_CHANNELS[w] for w in words if w in _CHANNELS}
 
 
+def _numbered_names(text: str, side: _ToolSide) -> list[Mismatch]:
+    """A product or plan named with a number that the tool names with another ("the Green Fixed 24 tariff"
+    against "Green Fixed 12"): the same words, a different number."""
+    out: list[Mismatch] = []
+    for key, value in side.pairs:
+        if not isinstance(value, str) or not _key_words(key) & (_FREE_ITEM_KEYS | {"name", "tariff", "plan"}):
+            continue
+        found = re.fullmatch(r"\s*([a-z][a-z ]*?)\s+(\d{1,4})\s*", value.lower())
+        if found is None or len(found.group(1).split()) > 4:
+            continue
+        for said in re.finditer(rf"\b{re.escape(found.group(1))}\s+(\d{{1,4}})\b", text):
+            if said.group(1) != found.group(2):
+                out.append(Mismatch("item", said.group(0), value))
+                break
+    return out
+
+
 def _modifier_conflicts(text: str, said_words: set[str], free: list[tuple[str, str]]) -> list[Mismatch]:
     """Items that share their head word but not the word before it: "the oven clean" against an extra of
     "fridge clean". Each modifier must be missing from the other side, so "the deluxe room" still matches
@@ -616,7 +648,7 @@ def _modifier_conflicts(text: str, said_words: set[str], free: list[tuple[str, s
 
 
 def _item_mismatches(text: str, object_words: Sequence[str], action: str, side: _ToolSide) -> list[Mismatch]:
-    out: list[Mismatch] = []
+    out: list[Mismatch] = _numbered_names(text, side)
     said_words = {_singular(w) for w in _WORD.findall(text)}
     for key, value in side.pairs:
         if not isinstance(value, str):
@@ -693,9 +725,11 @@ def detail_mismatches(
         if said_days and got_days and not set(said_days) & got_days:
             out.append(Mismatch("weekday", "/".join(said_days), "/".join(sorted(got_days))))
     said_dates = _said_dates(text)
-    got_dates = _tool_dates(side.text)
+    got_dates = _tool_dates(side.text) | _tool_days(side)
     if "date" in wanted and said_dates and got_dates:
-        if not any(d == gd and (m is None or m == gm) for m, d in said_dates for gm, gd in got_dates):
+        if not any(
+            d == gd and (m is None or gm == 0 or m == gm) for m, d in said_dates for gm, gd in got_dates
+        ):
             said = "/".join(f"{MONTHS[m - 1] + ' ' if m else ''}{d}" for m, d in sorted(said_dates, key=str))
             out.append(Mismatch("date", said, "/".join(f"{MONTHS[m - 1]} {d}" for m, d in sorted(got_dates))))
     if "month" in wanted and not (said_dates and got_dates):
@@ -712,7 +746,12 @@ def detail_mismatches(
     points, ranges = _tool_times(side.text)
     if "time" in wanted and windows and (points or ranges):
         # a window matches a tool time inside it, or a tool range overlapping it
-        if not any(lo <= p <= hi or (p < hi and q > lo) for lo, hi, _ in windows for p, q in ranges + points):
+        # a tool time at the window's very end ("between 8 and 10" against a visit starting at 10) is outside
+        if not any(
+            (lo <= p < hi or p == lo) if p == q else (p < hi and q > lo)
+            for lo, hi, _ in windows
+            for p, q in ranges + points
+        ):
             said = "/".join(_show_span((lo, hi)) for lo, hi, _ in windows)
             out.append(Mismatch("time", said, "/".join(_show_span(s) for s in ranges + points)))
     if "time" in wanted and times and (points or ranges):

@@ -48,7 +48,7 @@ _LANGUAGES: dict[str, _Language] = {
             "enviada; refund: reembolsado reembolsada devuelto; transfer: transferido transferida; block: "
             "bloqueado bloqueada; unlock: desbloqueado desbloqueada; activate: activado activada; add: "
             "añadido añadida agregado agregada; remove: eliminado eliminada; reset: restablecido; renew: "
-            "renovado renovada; escalate: escalado"
+            "renovado renovada; escalate: escalado; reschedule: reprogramado reprogramada"
         ),
     ),
     "fr": _Language(
@@ -59,7 +59,7 @@ _LANGUAGES: dict[str, _Language] = {
             "modifiée; send: envoyé envoyée; refund: remboursé remboursée; transfer: transféré; "
             "block: bloqué bloquée; unlock: débloqué débloquée; activate: activé activée; "
             "add: ajouté ajoutée; remove: supprimé supprimée; reset: réinitialisé; "
-            "renew: renouvelé renouvelée; order: commandé"
+            "renew: renouvelé renouvelée; order: commandé; reschedule: reporté reportée déplacé déplacée"
         ),
     ),
     "it": _Language(
@@ -69,7 +69,8 @@ _LANGUAGES: dict[str, _Language] = {
             "cancel: annullato annullata; book: prenotato prenotata; update: cambiato modificato aggiornato; "
             "send: inviato inviata spedito; refund: rimborsato rimborsata; transfer: trasferito; block: "
             "bloccato bloccata; unlock: sbloccato sbloccata; activate: attivato attivata; add: aggiunto "
-            "aggiunta; remove: rimosso rimossa; renew: rinnovato; order: ordinato"
+            "aggiunta; remove: rimosso rimossa; renew: rinnovato; order: ordinato; reschedule: spostato "
+            "spostata"
         ),
     ),
     "pt": _Language(
@@ -89,7 +90,8 @@ _LANGUAGES: dict[str, _Language] = {
             "cancel: storniert abgesagt gekündigt; book: gebucht reserviert; update: geändert aktualisiert; "
             "send: gesendet geschickt verschickt; refund: erstattet zurückerstattet; transfer: "
             "weitergeleitet; block: gesperrt; unlock: entsperrt; activate: aktiviert; add: hinzugefügt; "
-            "remove: entfernt; reset: zurückgesetzt; renew: verlängert; order: bestellt"
+            "remove: entfernt; reset: zurückgesetzt; renew: verlängert; order: bestellt; reschedule: "
+            "verschoben umgebucht verlegt"
         ),
     ),
 }
@@ -97,18 +99,25 @@ _LANGUAGES: dict[str, _Language] = {
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|[^\W\d_]+'")
 _SENTENCE = re.compile(r"[^.!?¿¡]+[.!?]*")
 MAX_GAP_WORDS = 6
+_AND = frozenset({"und", "y", "e", "et"})
 """Words an auxiliary may stand before its participle ("ich habe Ihre Buchung für Montag storniert")."""
 
 
+VERB_FINAL_GAP_WORDS = 12
+"""The same for German, whose participle closes the clause ("ich habe den Termin auf Freitag um 16 Uhr
+verschoben")."""
+
+
 @lru_cache(maxsize=1)
-def _compiled() -> tuple[tuple[frozenset[str], frozenset[str], dict[str, str]], ...]:
+def _compiled() -> tuple[tuple[frozenset[str], frozenset[str], dict[str, str], int], ...]:
     return tuple(
         (
             frozenset(a for a in lang.auxiliaries.split("|") if " " not in a),
             frozenset(lang.negations.split("|")),
             lang.participles,
+            VERB_FINAL_GAP_WORDS if code == "de" else MAX_GAP_WORDS,
         )
-        for lang in _LANGUAGES.values()
+        for code, lang in _LANGUAGES.items()
     )
 
 
@@ -122,20 +131,25 @@ def foreign_claims(turns: Sequence[Turn]) -> list[Claim]:
                 continue
             words = _WORD.findall(sentence)
             seen: set[str] = set()
-            for auxiliaries, negations, participles in _compiled():
+            for auxiliaries, negations, participles, gap in _compiled():
+                last: int | None = None
                 for i, word in enumerate(words):
                     action = participles.get(word)
                     if action is None or action in seen:
                         continue
-                    before = words[max(0, i - MAX_GAP_WORDS) : i]
-                    joined = " ".join(words[max(0, i - MAX_GAP_WORDS - 1) : i])
+                    before = words[max(0, i - gap) : i]
+                    joined = " ".join(words[max(0, i - gap - 1) : i])
                     has_aux = bool(auxiliaries & set(before)) or any(
                         aux in joined
                         for aux in ("ha sido", "han sido", "a été", "ont été", "è stat", "ya está")
                     )
+                    # "ich habe den Termin verschoben und Ihnen eine Bestätigung geschickt": the second
+                    # participle shares the first one's auxiliary across the conjunction
+                    has_aux = has_aux or (last is not None and bool(_AND & set(words[last + 1 : i])))
                     if not has_aux or negations & set(before) or any(w.startswith("n'") for w in before):
                         continue
                     seen.add(action)
+                    last = i
                     objects = tuple(words[i + 1 :])
                     claims.append(
                         Claim(turn.index, action, sentence, frozenset({action}), objects, "other-language")

@@ -62,12 +62,17 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "booking reservation appointment appt slot visit consultation viewing session calendar table lesson "
         "class course trial tour treatment groom grooming fitting installation boarding stay",
         makers="arrange",
-        also="reschedule pause",
+        also="reschedule pause order",
     ),
     _spec("reschedule", "reschedule rebook postpone", "rescheduling", also="book update"),
     _spec("cancel", "cancel terminate void withdraw delete", "cancellation termination", also="remove close"),
     _spec("close", "close resolve", "closure", also="cancel update"),
-    _spec("refund", "refund reimburse release", "refund reimbursement chargeback", also="credit return"),
+    _spec(
+        "refund",
+        "refund reimburse",
+        "refund reimbursement chargeback funds",
+        also="credit return",
+    ),
     _spec("credit", "credit compensate", "credit compensation goodwill adjustment", also="refund waive"),
     _spec("waive", "waive reverse write+off", "waiver reversal writeoff", also="credit refund remove update"),
     _spec(
@@ -100,7 +105,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "update change amend correct modify edit switch swap save move redirect reroute divert",
         "update change preference preferences setting settings profile details",
         makers="set",
-        also="reschedule",
+        also="reschedule assign",
     ),
     _spec(
         "add",
@@ -181,7 +186,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 
 GENERIC_MAKERS = frozenset(
     "make create issue process apply put take confirm complete do sort start "
-    "initiate generate finalise finalize action organise organize handle request".split()
+    "initiate generate finalise finalize action organise organize handle request release".split()
 )
 """Verbs that name no action of their own ("I've processed the refund"): the object noun decides."""
 
@@ -323,6 +328,11 @@ def _strip(word: str) -> str:
     return word
 
 
+_WRITE_METHODS = frozenset({"post", "put", "patch"})
+"""HTTP methods a tool named after its route starts with ("POST /v2/bookings"); GET reads, DELETE cancels."""
+_ROUTE_WORDS = frozenset({"api", "v1", "v2", "v3", "v4", "rest", "http", "https"})
+
+
 def tool_actions(name: str, argument_keys: Sequence[str] = ()) -> frozenset[str]:
     """What a tool call does, read from its name (and argument keys when the name says nothing).
 
@@ -330,7 +340,9 @@ def tool_actions(name: str, argument_keys: Sequence[str] = ()) -> frozenset[str]
     verb ("get_booking") makes it a lookup, which backs no claim; otherwise its nouns ("create_booking")
     and a maker verb's fallback decide.
     """
-    words = tool_tokens(name)
+    words = tuple(w for w in tool_tokens(name) if w not in _ROUTE_WORDS)
+    if words and words[0] in _WRITE_METHODS:
+        words = words[1:]  # "POST /v2/bookings" creates a booking: the method is no action of its own
     if not words or words[0] in READ_ONLY:
         return frozenset({"lookup"})
     verbs: set[str] = set()
