@@ -52,9 +52,9 @@ TURN_S = 2.0
 def split_of(case_id: str) -> str:
     """The split a case id falls in, for ever: the first 8 hex digits of its SHA-256, modulo 100.
 
-    Batches B, C and D (``evals_set_b/``, ``evals_set_c/``, ``evals_set_d/``, ids ``b-...``, ``c-...``,
-    ``d-...``) are never tuned on: all of their cases are holdout."""
-    if case_id.startswith(("b-", "c-", "d-")):
+    Batches B to E (``evals_set_b/`` ... ``evals_set_e/``, ids ``b-...`` ... ``e-...``) are never tuned
+    on: all of their cases are holdout."""
+    if case_id.startswith(("b-", "c-", "d-", "e-")):
         return "holdout"
     bucket = int(hashlib.sha256(case_id.encode()).hexdigest()[:8], 16) % 100
     return "tune" if bucket < TUNE_SHARE else "holdout"
