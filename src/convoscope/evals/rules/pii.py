@@ -100,21 +100,18 @@ _IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})
 _UK_NI = re.compile(r"\b([A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D])\b", re.IGNORECASE)
 """A National Insurance number's shape. HMRC leaves some prefixes unissued (QQ is its own example
 number), but any two letters count: the rules also want a national-id word nearby."""
-_SPELLED_ACRONYMS = (
-    (re.compile(r"\bs\.? ?s\.? ?n\b\.?"), "ssn"),
-    (re.compile(r"\bn\.? ?i\.?(?= (?:no|number|num)\b)"), "ni"),
-    (re.compile(r"\bs\.? ?i\.? ?n\.?(?= (?:no|number|num)\b)"), "sin"),
-    (re.compile(r"\bd\.? ?o\.? ?b\b\.?"), "dob"),
+_SPELLED_ACRONYM = re.compile(
+    r"\b(?:(?P<ssn>s\.? ?s\.? ?n\b\.?)|(?P<ni>n\.? ?i\.?(?= (?:no|number|num)\b))"
+    r"|(?P<sin>s\.? ?i\.? ?n\.?(?= (?:no|number|num)\b))|(?P<dob>d\.? ?o\.? ?b\b\.?))"
 )
 """Kind words said letter by letter ("your s s n", "the n i number", "d o b"), read as the word."""
 
 
 def _acronyms(text: str) -> str:
     """``text`` with spelled kind words joined, padded with spaces so offsets stay put."""
-    for pattern, word in _SPELLED_ACRONYMS:
-        if pattern.search(text):
-            text = pattern.sub(lambda m, w=word: w.ljust(len(m.group(0))), text)  # type: ignore[misc]
-    return text
+    if _SPELLED_ACRONYM.search(text) is None:
+        return text
+    return _SPELLED_ACRONYM.sub(lambda m: str(m.lastgroup).ljust(len(m.group(0))), text)
 
 
 _MONTHS = (
