@@ -39,7 +39,7 @@ class InjectionParams(BaseModel):
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
     """Languages whose pattern families run (en, es, fr, de, pt, it, nl, pl, ru, tr, sv, zh, ja, and in Latin
     script hi for Hindi, id for Indonesian and Malay, tl for Tagalog, sw for Swahili; hi-deva for Hindi in
-    Devanagari, ar, ko, vi, el)."""
+    Devanagari, ar, ko, vi, el, th)."""
     decodings: list[Decoding] = Field(default_factory=lambda: list(Decoding))
     """Encodings decoded before the families run again on the decoded text."""
     extra_patterns: list[str] = Field(default_factory=list)
@@ -146,11 +146,11 @@ class PromptInjection(RuleMetric[InjectionParams]):
     """Caller turns carrying prompt-injection signals."""
 
     name = "prompt_injection"
-    version = "5"
+    version = "6"
     params_model = InjectionParams
     description = (
         "Number of caller turns with a prompt-injection signal (instruction override, prompt "
-        "extraction, role-play jailbreak, authority claim, in twenty-two languages, also "
+        "extraction, role-play jailbreak, authority claim, in twenty-three languages, also "
         "when encoded or misheard by speech recognition; invisible or tag characters outside emoji); "
         "passes at zero."
     )

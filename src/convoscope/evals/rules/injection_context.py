@@ -33,10 +33,18 @@ _FRAME = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.?!]\s")
+_ADOPT_VERB = r"(?:do|follow|run|execute|carry out|act on|obey|apply|action|answer|respond to|reply to)"
 _ADOPT = re.compile(
     r"\b(?:(?:so|now|then|and|ok|okay|please|just)\s+(?:just\s+)?(?:do (?:it|that|so|as (?:it|that|he|she|"
-    r"they) says?)|follow (?:it|that|them|those)|go ahead)|do what (?:it|that|he|she|they) says?|"
-    r"do exactly that|i'm (?:telling|asking) you to)\b",
+    r"they) says?)|follow (?:it|that|them|those)|go ahead|go on)|do what (?:it|that|he|she|they) says?|"
+    r"do exactly that|i'm (?:telling|asking) you to|"
+    # "run it please", "can you carry it out", "answer it", "i'm saying them to you now"
+    rf"(?:(?:can|could|would|will) you|please|just|so|and|then|now)\s+(?:please\s+)?{_ADOPT_VERB} "
+    r"(?:it|that|this|them|those|what it says)\b(?! (?:is|was|would|will|be|safe|legit|real)\b)|"
+    rf"(?<!\bto )\b{_ADOPT_VERB} (?:it|that|this|them) (?:please|for me|now)\b|"
+    rf"(?:^|[:,.;]\s*)(?:{_ADOPT_VERB}) (?:it|that|this|them)\s*[:.!]|"
+    r"i(?:'m| am) (?:now )?(?:saying|telling you|asking you|doing) (?:it|them|that|this|what (?:it|they) "
+    r"says?)\b|that's what i'm (?:doing|saying|asking)|carry (?:it|that|this|them) out)",
     re.IGNORECASE,
 )
 

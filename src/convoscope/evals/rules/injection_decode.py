@@ -96,6 +96,8 @@ def _sound(word: str) -> str:
     single, so "instruck shuns" and "instructions" agree."""
     word = re.sub(r"sh[ua]ns?\b|sions?\b", lambda m: "tions" if m.group(0).endswith("s") else "tion", word)
     word = word.replace("ck", "k").replace("c", "k").replace("q", "k")
+    word = re.sub(r"gu(?=[aeiou])", "g", word)  # "disreguard" as "disregard"
+    word = re.sub(r"(?<=..)e\b", "", word)  # a final silent e dropped: "ignor" as "ignore"
     return re.sub(r"(.)\1+", r"\1", word)
 
 
@@ -195,6 +197,48 @@ def _has_keyword(text: str) -> bool:
     return any(word in lowered for word in _KEYWORDS)
 
 
+def _new_keywords(decoded: str, original: str) -> bool:
+    """Whether decoding brought out an attack word the original did not already hold: a lead-in in plain
+    words ("here are my instructions in rot13") leaves the payload's own words to be found."""
+    before = original.lower()
+    after = decoded.lower()
+    return any(word in after and word not in before for word in _KEYWORDS)
+
+
+_SEGMENT_WORDS = frozenset(
+    "ignore disregard forget override bypass reveal repeat show tell print give pretend your you all any "
+    "the and me my now previous prior instructions instruction rules rule guidelines system prompt "
+    "developer mode admin code password restrictions filters above everything settings what is are "
+    "a an to of on off no skip checks free discount refund approve this call from say".split()
+)
+"""Words a run of single letters ("i g n o r e y o u r r u l e s") is split back into."""
+
+
+def _segment(letters: str) -> str | None:
+    """``letters`` split into words of ``_SEGMENT_WORDS``, fewest words first; None when they do not split."""
+    best: list[list[str] | None] = [[]] + [None] * len(letters)
+    for end in range(1, len(letters) + 1):
+        for start in range(max(0, end - 12), end):
+            head = best[start]
+            if head is not None and letters[start:end] in _SEGMENT_WORDS:
+                candidate = [*head, letters[start:end]]
+                current = best[end]
+                if current is None or len(candidate) < len(current):
+                    best[end] = candidate
+    words = best[-1]
+    return " ".join(words) if words else None
+
+
+def _spaced(match: re.Match[str]) -> str:
+    """A run of spaced letters joined: two or more spaces end a word; a run with single spaces only is split
+    into known words where it can be."""
+    run = match.group(0)
+    if "  " in run:
+        return " ".join(w.replace(" ", "") for w in run.split("  "))
+    joined = run.replace(" ", "")
+    return _segment(joined.lower()) or joined
+
+
 def decodings(
     text: str, wanted: frozenset[Decoding], *, min_encoded_chars: int, min_printable: float
 ) -> Iterator[tuple[Decoding, str]]:
@@ -229,9 +273,7 @@ def decodings(
                 yield Decoding.HEX, decoded
     if Decoding.SPELLED in wanted and (_SPELLED.search(visible) or _SPACED_LETTERS.search(visible)):
         joined = _SPELLED.sub(lambda m: re.sub(r"[-.]", "", m.group(0)), visible)
-        joined = _SPACED_LETTERS.sub(
-            lambda m: " ".join(w.replace(" ", "") for w in m.group(0).split("  ")), joined
-        )
+        joined = _SPACED_LETTERS.sub(_spaced, joined)
         if _has_keyword(joined):
             yield Decoding.SPELLED, joined
     lowered = visible.lower()
@@ -243,11 +285,11 @@ def decodings(
         yield Decoding.HOMOGLYPHS, lowered.translate(_HOMOGLYPHS)
     if Decoding.ROT13 in wanted:
         rot = codecs.decode(visible, "rot13")
-        if _has_keyword(rot) and not _has_keyword(visible):
+        if _new_keywords(rot, visible):
             yield Decoding.ROT13, rot
     if Decoding.REVERSED in wanted:
         backwards = visible[::-1]
-        if _has_keyword(backwards) and not _has_keyword(visible):
+        if _new_keywords(backwards, visible):
             yield Decoding.REVERSED, backwards
         for word_run in re.findall(r"(?:[^\W\d_]+\s+){2,}[^\W\d_]+", visible):
             flipped = word_run[::-1]  # a reversed run inside an otherwise plain turn
