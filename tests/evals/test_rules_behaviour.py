@@ -252,7 +252,7 @@ def test_a_question_repeated_inside_longer_turns_is_a_loop() -> None:
     repeated = result.evidence["repeated_utterances"][0]  # type: ignore[index]
     assert repeated["turn_indices"] == [0, 2, 4]  # type: ignore[index]
     assert [s["sentence"] for s in repeated["sentences"]] == ["Which bank account is the transfer from?"] * 3  # type: ignore[index, union-attr]
-    assert result.version == "6" and result.params["reset_on_progress"] is True
+    assert result.version == "7" and result.params["reset_on_progress"] is True
 
 
 def test_a_slot_reasked_three_times_in_other_words_is_a_loop() -> None:

@@ -49,6 +49,20 @@ SLOT_CONCEPTS: dict[str, tuple[str, ...]] = {
         "send technician", "send engineer", "send someone", "location property", "which property",
         "first line",
     ),
+    "reference_number": ("reference number", "reference", "ref number", "tax reference"),
+    "property_value": (
+        "property value", "value property", "property worth", "house worth", "home worth", "worth",
+        "sell for", "valuation", "how much property", "how much house", "how much home",
+    ),
+    "restart": ("restart", "reboot", "turn off on", "switch off on"),
+    "indicator_light": (
+        "what colour", "which colour", "light doing", "lights doing", "light showing", "lights showing",
+        "green or red", "red or green",
+    ),
+    "onset": (
+        "when start", "when begin", "since when", "how long hurt", "how long pain", "how long ache",
+        "been hurting", "how long symptom", "when notice", "when first notice",
+    ),
     "postcode": ("postcode", "post code", "zip", "zipcode", "postal code"),
     "date_of_birth": ("date birth", "birth date", "birthdate", "birthday", "dob", "born", "d o b"),
     "account_number": (
@@ -60,7 +74,7 @@ SLOT_CONCEPTS: dict[str, tuple[str, ...]] = {
     "reason_for_call": (
         "reason call", "reason calling", "calling about", "call about", "what help", "how help",
         "how assist", "what bring", "what do for", "!else", "!anything", "!other", "!further", "!which",
-        "!something",
+        "!next", "!something",
     ),
     "problem": (
         "what problem", "what issue", "what wrong", "what going on", "what happen", "what fault",
@@ -74,7 +88,7 @@ SLOT_CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "name": (
         "full name", "your name", "name account", "who speak", "who calling", "name please",
-        "holder name", "name booking",
+        "holder name", "name booking", "what called", "name of", "pet name", "dog name", "cat name",
     ),
     "booking_reference": (
         "booking reference", "booking number", "booking code", "booking id", "confirmation number",
@@ -94,7 +108,8 @@ SLOT_CONCEPTS: dict[str, tuple[str, ...]] = {
     "preferred_date": (
         "which day", "what day", "which date", "what date", "when like", "when want", "travel date",
         "when depart", "when fly", "when travel", "when leave", "when come",
-        "which day suits", "which date want",
+        "which day suits", "which date want", "arrival date", "when arrive", "check in date",
+        "date check in", "checking in", "arriving",
         "!birth", "!born",
     ),
     "card_number": ("card number", "long number card", "number front card"),
@@ -110,6 +125,9 @@ STATEMENT_ACTS: dict[str, tuple[str, ...]] = {
         "not something", "outside what", "beyond what", "wish could", "not position", "will not able",
         "not authorise", "not authorize", "impossible", "not possible", "no puedo", "no podemos",
         "no es posible", "kan inte", "ne peux", "pas possible", "nicht moglich", "tidak bisa", "tidak dapat",
+        "not allowed", "won't be able", "nie moge", "nie mozemy", "nie ma mozliwosci", "niemozliwe",
+        "niet mogelijk", "kan niet", "nao posso", "nao podemos", "nao e possivel", "yapamam", "yapamiyoruz",
+        "mumkun degil", "no se puede", "ne pouvons", "nicht weiterhelfen", "kann nicht",
     ),
     "system_down": (
         "system down", "systems down", "server down", "site down", "app down", "service down", "unavailable",
@@ -117,17 +135,28 @@ STATEMENT_ACTS: dict[str, tuple[str, ...]] = {
         "trouble connect", "problem connect", "issue connect", "not connect", "not load", "offline",
         "maintenance", "not available", "still down", "having trouble", "having problem", "having issue",
         "system is down", "caido", "no funciona", "fuera servicio", "ausgefallen", "storung", "gestort",
-        "hors service", "점검", "장애",
+        "hors service", "점검", "장애", "technical issues", "technical problems", "technical difficulties",
+        "having issues", "having problems", "fault area", "area fault", "known fault", "known issue",
+        "engineers still", "still work on", "still not work", "ongoing", "funktioniert nicht",
+        "geht nicht", "storing", "werkt niet", "awaria", "nie dziala", "calismiyor", "ariza",
+        "fora do ar", "problemas tecnicos", "nao funciona", "ne fonctionne", "ne marche",
     ),
     "pending": (
         "still process", "being process", "under review", "pending", "still review", "being review",
         "in progress", "still wait", "awaiting", "no update", "not yet", "being look", "not been approve",
         "still showing", "handlaggning", "behandlas", "pendiente", "tramite", "bearbeitung", "en cours",
-        "en attente", "처리", "검토",
+        "en attente", "처리", "검토", "still with", "no decision", "no outcome", "no news", "not heard back",
+        "wait hear back", "not come back", "not back yet", "being assess", "being assessed", "still assessed",
+        "still with underwriters", "still process",
+        "still work on", "rozpatryw", "czekamy", "w toku", "in behandeling", "em analise", "sedang diproses",
+        "inceleniyor", "beklemede", "wird bearbeitet", "aun no", "todavia no",
     ),
     "checking": (
         "let check", "let look", "let see", "checking", "look into", "please hold", "bear with",
         "one moment", "just moment", "hold on", "hold line", "please hold", "transfer you", "connect you",
+        "on hold", "one sec", "just sec", "one second", "just second", "more moment", "un instant",
+        "petit instant", "patienter", "je verifie", "chwileczke", "moment prosze", "een moment",
+        "um momento", "bir dakika", "bir saniye",
         "tunggu", "sebentar", "ogonblick", "un momento", "einen moment", "un instant", "quittez", "잠시만",
     ),
 }  # fmt: skip
@@ -146,6 +175,9 @@ CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
         "old new previous current",
         "start end finish",
         "day night",
+        "child pupil student parent guardian tutor",
+        "dog cat rabbit horse puppy kitten",
+        "router computer laptop app television tv phone console",
     )
 )
 """Words that tell one slot of a concept from another ("departure date" and "return date" are two
@@ -267,7 +299,9 @@ GLOSS: dict[str, str] = {
     "sistem": "system", "sistemnya": "system", "nomor": "number", "tanggal": "date", "lahir": "birth",
     "nama": "name", "lengkap": "full", "telepon": "phone", "rekening": "account", "pemesanan": "booking",
     "gangguan": "down", "diproses": "processed", "membatalkan": "cancel", "sekarang": "now",
-    "sampai": "until", "hari": "day",
+    "sampai": "until", "hari": "day", "polis": "policy", "polisnya": "policy", "asuransi": "insurance",
+    "asuransinya": "insurance", "pesanan": "order", "pembatalan": "cancellation", "dibatalkan": "cancelled",
+    "proses": "process", "dibuat": "made", "kue": "cake", "sebentar": "moment",
     # Swedish
     "jag": "i", "du": "you", "ditt": "your", "din": "your", "dina": "your", "er": "your", "ert": "your",
     "vi": "we", "vad": "what", "vilket": "which", "vilken": "which", "vilka": "which", "nar": "when",
@@ -278,7 +312,8 @@ GLOSS: dict[str, str] = {
     "nagot": "anything", "nagonting": "anything", "mer": "else", "annat": "else", "hjalpa": "help",
     "behover": "need", "kollat": "checked", "datum": "date", "dag": "day", "namn": "name",
     "kundnummer": "customer number", "medlemsnummer": "membership number", "bokningsnummer": "booking number",
-    "personnummer": "id number", "arende": "case", "arendet": "case", "passar": "suits",
+    "personnummer": "id number", "kundnumret": "customer number", "bokningsnumret": "booking number",
+    "arende": "case", "arendet": "case", "passar": "suits",
     "ja": "yes", "nej": "no", "tack": "thanks", "sa": "so",
     # Spanish
     "usted": "you", "su": "your", "sus": "your", "mi": "my", "el": "the", "la": "the", "los": "the",
@@ -303,7 +338,7 @@ GLOSS: dict[str, str] = {
     "registration", "geburtsdatum": "date of birth", "kundennummer": "customer number",
     "buchungsnummer": "booking number", "vertrag": "contract", "kundigen": "cancel", "etwas": "anything",
     "sonst": "else", "helfen": "help", "guten": "good", "hier": "here", "ist": "is",
-    "sind": "are", "sie": "you",
+    "sind": "are", "sie": "you", "funktioniert": "work", "funktionieren": "work", "technische": "technical",
     # French
     "vous": "you", "votre": "your", "vos": "your", "je": "i", "nous": "we", "notre": "our", "quel": "which",
     "quelle": "which", "quels": "which", "quelles": "which", "quand": "when",
@@ -313,6 +348,30 @@ GLOSS: dict[str, str] = {
     "dossier": "case", "et": "and", "ou": "or", "les": "the", "une": "a", "est": "is", "sont": "are",
     "pas": "not", "ne": "not", "pour": "for", "avec": "with", "autre": "else", "chose": "anything",
     "aider": "help", "besoin": "need", "il": "it", "ce": "this", "moment": "moment",
+    # Portuguese
+    "qual": "which", "sua": "your", "seu": "your", "voce": "you", "apolice": "policy", "preciso": "i need",
+    "precisamos": "we need", "pode": "can", "informar": "tell", "sistema": "system", "continua": "still",
+    "ainda": "still", "desculpe": "sorry", "nao": "not", "chegada": "arrival", "saida": "departure",
+    "quantos": "how many", "hospedes": "guests", "obrigado": "thanks", "obrigada": "thanks",
+    "problemas": "problems", "tecnicos": "technical", "posso": "can",
+    # Dutch
+    "ik": "i", "wij": "we", "uw": "your", "wat": "what", "welke": "which", "wanneer": "when",
+    "hoe": "how", "kunt": "can", "mag": "may", "nog": "still", "helaas": "unfortunately", "niet": "not",
+    "doen": "do", "mogelijk": "possible", "dat": "that", "daar": "there", "helpen": "help", "mee": "with",
+    "herhalen": "repeat", "naam": "name", "hond": "dog", "klantnummer": "customer number",
+    "geboortedatum": "date of birth", "alstublieft": "please",
+    # Polish
+    "nie": "not", "moge": "can", "mozemy": "can", "niestety": "unfortunately", "przykro": "sorry",
+    "tego": "that", "zrobic": "do", "nadal": "still", "wciaz": "still", "jest": "is", "jak": "how",
+    "jaka": "what", "jaki": "what", "ktory": "which", "pana": "your", "pani": "your",
+    "urodzenia": "birth", "numer": "number", "rezerwacji": "booking", "rezerwacja": "booking",
+    "anulowac": "cancel", "anulowania": "cancel", "prosze": "please", "dzien": "day", "pasuje": "suits",
+    "nazwisko": "surname", "imie": "name",
+    # Turkish
+    "sistemimiz": "system", "sistemde": "system", "sistemi": "system", "hala": "still",
+    "maalesef": "unfortunately", "numaraniz": "number", "numaranizi": "number", "numarasi": "number",
+    "nedir": "what", "tekrar": "again", "lutfen": "please", "plakasi": "registration",
+    "plaka": "registration",
     # Korean (a word with its particle cut off)
     "죄송합니다": "sorry", "죄송하지만": "sorry", "죄송한데": "sorry", "고객님": "sir", "다시": "again",
     "말씀해": "tell", "주시겠어": "please", "주세": "please", "알려주시겠어": "please tell",
@@ -337,6 +396,10 @@ PHRASE_GLOSS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ("mohon maaf", "maaf"), ("terima kasih", "thanks"), ("por favor", "please"), ("lo siento", "sorry"),
         ("s'il vous pla[iî]t", "please"), ("tack så mycket", "thanks"), ("vielen dank", "thanks"),
         ("wie gesagt", "as said"), ("como le dije", "as said"), ("comme je disais", "as said"),
+        ("alumn[oa]", "student"),
+        ("fora do ar", "down"), ("kusura bakmay[ıi]n", "sorry"), ("przykro mi", "sorry"),
+        ("poliçe", "policy"),
+        ("por gentileza", "please"),
     )
 )  # fmt: skip
 """Phrases of other languages read as one English word before the words are glossed ("mohon maaf" is
@@ -348,6 +411,8 @@ _KOREAN_PARTICLES = (
     "요",
 )  # fmt: skip
 _KOREAN_ASK_ENDINGS = ("시겠어요", "주세요", "까요", "나요", "가요", "세요", "니까", "습니까")
+_UNDECOMPOSED = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "æ": "ae", "œ": "oe"})
+"""Letters NFKD does not take apart into a Latin letter and an accent (Turkish "ı", Polish "ł")."""
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。？！])\s+|\n+")
 _ELISION = re.compile(r"\b(?:qu|[ldjnmtsc])'(?=\w)")
@@ -362,7 +427,7 @@ def _fold_word(word: str) -> str:
     """One word, lower case: Latin letters without accents ("número" is "numero", "ß" is "ss"), a Korean
     word without its particle, glossed (:data:`GLOSS`) when it is a word the comparison should read, and
     otherwise, for Korean, an ASCII stand-in the tokeniser keeps."""
-    word = word.lower().replace("ß", "ss").replace("\u2019", "'")
+    word = word.lower().replace("ß", "ss").replace("\u2019", "'").translate(_UNDECOMPOSED)
     if _HANGUL.search(word):
         digits = "".join(ch for ch in word if ch.isdigit())
         bare = "".join(ch for ch in word if _HANGUL.match(ch))
@@ -418,14 +483,49 @@ def spoken_form(text: str) -> str:
     if bare and bare[-1] not in ".!?;:":
         words = [w for w in re.findall(r"[a-z']+", bare) if w not in _LEADING_WORDS]
         korean_ask = has_hangul(text) and text.rstrip().endswith(_KOREAN_ASK_ENDINGS)
-        if korean_ask or (words and (words[0] in ASK_OPENERS or words[0] in _NEED_OPENERS)):
+        if korean_ask or _opens_question(words):
             said = bare + "?"
     return said
 
 
 _LEADING_WORDS = frozenset(
-    "okay ok so and now right great thanks alright then yeah yes well sorry but".split()
+    "okay ok so and now right great thanks alright then yeah yes well sorry but lovely perfect brilliant "
+    "cool cheers sure fine good hi hello hey just".split()
 )
+_PRONOUNS = frozenset("i you we they he she it the your his her their this that".split())
+_WH_WORDS = frozenset("what which where when how who whose".split())
+_AUX_WORDS = frozenset(
+    "is are was were do does did can could would will should shall may might has have had what's".split()
+)
+_PREPOSITIONS = frozenset("since for from until by about".split())
+
+
+def _opens_question(words: list[str]) -> bool:
+    """Whether an unpunctuated clause's words (leading discourse words set aside) open as a question:
+    an opener ("whats ..."), a need ("tell me ..."), "have you ...", or "since when ..."."""
+    if not words:
+        return False
+    second = words[1] if len(words) > 1 else ""
+    return (
+        words[0] in ASK_OPENERS
+        or words[0] in _NEED_OPENERS
+        or (words[0] in ("have", "has") and second in _PRONOUNS)
+        or (words[0] in _PREPOSITIONS and second in _WH_WORDS)
+        or _late_question(words)
+    )
+
+
+def _late_question(words: list[str]) -> bool:
+    """A question word a few words in, followed by its verb, with no subject before it ("just a ballpark
+    how much would it sell for"; not "let me see what is there")."""
+    for at, word in enumerate(words[:4]):
+        if word in _PRONOUNS or word in ("let", "me"):
+            return False
+        if word in _WH_WORDS:
+            return bool(_AUX_WORDS & set(words[at + 1 : at + 3]))
+    return False
+
+
 _NEED_OPENERS = frozenset("tell give spell confirm".split())
 
 _BREAK_BEFORE: tuple[tuple[str, ...], ...] = tuple(
@@ -435,7 +535,8 @@ _BREAK_BEFORE: tuple[tuple[str, ...], ...] = tuple(
         "whats", "which", "where is", "where's", "when is", "when would", "how can", "how would", "do you",
         "did you", "are you", "is there", "is it", "ill need", "i'll need", "i need", "i just need",
         "we need", "i'm going to need", "so", "okay", "ok", "right", "yeah", "and then", "because",
-        "but", "please hold", "bear with", "let me",
+        "but", "please hold", "bear with", "let me", "what can", "how may", "have you", "has it",
+        "since when",
     )
 )  # fmt: skip
 """Where an unpunctuated run-on turn breaks into clauses: before a question or need opens, and at a
@@ -445,6 +546,20 @@ MIN_RUNON_WORDS = 8
 """An unpunctuated stretch at least this long is a run-on turn, split into clauses."""
 MIN_CLAUSE_WORDS = 2
 """A clause break leaves at least this many words on its left."""
+
+
+_NO_BREAK_AFTER = (["to"], ["i"], ["we"], ["they"])
+"""A break opener just after these continues the clause ("we have you down for ...")."""
+
+
+def _open_wh(current: list[str]) -> bool:
+    """Whether the clause so far opens with a question word and has no verb yet ("and what days"), so
+    an opener next ("would you like") completes it rather than starting a new clause."""
+    bare = [re.sub(r"[^\w']", "", w.lower()) for w in current]
+    while bare and bare[0] in _LEADING_WORDS:
+        bare = bare[1:]
+    at = next((i for i, w in enumerate(bare[:2]) if w in _WH_WORDS), None)
+    return at is not None and not _AUX_WORDS & set(bare[at + 1 :])
 
 
 def clauses(text: str) -> list[str]:
@@ -468,7 +583,7 @@ def clauses(text: str) -> list[str]:
                 current = []
                 continue
             opens = any(tuple(bare[i : i + len(p)]) == p for p in _BREAK_BEFORE)
-            if opens and bare[i - 1 : i] not in (["to"], ["i"]):
+            if opens and bare[i - 1 : i] not in _NO_BREAK_AFTER and not _open_wh(current):
                 # a conjunction or marker just before the break opens the new clause ("and whats ...")
                 lead = len(current)
                 while lead > 0 and re.sub(r"[^\w']", "", current[lead - 1].lower()) in _LEADING_WORDS:

@@ -27,6 +27,7 @@ is not a loop.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -38,7 +39,15 @@ from ...model.enums import Role
 from ...model.metric import MetricResult
 from ..base import EvalContext, RuleMetric
 from ..registry import register
-from ._sentences import REASK_WORDS, Sentence, light_stem, overlap, sentence_similarity, split_sentences
+from ._sentences import (
+    OPEN_OFFER_WORDS,
+    REASK_WORDS,
+    Sentence,
+    light_stem,
+    overlap,
+    sentence_similarity,
+    split_sentences,
+)
 from ._text import quote, turns_of
 from .loop_concepts import (
     SLOT_CONCEPTS,
@@ -70,9 +79,44 @@ OFFER_WORDS = frozenset(
 )
 """The offering and what it is added to, set aside to compare what two offers offer."""
 
-_LEADING = frozenset("and or also then so okay ok now right".split())
+_LEADING = frozenset(
+    "and or also then so okay ok now right great lovely perfect brilliant thanks thank sorry cheers "
+    "yeah yes cool fine".split()
+)
+_SUBJECTS = frozenset("i you we they he she it is are was were be been will would can".split())
 ELLIPTIC_WORDS = 8
 """An unpunctuated clause this short that is only a slot ("and the first line of your address") asks."""
+
+ACT_SETTING = frozenset(
+    light_stem(w)
+    for w in (
+        "phone line call over here today now there yeah one sir madam right really actually just myself "
+        "personally something anything that this it for you on this"
+    ).split()
+)
+"""Where or how an act is done ("over the phone", "on this line"), not what it is about: set aside from
+its object."""
+
+SLOT_FILLERS = frozenset(
+    light_stem(w)
+    for w in (
+        "roughly rough talking think ballpark approximately about exactly after lovely perfect great "
+        "brilliant"
+    ).split()
+)
+"""Hedges around what a question asks for ("roughly what sort of budget are we talking"), set aside from
+its slot."""
+
+CHOICE_OPTIONS = 2
+"""Two choice questions ("petrol, diesel or electric?") offering at least this many of the same options
+ask the same thing."""
+
+REPEATED_ACTS = frozenset({"checking", "pending", "system_down", "refusal"})
+"""Statement acts whose short forms still count as said ("Still checking.", "Not yet.")."""
+
+PREAMBLE_ACTS = frozenset({"checking"})
+"""Acts that introduce what a turn says ("Let me check. Your claim was paid."), never its main statement
+when another statement does an act or says more."""
 
 VOLATILE_ARGUMENTS = frozenset(
     "attempt retry retries retry_count request_id idempotency_key timestamp nonce".split()
@@ -80,12 +124,17 @@ VOLATILE_ARGUMENTS = frozenset(
 """Tool-call arguments that change on each retry of one call, so they do not make it another call."""
 
 
+_CONTRAST_BREAK = re.compile(r"(?<=\w),\s+(?=but\s+\w+\s+\w+)", re.IGNORECASE)
+"""Where a sentence turns ("I can't see that, but engineers carry a spare"): two statements, the second
+new content of its own."""
+
+
 @lru_cache(maxsize=4096)
 def sentences_of(text: str) -> tuple[Sentence, ...]:
     """The sentences of an agent turn, as said: speech-to-text run-ons split into clauses and read in
     their spoken form (:func:`.loop_concepts.spoken_form`), each kept with its words as said."""
     out: list[Sentence] = []
-    for piece in clauses(text):
+    for piece in (part for clause in clauses(text) for part in _CONTRAST_BREAK.split(clause)):
         found = split_sentences(spoken_form(piece))
         if len(found) == 1:
             out.append(replace(found[0], text=piece.strip()))
@@ -138,7 +187,10 @@ class LoopParams(BaseModel):
 
 
 def focus_of(
-    sentences: list[Sentence], names_slot: Callable[[Sentence], bool] | None = None
+    sentences: list[Sentence],
+    names_slot: Callable[[Sentence], bool] | None = None,
+    acts: Callable[[Sentence], frozenset[str]] | None = None,
+    names_concept: Callable[[Sentence], bool] | None = None,
 ) -> list[Sentence]:
     """What a turn is about: its last real question, else its main statement, else its open offers.
 
@@ -146,18 +198,42 @@ def focus_of(
     question that ``names_slot`` says asks for nothing in particular), or an offer of more help after a
     completed request is not what the turn says, so it is never what repeats. Among statements the main
     one is the one that says most (courtesy and filler set aside): an apology or a short add-on around a
-    repeated refusal or status does not make the turn new.
+    repeated refusal or status does not make the turn new. A statement doing an act (``acts``: a refusal,
+    a status, something pending) is the main one over statements doing none ("so the results for Bella,
+    they're still with the lab"): both are what the turn says, so it repeats only when both were said
+    before; a hold ("let me check") is what it says only when nothing else is.
     """
-    asks = [s for s in sentences if s.asks and not s.is_open_offer]
+    asks = [
+        s
+        for s in sentences
+        if s.asks and (not _open_offer(s) or (names_concept is not None and names_concept(s)))
+    ]
     if names_slot is not None:
         asks = [s for s in asks if names_slot(s)] or asks
     if asks:
         return asks[-1:]
     said = [s for s in sentences if not s.asks and not s.is_courtesy]
+    acting = [s for s in sentences if not s.asks and acts is not None and acts(s) - PREAMBLE_ACTS]
     if said:
-        return [max(said, key=lambda s: len(s.core))]
+        main = max(said, key=lambda s: len(s.core))
+        if not acting or main in acting:
+            return [main]
+        return [max(acting, key=lambda s: len(s.core)), main]
+    holding = [s for s in sentences if not s.asks and acts is not None and acts(s)]
+    if holding:
+        return holding[-1:]
     statements = [s for s in sentences if not s.asks]
     return statements or sentences
+
+
+_OPEN_OFFER_EXTRA = frozenset(light_stem(w) for w in "next".split())
+
+
+def _open_offer(sentence: Sentence) -> bool:
+    """An offer of more help ("Is there anything else?", "What can I do for you next?")."""
+    return sentence.is_open_offer or (
+        sentence.asks and bool(sentence.slot) and sentence.slot <= OPEN_OFFER_WORDS | _OPEN_OFFER_EXTRA
+    )
 
 
 def _frozen(extra: dict[str, list[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -194,7 +270,7 @@ class LoopDetection(RuleMetric[LoopParams]):
     """Largest number of repeats of one agent sentence or tool call, without progress."""
 
     name = "loop_detection"
-    version = "6"
+    version = "7"
     params_model = LoopParams
     description = (
         "Largest number of times, without progress, the agent repeated a sentence (alone or inside a "
@@ -218,15 +294,24 @@ class LoopDetection(RuleMetric[LoopParams]):
             return True
         if has_hangul(sentence.text) and len(sentence.text.replace(" ", "")) >= 2 * self.params.min_words:
             return True
-        return sentence.asks and bool(self._slots.concepts(sentence.phrase))
+        if sentence.asks:
+            return bool(self._slots.concepts(sentence.phrase))
+        if self._choice(sentence, [w for w in sentence.words if w not in _LEADING][:1]):
+            return True
+        # a short hold, status or refusal ("Still checking.", "One moment please.") is the act all the same
+        return len(sentence.words) >= 2 and bool(self._acts.concepts(sentence.phrase) & REPEATED_ACTS)
 
     def _read(self, sentence: Sentence) -> Sentence:
         """A statement that names a slot and a need ("Without the reg I can't look it up, so I need it"),
         or an unpunctuated bare slot ("and your date of birth", as speech-to-text writes "And your date
         of birth?"), asks for that slot."""
-        if sentence.asks or not self._slots.concepts(sentence.phrase):
+        if sentence.asks:
             return sentence
         head = [w for w in sentence.words if w not in _LEADING][:1]
+        if self._choice(sentence, head):
+            return replace(sentence, asks=True, slot=sentence.content - REASK_WORDS)
+        if not self._slots.concepts(sentence.phrase):
+            return sentence
         bare_slot = (
             sentence.text[-1:].isalnum()
             and head in (["your"], ["the"])
@@ -237,6 +322,19 @@ class LoopDetection(RuleMetric[LoopParams]):
         return replace(sentence, asks=True, slot=sentence.content - REASK_WORDS)
 
     @staticmethod
+    def _choice(sentence: Sentence, head: list[str]) -> bool:
+        """An unpunctuated short clause of options ("and petrol diesel or electric"), as speech-to-text
+        writes a choice question: no subject or verb, only what to choose between."""
+        words = sentence.words
+        return (
+            sentence.text[-1:].isalnum()
+            and "or" in words[1:-1]
+            and len(words) <= ELLIPTIC_WORDS
+            and not _SUBJECTS & set(words)
+            and head not in (["or"], [])
+        )
+
+    @staticmethod
     def _offer(sentence: Sentence) -> frozenset[str] | None:
         """What an offer offers (offering words and what it is added to set aside), or None."""
         words = sentence.words
@@ -244,6 +342,12 @@ class LoopDetection(RuleMetric[LoopParams]):
             if all(w in words for w in cue):
                 return sentence.slot - OFFER_WORDS
         return None
+
+    def _act_of(self, sentence: Sentence) -> frozenset[str]:
+        return self._acts.concepts(sentence.phrase)
+
+    def _names_concept(self, sentence: Sentence) -> bool:
+        return bool(self._slots.concepts(sentence.phrase))
 
     def _names_slot(self, sentence: Sentence) -> bool:
         return len(sentence.slot) >= self.params.min_slot_words or bool(self._slots.concepts(sentence.phrase))
@@ -268,10 +372,16 @@ class LoopDetection(RuleMetric[LoopParams]):
             if mine_offer and their_offer:
                 # one offer made again in other words ("add breakfast to your stay" / "include breakfast")
                 return "same offer" if overlap(mine_offer, their_offer) >= self.params.slot_overlap else None
-            if len(one.slot) >= minimum and len(other.slot) >= minimum:
+            mine_slot, their_slot = one.slot - SLOT_FILLERS, other.slot - SLOT_FILLERS
+            apart = contrasted(frozenset(one.phrase), frozenset(other.phrase))
+            if "or" in one.words and "or" in other.words and len(mine_slot & their_slot) >= CHOICE_OPTIONS:
+                return None if apart else "same choice"  # "new or used?" / "are you after new or used?"
+            if len(mine_slot) >= minimum and len(their_slot) >= minimum:
                 # two questions that name what they ask for are the same only when that is the same: "spell
                 # your last name" and "spell your first name" share most words but ask different things
-                return "slot words" if overlap(one.slot, other.slot) >= self.params.slot_overlap else None
+                return "slot words" if overlap(mine_slot, their_slot) >= self.params.slot_overlap else None
+            if not apart and (self._narrowed(mine_slot, their_slot) or self._narrowed(their_slot, mine_slot)):
+                return "slot words"
         if not one.asks and not other.asks:
             act = self._same_act(one, other)
             if act is not None:
@@ -285,13 +395,18 @@ class LoopDetection(RuleMetric[LoopParams]):
             return "same words"
         return None
 
+    @staticmethod
+    def _narrowed(short: frozenset[str], long: frozenset[str]) -> bool:
+        """A one-word slot inside a two-word one ("what's the reading" / "what's the meter reading")."""
+        return len(short) == 1 and len(long) <= 2 and short < long and len(next(iter(short))) >= 4
+
     def _same_act(self, one: Sentence, other: Sentence) -> str | None:
         """The act two statements both do (a refusal, a system down), unless they name other objects."""
         shared = self._acts.concepts(one.phrase) & self._acts.concepts(other.phrase)
         if not shared:
             return None
-        mine = one.core - self._acts.vocabulary
-        theirs = other.core - self._acts.vocabulary
+        mine = one.core - self._acts.vocabulary - ACT_SETTING
+        theirs = other.core - self._acts.vocabulary - ACT_SETTING
         least = self.params.min_object_words
         if (
             len(mine) >= least
@@ -312,6 +427,11 @@ class LoopDetection(RuleMetric[LoopParams]):
 
     def _match(self, sentence: Sentence, clusters: list[_Cluster]) -> tuple[_Cluster, str] | None:
         for cluster in clusters:
+            if sentence.asks and any(
+                member.asks and contrasted(frozenset(sentence.phrase), frozenset(member.phrase))
+                for _, member, _ in cluster.members
+            ):
+                continue  # "the cat's name" is not the name asked for as "the dog's name", whatever else
             for _, member, _ in cluster.members:
                 why = self._same(sentence, member)
                 if why is not None:
@@ -328,7 +448,7 @@ class LoopDetection(RuleMetric[LoopParams]):
         for position, turn in enumerate(turns_of(call, [Role.AGENT])):
             introduced.append([])
             said = [self._read(s) for s in sentences_of(turn.text) if self._counts(s)]
-            focus = focus_of(said, self._names_slot)
+            focus = focus_of(said, self._names_slot, self._act_of, self._names_concept)
             if not focus:
                 continue
             context = {stem for s in said for stem in s.core}
