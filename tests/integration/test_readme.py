@@ -189,7 +189,8 @@ def _check_simulation(block: str, demo: Demo) -> None:
     assert process.returncode == 0, (out, err)
     text = " ".join(out.split())
     assert "run run-" in text and "18 passed, 0 failed, 0 errored of 18" in text, out
-    assert "detectably worse: (conversation passed), scenario_checks" in text, out
+    # the second version refuses the transfer every time it is asked: its checks fail and it loops
+    assert "detectably worse: (conversation passed), loop_detection, scenario_checks" in text, out
     assert "clinic-v2 is worse" in text, out
 
 

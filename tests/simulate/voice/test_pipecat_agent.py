@@ -39,8 +39,10 @@ PIPECAT_CHUNK_BYTES = 320
 """Pipecat's output transport writes 40 ms at a time by default: 320 μ-law bytes per ``media``."""
 LOUD = 500
 """A 40 ms frame whose peak passes this is speech (espeak-ng's quietest speech peaks far above)."""
-TURN_GAP_S = 0.5
-"""Silence in the bot's media longer than this separates one of its lines from the next."""
+TURN_GAP_S = 0.9
+"""Silence in the bot's media longer than this separates one of its lines from the next. The real gaps
+between lines are the caller's speech plus the bot's end-of-speech wait (2 s and more); a busy 2-core box
+can stall the bot's real-time stream for over half a second inside a line, which must not split it."""
 
 
 @dataclass
