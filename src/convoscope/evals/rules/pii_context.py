@@ -114,7 +114,7 @@ CARD_PROGRAMS = frozenset(
 
 
 _ARTICLES = frozenset({"the", "your", "this", "that", "our"})
-_WHERE = tuple([w] for w in "on in for from under against with".split())
+_WHERE = frozenset("on in for from under against with".split())
 """Prepositions that put a business noun after the value's own label ("... number on the booking")."""
 
 
@@ -128,7 +128,7 @@ def nearest_label(context: Sequence[str]) -> tuple[str, PiiKind | None] | None:
         if word in GENERIC_WORDS:
             continue
         if word in BUSINESS_ISSUED:
-            if context[i + 1 : i + 3] and context[i + 1] in _ARTICLES and context[i + 2 : i + 3] in _WHERE:
+            if i + 2 < len(context) and context[i + 1] in _ARTICLES and context[i + 2] in _WHERE:
                 continue  # "the passport number on the booking is ...": where it is kept, not what it is
             return word, None
         if word == "card" and context[i + 1 : i + 2] and context[i + 1] in CARD_PROGRAMS:

@@ -157,6 +157,17 @@ def _skip_back(words: Sequence[str], j: int) -> int:
     return j
 
 
+def _agent_subject(words: Sequence[str], j: int) -> bool:
+    """Whether ``words[j]``, the word before a verb (adverbs skipped), makes the agent its subject: "I",
+    "we", "I've", or "have" after one of them ("I have just booked")."""
+    if j < 0:
+        return False
+    if words[j] in _SUBJECTS:
+        return True
+    k = _skip_back(words, j - 1)
+    return words[j] in _PERFECT and k >= 0 and words[k] in _SUBJECTS
+
+
 def _senses(words: Sequence[str], i: int, senses: list[VerbSense]) -> list[VerbSense]:
     """The senses whose particle (if any) follows within five words."""
     ahead = set(words[i + 1 : i + 7])
@@ -243,11 +254,7 @@ def _clause_claim(
             j = _skip_back(words, i - 1)
             prev = words[j] if j >= 0 else ""
             form = ""
-            if prev in _SUBJECTS or (
-                prev in _PERFECT
-                and _skip_back(words, j - 1) >= 0
-                and words[_skip_back(words, j - 1)] in _SUBJECTS
-            ):
+            if _agent_subject(words, j):
                 form = "active"
             elif prev == "you" and j >= 2 and words[j - 1] in ("got", "have") and words[j - 2] in _SUBJECTS:
                 form = "active"  # "I've got you booked in"
@@ -327,10 +334,7 @@ def _unlisted_claim(words: list[str]) -> tuple[list[str], list[str], str] | None
             continue
         if word.startswith("re") and word[2:] in NOT_ACTIONS:
             continue  # "rechecked"
-        j = _skip_back(words, i - 1)
-        prev = words[j] if j >= 0 else ""
-        k = _skip_back(words, j - 1)
-        if not (prev in _SUBJECTS or (prev in _PERFECT and k >= 0 and words[k] in _SUBJECTS)):
+        if not _agent_subject(words, _skip_back(words, i - 1)):
             continue
         if _SUBORDINATE & set(words[max(0, i - 6) : i]):
             return None
